@@ -1,0 +1,367 @@
+"""Broker and topic configuration, with Kafka's property names and defaults.
+
+Theory of operation: every setting is declared once in a table (name, type, default, validator,
+documentation).  ``BrokerConfig`` is built from those defaults, then a server.properties-style file,
+then ``--set key=value`` overrides, in that order; unknown keys and bad values raise ConfigError
+with a one-line message.  Topic configs (``TOPIC_CONFIGS``) map each topic-level name to the broker
+setting that supplies its default (``retention.ms`` <- ``log.retention.ms``), which is also what
+DescribeConfigs reports as the default's source.
+
+Deliberate differences from Kafka, each with its reason:
+
+* ``log.flush.interval.messages`` defaults to 1 (Kafka: Long.MAX).  A single node has no replicas,
+  so an acknowledged record must be on disk; fsyncs are grouped, so this costs one fsync per
+  partition per flush window, not one per record.  Set it high to get Kafka's page-cache behaviour.
+* ``group.initial.rebalance.delay.ms`` defaults to 0 (Kafka: 3000): a lone consumer should not wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+LONG_MAX: Final = 9223372036854775807
+INT_MAX: Final = 2147483647
+
+
+class ConfigError(ValueError):
+    """A configuration key or value that Kafka would reject."""
+
+
+def _int(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(str(raw).strip())
+        except ValueError:
+            raise ConfigError(f"expected an integer, got {raw!r}") from None
+        if lo is not None and value < lo:
+            raise ConfigError(f"value {value} is below the minimum {lo}")
+        if hi is not None and value > hi:
+            raise ConfigError(f"value {value} is above the maximum {hi}")
+        return value
+
+    return parse
+
+
+def _float(lo: float, hi: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(str(raw).strip())
+        except ValueError:
+            raise ConfigError(f"expected a number, got {raw!r}") from None
+        if not lo <= value <= hi:
+            raise ConfigError(f"value {value} outside [{lo}, {hi}]")
+        return value
+
+    return parse
+
+
+def _bool(raw: str) -> bool:
+    text = str(raw).strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    raise ConfigError(f"expected true or false, got {raw!r}")
+
+
+def _choice(*options: str, case_insensitive: bool = False) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        text = str(raw).strip()
+        for option in options:
+            if text == option or (case_insensitive and text.lower() == option.lower()):
+                return option
+        raise ConfigError(f"expected one of {', '.join(options)}, got {raw!r}")
+
+    return parse
+
+
+def _list_of(*options: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        items = [item.strip() for item in str(raw).split(",") if item.strip()]
+        if not items:
+            raise ConfigError("expected a non-empty list")
+        for item in items:
+            if item not in options:
+                raise ConfigError(f"unknown value {item!r}; expected {', '.join(options)}")
+        return ",".join(items)
+
+    return parse
+
+
+def _str(raw: str) -> str:
+    return str(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    type: str  # Kafka's ConfigType name: BOOLEAN, STRING, INT, SHORT, LONG, DOUBLE, LIST, CLASS, PASSWORD
+    default: str
+    parse: Callable[[str], Any]
+    doc: str
+
+
+def _s(name: str, type_: str, default: str, parse: Callable[[str], Any], doc: str) -> Setting:
+    return Setting(name, type_, default, parse, doc)
+
+
+# --- broker settings -------------------------------------------------------------------------------
+
+BROKER_SETTINGS: Final[tuple[Setting, ...]] = (
+    _s("node.id", "INT", "0", _int(0), "This broker's id in Metadata responses."),
+    _s("cluster.id", "STRING", "", _str, "Cluster id; generated once and stored with the data when empty."),
+    _s("log.dirs", "STRING", "./streamlog-data", _str, "Data directory."),
+    _s("listeners", "STRING", "127.0.0.1:9092", _str, "HOST:PORT to listen on (PLAINTEXT)."),
+    _s("advertised.listeners", "STRING", "", _str, "HOST:PORT clients are told to use; defaults to the listener."),
+    _s("num.partitions", "INT", "1", _int(1), "Partitions of an auto-created topic."),
+    _s("default.replication.factor", "SHORT", "1", _int(1, 1), "Always 1 on a single node."),
+    _s("auto.create.topics.enable", "BOOLEAN", "true", _bool, "Create unknown topics on Metadata/Produce."),
+    _s("delete.topic.enable", "BOOLEAN", "true", _bool, "Allow DeleteTopics."),
+    _s("socket.request.max.bytes", "INT", "104857600", _int(1), "Largest request; larger closes the socket."),
+    _s("message.max.bytes", "INT", "1048588", _int(0), "Largest record batch (topic max.message.bytes)."),
+    _s("log.segment.bytes", "INT", "1073741824", _int(14), "Segment size before rolling."),
+    _s("log.roll.ms", "LONG", str(7 * 24 * 3600 * 1000), _int(1), "Segment age before rolling."),
+    _s("log.retention.ms", "LONG", str(7 * 24 * 3600 * 1000), _int(-1), "Time retention."),
+    _s("log.retention.bytes", "LONG", "-1", _int(-1), "Size retention per partition."),
+    _s("log.retention.check.interval.ms", "LONG", "300000", _int(1), "How often retention runs."),
+    _s("log.cleanup.policy", "LIST", "delete", _list_of("delete", "compact"), "Default cleanup policy."),
+    _s("log.cleaner.delete.retention.ms", "LONG", "86400000", _int(0), "Tombstone retention."),
+    _s("log.cleaner.min.cleanable.ratio", "DOUBLE", "0.5", _float(0.0, 1.0), "Dirty ratio to clean."),
+    _s("log.cleaner.min.compaction.lag.ms", "LONG", "0", _int(0), "Minimum age before compaction."),
+    _s("log.cleaner.max.compaction.lag.ms", "LONG", str(LONG_MAX), _int(1), "Maximum age before compaction."),
+    _s("log.index.interval.bytes", "INT", "4096", _int(0), "Bytes between offset index entries."),
+    _s("log.index.size.max.bytes", "INT", "10485760", _int(4), "Maximum index size."),
+    _s("log.flush.interval.messages", "LONG", "1", _int(1),
+       "Unflushed messages that force an fsync before acknowledging (1: every acknowledged record is on disk)."),
+    _s("log.flush.interval.ms", "LONG", str(LONG_MAX), _int(0), "Maximum time data stays unflushed."),
+    _s("log.message.timestamp.type", "STRING", "CreateTime", _choice("CreateTime", "LogAppendTime"),
+       "Timestamp type of new records."),
+    _s("log.message.timestamp.before.max.ms", "LONG", str(LONG_MAX), _int(0), "Oldest accepted timestamp."),
+    _s("log.message.timestamp.after.max.ms", "LONG", str(LONG_MAX), _int(0), "Newest accepted timestamp."),
+    _s("compression.type", "STRING", "producer",
+       _choice("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"), "Broker-side compression."),
+    _s("min.insync.replicas", "INT", "1", _int(1), "Always met on a single node."),
+    _s("unclean.leader.election.enable", "BOOLEAN", "false", _bool, "Meaningless on a single node."),
+    _s("group.initial.rebalance.delay.ms", "INT", "0", _int(0), "Delay before the first rebalance."),
+    _s("group.min.session.timeout.ms", "INT", "6000", _int(0), "Smallest session timeout."),
+    _s("group.max.session.timeout.ms", "INT", "1800000", _int(0), "Largest session timeout."),
+    _s("group.max.size", "INT", str(INT_MAX), _int(1), "Members per group."),
+    _s("offsets.retention.minutes", "INT", "10080", _int(1), "Committed offset retention after a group empties."),
+    _s("offsets.retention.check.interval.ms", "LONG", "600000", _int(1), "Offset expiry check period."),
+    _s("offset.metadata.max.bytes", "INT", "4096", _int(0), "Largest commit metadata string."),
+    _s("transaction.max.timeout.ms", "INT", "900000", _int(1), "Largest transaction timeout."),
+    _s("transactional.id.expiration.ms", "INT", "604800000", _int(1), "Idle transactional id expiry."),
+    _s("producer.id.expiration.ms", "INT", "86400000", _int(1), "Idle producer id expiry."),
+    _s("connections.max.idle.ms", "LONG", "600000", _int(-1), "Idle connections are closed after this."),
+)
+
+BROKER_BY_NAME: Final = {s.name: s for s in BROKER_SETTINGS}
+
+
+# --- topic configs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSetting:
+    name: str
+    type: str
+    broker_key: str | None  # the broker setting that supplies the default, if any
+    default: str  # used when broker_key is None
+    parse: Callable[[str], Any]
+    doc: str
+
+
+TOPIC_SETTINGS: Final[tuple[TopicSetting, ...]] = (
+    TopicSetting("cleanup.policy", "LIST", "log.cleanup.policy", "delete", _list_of("delete", "compact"),
+                 "delete, compact, or both"),
+    TopicSetting("compression.type", "STRING", "compression.type", "producer",
+                 _choice("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"), "Stored compression."),
+    TopicSetting("delete.retention.ms", "LONG", "log.cleaner.delete.retention.ms", "86400000", _int(0),
+                 "Tombstone retention on compacted topics."),
+    TopicSetting("file.delete.delay.ms", "LONG", None, "60000", _int(0), "Delay before deleting files."),
+    TopicSetting("flush.messages", "LONG", "log.flush.interval.messages", "1", _int(1),
+                 "Unflushed messages that force an fsync before acknowledging."),
+    TopicSetting("flush.ms", "LONG", "log.flush.interval.ms", str(LONG_MAX), _int(0),
+                 "Maximum time data stays unflushed."),
+    TopicSetting("index.interval.bytes", "INT", "log.index.interval.bytes", "4096", _int(0),
+                 "Bytes between index entries."),
+    TopicSetting("max.compaction.lag.ms", "LONG", "log.cleaner.max.compaction.lag.ms", str(LONG_MAX), _int(1),
+                 "Longest a record stays uncompacted."),
+    TopicSetting("max.message.bytes", "INT", "message.max.bytes", "1048588", _int(0), "Largest batch."),
+    TopicSetting("message.timestamp.after.max.ms", "LONG", "log.message.timestamp.after.max.ms", str(LONG_MAX),
+                 _int(0), "Newest accepted timestamp."),
+    TopicSetting("message.timestamp.before.max.ms", "LONG", "log.message.timestamp.before.max.ms", str(LONG_MAX),
+                 _int(0), "Oldest accepted timestamp."),
+    TopicSetting("message.timestamp.type", "STRING", "log.message.timestamp.type", "CreateTime",
+                 _choice("CreateTime", "LogAppendTime"), "CreateTime or LogAppendTime."),
+    TopicSetting("min.cleanable.dirty.ratio", "DOUBLE", "log.cleaner.min.cleanable.ratio", "0.5",
+                 _float(0.0, 1.0), "Dirty ratio that triggers cleaning."),
+    TopicSetting("min.compaction.lag.ms", "LONG", "log.cleaner.min.compaction.lag.ms", "0", _int(0),
+                 "Shortest time a record stays uncompacted."),
+    TopicSetting("min.insync.replicas", "INT", "min.insync.replicas", "1", _int(1), "Always met."),
+    TopicSetting("preallocate", "BOOLEAN", None, "false", _bool, "Not used (accepted for compatibility)."),
+    TopicSetting("retention.bytes", "LONG", "log.retention.bytes", "-1", _int(-1), "Size retention."),
+    TopicSetting("retention.ms", "LONG", "log.retention.ms", str(7 * 24 * 3600 * 1000), _int(-1),
+                 "Time retention."),
+    TopicSetting("segment.bytes", "INT", "log.segment.bytes", "1073741824", _int(14), "Segment size."),
+    TopicSetting("segment.index.bytes", "INT", "log.index.size.max.bytes", "10485760", _int(4),
+                 "Index size."),
+    TopicSetting("segment.jitter.ms", "LONG", None, "0", _int(0), "Accepted; not applied."),
+    TopicSetting("segment.ms", "LONG", "log.roll.ms", str(7 * 24 * 3600 * 1000), _int(1), "Segment age."),
+    TopicSetting("unclean.leader.election.enable", "BOOLEAN", "unclean.leader.election.enable", "false", _bool,
+                 "Meaningless on a single node."),
+)
+
+TOPIC_BY_NAME: Final = {s.name: s for s in TOPIC_SETTINGS}
+
+# DescribeConfigs config_source values.
+SOURCE_DYNAMIC_TOPIC: Final = 1
+SOURCE_STATIC_BROKER: Final = 4
+SOURCE_DEFAULT: Final = 5
+
+
+def validate_topic_config(name: str, value: str | None) -> str:
+    """Return the canonical string for a topic config value, or raise ConfigError."""
+    setting = TOPIC_BY_NAME.get(name)
+    if setting is None:
+        raise ConfigError(f"unknown topic config {name!r}")
+    if value is None:
+        raise ConfigError(f"null value for {name}")
+    parsed = setting.parse(value)
+    if isinstance(parsed, bool):
+        return "true" if parsed else "false"
+    return str(parsed)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedConfig:
+    name: str
+    value: str
+    source: int
+    is_default: bool
+    type: str
+    doc: str
+
+
+class BrokerConfig:
+    """Effective broker settings: defaults, then a properties file, then overrides."""
+
+    def __init__(self, values: Mapping[str, str] | None = None, *, memory: bool = False) -> None:
+        self._raw: dict[str, str] = {s.name: s.default for s in BROKER_SETTINGS}
+        self._explicit: set[str] = set()
+        self._parsed: dict[str, Any] = {}
+        self.memory = memory
+        for key, value in (values or {}).items():
+            self.set(key, value)
+        for setting in BROKER_SETTINGS:
+            if setting.name not in self._parsed:
+                self._parsed[setting.name] = setting.parse(self._raw[setting.name])
+
+    def set(self, key: str, value: str) -> None:
+        setting = BROKER_BY_NAME.get(key)
+        if setting is None:
+            topic = TOPIC_BY_NAME.get(key)
+            if topic is not None and topic.broker_key is not None:
+                setting = BROKER_BY_NAME[topic.broker_key]
+            else:
+                raise ConfigError(f"unknown broker setting {key!r}")
+        try:
+            self._parsed[setting.name] = setting.parse(value)
+        except ConfigError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+        self._raw[setting.name] = str(value)
+        self._explicit.add(setting.name)
+
+    def get(self, key: str) -> Any:
+        return self._parsed[key]
+
+    def raw(self, key: str) -> str:
+        return self._raw[key]
+
+    def is_explicit(self, key: str) -> bool:
+        return key in self._explicit
+
+    @property
+    def data_dir(self) -> Path | None:
+        return None if self.memory else Path(self._raw["log.dirs"])
+
+    @property
+    def node_id(self) -> int:
+        return int(self._parsed["node.id"])
+
+    def listen_address(self) -> tuple[str, int]:
+        return parse_host_port(self._raw["listeners"])
+
+    def topic_default(self, name: str) -> tuple[str, int]:
+        """The default value of a topic config and its DescribeConfigs source."""
+        setting = TOPIC_BY_NAME[name]
+        if setting.broker_key is None:
+            return setting.default, SOURCE_DEFAULT
+        source = SOURCE_STATIC_BROKER if setting.broker_key in self._explicit else SOURCE_DEFAULT
+        return self._raw[setting.broker_key], source
+
+    def resolve_topic_configs(self, overrides: Mapping[str, str]) -> list[ResolvedConfig]:
+        out = []
+        for setting in TOPIC_SETTINGS:
+            if setting.name in overrides:
+                out.append(ResolvedConfig(setting.name, overrides[setting.name], SOURCE_DYNAMIC_TOPIC, False,
+                                          setting.type, setting.doc))
+            else:
+                value, source = self.topic_default(setting.name)
+                out.append(ResolvedConfig(setting.name, value, source, source == SOURCE_DEFAULT, setting.type,
+                                          setting.doc))
+        return out
+
+    def effective_topic_config(self, overrides: Mapping[str, str]) -> dict[str, Any]:
+        """Parsed values of every topic config for a topic with these overrides."""
+        out: dict[str, Any] = {}
+        for setting in TOPIC_SETTINGS:
+            raw = overrides.get(setting.name)
+            out[setting.name] = setting.parse(raw if raw is not None else self.topic_default(setting.name)[0])
+        return out
+
+    @classmethod
+    def from_sources(cls, *, properties_file: str | Path | None = None,
+                     overrides: Iterable[tuple[str, str]] = (), memory: bool = False) -> BrokerConfig:
+        values: dict[str, str] = {}
+        if properties_file is not None:
+            values.update(read_properties(Path(properties_file)))
+        for key, value in overrides:
+            values[key] = value
+        return cls(values, memory=memory)
+
+
+def read_properties(path: Path) -> dict[str, str]:
+    """Parse a server.properties-style file: ``key=value`` lines, ``#``/``!`` comments."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#!":
+            continue
+        sep = min((i for i in (stripped.find("="), stripped.find(":")) if i >= 0), default=-1)
+        if sep <= 0:
+            raise ConfigError(f"{path}:{number}: expected key=value")
+        values[stripped[:sep].strip()] = stripped[sep + 1 :].strip()
+    return values
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """Parse HOST:PORT (also PLAINTEXT://HOST:PORT and [v6]:PORT)."""
+    value = text.strip()
+    if "://" in value:
+        value = value.split("://", 1)[1]
+    if "," in value:
+        value = value.split(",", 1)[0]
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"expected HOST:PORT, got {text!r}")
+    host = host.strip("[]") or "0.0.0.0"
+    number = int(port)
+    if not 0 <= number <= 65535:
+        raise ConfigError(f"port out of range in {text!r}")
+    return host, number

@@ -1,0 +1,121 @@
+"""The broker object: configuration, topics, durability and the parked-request purgatory.
+
+Theory of operation: one ``Broker`` per process (or per EmbeddedBroker).  ``open`` loads durable
+metadata and every partition log (running crash recovery), ``start`` launches the background tasks
+(group-commit flusher, periodic flush for ``flush.ms``), and ``close`` stops them and closes every
+log cleanly.  Handlers (``handlers/``) receive the broker and reach everything through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from streamlog.broker.clock import now_ms
+from streamlog.broker.config import BrokerConfig
+from streamlog.broker.durability import FlushCoordinator
+from streamlog.broker.topics import Partition, TopicRegistry
+from streamlog.broker.waiters import PartitionWaiters
+from streamlog.storage.manager import LogManager
+from streamlog.storage.metadata import MetadataStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Listener:
+    host: str
+    port: int
+    advertised_host: str
+    advertised_port: int
+
+
+class Broker:
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        self.node_id = config.node_id
+        self.metadata: MetadataStore | None = None
+        self.logs: LogManager | None = None
+        self._registry: TopicRegistry | None = None
+        self.waiters = PartitionWaiters()
+        self.flusher: FlushCoordinator | None = None
+        self.listener = Listener("127.0.0.1", 0, "127.0.0.1", 0)
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.extensions: dict[str, Any] = {}  # coordinators and other subsystems register here
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        stamp = now_ms()
+        data_dir = self.config.data_dir
+        if data_dir is not None:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        self.logs = LogManager.open(data_dir)
+        self.metadata = MetadataStore.open(data_dir, stamp)
+        self._registry = TopicRegistry(self.config, self.metadata, self.logs)
+        self._registry.load(stamp)
+
+    @property
+    def topics(self) -> TopicRegistry:
+        assert self._registry is not None, "broker not opened"
+        return self._registry
+
+    @property
+    def cluster_id(self) -> str:
+        configured = str(self.config.get("cluster.id"))
+        if configured:
+            return configured
+        assert self.metadata is not None
+        return str(self.metadata.cluster_id)
+
+    def start(self) -> None:
+        self.flusher = FlushCoordinator(self._flushed)
+        self.flusher.start()
+        self._tasks.append(asyncio.get_running_loop().create_task(self._periodic_flush(), name="periodic-flush"))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._tasks.clear()
+        if self.flusher is not None:
+            await self.flusher.close()
+        if self.logs is not None:
+            self.logs.close_all()
+        if self.metadata is not None:
+            self.metadata.close()
+
+    def add_task(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.append(task)
+
+    # --- durability -----------------------------------------------------------------------------
+
+    def _flushed(self, part: Partition) -> None:
+        self.waiters.notify(part.tp)
+
+    def appended(self, part: Partition) -> None:
+        """Called after every append: schedule flushes and wake fetches for visible data."""
+        if part.durable:
+            return  # the produce path waits for a flush; fetches wake when it completes
+        self.waiters.notify(part.tp)
+        if self.flusher is not None and not self.config.memory:
+            unflushed = part.log.log_end_offset - part.log.flushed_offset
+            if unflushed >= int(part.config["flush.messages"]):
+                self.flusher.request_flush(part)
+
+    async def _periodic_flush(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if self.config.memory or self.flusher is None:
+                continue
+            stamp = now_ms()
+            for part in self.topics.all_partitions():
+                if part.log.log_end_offset > part.log.flushed_offset:
+                    if stamp - part.last_flush_ms >= int(part.config["flush.ms"]):
+                        self.flusher.request_flush(part)

@@ -1,0 +1,135 @@
+"""Fetch: whole batches from the offset asked for, with long-poll.
+
+For each partition: check the leader epoch, check the offset is within [log start, log end], read
+whole batches (the batch holding ``fetch_offset`` first; at least one batch in the response even if
+it exceeds the limits, as KIP-74 requires) capped at the high watermark, or at the last stable
+offset under read_committed.  If fewer than ``min_bytes`` are ready, the request parks in the
+purgatory until a requested partition's high watermark moves or ``max_wait_ms`` passes.
+
+Fetch sessions (KIP-227) are declined by answering ``session_id`` 0, which tells the client to keep
+sending full requests; that is always allowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from streamlog.broker.handlers.base import RequestContext
+from streamlog.broker.topics import Partition
+from streamlog.protocol.codec import Msg
+from streamlog.protocol.errors import ErrorCode
+from streamlog.storage.errors import OffsetOutOfRange
+
+if TYPE_CHECKING:
+    from streamlog.broker.core import Broker
+
+READ_COMMITTED = 1
+
+
+def check_leader_epoch(part: Partition, current_leader_epoch: int) -> ErrorCode:
+    if current_leader_epoch < 0 or current_leader_epoch == part.leader_epoch:
+        return ErrorCode.NONE
+    if current_leader_epoch < part.leader_epoch:
+        return ErrorCode.FENCED_LEADER_EPOCH
+    return ErrorCode.UNKNOWN_LEADER_EPOCH
+
+
+def last_stable_offset(broker: Broker, part: Partition) -> int:
+    txn = broker.extensions.get("txn")
+    if txn is not None:
+        return int(txn.last_stable_offset(part))
+    return part.high_watermark
+
+
+def aborted_transactions(broker: Broker, part: Partition, start: int, end: int) -> list[Msg] | None:
+    txn = broker.extensions.get("txn")
+    if txn is None:
+        return None
+    found = txn.aborted_transactions(part, start, end)
+    return None if found is None else list(found)
+
+
+class _FetchState:
+    __slots__ = ("broker", "body", "isolation", "version")
+
+    def __init__(self, broker: Broker, body: Msg, version: int) -> None:
+        self.broker = broker
+        self.body = body
+        self.isolation = int(body.get("isolation_level", 0))
+        self.version = version
+
+    def collect(self) -> tuple[list[Msg], int, list[tuple[str, int]]]:
+        remaining = int(self.body.get("max_bytes", 0x7FFFFFFF))
+        total = 0
+        out: list[Msg] = []
+        waiting: list[tuple[str, int]] = []
+        for topic in self.body["topics"]:
+            name = topic["topic"]
+            parts_out = []
+            for req in topic["partitions"]:
+                entry, size = self._partition(name, req, remaining, total == 0)
+                parts_out.append(entry)
+                if entry["error_code"] == 0:
+                    waiting.append((name, req["partition"]))
+                total += size
+                remaining -= size
+            out.append({"topic": name, "partitions": parts_out})
+        return out, total, waiting
+
+    def _partition(self, name: str, req: Msg, remaining: int, first: bool) -> tuple[Msg, int]:
+        index = int(req["partition"])
+        entry: dict[str, Any] = {"partition_index": index, "error_code": 0, "high_watermark": -1,
+                                 "last_stable_offset": -1, "log_start_offset": -1, "aborted_transactions": None,
+                                 "preferred_read_replica": -1, "records": None}
+        part = self.broker.topics.partition(name, index)
+        if part is None:
+            entry["error_code"] = int(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+            return entry, 0
+        code = check_leader_epoch(part, int(req.get("current_leader_epoch", -1)))
+        if code != ErrorCode.NONE:
+            entry["error_code"] = int(code)
+            return entry, 0
+        hw = part.high_watermark
+        lso = last_stable_offset(self.broker, part)
+        entry["high_watermark"] = hw
+        entry["last_stable_offset"] = lso
+        entry["log_start_offset"] = part.log.log_start_offset
+        offset = int(req["fetch_offset"])
+        limit = lso if self.isolation == READ_COMMITTED else hw
+        if offset < part.log.log_start_offset or offset > part.log.log_end_offset:
+            entry["error_code"] = int(ErrorCode.OFFSET_OUT_OF_RANGE)
+            return entry, 0
+        if offset >= limit or (remaining <= 0 and not first):
+            entry["records"] = b""
+            return entry, 0
+        max_bytes = min(int(req["partition_max_bytes"]), remaining) if not first else int(req["partition_max_bytes"])
+        try:
+            result = part.log.read(offset, max(max_bytes, 1), max_offset=limit)
+        except OffsetOutOfRange:
+            entry["error_code"] = int(ErrorCode.OFFSET_OUT_OF_RANGE)
+            return entry, 0
+        data = result.data
+        entry["records"] = data
+        if self.isolation == READ_COMMITTED and len(data):
+            entry["aborted_transactions"] = aborted_transactions(self.broker, part, offset, result.next_offset)
+        return entry, len(data)
+
+
+async def handle_fetch(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
+    state = _FetchState(broker, body, ctx.api_version)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max(int(body["max_wait_ms"]), 0) / 1000.0
+    min_bytes = max(int(body["min_bytes"]), 0)
+    while True:
+        responses, total, waiting = state.collect()
+        left = deadline - loop.time()
+        if total >= min_bytes or left <= 0 or not waiting:
+            break
+        if not await broker.waiters.wait_any(waiting, left):
+            responses, total, waiting = state.collect()
+            break
+    return {"throttle_time_ms": 0, "error_code": 0, "session_id": 0, "responses": responses}
+
+
+HANDLERS = {1: handle_fetch}

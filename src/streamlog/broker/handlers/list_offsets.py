@@ -1,0 +1,71 @@
+"""ListOffsets: earliest (-2), latest (-1), max timestamp (-3) and first offset at/after a time.
+
+Latest is the high watermark, or the last stable offset under read_committed (v2+).  A timestamp
+lookup returns the first record whose timestamp is at or after the target, among records below the
+high watermark; none found gives offset -1 and timestamp -1, as Kafka answers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from streamlog.broker.handlers.base import RequestContext
+from streamlog.broker.handlers.fetch import READ_COMMITTED, check_leader_epoch, last_stable_offset
+from streamlog.protocol.codec import Msg
+from streamlog.protocol.errors import ErrorCode
+
+if TYPE_CHECKING:
+    from streamlog.broker.core import Broker
+
+LATEST = -1
+EARLIEST = -2
+MAX_TIMESTAMP = -3
+EARLIEST_LOCAL = -4
+
+
+def list_partition(broker: Broker, name: str, req: Msg, isolation: int, version: int) -> Msg:
+    index = int(req["partition_index"])
+    out: Msg = {"partition_index": index, "error_code": 0, "timestamp": -1, "offset": -1, "leader_epoch": -1,
+                "old_style_offsets": []}
+    part = broker.topics.partition(name, index)
+    if part is None:
+        out["error_code"] = int(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        return out
+    code = check_leader_epoch(part, int(req.get("current_leader_epoch", -1)))
+    if code != ErrorCode.NONE:
+        out["error_code"] = int(code)
+        return out
+    hw = part.high_watermark
+    ts = int(req["timestamp"])
+    if ts == LATEST:
+        out["offset"] = last_stable_offset(broker, part) if isolation == READ_COMMITTED else hw
+    elif ts in (EARLIEST, EARLIEST_LOCAL):
+        out["offset"] = part.log.log_start_offset
+    elif ts == MAX_TIMESTAMP:
+        found = part.log.max_timestamp()
+        if found is not None and found[0] < hw:
+            out["offset"], out["timestamp"] = found
+    elif ts < 0:
+        out["error_code"] = int(ErrorCode.INVALID_REQUEST) if version >= 1 else 0
+    else:
+        found = part.log.offset_for_timestamp(ts)
+        if found is not None and found[0] < hw:
+            out["offset"], out["timestamp"] = found
+    if out["offset"] >= 0:
+        out["leader_epoch"] = part.leader_epoch
+    return out
+
+
+async def handle_list_offsets(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
+    isolation = int(body.get("isolation_level", 0))
+    return {
+        "throttle_time_ms": 0,
+        "topics": [
+            {"name": t["name"],
+             "partitions": [list_partition(broker, t["name"], p, isolation, ctx.api_version) for p in t["partitions"]]}
+            for t in body["topics"]
+        ],
+    }
+
+
+HANDLERS = {2: handle_list_offsets}

@@ -1,0 +1,202 @@
+"""Produce: validate batches, append them in arrival order, acknowledge once durable.
+
+Per partition (the hot path): walk the batch headers (61 bytes each, one ``unpack``), check magic,
+size limits, codec support for the request version and timestamps; validate each batch's records
+(CRC, record count, offset deltas, keys on compacted topics), as Kafka's LogValidator does; then
+append the bytes exactly as received, with offsets written in place.  All appends of a request
+happen before the handler's first ``await``, so pipelined produces on a connection land in order.
+
+Acknowledgement: acks=0 gets no response (on an error Kafka closes the connection, and so do we);
+acks=1 and acks=-1 wait until the group-commit flusher has fsynced past the batch on durable
+partitions.  Errors use Kafka's codes, with per-batch ``record_errors`` from v8.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from streamlog.broker.clock import now_ms
+from streamlog.broker.handlers.base import CloseConnection, RequestContext
+from streamlog.broker.topics import Partition
+from streamlog.protocol.codec import Msg
+from streamlog.protocol.errors import ErrorCode
+from streamlog.protocol.records.batch import (
+    HEADER_SIZE,
+    Compression,
+    CorruptRecordError,
+    InvalidRecordError,
+    TimestampType,
+    parse_header,
+    set_log_append_time,
+    validate_batch,
+)
+
+if TYPE_CHECKING:
+    from streamlog.broker.core import Broker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class PartitionResult:
+    index: int
+    error: ErrorCode = ErrorCode.NONE
+    base_offset: int = -1
+    log_append_time: int = -1
+    log_start_offset: int = -1
+    message: str | None = None
+    record_errors: list[Msg] | None = None
+    wait: asyncio.Future[None] | None = None
+    partition: Partition | None = None
+
+    def to_msg(self) -> Msg:
+        return {
+            "index": self.index,
+            "error_code": int(self.error),
+            "base_offset": self.base_offset,
+            "log_append_time_ms": self.log_append_time,
+            "log_start_offset": self.log_start_offset,
+            "record_errors": self.record_errors or [],
+            "error_message": self.message,
+        }
+
+
+class BatchRejected(Exception):
+    def __init__(self, code: ErrorCode, message: str, batch_index: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.batch_index = batch_index
+
+
+def check_batches(records: memoryview, part: Partition, version: int, stamp: int) -> int:
+    """Validate every batch in ``records``; return the record count.  Raises BatchRejected."""
+    cfg = part.config
+    max_bytes = int(cfg["max.message.bytes"])
+    require_keys = "compact" in str(cfg["cleanup.policy"])
+    log_append = cfg["message.timestamp.type"] == "LogAppendTime"
+    before_max = int(cfg["message.timestamp.before.max.ms"])
+    after_max = int(cfg["message.timestamp.after.max.ms"])
+    pos = 0
+    index = 0
+    count = 0
+    end = len(records)
+    if end == 0:
+        raise BatchRejected(ErrorCode.CORRUPT_MESSAGE, "empty record set")
+    while pos < end:
+        if end - pos < HEADER_SIZE:
+            raise BatchRejected(ErrorCode.CORRUPT_MESSAGE, "truncated record batch", index)
+        if records[pos + 16] != 2:
+            raise BatchRejected(ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT,
+                                f"record batch magic {records[pos + 16]} is not supported; only v2", index)
+        try:
+            header = parse_header(records, pos)
+        except CorruptRecordError as exc:
+            raise BatchRejected(ErrorCode.CORRUPT_MESSAGE, str(exc), index) from None
+        if pos + header.size > end:
+            raise BatchRejected(ErrorCode.CORRUPT_MESSAGE, "record batch runs past the request", index)
+        if header.size > max_bytes:
+            raise BatchRejected(ErrorCode.MESSAGE_TOO_LARGE,
+                                f"batch of {header.size} bytes exceeds max.message.bytes={max_bytes}", index)
+        if header.compression == Compression.ZSTD and version < 7:
+            raise BatchRejected(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, "zstd needs Produce v7 or later", index)
+        if header.is_control:
+            raise BatchRejected(ErrorCode.INVALID_RECORD, "clients may not write control batches", index)
+        try:
+            validate_batch(records, pos, header, require_keys=require_keys)
+        except InvalidRecordError as exc:
+            raise BatchRejected(ErrorCode.INVALID_RECORD, str(exc), index) from None
+        except CorruptRecordError as exc:
+            raise BatchRejected(ErrorCode.CORRUPT_MESSAGE, str(exc), index) from None
+        if log_append:
+            set_log_append_time(records, pos, stamp)
+        elif header.timestamp_type == TimestampType.CREATE_TIME and (before_max < 2**62 or after_max < 2**62):
+            if header.max_timestamp > stamp + after_max or header.base_timestamp < stamp - before_max:
+                raise BatchRejected(ErrorCode.INVALID_TIMESTAMP,
+                                    "timestamp outside message.timestamp.before/after.max.ms", index)
+        count += header.records_count
+        pos += header.size
+        index += 1
+    return count
+
+
+def produce_partition(broker: Broker, topic: str, index: int, records: Any, version: int,
+                      acks: int, stamp: int) -> PartitionResult:
+    result = PartitionResult(index)
+    part = broker.topics.partition(topic, index)
+    if part is None:
+        result.error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        return result
+    if records is None:
+        result.error = ErrorCode.CORRUPT_MESSAGE
+        result.message = "null record set"
+        return result
+    view = records if isinstance(records, memoryview) else memoryview(bytearray(records))
+    try:
+        check_batches(view, part, version, stamp)
+    except BatchRejected as exc:
+        log.info("rejected produce to %s-%d: %s", topic, index, exc.message)
+        result.error = exc.code
+        result.message = exc.message
+        if exc.batch_index is not None and exc.code in (ErrorCode.INVALID_RECORD, ErrorCode.INVALID_TIMESTAMP):
+            result.record_errors = [{"batch_index": exc.batch_index, "batch_index_error_message": exc.message}]
+        result.log_start_offset = part.log.log_start_offset
+        return result
+    try:
+        info = part.log.append(view, now_ms=stamp)
+    except OSError as exc:
+        log.error("append to %s-%d failed: %s", topic, index, exc)
+        result.error = ErrorCode.KAFKA_STORAGE_ERROR
+        result.message = str(exc)
+        return result
+    result.base_offset = info.first_offset
+    result.log_start_offset = part.log.log_start_offset
+    if part.config["message.timestamp.type"] == "LogAppendTime":
+        result.log_append_time = stamp
+    result.partition = part
+    broker.appended(part)
+    if acks != 0 and part.durable and broker.flusher is not None:
+        result.wait = broker.flusher.wait_flushed(part, info.last_offset + 1)
+    return result
+
+
+async def handle_produce(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | None:
+    acks = int(body["acks"])
+    stamp = now_ms()
+    topics_out: list[tuple[str, list[PartitionResult]]] = []
+    for topic in body["topic_data"]:
+        name = topic["name"]
+        results = []
+        for pdata in topic["partition_data"]:
+            if acks not in (-1, 0, 1):
+                results.append(PartitionResult(pdata["index"], ErrorCode.INVALID_REQUIRED_ACKS))
+                continue
+            results.append(produce_partition(broker, name, pdata["index"], pdata["records"], ctx.api_version,
+                                             acks, stamp))
+        topics_out.append((name, results))
+    if acks == 0:
+        if any(r.error != ErrorCode.NONE for _n, rs in topics_out for r in rs):
+            raise CloseConnection  # Kafka closes the connection so the producer refreshes metadata
+        return None
+    waits = [r for _n, rs in topics_out for r in rs if r.wait is not None]
+    if waits:
+        timeout = max(int(body.get("timeout_ms", 30000)), 1) / 1000.0
+        done, pending = await asyncio.wait([r.wait for r in waits if r.wait is not None], timeout=timeout)
+        for r in waits:
+            if r.wait in pending:
+                r.error = ErrorCode.REQUEST_TIMED_OUT
+            elif r.wait is not None and r.wait.exception() is not None:
+                r.error = ErrorCode.KAFKA_STORAGE_ERROR
+                r.message = str(r.wait.exception())
+    return {
+        "responses": [
+            {"name": name, "partition_responses": [r.to_msg() for r in results]} for name, results in topics_out
+        ],
+        "throttle_time_ms": 0,
+    }
+
+
+HANDLERS = {0: handle_produce}

@@ -1,0 +1,215 @@
+"""Topics and partitions as the broker sees them: durable metadata plus one log per partition.
+
+Theory of operation: ``TopicRegistry`` joins the cluster metadata store (topic names, ids, partition
+counts, config overrides, all durable) with the log manager (one ``PartitionLog`` per partition).
+Every topic-changing admin request goes through here, so validation (names, partition counts,
+configs) lives in one place and answers with Kafka's error codes via :class:`TopicError`.
+
+A ``Partition`` caches what the hot paths need: its log, its parsed effective config, and whether
+acknowledgements wait for fsync (``durable``: the topic's ``flush.messages`` is 1 and storage is on
+disk).  The high watermark is the durable end offset for durable partitions and the log end offset
+otherwise, so a consumer never sees a record that a crash could take back.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamlog.broker.config import BrokerConfig, ConfigError, validate_topic_config
+from streamlog.protocol.errors import ErrorCode
+from streamlog.storage.config import LogConfig, MessageTimestampType
+from streamlog.storage.manager import LogManager
+from streamlog.storage.metadata import MetadataStore
+
+log = logging.getLogger(__name__)
+
+LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
+MAX_TOPIC_LENGTH = 249
+INTERNAL_PREFIX = "__"
+
+
+class TopicError(Exception):
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def validate_topic_name(name: str) -> None:
+    if not name:
+        raise TopicError(ErrorCode.INVALID_TOPIC_EXCEPTION, "Topic name is empty")
+    if name in (".", ".."):
+        raise TopicError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"Topic name cannot be {name!r}")
+    if len(name) > MAX_TOPIC_LENGTH:
+        raise TopicError(ErrorCode.INVALID_TOPIC_EXCEPTION,
+                         f"Topic name is longer than {MAX_TOPIC_LENGTH} characters")
+    if not LEGAL_TOPIC.match(name):
+        raise TopicError(ErrorCode.INVALID_TOPIC_EXCEPTION,
+                         f"Topic name {name!r} contains characters other than ASCII alphanumerics, '.', '_' and '-'")
+
+
+@dataclass(slots=True)
+class Partition:
+    topic: str
+    index: int
+    log: Any  # PartitionLog or MemoryPartitionLog (same interface)
+    config: dict[str, Any]
+    durable: bool
+    leader_epoch: int = 0
+    last_flush_ms: int = 0
+
+    @property
+    def high_watermark(self) -> int:
+        return int(self.log.flushed_offset if self.durable else self.log.log_end_offset)
+
+    @property
+    def tp(self) -> tuple[str, int]:
+        return (self.topic, self.index)
+
+
+@dataclass(slots=True)
+class Topic:
+    name: str
+    topic_id: uuid.UUID
+    overrides: dict[str, str]
+    partitions: list[Partition] = field(default_factory=list)
+
+    @property
+    def internal(self) -> bool:
+        return self.name.startswith(INTERNAL_PREFIX)
+
+
+def log_config_for(effective: Mapping[str, Any]) -> LogConfig:
+    return LogConfig(
+        segment_bytes=int(effective["segment.bytes"]),
+        segment_ms=int(effective["segment.ms"]),
+        index_interval_bytes=int(effective["index.interval.bytes"]),
+        segment_index_bytes=int(effective["segment.index.bytes"]),
+        message_timestamp_type=MessageTimestampType.parse(str(effective["message.timestamp.type"])),
+    )
+
+
+class TopicRegistry:
+    def __init__(self, config: BrokerConfig, metadata: MetadataStore, logs: LogManager) -> None:
+        self.config = config
+        self.metadata = metadata
+        self.logs = logs
+        self.topics: dict[str, Topic] = {}
+        self.by_id: dict[uuid.UUID, Topic] = {}
+
+    # --- loading ------------------------------------------------------------------------------
+
+    def load(self, now_ms: int) -> None:
+        for name, meta in self.metadata.topics.items():
+            topic = Topic(name, meta.topic_id, dict(meta.configs))
+            effective = self.config.effective_topic_config(topic.overrides)
+            for index in range(meta.partitions):
+                topic.partitions.append(self._open_partition(name, index, effective, now_ms))
+            self.topics[name] = topic
+            self.by_id[topic.topic_id] = topic
+        log.info("loaded %d topics", len(self.topics))
+
+    def _open_partition(self, name: str, index: int, effective: Mapping[str, Any], now_ms: int) -> Partition:
+        plog = self.logs.create(name, index, log_config_for(effective), now_ms=now_ms)
+        durable = int(effective["flush.messages"]) <= 1 and not self.config.memory
+        return Partition(name, index, plog, dict(effective), durable, 0, now_ms)
+
+    # --- queries ------------------------------------------------------------------------------
+
+    def get(self, name: str) -> Topic | None:
+        return self.topics.get(name)
+
+    def partition(self, name: str, index: int) -> Partition | None:
+        topic = self.topics.get(name)
+        if topic is None or not 0 <= index < len(topic.partitions):
+            return None
+        return topic.partitions[index]
+
+    def all_partitions(self) -> Iterator[Partition]:
+        for topic in list(self.topics.values()):
+            yield from topic.partitions
+
+    # --- changes ------------------------------------------------------------------------------
+
+    def validate_configs(self, configs: Mapping[str, str | None]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for key, value in configs.items():
+            try:
+                out[key] = validate_topic_config(key, value)
+            except ConfigError as exc:
+                raise TopicError(ErrorCode.INVALID_CONFIG,
+                                 f"Invalid value {value!r} for configuration {key}: {exc}") from None
+        return out
+
+    def check_create(self, name: str, partitions: int, configs: Mapping[str, str | None]) -> dict[str, str]:
+        validate_topic_name(name)
+        if name in self.topics:
+            raise TopicError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
+        if partitions == -1:
+            partitions = int(self.config.get("num.partitions"))
+        if partitions <= 0:
+            raise TopicError(ErrorCode.INVALID_PARTITIONS, "Number of partitions must be larger than 0.")
+        if partitions > 100_000:
+            raise TopicError(ErrorCode.INVALID_PARTITIONS, "Number of partitions is too large.")
+        return self.validate_configs(configs)
+
+    def create(self, name: str, partitions: int, configs: Mapping[str, str | None], now_ms: int) -> Topic:
+        clean = self.check_create(name, partitions, configs)
+        if partitions == -1:
+            partitions = int(self.config.get("num.partitions"))
+        meta = self.metadata.create_topic(name, partitions, clean, now_ms)
+        topic = Topic(name, meta.topic_id, dict(clean))
+        effective = self.config.effective_topic_config(clean)
+        for index in range(partitions):
+            topic.partitions.append(self._open_partition(name, index, effective, now_ms))
+        self.topics[name] = topic
+        self.by_id[topic.topic_id] = topic
+        log.info("created topic %s with %d partitions%s", name, partitions,
+                 f" and configs {clean}" if clean else "")
+        return topic
+
+    def delete(self, name: str, now_ms: int) -> Topic:
+        topic = self.topics.get(name)
+        if topic is None:
+            raise TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "This server does not host this topic-partition.")
+        self.metadata.delete_topic(name, now_ms)
+        del self.topics[name]
+        self.by_id.pop(topic.topic_id, None)
+        self.logs.delete(name)
+        log.info("deleted topic %s", name)
+        return topic
+
+    def add_partitions(self, name: str, count: int, now_ms: int, *, validate_only: bool = False) -> None:
+        topic = self.topics.get(name)
+        if topic is None:
+            raise TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Topic '{name}' does not exist.")
+        current = len(topic.partitions)
+        if count < current:
+            raise TopicError(ErrorCode.INVALID_PARTITIONS,
+                             f"Topic currently has {current} partitions, which is higher than the requested {count}.")
+        if count == current:
+            raise TopicError(ErrorCode.INVALID_PARTITIONS, f"Topic already has {current} partitions.")
+        if validate_only:
+            return
+        self.metadata.set_partitions(name, count, now_ms)
+        effective = self.config.effective_topic_config(topic.overrides)
+        for index in range(current, count):
+            topic.partitions.append(self._open_partition(name, index, effective, now_ms))
+        log.info("topic %s now has %d partitions", name, count)
+
+    def set_overrides(self, name: str, overrides: Mapping[str, str], now_ms: int) -> None:
+        topic = self.topics[name]
+        clean = dict(overrides)
+        self.metadata.set_configs(name, clean, now_ms)
+        topic.overrides = clean
+        effective = self.config.effective_topic_config(clean)
+        for part in topic.partitions:
+            part.config = dict(effective)
+            part.durable = int(effective["flush.messages"]) <= 1 and not self.config.memory
+            part.log.update_config(log_config_for(effective))
+        log.info("topic %s configs now %s", name, clean)

@@ -1,0 +1,214 @@
+"""Shared plumbing of the client commands: bootstrap address, client settings, errors, connecting.
+
+Theory of operation: every client command (topics, produce, consume) talks to a cluster only through
+confluent-kafka, so it works unchanged against Streamlog, Apache Kafka or any other Kafka-protocol
+broker.  A command first calls :func:`connect`, which fetches cluster metadata with a short
+deadline.  librdkafka retries a refused connection forever, so :func:`connect` polls in short slices
+and gives up early once librdkafka has reported every bootstrap broker down for a little while (a
+broker still starting up gets that grace period), or at the deadline.  Anything a user should read
+is raised as :class:`CliError`; ``main`` prints it as one ``streamlog: error: ...`` line and exits
+with its code.  librdkafka's own logging is switched off so nothing else reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+
+DEFAULT_BOOTSTRAP: Final = "localhost:9092"
+BOOTSTRAP_ENV: Final = "STREAMLOG_BOOTSTRAP"
+CONNECT_TIMEOUT_S: Final = 10.0  # deadline for reaching the cluster and for each admin request
+ALL_DOWN_GRACE_S: Final = 2.0  # how long "all brokers down" is tolerated before giving up early
+PROG: Final = "streamlog"
+
+
+class CliError(Exception):
+    """A failure to report as one line on stderr, with the process exit code."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+def default_bootstrap(environ: Mapping[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    return env.get(BOOTSTRAP_ENV, "").strip() or DEFAULT_BOOTSTRAP
+
+
+def add_bootstrap_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--bootstrap", "-b", metavar="HOST:PORT", default=None,
+        help=f"broker to bootstrap from (default: ${BOOTSTRAP_ENV}, else {DEFAULT_BOOTSTRAP})",
+    )
+
+
+def bootstrap_of(args: argparse.Namespace) -> str:
+    value: str | None = getattr(args, "bootstrap", None)
+    return value if value else default_bootstrap()
+
+
+def key_value(text: str) -> tuple[str, str]:
+    """argparse type for ``key=value`` (the value may be empty and may contain '=')."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    return key, value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a positive integer, got 0")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+@dataclass(slots=True)
+class ErrorLog:
+    """Collects librdkafka's asynchronous errors (error_cb) so they can explain a failure."""
+
+    all_down_since: float | None = None
+    last: KafkaError | None = None
+    seen: list[KafkaError] = field(default_factory=list)
+
+    def __call__(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            if self.all_down_since is None:
+                self.all_down_since = time.monotonic()
+        else:
+            self.last = error
+        if len(self.seen) < 100:
+            self.seen.append(error)
+
+
+def client_config(bootstrap: str, errors: ErrorLog | None = None, **extra: Any) -> dict[str, Any]:
+    """librdkafka settings shared by every client the CLI creates."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "client.id": "streamlog-cli",
+        "log_level": 0,  # librdkafka logs nothing; failures come back as errors we word ourselves
+        "error_cb": errors if errors is not None else ErrorLog(),
+    }
+    config.update(extra)
+    return config
+
+
+def kafka_message(exc: BaseException) -> str:
+    """The human part of a KafkaException (the broker's own error message when it sent one)."""
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        error: KafkaError = exc.args[0]
+        text = str(error.str())
+        return text.removeprefix("Broker: ")
+    return str(exc) or type(exc).__name__
+
+
+def error_code(exc: BaseException) -> int | None:
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        code: int = exc.args[0].code()
+        return code
+    return None
+
+
+@dataclass(slots=True)
+class Cluster:
+    """A connected admin client plus the metadata fetched when connecting."""
+
+    bootstrap: str
+    admin: Any  # confluent_kafka.admin.AdminClient (untyped library)
+    metadata: Any  # confluent_kafka.admin.ClusterMetadata
+    errors: ErrorLog
+
+    def topic_names(self) -> list[str]:
+        return sorted(self.metadata.topics)
+
+    def refresh(self) -> None:
+        self.metadata = self.admin.list_topics(timeout=CONNECT_TIMEOUT_S)
+
+    def require_topic(self, name: str) -> Any:
+        """Metadata of an existing topic, or CliError("unknown topic")."""
+        topic = self.metadata.topics.get(name)
+        if topic is None or (topic.error is not None and topic.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+            raise CliError(f"unknown topic {name!r}")
+        if topic.error is not None:
+            raise CliError(f"topic {name!r}: {topic.error.str()}")
+        return topic
+
+
+def unreachable(bootstrap: str, errors: ErrorLog) -> CliError:
+    detail = ""
+    if errors.last is not None:
+        text = str(errors.last.str())
+        # librdkafka words it "host:port/bootstrap: Connect to ipv4#... failed: Connection refused (...)".
+        if "failed: " in text:
+            text = text.rsplit("failed: ", 1)[1]
+        detail = f" ({text.split(' (after', 1)[0].strip()})"
+    return CliError(f"cannot reach a broker at {bootstrap}{detail}")
+
+
+def connect(bootstrap: str, timeout: float = CONNECT_TIMEOUT_S) -> Cluster:
+    """Connect an AdminClient and fetch the cluster's metadata, failing fast when nothing answers."""
+    errors = ErrorLog()
+    try:
+        admin = AdminClient(client_config(bootstrap, errors))
+    except (KafkaException, ValueError) as exc:
+        raise CliError(f"bad bootstrap address {bootstrap!r}: {kafka_message(exc)}", 2) from None
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            metadata = admin.list_topics(timeout=max(0.05, min(0.5, remaining)))
+            return Cluster(bootstrap, admin, metadata, errors)
+        except KafkaException as exc:
+            code = error_code(exc)
+            if code not in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN):
+                raise CliError(f"cannot fetch metadata from {bootstrap}: {kafka_message(exc)}") from None
+        admin.poll(0)  # runs error_cb, which records connection failures
+        now = time.monotonic()
+        if now >= deadline or (errors.all_down_since is not None and now - errors.all_down_since >= ALL_DOWN_GRACE_S):
+            raise unreachable(bootstrap, errors)
+
+
+def wait_all(futures: Mapping[Any, Any], describe: Any = str) -> tuple[dict[Any, Any], dict[Any, str]]:
+    """Resolve admin futures; return (results, errors) keyed like ``futures`` (errors as text)."""
+    results: dict[Any, Any] = {}
+    failures: dict[Any, str] = {}
+    for key, future in futures.items():
+        try:
+            results[key] = future.result()
+        except KafkaException as exc:
+            code = error_code(exc)
+            if code == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                failures[key] = f"unknown topic {describe(key)!r}"
+            elif code in (KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT):
+                failures[key] = f"{describe(key)}: request timed out"
+            else:
+                failures[key] = f"{describe(key)}: {kafka_message(exc)}"
+    return results, failures

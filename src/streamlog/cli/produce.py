@@ -1,0 +1,202 @@
+"""``streamlog produce``: send stdin's lines to a topic, one record per line.
+
+Theory of operation: after :func:`connect` has shown a broker answers, a Producer fetches the
+topic's metadata (which auto-creates the topic when the broker allows it, exactly as a first
+produce would); a topic that still does not exist is an error.  Each input line, stripped of its
+line ending, becomes one record: the whole line is the value, or with ``--key-separator`` the text
+before the first separator is the key and the rest the value.  Records are queued with
+``produce()``; when librdkafka's queue is full we serve delivery reports and retry.  Delivery
+reports count successes and keep the first failure.  At end of input (or Ctrl-C) the producer is
+flushed, a summary goes to stderr, and a progress line is printed every few seconds meanwhile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import IO, Any, Final
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from streamlog.cli.common import (
+    CONNECT_TIMEOUT_S,
+    CliError,
+    ErrorLog,
+    add_bootstrap_argument,
+    bootstrap_of,
+    client_config,
+    connect,
+    kafka_message,
+    key_value,
+    non_negative_int,
+)
+
+PROGRESS_INTERVAL_S: Final = 5.0
+DELIVERY_TIMEOUT_MS: Final = 30_000  # a record not acknowledged within this fails (librdkafka default: 300 s)
+COMPRESSION_CODECS: Final = ("none", "gzip", "snappy", "lz4", "zstd")
+ACKS: Final = {"all": "all", "-1": "all", "1": "1", "0": "0"}
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "produce", help="produce stdin lines as records",
+        description="Read lines from stdin and produce each as one record (the value, or KEY<SEP>VALUE).",
+    )
+    parser.add_argument("topic", metavar="TOPIC")
+    parser.add_argument("--key-separator", metavar="SEP",
+                        help="split each line at the first SEP into key and value")
+    parser.add_argument("--header", dest="headers", metavar="KEY=VALUE", type=key_value, action="append",
+                        default=[], help="header added to every record (repeatable)")
+    parser.add_argument("--partition", type=non_negative_int, metavar="N",
+                        help="produce to partition N (default: the partitioner picks, by key)")
+    parser.add_argument("--compression", choices=COMPRESSION_CODECS, default="none", help="batch compression")
+    parser.add_argument("--acks", choices=tuple(ACKS), default="all",
+                        help="acknowledgements to wait for (default all)")
+    add_bootstrap_argument(parser)
+    parser.set_defaults(handler=run, validate=_validate)
+
+
+def _validate(args: argparse.Namespace) -> str | None:
+    if args.key_separator == "":
+        return "--key-separator must not be empty"
+    return None
+
+
+def split_line(line: bytes, separator: bytes | None, number: int) -> tuple[bytes | None, bytes]:
+    """(key, value) of one input line with its line ending already removed."""
+    if separator is None:
+        return None, line
+    key, found, value = line.partition(separator)
+    if not found:
+        raise CliError(f"line {number}: key separator {separator.decode(errors='replace')!r} not found")
+    return key, value
+
+
+def strip_line_ending(line: bytes) -> bytes:
+    if line.endswith(b"\n"):
+        line = line[:-1]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+    return line
+
+
+@dataclass(slots=True)
+class Deliveries:
+    """Delivery-report callback: counts acknowledged records and remembers the first failure."""
+
+    delivered: int = 0
+    failed: int = 0
+    first_error: str | None = None
+
+    def __call__(self, error: KafkaError | None, _message: Any) -> None:
+        if error is None:
+            self.delivered += 1
+            return
+        self.failed += 1
+        if self.first_error is None:
+            self.first_error = str(error.str()).removeprefix("Broker: ")
+
+
+def producer_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "acks": ACKS[args.acks],
+        "compression.type": args.compression,
+        "message.timeout.ms": DELIVERY_TIMEOUT_MS,
+        "linger.ms": 5,
+    }
+
+
+def check_topic(producer: Any, topic: str, partition: int | None) -> None:
+    """Fail unless the topic exists (after any auto-creation) and has the requested partition."""
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    while True:
+        try:
+            meta = producer.list_topics(topic=topic, timeout=CONNECT_TIMEOUT_S).topics.get(topic)
+        except KafkaException as exc:
+            raise CliError(f"cannot fetch metadata for {topic!r}: {kafka_message(exc)}") from None
+        error = None if meta is None else meta.error
+        if meta is not None and error is None and meta.partitions:
+            break
+        # LEADER_NOT_AVAILABLE is what Kafka answers while an auto-created topic comes up.
+        retriable = error is not None and error.code() == KafkaError.LEADER_NOT_AVAILABLE
+        if not retriable or time.monotonic() >= deadline:
+            if error is None or error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise CliError(f"unknown topic {topic!r}")
+            raise CliError(f"topic {topic!r}: {error.str()}")
+        time.sleep(0.2)
+    if partition is not None and partition not in meta.partitions:
+        raise CliError(f"topic {topic!r} has no partition {partition} (it has {len(meta.partitions)})")
+
+
+def run(args: argparse.Namespace) -> int:
+    bootstrap = bootstrap_of(args)
+    connect(bootstrap)
+    errors = ErrorLog()
+    producer = Producer(client_config(bootstrap, errors, **producer_settings(args)))
+    check_topic(producer, args.topic, args.partition)
+    deliveries = Deliveries()
+    try:
+        produced = produce_lines(producer, args, sys.stdin.buffer, deliveries)
+    except KeyboardInterrupt:
+        _flush(producer, deadline=time.monotonic() + 5.0)
+        raise
+    except CliError:
+        _flush(producer)
+        raise
+    _flush(producer)
+    _summary(args.topic, produced, deliveries)
+    if deliveries.failed or len(producer):
+        failed = deliveries.failed + len(producer)
+        raise CliError(f"{failed} of {produced} records were not delivered: {deliveries.first_error or 'timed out'}")
+    return 0
+
+
+def produce_lines(producer: Any, args: argparse.Namespace, source: IO[bytes] | Iterable[bytes],
+                  deliveries: Deliveries, clock: Any = time.monotonic, out: IO[str] | None = None) -> int:
+    """Queue one record per line; return how many were queued."""
+    separator = None if args.key_separator is None else args.key_separator.encode()
+    headers = [(k, v.encode()) for k, v in args.headers] or None
+    extra: dict[str, Any] = {"on_delivery": deliveries}
+    if args.partition is not None:
+        extra["partition"] = args.partition
+    if headers:
+        extra["headers"] = headers
+    started = last_report = clock()
+    count = 0
+    for number, raw in enumerate(source, 1):
+        key, value = split_line(strip_line_ending(raw), separator, number)
+        while True:
+            try:
+                producer.produce(args.topic, value=value, key=key, **extra)
+                break
+            except BufferError:  # local queue full: let deliveries drain it
+                producer.poll(0.1)
+            except KafkaException as exc:
+                raise CliError(f"line {number}: {kafka_message(exc)}") from None
+        count += 1
+        producer.poll(0)
+        now = clock()
+        if now - last_report >= PROGRESS_INTERVAL_S:
+            last_report = now
+            rate = deliveries.delivered / max(now - started, 1e-9)
+            print(f"streamlog: {count} records sent, {deliveries.delivered} acknowledged ({rate:.0f}/s)",
+                  file=out or sys.stderr, flush=True)
+        if deliveries.failed:  # stop early: more input will not fix what the broker rejects
+            raise CliError(f"record rejected: {deliveries.first_error}")
+    return count
+
+
+def _flush(producer: Any, deadline: float | None = None) -> None:
+    """Flush in short slices so Ctrl-C stays responsive; stop at the deadline if one is given."""
+    while len(producer):
+        if deadline is not None and time.monotonic() >= deadline:
+            return
+        producer.flush(0.5)
+
+
+def _summary(topic: str, produced: int, deliveries: Deliveries) -> None:
+    plural = "" if deliveries.delivered == 1 else "s"
+    print(f"streamlog: produced {deliveries.delivered} record{plural} to {topic}", file=sys.stderr)

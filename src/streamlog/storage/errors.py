@@ -1,0 +1,38 @@
+"""Exceptions raised by the storage layer.
+
+The broker maps them to Kafka error codes: `OffsetOutOfRange` becomes OFFSET_OUT_OF_RANGE (1),
+`TopicAlreadyExists` TOPIC_ALREADY_EXISTS (36), `UnknownTopic` UNKNOWN_TOPIC_OR_PARTITION (3).
+Anything else (an `OSError` from a write or an fsync) means the log directory is unusable.
+"""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Base class of every error the storage layer raises on purpose."""
+
+
+class OffsetOutOfRange(StorageError):
+    """A read asked for an offset below the log start offset or above the log end offset."""
+
+    def __init__(self, offset: int, log_start_offset: int, log_end_offset: int) -> None:
+        super().__init__(f"offset {offset} is outside the log [{log_start_offset}, {log_end_offset}]")
+        self.offset = offset
+        self.log_start_offset = log_start_offset
+        self.log_end_offset = log_end_offset
+
+
+class LogDirLockedError(StorageError):
+    """Another process (another broker) holds the lock on the data directory."""
+
+
+class LogClosedError(StorageError):
+    """The partition log was closed or deleted; it accepts no more calls."""
+
+
+class TopicAlreadyExists(StorageError):
+    """`MetadataStore.create_topic` was called for a topic that exists."""
+
+
+class UnknownTopic(StorageError):
+    """The metadata store has no topic of that name."""

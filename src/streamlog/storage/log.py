@@ -1,0 +1,572 @@
+"""The log of one partition: a sequence of segments, appended to at the end, read anywhere.
+
+Theory of operation. Offsets [log_start_offset, log_end_offset) are readable. The log is a list
+of `Segment`s sorted by base offset; only the last ("active") one is written. `append` takes one
+or more v2 batches exactly as a producer sent them, writes each batch's base offset and the
+partition leader epoch into the header in place (outside the CRC, so nothing is re-encoded),
+rolls to a new segment first when the active one is full (segment.bytes), old (segment.ms since
+its first append) or out of index room, and then stores all the bytes with one write.
+
+`read` finds the segment by bisecting base offsets, the batch through the sparse offset index plus
+a short header walk, and returns whole batches: always the one holding the requested offset (even
+if it starts earlier, or alone exceeds max_bytes), then more while they fit. Like Kafka, one read
+never crosses into the next segment; the caller asks again from `next_offset`.
+
+Durability. Appends go to the page cache; `flush` fsyncs them. The broker runs `flush` on a
+worker thread while its event-loop thread keeps appending, so the two share no lock: every
+mutation ends with `_publish`, which stores one immutable `_FlushSnapshot` (log end offset, where
+it lies, and the segments holding unsynced bytes or unsynced indexes). `flush` reads that one
+attribute (an atomic reference read), fsyncs what it names by path, and only then reports the
+snapshot's end offset as flushed; bytes appended after the snapshot are never claimed. Running two
+flushes of one log at once is safe but pointless, and `close`, `delete` and `truncate_all` must not
+overlap a flush (the broker waits for the flusher first).
+
+This module holds the logic shared by the durable `PartitionLog` and the in-memory
+`MemoryPartitionLog` (`memory.py`), which differ only in their segment stores and in
+checkpoints/fsync. Directory layout of a durable log (formats in `segment`, `index`, `checkpoint`):
+
+    <data_dir>/<topic>-<partition>/
+        00000000000000000000.log         record batches
+        00000000000000000000.index       offset index
+        00000000000000000000.timeindex   time index
+        recovery-point.checkpoint        how much is known to be on disk
+        log-start-offset.checkpoint      written by delete_records_before
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from streamlog.protocol.records.batch import BatchHeader, assign_offsets, iter_batches, parse_header
+from streamlog.protocol.records.record import iter_records
+from streamlog.storage.checkpoint import (
+    RecoveryCheckpoint,
+    RecoveryPoint,
+    fsync_dir,
+    read_log_start,
+    write_log_start,
+)
+from streamlog.storage.config import INT32_MAX, LogConfig
+from streamlog.storage.errors import LogClosedError, OffsetOutOfRange
+from streamlog.storage.index import OffsetIndex, TimeIndex
+from streamlog.storage.recovery import RecoveryReport, list_segment_files, load_segments
+from streamlog.storage.segment import FileStore, Segment, SegmentInfo, log_path
+
+log = logging.getLogger("streamlog.storage")
+
+_SCAN_READ_BYTES = 256 * 1024
+_MAX_TIMESTAMP_AT = 35  # maxTimestamp field of a batch header
+
+
+@dataclass(frozen=True, slots=True)
+class AppendInfo:
+    first_offset: int
+    last_offset: int
+    max_timestamp: int  # largest batch max_timestamp in the append (-1 if none)
+    offset_of_max_timestamp: int  # base offset of the first batch carrying it
+    size: int  # bytes appended
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    data: bytes | memoryview  # whole batches; empty at the end of the log or of the allowed range
+    first_offset: int  # base offset of the first batch returned (the requested offset if none)
+    next_offset: int  # offset after the last batch returned: where the next read continues
+    log_start_offset: int
+    log_end_offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class _FlushSnapshot:
+    end_offset: int
+    segment_base: int  # where end_offset lies: the active segment ...
+    position: int  # ... and its size
+    dirty: tuple[tuple[Segment, int, bool], ...]  # (segment, bytes to make durable, sealed)
+    dir_generation: int  # bumped when a segment file is created
+
+
+class PartitionLog:
+    """A durable partition log in one directory; create it with `PartitionLog.open`."""
+
+    def __init__(
+        self,
+        name: str,
+        config: LogConfig,
+        segments: list[Segment],
+        *,
+        log_start_offset: int,
+        leader_epoch: int,
+        report: RecoveryReport,
+        checkpoint: RecoveryCheckpoint | None,
+    ) -> None:
+        self.name = name
+        self._checkpoint = checkpoint
+        self._config = config
+        self._segments = segments
+        self._log_start = max(log_start_offset, segments[0].base_offset)
+        self._leader_epoch = leader_epoch
+        self._size = sum(s.size for s in segments)
+        self._dirty: list[Segment] = []
+        self._dir_generation = 0
+        self._synced_dir_generation = 0
+        self._flushed = self.log_end_offset
+        self._closed = False
+        self.recovery_report = report
+        self._snapshot = _FlushSnapshot(0, 0, 0, (), 0)
+        self._publish()
+
+    # -- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], config: LogConfig, *, now_ms: int, leader_epoch: int = 0
+    ) -> PartitionLog:
+        """Open (creating if needed) the log in directory `path`, recovering it after a crash."""
+        directory = os.fspath(path)
+        if not os.path.isdir(directory):
+            os.makedirs(directory)
+            fsync_dir(os.path.dirname(os.path.abspath(directory)))
+        checkpoint = RecoveryCheckpoint(directory)
+        point = checkpoint.read()
+        segments = [_file_segment(directory, base) for base in list_segment_files(directory)]
+        kept, report = load_segments(directory, segments, config, point)
+        log_start = read_log_start(directory) or 0
+        if not kept:
+            kept = [_file_segment(directory, log_start, create=True)]
+        for seg in kept[:-1]:
+            seg.seal()
+        for seg in kept:  # what was loaded trusted is on disk; what was rebuilt is synced below
+            trusted = seg.base_offset not in report.segments_rebuilt
+            seg.flushed_size = seg.size if trusted else 0
+            seg.indexes_synced = trusted
+        kept[-1].first_append_ms = _first_append_ms(kept[-1], now_ms)
+        self = cls(
+            directory,
+            config,
+            kept,
+            log_start_offset=log_start,
+            leader_epoch=leader_epoch,
+            report=report,
+            checkpoint=checkpoint,
+        )
+        self._drop_below_log_start()
+        if not report.clean_shutdown:
+            log.info("%s: recovered (%s)", directory, report)
+        self._sync_everything()
+        return self
+
+    def _new_segment(self, base_offset: int) -> Segment:
+        return _file_segment(self.name, base_offset, create=True)
+
+    def _persist_log_start(self, offset: int) -> None:
+        write_log_start(self.name, offset)
+
+    # -- properties --------------------------------------------------------------------------
+
+    @property
+    def config(self) -> LogConfig:
+        return self._config
+
+    def update_config(self, config: LogConfig) -> None:
+        """Use `config` from the next append on."""
+        self._config = config
+
+    @property
+    def leader_epoch(self) -> int:
+        return self._leader_epoch
+
+    @property
+    def log_start_offset(self) -> int:
+        return self._log_start
+
+    @property
+    def log_end_offset(self) -> int:
+        return self._segments[-1].next_offset
+
+    @property
+    def flushed_offset(self) -> int:
+        return self._flushed
+
+    @property
+    def size_bytes(self) -> int:
+        return self._size
+
+    @property
+    def segments(self) -> tuple[SegmentInfo, ...]:
+        last = len(self._segments) - 1
+        return tuple(seg.info(i == last) for i, seg in enumerate(self._segments))
+
+    def flush_needed(self) -> bool:
+        """Whether `flush` would have anything to do."""
+        snap = self._snapshot
+        return snap.end_offset > self._flushed or any(
+            seg.flushed_size < size or (sealed and not seg.indexes_synced) for seg, size, sealed in snap.dirty
+        )
+
+    # -- append ------------------------------------------------------------------------------
+
+    def append(self, batches: bytearray | memoryview, *, now_ms: int) -> AppendInfo:
+        """Assign offsets to the validated v2 batches in `batches` (in place) and store them."""
+        self._check_open()
+        total = len(batches)
+        if total == 0:
+            raise ValueError("nothing to append")
+        headers: list[tuple[int, BatchHeader]] = []
+        pos = 0
+        while pos < total:
+            header = parse_header(batches, pos)
+            headers.append((pos, header))
+            pos += header.size
+        first = self.log_end_offset
+        last = first + sum(h.last_offset_delta + 1 for _, h in headers) - 1
+        offsets: list[int] = []
+        next_offset = first
+        for pos, header in headers:
+            assign_offsets(batches, pos, next_offset, self._leader_epoch)
+            offsets.append(next_offset)
+            next_offset += header.last_offset_delta + 1
+        seg = self._maybe_roll(total, last, now_ms)
+        start = seg.size
+        seg.write(batches)
+        cfg = self._config
+        interval, max_offsets, max_times = (
+            cfg.index_interval_bytes,
+            cfg.max_offset_index_entries,
+            cfg.max_time_index_entries,
+        )
+        max_ts, offset_of_max = -1, first
+        for (pos, header), base in zip(headers, offsets, strict=True):
+            seg.note_batch(
+                start + pos,
+                base,
+                base + header.last_offset_delta,
+                header.max_timestamp,
+                header.size,
+                interval,
+                max_offsets,
+                max_times,
+            )
+            if header.max_timestamp > max_ts:
+                max_ts, offset_of_max = header.max_timestamp, base
+        seg.write_index_entries()
+        seg.indexes_synced = False
+        if seg.first_append_ms is None:
+            seg.first_append_ms = now_ms
+        self._size += total
+        if not self._dirty or self._dirty[-1] is not seg:
+            self._dirty.append(seg)
+        self._publish()
+        return AppendInfo(first, last, max_ts, offset_of_max, total)
+
+    def _maybe_roll(self, size: int, last_offset: int, now_ms: int) -> Segment:
+        seg = self._segments[-1]
+        cfg = self._config
+        if seg.size > 0 and (
+            seg.size + size > cfg.segment_bytes
+            or (seg.first_append_ms is not None and now_ms - seg.first_append_ms >= cfg.segment_ms)
+            or len(seg.offset_index) >= cfg.max_offset_index_entries
+            or len(seg.time_index) >= cfg.max_time_index_entries
+            or last_offset - seg.base_offset > INT32_MAX
+        ):
+            self._roll()
+        return self._segments[-1]
+
+    def _roll(self) -> None:
+        old = self._segments[-1]
+        old.seal()
+        self._segments.append(self._new_segment(old.next_offset))
+        self._dir_generation += 1
+        if old not in self._dirty:
+            self._dirty.append(old)
+        self._publish()
+
+    # -- read --------------------------------------------------------------------------------
+
+    def read(self, offset: int, max_bytes: int, *, max_offset: int | None = None) -> ReadResult:
+        """Whole batches from the one holding `offset`: at least one, then more while they fit in
+        `max_bytes`; none whose base offset is at or past `max_offset` (high watermark or LSO)."""
+        self._check_open()
+        start, end = self._log_start, self.log_end_offset
+        if offset < start or offset > end:
+            raise OffsetOutOfRange(offset, start, end)
+        if offset < end and (max_offset is None or offset < max_offset):
+            for seg in self._segments[self._segment_index(offset) :]:
+                pos = seg.locate(offset)
+                if pos is not None:
+                    data, next_offset = seg.read(pos, max_bytes, max_offset)
+                    if data:
+                        first = int.from_bytes(data[:8], "big", signed=True)
+                        return ReadResult(data, first, next_offset, start, end)
+                    break
+        return ReadResult(b"", offset, offset, start, end)
+
+    def _segment_index(self, offset: int) -> int:
+        return max(bisect_right(self._segments, offset, key=lambda s: s.base_offset) - 1, 0)
+
+    def _batches_from(self, index: int, offset: int) -> Iterator[tuple[bytes | memoryview, int, BatchHeader]]:
+        """(buffer, position, header) of the batches of segment `index` from the one holding `offset`."""
+        seg = self._segments[index]
+        pos = seg.locate(offset)
+        while pos is not None and pos < seg.size:
+            data, _ = seg.read(pos, _SCAN_READ_BYTES, None)
+            for off, header in iter_batches(data):
+                yield data, off, header
+            pos += len(data)
+
+    # -- timestamps --------------------------------------------------------------------------
+
+    def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
+        """(offset, timestamp) of the first record at or after the log start whose timestamp is
+        >= `timestamp`, or None if there is none."""
+        self._check_open()
+        for i, seg in enumerate(self._segments):
+            if seg.next_offset <= self._log_start or seg.max_timestamp < timestamp:
+                continue
+            rel = seg.time_index.lookup_before(timestamp)
+            begin = max(self._log_start, seg.base_offset + (rel or 0))
+            for data, off, header in self._batches_from(i, begin):
+                if header.max_timestamp < timestamp or header.last_offset < self._log_start:
+                    continue
+                for record in iter_records(data, off):
+                    if record.timestamp >= timestamp and record.offset >= self._log_start:
+                        return record.offset, record.timestamp
+        return None
+
+    def max_timestamp(self) -> tuple[int, int] | None:
+        """(offset, timestamp) of the first record with the largest timestamp, or None."""
+        self._check_open()
+        best: tuple[int, int] | None = None  # (timestamp, offset)
+        for i, seg in enumerate(self._segments):
+            if seg.next_offset <= self._log_start or seg.max_timestamp < 0:
+                continue
+            if best is not None and seg.max_timestamp <= best[0]:
+                continue
+            exact = seg.offset_of_max_timestamp >= self._log_start
+            begin = seg.offset_of_max_timestamp if exact else self._log_start
+            found = self._max_record(i, begin, seg.max_timestamp if exact else None)
+            if found is not None and (best is None or found[0] > best[0]):
+                best = found
+        return None if best is None else (best[1], best[0])
+
+    def _max_record(self, index: int, begin: int, target: int | None) -> tuple[int, int] | None:
+        """(timestamp, offset) of the first record from `begin` in segment `index` with the largest
+        timestamp there (or with exactly `target`, stopping at the first one)."""
+        best: tuple[int, int] | None = None
+        for data, off, header in self._batches_from(index, begin):
+            if (
+                (target is not None and header.max_timestamp != target)
+                or header.last_offset < begin
+                or (best is not None and header.max_timestamp <= best[0])
+            ):
+                continue
+            for record in iter_records(data, off):
+                if record.offset >= begin and (best is None or record.timestamp > best[0]):
+                    best = (record.timestamp, record.offset)
+            if target is not None and best is not None and best[0] == target:
+                return best
+        return best
+
+    # -- deletion ----------------------------------------------------------------------------
+
+    def delete_records_before(self, offset: int) -> int:
+        """Make `offset` the log start offset (DeleteRecords); returns the new log start offset."""
+        self._check_open()
+        if offset > self.log_end_offset:
+            raise OffsetOutOfRange(offset, self._log_start, self.log_end_offset)
+        if offset <= self._log_start:
+            return self._log_start
+        self._persist_log_start(offset)
+        self._log_start = offset
+        active = self._segments[-1]
+        if active.size > 0 and active.next_offset <= offset:
+            self._roll()
+        self._drop_below_log_start()
+        return offset
+
+    def _drop_below_log_start(self) -> None:
+        count = 0
+        while count < len(self._segments) - 1 and self._segments[count].next_offset <= self._log_start:
+            count += 1
+        if count:
+            self.delete_oldest_segments(count)
+        if self.log_end_offset < self._log_start:  # the data below the log start is gone
+            self.truncate_all(self._log_start)
+
+    def retention_candidates(self, now_ms: int, retention_ms: int, retention_bytes: int) -> list[SegmentInfo]:
+        """The oldest closed segments that retention may delete (oldest first; -1 = no limit):
+        those wholly below the log start, those whose newest record is older than
+        `retention_ms`, and those whose removal keeps the log at or above `retention_bytes`."""
+        excess = self._size - retention_bytes
+        out: list[SegmentInfo] = []
+        for seg in self._segments[:-1]:
+            stamp = seg.max_timestamp if seg.max_timestamp >= 0 else seg.store.mtime_ms()
+            if not (
+                seg.next_offset <= self._log_start
+                or (retention_bytes >= 0 and excess - seg.size >= 0)
+                or (retention_ms >= 0 and stamp is not None and now_ms - stamp > retention_ms)
+            ):
+                break
+            out.append(seg.info(False))
+            excess -= seg.size
+        return out
+
+    def delete_oldest_segments(self, count: int) -> int:
+        """Delete up to `count` oldest segments, never the active one; returns how many."""
+        self._check_open()
+        count = max(0, min(count, len(self._segments) - 1))
+        doomed, self._segments = self._segments[:count], self._segments[count:]
+        for seg in doomed:
+            seg.delete()
+            self._size -= seg.size
+        self._dirty = [s for s in self._dirty if not s.deleted]
+        self._log_start = max(self._log_start, self._segments[0].base_offset)
+        self._publish()
+        return count
+
+    def truncate_all(self, start_offset: int = 0) -> None:
+        """Delete every record and restart the (empty) log at `start_offset`."""
+        self._check_open()
+        for seg in self._segments:
+            seg.delete()
+        self._segments = [self._new_segment(start_offset)]
+        self._dir_generation += 1
+        self._dirty = []
+        self._size = 0
+        self._persist_log_start(start_offset)
+        self._log_start = start_offset
+        self._flushed = start_offset
+        self._publish()
+        self._sync_everything()
+
+    # -- durability --------------------------------------------------------------------------
+
+    def _publish(self) -> None:
+        self._dirty = [
+            s
+            for s in self._dirty
+            if not s.deleted and (s.flushed_size < s.size or (s.sealed and not s.indexes_synced))
+        ]
+        active = self._segments[-1]
+        self._snapshot = _FlushSnapshot(
+            self.log_end_offset,
+            active.base_offset,
+            active.size,
+            tuple((s, s.size, s.sealed) for s in self._dirty),
+            self._dir_generation,
+        )
+
+    def flush(self) -> int:
+        """fsync everything appended before the call; returns the new flushed offset.
+
+        Safe to run on another thread while this log is appended to and read.
+        """
+        snap = self._snapshot
+        for seg, size, sealed in snap.dirty:
+            if seg.flushed_size < size:
+                seg.sync_data()
+                seg.flushed_size = size
+            if sealed and not seg.indexes_synced:
+                seg.sync_indexes()
+                seg.indexes_synced = True
+        if snap.dir_generation > self._synced_dir_generation:
+            fsync_dir(self.name)
+            self._synced_dir_generation = snap.dir_generation
+        if snap.end_offset > self._flushed and self._checkpoint is not None:
+            self._checkpoint.write(
+                RecoveryPoint(snap.end_offset, snap.segment_base, snap.position, False), sync=False
+            )
+            self._flushed = snap.end_offset
+        return self._flushed
+
+    def _sync_everything(self, *, clean: bool = False) -> None:
+        """fsync every segment and index and the directory, then write the checkpoint durably."""
+        for seg in self._segments:
+            seg.write_index_entries()
+            if seg.flushed_size < seg.size:
+                seg.sync_data()
+                seg.flushed_size = seg.size
+            if not seg.indexes_synced:
+                seg.sync_indexes()
+                seg.indexes_synced = True
+        fsync_dir(self.name)
+        self._synced_dir_generation = self._dir_generation
+        active = self._segments[-1]
+        if self._checkpoint is not None:
+            self._checkpoint.write(
+                RecoveryPoint(self.log_end_offset, active.base_offset, active.size, clean), sync=True
+            )
+        self._flushed = self.log_end_offset
+        self._publish()
+
+    def close(self) -> None:
+        """Flush everything, mark the shutdown clean and release the files."""
+        if self._closed:
+            return
+        active = self._segments[-1]
+        if active.max_timestamp >= 0:
+            relative = active.offset_of_max_timestamp - active.base_offset
+            active.time_index.maybe_add(active.max_timestamp, relative)
+        self._sync_everything(clean=True)
+        self._release()
+
+    def _release(self) -> None:
+        self._closed = True
+        for seg in self._segments:
+            seg.close()
+        if self._checkpoint is not None:
+            self._checkpoint.close()
+
+    def delete(self) -> None:
+        """Close the log and remove its directory."""
+        if not self._closed:
+            self._release()
+        self.remove_directory(self.name)
+
+    @staticmethod
+    def remove_directory(path: str) -> None:
+        """Rename a partition directory to `<path>.delete` (atomically, durably), then remove it.
+
+        A crash in between leaves only a `.delete` directory, which `LogManager.open` removes.
+        """
+        doomed = path + ".delete"
+        shutil.rmtree(doomed, ignore_errors=True)
+        os.rename(path, doomed)
+        fsync_dir(os.path.dirname(os.path.abspath(path)))
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LogClosedError(self.name)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.name!r}, start={self._log_start}, end={self.log_end_offset}, "
+            f"segments={len(self._segments)})"
+        )
+
+
+def _file_segment(directory: str, base_offset: int, *, create: bool = False) -> Segment:
+    store = FileStore(log_path(directory, base_offset, ".log"))
+    seg = Segment(
+        base_offset,
+        store,
+        OffsetIndex(log_path(directory, base_offset, ".index")),
+        TimeIndex(log_path(directory, base_offset, ".timeindex")),
+    )
+    if create:
+        store.truncate(0)
+        seg.reset_state()
+    return seg
+
+
+def _first_append_ms(seg: Segment, now_ms: int) -> int | None:
+    """Roll clock of a reopened active segment: its first batch's timestamp (as Kafka), capped at now."""
+    if seg.size == 0:
+        return None
+    stamp = int.from_bytes(seg.store.read(_MAX_TIMESTAMP_AT, 8), "big", signed=True)
+    return min(now_ms, stamp) if stamp >= 0 else now_ms

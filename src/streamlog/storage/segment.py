@@ -1,0 +1,295 @@
+"""One segment of a partition log: a run of record batches plus its two sparse indexes.
+
+A segment starts at `base_offset` (the name of its files) and holds whole v2 record batches back to
+back, exactly as they arrived on the wire with base offset and leader epoch filled in. Only the
+newest ("active") segment is appended to; `seal` finishes a segment when the log rolls.
+
+The bytes live in a `SegmentStore`: `FileStore` (a `.log` file, used by `PartitionLog`) or
+`MemoryStore` (a bytearray, used by `MemoryPartitionLog`); everything else is shared.
+
+`<base>.log` file format: nothing but record batches, each laid out as in the Kafka protocol
+(record batch v2, 61-byte header then records). The storage layer reads only three header fields
+on its hot paths:
+
+    0   baseOffset       int64  first offset of the batch (written by `PartitionLog.append`)
+    8   batchLength      int32  bytes after this field; the batch occupies batchLength + 12 bytes
+    23  lastOffsetDelta  int32  the batch covers offsets baseOffset .. baseOffset + lastOffsetDelta
+
+Everything else (CRC, timestamps, records) is read through `streamlog.protocol.records`.
+
+Threading: the owning log's thread does everything except `sync_data` / `sync_indexes`, which a
+flusher thread may call at any time; those work by path (never on a descriptor the owner may
+close) and the fields they write (`flushed_size`, `indexes_synced`) are written by nobody else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+from dataclasses import dataclass
+from typing import Protocol
+
+from streamlog.storage.index import OffsetIndex, TimeIndex
+
+BytesLike = bytes | bytearray | memoryview
+
+_PREFIX = struct.Struct(">qi")  # baseOffset, batchLength
+_LAST_DELTA = struct.Struct(">i")  # lastOffsetDelta at byte 23
+_LAST_DELTA_AT = 23
+_PREFIX_NEEDED = _LAST_DELTA_AT + 4  # bytes of a header needed to know a batch's offsets and size
+LOG_OVERHEAD = 12  # baseOffset + batchLength
+_LOCATE_CHUNK = 16 * 1024
+
+
+def log_path(directory: str, base_offset: int, suffix: str) -> str:
+    """`<directory>/<20-digit base offset><suffix>`, e.g. `00000000000000000042.log`."""
+    return os.path.join(directory, f"{base_offset:020d}{suffix}")
+
+
+class SegmentStore(Protocol):
+    """Where a segment's batches live."""
+
+    def size(self) -> int: ...
+    def read(self, position: int, size: int) -> bytes: ...
+    def write(self, data: BytesLike) -> None: ...
+    def truncate(self, size: int) -> None: ...
+    def sync(self) -> None: ...
+    def close(self) -> None: ...
+    def delete(self) -> None: ...
+    def mtime_ms(self) -> int | None: ...
+
+
+class FileStore:
+    """A `.log` file; the descriptor is opened on first use and kept until `close`."""
+
+    __slots__ = ("_fd", "path")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def _open(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        return self._fd
+
+    def size(self) -> int:
+        return os.fstat(self._open()).st_size
+
+    def read(self, position: int, size: int) -> bytes:
+        fd = self._open()
+        data = os.pread(fd, size, position)
+        while len(data) < size:  # short reads only happen at end of file
+            more = os.pread(fd, size - len(data), position + len(data))
+            if not more:
+                break
+            data += more
+        return data
+
+    def write(self, data: BytesLike) -> None:
+        fd = self._open()
+        view = memoryview(data).cast("B")
+        while view:
+            view = view[os.write(fd, view) :]
+
+    def truncate(self, size: int) -> None:
+        os.ftruncate(self._open(), size)
+
+    def sync(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:  # deleted by the owner meanwhile: nothing left to make durable
+            return
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def delete(self) -> None:
+        self.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    def mtime_ms(self) -> int | None:
+        try:
+            return os.stat(self.path).st_mtime_ns // 1_000_000
+        except FileNotFoundError:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentInfo:
+    """A snapshot of one segment, for retention decisions and for tools."""
+
+    base_offset: int
+    next_offset: int  # one past the last offset in the segment (== base_offset when empty)
+    size_bytes: int
+    max_timestamp: int  # largest batch max_timestamp, -1 if none
+    active: bool
+
+
+class Segment:
+    """Batches [base_offset, next_offset) stored in `store`, indexed by two sparse indexes."""
+
+    __slots__ = (
+        "base_offset",
+        "deleted",
+        "first_append_ms",
+        "flushed_size",
+        "indexes_synced",
+        "last_indexed_pos",
+        "max_timestamp",
+        "next_offset",
+        "offset_index",
+        "offset_of_max_timestamp",
+        "sealed",
+        "size",
+        "store",
+        "time_index",
+    )
+
+    def __init__(
+        self, base_offset: int, store: SegmentStore, offset_index: OffsetIndex, time_index: TimeIndex
+    ) -> None:
+        self.base_offset = base_offset
+        self.store = store
+        self.offset_index = offset_index
+        self.time_index = time_index
+        self.size = 0
+        self.next_offset = base_offset
+        self.max_timestamp = -1
+        self.offset_of_max_timestamp = base_offset  # base offset of the first batch reaching it
+        self.first_append_ms: int | None = None  # drives segment.ms rolling
+        self.last_indexed_pos = 0
+        self.sealed = False
+        self.deleted = False
+        # Written only by whoever flushes.
+        self.flushed_size = 0
+        self.indexes_synced = False
+
+    def info(self, active: bool) -> SegmentInfo:
+        return SegmentInfo(self.base_offset, self.next_offset, self.size, self.max_timestamp, active)
+
+    def reset_state(self, *, keep_index_files: bool = False) -> None:
+        """Forget sizes, offsets and (unless told not to) index entries and files."""
+        self.size = 0
+        self.next_offset = self.base_offset
+        self.max_timestamp = -1
+        self.offset_of_max_timestamp = self.base_offset
+        self.last_indexed_pos = 0
+        if not keep_index_files:
+            self.offset_index.reset()
+            self.time_index.reset()
+
+    def note_batch(
+        self,
+        position: int,
+        base_offset: int,
+        last_offset: int,
+        max_timestamp: int,
+        size: int,
+        interval: int,
+        max_offset_entries: int,
+        max_time_entries: int,
+    ) -> None:
+        """Account for a batch now stored at `position`: sizes, timestamps, index entries."""
+        if max_timestamp > self.max_timestamp:
+            self.max_timestamp = max_timestamp
+            self.offset_of_max_timestamp = base_offset
+        if position > self.last_indexed_pos and position - self.last_indexed_pos >= interval:
+            if len(self.offset_index) < max_offset_entries:
+                self.offset_index.add(base_offset - self.base_offset, position)
+                self.last_indexed_pos = position
+            if len(self.time_index) < max_time_entries and self.max_timestamp >= 0:
+                self.time_index.maybe_add(self.max_timestamp, self.offset_of_max_timestamp - self.base_offset)
+        self.size = position + size
+        self.next_offset = last_offset + 1
+
+    def write(self, data: BytesLike) -> None:
+        """Append raw bytes to the store; on failure cut the store back so no torn bytes remain."""
+        before = self.size
+        try:
+            self.store.write(data)
+        except BaseException:
+            self.store.truncate(before)
+            raise
+
+    def write_index_entries(self) -> None:
+        self.offset_index.file.write_pending()
+        self.time_index.file.write_pending()
+
+    def seal(self) -> None:
+        """The log rolled past this segment: record its final max timestamp, close index files."""
+        if self.max_timestamp >= 0:
+            self.time_index.maybe_add(self.max_timestamp, self.offset_of_max_timestamp - self.base_offset)
+        self.offset_index.file.close()
+        self.time_index.file.close()
+        self.indexes_synced = False
+        self.sealed = True
+
+    def locate(self, offset: int) -> int | None:
+        """Position of the first batch whose last offset is >= `offset`; None if there is none."""
+        if offset >= self.next_offset:
+            return None
+        pos = self.offset_index.lookup(max(offset - self.base_offset, 0))
+        while pos < self.size:
+            chunk = self.store.read(pos, min(_LOCATE_CHUNK, self.size - pos))
+            off = 0
+            while off + _PREFIX_NEEDED <= len(chunk):
+                base, length = _PREFIX.unpack_from(chunk, off)
+                (delta,) = _LAST_DELTA.unpack_from(chunk, off + _LAST_DELTA_AT)
+                if base + delta >= offset:
+                    return pos + off
+                off += length + LOG_OVERHEAD
+            pos += off
+        return None
+
+    def read(self, position: int, max_bytes: int, max_offset: int | None) -> tuple[bytes | memoryview, int]:
+        """Whole batches from `position`: the first one always (unless its base offset is at or
+        past `max_offset`), then more while they fit in `max_bytes` and start below `max_offset`.
+        Returns the bytes and the offset after the last batch returned.
+        """
+        remaining = self.size - position
+        buf = self.store.read(position, min(remaining, max(max_bytes, _PREFIX_NEEDED)))
+        base, length = _PREFIX.unpack_from(buf, 0)
+        if max_offset is not None and base >= max_offset:
+            return b"", base
+        if length + LOG_OVERHEAD > len(buf):  # the first batch alone exceeds max_bytes
+            buf = self.store.read(position, length + LOG_OVERHEAD)
+        end = 0
+        last_start = 0
+        while end + LOG_OVERHEAD <= len(buf):
+            base, length = _PREFIX.unpack_from(buf, end)
+            size = length + LOG_OVERHEAD
+            if end + size > len(buf) or (end > 0 and max_offset is not None and base >= max_offset):
+                break
+            last_start = end
+            end += size
+        base = _PREFIX.unpack_from(buf, last_start)[0]
+        (delta,) = _LAST_DELTA.unpack_from(buf, last_start + _LAST_DELTA_AT)
+        data = buf if end == len(buf) else memoryview(buf)[:end]
+        return data, base + delta + 1
+
+    def sync_data(self) -> None:
+        self.store.sync()
+
+    def sync_indexes(self) -> None:
+        self.offset_index.file.sync()
+        self.time_index.file.sync()
+
+    def close(self) -> None:
+        self.offset_index.file.close()
+        self.time_index.file.close()
+        self.store.close()
+
+    def delete(self) -> None:
+        self.deleted = True
+        self.offset_index.file.delete()
+        self.time_index.file.delete()
+        self.store.delete()

@@ -1,0 +1,1 @@
+"""Shared helpers for the test suite (Hypothesis strategies and the like)."""
