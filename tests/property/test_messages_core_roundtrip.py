@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.support.strategies import fill_defaults, message, normalize
 
 from streamlog.protocol import codec, registry
 from streamlog.protocol.messages.cluster import (
@@ -29,7 +30,6 @@ from streamlog.protocol.messages.offset_for_leader_epoch import OFFSET_FOR_LEADE
 from streamlog.protocol.messages.produce import PRODUCE
 from streamlog.protocol.messages.topics import CREATE_PARTITIONS, CREATE_TOPICS, DELETE_RECORDS, DELETE_TOPICS
 from streamlog.protocol.schema import ApiSpec
-from tests.support.strategies import fill_defaults, message, normalize
 
 CORE_SPECS: list[ApiSpec] = [
     PRODUCE, FETCH, LIST_OFFSETS, METADATA, OFFSET_FOR_LEADER_EPOCH,
@@ -43,7 +43,9 @@ SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[Healt
 
 def cases() -> list[Any]:
     return [
-        pytest.param(spec, kind, id=f"{spec.name}-{kind}") for spec in CORE_SPECS for kind in ("request", "response")
+        pytest.param(spec, kind, id=f"{spec.name}-{kind}")
+        for spec in CORE_SPECS
+        for kind in ("request", "response")
     ]
 
 

@@ -18,7 +18,7 @@ Typical round trip::
 from __future__ import annotations
 
 import uuid
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from hypothesis import strategies as st
@@ -87,7 +87,7 @@ def field_value(fld: Field, version: int, flexible: bool) -> st.SearchStrategy[A
     return inner
 
 
-@lru_cache(maxsize=None)
+@cache
 def message(fields: tuple[Field, ...], version: int, flexible: bool) -> st.SearchStrategy[Msg]:
     """A strategy for a body dict holding exactly the fields present in ``version`` (cached: strategy
     construction and validation cost more than drawing)."""

@@ -112,6 +112,7 @@ class Connection:
             return None
         except DecodeError as exc:
             log.warning("closing connection from %s: malformed request: %s", self.peer, exc)
+            log.debug("malformed frame: %s", bytes(frame[:256]).hex())
             return None
         handler = HANDLERS.get(header.api_key)
         if handler is None:

@@ -19,7 +19,6 @@ from streamlog.protocol.headers import (
     response_header_flexible,
 )
 from streamlog.protocol.messages.api_versions import API_VERSIONS
-from streamlog.protocol.primitives import DecodeError
 from streamlog.protocol.schema import ApiSpec
 
 _ALL: list[ApiSpec] = [API_VERSIONS]
@@ -76,10 +75,9 @@ def decode_request(frame: bytearray) -> tuple[RequestHeader, Msg]:
     if spec is None or header.api_version not in spec.valid:
         raise UnsupportedVersion(header)
     decoder = build_decoder(spec.request, header.api_version, header.api_version in spec.flexible)
-    body, end = decoder(frame, header.body_offset)
-    if end != len(frame):
-        # Kafka tolerates nothing after the body either; it would fail to parse the request.
-        raise DecodeError(f"{len(frame) - end} trailing bytes after {spec.name} v{header.api_version}")
+    body, _end = decoder(frame, header.body_offset)
+    # Bytes after the body are ignored, as Kafka ignores them: librdkafka's Metadata v12 request,
+    # for one, carries a few more bytes than the schema declares.
     return header, body
 
 

@@ -22,6 +22,13 @@ class OffsetOutOfRange(StorageError):
         self.log_end_offset = log_end_offset
 
 
+class CorruptLogError(StorageError):
+    """A segment holds something other than whole batches where a batch must start.
+
+    Recovery removes damaged tails, so this means the files changed under a running broker.
+    """
+
+
 class LogDirLockedError(StorageError):
     """Another process (another broker) holds the lock on the data directory."""
 

@@ -39,11 +39,10 @@ import logging
 import os
 import shutil
 from bisect import bisect_right
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-from streamlog.protocol.records.batch import BatchHeader, assign_offsets, iter_batches, parse_header
-from streamlog.protocol.records.record import iter_records
+from streamlog.protocol.records.batch import assign_offsets, parse_header
+from streamlog.storage import timestamps
 from streamlog.storage.checkpoint import (
     RecoveryCheckpoint,
     RecoveryPoint,
@@ -59,7 +58,6 @@ from streamlog.storage.segment import FileStore, Segment, SegmentInfo, log_path
 
 log = logging.getLogger("streamlog.storage")
 
-_SCAN_READ_BYTES = 256 * 1024
 _MAX_TIMESTAMP_AT = 35  # maxTimestamp field of a batch header
 
 
@@ -216,20 +214,20 @@ class PartitionLog:
         total = len(batches)
         if total == 0:
             raise ValueError("nothing to append")
-        headers: list[tuple[int, BatchHeader]] = []
+        first = next_offset = self.log_end_offset
+        max_ts, offset_of_max = -1, first
+        epoch = self._leader_epoch
+        found: list[tuple[int, int, int, int, int]] = []  # position, base, last offset, max timestamp, size
         pos = 0
         while pos < total:
             header = parse_header(batches, pos)
-            headers.append((pos, header))
+            assign_offsets(batches, pos, next_offset, epoch)
+            last = next_offset + header.last_offset_delta
+            found.append((pos, next_offset, last, header.max_timestamp, header.size))
+            if header.max_timestamp > max_ts:
+                max_ts, offset_of_max = header.max_timestamp, next_offset
+            next_offset = last + 1
             pos += header.size
-        first = self.log_end_offset
-        last = first + sum(h.last_offset_delta + 1 for _, h in headers) - 1
-        offsets: list[int] = []
-        next_offset = first
-        for pos, header in headers:
-            assign_offsets(batches, pos, next_offset, self._leader_epoch)
-            offsets.append(next_offset)
-            next_offset += header.last_offset_delta + 1
         seg = self._maybe_roll(total, last, now_ms)
         start = seg.size
         seg.write(batches)
@@ -239,20 +237,8 @@ class PartitionLog:
             cfg.max_offset_index_entries,
             cfg.max_time_index_entries,
         )
-        max_ts, offset_of_max = -1, first
-        for (pos, header), base in zip(headers, offsets, strict=True):
-            seg.note_batch(
-                start + pos,
-                base,
-                base + header.last_offset_delta,
-                header.max_timestamp,
-                header.size,
-                interval,
-                max_offsets,
-                max_times,
-            )
-            if header.max_timestamp > max_ts:
-                max_ts, offset_of_max = header.max_timestamp, base
+        for pos, base, last_offset, timestamp, size in found:
+            seg.note_batch(start + pos, base, last_offset, timestamp, size, interval, max_offsets, max_times)
         seg.write_index_entries()
         seg.indexes_synced = False
         if seg.first_append_ms is None:
@@ -308,68 +294,19 @@ class PartitionLog:
     def _segment_index(self, offset: int) -> int:
         return max(bisect_right(self._segments, offset, key=lambda s: s.base_offset) - 1, 0)
 
-    def _batches_from(self, index: int, offset: int) -> Iterator[tuple[bytes | memoryview, int, BatchHeader]]:
-        """(buffer, position, header) of the batches of segment `index` from the one holding `offset`."""
-        seg = self._segments[index]
-        pos = seg.locate(offset)
-        while pos is not None and pos < seg.size:
-            data, _ = seg.read(pos, _SCAN_READ_BYTES, None)
-            for off, header in iter_batches(data):
-                yield data, off, header
-            pos += len(data)
-
     # -- timestamps --------------------------------------------------------------------------
 
     def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first record at or after the log start whose timestamp is
-        >= `timestamp`, or None if there is none."""
+        >= `timestamp`, or None if there is none (ListOffsets by timestamp)."""
         self._check_open()
-        for i, seg in enumerate(self._segments):
-            if seg.next_offset <= self._log_start or seg.max_timestamp < timestamp:
-                continue
-            rel = seg.time_index.lookup_before(timestamp)
-            begin = max(self._log_start, seg.base_offset + (rel or 0))
-            for data, off, header in self._batches_from(i, begin):
-                if header.max_timestamp < timestamp or header.last_offset < self._log_start:
-                    continue
-                for record in iter_records(data, off):
-                    if record.timestamp >= timestamp and record.offset >= self._log_start:
-                        return record.offset, record.timestamp
-        return None
+        return timestamps.offset_for_timestamp(self._segments, self._log_start, timestamp)
 
     def max_timestamp(self) -> tuple[int, int] | None:
-        """(offset, timestamp) of the first record with the largest timestamp, or None."""
+        """(offset, timestamp) of the first record with the largest timestamp, or None (ListOffsets
+        MAX_TIMESTAMP)."""
         self._check_open()
-        best: tuple[int, int] | None = None  # (timestamp, offset)
-        for i, seg in enumerate(self._segments):
-            if seg.next_offset <= self._log_start or seg.max_timestamp < 0:
-                continue
-            if best is not None and seg.max_timestamp <= best[0]:
-                continue
-            exact = seg.offset_of_max_timestamp >= self._log_start
-            begin = seg.offset_of_max_timestamp if exact else self._log_start
-            found = self._max_record(i, begin, seg.max_timestamp if exact else None)
-            if found is not None and (best is None or found[0] > best[0]):
-                best = found
-        return None if best is None else (best[1], best[0])
-
-    def _max_record(self, index: int, begin: int, target: int | None) -> tuple[int, int] | None:
-        """(timestamp, offset) of the first record from `begin` in segment `index` with the largest
-        timestamp there (or with exactly `target`, stopping at the first one)."""
-        best: tuple[int, int] | None = None
-        for data, off, header in self._batches_from(index, begin):
-            if (
-                (target is not None and header.max_timestamp != target)
-                or header.last_offset < begin
-                or (best is not None and header.max_timestamp <= best[0])
-            ):
-                continue
-            for record in iter_records(data, off):
-                if record.offset >= begin and (best is None or record.timestamp > best[0]):
-                    best = (record.timestamp, record.offset)
-            if target is not None and best is not None and best[0] == target:
-                return best
-        return best
+        return timestamps.max_timestamp(self._segments, self._log_start)
 
     # -- deletion ----------------------------------------------------------------------------
 
@@ -466,6 +403,8 @@ class PartitionLog:
         Safe to run on another thread while this log is appended to and read.
         """
         snap = self._snapshot
+        if self._closed:
+            return self._flushed
         for seg, size, sealed in snap.dirty:
             if seg.flushed_size < size:
                 seg.sync_data()

@@ -30,6 +30,7 @@ import struct
 from dataclasses import dataclass
 from typing import Protocol
 
+from streamlog.storage.errors import CorruptLogError
 from streamlog.storage.index import OffsetIndex, TimeIndex
 
 BytesLike = bytes | bytearray | memoryview
@@ -39,6 +40,7 @@ _LAST_DELTA = struct.Struct(">i")  # lastOffsetDelta at byte 23
 _LAST_DELTA_AT = 23
 _PREFIX_NEEDED = _LAST_DELTA_AT + 4  # bytes of a header needed to know a batch's offsets and size
 LOG_OVERHEAD = 12  # baseOffset + batchLength
+_MIN_BATCH_LENGTH = 61 - LOG_OVERHEAD  # a batch is at least its 61-byte header
 _LOCATE_CHUNK = 16 * 1024
 
 
@@ -243,6 +245,8 @@ class Segment:
             off = 0
             while off + _PREFIX_NEEDED <= len(chunk):
                 base, length = _PREFIX.unpack_from(chunk, off)
+                if length < _MIN_BATCH_LENGTH:
+                    raise CorruptLogError(f"no batch at position {pos + off} of segment {self.base_offset}")
                 (delta,) = _LAST_DELTA.unpack_from(chunk, off + _LAST_DELTA_AT)
                 if base + delta >= offset:
                     return pos + off
@@ -258,6 +262,8 @@ class Segment:
         remaining = self.size - position
         buf = self.store.read(position, min(remaining, max(max_bytes, _PREFIX_NEEDED)))
         base, length = _PREFIX.unpack_from(buf, 0)
+        if length < _MIN_BATCH_LENGTH:
+            raise CorruptLogError(f"no batch at position {position} of segment {self.base_offset}")
         if max_offset is not None and base >= max_offset:
             return b"", base
         if length + LOG_OVERHEAD > len(buf):  # the first batch alone exceeds max_bytes
@@ -266,6 +272,8 @@ class Segment:
         last_start = 0
         while end + LOG_OVERHEAD <= len(buf):
             base, length = _PREFIX.unpack_from(buf, end)
+            if length < _MIN_BATCH_LENGTH:
+                raise CorruptLogError(f"no batch at position {position + end} of segment {self.base_offset}")
             size = length + LOG_OVERHEAD
             if end + size > len(buf) or (end > 0 and max_offset is not None and base >= max_offset):
                 break

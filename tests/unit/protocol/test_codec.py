@@ -8,6 +8,7 @@ to every decoder in the registry and accepts only success or ``DecodeError``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import uuid
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.support.strategies import message
 
 from streamlog.protocol import codec, registry
 from streamlog.protocol import primitives as p
@@ -37,7 +39,6 @@ from streamlog.protocol.schema import (
     f,
     struct,
 )
-from tests.support.strategies import message
 
 # --- primitives ----------------------------------------------------------------------------------
 
@@ -132,7 +133,7 @@ def test_primitive_decode_errors(reader: Any, wire: str) -> None:
 def test_readers_honour_the_start_position() -> None:
     buf = b"\xaa\xbb\x00\x00\x00\x05"
     assert p.read_int32(buf, 2) == (5, 6)
-    assert p.read_int16(memoryview(buf), 0) == (-0x4445, 2)
+    assert p.read_int16(memoryview(buf), 0) == (0xAABB - 0x10000, 2)
 
 
 # --- messages: layouts, nulls, defaults -------------------------------------------------------------
@@ -178,7 +179,8 @@ def test_null_arrays(flexible: bool, null_wire: str) -> None:
 @pytest.mark.parametrize("flexible", [False, True])
 def test_null_in_a_non_nullable_version_is_a_decode_error(flexible: bool) -> None:
     # In v1 the array is not nullable; in v0 the string is not nullable.
-    ids_null = bytes.fromhex("00000000" + ("0161" if flexible else "000161") + ("00" if flexible else "ffffffff"))
+    name, null_array = ("0161", "00") if flexible else ("000161", "ffffffff")
+    ids_null = bytes.fromhex("00000000" + name + null_array)
     with pytest.raises(DecodeError, match="ids"):
         codec.decode(SAMPLE[:3], 1, flexible, ids_null)
     name_null = bytes.fromhex("00000000" + ("00" if flexible else "ffff"))
@@ -204,7 +206,7 @@ def test_mutable_defaults_are_fresh_per_decode() -> None:
 def test_records_decode_to_a_view_into_the_buffer() -> None:
     fields = (f("records", RECORDS, null="0+"),)
     for flexible in (False, True):
-        buf = bytearray(codec.encode(fields, 0, flexible, {"records": b"abc"}) + (b"" if flexible else b""))
+        buf = bytearray(codec.encode(fields, 0, flexible, {"records": b"abc"}))
         body, _ = codec.decode(fields, 0, flexible, buf)
         assert isinstance(body["records"], memoryview) and bytes(body["records"]) == b"abc"
         null, _ = codec.decode(fields, 0, flexible, codec.encode(fields, 0, flexible, {"records": None}))
@@ -224,7 +226,8 @@ def test_every_primitive_type_round_trips() -> None:
               f("g", FLOAT64), f("h", STRING), f("i", BYTES), f("j", UUID), f("k", RECORDS),
               f("l", ARRAY(STRING)), f("m", ARRAY(UUID)))
     body = {"a": True, "b": -3, "c": -300, "d": 65000, "e": -(2**31), "f": 2**63 - 1, "g": -math.inf,
-            "h": "héllo", "i": b"\x00\xff", "j": uuid.uuid4(), "k": b"rec", "l": ["x", ""], "m": [uuid.UUID(int=5)]}
+            "h": "héllo", "i": b"\x00\xff", "j": uuid.uuid4(), "k": b"rec", "l": ["x", ""],
+            "m": [uuid.UUID(int=5)]}
     for flexible in (False, True):
         wire = codec.encode(fields, 0, flexible, body)
         out, end = codec.decode(fields, 0, flexible, wire)
@@ -252,16 +255,17 @@ def test_tagged_fields_at_default_are_not_written() -> None:
 
 
 def test_tagged_fields_are_written_in_ascending_tag_order() -> None:
-    wire = codec.encode(TAGGED, 0, True, {"plain": 0, "late": 3, "early": "x", "leader": {"id": 1, "epoch": -1}})
+    body = {"plain": 0, "late": 3, "early": "x", "leader": {"id": 1, "epoch": -1}}
+    wire = codec.encode(TAGGED, 0, True, body)
     assert wire.hex() == (
         "00000000" "03"                     # plain, three tagged fields
         "01" "02" "0278"                    # tag 1, size 2, compact "x"
         "02" "09" "00000001" "ffffffff" "00"  # tag 2, size 9, struct (with its own empty tag section)
         "05" "08" "0000000000000003"        # tag 5, size 8, int64
     )
-    body, end = codec.decode(TAGGED, 0, True, wire)
+    decoded, end = codec.decode(TAGGED, 0, True, wire)
     assert end == len(wire)
-    assert body == {"plain": 0, "late": 3, "early": "x", "leader": {"id": 1, "epoch": -1}}
+    assert decoded == body
 
 
 def test_tagged_fields_do_not_exist_in_non_flexible_versions() -> None:
@@ -310,7 +314,7 @@ def _specs() -> list[ApiSpec]:
 
 
 @pytest.mark.parametrize("spec", _specs(), ids=lambda s: s.name)
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_truncated_input_raises_decode_error_only(spec: ApiSpec, data: st.DataObject) -> None:
     """Every strict prefix of a valid encoding must fail to decode, and only with DecodeError."""
@@ -323,7 +327,7 @@ def test_truncated_input_raises_decode_error_only(spec: ApiSpec, data: st.DataOb
                 codec.decode(fields, version, flexible, wire[:cut])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(st.binary(max_size=64))
 def test_random_bytes_into_every_decoder(raw: bytes) -> None:
     for name, fields, version, flexible in DECODERS:
@@ -336,7 +340,7 @@ def test_random_bytes_into_every_decoder(raw: bytes) -> None:
 
 
 @pytest.mark.parametrize("spec", _specs(), ids=lambda s: s.name)
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_mutated_valid_messages_raise_decode_error_only(spec: ApiSpec, data: st.DataObject) -> None:
     """Flip, insert and delete bytes in valid encodings (including whole request frames)."""
@@ -353,24 +357,18 @@ def test_mutated_valid_messages_raise_decode_error_only(spec: ApiSpec, data: st.
             wire[min(at, len(wire) - 1)] ^= data.draw(st.integers(1, 255), label="mask")
         else:
             del wire[min(at, len(wire) - 1)]
-    try:
+    with contextlib.suppress(DecodeError):
         codec.decode(spec.request, version, flexible, bytes(wire))
-    except DecodeError:
-        pass
     frame = bytearray(registry.encode_request(spec.key, version, 1, "c", {})[4:8]) + wire
-    try:
+    with contextlib.suppress(DecodeError, registry.UnsupportedVersion):
         registry.decode_request(frame)
-    except (DecodeError, registry.UnsupportedVersion):
-        pass
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary(min_size=0, max_size=48))
 def test_random_request_frames_raise_only_decode_or_version_errors(raw: bytes) -> None:
-    try:
+    with contextlib.suppress(DecodeError, registry.UnsupportedVersion):
         registry.decode_request(bytearray(raw))
-    except (DecodeError, registry.UnsupportedVersion):
-        pass
 
 
 # --- known gaps (documented, strict xfail: they flip to failures once fixed) ------------------------

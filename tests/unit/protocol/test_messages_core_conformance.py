@@ -8,6 +8,7 @@ that API; nothing else does.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -53,12 +54,16 @@ EXPECTED_RANGES = {
     32: "1-4", 33: "0-2", 44: "0-1", 60: "0-1", 35: "1-4", 48: "0-1", 29: "1-3",
 }
 
-try:
-    import kafka.protocol.schemas as _kafka_schemas
 
-    RESOURCES: Path | None = Path(_kafka_schemas.__file__).parent / "resources"
-except ImportError:  # pragma: no cover - kafka-python is a test dependency
-    RESOURCES = None
+def _resources() -> Path | None:
+    """kafka-python's copy of Kafka's message JSON files, if kafka-python is installed."""
+    spec = importlib.util.find_spec("kafka")
+    if spec is None or spec.origin is None:  # pragma: no cover - kafka-python is a test dependency
+        return None
+    return Path(spec.origin).parent / "protocol" / "schemas" / "resources"
+
+
+RESOURCES = _resources()
 
 _INT_TYPES = {"int8", "int16", "uint16", "int32", "int64"}
 

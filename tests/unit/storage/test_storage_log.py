@@ -288,3 +288,16 @@ def test_flush_reports_everything_appended(open_log: OpenLog) -> None:
     fill(log_, 20)
     assert log_.flush() == log_.log_end_offset == log_.flushed_offset
     assert not log_.flush_needed()
+
+
+def test_max_timestamp_ignores_records_below_the_log_start(open_log: OpenLog) -> None:
+    log_ = open_log()
+    log_.append(make_batch(3, timestamps=[10, 900, 20]), now_ms=0)
+    log_.append(make_batch(3, timestamps=[30, 500, 500]), now_ms=0)
+    log_.append(make_batch(2, timestamps=[40, 50]), now_ms=0)
+    assert log_.max_timestamp() == (1, 900)
+    log_.delete_records_before(2)
+    assert log_.max_timestamp() == (4, 500)
+    assert log_.offset_for_timestamp(0) == (2, 20)
+    log_.delete_records_before(5)
+    assert log_.max_timestamp() == (5, 500)

@@ -10,8 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streamlog.protocol.records.builder import NewRecord, build_batch
+from streamlog.storage.config import LogConfig
 from streamlog.storage.errors import TopicAlreadyExists, UnknownTopic
-from streamlog.storage.manager import METADATA_DIR
+from streamlog.storage.manager import METADATA_DIR, LogManager
 from streamlog.storage.metadata import (
     ClusterIdCreated,
     MetadataStore,
@@ -124,3 +125,13 @@ def test_topic_ids_avoid_reserved_values() -> None:
     ids = {new_topic_id() for _ in range(200)}
     assert len(ids) == 200
     assert all(i.int > 1 and isinstance(i, uuid.UUID) for i in ids)
+
+
+def test_metadata_log_is_not_a_partition_of_the_log_manager(tmp_path: Path) -> None:
+    manager = LogManager.open(tmp_path)
+    store = MetadataStore.open(tmp_path, now_ms=0)
+    store.create_topic("t", 1, {}, now_ms=0)
+    manager.create("t", 0, LogConfig(), now_ms=0)
+    assert manager.partition_dirs() == [("t", 0)]
+    store.close()
+    manager.close_all()

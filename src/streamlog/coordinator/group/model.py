@@ -89,6 +89,7 @@ class Group:
     join_deadline: int | None = None  # PreparingRebalance: when the join phase ends regardless
     initial_delay: bool = False  # the join phase is group.initial.rebalance.delay.ms (extends on joins)
     initial_remaining_ms: int = 0  # how much longer the initial delay may still be extended
+    new_member_added: bool = False  # a member joined during the current initial delay
     sync_deadline: int | None = None  # CompletingRebalance: when members that did not sync are dropped
     offsets: dict[TopicPartition, OffsetEntry] = field(default_factory=dict)
     pending_txn: dict[int, dict[TopicPartition, OffsetEntry]] = field(default_factory=dict)  # producer id ->

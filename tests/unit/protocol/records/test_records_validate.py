@@ -103,10 +103,10 @@ def test_hand_built_batch_is_valid(codec: Compression) -> None:
 
 
 def test_stats_from_built_batch() -> None:
-    records = [NewRecord(b"k", b"v", ts) for ts in (50, 70, 20, 70, 60)]
+    records = [NewRecord(b"k", b"v", ts) for ts in (50, 49, 70, 20, 19, 71, 71, 60)]
     batch = build_batch(records)
     stats = validate_batch(batch, 0, parse_header(batch), require_keys=True)
-    assert (stats.min_timestamp, stats.max_timestamp, stats.max_timestamp_offset_delta) == (20, 70, 1)
+    assert (stats.min_timestamp, stats.max_timestamp, stats.max_timestamp_offset_delta) == (19, 71, 5)
 
 
 @pytest.mark.parametrize("codec", CODECS)

@@ -1,0 +1,168 @@
+"""EmbeddedBroker: the full broker in a background thread, for tests and applications.
+
+Theory of operation: the broker runs on its own asyncio loop in a daemon thread, so it works from
+synchronous code (``with EmbeddedBroker() as broker:``) and from async code (``async with``)
+without sharing the caller's loop.  Storage is in memory unless ``data_dir=`` is given; the listener
+binds port 0 on 127.0.0.1 and advertises the bound address, so clients connect without any
+listener configuration.  Broker settings pass through with Kafka's names (``config={...}``).
+
+``reset()`` deletes every topic (and asks the group and transaction coordinators, if present, to
+forget their state) without a restart, which is what a per-test fixture needs.  Calls from the
+caller's thread into the broker are marshalled onto the broker's loop, so nothing races.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from streamlog.broker.clock import now_ms
+from streamlog.broker.config import BrokerConfig
+from streamlog.broker.server import BrokerServer
+from streamlog.broker.topics import TopicError
+
+T = TypeVar("T")
+
+TEST_FRIENDLY_DEFAULTS: dict[str, str] = {
+    "group.initial.rebalance.delay.ms": "0",
+    "group.min.session.timeout.ms": "100",
+}
+
+
+class EmbeddedBroker:
+    def __init__(self, *, data_dir: str | Path | None = None, config: Mapping[str, Any] | None = None,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        values: dict[str, str] = dict(TEST_FRIENDLY_DEFAULTS)
+        for key, value in (config or {}).items():
+            values[key] = str(value).lower() if isinstance(value, bool) else str(value)
+        values["listeners"] = f"{host}:{port}"
+        if data_dir is not None:
+            values["log.dirs"] = str(data_dir)
+        self._config = BrokerConfig(values, memory=data_dir is None)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: BrokerServer | None = None
+        self._stopped: asyncio.Event | None = None
+        self.host = host
+        self.port = 0
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> EmbeddedBroker:
+        if self._thread is not None:
+            return self
+        ready: Future[tuple[str, int]] = Future()
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="streamlog-embedded", daemon=True)
+        self._thread.start()
+        self.host, self.port = ready.result(timeout=60)
+        return self
+
+    def _run(self, ready: Future[tuple[str, int]]) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+
+        async def main() -> None:
+            self._stopped = asyncio.Event()
+            self._server = BrokerServer(self._config)
+            try:
+                address = await self._server.start()
+            except BaseException as exc:
+                ready.set_exception(exc)
+                return
+            ready.set_result(address)
+            await self._stopped.wait()
+            await self._server.stop()
+
+        try:
+            loop.run_until_complete(main())
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def stop(self) -> None:
+        if self._thread is None or self._loop is None or self._stopped is None:
+            return
+        stopped = self._stopped
+        try:
+            self._loop.call_soon_threadsafe(stopped.set)
+        except RuntimeError:
+            pass
+        self._thread.join(timeout=30)
+        self._thread = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> EmbeddedBroker:
+        await asyncio.get_running_loop().run_in_executor(None, self.start)
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.stop)
+
+    # --- what tests use -------------------------------------------------------------------------
+
+    @property
+    def bootstrap_servers(self) -> str:
+        if self._thread is None:
+            raise RuntimeError("the broker is not running; call start() or use it as a context manager")
+        return f"{self.host}:{self.port}"
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        if self._loop is None or self._thread is None:
+            raise RuntimeError("the broker is not running")
+
+        async def run() -> T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=30)
+
+    def create_topic(self, name: str, partitions: int = 1, config: Mapping[str, Any] | None = None) -> None:
+        """Create a topic (raises ValueError with Kafka's message if it is invalid or exists)."""
+        server = self._server
+        assert server is not None
+        configs = {k: str(v) for k, v in (config or {}).items()}
+
+        def create() -> None:
+            try:
+                server.broker.topics.create(name, partitions, configs, now_ms())
+            except TopicError as exc:
+                raise ValueError(exc.message) from None
+
+        self._call(create)
+
+    def topics(self) -> list[str]:
+        server = self._server
+        assert server is not None
+        return self._call(lambda: sorted(server.broker.topics.topics))
+
+    def reset(self) -> None:
+        """Delete every topic, group and transaction, keeping the broker running."""
+        server = self._server
+        assert server is not None
+
+        def reset() -> None:
+            broker = server.broker
+            stamp = now_ms()
+            for name in list(broker.topics.topics):
+                topic = broker.topics.topics[name]
+                if broker.flusher is not None:
+                    for part in topic.partitions:
+                        broker.flusher.forget(part.tp)
+                broker.topics.delete(name, stamp)
+            for ext in broker.extensions.values():
+                resetter = getattr(ext, "reset", None)
+                if resetter is not None:
+                    resetter()
+
+        self._call(reset)
