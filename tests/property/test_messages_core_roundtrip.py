@@ -38,7 +38,7 @@ CORE_SPECS: list[ApiSpec] = [
     DESCRIBE_CLUSTER, DESCRIBE_LOG_DIRS, DESCRIBE_CLIENT_QUOTAS, DESCRIBE_ACLS,
 ]
 
-SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def cases() -> list[Any]:

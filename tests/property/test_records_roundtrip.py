@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import cramjam
-import kafka.codec
+import kafka.codec  # type: ignore[import-untyped]
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kafka.record import default_records
-from kafka.record._crc32c import crc as crc32c_pure_python
-from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
+from kafka.record import default_records  # type: ignore[import-untyped]
+from kafka.record._crc32c import crc as crc32c_pure_python  # type: ignore[import-untyped]
+from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder  # type: ignore[import-untyped]
 
 from streamlog.protocol.records import (
     Compression,
@@ -33,11 +33,13 @@ from streamlog.protocol.records import (
 )
 
 nullable_bytes = st.none() | st.binary(max_size=40) | st.binary(min_size=100, max_size=400)
-headers = st.lists(st.builds(Header, st.text(max_size=12), st.none() | st.binary(max_size=20)), max_size=4).map(
-    tuple
-)
+headers = st.lists(
+    st.builds(Header, st.text(max_size=12), st.none() | st.binary(max_size=20)), max_size=4
+).map(tuple)
 timestamps = st.integers(-1, 2**44) | st.integers(1_600_000_000_000, 1_800_000_000_000)
-new_records = st.builds(NewRecord, key=nullable_bytes, value=nullable_bytes, timestamp=timestamps, headers=headers)
+new_records = st.builds(
+    NewRecord, key=nullable_bytes, value=nullable_bytes, timestamp=timestamps, headers=headers
+)
 record_lists = st.lists(new_records, min_size=1, max_size=25)
 codecs = st.sampled_from(list(Compression))
 
@@ -181,4 +183,7 @@ def test_ours_to_kafka_python(records: list[NewRecord], codec: Compression, base
     assert kp.validate_crc()
     assert kp.compression_type == codec
     got = [(r.offset, r.timestamp, r.key, r.value, tuple(Header(k, v) for k, v in r.headers)) for r in kp]
-    assert got == [(r.offset, r.timestamp, r.key, r.value, r.headers) for r in expected_records(records, base_offset, False)]
+    assert got == [
+        (r.offset, r.timestamp, r.key, r.value, r.headers)
+        for r in expected_records(records, base_offset, False)
+    ]

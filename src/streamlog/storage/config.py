@@ -1,7 +1,9 @@
 """Per-partition log settings.
 
 `LogConfig` holds only what a `PartitionLog` consults while appending: when to roll a segment
-(size, age, index capacity) and how densely to index. Retention, flush policy and the other topic
+(size, age, index capacity) and how densely to index. `message_timestamp_type` travels with it for
+the broker's produce validation, which stamps LogAppendTime batches before they are appended; the
+log itself goes by each batch's own timestamp-type attribute bit. Retention, flush policy and the other topic
 settings are owned by the broker's config and applied by the broker (retention through
 `PartitionLog.retention_candidates` / `delete_oldest_segments`). A log's config can be replaced at
 runtime with `PartitionLog.update_config`; the new values apply from the next append.

@@ -138,6 +138,7 @@ class PartitionLog:
             kept = [_file_segment(directory, log_start, create=True)]
         for seg in kept[:-1]:
             seg.seal()
+            seg.store.close()  # reopened on the first read; keeps descriptors to what is used
         for seg in kept:  # what was loaded trusted is on disk; what was rebuilt is synced below
             trusted = seg.base_offset not in report.segments_rebuilt
             seg.flushed_size = seg.size if trusted else 0

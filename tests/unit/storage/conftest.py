@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from storage_support import OpenLog
 
 from streamlog.storage.config import LogConfig
 from streamlog.storage.log import PartitionLog
 from streamlog.storage.memory import MemoryPartitionLog
-
-OpenLog = Callable[..., PartitionLog]
 
 
 @pytest.fixture(params=["disk", "memory"])

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from streamlog.protocol.records.batch import BatchHeader, iter_batches
 from streamlog.protocol.records.builder import NewRecord, build_batch
 from streamlog.protocol.records.header import TimestampType
+from streamlog.storage.log import PartitionLog
+
+# The `open_log` fixture: open_log(config=None, *, now_ms=0, leader_epoch=0) -> a fresh log.
+OpenLog = Callable[..., PartitionLog]
 
 
 def make_batch(

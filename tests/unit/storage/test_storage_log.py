@@ -5,9 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from storage_support import headers, make_batch, offsets
+from storage_support import OpenLog, headers, make_batch, offsets
 
-from conftest import OpenLog
 from streamlog.protocol.records.batch import CorruptRecordError, parse_header
 from streamlog.protocol.records.record import iter_records
 from streamlog.storage.config import LogConfig

@@ -91,7 +91,8 @@ class MembershipMachine:
 
         if not req.group_id:
             return fail(E.INVALID_GROUP_ID)
-        if not self.config.min_session_timeout_ms <= req.session_timeout_ms <= self.config.max_session_timeout_ms:
+        cfg = self.config
+        if not cfg.min_session_timeout_ms <= req.session_timeout_ms <= cfg.max_session_timeout_ms:
             return fail(E.INVALID_SESSION_TIMEOUT)
         gid = GroupId(req.group_id)
         group = self.groups.get(gid)
@@ -171,7 +172,8 @@ class MembershipMachine:
         effects += self._try_complete_join(group, now_ms)
         return effects
 
-    def _update_and_rebalance(self, group: Group, member: Member, req: JoinRequest, now_ms: int) -> list[Effect]:
+    def _update_and_rebalance(self, group: Group, member: Member, req: JoinRequest,
+                              now_ms: int) -> list[Effect]:
         effects: list[Effect] = []
         if member.awaiting_join:  # a second join while the first is parked: answer the first
             effects.append(CompleteJoin(group.group_id, member.member_id,
@@ -193,7 +195,8 @@ class MembershipMachine:
         old = group.members[old_id]
         effects: list[Effect] = []
         if old.awaiting_join:
-            effects.append(CompleteJoin(group.group_id, old_id, JoinResponse(E.FENCED_INSTANCE_ID, member_id=old_id)))
+            fenced = JoinResponse(E.FENCED_INSTANCE_ID, member_id=old_id)
+            effects.append(CompleteJoin(group.group_id, old_id, fenced))
         if old.awaiting_sync:
             effects.append(CompleteSync(group.group_id, old_id, SyncResponse(E.FENCED_INSTANCE_ID)))
         previous_leader = group.leader
@@ -230,8 +233,8 @@ class MembershipMachine:
         if leader_view:
             members = tuple(JoinMember(m.member_id, m.group_instance_id, m.metadata_for(group.protocol_name))
                             for m in group.members.values())
-        return JoinResponse(E.NONE, member.member_id, group.generation, group.protocol_type, group.protocol_name,
-                            group.leader or "", skip_assignment, members)
+        return JoinResponse(E.NONE, member.member_id, group.generation, group.protocol_type,
+                            group.protocol_name, group.leader or "", skip_assignment, members)
 
     # --- the join phase ---------------------------------------------------------------------------
 
@@ -245,7 +248,8 @@ class MembershipMachine:
                 m.assignment = b""
                 if m.awaiting_sync:
                     m.awaiting_sync = False
-                    effects.append(CompleteSync(group.group_id, m.member_id, SyncResponse(E.REBALANCE_IN_PROGRESS)))
+                    retry = SyncResponse(E.REBALANCE_IN_PROGRESS)
+                    effects.append(CompleteSync(group.group_id, m.member_id, retry))
         group.pending_sync.clear()
         group.sync_deadline = None
         timeout = group.rebalance_timeout_ms()
@@ -402,7 +406,8 @@ class MembershipMachine:
             del group.static[member.group_instance_id]
         group.pending_sync.discard(mid)
         if member.awaiting_join:
-            effects.append(CompleteJoin(group.group_id, mid, JoinResponse(E.UNKNOWN_MEMBER_ID, member_id=mid)))
+            gone = JoinResponse(E.UNKNOWN_MEMBER_ID, member_id=mid)
+            effects.append(CompleteJoin(group.group_id, mid, gone))
         if member.awaiting_sync:
             effects.append(CompleteSync(group.group_id, mid, SyncResponse(E.UNKNOWN_MEMBER_ID)))
         if group.leader == mid:
@@ -453,11 +458,13 @@ class MembershipMachine:
             member.heartbeat_deadline = max(member.heartbeat_deadline, now_ms + member.session_timeout_ms)
         if now_ms < member.heartbeat_deadline:
             member.timer_at = member.heartbeat_deadline
-            return [ScheduleTimer(TimerKey(TimerKind.HEARTBEAT, group.group_id, mid), member.heartbeat_deadline)]
+            key = TimerKey(TimerKind.HEARTBEAT, group.group_id, mid)
+            return [ScheduleTimer(key, member.heartbeat_deadline)]
         return self.remove_member(group, mid, now_ms)
 
     def _join_expired(self, group: Group, now_ms: int) -> list[Effect]:
-        if group.state != S.PREPARING_REBALANCE or group.join_deadline is None or now_ms < group.join_deadline:
+        deadline = group.join_deadline
+        if group.state != S.PREPARING_REBALANCE or deadline is None or now_ms < deadline:
             return []
         if group.initial_delay and group.new_member_added and group.initial_remaining_ms > 0:
             delay = min(self.config.initial_rebalance_delay_ms, group.initial_remaining_ms)

@@ -83,7 +83,7 @@ class Group:
     protocol_name: str | None = None
     leader: MemberId | None = None
     members: dict[MemberId, Member] = field(default_factory=dict)
-    pending: dict[MemberId, int] = field(default_factory=dict)  # ids handed out by MEMBER_ID_REQUIRED -> deadline
+    pending: dict[MemberId, int] = field(default_factory=dict)  # id from MEMBER_ID_REQUIRED -> deadline
     static: dict[str, MemberId] = field(default_factory=dict)  # group.instance.id -> member id
     pending_sync: set[MemberId] = field(default_factory=set)  # joined this generation, not yet synced
     join_deadline: int | None = None  # PreparingRebalance: when the join phase ends regardless
@@ -126,7 +126,7 @@ class Group:
         return protocol_type == self.protocol_type and bool(names & self.supported_protocols())
 
     def select_protocol(self) -> str:
-        """The protocol all members support with the most first-choice votes (ties: earliest member's order)."""
+        """The protocol all members support with the most first-choice votes (ties: first member's order)."""
         candidates = self.supported_protocols()
         votes: dict[str, int] = {}
         for member in self.members.values():

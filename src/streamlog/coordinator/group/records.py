@@ -3,18 +3,21 @@
 Theory of operation: every durable fact about groups is one keyed record; a later record with the same
 key supersedes an earlier one, and a record with a null value (a tombstone) deletes the key.  So the
 log can be compacted by key, and replaying it from the start, last write wins, rebuilds the state.
-Two kinds of key exist: a committed offset, keyed by (group, topic, partition), and a group's metadata
+Three kinds of key exist: a committed offset, keyed by (group, topic, partition); a group's metadata
 (generation, protocol, leader and members, static ones included, with their assignments), keyed by the
-group alone.  All integers are big-endian.  This is Streamlog's own format, not Kafka's.
+group alone; and an offset staged by an open transaction, keyed by (group, topic, partition,
+producer id), tombstoned when the transaction ends.  All integers are big-endian.  This is
+Streamlog's own format, not Kafka's.
 
 Key::
 
-    type            int8     0 = committed offset, 1 = group metadata
+    type            int8     0 = committed offset, 1 = group metadata, 2 = offset staged by a transaction
     group_id        string   int16 byte length, then UTF-8
-    topic           string   (type 0 only)
-    partition       int32    (type 0 only)
+    topic           string   (types 0 and 2)
+    partition       int32    (types 0 and 2)
+    producer_id     int64    (type 2 only)
 
-Offset value (type 0; null = the offset was deleted or expired)::
+Offset value (types 0 and 2; null = the offset was deleted, expired, or its transaction ended)::
 
     version          int8     0
     offset           int64
@@ -61,6 +64,7 @@ _OFFSET_FIXED = struct.Struct(">bqiqq")
 class RecordType(IntEnum):
     OFFSET = 0
     GROUP = 1
+    PENDING_OFFSET = 2
 
 
 class RecordError(ValueError):
@@ -77,6 +81,14 @@ class OffsetKey:
 @dataclass(frozen=True, slots=True)
 class GroupKey:
     group_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingOffsetKey:
+    group_id: str
+    topic: str
+    partition: int
+    producer_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +137,15 @@ def offset_key(group_id: str, topic: str, partition: int) -> bytes:
     _str(out, group_id)
     _str(out, topic)
     out += _I32.pack(partition)
+    return bytes(out)
+
+
+def pending_offset_key(group_id: str, topic: str, partition: int, producer_id: int) -> bytes:
+    out = bytearray(_I8.pack(RecordType.PENDING_OFFSET))
+    _str(out, group_id)
+    _str(out, topic)
+    out += _I32.pack(partition)
+    out += _I64.pack(producer_id)
     return bytes(out)
 
 
@@ -208,15 +229,19 @@ class _Reader:
             raise RecordError("trailing bytes in record")
 
 
-def decode_key(key: bytes) -> OffsetKey | GroupKey:
+def decode_key(key: bytes) -> OffsetKey | GroupKey | PendingOffsetKey:
     r = _Reader(key)
     kind = r.take(_I8)
     group_id = r.str()
-    if kind == RecordType.OFFSET:
+    if kind in (RecordType.OFFSET, RecordType.PENDING_OFFSET):
         topic = r.str()
         partition = r.take(_I32)
+        if kind == RecordType.OFFSET:
+            r.done()
+            return OffsetKey(group_id, topic, partition)
+        producer_id = r.take(_I64)
         r.done()
-        return OffsetKey(group_id, topic, partition)
+        return PendingOffsetKey(group_id, topic, partition, producer_id)
     if kind == RecordType.GROUP:
         r.done()
         return GroupKey(group_id)

@@ -34,7 +34,6 @@ from .header import (
     BatchHeader,
     TimestampType,
     check_header,
-    header_from_fields,
     parse_header,
 )
 from .validate import BatchStats, validate_batch
@@ -78,7 +77,7 @@ def iter_batches(buf: Buffer, pos: int = 0, end: int | None = None) -> Iterator[
     limit = len(buf) if end is None else min(end, len(buf))
     unpack = HEADER_STRUCT.unpack_from
     while limit - pos >= HEADER_SIZE:
-        header = header_from_fields(unpack(buf, pos))
+        header = BatchHeader(*unpack(buf, pos))
         check_header(header, pos)
         size = header.batch_length + LOG_OVERHEAD
         if pos + size > limit:

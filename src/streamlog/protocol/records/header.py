@@ -47,7 +47,6 @@ __all__ = [
     "BatchHeader",
     "TimestampType",
     "check_header",
-    "header_from_fields",
     "parse_header",
 ]
 
@@ -153,21 +152,6 @@ class BatchHeader:
         return seq - (_INT32_MAX + 1) if seq > _INT32_MAX else seq
 
 
-# The generated __init__ of a frozen dataclass sets each of the 13 fields through
-# object.__setattr__ (about 3.4 us per header); writing the slots through their member descriptors
-# builds the same value in about a third of the time. Used on the header hot paths.
-_SLOT_SETTERS = tuple(getattr(BatchHeader, name).__set__ for name in BatchHeader.__slots__)
-_new_object = object.__new__
-
-
-def header_from_fields(fields: tuple[int, ...]) -> BatchHeader:
-    """A ``BatchHeader`` from the 13 values of ``HEADER_STRUCT.unpack_from``, without ``__init__``."""
-    header: BatchHeader = _new_object(BatchHeader)
-    for setter, value in zip(_SLOT_SETTERS, fields, strict=True):
-        setter(header, value)
-    return header
-
-
 def parse_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHeader:
     """Decode the header of the batch at ``pos``.
 
@@ -176,7 +160,7 @@ def parse_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHead
     """
     if pos < 0 or len(buf) - pos < HEADER_SIZE:
         raise CorruptRecordError(f"truncated batch header at position {pos}")
-    header = header_from_fields(HEADER_STRUCT.unpack_from(buf, pos))
+    header = BatchHeader(*HEADER_STRUCT.unpack_from(buf, pos))
     check_header(header, pos)
     if pos + LOG_OVERHEAD + header.batch_length > len(buf):
         raise CorruptRecordError(f"batch length {header.batch_length} runs past the end of the buffer")

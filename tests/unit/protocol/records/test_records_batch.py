@@ -77,7 +77,10 @@ def log_of(*batches: bytes) -> bytes:
 
 
 def test_iter_batches_walks_every_batch() -> None:
-    batches = [sample_batch(n, codec) for n, codec in [(1, Compression.NONE), (5, Compression.GZIP), (2, Compression.ZSTD)]]
+    batches = [
+        sample_batch(n, codec)
+        for n, codec in [(1, Compression.NONE), (5, Compression.GZIP), (2, Compression.ZSTD)]
+    ]
     log = b"junk" + log_of(*batches)
     found = list(iter_batches(log, 4))
     positions = [4, 4 + len(batches[0]), 4 + len(batches[0]) + len(batches[1])]

@@ -60,7 +60,11 @@ def test_constants() -> None:
 
 def test_fields_decode_from_their_offsets() -> None:
     body = b"x" * 20
-    buf = b"pad" + raw_header(batch_length=49 + 20, attributes=0x1B, last_offset_delta=4, records_count=5) + body
+    buf = (
+        b"pad"
+        + raw_header(batch_length=49 + 20, attributes=0x1B, last_offset_delta=4, records_count=5)
+        + body
+    )
     header = parse_header(buf, 3)
     assert header == BatchHeader(
         base_offset=1234567890123,

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import cramjam
-import kafka.codec
+import kafka.codec  # type: ignore[import-untyped]
 import pytest
-from kafka.record import default_records
-from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
+from kafka.record import default_records  # type: ignore[import-untyped]
+from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder  # type: ignore[import-untyped]
 
 from streamlog.protocol.records import (
     Compression,
@@ -95,7 +95,8 @@ def expected(records: list[NewRecord], base_offset: int = 0) -> list[Record]:
 
 def as_records(kp_batch: Any) -> list[Record]:
     return [
-        Record(r.offset, r.timestamp, r.key, r.value, tuple(Header(k, v) for k, v in r.headers)) for r in kp_batch
+        Record(r.offset, r.timestamp, r.key, r.value, tuple(Header(k, v) for k, v in r.headers))
+        for r in kp_batch
     ]
 
 
@@ -124,11 +125,17 @@ def test_kafka_python_batches_parse_and_validate(codec: Compression) -> None:
 @pytest.mark.usefixtures("kafka_codecs")
 @pytest.mark.parametrize("codec", CODECS)
 def test_our_batches_read_by_kafka_python(codec: Compression) -> None:
-    batch = build_batch(SAMPLE, base_offset=500, compression=codec, producer_id=9, producer_epoch=1, base_sequence=3)
+    batch = build_batch(
+        SAMPLE, base_offset=500, compression=codec, producer_id=9, producer_epoch=1, base_sequence=3
+    )
     kp = DefaultRecordBatch(batch)
     assert kp.validate_crc()
     assert (kp.base_offset, kp.compression_type, kp.producer_id, kp.base_sequence) == (500, codec, 9, 3)
-    assert (kp.last_offset_delta, kp.first_timestamp, kp.max_timestamp) == (3, 1_700_000_000_000, 1_700_000_000_250)
+    assert (kp.last_offset_delta, kp.first_timestamp, kp.max_timestamp) == (
+        3,
+        1_700_000_000_000,
+        1_700_000_000_250,
+    )
     assert as_records(kp) == expected(SAMPLE, 500)
 
 
@@ -150,7 +157,9 @@ def test_uncompressed_bytes_match_kafka_python_exactly() -> None:
 
 
 def test_control_batch_read_by_kafka_python() -> None:
-    batch = build_control_batch(commit=True, producer_id=5, producer_epoch=2, coordinator_epoch=8, timestamp=99)
+    batch = build_control_batch(
+        commit=True, producer_id=5, producer_epoch=2, coordinator_epoch=8, timestamp=99
+    )
     kp = DefaultRecordBatch(batch)
     assert kp.validate_crc()
     assert kp.is_control_batch and kp.is_transactional

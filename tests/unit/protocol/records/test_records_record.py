@@ -59,7 +59,9 @@ def test_records_come_back_with_absolute_offsets_and_timestamps() -> None:
     ]
     batch = build_batch(records, base_offset=1000)
     assert list(iter_records(batch)) == [
-        Record(1000, 1_700_000_000_000, b"key", b"value", (Header("trace-id", b"abc"), Header("empty", None))),
+        Record(
+            1000, 1_700_000_000_000, b"key", b"value", (Header("trace-id", b"abc"), Header("empty", None))
+        ),
         Record(1001, 1_699_999_999_000, None, b"no key", ()),
         Record(1002, 1_700_000_000_001, b"tombstone", None, ()),
         Record(1003, -1, b"", b"", (Header("ключ-🔑", b""),)),

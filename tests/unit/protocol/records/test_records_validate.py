@@ -45,7 +45,9 @@ def record(
     headers: tuple[tuple[bytes, bytes | None], ...] = (),
     length_adjust: int = 0,
 ) -> bytes:
-    body = b"\x00" + varint(ts_delta) + varint(offset_delta) + field(key) + field(value) + varint(len(headers))
+    body = (
+        b"\x00" + varint(ts_delta) + varint(offset_delta) + field(key) + field(value) + varint(len(headers))
+    )
     for h_key, h_value in headers:
         body += field(h_key) + field(h_value)
     return varint(len(body) + length_adjust) + body
@@ -156,7 +158,9 @@ def test_last_offset_delta_must_match_count() -> None:
 
 
 def test_control_batches_from_clients_are_invalid() -> None:
-    batch = build_control_batch(commit=False, producer_id=3, producer_epoch=0, coordinator_epoch=1, timestamp=1)
+    batch = build_control_batch(
+        commit=False, producer_id=3, producer_epoch=0, coordinator_epoch=1, timestamp=1
+    )
     with pytest.raises(InvalidRecordError, match="control"):
         check(batch)
     check(batch, allow_control=True)
@@ -202,8 +206,14 @@ def body(*parts: bytes) -> bytes:
         (body(b"\x00", varint(0), varint(0), varint(0), varint(-3), varint(0)), "bad value length -3"),
         (body(b"\x00", varint(0), varint(0), varint(0), varint(0), varint(-1)), "bad header count -1"),
         (body(b"\x00", varint(0), varint(0), varint(0), varint(0), varint(50), b"\x00" * 4), "header count"),
-        (body(b"\x00", varint(0), varint(0), varint(0), varint(0), varint(1), varint(-1), b"\x00"), "key length"),
-        (body(b"\x00", varint(0), varint(0), varint(0), varint(0), varint(1), varint(0), varint(-2)), "value"),
+        (
+            body(b"\x00", varint(0), varint(0), varint(0), varint(0), varint(1), varint(-1), b"\x00"),
+            "key length",
+        ),
+        (
+            body(b"\x00", varint(0), varint(0), varint(0), varint(0), varint(1), varint(0), varint(-2)),
+            "value",
+        ),
         (body(b"\x00", varint(0), varint(0), varint(0), varint(9), varint(0)), "does not match|past the end"),
     ],
 )
