@@ -85,10 +85,15 @@ class Harness:
                 self.timers[effect.key] = effect.deadline_ms
             elif isinstance(effect, Persist):
                 self.persisted.extend(effect.records)
-        if outcome.response is None:
+        return outcome.response
+
+    def request(self, outcome: Outcome[Any]) -> Any:
+        """Carry out a request's effects; its response, or the Parked handle if it was parked."""
+        response = self.run(outcome)
+        if response is None:
             assert self.last_park is not None, "parked response without a Park effect"
             return self.last_park
-        return outcome.response
+        return response
 
     def advance(self, ms: int) -> None:
         target = self.now + ms
@@ -112,7 +117,7 @@ class Harness:
              client: str = "client") -> JoinResponse | Parked:
         req = JoinRequest(group, member_id, instance, protocol_type, protocols, session, rebalance, client,
                           "/127.0.0.1", version, self.new_id(client))
-        result: JoinResponse | Parked = self.run(self.coord.join(req, self.now))
+        result: JoinResponse | Parked = self.request(self.coord.join(req, self.now))
         return result
 
     def join_two_step(self, group: str, **kw: Any) -> JoinResponse | Parked:
@@ -125,7 +130,7 @@ class Harness:
 
     def sync(self, group: str, member_id: str, generation: int,
              assignments: tuple[tuple[str, bytes], ...] = (), instance: str | None = None) -> SyncResponse | Parked:
-        result: SyncResponse | Parked = self.run(
+        result: SyncResponse | Parked = self.request(
             self.coord.sync(SyncRequest(group, generation, member_id, instance, None, None, assignments), self.now))
         return result
 

@@ -28,6 +28,7 @@ from streamlog.protocol.records.batch import (
     Compression,
     CorruptRecordError,
     InvalidRecordError,
+    RecordTooLargeError,
     TimestampType,
     parse_header,
     set_log_append_time,
@@ -106,7 +107,9 @@ def check_batches(records: memoryview, part: Partition, version: int, stamp: int
         if header.is_control:
             raise BatchRejected(ErrorCode.INVALID_RECORD, "clients may not write control batches", index)
         try:
-            validate_batch(records, pos, header, require_keys=require_keys)
+            stats = validate_batch(records, pos, header, require_keys=require_keys)
+        except RecordTooLargeError as exc:
+            raise BatchRejected(ErrorCode.MESSAGE_TOO_LARGE, str(exc), index) from None
         except InvalidRecordError as exc:
             raise BatchRejected(ErrorCode.INVALID_RECORD, str(exc), index) from None
         except CorruptRecordError as exc:
@@ -114,7 +117,7 @@ def check_batches(records: memoryview, part: Partition, version: int, stamp: int
         if log_append:
             set_log_append_time(records, pos, stamp)
         elif header.timestamp_type == TimestampType.CREATE_TIME and (before_max < 2**62 or after_max < 2**62):
-            if header.max_timestamp > stamp + after_max or header.base_timestamp < stamp - before_max:
+            if stats.max_timestamp > stamp + after_max or stats.min_timestamp < stamp - before_max:
                 raise BatchRejected(ErrorCode.INVALID_TIMESTAMP,
                                     "timestamp outside message.timestamp.before/after.max.ms", index)
         count += header.records_count
