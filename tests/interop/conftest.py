@@ -14,7 +14,6 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
-
 from tests.support.brokerproc import BrokerProcess
 from tests.support.interop import TopicFactory
 
@@ -29,7 +28,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, object, None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, object, None]:
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     broker = getattr(item, "funcargs", {}).get("broker")

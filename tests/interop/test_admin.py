@@ -115,7 +115,7 @@ def incremental(client: AdminClient, name: str, *entries: ConfigEntry,
     resource = ConfigResource(ResourceType.TOPIC, name, incremental_configs=list(entries))
     futures = client.incremental_alter_configs([resource], validate_only=validate_only,
                                                request_timeout=TIMEOUT)
-    return next(iter(futures.values()))  # type: ignore[no-any-return]
+    return next(iter(futures.values()))
 
 
 def op(name: str, value: str | None, operation: AlterConfigOpType) -> ConfigEntry:
@@ -211,9 +211,10 @@ def test_create_topic_errors(client: AdminClient) -> None:
 def test_create_topic_manual_assignment(client: AdminClient) -> None:
     node = node_id(client)
     good, bad = unique(), unique()
-    create(client, NewTopic(good, replica_assignment=[[node], [node]]))[good].result(timeout=TIMEOUT)
+    # librdkafka sends num_partitions = replication_factor = -1 with an assignment, as Kafka requires
+    done(create(client, NewTopic(good, 2, replica_assignment=[[node], [node]]))[good])
     assert partitions_of(client, good) == 2
-    err = error_of(create(client, NewTopic(bad, replica_assignment=[[node + 5]]))[bad])
+    err = error_of(create(client, NewTopic(bad, 1, replica_assignment=[[node + 5]]))[bad])
     assert err.code() == KafkaError.INVALID_REPLICA_ASSIGNMENT
     assert partitions_of(client, bad) is None
 
@@ -235,12 +236,12 @@ def test_create_topics_v7_returns_id_and_configs(kp_admin: KafkaAdminClient) -> 
     (topic,) = result["topics"]
     assert topic["name"] == name and topic["error_code"] == 0
     assert topic["num_partitions"] == 2 and topic["replication_factor"] == 1
-    assert topic["topic_id"] != uuid.UUID(int=0)
+    assert uuid.UUID(str(topic["topic_id"])) != uuid.UUID(int=0)
     assert topic["configs"]["retention.ms"]["value"] == "12345"
     assert topic["configs"]["retention.ms"]["config_source"] == "DYNAMIC_TOPIC_CONFIG"
     assert topic["configs"]["cleanup.policy"]["config_source"] in ("DEFAULT_CONFIG", "STATIC_BROKER_CONFIG")
     described = kp_admin.describe_topics([name])
-    assert described[0]["topic_id"] == topic["topic_id"]
+    assert str(described[0]["topic_id"]) == str(topic["topic_id"])
 
 
 def test_create_topics_duplicate_name_in_one_request(kp_admin: KafkaAdminClient) -> None:
@@ -276,10 +277,11 @@ def test_delete_topic(client: AdminClient, bootstrap: str) -> None:
 
 def test_delete_topic_by_id(kp_admin: KafkaAdminClient) -> None:
     name = unique()
-    topic_id = kp_admin.create_topics({name: {"num_partitions": 1}})["topics"][0]["topic_id"]
+    topic_id = uuid.UUID(str(kp_admin.create_topics({name: {"num_partitions": 1}})["topics"][0]["topic_id"]))
     result = kp_admin.delete_topics([topic_id])
     (entry,) = result["topics"]
-    assert entry["error_code"] == 0 and entry["topic_id"] == topic_id and entry["name"] == name
+    assert entry["error_code"] == 0 and entry["name"] == name
+    assert uuid.UUID(str(entry["topic_id"])) == topic_id
     assert name not in kp_admin.list_topics()
     missing = kp_admin.delete_topics([uuid.uuid4()], raise_errors=False)["topics"]
     assert [e["error_code"] for e in missing] == [kerrors.UnknownTopicIdError.errno]
@@ -344,7 +346,7 @@ def test_create_partitions_errors(client: AdminClient) -> None:
 
 def delete_before(client: AdminClient, topic: str, partition: int, offset: int) -> Future[Any]:
     tp = TopicPartition(topic, partition, offset)
-    return next(iter(client.delete_records([tp], request_timeout=TIMEOUT).values()))  # type: ignore[no-any-return]
+    return next(iter(client.delete_records([tp], request_timeout=TIMEOUT).values()))
 
 
 def test_delete_records(client: AdminClient, bootstrap: str) -> None:
@@ -361,10 +363,8 @@ def test_delete_records(client: AdminClient, bootstrap: str) -> None:
     assert watermarks(bootstrap, name) == (10, 11)
 
 
-def test_delete_records_errors(client: AdminClient, bootstrap: str) -> None:
-    name = unique()
-    make_topic(client, name, 1)
-    assert error_of(delete_before(client, name, 5, 0)).code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+def test_delete_records_compacted_topic(client: AdminClient) -> None:
+    # (an unknown partition never reaches the broker: librdkafka finds no leader for it first)
     compacted = unique()
     make_topic(client, compacted, 1, {"cleanup.policy": "compact"})
     assert error_of(delete_before(client, compacted, 0, 0)).code() == KafkaError.POLICY_VIOLATION
@@ -445,7 +445,7 @@ def alter(client: AdminClient, name: str, values: dict[str, str], validate_only:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         futures = client.alter_configs([resource], validate_only=validate_only, request_timeout=TIMEOUT)
-    return next(iter(futures.values()))  # type: ignore[no-any-return]
+    return next(iter(futures.values()))
 
 
 def test_alter_configs_replaces_overrides(client: AdminClient) -> None:
@@ -518,6 +518,7 @@ def test_describe_cluster(kp_admin: KafkaAdminClient, client: AdminClient, boots
     assert cluster["controller_id"] == meta.controller_id
     (node,) = cluster["brokers"]
     assert node["broker_id"] == meta.controller_id
+    assert "DESCRIBE" in cluster["authorized_operations"]  # no authorizer: every cluster operation
     assert (node["host"], node["port"]) == (bootstrap.rsplit(":", 1)[0], int(bootstrap.rsplit(":", 1)[1]))
 
 
@@ -554,8 +555,9 @@ def test_describe_log_dirs_reports_data_dir(special: BrokerProcess) -> None:
 def test_describe_acls_security_disabled(client: AdminClient, kp_admin: KafkaAdminClient) -> None:
     any_filter = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None,
                                   AclOperation.ANY, AclPermissionType.ANY)
-    err = error_of(client.describe_acls(any_filter, request_timeout=TIMEOUT))
-    assert err.code() == KafkaError.SECURITY_DISABLED
+    # librdkafka drops DescribeAcls' top-level error code (rd_kafka_DescribeAclsResponse_parse), so it
+    # sees an empty listing; kafka-python raises the error.
+    assert done(client.describe_acls(any_filter, request_timeout=TIMEOUT)) == []
     pattern = ResourcePatternFilter(KAclResourceType.ANY, None, ACLResourcePatternType.ANY)
     with pytest.raises(kerrors.SecurityDisabledError):
         kp_admin.describe_acls(ACLFilter(None, None, ACLOperation.ANY, ACLPermissionType.ANY, pattern))

@@ -11,13 +11,25 @@ from __future__ import annotations
 
 import pytest
 from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import NewTopic, OffsetSpec
-
-from tests.support.interop import CODECS, Deadline, TopicFactory, admin_client, now_ms, unique_name, watermarks
+from confluent_kafka.admin import AdminClient, ListOffsetsResultInfo, NewTopic, OffsetSpec
+from tests.support.interop import (
+    CODECS,
+    Deadline,
+    TopicFactory,
+    admin_client,
+    now_ms,
+    unique_name,
+    watermarks,
+)
 from tests.support.kafka_clients import CONFLUENT, confluent_consume, run_roundtrip
 from tests.support.offsets import write_timestamped
 
 pytestmark = pytest.mark.interop
+
+
+def _list_offsets(admin: AdminClient, tp: TopicPartition, spec: OffsetSpec) -> ListOffsetsResultInfo:
+    """One AdminClient.list_offsets answer, bounded in time."""
+    return admin.list_offsets({tp: spec}, request_timeout=15)[tp].result(timeout=30)
 
 
 def test_admin_creates_topic_and_rejects_duplicate(bootstrap: str, topic_factory: TopicFactory) -> None:
@@ -26,7 +38,8 @@ def test_admin_creates_topic_and_rejects_duplicate(bootstrap: str, topic_factory
     md = admin.list_topics(topic=topic, timeout=10)
     assert sorted(md.topics[topic].partitions) == [0, 1, 2, 3]
     assert all(p.leader >= 0 and p.replicas for p in md.topics[topic].partitions.values())
-    futures = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)], request_timeout=20)
+    duplicate = NewTopic(topic, num_partitions=1, replication_factor=1)
+    futures = admin.create_topics([duplicate], request_timeout=20)
     with pytest.raises(KafkaException) as info:
         futures[topic].result(timeout=30)
     assert info.value.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS
@@ -43,7 +56,8 @@ def test_offsets_for_times(bootstrap: str, topic_factory: TopicFactory) -> None:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("oft")})
     try:
         for q in queries:
-            [answer] = consumer.offsets_for_times([TopicPartition(topic, q.partition, q.timestamp)], timeout=15)
+            query = TopicPartition(topic, q.partition, q.timestamp)
+            [answer] = consumer.offsets_for_times([query], timeout=15)
             assert answer.error is None, answer.error
             want = OFFSET_END if q.offset is None else q.offset
             assert answer.offset == want, f"p{q.partition} ts={q.timestamp}: got {answer.offset}, want {want}"
@@ -56,8 +70,7 @@ def test_admin_list_offsets_by_timestamp(bootstrap: str, topic_factory: TopicFac
     queries = write_timestamped(bootstrap, topic)
     admin = admin_client(bootstrap)
     for q in queries:
-        tp = TopicPartition(topic, q.partition)
-        info = admin.list_offsets({tp: OffsetSpec.for_timestamp(q.timestamp)}, request_timeout=15)[tp].result()
+        info = _list_offsets(admin, TopicPartition(topic, q.partition), OffsetSpec.for_timestamp(q.timestamp))
         want = -1 if q.offset is None else q.offset
         assert info.offset == want, f"p{q.partition} ts={q.timestamp}: got {info.offset}, want {want}"
         if q.record_ts is not None:
@@ -74,8 +87,7 @@ def test_list_offsets_max_timestamp(bootstrap: str, topic_factory: TopicFactory)
         if i == 1:
             assert producer.flush(30) == 0
     assert producer.flush(30) == 0
-    tp = TopicPartition(topic, 0)
-    info = admin_client(bootstrap).list_offsets({tp: OffsetSpec.max_timestamp()}, request_timeout=15)[tp].result()
+    info = _list_offsets(admin_client(bootstrap), TopicPartition(topic, 0), OffsetSpec.max_timestamp())
     assert (info.offset, info.timestamp) == (1, base + 500)
 
 
@@ -89,8 +101,7 @@ def _produce_values(bootstrap: str, topic: str, partition: int, values: list[byt
 
 
 def _list(bootstrap: str, topic: str, partition: int, spec: OffsetSpec) -> int:
-    tp = TopicPartition(topic, partition)
-    offset: int = admin_client(bootstrap).list_offsets({tp: spec}, request_timeout=15)[tp].result().offset
+    offset: int = _list_offsets(admin_client(bootstrap), TopicPartition(topic, partition), spec).offset
     return offset
 
 
@@ -102,7 +113,7 @@ def test_delete_records_moves_earliest_offset(bootstrap: str, topic_factory: Top
 
     # Delete inside the first batch of partition 0 (batch 0..4): the log start becomes 3.
     tp0 = TopicPartition(topic, 0, 3)
-    deleted = admin.delete_records([tp0], request_timeout=20)[tp0].result()
+    deleted = admin.delete_records([tp0], request_timeout=20)[tp0].result(timeout=30)
     assert deleted.low_watermark == 3
     assert _list(bootstrap, topic, 0, OffsetSpec.earliest()) == 3
     assert _list(bootstrap, topic, 0, OffsetSpec.latest()) == 10
@@ -113,7 +124,7 @@ def test_delete_records_moves_earliest_offset(bootstrap: str, topic_factory: Top
 
     # Delete everything in partition 1 (OFFSET_END means "up to the high watermark").
     tp1 = TopicPartition(topic, 1, OFFSET_END)
-    assert admin.delete_records([tp1], request_timeout=20)[tp1].result().low_watermark == 6
+    assert admin.delete_records([tp1], request_timeout=20)[tp1].result(timeout=30).low_watermark == 6
     assert watermarks(bootstrap, topic, [0, 1]) == {0: (3, 10), 1: (6, 6)}
     assert _list(bootstrap, topic, 1, OffsetSpec.earliest()) == 6
 
@@ -127,7 +138,7 @@ def test_fetch_below_log_start_is_out_of_range(bootstrap: str, topic_factory: To
     topic = topic_factory.create(1)
     _produce_values(bootstrap, topic, 0, [b"v%d" % i for i in range(6)], batch=3)
     tp = TopicPartition(topic, 0, 4)
-    admin_client(bootstrap).delete_records([tp], request_timeout=20)[tp].result()
+    admin_client(bootstrap).delete_records([tp], request_timeout=20)[tp].result(timeout=30)
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": unique_name("oor"), "auto.offset.reset": "error"}
     )

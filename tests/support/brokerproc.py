@@ -13,6 +13,10 @@ hands out ``bootstrap`` ("host:port").  Three targets, picked by the environment
 * external (``STREAMLOG_TEST_BOOTSTRAP=host:port``): nothing is started; ``kill``/``restart`` raise
   :class:`BrokerControlError`.
 
+A broker never outlives the test process: the child asks the kernel for SIGKILL when its parent dies
+(Linux ``PR_SET_PDEATHSIG``), and an ``atexit`` hook kills whatever is still running.  The child runs in
+its own session, so a Ctrl-C aimed at pytest does not reach it before the fixtures stop it.
+
 The child's stdout and stderr both go to one log file (never to a pipe, which could fill up and stall
 the broker); the ready line is found by re-reading that file from where this start began.  If the child
 exits, or is not ready within ``ready_timeout``, :class:`BrokerStartError` carries the log's tail.
@@ -20,7 +24,9 @@ exits, or is not ready within ``ready_timeout``, :class:`BrokerStartError` carri
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import ctypes
 import importlib.util
 import os
 import re
@@ -44,6 +50,23 @@ READY_LINE: Final = re.compile(rb"streamlog: listening on (?P<host>[^\s:]+|\[[^\
 TANSU_READY_LINE: Final = re.compile(rb"listening on: tcp://")
 PORT_IN_USE: Final = re.compile(r"(?i)address already in use|errno 98|EADDRINUSE")
 LOG_TAIL_BYTES: Final = 6000
+
+
+_LIVE: set[subprocess.Popen[bytes]] = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for proc in list(_LIVE):
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: SIGKILL this child when the process that started it exits (Linux only)."""
+    with contextlib.suppress(Exception):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 class BrokerStartError(RuntimeError):
@@ -250,7 +273,7 @@ class BrokerProcess:
     # ----------------------------------------------------------------------------------------- internals
     def _require_process(self) -> None:
         if not self.owns_process:
-            raise BrokerControlError(f"{BOOTSTRAP_ENV} is set: the broker is external and cannot be controlled")
+            raise BrokerControlError(f"{BOOTSTRAP_ENV} is set: an external broker cannot be controlled")
 
     def _attach_external(self) -> None:
         self.host, self.port = split_hostport(os.environ[BOOTSTRAP_ENV])
@@ -296,7 +319,10 @@ class BrokerProcess:
             "memory://tansu/",
         ]
         self._launch(cmd)
-        self._wait(lambda text: port if TANSU_READY_LINE.search(text) and port_accepts(self.host, port) else None)
+        def ready(text: bytes) -> int | None:
+            return port if TANSU_READY_LINE.search(text) and port_accepts(self.host, port) else None
+
+        self._wait(ready)
         self.port = port
 
     def _launch(self, cmd: list[str]) -> None:
@@ -313,7 +339,9 @@ class BrokerProcess:
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
+        _LIVE.add(self._proc)
 
     def _wait_streamlog_ready(self) -> int:
         def ready(text: bytes) -> int | None:
@@ -358,7 +386,12 @@ class BrokerProcess:
     def _tail(self) -> str:
         return self._read_since_start()[-LOG_TAIL_BYTES:].decode("utf-8", "replace")
 
+    def _forget(self) -> None:
+        if self._proc is not None and self._proc.poll() is not None:
+            _LIVE.discard(self._proc)
+
     def _close_log(self) -> None:
+        self._forget()
         if self._log is not None:
             with contextlib.suppress(OSError):
                 self._log.close()

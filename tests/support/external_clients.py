@@ -41,7 +41,9 @@ def kcat_binary() -> str:
     return found
 
 
-def _run(cmd: list[str], *, stdin: bytes = b"", timeout: float, what: str) -> subprocess.CompletedProcess[bytes]:
+def _run(
+    cmd: list[str], *, stdin: bytes = b"", timeout: float, what: str
+) -> subprocess.CompletedProcess[bytes]:
     try:
         proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
@@ -115,7 +117,7 @@ def run_node(command: str, request: Mapping[str, Any], timeout: float = 60.0) ->
     if not node:
         raise AssertionError("node is not installed")
     if not (JS_DIR / "node_modules" / "kafkajs").is_dir():
-        raise AssertionError(f"kafkajs not installed: run `npm ci` in {JS_DIR} (scripts/install-test-deps.sh)")
+        raise AssertionError(f"kafkajs missing: run `npm ci` in {JS_DIR} (scripts/install-test-deps.sh)")
     proc = _run([node, str(JS_DRIVER), command], stdin=json.dumps(request).encode(), timeout=timeout,
                 what=f"kafkajs {command}")
     return json.loads(proc.stdout)

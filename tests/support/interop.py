@@ -181,12 +181,12 @@ def check_roundtrip(
         assert g.key == rec.key, f"{where}: key {g.key!r} != {rec.key!r}"
         assert g.headers == rec.headers, f"{where}: headers {g.headers!r} != {rec.headers!r}"
         if g.timestamp_type is not None:
-            assert g.timestamp_type == CREATE_TIME, f"{where}: timestamp type {g.timestamp_type}, want CreateTime"
+            assert g.timestamp_type == CREATE_TIME, f"{where}: timestamp type {g.timestamp_type}"
         if rec.timestamp_ms is not None:
-            assert g.timestamp_ms == rec.timestamp_ms, f"{where}: timestamp {g.timestamp_ms} != {rec.timestamp_ms}"
+            assert g.timestamp_ms == rec.timestamp_ms, f"{where}: timestamp {g.timestamp_ms}/{rec.timestamp_ms}"
         else:
             lo, hi = ws.started_ms - 5_000, ws.finished_ms + 5_000
-            assert lo <= g.timestamp_ms <= hi, f"{where}: client timestamp {g.timestamp_ms} outside [{lo}, {hi}]"
+            assert lo <= g.timestamp_ms <= hi, f"{where}: timestamp {g.timestamp_ms} outside [{lo}, {hi}]"
         if ws.deliveries and ws.deliveries[i] is not None:
             d = ws.deliveries[i]
             assert (g.partition, g.offset) == (d.partition, d.offset), (
@@ -214,7 +214,7 @@ def check_roundtrip(
         if watermarks:
             high = watermarks[partition][1]
             assert low + len(offsets) == high, (
-                f"{reader}: partition {partition} read up to {low + len(offsets)} but high watermark is {high}"
+                f"{reader}: partition {partition} read to {low + len(offsets)}, high watermark {high}"
             )
         last_seq: dict[tuple[str, bytes], int] = {}
         for g in sorted(items, key=lambda x: x.offset):
@@ -244,7 +244,9 @@ class TopicFactory:
         """A fresh, unused topic name (not created)."""
         return unique_name(f"{self.prefix}-{suffix}" if suffix else self.prefix)
 
-    def create(self, partitions: int = 3, *, suffix: str = "", config: Mapping[str, str] | None = None) -> str:
+    def create(
+        self, partitions: int = 3, *, suffix: str = "", config: Mapping[str, str] | None = None
+    ) -> str:
         """Create a topic with ``partitions`` partitions, wait until every partition has a leader."""
         topic = self.name(suffix)
         create_topic(self.bootstrap, topic, partitions, config)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
-
 from tests.support.interop import (
     CODECS,
     Deadline,
@@ -325,7 +324,9 @@ def aiokafka_consume(
 
 
 CONFLUENT = ClientDriver("confluent", confluent_create_topic, confluent_produce, confluent_consume)
-KAFKA_PYTHON = ClientDriver("kafka-python", kafka_python_create_topic, kafka_python_produce, kafka_python_consume)
+KAFKA_PYTHON = ClientDriver(
+    "kafka-python", kafka_python_create_topic, kafka_python_produce, kafka_python_consume
+)
 AIOKAFKA = ClientDriver("aiokafka", aiokafka_create_topic, aiokafka_produce, aiokafka_consume)
 
 

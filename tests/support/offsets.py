@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from confluent_kafka import Producer
-
 from tests.support.interop import now_ms
 
 P0_BATCHES = 3

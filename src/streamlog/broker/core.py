@@ -56,6 +56,14 @@ class Broker:
         self.metadata = MetadataStore.open(data_dir, stamp)
         self._registry = TopicRegistry(self.config, self.metadata, self.logs)
         self._registry.load(stamp)
+        # Consumer groups (issue 3): replay __consumer_offsets and register the group coordinator.
+        from streamlog.broker.group_service import GroupService
+
+        self.extensions["groups"] = GroupService.open(self, stamp)
+        # Transactions (issue 4): replay __transaction_state and register the "txn" extension.
+        from streamlog.broker.txn_service import install as install_txn
+
+        install_txn(self)
 
     @property
     def topics(self) -> TopicRegistry:

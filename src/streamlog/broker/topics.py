@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
 MAX_TOPIC_LENGTH = 249
-INTERNAL_PREFIX = "__"
+# Names the broker owns for its internal logs: never client-created, listed as internal.
+INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state", "__cluster_metadata"})
 
 
 class TopicError(Exception):
@@ -81,7 +82,7 @@ class Topic:
 
     @property
     def internal(self) -> bool:
-        return self.name.startswith(INTERNAL_PREFIX)
+        return self.name in INTERNAL_TOPICS
 
 
 def log_config_for(effective: Mapping[str, Any]) -> LogConfig:
@@ -148,6 +149,9 @@ class TopicRegistry:
 
     def check_create(self, name: str, partitions: int, configs: Mapping[str, str | None]) -> dict[str, str]:
         validate_topic_name(name)
+        if name in INTERNAL_TOPICS:
+            raise TopicError(ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                             f"Topic '{name}' is reserved for the broker's internal state.")
         if name in self.topics:
             raise TopicError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
         if partitions == -1:

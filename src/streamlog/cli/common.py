@@ -155,7 +155,8 @@ class Cluster:
     def require_topic(self, name: str) -> Any:
         """Metadata of an existing topic, or CliError("unknown topic")."""
         topic = self.metadata.topics.get(name)
-        if topic is None or (topic.error is not None and topic.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+        code = None if topic is None or topic.error is None else topic.error.code()
+        if topic is None or code == KafkaError.UNKNOWN_TOPIC_OR_PART:
             raise CliError(f"unknown topic {name!r}")
         if topic.error is not None:
             raise CliError(f"topic {name!r}: {topic.error.str()}")
@@ -192,7 +193,8 @@ def connect(bootstrap: str, timeout: float = CONNECT_TIMEOUT_S) -> Cluster:
                 raise CliError(f"cannot fetch metadata from {bootstrap}: {kafka_message(exc)}") from None
         admin.poll(0)  # runs error_cb, which records connection failures
         now = time.monotonic()
-        if now >= deadline or (errors.all_down_since is not None and now - errors.all_down_since >= ALL_DOWN_GRACE_S):
+        all_down = errors.all_down_since is not None and now - errors.all_down_since >= ALL_DOWN_GRACE_S
+        if now >= deadline or all_down:
             raise unreachable(bootstrap, errors)
 
 
@@ -207,6 +209,8 @@ def wait_all(futures: Mapping[Any, Any], describe: Any = str) -> tuple[dict[Any,
             code = error_code(exc)
             if code == KafkaError.UNKNOWN_TOPIC_OR_PART:
                 failures[key] = f"unknown topic {describe(key)!r}"
+            elif code == KafkaError.TOPIC_ALREADY_EXISTS:
+                failures[key] = f"topic {describe(key)!r} already exists"
             elif code in (KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT):
                 failures[key] = f"{describe(key)}: request timed out"
             else:

@@ -10,7 +10,8 @@ subscribes, commits as it goes, and starts from the group's committed offsets; w
 ``--from-timestamp`` overrides each partition it is assigned.
 
 Records are fetched in batches and written to stdout as bytes, flushed after every batch.  The
-loop ends after ``--max-messages`` records, after ``--timeout`` seconds without a record, once every
+loop ends after ``--max-messages`` records, after ``--timeout`` idle seconds (counted from the last
+record or partition-end event, so a slow start-up does not count as idle), once every
 assigned partition has reached its end (``--exit-at-end``; librdkafka reports each end as a
 _PARTITION_EOF event), or on Ctrl-C (exit 130, via main).
 """
@@ -44,6 +45,7 @@ BATCH: Final = 500
 POLL_S: Final = 0.2
 ASSIGN_ONLY_GROUP: Final = "streamlog-cli"  # librdkafka wants a group.id; assign() never uses it
 TIMESTAMP_NOT_AVAILABLE: Final = 0
+STARTUP_GRACE_S: Final = 5.0  # --timeout does not fire before this until the first fetch answered
 
 
 def _format_type(text: str) -> RecordFormat:
@@ -77,8 +79,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     start.add_argument("--from-beginning", action="store_true", help="start at the log start")
     start.add_argument("--offset", type=_offset_type, metavar="N",
                        help="start at offset N (negative: N records before the log end)")
-    start.add_argument("--from-timestamp", type=_timestamp_type, metavar="TIME",
-                       help="start at the first record at or after TIME (epoch ms, or ISO 8601; naive is UTC)")
+    start.add_argument("--from-timestamp", type=_timestamp_type, metavar="TIME", help=(
+                       "start at the first record at or after TIME (epoch ms, or ISO 8601; naive means UTC)"))
     parser.add_argument("--partition", type=non_negative_int, metavar="N", help="read only partition N")
     parser.add_argument("--group", metavar="G", help="consume as a member of group G, committing offsets")
     parser.add_argument("--max-messages", type=positive_int, metavar="N", help="stop after N records")
@@ -148,6 +150,7 @@ class Progress:
     assigned: set[tuple[str, int]] = field(default_factory=set)
     at_end: set[tuple[str, int]] = field(default_factory=set)
     printed: int = 0
+    events: int = 0  # records and partition ends seen (what resets the idle timer)
     warned: set[str] = field(default_factory=set)
 
     def all_at_end(self) -> bool:
@@ -198,7 +201,8 @@ def _on_assign(args: argparse.Namespace, progress: Progress) -> Callable[[Any, l
         progress.at_end &= progress.assigned
         fresh = [tp for tp in partitions if (tp.topic, tp.partition) not in positioned]
         if override and fresh:
-            moved = {(tp.topic, tp.partition): tp for tp in start_positions(consumer, fresh, args, OFFSET_END)}
+            starts = start_positions(consumer, fresh, args, OFFSET_END)
+            moved = {(tp.topic, tp.partition): tp for tp in starts}
             positioned.update(moved)
             consumer.assign([moved.get((tp.topic, tp.partition), tp) for tp in partitions])
 
@@ -215,10 +219,12 @@ def _on_revoke(progress: Progress) -> Callable[[Any, list[TopicPartition]], None
 def consume_loop(consumer: Any, args: argparse.Namespace, progress: Progress, out: IO[bytes],
                  clock: Callable[[], float] = time.monotonic) -> None:
     fmt: RecordFormat = args.format
-    last_record = clock()
+    started = last_event = clock()
+    seen_event = False  # a record or a partition end; until then the consumer may still be starting
     while True:
         want = BATCH if args.max_messages is None else min(BATCH, args.max_messages - progress.printed)
         messages = consumer.consume(num_messages=want, timeout=POLL_S)
+        events_before = progress.events
         chunks = []
         for message in messages:
             error = message.error()
@@ -227,23 +233,34 @@ def consume_loop(consumer: Any, args: argparse.Namespace, progress: Progress, ou
                 continue
             progress.at_end.discard((message.topic(), message.partition()))
             chunks.append(fmt.render(view_of(message)))
+            progress.events += 1
         if chunks:
             out.write(b"".join(chunks))
             out.flush()
             progress.printed += len(chunks)
-            last_record = clock()
+        now = clock()
+        if progress.events != events_before:
+            seen_event, last_event = True, now
         if args.max_messages is not None and progress.printed >= args.max_messages:
             return
         if args.exit_at_end and progress.all_at_end():
             return
-        if args.timeout is not None and clock() - last_record >= args.timeout:
+        if args.timeout is not None and idle_expired(args.timeout, started, last_event, seen_event, now):
             return
+
+
+def idle_expired(timeout: float, started: float, last_event: float, seen_event: bool, now: float) -> bool:
+    """--timeout: idle since the last record or partition end; before the first, allow start-up time."""
+    if seen_event:
+        return now - last_event >= timeout
+    return now - started >= max(timeout, STARTUP_GRACE_S)
 
 
 def _handle_error(error: KafkaError, message: Any, progress: Progress) -> None:
     code = error.code()
     if code == KafkaError._PARTITION_EOF:
         progress.at_end.add((message.topic(), message.partition()))
+        progress.events += 1
         return
     text = str(error.str()).removeprefix("Broker: ")
     if code in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION):

@@ -8,6 +8,7 @@ turns failures into exit codes, so no command prints a traceback:
     bad flags / invalid settings   exit 2, argparse's usage message or one ``streamlog: error:`` line
     CliError                        its exit code (1 unless said otherwise), one ``streamlog: error:`` line
     Ctrl-C (KeyboardInterrupt)      exit 130, silently
+    SIGTERM (client commands)       exit 143, silently, after closing the client (``serve`` has its own)
     stdout closed (e.g. ``| head``)  exit 141, silently
 """
 
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from importlib import metadata
 
@@ -27,6 +30,15 @@ from streamlog.cli.common import PROG, CliError, kafka_message
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
+EXIT_TERMINATED = 143
+
+
+class Terminated(Exception):
+    """Raised from the SIGTERM handler so ``finally`` blocks (closing clients) still run."""
+
+
+def _raise_terminated(_signum: int, _frame: object) -> None:
+    raise Terminated
 
 
 def _version() -> str:
@@ -38,7 +50,7 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Streamlog: a single-node broker that speaks the Kafka protocol, and its tools.")
+        prog=PROG, description="Streamlog: a single-node Kafka-protocol broker, and its tools.")
     parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     serve.add_parser(commands)
@@ -69,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse already printed usage or help
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     handler: Callable[[argparse.Namespace], int] = args.handler
+    if args.command != "serve" and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return handler(args)
     except CliError as exc:
@@ -76,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except Terminated:
+        return EXIT_TERMINATED
     except BrokenPipeError:
         # Nobody reads stdout any more; point it at /dev/null so the final flush cannot fail again.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -150,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
     _summary(args.topic, produced, deliveries)
     if deliveries.failed or len(producer):
         failed = deliveries.failed + len(producer)
-        raise CliError(f"{failed} of {produced} records were not delivered: {deliveries.first_error or 'timed out'}")
+        reason = deliveries.first_error or "timed out"
+        raise CliError(f"{failed} of {produced} records were not delivered: {reason}")
     return 0
 
 

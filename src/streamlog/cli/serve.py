@@ -35,7 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "serve", help="run the broker",
         description="Run a single-node Kafka-protocol broker. Settings use Kafka's property names.",
     )
-    parser.add_argument("--data-dir", metavar="DIR", help="data directory (log.dirs; default ./streamlog-data)")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="data directory (log.dirs; default ./streamlog-data)")
     parser.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (default 127.0.0.1:9092)")
     parser.add_argument("--advertised-listener", metavar="HOST:PORT",
                         help="address clients are told to connect to (default: the listen address)")

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from confluent_kafka import TopicPartition
-from confluent_kafka.admin import (
+from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported, not declared so
     AlterConfigOpType,
     ConfigEntry,
     ConfigResource,
@@ -119,8 +119,8 @@ def describe_topics(args: argparse.Namespace) -> int:
         return 0
     overrides = _topic_overrides(cluster, names)
     partitions = [TopicPartition(name, p) for name, meta in topics.items() for p in sorted(meta.partitions)]
-    starts = _offsets(cluster, partitions, OffsetSpec.earliest())
-    ends = _offsets(cluster, partitions, OffsetSpec.latest())
+    starts = _offsets(cluster, partitions, OffsetSpec.earliest())  # type: ignore[no-untyped-call]
+    ends = _offsets(cluster, partitions, OffsetSpec.latest())  # type: ignore[no-untyped-call]
     blocks = []
     for name, meta in topics.items():
         configs = ",".join(f"{k}={v}" for k, v in sorted(overrides.get(name, {}).items()))
@@ -142,11 +142,13 @@ def _topic_overrides(cluster: Cluster, names: Sequence[str]) -> dict[str, dict[s
     _raise_failures(failures)
     out: dict[str, dict[str, str]] = {}
     for resource, entries in results.items():
-        out[resource.name] = {
-            name: entry.value for name, entry in entries.items()
-            if int(getattr(entry.source, "value", entry.source)) == DYNAMIC_TOPIC_CONFIG and entry.value is not None
-        }
+        out[resource.name] = {name: entry.value for name, entry in entries.items() if _is_override(entry)}
     return out
+
+
+def _is_override(entry: Any) -> bool:
+    source = int(getattr(entry.source, "value", entry.source))
+    return source == DYNAMIC_TOPIC_CONFIG and entry.value is not None
 
 
 def _offsets(cluster: Cluster, partitions: list[TopicPartition], spec: Any) -> dict[tuple[str, int], int]:

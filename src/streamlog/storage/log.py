@@ -21,6 +21,10 @@ snapshot's end offset as flushed; bytes appended after the snapshot are never cl
 flushes of one log at once is safe but pointless, and `close`, `delete` and `truncate_all` must not
 overlap a flush (the broker waits for the flusher first).
 
+Retention takes whole closed segments off the front (`detach_oldest_segments`; their files can be
+deleted on another thread), and the log cleaner (`cleaner`) swaps runs of closed segments for
+compacted copies (`replace_segments`); both run their decisions and swaps on the owner's thread.
+
 This module holds the logic shared by the durable `PartitionLog` and the in-memory
 `MemoryPartitionLog` (`memory.py`), which differ only in their segment stores and in
 checkpoints/fsync. Directory layout of a durable log (formats in `segment`, `index`, `checkpoint`):
@@ -39,6 +43,7 @@ import logging
 import os
 import shutil
 from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from streamlog.protocol.records.batch import assign_offsets, parse_header
@@ -355,16 +360,64 @@ class PartitionLog:
 
     def delete_oldest_segments(self, count: int) -> int:
         """Delete up to `count` oldest segments, never the active one; returns how many."""
+        doomed = self.detach_oldest_segments(count)
+        for seg in doomed:
+            seg.delete()
+        return len(doomed)
+
+    def detach_oldest_segments(self, count: int) -> list[Segment]:
+        """Take up to `count` oldest segments (never the active one) out of the log and advance the
+        log start offset past them; the caller deletes their files (`Segment.delete`), which may
+        happen on another thread since nothing in the log refers to them any more."""
         self._check_open()
         count = max(0, min(count, len(self._segments) - 1))
         doomed, self._segments = self._segments[:count], self._segments[count:]
         for seg in doomed:
-            seg.delete()
             self._size -= seg.size
-        self._dirty = [s for s in self._dirty if not s.deleted]
+        self._dirty = [s for s in self._dirty if not s.deleted and all(s is not d for d in doomed)]
         self._log_start = max(self._log_start, self._segments[0].base_offset)
         self._publish()
-        return count
+        return doomed
+
+    # -- compaction (see `cleaner`) ----------------------------------------------------------
+
+    def closed_segments(self) -> tuple[Segment, ...]:
+        """The segments before the active one, oldest first. They never change, so the log cleaner
+        may read them on another thread; it hands cleaned copies back to `replace_segments`."""
+        return tuple(self._segments[:-1])
+
+    def replace_segments(
+        self, replacements: Sequence[tuple[Sequence[Segment], Segment]], install: Callable[[], None]
+    ) -> bool:
+        """Swap each run of consecutive closed segments for one cleaned segment with the same base
+        offset, all or nothing. Returns False (changing nothing) if the log is closed or any run is
+        no longer in the log as it was (deleted or truncated meanwhile). Otherwise `install()` is
+        called first, to put the files in place, and then the segment list is updated."""
+        if self._closed or not replacements:
+            return False
+        spans: list[tuple[int, int, Segment]] = []
+        for old, new in replacements:
+            at = next((i for i, s in enumerate(self._segments) if s is old[0]), -1) if old else -1
+            end = at + len(old)
+            if (
+                at < 0
+                or end >= len(self._segments)  # never the active segment
+                or any(a is not b for a, b in zip(self._segments[at:end], old, strict=True))
+                or new.base_offset != old[0].base_offset
+            ):
+                return False
+            spans.append((at, end, new))
+        install()
+        for at, end, new in sorted(spans, key=lambda span: span[0], reverse=True):
+            self._size += new.size - sum(s.size for s in self._segments[at:end])
+            self._segments[at:end] = [new]
+            if new.flushed_size < new.size or not new.indexes_synced:
+                self._dirty.append(new)
+        live = {id(s) for s in self._segments}
+        self._dirty = [s for s in self._dirty if id(s) in live]
+        self._dir_generation += 1
+        self._publish()
+        return True
 
     def truncate_all(self, start_offset: int = 0) -> None:
         """Delete every record and restart the (empty) log at `start_offset`."""

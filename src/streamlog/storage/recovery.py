@@ -15,6 +15,9 @@ which every batch is fsynced, with the segment and byte position where that offs
   segment is truncated there and every later segment is deleted. Without a checkpoint (first open,
   or an unreadable file) every segment is rebuilt with CRC checks.
 
+Before any of this, `list_segment_files` completes a segment swap that the log cleaner had
+committed, or deletes the files of one it had not (`cleaner_files.recover_swaps`).
+
 Afterwards the caller fsyncs whatever was rebuilt and writes a new, not-clean checkpoint, so that
 a crash from then on is never mistaken for a clean shutdown. What was done is returned in a
 `RecoveryReport` and logged.
@@ -36,6 +39,7 @@ from streamlog.protocol.records.batch import (
 )
 from streamlog.protocol.records.header import HEADER_STRUCT, check_header
 from streamlog.storage.checkpoint import RecoveryPoint
+from streamlog.storage.cleaner_files import recover_swaps
 from streamlog.storage.config import INT32_MAX, LogConfig
 from streamlog.storage.segment import Segment
 
@@ -251,7 +255,11 @@ def load_segments(
 
 
 def list_segment_files(directory: str) -> list[int]:
-    """Base offsets of the `.log` files in `directory`; drops temporary files and orphan indexes."""
+    """Base offsets of the `.log` files in `directory`; drops temporary files and orphan indexes.
+
+    First completes (or rolls back) a segment swap the log cleaner was doing (`cleaner_files`).
+    """
+    recover_swaps(directory)
     names = os.listdir(directory)
     bases = sorted(int(n[:-4]) for n in names if n.endswith(".log") and n[:-4].isdigit())
     known = {f"{b:020d}" for b in bases}

@@ -45,7 +45,10 @@ def call(broker: Broker, key: int, version: int, body: Msg) -> Msg:
     frame = encode_request(key, version, 7, "unit", body)
     _header, request = decode_request(bytearray(frame[4:]))
     ctx = RequestContext(key, version, 7, "unit", "peer", "127.0.0.1", 9092)
-    response = asyncio.run(HANDLERS[key](broker, ctx, request))
+    async def run() -> Msg | None:
+        return await HANDLERS[key](broker, ctx, request)
+
+    response = asyncio.run(run())
     assert response is not None
     wire = encode_response(key, version, 7, response)
     spec = SPECS[key]
@@ -104,7 +107,8 @@ def test_create_errors(broker: Broker) -> None:
     create(broker, topic("exists"), topic("a.b"))
     results = create(broker, topic("exists"), topic("a_b"), topic("dup"), topic("dup"), topic("x y"),
                      topic("cfg", configs={"retention.ms": None}), topic("rf", rf=2),
-                     topic("asg", -1, -1, assignments=[{"partition_index": 0, "broker_ids": [3]}]))
+                     topic("asg", -1, -1, assignments=[{"partition_index": 0, "broker_ids": [3]}]),
+                     topic("__cluster_metadata"))
     codes = {r["name"]: (r["error_code"], r["num_partitions"]) for r in results}
     assert codes == {
         "exists": (ErrorCode.TOPIC_ALREADY_EXISTS, -1),
@@ -114,6 +118,7 @@ def test_create_errors(broker: Broker) -> None:
         "cfg": (ErrorCode.INVALID_CONFIG, -1),
         "rf": (ErrorCode.INVALID_REPLICATION_FACTOR, -1),
         "asg": (ErrorCode.INVALID_REPLICA_ASSIGNMENT, -1),
+        "__cluster_metadata": (ErrorCode.TOPIC_AUTHORIZATION_FAILED, -1),
     }
     assert all(r["error_message"] for r in results)
     assert set(broker.topics.topics) == {"exists", "a.b"}

@@ -156,7 +156,7 @@ def test_config_types_follow_kafka_numbering() -> None:
     assert config_type_id("BOOLEAN") == 1
     assert config_type_id("LIST") == 7
     assert config_type_id("PASSWORD") == 9
-    assert config_type_id("NOT_A_TYPE") == ConfigType.UNKNOWN == 0
+    assert config_type_id("NOT_A_TYPE") == int(ConfigType.UNKNOWN) == 0
     assert all(config_type_id(s.type) != 0 for s in TOPIC_SETTINGS)
 
 

@@ -219,6 +219,18 @@ def test_static_member_rejoins_stable_group_without_rebalance() -> None:
     assert h.heartbeat("g", a.member_id, gen, "i-a") == E.NONE
 
 
+def test_static_rejoin_rebalances_only_if_selected_protocol_changes() -> None:
+    h = Harness()
+    a = joined(h.join("g", instance="i-a", protocols=(("range", b"1"), ("rr", b"1"))))
+    synced(h.sync("g", a.member_id, 1, ((a.member_id, b"A"),)))
+    same = h.join("g", instance="i-a", protocols=(("range", b"other metadata"),))
+    assert isinstance(same, JoinResponse) and same.error == E.NONE and state(h) == GroupState.STABLE
+    assert synced(h.sync("g", same.member_id, 1)).assignment == b"A"
+    changed = h.join("g", instance="i-a", protocols=(("rr", b"1"), ("range", b"1")))  # now prefers rr
+    assert isinstance(changed, Parked) and joined(changed).generation_id == 2
+    assert joined(changed).protocol_name == "rr"
+
+
 def test_static_leader_rejoin_v9_skips_assignment() -> None:
     h = Harness()
     a = joined(h.join("g", instance="i-a", version=9))

@@ -11,11 +11,13 @@ Kafka behaviours kept (checked against Kafka 3.9's controller, ``ReplicationCont
 * a name given twice in one CreateTopics/CreatePartitions/DeleteTopics request answers
   INVALID_REQUEST "Duplicate topic name." for that name and nothing is done for it;
 * CreateTopics checks, in order: the name (INVALID_TOPIC_EXCEPTION, also when it collides with an
-  existing topic once '.' and '_' are treated alike), existence (TOPIC_ALREADY_EXISTS), the configs
-  (INVALID_CONFIG), then placement.  Manual assignments need num_partitions and replication_factor
-  both -1 (INVALID_REQUEST) and may only name this node (INVALID_REPLICA_ASSIGNMENT); a replication
-  factor other than -1 or 1 is INVALID_REPLICATION_FACTOR because there is one broker.
-  ``validate_only`` runs every check and creates nothing (the result then carries the zero topic id);
+  existing topic once '.' and '_' are treated alike; ``__cluster_metadata`` is
+  TOPIC_AUTHORIZATION_FAILED, as in Kafka, because that name is the metadata log's), existence
+  (TOPIC_ALREADY_EXISTS), the configs (INVALID_CONFIG), then placement.  Manual assignments need
+  num_partitions and replication_factor both -1 (INVALID_REQUEST) and may only name this node
+  (INVALID_REPLICA_ASSIGNMENT); a replication factor other than -1 or 1 is
+  INVALID_REPLICATION_FACTOR because there is one broker.  ``validate_only`` runs every check and
+  creates nothing (the result then carries the zero topic id);
 * DeleteTopics with ``delete.topic.enable=false`` answers INVALID_REQUEST before v3 and
   TOPIC_DELETION_DISABLED from v3, for every topic, as Kafka does;
 * DeleteRecords: offset -1 means the high watermark; an offset above the high watermark (or below
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 ZERO_UUID = uuid.UUID(int=0)
 DEFAULT = -1  # num_partitions / replication_factor "use the broker default"
 HIGH_WATERMARK = -1  # DeleteRecords offset meaning "everything below the high watermark"
+METADATA_TOPIC = "__cluster_metadata"  # the metadata log's name; Kafka refuses to create it too
 DUPLICATE_NAME = "Duplicate topic name."
 
 
@@ -120,6 +123,9 @@ def plan_create(broker: Broker, item: Msg) -> tuple[int, dict[str, str]]:
     name = str(item["name"])
     registry = broker.topics
     validate_topic_name(name)
+    if name == METADATA_TOPIC:
+        raise TopicError(ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                         f"Topic '{name}' is the broker's metadata log and cannot be created.")
     if registry.get(name) is not None:
         raise TopicError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
     key = collision_key(name)

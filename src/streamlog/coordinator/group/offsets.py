@@ -261,7 +261,7 @@ class OffsetsMachine(MembershipMachine):
                 written.append(LogRecord(records.group_key(group.group_id), None))
         return Outcome(removed, persist(written))
 
-    def _tombstones(self, group: Group) -> list[LogRecord]:
+    def tombstones(self, group: Group) -> list[LogRecord]:
         out = [offset_record(group.group_id, tp, None) for tp in group.offsets]
         for producer_id, staged in group.pending_txn.items():
             out += [pending_record(group.group_id, producer_id, tp, None) for tp in staged]

@@ -1,0 +1,130 @@
+"""Lifecycle workloads: start to ready, memory, recovery after kill -9, and the cleaner hook.
+
+Theory of operation:
+
+* ``broker_start``: start fresh instances of the broker (new empty data dir each time), timing
+  launch to ready (the ready line, polled every 2 ms), then read VmRSS after one idle second.
+* ``memory``: the long-lived instance's RSS when it was idle right after start (recorded by the
+  runner in ``broker.facts["idle_rss_kb"]``), its peak (VmHWM, the kernel's high-water mark over the
+  whole run, so far) and its RSS now.  RSS excludes the page cache that a disk-backed log lives in,
+  and a memory-storage broker keeps every record in RSS.
+* ``recovery``: on a durable broker, after the consume workload left its large topic: record the
+  data size, kill -9, restart and time to ready, check that every acknowledged record is still
+  there (sum of high watermarks), then stop cleanly and time a clean restart for contrast.
+  Meaningless on memory storage (nothing survives), so skipped there with a note.
+* ``cleaner``: delegates to ``bench/cleaner.py`` when that module exists (written separately); its
+  ``measure(broker, sizing)`` returns an :class:`~bench.metrics.Outcome` or ``{name: metric-dict}``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import statistics
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bench.brokers import BenchBroker, BrokerError
+from bench.metrics import Outcome, Sizing, skipped
+from bench.workloads import high_watermarks
+
+MIB = 1024.0
+
+
+def broker_start(broker: BenchBroker, sizing: Sizing) -> Outcome:
+    if not broker.owned:
+        return skipped("external broker: start-to-ready needs a broker this run starts")
+    starts: list[float] = []
+    idle: list[int] = []
+    for i in range(sizing.start_repeats):
+        fresh = BenchBroker(f"{broker.name}-start{i}", broker.kind, memory=broker.memory, settings=broker.settings)
+        try:
+            starts.append(fresh.start())
+            time.sleep(1.0)
+            rss = fresh.rss_kb()
+            if rss is not None:
+                idle.append(rss)
+        finally:
+            fresh.cleanup()
+    outcome = Outcome()
+    outcome.add("start_to_ready_ms", statistics.median(starts) * 1000.0, "ms", False)
+    outcome.add("start_to_ready_min_ms", min(starts) * 1000.0, "ms", False)
+    if idle:
+        outcome.add("fresh_idle_rss", statistics.median(idle) / MIB, "MiB", False)
+    outcome.notes.append(f"{len(starts)} starts on an empty {'memory store' if broker.memory else 'data dir'}")
+    return outcome
+
+
+def memory(broker: BenchBroker, sizing: Sizing) -> Outcome:
+    if not broker.owned or broker.pid is None:
+        return skipped("external broker: its memory cannot be read from here")
+    outcome = Outcome()
+    idle = broker.facts.get("idle_rss_kb")
+    if isinstance(idle, int):
+        outcome.add("idle_rss", idle / MIB, "MiB", False)
+    peak = broker.peak_rss_kb()
+    if peak is not None:
+        outcome.add("peak_rss_under_load", peak / MIB, "MiB", False)
+    now = broker.rss_kb()
+    if now is not None:
+        outcome.add("rss_after_workloads", now / MIB, "MiB", False)
+    if broker.memory:
+        outcome.notes.append("memory storage: records held by the broker count in its RSS")
+    else:
+        outcome.notes.append("durable storage: the log lives in the page cache, which RSS does not count")
+    return outcome
+
+
+def recovery(broker: BenchBroker, sizing: Sizing) -> Outcome:
+    if not broker.owned:
+        return skipped("external broker: cannot kill -9 a broker this run did not start")
+    if broker.memory:
+        return skipped("memory storage: nothing survives kill -9, so there is nothing to recover")
+    topic = broker.facts.get("large_topic")
+    expected = broker.facts.get("large_records")
+    parts = broker.facts.get("large_partitions")
+    outcome = Outcome()
+    size = broker.data_bytes()
+    if size is not None:
+        outcome.add("data_on_disk", size / MIB / MIB, "MiB", None)
+    broker.kill9()
+    try:
+        outcome.add("recovery_after_kill9_s", broker.start(), "s", False)
+    except BrokerError as exc:
+        outcome.status = "error"
+        outcome.notes.append(f"restart after kill -9 failed: {str(exc)[-600:]}")
+        return outcome
+    if isinstance(topic, str) and isinstance(expected, int) and isinstance(parts, int):
+        found = sum(high_watermarks(broker.bootstrap, topic, parts))
+        outcome.add("records_in_large_topic", found, "records", None)
+        if found != expected:
+            outcome.notes.append(f"LOST DATA: {topic} held {expected} records before kill -9, {found} after")
+    else:
+        outcome.notes.append("no large topic from the consume workload: recovered log is whatever was left")
+    broker.stop()
+    outcome.add("clean_restart_s", broker.start(), "s", False)
+    return outcome
+
+
+def cleaner(broker: BenchBroker, sizing: Sizing) -> Outcome:
+    path = Path(__file__).with_name("cleaner.py")
+    if not path.exists():
+        return skipped("bench/cleaner.py does not exist yet (compaction benchmark written separately)")
+    module = importlib.import_module("bench.cleaner")
+    measure = getattr(module, "measure", None)
+    if measure is None:
+        return skipped("bench/cleaner.py has no measure(broker, sizing) function")
+    result: Any = measure(broker, sizing)
+    if isinstance(result, Outcome):
+        return result
+    outcome = Outcome()
+    if isinstance(result, Mapping):
+        for name, metric in result.items():
+            if isinstance(metric, Mapping):
+                outcome.add(str(name), metric.get("value"), str(metric.get("unit", "")),
+                            metric.get("higher_is_better"))
+    else:
+        outcome.status = "error"
+        outcome.notes.append(f"bench.cleaner.measure returned {type(result).__name__}")
+    return outcome

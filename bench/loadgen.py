@@ -1,0 +1,368 @@
+"""Load generator: confluent-kafka producer and consumer worker processes, and the phase that runs them.
+
+Theory of operation: one Python process cannot saturate a broker, so every workload runs its
+clients in separate processes (``multiprocessing`` with the *spawn* start method: librdkafka's
+threads do not survive ``fork``).  :func:`run_phase` starts all workers; each builds its client,
+fetches metadata and sets its ``ready`` event; when all are ready the phase sets ``go`` and the
+clock starts, so process start-up and connection set-up are not measured.  Every worker loop is
+bounded by a record count *and* a deadline.  Producers stop on their own; consumers stop when they
+have the expected record count, at their deadline, or when the phase sets ``stop`` (``drain_s``
+after the last producer finished).  Each worker sends one result object back on a queue.
+
+Producers run either flat out (throughput: ``delivery.report.only.error`` so the client makes no
+per-record Python callback; acked = sent - failed - unflushed) or paced at a fixed rate (latency:
+per-record delivery reports feed a publish-latency histogram from ``Message.latency()``).
+
+Latency record value layout (``latency=True``; the rest of the value is random padding)::
+
+    bytes 0-7   int64 big-endian   CLOCK_MONOTONIC ns when produce() was called (same clock in
+                                   every process on this machine)
+    byte  8     uint8              1 = measured, 0 = warm-up (not recorded in histograms)
+
+Histograms are HdrHistograms in microseconds (1 us .. 60 s, 3 significant digits), shipped between
+processes in their compressed ``encode()`` form.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import queue
+import struct
+import time
+import traceback
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing.synchronize import Event
+from typing import Any, Final
+
+from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
+
+HIST_MIN_US: Final = 1
+HIST_MAX_US: Final = 60_000_000
+HIST_DIGITS: Final = 3
+STAMP: Final = struct.Struct(">qB")
+READY_TIMEOUT_S: Final = 90.0
+FLUSH_TIMEOUT_S: Final = 30.0
+
+
+def new_histogram() -> Any:
+    return HdrHistogram(HIST_MIN_US, HIST_MAX_US, HIST_DIGITS)
+
+
+def merge_histograms(encoded: Sequence[bytes | None]) -> Any:
+    total = new_histogram()
+    for blob in encoded:
+        if blob:
+            total.add(HdrHistogram.decode(blob))
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerSpec:
+    bootstrap: str
+    topic: str
+    record_size: int
+    duration_s: float
+    max_records: int
+    rate: float | None = None  # records/s for this worker; None: as fast as the client goes
+    key_space: int = 10_000
+    config: tuple[tuple[str, str], ...] = ()
+    latency: bool = False
+    warmup_s: float = 0.0
+    index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerSpec:
+    bootstrap: str
+    topic: str
+    partitions: tuple[int, ...]
+    duration_s: float
+    expected: int | None = None  # stop after this many records (None: run until stop/deadline)
+    from_end: bool = False  # start at the current high watermarks (latency) instead of the beginning
+    config: tuple[tuple[str, str], ...] = ()
+    latency: bool = False
+    index: int = 0
+
+
+@dataclass(slots=True)
+class WorkerResult:
+    role: str  # "producer" | "consumer"
+    index: int
+    records: int = 0  # producer: acked; consumer: received
+    sent: int = 0
+    errors: int = 0
+    first_error: str = ""
+    elapsed_s: float = 0.0  # go -> last ack (producer) / last record (consumer)
+    requests: int = 0  # Produce requests in the statistics window
+    stats_msgs: int = 0  # messages sent in the statistics window
+    stats_window_s: float = 0.0
+    measured: int = 0  # records that went into the histogram
+    hist: bytes | None = None  # publish latency (producer) / end-to-end latency (consumer)
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------- producer
+class _Stats:
+    """Keeps the first and last librdkafka statistics sample taken after ``go``."""
+
+    def __init__(self) -> None:
+        self.first: tuple[float, int, int] | None = None
+        self.last: tuple[float, int, int] | None = None
+        self.armed = False
+
+    def __call__(self, text: str) -> None:
+        if not self.armed:
+            return
+        data = json.loads(text)
+        produce_reqs = sum(int(b.get("req", {}).get("Produce", 0)) for b in data.get("brokers", {}).values())
+        sample = (float(data.get("ts", 0)) / 1e6, produce_reqs, int(data.get("txmsgs", 0)))
+        if self.first is None:
+            self.first = sample
+        self.last = sample
+
+
+def producer_worker(spec: ProducerSpec, ready: Event, go: Event, stop: Event, out: Any) -> None:
+    result = WorkerResult("producer", spec.index)
+    try:
+        _produce(spec, ready, go, result)
+    except BaseException:
+        result.first_error = result.first_error or traceback.format_exc(limit=5)
+        result.errors += 1
+    ready.set()
+    out.put(result)
+
+
+def _produce(spec: ProducerSpec, ready: Event, go: Event, result: WorkerResult) -> None:
+    from confluent_kafka import KafkaException, Producer
+
+    stats = _Stats()
+    hist = new_histogram() if spec.latency else None
+    conf: dict[str, Any] = {
+        "bootstrap.servers": spec.bootstrap, "acks": "all", "linger.ms": 5, "compression.type": "none",
+        "statistics.interval.ms": 500, "stats_cb": stats, "log_level": 3,
+        "client.id": f"bench-producer-{spec.index}",
+    }
+    conf.update(dict(spec.config))
+    conf["delivery.report.only.error"] = not spec.latency
+
+    def delivered(err: Any, msg: Any) -> None:
+        if err is not None:
+            result.errors += 1
+            if not result.first_error:
+                result.first_error = str(err)
+            return
+        if hist is not None:
+            value = msg.value()
+            if value is not None and len(value) >= STAMP.size and value[8] == 1:
+                latency = msg.latency()
+                if latency is not None:
+                    hist.record_value(max(1, int(latency * 1e6)))
+                    result.measured += 1
+
+    producer = Producer(conf)
+    producer.list_topics(spec.topic, timeout=20)
+    payload = bytearray(os.urandom(max(spec.record_size, STAMP.size)))
+    value = bytes(payload)
+    keys = [f"{spec.index}-{k}".encode() for k in range(spec.key_space)]
+    ready.set()
+    if not go.wait(READY_TIMEOUT_S * 2):
+        raise RuntimeError("never told to go")
+    stats.armed = True
+    began = time.monotonic()
+    deadline = began + spec.duration_s
+    warm_until = began + spec.warmup_s
+    interval = 1.0 / spec.rate if spec.rate else 0.0
+    next_send = began
+    produce, poll = producer.produce, producer.poll
+    sent = 0
+    n_keys = len(keys)
+    while sent < spec.max_records:
+        if interval:
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            if now < next_send:
+                poll(min(next_send - now, 0.002))
+                continue
+            next_send += interval
+            payload[0:STAMP.size] = STAMP.pack(time.monotonic_ns(), 1 if now >= warm_until else 0)
+            value = bytes(payload)
+        elif (sent & 1023) == 0 and time.monotonic() >= deadline:
+            break
+        try:
+            produce(spec.topic, value, keys[sent % n_keys], on_delivery=delivered)
+        except BufferError:
+            poll(0.002)
+            continue
+        except KafkaException as exc:
+            result.errors += 1
+            result.first_error = result.first_error or str(exc)
+            break
+        sent += 1
+        if (sent & 255) == 0:
+            poll(0)
+    remaining = producer.flush(FLUSH_TIMEOUT_S)
+    result.elapsed_s = time.monotonic() - began
+    poll(0)
+    result.sent = sent
+    result.records = max(0, sent - result.errors - remaining)
+    if remaining:
+        result.first_error = result.first_error or f"{remaining} records still unacknowledged after flush"
+    if stats.first is not None and stats.last is not None and stats.last[0] > stats.first[0]:
+        result.stats_window_s = stats.last[0] - stats.first[0]
+        result.requests = stats.last[1] - stats.first[1]
+        result.stats_msgs = stats.last[2] - stats.first[2]
+    if hist is not None:
+        result.hist = hist.encode()
+
+
+# ---------------------------------------------------------------------------------------------- consumer
+def consumer_worker(spec: ConsumerSpec, ready: Event, go: Event, stop: Event, out: Any) -> None:
+    result = WorkerResult("consumer", spec.index)
+    try:
+        _consume(spec, ready, go, stop, result)
+    except BaseException:
+        result.first_error = result.first_error or traceback.format_exc(limit=5)
+        result.errors += 1
+    ready.set()
+    out.put(result)
+
+
+def _consume(spec: ConsumerSpec, ready: Event, go: Event, stop: Event, result: WorkerResult) -> None:
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    conf: dict[str, Any] = {
+        "bootstrap.servers": spec.bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:12]}",
+        "enable.auto.commit": False, "auto.offset.reset": "earliest", "log_level": 3,
+        "client.id": f"bench-consumer-{spec.index}",
+    }
+    conf.update(dict(spec.config))
+    consumer = Consumer(conf)
+    try:
+        assignment = []
+        for part in spec.partitions:
+            offset = OFFSET_BEGINNING
+            if spec.from_end:
+                _low, offset = consumer.get_watermark_offsets(TopicPartition(spec.topic, part), timeout=20)
+            assignment.append(TopicPartition(spec.topic, part, offset))
+        consumer.assign(assignment)
+        hist = new_histogram() if spec.latency else None
+        ready.set()
+        if not go.wait(READY_TIMEOUT_S * 2):
+            raise RuntimeError("never told to go")
+        began = time.monotonic()
+        deadline = began + spec.duration_s
+        last = began
+        received = 0
+        expected = spec.expected if spec.expected is not None else 1 << 62
+        while received < expected and not stop.is_set():
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            batch = consumer.consume(2000, 0.1)
+            if not batch:
+                continue
+            stamp_ns = time.monotonic_ns()
+            for msg in batch:
+                if msg.error() is not None:
+                    result.errors += 1
+                    result.first_error = result.first_error or str(msg.error())
+                    continue
+                received += 1
+                if hist is not None:
+                    value = msg.value()
+                    if value is not None and len(value) >= STAMP.size:
+                        sent_ns, flag = STAMP.unpack_from(value)
+                        if flag == 1:
+                            hist.record_value(max(1, (stamp_ns - sent_ns) // 1000))
+                            result.measured += 1
+            last = time.monotonic()
+        result.records = received
+        result.elapsed_s = last - began
+        if hist is not None:
+            result.hist = hist.encode()
+    finally:
+        consumer.close()
+
+
+# ---------------------------------------------------------------------------------------------- phase
+@dataclass(slots=True)
+class PhaseResult:
+    producers: list[WorkerResult]
+    consumers: list[WorkerResult]
+    failures: list[str]
+
+    @property
+    def acked(self) -> int:
+        return sum(r.records for r in self.producers)
+
+    @property
+    def received(self) -> int:
+        return sum(r.records for r in self.consumers)
+
+    def errors(self) -> list[str]:
+        found = [f"{r.role} {r.index}: {r.first_error.strip()}" for r in self.producers + self.consumers
+                 if r.first_error]
+        return found + self.failures
+
+
+def run_phase(
+    producers: Sequence[ProducerSpec],
+    consumers: Sequence[ConsumerSpec] = (),
+    *,
+    drain_s: float = 2.0,
+    timeout_s: float = 120.0,
+) -> PhaseResult:
+    """Run the workers together; see the module docstring.  Never waits longer than ``timeout_s``
+    after ``go`` (plus the start-up allowance)."""
+    ctx = mp.get_context("spawn")
+    go, stop = ctx.Event(), ctx.Event()
+    out: Any = ctx.Queue()
+    procs: list[tuple[Any, Event]] = []
+    jobs: list[tuple[Any, ProducerSpec | ConsumerSpec]] = [(consumer_worker, c) for c in consumers]
+    jobs += [(producer_worker, p) for p in producers]
+    for target, spec in jobs:
+        ready = ctx.Event()
+        proc = ctx.Process(target=target, args=(spec, ready, go, stop, out), daemon=True)
+        proc.start()
+        procs.append((proc, ready))
+    failures: list[str] = []
+    results: list[WorkerResult] = []
+    try:
+        start_deadline = time.monotonic() + READY_TIMEOUT_S
+        for proc, ready in procs:
+            if not ready.wait(max(0.1, start_deadline - time.monotonic())):
+                failures.append(f"worker pid {proc.pid} not ready within {READY_TIMEOUT_S:.0f}s")
+        go.set()
+        deadline = time.monotonic() + timeout_s
+        producers_left = len(producers)
+        stop_at: float | None = None
+        while len(results) < len(procs) and time.monotonic() < deadline:
+            if stop_at is not None and time.monotonic() >= stop_at:
+                stop.set()
+            try:
+                res = out.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            results.append(res)
+            if res.role == "producer":
+                producers_left -= 1
+                if producers_left == 0 and producers:
+                    stop_at = time.monotonic() + drain_s
+        if len(results) < len(procs):
+            failures.append(f"only {len(results)} of {len(procs)} workers reported within {timeout_s:.0f}s")
+    finally:
+        stop.set()
+        for proc, _ready in procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)
+        out.close()
+    results.sort(key=lambda r: (r.role, r.index))
+    return PhaseResult([r for r in results if r.role == "producer"],
+                       [r for r in results if r.role == "consumer"], failures)

@@ -1,0 +1,123 @@
+"""What machine a benchmark ran on, gathered automatically from /proc, /sys and the interpreter.
+
+Theory of operation: :func:`describe` reads the CPU model and core count (/proc/cpuinfo,
+``os.cpu_count``), memory (/proc/meminfo), the filesystem and block device holding the temporary
+directory where the brokers keep their data (``os.statvfs``, /proc/mounts, /sys/block), the kernel
+(``uname``) and the versions of Python, confluent-kafka and librdkafka.  It also times a few small
+write+fsync pairs on that filesystem, because a durable broker's acknowledgement waits on fsync.
+:func:`render` turns the result into ``machine.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _mem_total_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 1024 / 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _mount_of(path: str) -> tuple[str, str, str]:
+    """(device, mount point, fs type) of the longest mount point containing ``path``."""
+    best = ("unknown", "/", "unknown")
+    try:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            device, mount, fstype = line.split()[:3]
+            if path.startswith(mount) and len(mount) >= len(best[1]):
+                best = (device, mount, fstype)
+    except (OSError, ValueError):
+        pass
+    return best
+
+
+def _rotational(device: str) -> str:
+    name = Path(device).name
+    flag = Path(f"/sys/block/{name}/queue/rotational")
+    try:
+        return "rotational" if flag.read_text().strip() == "1" else "non-rotational"
+    except OSError:
+        return "unknown"
+
+
+def fsync_ms(directory: str, rounds: int = 30) -> float:
+    """Median time of one 4 KiB write + fsync in ``directory``."""
+    samples = []
+    fd, name = tempfile.mkstemp(dir=directory, prefix="bench-fsync-")
+    try:
+        block = os.urandom(4096)
+        for _ in range(rounds):
+            began = time.perf_counter()
+            os.write(fd, block)
+            os.fsync(fd)
+            samples.append((time.perf_counter() - began) * 1000.0)
+    finally:
+        os.close(fd)
+        os.unlink(name)
+    return statistics.median(samples)
+
+
+def describe() -> dict[str, Any]:
+    tmp = tempfile.gettempdir()
+    device, mount, fstype = _mount_of(os.path.realpath(tmp))
+    stat = os.statvfs(tmp)
+    info: dict[str, Any] = {
+        "cpu_model": _cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "memory_gib": round(_mem_total_gib() or 0.0, 1),
+        "data_dir_filesystem": f"{device} on {mount} ({fstype}, {_rotational(device)})",
+        "data_dir_disk_size_gib": round(stat.f_blocks * stat.f_frsize / 1024**3, 1),
+        "data_dir_disk_free_gib": round(stat.f_bavail * stat.f_frsize / 1024**3, 1),
+        "fsync_4k_median_ms": round(fsync_ms(tmp), 3),
+        "kernel": f"{platform.system()} {platform.release()}",
+        "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
+    }
+    try:
+        import confluent_kafka
+
+        info["confluent_kafka"] = confluent_kafka.version()[0]
+        info["librdkafka"] = confluent_kafka.libversion()[0]
+    except ImportError:
+        pass
+    return info
+
+
+LABELS = {
+    "cpu_model": "CPU model", "cpu_cores": "Cores (logical)", "memory_gib": "Memory (GiB)",
+    "data_dir_filesystem": "Data-dir filesystem", "data_dir_disk_size_gib": "Disk size (GiB)",
+    "data_dir_disk_free_gib": "Disk free at run time (GiB)", "fsync_4k_median_ms": "4 KiB write+fsync, median (ms)",
+    "kernel": "Kernel", "python": "Python", "confluent_kafka": "confluent-kafka (load generator)",
+    "librdkafka": "librdkafka",
+}
+
+
+def render(info: dict[str, Any], generated: str) -> str:
+    lines = ["# Benchmark machine", "", f"Gathered automatically by `python -m bench` on {generated}.", "",
+             "| what | value |", "| --- | --- |"]
+    for key, value in info.items():
+        lines.append(f"| {LABELS.get(key, key)} | {value} |")
+    lines += ["", "Broker and load generator share these cores: every figure is for both on one machine, "
+              "all traffic on 127.0.0.1."]
+    return "\n".join(lines) + "\n"

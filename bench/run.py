@@ -1,0 +1,219 @@
+"""``python -m bench``: pick brokers, run workloads on each in turn, write the report.
+
+Theory of operation: the command line chooses the brokers (``--compare``: Streamlog on durable
+storage in a temporary data dir, then tansu on memory storage; ``--broker NAME``: one of them;
+``--target HOST:PORT``: an already running broker) and the sizing (full, or ``--quick``).  Owned
+brokers are started first and left idle for a second so their idle RSS can be read.  Then, for each
+selected workload in a fixed order, the workload runs on every broker before the next workload
+starts ("in turns").  A workload that raises becomes an ``error`` outcome with the exception as a
+note; a broker found dead is noted (with its log tail) and restarted so the run can go on.
+``--profile DIR`` attaches py-spy to the Streamlog broker during every workload.  Progress lines go
+to stderr; the report goes to ``--out`` (default docs/bench/ in the repository).
+
+The order puts lifecycle figures that need a fresh or idle broker first and the kill -9 recovery
+last, because it restarts the broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import fnmatch
+import shlex
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bench import lifecycle, machine, report
+from bench.brokers import BenchBroker, BrokerError
+from bench.groupbench import consumer_groups
+from bench.metrics import FULL, QUICK, SIZINGS, Outcome, Sizing
+from bench.profiling import PySpy, render, summarize
+from bench.workloads import WorkloadFn, throughput_workloads
+
+REPO = Path(__file__).resolve().parent.parent
+_T0 = time.monotonic()
+
+
+def progress(text: str) -> None:
+    print(f"[{time.monotonic() - _T0:7.1f}s] {text}", file=sys.stderr, flush=True)
+
+
+def workloads(sizing: Sizing) -> list[tuple[str, str, WorkloadFn]]:
+    return [
+        ("broker-start", f"start a fresh broker {sizing.start_repeats}x on empty storage: launch to ready, "
+                         "then RSS after 1 s idle", lifecycle.broker_start),
+        *throughput_workloads(sizing),
+        ("consumer-groups", "subscribe to first record in a fresh group (4 partitions); rebalance time when a "
+                            "second member joins (eager, heartbeat 1 s)", consumer_groups),
+        ("memory", "RSS of the long-lived broker: idle after start, peak over the run (VmHWM), after the "
+                   "workloads", lifecycle.memory),
+        ("cleaner", "log cleaner (compaction) throughput, from bench/cleaner.py", lifecycle.cleaner),
+        ("recovery-kill9", "kill -9 with the large consume topic on disk, time restart to ready, check no "
+                           "acknowledged record was lost; then a clean restart", lifecycle.recovery),
+    ]
+
+
+def select(all_workloads: list[tuple[str, str, WorkloadFn]], patterns: str | None) -> list[tuple[str, str, WorkloadFn]]:
+    if not patterns:
+        return all_workloads
+    wanted = [p.strip() for p in patterns.split(",") if p.strip()]
+    chosen = [w for w in all_workloads if any(fnmatch.fnmatchcase(w[0], p) for p in wanted)]
+    if not chosen:
+        raise SystemExit(f"no workload matches {patterns!r}; --list shows the names")
+    return chosen
+
+
+def build_brokers(args: argparse.Namespace) -> list[BenchBroker]:
+    settings = dict(pair.split("=", 1) for pair in args.set)
+    streamlog = BenchBroker("streamlog", "streamlog", memory=args.streamlog_memory, settings=settings)
+    if args.target:
+        return [BenchBroker("target", "external", bootstrap=args.target)]
+    if args.broker == "streamlog":
+        return [streamlog]
+    if args.broker == "tansu":
+        return [BenchBroker("tansu", "tansu")]
+    return [streamlog, BenchBroker("tansu", "tansu")]
+
+
+def headline(outcome: Outcome) -> str:
+    if outcome.status != "ok":
+        return f"{outcome.status.upper()}: {'; '.join(outcome.notes)[:300]}"
+    parts = [f"{name}={report._fmt(m.value)} {m.unit}" for name, m in list(outcome.metrics.items())[:4]]
+    return ", ".join(parts)
+
+
+@contextlib.contextmanager
+def maybe_profile(broker: BenchBroker, out: Path | None, name: str, profiles: dict[str, str]) -> Iterator[None]:
+    if out is None or broker.kind != "streamlog" or broker.pid is None:
+        yield
+        return
+    spy = PySpy(broker.pid, out, name)
+    with spy:
+        yield
+    try:
+        summary_path = out / f"{name}.md"
+        summary_path.write_text(render(summarize(spy.raw_path), f"{name} on {broker.name}"))
+        profiles[name] = str(summary_path)
+    except OSError as exc:
+        progress(f"  profile of {name} not summarized: {exc}")
+
+
+def run_one(fn: WorkloadFn, broker: BenchBroker, sizing: Sizing) -> Outcome:
+    if broker.owned and broker.pid is None:
+        tail = broker.log_tail(1500)
+        try:
+            broker.start()
+        except BrokerError as exc:
+            return Outcome(status="error", notes=[f"broker is down and would not restart: {str(exc)[-800:]}"])
+        progress(f"  {broker.name} was down; restarted. Log tail:\n{tail}")
+    began = time.monotonic()
+    try:
+        outcome = fn(broker, sizing)
+    except Exception as exc:
+        outcome = Outcome(status="error", notes=[f"{type(exc).__name__}: {str(exc)[:800]}"])
+    outcome.elapsed_s = time.monotonic() - began
+    if broker.owned and broker.pid is None:
+        outcome.notes.append(f"broker process died during this workload; log tail:\n{broker.log_tail(1500)}")
+        if outcome.status == "ok":
+            outcome.status = "error"
+    return outcome
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    sizing = SIZINGS[args.sizing] if args.sizing else (QUICK if args.quick else FULL)
+    chosen = select(workloads(sizing), args.workloads)
+    brokers = build_brokers(args)
+    profile_dir = Path(args.profile).resolve() if args.profile else None
+    profiles: dict[str, str] = {}
+    results: list[dict[str, Any]] = []
+    try:
+        for broker in brokers:
+            took = broker.start()
+            progress(f"{broker.name} ({broker.version()}, {broker.storage}) ready on {broker.bootstrap} "
+                     f"in {took * 1000:.0f} ms")
+        time.sleep(1.0)
+        for broker in brokers:
+            idle = broker.rss_kb()
+            if idle is not None:
+                broker.facts["idle_rss_kb"] = idle
+        for index, (name, description, fn) in enumerate(chosen, 1):
+            entry: dict[str, Any] = {"name": name, "description": description, "results": {}}
+            for broker in brokers:
+                progress(f"({index}/{len(chosen)}) {name} on {broker.name} ...")
+                with maybe_profile(broker, profile_dir, name, profiles):
+                    outcome = run_one(fn, broker, sizing)
+                entry["results"][broker.name] = outcome.to_json()
+                progress(f"    {name} on {broker.name} [{outcome.elapsed_s:.1f}s]: {headline(outcome)}")
+            results.append(entry)
+    finally:
+        for broker in brokers:
+            broker.cleanup()
+    return {
+        "schema": 1,
+        "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": "python -m bench " + shlex.join(args.argv),
+        "sizing": asdict(sizing),
+        "duration_s": round(time.monotonic() - _T0, 1),
+        "brokers": [{"name": b.name, "kind": b.kind, "version": b.version(), "storage": b.storage,
+                     "bootstrap": b.bootstrap} for b in brokers],
+        "workloads": results,
+        "machine": machine.describe(),
+        "profiles": profiles,
+    }
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Kafka-protocol broker benchmark (OpenMessaging-Benchmark-style workloads).",
+        epilog="Example: python -m bench --compare   (full Streamlog-vs-tansu run, < 10 min, writes docs/bench/)",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--compare", action="store_true",
+                      help="start Streamlog (durable, temp data dir) and tansu (memory) and run every workload "
+                           "on both in turns; writes latest.json/.md, latency.png and machine.md")
+    mode.add_argument("--target", metavar="HOST:PORT", help="run the workloads against a running broker")
+    mode.add_argument("--broker", choices=("streamlog", "tansu"), help="start just this broker and run on it")
+    parser.add_argument("--quick", action="store_true", help="smoke-test sizing (about a minute for --compare)")
+    parser.add_argument("--sizing", choices=sorted(SIZINGS), help=argparse.SUPPRESS)
+    parser.add_argument("--workloads", metavar="LIST", help="comma-separated names or glob patterns (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the workloads and exit")
+    parser.add_argument("--out", metavar="DIR", default=str(REPO / "docs" / "bench"), help="report directory")
+    parser.add_argument("--name", help="report file stem (default: latest for --compare, else the broker name)")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy the Streamlog broker during each workload into DIR")
+    parser.add_argument("--streamlog-memory", action="store_true", help="run Streamlog with --memory storage")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="Streamlog broker setting (repeatable)")
+    args = parser.parse_args(argv)
+    args.argv = argv
+    if not args.list and not (args.compare or args.target or args.broker):
+        parser.error("choose --compare, --broker NAME or --target HOST:PORT (or --list)")
+    for pair in args.set:
+        if "=" not in pair:
+            parser.error(f"--set expects KEY=VALUE, got {pair!r}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.list:
+        sizing = QUICK if args.quick else FULL
+        for name, description, _fn in workloads(sizing):
+            print(f"{name:26} {description}")
+        return 0
+    result = run(args)
+    out = Path(args.out)
+    name = args.name or ("latest" if args.compare else result["brokers"][0]["name"])
+    for note in report.write_all(result, out, name):
+        progress(note)
+    (out / "machine.md").write_text(machine.render(result["machine"], result["generated"]))
+    progress(f"done in {result['duration_s']:.0f}s; report: {out / (name + '.md')}")
+    failed = [w["name"] for w in result["workloads"] if any(r["status"] == "error" for r in w["results"].values())]
+    if failed:
+        progress(f"workloads with errors: {', '.join(failed)}")
+    return 0

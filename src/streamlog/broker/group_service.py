@@ -1,0 +1,363 @@
+"""The broker side of consumer groups: runs the pure coordinator, parks requests, keeps timers and
+makes group state durable in ``__consumer_offsets``.
+
+Theory of operation: ``GroupService.open`` (called from ``Broker.open``, off the event loop) opens the
+private log ``<data dir>/__consumer_offsets`` (a ``MemoryPartitionLog`` in memory mode), replays every
+record into a fresh ``GroupCoordinator`` and registers itself as ``broker.extensions["groups"]``.
+The log is not a topic: it is absent from the topic registry, so Metadata never lists it and
+clients cannot produce to or delete it.  Its directory name has no ``-<partition>`` suffix so the log
+manager never mistakes it for a partition.
+
+Every request handler builds a typed request, calls the coordinator synchronously (before its first
+``await``, so requests on one connection change state in arrival order) and hands the ``Outcome`` to
+``_execute``, which carries out the effects in order:
+
+* ParkJoin/ParkSync create a future under (group, member); CompleteJoin/CompleteSync resolve it.
+* ScheduleTimer sets an asyncio timer (replacing one with the same key) that feeds ``on_timer`` back
+  into the coordinator with the wall-clock time.
+* Persist encodes the records as one v2 batch, appends it, and asks the broker's flusher to fsync it.
+  Completions after a Persist, and the caller's own response, wait for that fsync: a commit is
+  acknowledged only once it is on disk, and a SyncGroup only once the generation's assignment is.
+  Should the write fail, the responses it held back become COORDINATOR_NOT_AVAILABLE (retriable).
+
+A background task expires offsets every ``offsets.retention.check.interval.ms``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from streamlog.broker.clock import now_ms
+from streamlog.broker.topics import Partition
+from streamlog.coordinator.group import (
+    CommitRequest,
+    CompleteJoin,
+    CompleteSync,
+    FetchedOffset,
+    GroupConfig,
+    GroupCoordinator,
+    GroupDescription,
+    GroupListing,
+    HeartbeatRequest,
+    JoinRequest,
+    JoinResponse,
+    LeaveMember,
+    LeaveResponse,
+    LogRecord,
+    Outcome,
+    ParkJoin,
+    ParkSync,
+    Persist,
+    ScheduleTimer,
+    SyncRequest,
+    SyncResponse,
+    TimerKey,
+)
+from streamlog.coordinator.group.offsets import CommitResult
+from streamlog.protocol.errors import ErrorCode
+from streamlog.protocol.records.batch import iter_batches
+from streamlog.protocol.records.builder import NewRecord, build_batch
+from streamlog.protocol.records.record import iter_records
+from streamlog.storage.config import LogConfig
+from streamlog.storage.log import PartitionLog
+from streamlog.storage.memory import MemoryPartitionLog
+
+if TYPE_CHECKING:
+    from streamlog.broker.core import Broker
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+OFFSETS_LOG = "__consumer_offsets"
+_LOG_CONFIG = LogConfig(segment_bytes=100 * 1024 * 1024)
+_READ_BYTES = 1 << 20
+E = ErrorCode
+
+
+def group_config(broker: Broker) -> GroupConfig:
+    cfg = broker.config
+    return GroupConfig(
+        min_session_timeout_ms=int(cfg.get("group.min.session.timeout.ms")),
+        max_session_timeout_ms=int(cfg.get("group.max.session.timeout.ms")),
+        initial_rebalance_delay_ms=int(cfg.get("group.initial.rebalance.delay.ms")),
+        max_size=int(cfg.get("group.max.size")),
+        offset_metadata_max_bytes=int(cfg.get("offset.metadata.max.bytes")),
+        offsets_retention_ms=int(cfg.get("offsets.retention.minutes")) * 60_000,
+    )
+
+
+def replay(plog: PartitionLog) -> Iterator[tuple[bytes, bytes | None]]:
+    """Every (key, value) in the log, in offset order."""
+    offset = plog.log_start_offset
+    while offset < plog.log_end_offset:
+        result = plog.read(offset, _READ_BYTES)
+        for pos, _header in iter_batches(result.data):
+            for record in iter_records(result.data, pos):
+                if record.key is not None:
+                    yield record.key, record.value
+        if result.next_offset <= offset:
+            break
+        offset = result.next_offset
+
+
+class GroupService:
+    def __init__(self, broker: Broker, plog: PartitionLog, coordinator: GroupCoordinator) -> None:
+        self.broker = broker
+        self.coordinator = coordinator
+        self.partition = Partition(OFFSETS_LOG, 0, plog, {}, durable=not broker.config.memory)
+        self._joins: dict[tuple[str, str], asyncio.Future[JoinResponse]] = {}
+        self._syncs: dict[tuple[str, str], asyncio.Future[SyncResponse]] = {}
+        self._timers: dict[TimerKey, asyncio.TimerHandle] = {}
+        self._pending_writes: set[asyncio.Future[None]] = set()
+        self._startup: Outcome[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, broker: Broker, now: int) -> GroupService:
+        """Open and replay ``__consumer_offsets`` (blocking; call off the event loop)."""
+        data_dir = broker.config.data_dir
+        plog: PartitionLog
+        if data_dir is None:
+            plog = MemoryPartitionLog.open(OFFSETS_LOG, _LOG_CONFIG, now_ms=now)
+        else:
+            plog = PartitionLog.open(os.path.join(os.fspath(data_dir), OFFSETS_LOG), _LOG_CONFIG, now_ms=now)
+        coordinator = GroupCoordinator(group_config(broker))
+        service = cls(broker, plog, coordinator)
+        service._startup = coordinator.load(replay(plog), now)
+        if coordinator.skipped_records:
+            log.warning("skipped %d undecodable records in %s", coordinator.skipped_records, OFFSETS_LOG)
+        log.info("loaded %d consumer groups from %s (%d records)", len(coordinator.groups), OFFSETS_LOG,
+                 plog.log_end_offset - plog.log_start_offset)
+        return service
+
+    def start(self) -> None:
+        if self._startup is not None:
+            self._execute(self._startup)
+            self._startup = None
+        self._task = asyncio.get_running_loop().create_task(self._expire_loop(), name="offset-expiry")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        if self._pending_writes:
+            await asyncio.wait(list(self._pending_writes), timeout=10)
+        parked: list[asyncio.Future[Any]] = [*self._joins.values(), *self._syncs.values()]
+        for fut in parked:
+            if not fut.done():
+                fut.cancel()
+        self.partition.log.close()
+
+    def reset(self) -> None:
+        """Forget every group (EmbeddedBroker.reset): tombstone all keys, answer parked requests."""
+        stamp = now_ms()
+        for key in list(self.coordinator.groups):
+            group = self.coordinator.groups[key]
+            self._append([*self.coordinator.tombstones(group)], stamp)
+        for k, jf in list(self._joins.items()):
+            if not jf.done():
+                jf.set_result(JoinResponse(E.COORDINATOR_NOT_AVAILABLE, member_id=k[1]))
+        for sf in list(self._syncs.values()):
+            if not sf.done():
+                sf.set_result(SyncResponse(E.COORDINATOR_NOT_AVAILABLE))
+        self._joins.clear()
+        self._syncs.clear()
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        self.coordinator = GroupCoordinator(self.coordinator.config)
+
+    async def _expire_loop(self) -> None:
+        interval = int(self.broker.config.get("offsets.retention.check.interval.ms")) / 1000.0
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                outcome = self.coordinator.expire_offsets(now_ms())
+                if outcome.response:
+                    log.info("expired %d committed offsets", outcome.response)
+                self._execute(outcome)
+            except Exception:
+                log.exception("offset expiry failed")
+
+    # --- effects -----------------------------------------------------------------------------------
+
+    def _execute(self, outcome: Outcome[Any]
+                 ) -> tuple[asyncio.Future[Any] | None, asyncio.Future[None] | None]:
+        """Carry out the effects in order; returns the caller's parked future and the write barrier."""
+        loop = asyncio.get_running_loop()
+        parked: asyncio.Future[Any] | None = None
+        barrier: asyncio.Future[None] | None = None
+        for effect in outcome.effects:
+            if isinstance(effect, ParkJoin):
+                jf: asyncio.Future[JoinResponse] = loop.create_future()
+                self._replace(self._joins, (effect.group_id, effect.member_id), jf)
+                parked = jf
+            elif isinstance(effect, ParkSync):
+                sf: asyncio.Future[SyncResponse] = loop.create_future()
+                self._replace(self._syncs, (effect.group_id, effect.member_id), sf)
+                parked = sf
+            elif isinstance(effect, CompleteJoin):
+                found = self._joins.pop((effect.group_id, effect.member_id), None)
+                if found is not None:
+                    failed = JoinResponse(E.COORDINATOR_NOT_AVAILABLE, member_id=effect.member_id)
+                    self._resolve(found, effect.response, failed, barrier)
+            elif isinstance(effect, CompleteSync):
+                found_sync = self._syncs.pop((effect.group_id, effect.member_id), None)
+                if found_sync is not None:
+                    failed_sync = SyncResponse(E.COORDINATOR_NOT_AVAILABLE)
+                    self._resolve(found_sync, effect.response, failed_sync, barrier)
+            elif isinstance(effect, ScheduleTimer):
+                self._schedule(effect.key, effect.deadline_ms)
+            elif isinstance(effect, Persist):
+                barrier = self._append(effect.records, now_ms())
+        return parked, barrier
+
+    @staticmethod
+    def _replace(table: dict[tuple[str, str], Any], key: tuple[str, str], fut: asyncio.Future[Any]) -> None:
+        old = table.get(key)
+        if old is not None and not old.done():
+            old.cancel()  # the machine answers a superseded request itself; this is only a safety net
+        table[key] = fut
+
+    @staticmethod
+    def _resolve(fut: asyncio.Future[Any], value: Any, failed: Any,
+                 barrier: asyncio.Future[None] | None) -> None:
+        def done(b: asyncio.Future[None] | None = None) -> None:
+            if fut.done():
+                return
+            ok = b is None or (not b.cancelled() and b.exception() is None)
+            fut.set_result(value if ok else failed)
+
+        if barrier is None:
+            done()
+        elif barrier.done():
+            done(barrier)
+        else:
+            barrier.add_done_callback(done)
+
+    def _append(self, records: Sequence[LogRecord], stamp: int) -> asyncio.Future[None]:
+        loop = asyncio.get_running_loop()
+        if not records:
+            ready: asyncio.Future[None] = loop.create_future()
+            ready.set_result(None)
+            return ready
+        batch = build_batch([NewRecord(r.key, r.value, stamp) for r in records])
+        try:
+            info = self.partition.log.append(bytearray(batch), now_ms=stamp)
+        except OSError as exc:
+            log.error("append to %s failed: %s", OFFSETS_LOG, exc)
+            failed: asyncio.Future[None] = loop.create_future()
+            failed.set_exception(exc)
+            return failed
+        flusher = self.broker.flusher
+        if not self.partition.durable or flusher is None:
+            ok: asyncio.Future[None] = loop.create_future()
+            ok.set_result(None)
+            return ok
+        fut = flusher.wait_flushed(self.partition, info.last_offset + 1)
+        self._pending_writes.add(fut)
+        fut.add_done_callback(self._pending_writes.discard)
+        return fut
+
+    def _schedule(self, key: TimerKey, deadline_ms: int) -> None:
+        old = self._timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+        delay = max(deadline_ms - now_ms(), 0) / 1000.0
+        self._timers[key] = asyncio.get_running_loop().call_later(delay, self._fire, key)
+
+    def _fire(self, key: TimerKey) -> None:
+        self._timers.pop(key, None)
+        try:
+            self._execute(self.coordinator.on_timer(key, now_ms()))
+        except Exception:
+            log.exception("group timer %s failed", key)
+
+    async def _respond(self, outcome: Outcome[R], failed: R) -> R:
+        parked, barrier = self._execute(outcome)
+        if outcome.response is not None:
+            if barrier is not None:
+                try:
+                    await barrier
+                except (OSError, asyncio.CancelledError):
+                    return failed
+            return outcome.response
+        assert parked is not None, "a parked request without a Park effect"
+        try:
+            result: R = await parked
+        except asyncio.CancelledError:
+            if parked.cancelled():  # superseded or shutting down; our own task was not cancelled
+                return failed
+            raise
+        return result
+
+    # --- the API the handlers call -------------------------------------------------------------------
+
+    @staticmethod
+    def new_member_id(client_id: str | None, instance_id: str | None) -> str:
+        return f"{instance_id if instance_id is not None else (client_id or '')}-{uuid.uuid4()}"
+
+    async def join(self, req: JoinRequest) -> JoinResponse:
+        return await self._respond(self.coordinator.join(req, now_ms()),
+                                   JoinResponse(E.COORDINATOR_NOT_AVAILABLE, member_id=req.member_id))
+
+    async def sync(self, req: SyncRequest) -> SyncResponse:
+        return await self._respond(self.coordinator.sync(req, now_ms()),
+                                   SyncResponse(E.COORDINATOR_NOT_AVAILABLE))
+
+    async def heartbeat(self, req: HeartbeatRequest) -> ErrorCode:
+        return await self._respond(self.coordinator.heartbeat(req, now_ms()), E.COORDINATOR_NOT_AVAILABLE)
+
+    async def leave(self, group_id: str, members: tuple[LeaveMember, ...]) -> LeaveResponse:
+        return await self._respond(self.coordinator.leave(group_id, members, now_ms()),
+                                   LeaveResponse(E.COORDINATOR_NOT_AVAILABLE))
+
+    async def commit(self, req: CommitRequest) -> CommitResult:
+        failed = [(p, E.COORDINATOR_NOT_AVAILABLE) for p in req.partitions]
+        return await self._respond(self.coordinator.commit(req, now_ms()), failed)
+
+    async def txn_offset_commit(self, req: CommitRequest, producer_id: int) -> CommitResult:
+        """TxnOffsetCommit: stage offsets for ``producer_id``'s open transaction (durably)."""
+        failed = [(p, E.COORDINATOR_NOT_AVAILABLE) for p in req.partitions]
+        return await self._respond(self.coordinator.txn_commit(req, producer_id, now_ms()), failed)
+
+    async def end_txn(self, producer_id: int, commit: bool, group_ids: Sequence[str] | None = None) -> bool:
+        """A transaction ended: publish or drop its staged offsets; True once durable."""
+        _parked, barrier = self._execute(self.coordinator.end_txn(producer_id, commit, now_ms(), group_ids))
+        if barrier is not None:
+            try:
+                await barrier
+            except OSError:
+                return False
+        return True
+
+    def fetch_offsets(self, group_id: str, topics: Sequence[tuple[str, Sequence[int]]] | None,
+                      require_stable: bool) -> list[FetchedOffset]:
+        return self.coordinator.fetch_offsets(group_id, topics, require_stable)
+
+    def describe(self, group_ids: Sequence[str]) -> list[GroupDescription]:
+        return self.coordinator.describe(group_ids)
+
+    def list_groups(self, states: Sequence[str], types: Sequence[str]) -> list[GroupListing]:
+        return self.coordinator.list_groups(states, types)
+
+    async def delete_groups(self, group_ids: Sequence[str]) -> list[tuple[str, ErrorCode]]:
+        failed = [(g, E.COORDINATOR_NOT_AVAILABLE) for g in group_ids]
+        return await self._respond(self.coordinator.delete_groups(group_ids, now_ms()), failed)
+
+    async def delete_offsets(self, group_id: str, tps: Sequence[tuple[str, int]]
+                             ) -> tuple[ErrorCode, list[tuple[tuple[str, int], ErrorCode]]]:
+        failed: tuple[ErrorCode, list[tuple[tuple[str, int], ErrorCode]]] = (E.COORDINATOR_NOT_AVAILABLE, [])
+        return await self._respond(self.coordinator.delete_offsets(group_id, tps, now_ms()), failed)

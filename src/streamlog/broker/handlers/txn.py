@@ -1,0 +1,177 @@
+"""Idempotence and transaction handlers: InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn,
+TxnOffsetCommit, DescribeProducers, DescribeTransactions and ListTransactions.
+
+Theory of operation: each handler unpacks the decoded request, calls the ``TxnService`` registered
+as ``broker.extensions["txn"]`` (which runs the coordinator and waits until its writes are durable)
+and packs the answer.  Without the service every API answers COORDINATOR_NOT_AVAILABLE.
+FindCoordinator for transactional ids (key type 1) is answered by the group handlers: this node is
+the coordinator for everything.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from streamlog.broker.handlers.base import RequestContext
+from streamlog.broker.txn_service import TxnService
+from streamlog.coordinator.group.requests import CommitPartition, CommitRequest
+from streamlog.protocol.codec import Msg
+from streamlog.protocol.errors import ErrorCode
+
+if TYPE_CHECKING:
+    from streamlog.broker.core import Broker
+
+E = ErrorCode
+
+
+def service(broker: Broker) -> TxnService | None:
+    found = broker.extensions.get("txn")
+    return found if isinstance(found, TxnService) else None
+
+
+async def handle_init_producer_id(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
+    svc = service(broker)
+    code, pid, epoch = E.COORDINATOR_NOT_AVAILABLE, -1, -1
+    if svc is not None:
+        code, pid, epoch = await svc.init_producer_id(
+            body.get("transactional_id"), int(body["transaction_timeout_ms"]),
+            int(body.get("producer_id", -1)), int(body.get("producer_epoch", -1)))
+    if code != E.NONE:
+        pid, epoch = -1, -1
+    return {"throttle_time_ms": 0, "error_code": int(code), "producer_id": pid, "producer_epoch": epoch}
+
+
+async def handle_add_partitions(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
+    svc = service(broker)
+    topics = [(t["name"], [int(p) for p in t["partitions"]]) for t in body["v3_and_below_topics"]]
+    errors: dict[tuple[str, int], ErrorCode] = {}
+    unknown = {(name, p) for name, parts in topics for p in parts if broker.topics.partition(name, p) is None}
+    if svc is None:
+        errors = {(name, p): E.COORDINATOR_NOT_AVAILABLE for name, parts in topics for p in parts}
+    elif unknown:
+        errors = {(name, p): E.UNKNOWN_TOPIC_OR_PARTITION if (name, p) in unknown else E.OPERATION_NOT_ATTEMPTED
+                  for name, parts in topics for p in parts}
+    else:
+        code = await svc.add_partitions(body["v3_and_below_transactional_id"],
+                                        int(body["v3_and_below_producer_id"]),
+                                        int(body["v3_and_below_producer_epoch"]),
+                                        [(name, p) for name, parts in topics for p in parts])
+        errors = {(name, p): code for name, parts in topics for p in parts}
+    return {"throttle_time_ms": 0, "results_by_topic_v3_and_below": [
+        {"name": name, "results_by_partition": [
+            {"partition_index": p, "partition_error_code": int(errors[(name, p)])} for p in parts]}
+        for name, parts in topics]}
+
+
+async def handle_add_offsets(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
+    svc = service(broker)
+    code = E.COORDINATOR_NOT_AVAILABLE
+    if svc is not None:
+        code = await svc.add_offsets(body["transactional_id"], int(body["producer_id"]),
+                                     int(body["producer_epoch"]), body["group_id"])
+    return {"throttle_time_ms": 0, "error_code": int(code)}
+
+
+async def handle_end_txn(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
+    svc = service(broker)
+    code = E.COORDINATOR_NOT_AVAILABLE
+    if svc is not None:
+        code = await svc.end_txn(body["transactional_id"], int(body["producer_id"]), int(body["producer_epoch"]),
+                                 bool(body["committed"]))
+    return {"throttle_time_ms": 0, "error_code": int(code)}
+
+
+async def handle_txn_offset_commit(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
+    svc = service(broker)
+    partitions = tuple(
+        CommitPartition(t["name"], int(p["partition_index"]), int(p["committed_offset"]),
+                        int(p.get("committed_leader_epoch", -1)), p.get("committed_metadata"))
+        for t in body["topics"] for p in t["partitions"])
+    request = CommitRequest(body["group_id"], int(body.get("generation_id", -1)), body.get("member_id", "") or "",
+                            body.get("group_instance_id"), -1, partitions)
+    results: dict[tuple[str, int], ErrorCode]
+    if svc is None:
+        results = {(p.topic, p.partition): E.COORDINATOR_NOT_AVAILABLE for p in partitions}
+    else:
+        outcome: Any = await svc.txn_offset_commit(body["transactional_id"], int(body["producer_id"]),
+                                                   int(body["producer_epoch"]), request)
+        if isinstance(outcome, ErrorCode):
+            results = {(p.topic, p.partition): outcome for p in partitions}
+        else:
+            results = {(p.topic, p.partition): code for p, code in outcome}
+    return {"throttle_time_ms": 0, "topics": [
+        {"name": t["name"], "partitions": [
+            {"partition_index": int(p["partition_index"]),
+             "error_code": int(results.get((t["name"], int(p["partition_index"])), E.NONE))}
+            for p in t["partitions"]]}
+        for t in body["topics"]]}
+
+
+async def handle_describe_producers(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
+    svc = service(broker)
+    topics_out = []
+    for topic in body["topics"]:
+        parts_out = []
+        for index in topic["partition_indexes"]:
+            part = broker.topics.partition(topic["name"], int(index))
+            entry: dict[str, Any] = {"partition_index": int(index), "error_code": 0, "error_message": None,
+                                     "active_producers": []}
+            if part is None:
+                entry["error_code"] = int(E.UNKNOWN_TOPIC_OR_PARTITION)
+            elif svc is None:
+                entry["error_code"] = int(E.COORDINATOR_NOT_AVAILABLE)
+            else:
+                entry["active_producers"] = [
+                    {"producer_id": p.producer_id, "producer_epoch": p.epoch, "last_sequence": p.last_seq,
+                     "last_timestamp": p.last_timestamp, "coordinator_epoch": p.coordinator_epoch,
+                     "current_txn_start_offset": p.txn_first_offset}
+                    for p in svc.producers(part)]
+            parts_out.append(entry)
+        topics_out.append({"name": topic["name"], "partitions": parts_out})
+    return {"throttle_time_ms": 0, "topics": topics_out}
+
+
+async def handle_describe_transactions(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
+    svc = service(broker)
+    out = []
+    for name in body["transactional_ids"]:
+        meta = svc.describe(name) if svc is not None else None
+        if meta is None:
+            code = E.COORDINATOR_NOT_AVAILABLE if svc is None else E.TRANSACTIONAL_ID_NOT_FOUND
+            out.append({"error_code": int(code), "transactional_id": name, "transaction_state": "",
+                        "transaction_timeout_ms": 0, "transaction_start_time_ms": -1, "producer_id": -1,
+                        "producer_epoch": -1, "topics": []})
+            continue
+        by_topic: dict[str, list[int]] = {}
+        for topic, index in sorted(meta.partitions):
+            by_topic.setdefault(topic, []).append(index)
+        out.append({"error_code": 0, "transactional_id": name, "transaction_state": meta.state.wire_name,
+                    "transaction_timeout_ms": meta.timeout_ms, "transaction_start_time_ms": meta.start_ms,
+                    "producer_id": meta.producer_id, "producer_epoch": meta.epoch,
+                    "topics": [{"topic": t, "partitions": ps} for t, ps in by_topic.items()]})
+    return {"throttle_time_ms": 0, "transaction_states": out}
+
+
+async def handle_list_transactions(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
+    svc = service(broker)
+    if svc is None:
+        return {"throttle_time_ms": 0, "error_code": int(E.COORDINATOR_NOT_AVAILABLE), "unknown_state_filters": [],
+                "transaction_states": []}
+    found, unknown = svc.list_transactions(list(body.get("state_filters") or []),
+                              [int(p) for p in body.get("producer_id_filters") or []],
+                              int(body.get("duration_filter", -1)))
+    return {"throttle_time_ms": 0, "error_code": 0, "unknown_state_filters": unknown,
+            "transaction_states": [{"transactional_id": m.transactional_id, "producer_id": m.producer_id,
+                                    "transaction_state": m.state.wire_name} for m in found]}
+
+
+HANDLERS = {
+    22: handle_init_producer_id,
+    24: handle_add_partitions,
+    25: handle_add_offsets,
+    26: handle_end_txn,
+    28: handle_txn_offset_commit,
+    61: handle_describe_producers,
+    65: handle_describe_transactions,
+    66: handle_list_transactions,
+}

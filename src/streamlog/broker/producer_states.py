@@ -1,0 +1,146 @@
+"""Producer state of every partition, loaded lazily from snapshots and the log, saved at shutdown.
+
+Theory of operation: the first time a partition's producer state is needed (a produce with a
+producer id, a read_committed fetch, a marker, DescribeProducers) it is built: from the partition's
+snapshot file if one is valid, then by replaying batch headers from where the snapshot ends to the
+log end (control batches are decoded to learn COMMIT from ABORT).  From then on the produce path
+and the marker writer keep it current.  The state is keyed by partition and remembers the log
+object it was built from, so a topic deleted and recreated under the same name starts afresh.
+
+Snapshots (format in ``storage.producer_state``) live in the partition directory as
+``producer-state.snapshot``.  One is written only when the state covers exactly the flushed log
+(at clean shutdown after a flush, and periodically when the log is fully flushed), so it never
+describes data a crash could take back.  A snapshot that claims more than the recovered log holds
+is deleted and the state rebuilt from the start of the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from streamlog.broker.topics import Partition
+from streamlog.protocol.records.batch import iter_batches
+from streamlog.protocol.records.errors import CorruptRecordError, InvalidRecordError
+from streamlog.protocol.records.record import decode_control_record, iter_records
+from streamlog.storage.checkpoint import fsync_dir
+from streamlog.storage.memory import MemoryPartitionLog
+from streamlog.storage.producer_state import ProducerStateManager, decode_snapshot, encode_snapshot
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_FILE = "producer-state.snapshot"
+_READ_BYTES = 4 * 1024 * 1024
+
+
+def _snapshot_path(plog: Any) -> str | None:
+    if isinstance(plog, MemoryPartitionLog):
+        return None
+    return os.path.join(str(plog.name), SNAPSHOT_FILE)
+
+
+def rebuild(plog: Any, state: ProducerStateManager, start: int) -> int:
+    """Replay batch headers of ``plog`` from ``start`` into ``state``; returns batches replayed."""
+    offset = max(start, plog.log_start_offset)
+    end = plog.log_end_offset
+    count = 0
+    while offset < end:
+        result = plog.read(offset, _READ_BYTES)
+        if not result.data:
+            break
+        for pos, header in iter_batches(result.data):
+            if header.next_offset <= offset:
+                continue
+            control = None
+            if header.is_control:
+                try:
+                    for record in iter_records(result.data, pos):
+                        found = decode_control_record(record)
+                        if found is not None:
+                            control = (found[0] == 1, found[1])
+                        break
+                except (CorruptRecordError, InvalidRecordError):
+                    control = None
+            state.load_batch(header, control)
+            count += 1
+        offset = max(result.next_offset, offset + 1)
+    state.end_offset = max(state.end_offset, end)
+    return count
+
+
+class PartitionStates:
+    def __init__(self) -> None:
+        self._states: dict[tuple[str, int], tuple[Any, ProducerStateManager]] = {}
+
+    def get(self, part: Partition) -> ProducerStateManager:
+        found = self._states.get(part.tp)
+        if found is not None and found[0] is part.log:
+            return found[1]
+        state = self._load(part)
+        self._states[part.tp] = (part.log, state)
+        return state
+
+    def loaded(self) -> list[tuple[tuple[str, int], Any, ProducerStateManager]]:
+        return [(tp, plog, state) for tp, (plog, state) in self._states.items()]
+
+    def forget(self, tp: tuple[str, int]) -> None:
+        self._states.pop(tp, None)
+
+    def clear(self) -> None:
+        self._states.clear()
+
+    def _load(self, part: Partition) -> ProducerStateManager:
+        plog = part.log
+        path = _snapshot_path(plog)
+        state: ProducerStateManager | None = None
+        if path is not None and os.path.exists(path):
+            try:
+                with open(path, "rb") as fh:
+                    state = decode_snapshot(fh.read())
+            except OSError:
+                state = None
+            if state is None or state.end_offset > plog.log_end_offset:
+                log.info("%s-%d: producer-state snapshot unusable; rebuilding from the log", *part.tp)
+                state = None
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+        start = state.end_offset if state is not None else plog.log_start_offset
+        if state is None:
+            state = ProducerStateManager()
+        count = rebuild(plog, state, start)
+        state.truncate_below(plog.log_start_offset)
+        if count:
+            log.info("%s-%d: producer state rebuilt from %d batches (from offset %d)", *part.tp, count, start)
+        return state
+
+    def save(self, plog: Any, state: ProducerStateManager) -> bool:
+        """Write the snapshot if the state covers exactly the flushed log; True if written."""
+        path = _snapshot_path(plog)
+        end = plog.log_end_offset
+        if path is None or plog.flushed_offset < end:
+            return False
+        state.end_offset = end
+        tmp = path + ".tmp"
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(encode_snapshot(state))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+            fsync_dir(os.path.dirname(path))
+        except OSError as exc:  # e.g. the partition was deleted meanwhile
+            log.debug("producer-state snapshot %s not written: %s", path, exc)
+            return False
+        return True
+
+    def save_all(self, *, flush: bool) -> None:
+        for _tp, plog, state in self.loaded():
+            try:
+                if flush and plog.flushed_offset < plog.log_end_offset:
+                    plog.flush()
+                self.save(plog, state)
+            except Exception as exc:  # a closed or deleted log: nothing to save
+                log.debug("producer state of %s not saved: %s", plog, exc)

@@ -1,0 +1,125 @@
+"""``__transaction_state``: the transaction coordinator's own durable log.
+
+Theory of operation: an internal partition log in ``<data dir>/__transaction_state`` (a directory
+name without a ``-<partition>`` suffix, so the log manager never mistakes it for a topic, and no
+client ever sees it), or in memory.  Each coordinator change is one record in its own batch
+(formats in ``coordinator.txn.records``).  ``append`` writes synchronously; ``durable`` waits for
+the broker's group-commit flusher to fsync past it, so the coordinator's writes share fsyncs with
+everything else.  ``replay`` yields every (key, value) in order for the coordinator to load.
+
+Compaction: at open, when the log holds many more records than live keys, it is rewritten: the
+live records go to ``__transaction_state.compact``, which is closed (fsynced); the old directory is
+renamed to ``__transaction_state.delete`` and the new one into place.  A crash in between leaves
+either a complete ``.compact`` and no log (renamed into place at the next open) or an incomplete
+``.compact`` next to the log (deleted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+from streamlog.broker.topics import Partition
+from streamlog.protocol.records.batch import iter_batches
+from streamlog.protocol.records.builder import NewRecord, build_batch
+from streamlog.protocol.records.record import iter_records
+from streamlog.storage.checkpoint import fsync_dir
+from streamlog.storage.config import LogConfig
+from streamlog.storage.log import PartitionLog
+from streamlog.storage.memory import MemoryPartitionLog
+
+log = logging.getLogger(__name__)
+
+TXN_LOG_DIR = "__transaction_state"
+_CONFIG = LogConfig(segment_bytes=64 * 1024 * 1024)
+_READ_BYTES = 1024 * 1024
+_COMPACT_MIN_RECORDS = 10_000
+
+
+def _read(plog: Any) -> Iterator[tuple[bytes, bytes | None]]:
+    offset = plog.log_start_offset
+    while offset < plog.log_end_offset:
+        result = plog.read(offset, _READ_BYTES)
+        if not result.data:
+            break
+        for pos, _header in iter_batches(result.data):
+            for record in iter_records(result.data, pos):
+                if record.key is not None:
+                    yield record.key, record.value
+        offset = result.next_offset
+
+
+class TxnLog:
+    def __init__(self, data_dir: str | os.PathLike[str] | None, now_ms: int) -> None:
+        self._data_dir = None if data_dir is None else os.fspath(data_dir)
+        plog: Any
+        if self._data_dir is None:
+            plog = MemoryPartitionLog.open(TXN_LOG_DIR, _CONFIG, now_ms=now_ms)
+        else:
+            path = os.path.join(self._data_dir, TXN_LOG_DIR)
+            self._finish_compaction(path)
+            plog = PartitionLog.open(path, _CONFIG, now_ms=now_ms)
+        self.partition = Partition(TXN_LOG_DIR, 0, plog, {}, durable=self._data_dir is not None)
+        self.records = 0
+
+    @property
+    def plog(self) -> Any:
+        return self.partition.log
+
+    @staticmethod
+    def _finish_compaction(path: str) -> None:
+        compact = path + ".compact"
+        if not os.path.isdir(compact):
+            return
+        if os.path.isdir(path):
+            shutil.rmtree(compact, ignore_errors=True)  # interrupted before the swap
+        else:
+            os.rename(compact, path)  # interrupted after the old log was moved away
+            fsync_dir(os.path.dirname(path))
+
+    def replay(self) -> Iterator[tuple[bytes, bytes | None]]:
+        for item in _read(self.plog):
+            self.records += 1
+            yield item
+
+    def maybe_compact(self, live: list[tuple[bytes, bytes]], now_ms: int) -> None:
+        """Rewrite the log as ``live`` if it is mostly superseded records (durable mode only)."""
+        if self._data_dir is None or self.records < max(_COMPACT_MIN_RECORDS, 4 * len(live)):
+            return
+        path = os.path.join(self._data_dir, TXN_LOG_DIR)
+        compact = path + ".compact"
+        shutil.rmtree(compact, ignore_errors=True)
+        fresh = PartitionLog.open(compact, _CONFIG, now_ms=now_ms)
+        for key, value in live:
+            fresh.append(bytearray(build_batch([NewRecord(key, value, now_ms)])), now_ms=now_ms)
+        fresh.close()
+        self.plog.close()
+        os.rename(path, path + ".delete")
+        os.rename(compact, path)
+        fsync_dir(self._data_dir)
+        shutil.rmtree(path + ".delete", ignore_errors=True)
+        log.info("__transaction_state compacted from %d to %d records", self.records, len(live))
+        self.records = len(live)
+        self.partition.log = PartitionLog.open(path, _CONFIG, now_ms=now_ms)
+
+    def append(self, key: bytes, value: bytes | None, now_ms: int) -> int:
+        """Append one record; returns the offset after it (pass to ``durable``)."""
+        info = self.plog.append(bytearray(build_batch([NewRecord(key, value, now_ms)])), now_ms=now_ms)
+        self.records += 1
+        return int(info.last_offset) + 1
+
+    async def durable(self, flusher: Any, end_offset: int) -> None:
+        """Wait until everything below ``end_offset`` is on disk."""
+        if not self.partition.durable:
+            return
+        if flusher is None:
+            await asyncio.get_running_loop().run_in_executor(None, self.plog.flush)
+            return
+        await flusher.wait_flushed(self.partition, end_offset)
+
+    def close(self) -> None:
+        self.plog.close()

@@ -1,0 +1,350 @@
+"""The ``txn`` extension: idempotent producers, the transaction coordinator and read_committed.
+
+Theory of operation: one ``TxnService`` per broker, registered as ``broker.extensions["txn"]`` by
+``install`` (called once the broker's logs are open).  It joins three pieces:
+
+* the pure coordinator (``coordinator.txn.TxnCoordinator``), whose effects it carries out: metadata
+  records appended to ``__transaction_state`` (``txn_log``) and awaited until durable before the
+  client hears back; COMMIT/ABORT markers appended to every partition of a transaction and awaited
+  until flushed; consumer-group offsets ended through the ``groups`` extension; then the final
+  CompleteCommit/CompleteAbort record.  Requests for one transactional id run one at a time (a
+  lock per id), so the effects of one never interleave with another's decisions;
+* per-partition producer state (``producer_states``), consulted by the produce path
+  (``check_produce`` before the append, ``record_produce`` after) and by fetch
+  (``last_stable_offset``, ``aborted_transactions``);
+* a timer task: every second it aborts transactions open past their timeout; every check interval
+  it expires idle producers (``producer.id.expiration.ms``) and transactional ids
+  (``transactional.id.expiration.ms``) and snapshots producer state.
+
+At startup the coordinator replays ``__transaction_state``; transactions a crash left in
+PrepareCommit/PrepareAbort get their markers rewritten (markers are idempotent for readers) and are
+completed.  Open (Ongoing) transactions keep their start time, so one left by a dead producer is
+aborted once its timeout passes, which moves the last stable offset past it.
+
+Integration with the group coordinator (``broker.extensions["groups"]``, ``GroupService``):
+    ``await groups.txn_offset_commit(req: CommitRequest, producer_id) -> [(CommitPartition, ErrorCode)]``
+        stages transactional offsets durably (TxnOffsetCommit, after the checks here);
+    ``await groups.end_txn(producer_id, commit, group_ids) -> bool``
+        publishes (commit) or drops (abort) them durably; False if the write failed, in which case
+        the transaction stays prepared and the timer task retries its completion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from streamlog.broker.clock import now_ms
+from streamlog.broker.producer_states import PartitionStates
+from streamlog.broker.topics import Partition
+from streamlog.broker.txn_log import TxnLog
+from streamlog.coordinator.txn import records
+from streamlog.coordinator.txn.machine import Effect, Forget, Persist, TxnCoordinator, WriteMarkers
+from streamlog.coordinator.txn.model import TxnLimits, TxnMetadata
+from streamlog.coordinator.txn.producer_ids import NeedBlock
+from streamlog.protocol.errors import ErrorCode
+from streamlog.protocol.records.batch import iter_batches
+from streamlog.protocol.records.builder import build_control_batch
+from streamlog.storage.producer_state import CheckKind, ProducerEntry, ProducerStateManager
+
+if TYPE_CHECKING:
+    from streamlog.broker.core import Broker
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_CHECK_MS = 1000  # Kafka checks every 10 s (transaction.abort.timed.out.transaction.cleanup.interval.ms)
+SNAPSHOT_INTERVAL_MS = 300_000
+COORDINATOR_EPOCH = 0  # a single node never changes coordinator
+
+
+@dataclass(frozen=True, slots=True)
+class ProduceVerdict:
+    """What the produce path does with one partition's batches."""
+
+    error: ErrorCode = ErrorCode.NONE
+    message: str | None = None
+    duplicate: tuple[int, int] | None = None  # (first, last) offset of the original batch
+
+
+class TxnService:
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        cfg = broker.config
+        self.limits = TxnLimits(int(cfg.get("transaction.max.timeout.ms")),
+                                int(cfg.get("transactional.id.expiration.ms")))
+        self.producer_expiration_ms = int(cfg.get("producer.id.expiration.ms"))
+        self.coordinator = TxnCoordinator(self.limits)
+        self.states = PartitionStates()
+        self.log: TxnLog | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._pid_lock: asyncio.Lock | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        stamp = now_ms()
+        self.log = TxnLog(self.broker.config.data_dir, stamp)
+        skipped = self.coordinator.load(self.log.replay())
+        if skipped:
+            log.warning("__transaction_state: %d records not understood; skipped", skipped)
+        live = [(records.txn_key(m.transactional_id), records.txn_value(m)) for m in self.coordinator.txns.values()]
+        live.append((records.PRODUCER_IDS_KEY, records.producer_id_block_value(self.coordinator.pids.reserved_until)))
+        self.log.maybe_compact(live, stamp)
+        log.info("transaction coordinator loaded %d transactional ids; next producer id %d",
+                 len(self.coordinator.txns), self.coordinator.pids.next_id)
+
+    def start(self) -> None:
+        self._pid_lock = asyncio.Lock()
+        self._task = asyncio.get_running_loop().create_task(self._timers(), name="txn-timers")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self.states.save_all(flush=True)
+        if self.log is not None:
+            self.log.close()
+
+    def reset(self) -> None:
+        """Forget every transactional id and all producer state (EmbeddedBroker.reset)."""
+        assert self.log is not None
+        stamp = now_ms()
+        for name in list(self.coordinator.txns):
+            self.coordinator._drop(name)
+            self.log.append(records.txn_key(name), None, stamp)
+        self.states.clear()
+
+    # --- effects -------------------------------------------------------------------------------
+
+    @property
+    def _flusher(self) -> Any:
+        return self.broker.flusher
+
+    def _lock(self, transactional_id: str) -> asyncio.Lock:
+        lock = self._locks.get(transactional_id)
+        if lock is None:
+            lock = self._locks[transactional_id] = asyncio.Lock()
+        return lock
+
+    async def _ensure_pids(self) -> None:
+        assert self.log is not None and self._pid_lock is not None
+        pids = self.coordinator.pids
+        async with self._pid_lock:
+            if pids.needs_block(2):
+                until = pids.block_end()
+                end = self.log.append(records.PRODUCER_IDS_KEY, records.producer_id_block_value(until), now_ms())
+                await self.log.durable(self._flusher, end)
+                pids.reserved(until)
+
+    async def _run(self, effects: Sequence[Effect]) -> None:
+        assert self.log is not None
+        end: int | None = None
+        for effect in effects:
+            if isinstance(effect, Persist):
+                meta = effect.meta
+                end = self.log.append(records.txn_key(meta.transactional_id), records.txn_value(meta), now_ms())
+            elif isinstance(effect, Forget):
+                end = self.log.append(records.txn_key(effect.transactional_id), None, now_ms())
+            elif isinstance(effect, WriteMarkers):
+                if end is not None:
+                    await self.log.durable(self._flusher, end)
+                    end = None
+                await self._write_markers(effect)
+                await self._run(self.coordinator.complete(effect.transactional_id, now_ms()).effects)
+        if end is not None:
+            await self.log.durable(self._flusher, end)
+
+    async def _write_markers(self, eff: WriteMarkers) -> None:
+        stamp = now_ms()
+        waits = []
+        for topic, index in sorted(eff.partitions):
+            part = self.broker.topics.partition(topic, index)
+            if part is None:
+                continue  # the topic was deleted meanwhile
+            state = self.states.get(part)
+            batch = bytearray(build_control_batch(commit=eff.commit, producer_id=eff.producer_id,
+                                                  producer_epoch=eff.epoch, coordinator_epoch=COORDINATOR_EPOCH,
+                                                  timestamp=stamp))
+            info = part.log.append(batch, now_ms=stamp)
+            state.record_marker(eff.producer_id, eff.epoch, eff.commit, info.first_offset, COORDINATOR_EPOCH, stamp)
+            self.broker.appended(part)
+            if part.durable and self._flusher is not None:
+                waits.append(self._flusher.wait_flushed(part, info.last_offset + 1))
+        if eff.groups:
+            groups = self.broker.extensions.get("groups")
+            if groups is None:
+                log.error("transaction %s: no group coordinator to end offsets of %s", eff.transactional_id,
+                          sorted(eff.groups))
+            else:
+                if not await groups.end_txn(eff.producer_id, eff.commit, sorted(eff.groups)):
+                    raise OSError(f"transaction {eff.transactional_id}: group offsets not written")
+        if waits:
+            await asyncio.gather(*waits)
+
+    # --- requests ------------------------------------------------------------------------------
+
+    async def init_producer_id(self, transactional_id: str | None, timeout_ms: int, producer_id: int,
+                               epoch: int) -> tuple[ErrorCode, int, int]:
+        if transactional_id is None:
+            await self._ensure_pids()
+            result = self.coordinator.init_producer_id(None, timeout_ms, producer_id, epoch, now_ms())
+            return result.error, result.producer_id, result.epoch
+        async with self._lock(transactional_id):
+            for _attempt in range(3):
+                await self._ensure_pids()
+                try:
+                    result = self.coordinator.init_producer_id(transactional_id, timeout_ms, producer_id, epoch,
+                                                               now_ms())
+                except NeedBlock:
+                    continue
+                await self._run(result.effects)
+                if not result.retry:
+                    return result.error, result.producer_id, result.epoch
+        return ErrorCode.CONCURRENT_TRANSACTIONS, -1, -1
+
+    async def add_partitions(self, transactional_id: str, producer_id: int, epoch: int,
+                             partitions: Sequence[tuple[str, int]]) -> ErrorCode:
+        async with self._lock(transactional_id):
+            result = self.coordinator.add_partitions(transactional_id, producer_id, epoch, partitions, now_ms())
+            await self._run(result.effects)
+            return result.error
+
+    async def add_offsets(self, transactional_id: str, producer_id: int, epoch: int, group_id: str) -> ErrorCode:
+        async with self._lock(transactional_id):
+            result = self.coordinator.add_offsets(transactional_id, producer_id, epoch, group_id, now_ms())
+            await self._run(result.effects)
+            return result.error
+
+    async def end_txn(self, transactional_id: str, producer_id: int, epoch: int, commit: bool) -> ErrorCode:
+        async with self._lock(transactional_id):
+            result = self.coordinator.end_txn(transactional_id, producer_id, epoch, commit, now_ms())
+            await self._run(result.effects)
+            return result.error
+
+    async def txn_offset_commit(self, transactional_id: str, producer_id: int, epoch: int, request: Any) -> Any:
+        """Stage TxnOffsetCommit offsets; returns an ErrorCode for every partition, or the group
+        coordinator's per-partition results."""
+        async with self._lock(transactional_id):
+            code = self.coordinator.check_offset_commit(transactional_id, producer_id, epoch, request.group_id)
+            if code != ErrorCode.NONE:
+                return code
+            groups = self.broker.extensions.get("groups")
+            if groups is None:
+                return ErrorCode.COORDINATOR_NOT_AVAILABLE
+            return await groups.txn_offset_commit(request, producer_id)
+
+    def describe(self, transactional_id: str) -> TxnMetadata | None:
+        return self.coordinator.get(transactional_id)
+
+    def list_transactions(self, states: Sequence[str], producer_ids: Sequence[int],
+             min_duration_ms: int) -> tuple[list[TxnMetadata], list[str]]:
+        return self.coordinator.list_transactions(states, producer_ids, min_duration_ms, now_ms())
+
+    def producers(self, part: Partition) -> list[ProducerEntry]:
+        return sorted(self.states.get(part).active(), key=lambda e: e.producer_id)
+
+    # --- produce and fetch paths ----------------------------------------------------------------
+
+    def check_produce(self, part: Partition, records_view: memoryview) -> ProduceVerdict | None:
+        """Before appending: None if no batch carries a producer id, else the verdict."""
+        headers = [h for _pos, h in iter_batches(records_view)]
+        if all(h.producer_id < 0 for h in headers):
+            return None
+        state = self.states.get(part)
+        check = state.check_append(headers)
+        if check.kind == CheckKind.ERROR:
+            return ProduceVerdict(check.error, check.message)
+        if check.kind == CheckKind.DUPLICATE:
+            assert check.duplicate is not None
+            return ProduceVerdict(duplicate=(check.duplicate.first_offset, check.duplicate.last_offset))
+        for h in headers:
+            if h.is_transactional and h.producer_id >= 0:
+                code = self.coordinator.verify_produce(h.producer_id, h.producer_epoch, part.tp)
+                if code != ErrorCode.NONE:
+                    return ProduceVerdict(code, f"producer {h.producer_id} epoch {h.producer_epoch} has no open "
+                                                f"transaction holding {part.topic}-{part.index}")
+        return ProduceVerdict()
+
+    def record_produce(self, part: Partition, records_view: memoryview) -> None:
+        """After appending (offsets now assigned in place): update the producer state."""
+        state = self.states.get(part)
+        for _pos, header in iter_batches(records_view):
+            if header.producer_id >= 0:
+                state.record_append(header)
+
+    def state_of(self, part: Partition) -> ProducerStateManager:
+        return self.states.get(part)
+
+    def last_stable_offset(self, part: Partition) -> int:
+        return self.states.get(part).last_stable_offset(part.high_watermark)
+
+    def aborted_transactions(self, part: Partition, start: int, end: int) -> list[dict[str, int]]:
+        return [{"producer_id": a.producer_id, "first_offset": a.first_offset}
+                for a in self.states.get(part).aborted_between(start, end)]
+
+    # --- timers --------------------------------------------------------------------------------
+
+    async def _timers(self) -> None:
+        check_every = min(600_000, max(1000, min(self.producer_expiration_ms, self.limits.id_expiration_ms) // 10))
+        last_check = last_snapshot = now_ms()
+        first = True
+        while True:
+            if not first:
+                await asyncio.sleep(TIMEOUT_CHECK_MS / 1000.0)
+            first = False
+            stamp = now_ms()
+            try:
+                await self.abort_timed_out(stamp)
+                if stamp - last_check >= check_every:
+                    last_check = stamp
+                    await self.expire(stamp)
+                if stamp - last_snapshot >= SNAPSHOT_INTERVAL_MS:
+                    last_snapshot = stamp
+                    self.states.save_all(flush=False)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("transaction timers failed")
+
+    async def abort_timed_out(self, stamp: int) -> None:
+        """Complete transactions left prepared (by a crash or a failed write), abort timed-out ones."""
+        for eff in self.coordinator.recover():
+            name = eff.transactional_id
+            if not self._lock(name).locked():
+                async with self._lock(name):
+                    if any(e.transactional_id == name for e in self.coordinator.recover()):
+                        log.info("completing prepared transaction %s", name)
+                        await self._run([eff])
+        for name in self.coordinator.timed_out(stamp):
+            async with self._lock(name):
+                result = self.coordinator.abort_timed_out(name, now_ms())
+                if result.effects:
+                    log.info("aborting transaction %s: open longer than its timeout", name)
+                await self._run(result.effects)
+
+    async def expire(self, stamp: int) -> None:
+        for tp, plog, state in self.states.loaded():
+            part = self.broker.topics.partition(*tp)
+            if part is None or part.log is not plog:
+                self.states.forget(tp)
+                continue
+            state.expire(stamp, self.producer_expiration_ms)
+            state.truncate_below(plog.log_start_offset)
+        await self._run(self.coordinator.expire(stamp))
+        for name in [n for n, lock in self._locks.items() if not lock.locked() and n not in self.coordinator.txns]:
+            del self._locks[name]
+
+
+def install(broker: Broker) -> TxnService:
+    """Create, load and register the ``txn`` extension (call after ``broker.open``)."""
+    service = TxnService(broker)
+    service.open()
+    broker.extensions["txn"] = service
+    return service

@@ -1,0 +1,198 @@
+"""One consumer-group member as its own process, for the group interop tests.
+
+Run as ``python tests/support/group_member.py '<json options>'``.  Options: ``client`` (confluent,
+kafka-python, aiokafka), ``bootstrap``, ``topic``, ``group``, ``session_ms``, optional
+``instance_id`` (static membership), ``assignor`` (confluent's partition.assignment.strategy),
+``stop_after`` (consume that many records, committing each synchronously, then leave and exit) and
+``commit_metadata`` (metadata string attached to those commits).
+
+It writes one JSON object per line to stdout, flushed at once:
+
+    {"event": "subscribed"}
+    {"event": "assigned", "partitions": [..]}           its whole assignment, whenever it changes
+    {"event": "on_assign" | "on_revoke", "partitions": [..]}   rebalance callbacks (as the client reports them)
+    {"event": "record", "partition": p, "offset": o, "value": "..."}
+    {"event": "closed"}                                  after a graceful close (SIGTERM or stop_after)
+
+SIGTERM closes the consumer gracefully (it leaves the group); SIGKILL is a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from typing import Any
+
+STOP = False
+
+
+def emit(event: str, **fields: Any) -> None:
+    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+def _on_term(_signum: int, _frame: Any) -> None:
+    global STOP
+    STOP = True
+
+
+class Tracker:
+    def __init__(self) -> None:
+        self.current: list[int] | None = None
+
+    def update(self, partitions: list[int]) -> None:
+        partitions = sorted(partitions)
+        if partitions != self.current:
+            self.current = partitions
+            emit("assigned", partitions=partitions)
+
+
+def run_confluent(opts: dict[str, Any]) -> None:
+    from confluent_kafka import Consumer, TopicPartition
+
+    conf: dict[str, Any] = {
+        "bootstrap.servers": opts["bootstrap"], "group.id": opts["group"], "auto.offset.reset": "earliest",
+        "session.timeout.ms": opts["session_ms"], "heartbeat.interval.ms": 500, "enable.auto.commit": False,
+        "client.id": opts.get("client_id", "group-member"),
+    }
+    if opts.get("instance_id"):
+        conf["group.instance.id"] = opts["instance_id"]
+    if opts.get("assignor"):
+        conf["partition.assignment.strategy"] = opts["assignor"]
+    consumer = Consumer(conf)
+    tracker = Tracker()
+    consumer.subscribe(
+        [opts["topic"]],
+        on_assign=lambda _c, parts: emit("on_assign", partitions=sorted(p.partition for p in parts)),
+        on_revoke=lambda _c, parts: emit("on_revoke", partitions=sorted(p.partition for p in parts)),
+    )
+    emit("subscribed")
+    seen = 0
+    stop_after = opts.get("stop_after")
+    while not STOP:
+        msg = consumer.poll(0.1)
+        tracker.update([p.partition for p in consumer.assignment()])
+        if msg is None or msg.error():
+            continue
+        emit("record", partition=msg.partition(), offset=msg.offset(), value=(msg.value() or b"").decode())
+        seen += 1
+        if stop_after is not None:
+            tp = TopicPartition(msg.topic(), msg.partition(), msg.offset() + 1, metadata=opts.get("commit_metadata"))
+            consumer.commit(offsets=[tp], asynchronous=False)
+            if seen >= stop_after:
+                break
+    consumer.close()
+    emit("closed")
+
+
+def run_kafka_python(opts: dict[str, Any]) -> None:
+    from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+        def on_partitions_revoked(self, revoked: Any) -> None:
+            emit("on_revoke", partitions=sorted(p.partition for p in revoked))
+
+        def on_partitions_assigned(self, assigned: Any) -> None:
+            emit("on_assign", partitions=sorted(p.partition for p in assigned))
+
+    kwargs: dict[str, Any] = dict(
+        bootstrap_servers=opts["bootstrap"], group_id=opts["group"], auto_offset_reset="earliest",
+        session_timeout_ms=opts["session_ms"], heartbeat_interval_ms=500, enable_auto_commit=False,
+        client_id=opts.get("client_id", "group-member"),
+    )
+    if opts.get("instance_id"):
+        kwargs["group_instance_id"] = opts["instance_id"]
+    consumer = KafkaConsumer(**kwargs)
+    consumer.subscribe([opts["topic"]], listener=Listener())
+    emit("subscribed")
+    tracker = Tracker()
+    seen = 0
+    stop_after = opts.get("stop_after")
+    done = False
+    while not STOP and not done:
+        batches = consumer.poll(timeout_ms=100, max_records=1 if stop_after is not None else 500)
+        tracker.update([p.partition for p in consumer.assignment()])
+        for tp, msgs in batches.items():
+            for msg in msgs:
+                emit("record", partition=tp.partition, offset=msg.offset, value=(msg.value or b"").decode())
+                seen += 1
+                if stop_after is not None:
+                    meta = opts.get("commit_metadata") or ""
+                    consumer.commit({TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(msg.offset + 1, meta,
+                                                                                                -1)})
+                    if seen >= stop_after:
+                        done = True
+                        break
+            if done:
+                break
+    consumer.close()
+    emit("closed")
+
+
+async def run_aiokafka(opts: dict[str, Any]) -> None:
+    from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+    from aiokafka.structs import OffsetAndMetadata
+
+    class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+        async def on_partitions_revoked(self, revoked: Any) -> None:
+            emit("on_revoke", partitions=sorted(p.partition for p in revoked))
+
+        async def on_partitions_assigned(self, assigned: Any) -> None:
+            emit("on_assign", partitions=sorted(p.partition for p in assigned))
+
+    kwargs: dict[str, Any] = dict(
+        bootstrap_servers=opts["bootstrap"], group_id=opts["group"], auto_offset_reset="earliest",
+        session_timeout_ms=opts["session_ms"], heartbeat_interval_ms=500, enable_auto_commit=False,
+        client_id=opts.get("client_id", "group-member"),
+    )
+    if opts.get("instance_id"):
+        kwargs["group_instance_id"] = opts["instance_id"]
+    consumer = AIOKafkaConsumer(**kwargs)
+    await consumer.start()
+    consumer.subscribe([opts["topic"]], listener=Listener())
+    emit("subscribed")
+    tracker = Tracker()
+    seen = 0
+    stop_after = opts.get("stop_after")
+    done = False
+    try:
+        while not STOP and not done:
+            batches = await consumer.getmany(timeout_ms=100, max_records=1 if stop_after is not None else None)
+            tracker.update([p.partition for p in consumer.assignment()])
+            for tp, msgs in batches.items():
+                for msg in msgs:
+                    emit("record", partition=tp.partition, offset=msg.offset, value=(msg.value or b"").decode())
+                    seen += 1
+                    if stop_after is not None:
+                        meta = opts.get("commit_metadata") or ""
+                        await consumer.commit({TopicPartition(tp.topic, tp.partition):
+                                               OffsetAndMetadata(msg.offset + 1, meta)})
+                        if seen >= stop_after:
+                            done = True
+                            break
+                if done:
+                    break
+    finally:
+        await consumer.stop()
+    emit("closed")
+
+
+def main() -> None:
+    opts = json.loads(sys.argv[1])
+    signal.signal(signal.SIGTERM, _on_term)
+    client = opts["client"]
+    if client == "confluent":
+        run_confluent(opts)
+    elif client == "kafka-python":
+        run_kafka_python(opts)
+    elif client == "aiokafka":
+        asyncio.run(run_aiokafka(opts))
+    else:
+        raise SystemExit(f"unknown client {client!r}")
+
+
+if __name__ == "__main__":
+    main()
