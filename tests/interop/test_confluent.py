@@ -9,9 +9,13 @@ latest = high watermark, both moved correctly by DeleteRecords.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, ListOffsetsResultInfo, NewTopic, OffsetSpec
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._listoffsets import ListOffsetsResultInfo, OffsetSpec
+from confluent_kafka.cimpl import NewTopic
 from tests.support.interop import (
     CODECS,
     Deadline,
@@ -29,7 +33,27 @@ pytestmark = pytest.mark.interop
 
 def _list_offsets(admin: AdminClient, tp: TopicPartition, spec: OffsetSpec) -> ListOffsetsResultInfo:
     """One AdminClient.list_offsets answer, bounded in time."""
-    return admin.list_offsets({tp: spec}, request_timeout=15)[tp].result(timeout=30)
+    info: ListOffsetsResultInfo = admin.list_offsets({tp: spec}, request_timeout=15)[tp].result(timeout=30)
+    return info
+
+
+# OffsetSpec's constructors carry no annotations; wrap them once.
+_OFFSET_SPEC: Any = OffsetSpec
+
+
+def _earliest() -> OffsetSpec:
+    spec: OffsetSpec = _OFFSET_SPEC.earliest()
+    return spec
+
+
+def _latest() -> OffsetSpec:
+    spec: OffsetSpec = _OFFSET_SPEC.latest()
+    return spec
+
+
+def _max_timestamp() -> OffsetSpec:
+    spec: OffsetSpec = _OFFSET_SPEC.max_timestamp()
+    return spec
 
 
 def test_admin_creates_topic_and_rejects_duplicate(bootstrap: str, topic_factory: TopicFactory) -> None:
@@ -87,7 +111,7 @@ def test_list_offsets_max_timestamp(bootstrap: str, topic_factory: TopicFactory)
         if i == 1:
             assert producer.flush(30) == 0
     assert producer.flush(30) == 0
-    info = _list_offsets(admin_client(bootstrap), TopicPartition(topic, 0), OffsetSpec.max_timestamp())
+    info = _list_offsets(admin_client(bootstrap), TopicPartition(topic, 0), _max_timestamp())
     assert (info.offset, info.timestamp) == (1, base + 500)
 
 
@@ -115,8 +139,8 @@ def test_delete_records_moves_earliest_offset(bootstrap: str, topic_factory: Top
     tp0 = TopicPartition(topic, 0, 3)
     deleted = admin.delete_records([tp0], request_timeout=20)[tp0].result(timeout=30)
     assert deleted.low_watermark == 3
-    assert _list(bootstrap, topic, 0, OffsetSpec.earliest()) == 3
-    assert _list(bootstrap, topic, 0, OffsetSpec.latest()) == 10
+    assert _list(bootstrap, topic, 0, _earliest()) == 3
+    assert _list(bootstrap, topic, 0, _latest()) == 10
     assert watermarks(bootstrap, topic, [0, 1]) == {0: (3, 10), 1: (0, 6)}
 
     got = confluent_consume(bootstrap, topic, {0: 3}, 7)
@@ -126,7 +150,7 @@ def test_delete_records_moves_earliest_offset(bootstrap: str, topic_factory: Top
     tp1 = TopicPartition(topic, 1, OFFSET_END)
     assert admin.delete_records([tp1], request_timeout=20)[tp1].result(timeout=30).low_watermark == 6
     assert watermarks(bootstrap, topic, [0, 1]) == {0: (3, 10), 1: (6, 6)}
-    assert _list(bootstrap, topic, 1, OffsetSpec.earliest()) == 6
+    assert _list(bootstrap, topic, 1, _earliest()) == 6
 
     # New writes continue after the high watermark; the log start stays.
     _produce_values(bootstrap, topic, 1, [b"p1-new"], batch=1)

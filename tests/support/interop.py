@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from confluent_kafka import TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 CODECS: Final = ("none", "gzip", "snappy", "lz4", "zstd")
 CREATE_TIME: Final = 0
@@ -183,12 +184,13 @@ def check_roundtrip(
         if g.timestamp_type is not None:
             assert g.timestamp_type == CREATE_TIME, f"{where}: timestamp type {g.timestamp_type}"
         if rec.timestamp_ms is not None:
-            assert g.timestamp_ms == rec.timestamp_ms, f"{where}: timestamp {g.timestamp_ms}/{rec.timestamp_ms}"
+            want_ts = rec.timestamp_ms
+            assert g.timestamp_ms == want_ts, f"{where}: timestamp {g.timestamp_ms}, want {want_ts}"
         else:
             lo, hi = ws.started_ms - 5_000, ws.finished_ms + 5_000
             assert lo <= g.timestamp_ms <= hi, f"{where}: timestamp {g.timestamp_ms} outside [{lo}, {hi}]"
-        if ws.deliveries and ws.deliveries[i] is not None:
-            d = ws.deliveries[i]
+        d = ws.deliveries[i] if ws.deliveries else None
+        if d is not None:
             assert (g.partition, g.offset) == (d.partition, d.offset), (
                 f"{where}: broker acknowledged it at p{d.partition}@{d.offset}"
             )

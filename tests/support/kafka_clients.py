@@ -15,9 +15,10 @@ loop over clients:
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from tests.support.interop import (
@@ -53,6 +54,11 @@ class ClientDriver:
     explicit_timestamps: bool = True
     per_record_headers: bool = True
     binary_headers: bool = True
+
+
+def _untyped(module: str) -> Any:
+    """Import a client library that ships no type information (kafka-python, aiokafka)."""
+    return importlib.import_module(module)
 
 
 def _halves(records: Sequence[Rec]) -> list[list[tuple[int, Rec]]]:
@@ -128,13 +134,15 @@ def confluent_consume(
                         continue
                     raise AssertionError(f"confluent consumer error: {err}")
                 ts_type, ts = msg.timestamp()
+                partition, offset = msg.partition(), msg.offset()
+                assert partition is not None and offset is not None, msg
                 got.append(
                     Got(
-                        partition=msg.partition(),
-                        offset=msg.offset(),
+                        partition=partition,
+                        offset=offset,
                         key=msg.key(),
                         value=msg.value(),
-                        headers=tuple(msg.headers() or ()),
+                        headers=tuple(cast(list[tuple[str, bytes]], msg.headers() or [])),
                         timestamp_ms=ts,
                         timestamp_type={1: 0, 2: 1}.get(ts_type, -1),
                     )
@@ -150,20 +158,17 @@ def confluent_create_topic(bootstrap: str, topic: str, partitions: int) -> None:
 
 # ---------------------------------------------------------------------------------------- kafka-python
 def kafka_python_create_topic(bootstrap: str, topic: str, partitions: int) -> None:
-    from kafka.admin import KafkaAdminClient, NewTopic  # type: ignore[import-untyped]
-
-    admin = KafkaAdminClient(bootstrap_servers=[bootstrap], request_timeout_ms=20_000)
+    kafka_admin = _untyped("kafka.admin")
+    admin = kafka_admin.KafkaAdminClient(bootstrap_servers=[bootstrap], request_timeout_ms=20_000)
     try:
-        admin.create_topics([NewTopic(topic, partitions, 1)], timeout_ms=15_000)
+        admin.create_topics([kafka_admin.NewTopic(topic, partitions, 1)], timeout_ms=15_000)
     finally:
         admin.close()
     wait_for_topic(bootstrap, topic, partitions)
 
 
 def kafka_python_produce(bootstrap: str, topic: str, records: Sequence[Rec], codec: str) -> WriteSet:
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(
+    producer = _untyped("kafka").KafkaProducer(
         bootstrap_servers=[bootstrap],
         acks="all",
         compression_type=None if codec == "none" else codec,
@@ -199,10 +204,8 @@ def kafka_python_produce(bootstrap: str, topic: str, records: Sequence[Rec], cod
 def kafka_python_consume(
     bootstrap: str, topic: str, start: Mapping[int, int], expected: int, timeout: float = 30.0
 ) -> list[Got]:
-    from kafka import KafkaConsumer
-    from kafka import TopicPartition as KTopicPartition
-
-    consumer = KafkaConsumer(
+    kafka = _untyped("kafka")
+    consumer = kafka.KafkaConsumer(
         bootstrap_servers=[bootstrap],
         group_id=None,
         enable_auto_commit=False,
@@ -210,7 +213,7 @@ def kafka_python_consume(
     )
     got: list[Got] = []
     try:
-        tps = {p: KTopicPartition(topic, p) for p in start}
+        tps = {p: kafka.TopicPartition(topic, p) for p in start}
         consumer.assign(list(tps.values()))
         for p, off in start.items():
             consumer.seek(tps[p], off)
@@ -231,12 +234,11 @@ def kafka_python_consume(
 # --------------------------------------------------------------------------------------------- aiokafka
 def aiokafka_create_topic(bootstrap: str, topic: str, partitions: int) -> None:
     async def run() -> None:
-        from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
-
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=20_000)
+        aio_admin = _untyped("aiokafka.admin")
+        admin = aio_admin.AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=20_000)
         await admin.start()
         try:
-            await admin.create_topics([NewTopic(topic, partitions, 1)], timeout_ms=15_000)
+            await admin.create_topics([aio_admin.NewTopic(topic, partitions, 1)], timeout_ms=15_000)
         finally:
             await admin.close()
 
@@ -246,9 +248,7 @@ def aiokafka_create_topic(bootstrap: str, topic: str, partitions: int) -> None:
 
 def aiokafka_produce(bootstrap: str, topic: str, records: Sequence[Rec], codec: str) -> WriteSet:
     async def run() -> list[Delivery | None]:
-        from aiokafka import AIOKafkaProducer
-
-        producer = AIOKafkaProducer(
+        producer = _untyped("aiokafka").AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             acks="all",
             compression_type=None if codec == "none" else codec,
@@ -289,10 +289,8 @@ def aiokafka_consume(
     bootstrap: str, topic: str, start: Mapping[int, int], expected: int, timeout: float = 30.0
 ) -> list[Got]:
     async def run() -> list[Got]:
-        from aiokafka import AIOKafkaConsumer
-        from aiokafka import TopicPartition as ATopicPartition
-
-        consumer = AIOKafkaConsumer(
+        aiokafka = _untyped("aiokafka")
+        consumer = aiokafka.AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
             group_id=None,
             enable_auto_commit=False,
@@ -301,7 +299,7 @@ def aiokafka_consume(
         await consumer.start()
         got: list[Got] = []
         try:
-            tps = {p: ATopicPartition(topic, p) for p in start}
+            tps = {p: aiokafka.TopicPartition(topic, p) for p in start}
             consumer.assign(list(tps.values()))
             for p, off in start.items():
                 consumer.seek(tps[p], off)

@@ -213,7 +213,7 @@ class MembershipMachine:
             group.pending_sync.discard(old_id)
             group.pending_sync.add(new_id)
         effects += self._touch(group, member, now_ms)
-        if False:
+        if group.state == S.STABLE and group.select_protocol() == group.protocol_name:
             # The selected protocol stands (its metadata may differ: a restarted member owns nothing
             # yet): hand back the current generation, no rebalance.  From v9 the leader is told it is
             # the leader but to skip assignment; before, it is told the old leader id, so it does not
