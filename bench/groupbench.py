@@ -37,8 +37,15 @@ from bench.brokers import BenchBroker
 from bench.metrics import Outcome, Sizing, skipped
 from bench.workloads import create_topic, delete_topic, topic_name
 
-GROUP_APIS: Final = {8: "OffsetCommit", 9: "OffsetFetch", 10: "FindCoordinator", 11: "JoinGroup",
-                     12: "Heartbeat", 13: "LeaveGroup", 14: "SyncGroup"}
+GROUP_APIS: Final = {
+    8: "OffsetCommit",
+    9: "OffsetFetch",
+    10: "FindCoordinator",
+    11: "JoinGroup",
+    12: "Heartbeat",
+    13: "LeaveGroup",
+    14: "SyncGroup",
+}
 PARTITIONS: Final = 4
 RECORDS: Final = 1000
 WAIT_S: Final = 30.0
@@ -74,9 +81,14 @@ def _read_exact(sock: socket.socket, size: int) -> bytes:
 
 def _consumer_conf(bootstrap: str, group: str) -> dict[str, Any]:
     return {
-        "bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
-        "enable.auto.commit": False, "heartbeat.interval.ms": 1000, "session.timeout.ms": 10000,
-        "partition.assignment.strategy": "range", "log_level": 3,
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "heartbeat.interval.ms": 1000,
+        "session.timeout.ms": 10000,
+        "partition.assignment.strategy": "range",
+        "log_level": 3,
     }
 
 
@@ -175,7 +187,9 @@ def consumer_groups(broker: BenchBroker, sizing: Sizing) -> Outcome:
         outcome.add("subscribe_to_first_record_ms", statistics.median(got), "ms", False)
         outcome.add("subscribe_to_first_record_max_ms", max(got), "ms", False)
     if len(got) < len(samples):
-        outcome.notes.append(f"{len(samples) - len(got)} of {len(samples)} subscribers got no record in {WAIT_S:.0f}s")
+        outcome.notes.append(
+            f"{len(samples) - len(got)} of {len(samples)} subscribers got no record in {WAIT_S:.0f}s"
+        )
     rebalance, problem = rebalance_ms(broker.bootstrap, topic)
     if rebalance is not None:
         outcome.add("rebalance_on_join_ms", rebalance, "ms", False)

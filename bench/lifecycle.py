@@ -38,7 +38,9 @@ def broker_start(broker: BenchBroker, sizing: Sizing) -> Outcome:
     starts: list[float] = []
     idle: list[int] = []
     for i in range(sizing.start_repeats):
-        fresh = BenchBroker(f"{broker.name}-start{i}", broker.kind, memory=broker.memory, settings=broker.settings)
+        fresh = BenchBroker(
+            f"{broker.name}-start{i}", broker.kind, memory=broker.memory, settings=broker.settings
+        )
         try:
             starts.append(fresh.start())
             time.sleep(1.0)
@@ -52,7 +54,9 @@ def broker_start(broker: BenchBroker, sizing: Sizing) -> Outcome:
     outcome.add("start_to_ready_min_ms", min(starts) * 1000.0, "ms", False)
     if idle:
         outcome.add("fresh_idle_rss", statistics.median(idle) / MIB, "MiB", False)
-    outcome.notes.append(f"{len(starts)} starts on an empty {'memory store' if broker.memory else 'data dir'}")
+    outcome.notes.append(
+        f"{len(starts)} starts on an empty {'memory store' if broker.memory else 'data dir'}"
+    )
     return outcome
 
 
@@ -122,8 +126,12 @@ def cleaner(broker: BenchBroker, sizing: Sizing) -> Outcome:
     if isinstance(result, Mapping):
         for name, metric in result.items():
             if isinstance(metric, Mapping):
-                outcome.add(str(name), metric.get("value"), str(metric.get("unit", "")),
-                            metric.get("higher_is_better"))
+                outcome.add(
+                    str(name),
+                    metric.get("value"),
+                    str(metric.get("unit", "")),
+                    metric.get("higher_is_better"),
+                )
     else:
         outcome.status = "error"
         outcome.notes.append(f"bench.cleaner.measure returned {type(result).__name__}")

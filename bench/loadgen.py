@@ -25,6 +25,7 @@ processes in their compressed ``encode()`` form.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -33,7 +34,8 @@ import struct
 import time
 import traceback
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event
 from typing import Any, Final
@@ -46,6 +48,7 @@ HIST_DIGITS: Final = 3
 STAMP: Final = struct.Struct(">qB")
 READY_TIMEOUT_S: Final = 90.0
 FLUSH_TIMEOUT_S: Final = 30.0
+EOF_QUIET_S: Final = 0.5
 
 
 def new_histogram() -> Any:
@@ -83,6 +86,7 @@ class ConsumerSpec:
     duration_s: float
     expected: int | None = None  # stop after this many records (None: run until stop/deadline)
     from_end: bool = False  # start at the current high watermarks (latency) instead of the beginning
+    until_eof: bool = False  # stop once every partition reported end-of-partition and EOF_QUIET_S passed
     config: tuple[tuple[str, str], ...] = ()
     latency: bool = False
     index: int = 0
@@ -142,8 +146,13 @@ def _produce(spec: ProducerSpec, ready: Event, go: Event, result: WorkerResult) 
     stats = _Stats()
     hist = new_histogram() if spec.latency else None
     conf: dict[str, Any] = {
-        "bootstrap.servers": spec.bootstrap, "acks": "all", "linger.ms": 5, "compression.type": "none",
-        "statistics.interval.ms": 500, "stats_cb": stats, "log_level": 3,
+        "bootstrap.servers": spec.bootstrap,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "none",
+        "statistics.interval.ms": 500,
+        "stats_cb": stats,
+        "log_level": 3,
         "client.id": f"bench-producer-{spec.index}",
     }
     conf.update(dict(spec.config))
@@ -189,7 +198,7 @@ def _produce(spec: ProducerSpec, ready: Event, go: Event, result: WorkerResult) 
                 poll(min(next_send - now, 0.002))
                 continue
             next_send += interval
-            payload[0:STAMP.size] = STAMP.pack(time.monotonic_ns(), 1 if now >= warm_until else 0)
+            payload[0 : STAMP.size] = STAMP.pack(time.monotonic_ns(), 1 if now >= warm_until else 0)
             value = bytes(payload)
         elif (sent & 1023) == 0 and time.monotonic() >= deadline:
             break
@@ -233,12 +242,16 @@ def consumer_worker(spec: ConsumerSpec, ready: Event, go: Event, stop: Event, ou
 
 
 def _consume(spec: ConsumerSpec, ready: Event, go: Event, stop: Event, result: WorkerResult) -> None:
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
     conf: dict[str, Any] = {
-        "bootstrap.servers": spec.bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:12]}",
-        "enable.auto.commit": False, "auto.offset.reset": "earliest", "log_level": 3,
+        "bootstrap.servers": spec.bootstrap,
+        "group.id": f"bench-{uuid.uuid4().hex[:12]}",
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "log_level": 3,
         "client.id": f"bench-consumer-{spec.index}",
+        "enable.partition.eof": spec.until_eof,
     }
     conf.update(dict(spec.config))
     consumer = Consumer(conf)
@@ -259,20 +272,34 @@ def _consume(spec: ConsumerSpec, ready: Event, go: Event, stop: Event, result: W
         last = began
         received = 0
         expected = spec.expected if spec.expected is not None else 1 << 62
+        at_eof: set[int] = set()
         while received < expected and not stop.is_set():
             now = time.monotonic()
             if now >= deadline:
                 break
-            batch = consumer.consume(2000, 0.1)
+            if spec.until_eof and len(at_eof) == len(spec.partitions) and now - last >= EOF_QUIET_S:
+                break
+            if hist is None:
+                batch = consumer.consume(2000, 0.1)
+            else:  # consume(n, t) waits to fill n for up to t: take what is there as soon as one arrives
+                first = consumer.poll(0.1)
+                batch = [first, *consumer.consume(1000, 0)] if first is not None else []
             if not batch:
                 continue
             stamp_ns = time.monotonic_ns()
+            before = received
             for msg in batch:
-                if msg.error() is not None:
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        at_eof.add(msg.partition() or 0)
+                        continue
                     result.errors += 1
-                    result.first_error = result.first_error or str(msg.error())
+                    result.first_error = result.first_error or str(err)
                     continue
                 received += 1
+                if at_eof:
+                    at_eof.discard(msg.partition())
                 if hist is not None:
                     value = msg.value()
                     if value is not None and len(value) >= STAMP.size:
@@ -280,7 +307,8 @@ def _consume(spec: ConsumerSpec, ready: Event, go: Event, stop: Event, result: W
                         if flag == 1:
                             hist.record_value(max(1, (stamp_ns - sent_ns) // 1000))
                             result.measured += 1
-            last = time.monotonic()
+            if received > before:
+                last = time.monotonic()
         result.records = received
         result.elapsed_s = last - began
         if hist is not None:
@@ -305,8 +333,11 @@ class PhaseResult:
         return sum(r.records for r in self.consumers)
 
     def errors(self) -> list[str]:
-        found = [f"{r.role} {r.index}: {r.first_error.strip()}" for r in self.producers + self.consumers
-                 if r.first_error]
+        found = [
+            f"{r.role} {r.index}: {r.first_error.strip()}"
+            for r in self.producers + self.consumers
+            if r.first_error
+        ]
         return found + self.failures
 
 
@@ -335,26 +366,15 @@ def run_phase(
     try:
         start_deadline = time.monotonic() + READY_TIMEOUT_S
         for proc, ready in procs:
-            if not ready.wait(max(0.1, start_deadline - time.monotonic())):
-                failures.append(f"worker pid {proc.pid} not ready within {READY_TIMEOUT_S:.0f}s")
-        go.set()
-        deadline = time.monotonic() + timeout_s
-        producers_left = len(producers)
-        stop_at: float | None = None
-        while len(results) < len(procs) and time.monotonic() < deadline:
-            if stop_at is not None and time.monotonic() >= stop_at:
-                stop.set()
-            try:
-                res = out.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            results.append(res)
-            if res.role == "producer":
-                producers_left -= 1
-                if producers_left == 0 and producers:
-                    stop_at = time.monotonic() + drain_s
-        if len(results) < len(procs):
-            failures.append(f"only {len(results)} of {len(procs)} workers reported within {timeout_s:.0f}s")
+            while not ready.wait(0.05):
+                if not proc.is_alive():
+                    failures.append(f"worker pid {proc.pid} exited with code {proc.exitcode} before ready")
+                    break
+                if time.monotonic() > start_deadline:
+                    failures.append(f"worker pid {proc.pid} not ready within {READY_TIMEOUT_S:.0f}s")
+                    break
+        with _phase_hook() if _phase_hook is not None else contextlib.nullcontext():
+            _collect(procs, producers, out, go, stop, results, failures, drain_s, timeout_s)
     finally:
         stop.set()
         for proc, _ready in procs:
@@ -364,5 +384,47 @@ def run_phase(
                 proc.join(5)
         out.close()
     results.sort(key=lambda r: (r.role, r.index))
-    return PhaseResult([r for r in results if r.role == "producer"],
-                       [r for r in results if r.role == "consumer"], failures)
+    return PhaseResult(
+        [r for r in results if r.role == "producer"], [r for r in results if r.role == "consumer"], failures
+    )
+
+
+def _collect(
+    procs: list[tuple[Any, Event]],
+    producers: Sequence[ProducerSpec],
+    out: Any,
+    go: Event,
+    stop: Event,
+    results: list[WorkerResult],
+    failures: list[str],
+    drain_s: float,
+    timeout_s: float,
+) -> None:
+    go.set()
+    deadline = time.monotonic() + timeout_s
+    producers_left = len(producers)
+    stop_at: float | None = None
+    while len(results) < len(procs) and time.monotonic() < deadline:
+        if stop_at is not None and time.monotonic() >= stop_at:
+            stop.set()
+        try:
+            res = out.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        results.append(res)
+        if res.role == "producer":
+            producers_left -= 1
+            if producers_left == 0 and producers:
+                stop_at = time.monotonic() + drain_s
+    if len(results) < len(procs):
+        failures.append(f"only {len(results)} of {len(procs)} workers reported within {timeout_s:.0f}s")
+
+
+PhaseHook = Callable[[], AbstractContextManager[object]]
+_phase_hook: PhaseHook | None = None
+
+
+def set_phase_hook(hook: PhaseHook | None) -> None:
+    """Wrap the measured part of every following phase (go to last result) in ``hook()``; e.g. a profiler."""
+    global _phase_hook
+    _phase_hook = hook

@@ -105,19 +105,34 @@ def describe() -> dict[str, Any]:
 
 
 LABELS = {
-    "cpu_model": "CPU model", "cpu_cores": "Cores (logical)", "memory_gib": "Memory (GiB)",
-    "data_dir_filesystem": "Data-dir filesystem", "data_dir_disk_size_gib": "Disk size (GiB)",
-    "data_dir_disk_free_gib": "Disk free at run time (GiB)", "fsync_4k_median_ms": "4 KiB write+fsync, median (ms)",
-    "kernel": "Kernel", "python": "Python", "confluent_kafka": "confluent-kafka (load generator)",
+    "cpu_model": "CPU model",
+    "cpu_cores": "Cores (logical)",
+    "memory_gib": "Memory (GiB)",
+    "data_dir_filesystem": "Data-dir filesystem",
+    "data_dir_disk_size_gib": "Disk size (GiB)",
+    "data_dir_disk_free_gib": "Disk free at run time (GiB)",
+    "fsync_4k_median_ms": "4 KiB write+fsync, median (ms)",
+    "kernel": "Kernel",
+    "python": "Python",
+    "confluent_kafka": "confluent-kafka (load generator)",
     "librdkafka": "librdkafka",
 }
 
 
 def render(info: dict[str, Any], generated: str) -> str:
-    lines = ["# Benchmark machine", "", f"Gathered automatically by `python -m bench` on {generated}.", "",
-             "| what | value |", "| --- | --- |"]
+    lines = [
+        "# Benchmark machine",
+        "",
+        f"Gathered automatically by `python -m bench` on {generated}.",
+        "",
+        "| what | value |",
+        "| --- | --- |",
+    ]
     for key, value in info.items():
         lines.append(f"| {LABELS.get(key, key)} | {value} |")
-    lines += ["", "Broker and load generator share these cores: every figure is for both on one machine, "
-              "all traffic on 127.0.0.1."]
+    lines += [
+        "",
+        "Broker and load generator share these cores: every figure is for both on one machine, "
+        "all traffic on 127.0.0.1.",
+    ]
     return "\n".join(lines) + "\n"

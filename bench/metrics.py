@@ -76,18 +76,42 @@ class Sizing:
 
 
 FULL = Sizing(
-    name="full", throughput_s=12.0, throughput_max_records=3_000_000, producers=3, consumers=2,
-    consume_records=600_000, latency_s=14.0, latency_warmup_s=2.0, latency_rates=(2_000, 20_000),
-    start_repeats=5, group_repeats=3,
+    name="full",
+    throughput_s=12.0,
+    throughput_max_records=3_000_000,
+    producers=3,
+    consumers=2,
+    consume_records=600_000,
+    latency_s=14.0,
+    latency_warmup_s=2.0,
+    latency_rates=(2_000, 20_000),
+    start_repeats=5,
+    group_repeats=3,
 )
 QUICK = Sizing(
-    name="quick", throughput_s=2.5, throughput_max_records=300_000, producers=2, consumers=2,
-    consume_records=40_000, latency_s=4.0, latency_warmup_s=1.0, latency_rates=(2_000,),
-    start_repeats=2, group_repeats=1,
+    name="quick",
+    throughput_s=2.5,
+    throughput_max_records=300_000,
+    producers=2,
+    consumers=2,
+    consume_records=40_000,
+    latency_s=4.0,
+    latency_warmup_s=1.0,
+    latency_rates=(2_000,),
+    start_repeats=2,
+    group_repeats=1,
 )
 TINY = Sizing(
-    name="tiny", throughput_s=1.0, throughput_max_records=5_000, producers=1, consumers=1,
-    consume_records=2_000, latency_s=1.5, latency_warmup_s=0.3, latency_rates=(500,),
-    start_repeats=1, group_repeats=1,
+    name="tiny",
+    throughput_s=1.0,
+    throughput_max_records=5_000,
+    producers=1,
+    consumers=1,
+    consume_records=2_000,
+    latency_s=1.5,
+    latency_warmup_s=0.3,
+    latency_rates=(500,),
+    start_repeats=1,
+    group_repeats=1,
 )
 SIZINGS = {s.name: s for s in (FULL, QUICK, TINY)}

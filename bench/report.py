@@ -12,8 +12,9 @@ Report JSON::
     command      the command line that produced it
     sizing       the Sizing knobs (quick or full)
     duration_s   wall time of the whole run
+    loadavg_1m   {"start", "end"}: 1-minute load average (other work on the machine skews figures)
     brokers      [{"name", "kind", "version", "storage", "bootstrap"}]   first = ratio numerator
-    workloads    [{"name", "description", "results": {broker_name: Outcome JSON}}]
+    workloads    [{"name", "description", "results": {broker_name: Outcome JSON + "loadavg_1m_before"}}]
     machine      bench.machine.describe()
     profiles     {workload: summary-file path}   (only with --profile)
 """
@@ -61,16 +62,31 @@ def _direction(hib: bool | None) -> str:
 def render_markdown(report: dict[str, Any]) -> str:
     names = [b["name"] for b in report["brokers"]]
     pair = len(names) == 2
-    lines = ["# Streamlog benchmark", "",
-             f"Generated {report['generated']} by `{report['command']}` "
-             f"({report['sizing']['name']} sizing, {report['duration_s']:.0f} s). Machine: see machine.md.", ""]
+    lines = [
+        "# Streamlog benchmark",
+        "",
+        f"Generated {report['generated']} by `{report['command']}` "
+        f"({report['sizing']['name']} sizing, {report['duration_s']:.0f} s). Machine: see machine.md.",
+        "",
+    ]
+    load = report.get("loadavg_1m") or {}
+    if load:
+        lines += [
+            f"1-minute load average at start {load.get('start')}, at end {load.get('end')} "
+            f"({report['machine'].get('cpu_cores')} cores; anything else running competes with the brokers "
+            "and the load generator, and each workload's JSON result records the load before it).",
+            "",
+        ]
     for broker in report["brokers"]:
         lines.append(f"- **{broker['name']}**: {broker['version']}, storage: {broker['storage']}")
     lines.append("")
     if pair:
-        lines += [f"Ratio = {names[0]} / {names[1]}. \"Better\" says which direction is good for that figure: "
-                  f"for *higher* a ratio above 1 favours {names[0]}, for *lower* a ratio below 1 does; "
-                  "*info* figures are context, not a contest. Within ±5% is called even.", ""]
+        lines += [
+            f'Ratio = {names[0]} / {names[1]}. "Better" says which direction is good for that figure: '
+            f"for *higher* a ratio above 1 favours {names[0]}, for *lower* a ratio below 1 does; "
+            "*info* figures are context, not a contest. Within ±5% is called even.",
+            "",
+        ]
     header = ["workload", "metric", "unit", *names]
     if pair:
         header += ["ratio", "better", "verdict"]
@@ -88,7 +104,13 @@ def render_markdown(report: dict[str, Any]) -> str:
         statuses = [results.get(n, {}).get("status", "missing") for n in names]
         if any(st != "ok" for st in statuses):
             cells = ["" if st == "ok" else f"*{st}*" for st in statuses]
-            lines.append("| " + " | ".join([workload["name"], "status", "", *cells, *([""] * (len(header) - 3 - len(names)))]) + " |")
+            lines.append(
+                "| "
+                + " | ".join(
+                    [workload["name"], "status", "", *cells, *([""] * (len(header) - 3 - len(names)))]
+                )
+                + " |"
+            )
         for name in names:
             for note in results.get(name, {}).get("notes", []):
                 notes.append(f"- {workload['name']} / {name}: {note}")
@@ -100,7 +122,11 @@ def render_markdown(report: dict[str, Any]) -> str:
             row = [workload["name"], metric, unit, *(_fmt(v) for v in values)]
             if pair:
                 r = ratio(values[0], values[1])
-                row += ["—" if r is None else f"{r:.2f}", _direction(hib), verdict(r, hib, names[0], names[1])]
+                row += [
+                    "—" if r is None else f"{r:.2f}",
+                    _direction(hib),
+                    verdict(r, hib, names[0], names[1]),
+                ]
             else:
                 row += [_direction(hib)]
             lines.append("| " + " | ".join(row) + " |")
@@ -138,7 +164,9 @@ def plot_latency(report: dict[str, Any], path: Path) -> str | None:
             for label, points in outcome.get("curves", {}).items():
                 xs = [_x(p) for p, _ in points]
                 ys = [max(v, 1e-3) for _, v in points]
-                ax.plot(xs, ys, styles.get(label, ":"), marker="o", markersize=3, label=f"{broker_name} {label}")
+                ax.plot(
+                    xs, ys, styles.get(label, ":"), marker="o", markersize=3, label=f"{broker_name} {label}"
+                )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xticks([_x(t) for t in ticks])

@@ -31,6 +31,7 @@ from typing import Any
 from bench import lifecycle, machine, report
 from bench.brokers import BenchBroker, BrokerError
 from bench.groupbench import consumer_groups
+from bench.loadgen import set_phase_hook
 from bench.metrics import FULL, QUICK, SIZINGS, Outcome, Sizing
 from bench.profiling import PySpy, render, summarize
 from bench.workloads import WorkloadFn, throughput_workloads
@@ -43,22 +44,47 @@ def progress(text: str) -> None:
     print(f"[{time.monotonic() - _T0:7.1f}s] {text}", file=sys.stderr, flush=True)
 
 
+def loadavg() -> float | None:
+    """1-minute load average: other work on the machine competes with the broker and the load generator."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def workloads(sizing: Sizing) -> list[tuple[str, str, WorkloadFn]]:
     return [
-        ("broker-start", f"start a fresh broker {sizing.start_repeats}x on empty storage: launch to ready, "
-                         "then RSS after 1 s idle", lifecycle.broker_start),
+        (
+            "broker-start",
+            f"start a fresh broker {sizing.start_repeats}x on empty storage: launch to ready, "
+            "then RSS after 1 s idle",
+            lifecycle.broker_start,
+        ),
         *throughput_workloads(sizing),
-        ("consumer-groups", "subscribe to first record in a fresh group (4 partitions); rebalance time when a "
-                            "second member joins (eager, heartbeat 1 s)", consumer_groups),
-        ("memory", "RSS of the long-lived broker: idle after start, peak over the run (VmHWM), after the "
-                   "workloads", lifecycle.memory),
+        (
+            "consumer-groups",
+            "subscribe to first record in a fresh group (4 partitions); rebalance time when a "
+            "second member joins (eager, heartbeat 1 s)",
+            consumer_groups,
+        ),
+        (
+            "memory",
+            "RSS of the long-lived broker: idle after start, peak over the run (VmHWM), after the workloads",
+            lifecycle.memory,
+        ),
         ("cleaner", "log cleaner (compaction) throughput, from bench/cleaner.py", lifecycle.cleaner),
-        ("recovery-kill9", "kill -9 with the large consume topic on disk, time restart to ready, check no "
-                           "acknowledged record was lost; then a clean restart", lifecycle.recovery),
+        (
+            "recovery-kill9",
+            "kill -9 with the large consume topic on disk, time restart to ready, check no "
+            "acknowledged record was lost; then a clean restart",
+            lifecycle.recovery,
+        ),
     ]
 
 
-def select(all_workloads: list[tuple[str, str, WorkloadFn]], patterns: str | None) -> list[tuple[str, str, WorkloadFn]]:
+def select(
+    all_workloads: list[tuple[str, str, WorkloadFn]], patterns: str | None
+) -> list[tuple[str, str, WorkloadFn]]:
     if not patterns:
         return all_workloads
     wanted = [p.strip() for p in patterns.split(",") if p.strip()]
@@ -88,19 +114,40 @@ def headline(outcome: Outcome) -> str:
 
 
 @contextlib.contextmanager
-def maybe_profile(broker: BenchBroker, out: Path | None, name: str, profiles: dict[str, str]) -> Iterator[None]:
-    if out is None or broker.kind != "streamlog" or broker.pid is None:
+def maybe_profile(
+    broker: BenchBroker, out: Path | None, name: str, profiles: dict[str, str]
+) -> Iterator[None]:
+    """Profile the measured phases of this workload (see ``loadgen.set_phase_hook``): NAME, NAME-phase2..."""
+    if out is None or broker.kind != "streamlog":
         yield
         return
-    spy = PySpy(broker.pid, out, name)
-    with spy:
-        yield
+    out_dir = out
+    count = 0
+
+    @contextlib.contextmanager
+    def phase() -> Iterator[None]:
+        nonlocal count
+        count += 1
+        label = name if count == 1 else f"{name}-phase{count}"
+        pid = broker.pid
+        if pid is None:
+            yield
+            return
+        spy = PySpy(pid, out_dir, label)
+        with spy:
+            yield
+        try:
+            summary_path = out_dir / f"{label}.md"
+            summary_path.write_text(render(summarize(spy.raw_path), f"{label} on {broker.name}"))
+            profiles[label] = str(summary_path)
+        except OSError as exc:
+            progress(f"  profile of {label} not summarized: {exc}")
+
+    set_phase_hook(phase)
     try:
-        summary_path = out / f"{name}.md"
-        summary_path.write_text(render(summarize(spy.raw_path), f"{name} on {broker.name}"))
-        profiles[name] = str(summary_path)
-    except OSError as exc:
-        progress(f"  profile of {name} not summarized: {exc}")
+        yield
+    finally:
+        set_phase_hook(None)
 
 
 def run_one(fn: WorkloadFn, broker: BenchBroker, sizing: Sizing) -> Outcome:
@@ -131,11 +178,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     profile_dir = Path(args.profile).resolve() if args.profile else None
     profiles: dict[str, str] = {}
     results: list[dict[str, Any]] = []
+    load_start = loadavg()
     try:
         for broker in brokers:
             took = broker.start()
-            progress(f"{broker.name} ({broker.version()}, {broker.storage}) ready on {broker.bootstrap} "
-                     f"in {took * 1000:.0f} ms")
+            progress(
+                f"{broker.name} ({broker.version()}, {broker.storage}) ready on {broker.bootstrap} "
+                f"in {took * 1000:.0f} ms"
+            )
         time.sleep(1.0)
         for broker in brokers:
             idle = broker.rss_kb()
@@ -145,9 +195,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             entry: dict[str, Any] = {"name": name, "description": description, "results": {}}
             for broker in brokers:
                 progress(f"({index}/{len(chosen)}) {name} on {broker.name} ...")
+                load = loadavg()
                 with maybe_profile(broker, profile_dir, name, profiles):
                     outcome = run_one(fn, broker, sizing)
-                entry["results"][broker.name] = outcome.to_json()
+                entry["results"][broker.name] = dict(outcome.to_json(), loadavg_1m_before=load)
                 progress(f"    {name} on {broker.name} [{outcome.elapsed_s:.1f}s]: {headline(outcome)}")
             results.append(entry)
     finally:
@@ -159,8 +210,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "command": "python -m bench " + shlex.join(args.argv),
         "sizing": asdict(sizing),
         "duration_s": round(time.monotonic() - _T0, 1),
-        "brokers": [{"name": b.name, "kind": b.kind, "version": b.version(), "storage": b.storage,
-                     "bootstrap": b.bootstrap} for b in brokers],
+        "brokers": [
+            {
+                "name": b.name,
+                "kind": b.kind,
+                "version": b.version(),
+                "storage": b.storage,
+                "bootstrap": b.bootstrap,
+            }
+            for b in brokers
+        ],
+        "loadavg_1m": {"start": load_start, "end": loadavg()},
         "workloads": results,
         "machine": machine.describe(),
         "profiles": profiles,
@@ -171,24 +231,40 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Kafka-protocol broker benchmark (OpenMessaging-Benchmark-style workloads).",
-        epilog="Example: python -m bench --compare   (full Streamlog-vs-tansu run, < 10 min, writes docs/bench/)",
+        epilog="Example: python -m bench --compare  (Streamlog vs tansu, < 10 min; writes docs/bench/)",
     )
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--compare", action="store_true",
-                      help="start Streamlog (durable, temp data dir) and tansu (memory) and run every workload "
-                           "on both in turns; writes latest.json/.md, latency.png and machine.md")
+    mode.add_argument(
+        "--compare",
+        action="store_true",
+        help="start Streamlog (durable, temp data dir) and tansu (memory) and run every workload "
+        "on both in turns; writes latest.json/.md, latency.png and machine.md",
+    )
     mode.add_argument("--target", metavar="HOST:PORT", help="run the workloads against a running broker")
     mode.add_argument("--broker", choices=("streamlog", "tansu"), help="start just this broker and run on it")
-    parser.add_argument("--quick", action="store_true", help="smoke-test sizing (about a minute for --compare)")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke-test sizing (about a minute for --compare)"
+    )
     parser.add_argument("--sizing", choices=sorted(SIZINGS), help=argparse.SUPPRESS)
-    parser.add_argument("--workloads", metavar="LIST", help="comma-separated names or glob patterns (default: all)")
+    parser.add_argument(
+        "--workloads", metavar="LIST", help="comma-separated names or glob patterns (default: all)"
+    )
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
     parser.add_argument("--out", metavar="DIR", default=str(REPO / "docs" / "bench"), help="report directory")
-    parser.add_argument("--name", help="report file stem (default: latest for --compare, else the broker name)")
-    parser.add_argument("--profile", metavar="DIR", help="py-spy the Streamlog broker during each workload into DIR")
+    parser.add_argument(
+        "--name", help="report file stem (default: latest for --compare, else the broker name)"
+    )
+    parser.add_argument(
+        "--profile", metavar="DIR", help="py-spy the Streamlog broker during each workload into DIR"
+    )
     parser.add_argument("--streamlog-memory", action="store_true", help="run Streamlog with --memory storage")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="Streamlog broker setting (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Streamlog broker setting (repeatable)",
+    )
     args = parser.parse_args(argv)
     args.argv = argv
     if not args.list and not (args.compare or args.target or args.broker):
@@ -213,7 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         progress(note)
     (out / "machine.md").write_text(machine.render(result["machine"], result["generated"]))
     progress(f"done in {result['duration_s']:.0f}s; report: {out / (name + '.md')}")
-    failed = [w["name"] for w in result["workloads"] if any(r["status"] == "error" for r in w["results"].values())]
+    failed = [
+        w["name"] for w in result["workloads"] if any(r["status"] == "error" for r in w["results"].values())
+    ]
     if failed:
         progress(f"workloads with errors: {', '.join(failed)}")
     return 0

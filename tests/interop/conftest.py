@@ -5,7 +5,8 @@ Theory of operation: ``broker`` starts the broker under test once per session wi
 or ``STREAMLOG_TEST_BOOTSTRAP=host:port`` for the peer or an external broker) on a temporary data dir.
 Under pytest-xdist every worker runs its own session and so its own broker; topic names carry the test
 name and a random suffix, so tests never share a topic.  Every test under this directory is marked
-``interop``; when one fails, the tail of the broker's log is attached to the report.
+``interop``; when one fails, the tail of the broker's log is attached to the report; when the broker
+dies during a test, that test fails and a fresh broker (same data dir) serves the tests after it.
 """
 
 from __future__ import annotations
@@ -49,6 +50,23 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
         yield proc
     finally:
         proc.stop()
+
+
+BROKER_FIXTURES = frozenset({"broker", "bootstrap", "topic_factory", "new_topic"})
+
+
+@pytest.fixture(autouse=True)
+def _broker_survives(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test that used the session broker: if it died, fail this test and start a fresh one,
+    so one crash shows up where it happened instead of failing every later test on this worker."""
+    yield
+    if not BROKER_FIXTURES & set(request.fixturenames):
+        return
+    broker = request.getfixturevalue("broker")
+    if broker.owns_process and not broker.running():
+        code = broker.returncode
+        broker.start()
+        pytest.fail(f"the broker died during this test (exit code {code}); log: {broker.log_path}")
 
 
 @pytest.fixture

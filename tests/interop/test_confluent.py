@@ -74,6 +74,25 @@ def test_roundtrip(bootstrap: str, topic_factory: TopicFactory, codec: str) -> N
     run_roundtrip(CONFLUENT, bootstrap, topic_factory.name(codec), codec)
 
 
+def test_watermarks_track_produced_records(bootstrap: str, topic_factory: TopicFactory) -> None:
+    """The high watermark is the last offset + 1 after every acknowledged batch, whatever its size."""
+    topic = topic_factory.create(2)
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 50})
+    counts = {0: 0, 1: 0}
+    for partition, size in [(0, 1), (0, 7), (1, 3), (0, 25), (1, 1), (1, 40)]:
+        for i in range(size):
+            producer.produce(topic, value=b"p%d-%d" % (partition, counts[partition] + i), partition=partition)
+        assert producer.flush(30) == 0
+        counts[partition] += size
+        assert watermarks(bootstrap, topic, [0, 1]) == {0: (0, counts[0]), 1: (0, counts[1])}
+        assert _list(bootstrap, topic, partition, _latest()) == counts[partition]
+        assert _list(bootstrap, topic, partition, _earliest()) == 0
+    got = confluent_consume(bootstrap, topic, {0: 0, 1: 0}, counts[0] + counts[1])
+    for partition in (0, 1):
+        values = [g.value for g in sorted(got, key=lambda g: g.offset) if g.partition == partition]
+        assert values == [b"p%d-%d" % (partition, i) for i in range(counts[partition])]
+
+
 def test_offsets_for_times(bootstrap: str, topic_factory: TopicFactory) -> None:
     topic = topic_factory.create(2)
     queries = write_timestamped(bootstrap, topic)
@@ -162,7 +181,8 @@ def test_fetch_below_log_start_is_out_of_range(bootstrap: str, topic_factory: To
     topic = topic_factory.create(1)
     _produce_values(bootstrap, topic, 0, [b"v%d" % i for i in range(6)], batch=3)
     tp = TopicPartition(topic, 0, 4)
-    admin_client(bootstrap).delete_records([tp], request_timeout=20)[tp].result(timeout=30)
+    admin = admin_client(bootstrap)  # must outlive the future
+    assert admin.delete_records([tp], request_timeout=20)[tp].result(timeout=30).low_watermark == 4
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": unique_name("oor"), "auto.offset.reset": "error"}
     )

@@ -32,8 +32,9 @@ def members() -> Iterator[list[Member]]:
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_members_share_partitions_and_take_over(bootstrap: str, topic_factory: TopicFactory,
-                                                 members: list[Member], client: str) -> None:
+def test_members_share_partitions_and_take_over(
+    bootstrap: str, topic_factory: TopicFactory, members: list[Member], client: str
+) -> None:
     topic = topic_factory.create(PARTITIONS)
     group = unique_name(f"share-{client}")
 
@@ -46,20 +47,28 @@ def test_members_share_partitions_and_take_over(bootstrap: str, topic_factory: T
     try:
         a, b, c = start("a"), start("b"), start("c")
         trio = [a, b, c]
-        wait_until(lambda: balanced(trio, PARTITIONS), SETTLE_S, "2 partitions each", detail=lambda: show(trio))
+        wait_until(
+            lambda: balanced(trio, PARTITIONS), SETTLE_S, "2 partitions each", detail=lambda: show(trio)
+        )
         assert all(len(m.assignment or []) == 2 for m in trio)
 
         a.leave()  # graceful: LeaveGroup, the others rebalance at once
         duo = [b, c]
-        wait_until(lambda: balanced(duo, PARTITIONS), SETTLE_S, "3 each after a leave", detail=lambda: show(duo))
+        wait_until(
+            lambda: balanced(duo, PARTITIONS), SETTLE_S, "3 each after a leave", detail=lambda: show(duo)
+        )
 
         d = start("d")
         trio = [b, c, d]
-        wait_until(lambda: balanced(trio, PARTITIONS), SETTLE_S, "2 each after a join", detail=lambda: show(trio))
+        wait_until(
+            lambda: balanced(trio, PARTITIONS), SETTLE_S, "2 each after a join", detail=lambda: show(trio)
+        )
 
         b.kill()  # a crash: noticed after the session timeout
         duo = [c, d]
-        wait_until(lambda: balanced(duo, PARTITIONS), SETTLE_S, "3 each after a crash", detail=lambda: show(duo))
+        wait_until(
+            lambda: balanced(duo, PARTITIONS), SETTLE_S, "3 each after a crash", detail=lambda: show(duo)
+        )
     finally:
         watcher.stop()
     watcher.check()

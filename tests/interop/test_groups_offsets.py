@@ -29,8 +29,11 @@ FIRST = 12
 @pytest.fixture(scope="module")
 def durable_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
     base = tmp_path_factory.mktemp("groups-broker")
-    proc = BrokerProcess(data_dir=base / "data", log_path=base / "broker.log",
-                         settings={"group.min.session.timeout.ms": "1000"})
+    proc = BrokerProcess(
+        data_dir=base / "data",
+        log_path=base / "broker.log",
+        settings={"group.min.session.timeout.ms": "1000"},
+    )
     if not proc.persistent and proc.target != "external":
         pytest.skip("needs a broker that keeps data across restarts")
     proc.start()
@@ -57,7 +60,9 @@ def committed(bootstrap: str, group: str, topic: str) -> dict[int, tuple[int, st
 
 
 def run_member(client: str, bootstrap: str, topic: str, group: str, stop_after: int) -> list[tuple[int, int]]:
-    m = Member(client, bootstrap, topic, group, session_ms=6000, stop_after=stop_after, commit_metadata="meta-x")
+    m = Member(
+        client, bootstrap, topic, group, session_ms=6000, stop_after=stop_after, commit_metadata="meta-x"
+    )
     try:
         m.wait_for(lambda x: x.has("closed"), 60, f"consume {stop_after} records and leave")
         assert m.wait_exit(20) == 0, m.describe()
@@ -79,7 +84,9 @@ def test_committed_offsets_survive_restart(durable_broker: BrokerProcess, client
     before = committed(durable_broker.bootstrap, group, topic)
     for p, next_offset in expected.items():
         if next_offset > 0:
-            assert before[p][0] == next_offset, f"p{p}: committed {before[p]}, consumed up to {next_offset - 1}"
+            assert before[p][0] == next_offset, (
+                f"p{p}: committed {before[p]}, consumed up to {next_offset - 1}"
+            )
             if client != "kafkajs":  # kafkajs cannot attach commit metadata
                 assert before[p][1] == "meta-x", f"p{p}: metadata {before[p][1]!r} did not round-trip"
 
@@ -93,14 +100,21 @@ def test_committed_offsets_survive_restart(durable_broker: BrokerProcess, client
     assert set(first) | set(second) == everything
 
 
-def test_lone_consumer_time_to_first_record(durable_broker: BrokerProcess, capsys: pytest.CaptureFixture[str]
-                                            ) -> None:
+def test_lone_consumer_time_to_first_record(
+    durable_broker: BrokerProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
     bootstrap = durable_broker.bootstrap
     topic = unique_name("lone")
     create_topic(bootstrap, topic, 1)
     produce(bootstrap, topic, 1)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("lone"),
-                         "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique_name("lone"),
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+        }
+    )
     try:
         started = time.monotonic()
         consumer.subscribe([topic])

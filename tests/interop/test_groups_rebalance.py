@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from tests.support.brokerproc import BrokerProcess
 from tests.support.group_members import GroupWatcher, Member, balanced, show, wait_until
 from tests.support.interop import TopicFactory, create_topic, unique_name
@@ -37,20 +36,25 @@ def callbacks(m: Member) -> list[tuple[str, list[int]]]:
     return [(e["event"], e["partitions"]) for e in m.snapshot() if e["event"] in ("on_assign", "on_revoke")]
 
 
-def test_cooperative_sticky_rebalances_incrementally(bootstrap: str, topic_factory: TopicFactory,
-                                                     members: list[Member]) -> None:
+def test_cooperative_sticky_rebalances_incrementally(
+    bootstrap: str, topic_factory: TopicFactory, members: list[Member]
+) -> None:
     topic = topic_factory.create(PARTITIONS)
     group = unique_name("coop")
 
     def start(name: str) -> Member:
-        m = Member("confluent", bootstrap, topic, group, session_ms=6000, name=name, assignor="cooperative-sticky")
+        m = Member(
+            "confluent", bootstrap, topic, group, session_ms=6000, name=name, assignor="cooperative-sticky"
+        )
         members.append(m)
         return m
 
     watcher = GroupWatcher(bootstrap, group)
     try:
         a = start("a")
-        wait_until(lambda: balanced([a], PARTITIONS), SETTLE_S, "a holds everything", detail=lambda: show([a]))
+        wait_until(
+            lambda: balanced([a], PARTITIONS), SETTLE_S, "a holds everything", detail=lambda: show([a])
+        )
         b = start("b")
         wait_until(lambda: balanced([a, b], PARTITIONS), SETTLE_S, "3 each", detail=lambda: show([a, b]))
         c = start("c")
@@ -67,9 +71,13 @@ def test_cooperative_sticky_rebalances_incrementally(bootstrap: str, topic_facto
                 held |= set(parts)
             else:
                 assert set(parts) <= held, f"{m.name}: revoked {parts} it did not hold {held}"
-                assert held - set(parts) or not held, f"{m.name}: an eager-style revoke of everything: {parts}"
+                assert held - set(parts) or not held, (
+                    f"{m.name}: an eager-style revoke of everything: {parts}"
+                )
                 held -= set(parts)
-        assert sorted(held) == m.assignment, f"{m.name}: callbacks add up to {held}, assignment {m.assignment}"
+        assert sorted(held) == m.assignment, (
+            f"{m.name}: callbacks add up to {held}, assignment {m.assignment}"
+        )
     a_assigned = [e["partitions"] for e in a.snapshot() if e["event"] == "assigned"]
     assert a_assigned[0] == list(range(PARTITIONS)) and all(a_assigned), f"a's assignments: {a_assigned}"
     assert set(a_assigned[-1]) <= set(a_assigned[0]) and len(a_assigned[-1]) == 2
@@ -79,12 +87,15 @@ STATIC_CLIENTS = ("confluent", "kafka-python", "aiokafka")  # kafkajs has no gro
 
 
 def static_member(client: str, bootstrap: str, topic: str, group: str, name: str) -> Member:
-    return Member(client, bootstrap, topic, group, session_ms=15_000, name=name, instance_id=f"{group}-{name}")
+    return Member(
+        client, bootstrap, topic, group, session_ms=15_000, name=name, instance_id=f"{group}-{name}"
+    )
 
 
 @pytest.mark.parametrize("client", STATIC_CLIENTS)
-def test_static_member_restart_without_rebalance(bootstrap: str, topic_factory: TopicFactory,
-                                                 members: list[Member], client: str) -> None:
+def test_static_member_restart_without_rebalance(
+    bootstrap: str, topic_factory: TopicFactory, members: list[Member], client: str
+) -> None:
     topic = topic_factory.create(PARTITIONS)
     group = unique_name(f"static-{client}")
     trio = [static_member(client, bootstrap, topic, group, n) for n in ("s0", "s1", "s2")]
@@ -100,7 +111,7 @@ def test_static_member_restart_without_rebalance(bootstrap: str, topic_factory: 
     again.wait_for(lambda m: m.assignment is not None, 12, "the restarted static member's assignment")
     assert again.assignment == held, f"restarted static member got {again.assignment}, held {held}"
     for m in (s0, s2):
-        assert len(callbacks(m)) == before[m.name], f"{m.name} rebalanced: {callbacks(m)[before[m.name]:]}"
+        assert len(callbacks(m)) == before[m.name], f"{m.name} rebalanced: {callbacks(m)[before[m.name] :]}"
         assert len(m.assignment or []) == 2
 
 
@@ -117,7 +128,9 @@ def durable_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerP
         proc.stop()
 
 
-def test_static_membership_survives_broker_restart(durable_broker: BrokerProcess, members: list[Member]) -> None:
+def test_static_membership_survives_broker_restart(
+    durable_broker: BrokerProcess, members: list[Member]
+) -> None:
     bootstrap = durable_broker.bootstrap
     topic = unique_name("static-restart")
     create_topic(bootstrap, topic, PARTITIONS)
@@ -132,4 +145,6 @@ def test_static_membership_survives_broker_restart(durable_broker: BrokerProcess
     again = static_member("confluent", bootstrap, topic, group, "s1")
     members.append(again)
     again.wait_for(lambda m: m.assignment is not None, 20, "the restarted static member's assignment")
-    assert again.assignment == held, f"after a broker restart the static member got {again.assignment}, not {held}"
+    assert again.assignment == held, (
+        f"after a broker restart the static member got {again.assignment}, not {held}"
+    )

@@ -14,11 +14,18 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from tests.support.group_harness import Harness, Parked
 
-from streamlog.coordinator.group import GroupConfig, GroupState, JoinResponse, LeaveMember, SyncResponse, TimerKind
+from streamlog.coordinator.group import (
+    GroupConfig,
+    GroupState,
+    JoinResponse,
+    LeaveMember,
+    SyncResponse,
+    TimerKind,
+)
 from streamlog.coordinator.group.effects import TimerKey
 from streamlog.protocol.errors import ErrorCode
-from tests.support.group_harness import Harness, Parked
 
 E = ErrorCode
 GROUP = "g"
@@ -47,7 +54,13 @@ class Client:
     assignment: set[int] = field(default_factory=set)
 
     def reset(self) -> None:
-        self.member_id, self.generation, self.phase, self.handle, self.assignment = "", -1, "idle", None, set()
+        self.member_id, self.generation, self.phase, self.handle, self.assignment = (
+            "",
+            -1,
+            "idle",
+            None,
+            set(),
+        )
 
 
 class GroupMachine(RuleBasedStateMachine):
@@ -65,12 +78,26 @@ class GroupMachine(RuleBasedStateMachine):
     # --- client behaviour ------------------------------------------------------------------------
     def _join(self, c: Client) -> None:
         instance = c.name if c.static else None
-        result = self.h.join(GROUP, c.member_id, instance=instance, version=c.version, session=SESSION,
-                             rebalance=REBALANCE, client=c.name)
+        result = self.h.join(
+            GROUP,
+            c.member_id,
+            instance=instance,
+            version=c.version,
+            session=SESSION,
+            rebalance=REBALANCE,
+            client=c.name,
+        )
         if isinstance(result, JoinResponse) and result.error == E.MEMBER_ID_REQUIRED:
             c.member_id = result.member_id
-            result = self.h.join(GROUP, c.member_id, instance=instance, version=c.version, session=SESSION,
-                                 rebalance=REBALANCE, client=c.name)
+            result = self.h.join(
+                GROUP,
+                c.member_id,
+                instance=instance,
+                version=c.version,
+                session=SESSION,
+                rebalance=REBALANCE,
+                client=c.name,
+            )
         c.phase, c.handle = "joining", None
         if isinstance(result, Parked):
             c.handle = result
@@ -86,8 +113,10 @@ class GroupMachine(RuleBasedStateMachine):
         if resp.leader == resp.member_id and not resp.skip_assignment:
             ids = sorted(m.member_id for m in resp.members)
             assert resp.member_id in ids, "the leader is not in its own member list"
-            assignments = tuple((mid, encode([p for p in range(PARTITIONS) if p % len(ids) == i]))
-                                for i, mid in enumerate(ids))
+            assignments = tuple(
+                (mid, encode([p for p in range(PARTITIONS) if p % len(ids) == i]))
+                for i, mid in enumerate(ids)
+            )
         else:
             assert resp.skip_assignment or resp.members == (), "a follower got the member list"
         result = self.h.sync(GROUP, c.member_id, c.generation, assignments, c.name if c.static else None)
@@ -103,7 +132,9 @@ class GroupMachine(RuleBasedStateMachine):
             holders = self.held.setdefault(c.generation, {})
             for p in c.assignment:
                 owner = holders.setdefault(p, c.name)
-                assert owner == c.name, f"partition {p} of generation {c.generation} held by {owner} and {c.name}"
+                assert owner == c.name, (
+                    f"partition {p} of generation {c.generation} held by {owner} and {c.name}"
+                )
         elif resp.error == E.REBALANCE_IN_PROGRESS:
             self._join(c)
         else:
@@ -146,10 +177,20 @@ class GroupMachine(RuleBasedStateMachine):
         c = self.pick(data)
         if c.phase != "stable" or not c.assignment:
             return
-        codes = self.h.commit(GROUP, {("t", p): 1 for p in c.assignment}, c.generation, c.member_id,
-                              instance=c.name if c.static else None)
-        allowed = {E.NONE, E.REBALANCE_IN_PROGRESS, E.ILLEGAL_GENERATION, E.UNKNOWN_MEMBER_ID,
-                   E.FENCED_INSTANCE_ID}
+        codes = self.h.commit(
+            GROUP,
+            {("t", p): 1 for p in c.assignment},
+            c.generation,
+            c.member_id,
+            instance=c.name if c.static else None,
+        )
+        allowed = {
+            E.NONE,
+            E.REBALANCE_IN_PROGRESS,
+            E.ILLEGAL_GENERATION,
+            E.UNKNOWN_MEMBER_ID,
+            E.FENCED_INSTANCE_ID,
+        }
         assert set(codes.values()) <= allowed, codes
 
     @rule(data=st.data())
@@ -176,13 +217,13 @@ class GroupMachine(RuleBasedStateMachine):
             c.reset()
         self.h.advance(4 * (SESSION + REBALANCE))
         assert not self.h.parked_joins and not self.h.parked_syncs, "requests left parked"
-        group = self.h.coord.groups.get(GROUP)  # type: ignore[call-overload]
+        group = self.h.coord.groups.get(GROUP)
         assert group is None or (not group.members and group.state == GroupState.EMPTY), group
 
     # --- invariants -------------------------------------------------------------------------------
     @invariant()
     def group_consistent(self) -> None:
-        group = self.h.coord.groups.get(GROUP)  # type: ignore[call-overload]
+        group = self.h.coord.groups.get(GROUP)
         if group is None:
             return
         assert group.generation >= self.max_generation, "generation went backwards"
@@ -212,7 +253,9 @@ class GroupMachine(RuleBasedStateMachine):
 
 
 GroupMachine.TestCase.settings = settings(
-    max_examples=150, stateful_step_count=60, deadline=None,
+    max_examples=150,
+    stateful_step_count=60,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestGroupMachine = GroupMachine.TestCase

@@ -176,6 +176,11 @@ class BrokerProcess:
         return self._proc.pid if self._proc is not None else None
 
     @property
+    def returncode(self) -> int | None:
+        """Exit code of the last broker process (None while it runs or before the first start)."""
+        return self._proc.poll() if self._proc is not None else None
+
+    @property
     def owns_process(self) -> bool:
         """False for an external broker: it cannot be killed or restarted from here."""
         return self.target != "external"
@@ -216,7 +221,7 @@ class BrokerProcess:
         elif self.target == "tansu":
             self._start_tansu(self.port or free_port(self.host))
         else:
-            self._start_streamlog(self.port or 0, allow_port_fallback=False)
+            self._start_streamlog(self.port or 0, allow_port_fallback=True)
         return self
 
     def restart(self) -> BrokerProcess:
@@ -224,11 +229,7 @@ class BrokerProcess:
         self._require_process()
         if self.running():
             self.stop()
-        if self.target == "tansu":
-            self._start_tansu(self.port or free_port(self.host))
-        else:
-            self._start_streamlog(self.port or 0, allow_port_fallback=True)
-        return self
+        return self.start()
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM and wait for a graceful exit; SIGKILL after ``timeout``.  Returns the exit code."""

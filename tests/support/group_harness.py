@@ -111,12 +111,32 @@ class Harness:
     def new_id(self, client: str = "client") -> str:
         return f"{client}-{next(self._ids)}"
 
-    def join(self, group: str, member_id: str = "", *, instance: str | None = None,
-             protocols: tuple[tuple[str, bytes], ...] = (("range", b"m"),), version: int = 5,
-             session: int = 10_000, rebalance: int = 20_000, protocol_type: str = "consumer",
-             client: str = "client") -> JoinResponse | Parked:
-        req = JoinRequest(group, member_id, instance, protocol_type, protocols, session, rebalance, client,
-                          "/127.0.0.1", version, self.new_id(client))
+    def join(
+        self,
+        group: str,
+        member_id: str = "",
+        *,
+        instance: str | None = None,
+        protocols: tuple[tuple[str, bytes], ...] = (("range", b"m"),),
+        version: int = 5,
+        session: int = 10_000,
+        rebalance: int = 20_000,
+        protocol_type: str = "consumer",
+        client: str = "client",
+    ) -> JoinResponse | Parked:
+        req = JoinRequest(
+            group,
+            member_id,
+            instance,
+            protocol_type,
+            protocols,
+            session,
+            rebalance,
+            client,
+            "/127.0.0.1",
+            version,
+            self.new_id(client),
+        )
         result: JoinResponse | Parked = self.request(self.coord.join(req, self.now))
         return result
 
@@ -128,23 +148,43 @@ class Harness:
             return self.join(group, first.member_id, **kw)
         return first
 
-    def sync(self, group: str, member_id: str, generation: int,
-             assignments: tuple[tuple[str, bytes], ...] = (), instance: str | None = None) -> SyncResponse | Parked:
+    def sync(
+        self,
+        group: str,
+        member_id: str,
+        generation: int,
+        assignments: tuple[tuple[str, bytes], ...] = (),
+        instance: str | None = None,
+    ) -> SyncResponse | Parked:
         result: SyncResponse | Parked = self.request(
-            self.coord.sync(SyncRequest(group, generation, member_id, instance, None, None, assignments), self.now))
+            self.coord.sync(
+                SyncRequest(group, generation, member_id, instance, None, None, assignments), self.now
+            )
+        )
         return result
 
-    def heartbeat(self, group: str, member_id: str, generation: int, instance: str | None = None) -> ErrorCode:
-        code: ErrorCode = self.run(self.coord.heartbeat(HeartbeatRequest(group, generation, member_id, instance),
-                                                        self.now))
+    def heartbeat(
+        self, group: str, member_id: str, generation: int, instance: str | None = None
+    ) -> ErrorCode:
+        code: ErrorCode = self.run(
+            self.coord.heartbeat(HeartbeatRequest(group, generation, member_id, instance), self.now)
+        )
         return code
 
     def leave(self, group: str, *members: LeaveMember) -> Any:
         return self.run(self.coord.leave(group, tuple(members), self.now))
 
-    def commit(self, group: str, offsets: dict[tuple[str, int], int], generation: int = -1, member_id: str = "",
-               metadata: str | None = "", instance: str | None = None) -> dict[tuple[str, int], ErrorCode]:
+    def commit(
+        self,
+        group: str,
+        offsets: dict[tuple[str, int], int],
+        generation: int = -1,
+        member_id: str = "",
+        metadata: str | None = "",
+        instance: str | None = None,
+    ) -> dict[tuple[str, int], ErrorCode]:
         parts = tuple(CommitPartition(t, p, o, -1, metadata) for (t, p), o in offsets.items())
-        result = self.run(self.coord.commit(CommitRequest(group, generation, member_id, instance, -1, parts),
-                                            self.now))
+        result = self.run(
+            self.coord.commit(CommitRequest(group, generation, member_id, instance, -1, parts), self.now)
+        )
         return {(part.topic, part.partition): code for part, code in result}

@@ -10,7 +10,7 @@ It writes one JSON object per line to stdout, flushed at once:
 
     {"event": "subscribed"}
     {"event": "assigned", "partitions": [..]}           its whole assignment, whenever it changes
-    {"event": "on_assign" | "on_revoke", "partitions": [..]}   rebalance callbacks (as the client reports them)
+    {"event": "on_assign" | "on_revoke", "partitions": [..]}   rebalance callbacks, as the client has them
     {"event": "record", "partition": p, "offset": o, "value": "..."}
     {"event": "closed"}                                  after a graceful close (SIGTERM or stop_after)
 
@@ -53,8 +53,12 @@ def run_confluent(opts: dict[str, Any]) -> None:
     from confluent_kafka import Consumer, TopicPartition
 
     conf: dict[str, Any] = {
-        "bootstrap.servers": opts["bootstrap"], "group.id": opts["group"], "auto.offset.reset": "earliest",
-        "session.timeout.ms": opts["session_ms"], "heartbeat.interval.ms": 500, "enable.auto.commit": False,
+        "bootstrap.servers": opts["bootstrap"],
+        "group.id": opts["group"],
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": opts["session_ms"],
+        "heartbeat.interval.ms": 500,
+        "enable.auto.commit": False,
         "client.id": opts.get("client_id", "group-member"),
     }
     if opts.get("instance_id"):
@@ -79,7 +83,11 @@ def run_confluent(opts: dict[str, Any]) -> None:
         emit("record", partition=msg.partition(), offset=msg.offset(), value=(msg.value() or b"").decode())
         seen += 1
         if stop_after is not None:
-            tp = TopicPartition(msg.topic(), msg.partition(), msg.offset() + 1, metadata=opts.get("commit_metadata"))
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            assert topic is not None and partition is not None and offset is not None
+            tp = TopicPartition(topic, partition, offset + 1)
+            if opts.get("commit_metadata") is not None:
+                tp = TopicPartition(topic, partition, offset + 1, metadata=opts["commit_metadata"])
             consumer.commit(offsets=[tp], asynchronous=False)
             if seen >= stop_after:
                 break
@@ -99,8 +107,12 @@ def run_kafka_python(opts: dict[str, Any]) -> None:
             emit("on_assign", partitions=sorted(p.partition for p in assigned))
 
     kwargs: dict[str, Any] = dict(
-        bootstrap_servers=opts["bootstrap"], group_id=opts["group"], auto_offset_reset="earliest",
-        session_timeout_ms=opts["session_ms"], heartbeat_interval_ms=500, enable_auto_commit=False,
+        bootstrap_servers=opts["bootstrap"],
+        group_id=opts["group"],
+        auto_offset_reset="earliest",
+        session_timeout_ms=opts["session_ms"],
+        heartbeat_interval_ms=500,
+        enable_auto_commit=False,
         client_id=opts.get("client_id", "group-member"),
     )
     if opts.get("instance_id"):
@@ -121,8 +133,9 @@ def run_kafka_python(opts: dict[str, Any]) -> None:
                 seen += 1
                 if stop_after is not None:
                     meta = opts.get("commit_metadata") or ""
-                    consumer.commit({TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(msg.offset + 1, meta,
-                                                                                                -1)})
+                    consumer.commit(
+                        {TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(msg.offset + 1, meta, -1)}
+                    )
                     if seen >= stop_after:
                         done = True
                         break
@@ -144,8 +157,12 @@ async def run_aiokafka(opts: dict[str, Any]) -> None:
             emit("on_assign", partitions=sorted(p.partition for p in assigned))
 
     kwargs: dict[str, Any] = dict(
-        bootstrap_servers=opts["bootstrap"], group_id=opts["group"], auto_offset_reset="earliest",
-        session_timeout_ms=opts["session_ms"], heartbeat_interval_ms=500, enable_auto_commit=False,
+        bootstrap_servers=opts["bootstrap"],
+        group_id=opts["group"],
+        auto_offset_reset="earliest",
+        session_timeout_ms=opts["session_ms"],
+        heartbeat_interval_ms=500,
+        enable_auto_commit=False,
         client_id=opts.get("client_id", "group-member"),
     )
     if opts.get("instance_id"):
@@ -160,16 +177,21 @@ async def run_aiokafka(opts: dict[str, Any]) -> None:
     done = False
     try:
         while not STOP and not done:
-            batches = await consumer.getmany(timeout_ms=100, max_records=1 if stop_after is not None else None)
+            batches = await consumer.getmany(
+                timeout_ms=100, max_records=1 if stop_after is not None else None
+            )
             tracker.update([p.partition for p in consumer.assignment()])
             for tp, msgs in batches.items():
                 for msg in msgs:
-                    emit("record", partition=tp.partition, offset=msg.offset, value=(msg.value or b"").decode())
+                    emit(
+                        "record", partition=tp.partition, offset=msg.offset, value=(msg.value or b"").decode()
+                    )
                     seen += 1
                     if stop_after is not None:
                         meta = opts.get("commit_metadata") or ""
-                        await consumer.commit({TopicPartition(tp.topic, tp.partition):
-                                               OffsetAndMetadata(msg.offset + 1, meta)})
+                        await consumer.commit(
+                            {TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(msg.offset + 1, meta)}
+                        )
                         if seen >= stop_after:
                             done = True
                             break

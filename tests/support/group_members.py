@@ -13,6 +13,7 @@ assigned to two members at once in what the broker reported.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -25,7 +26,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from confluent_kafka import ConsumerGroupState
-
 from tests.support.interop import admin_client
 
 ROOT: Final = Path(__file__).resolve().parents[2]
@@ -34,7 +34,9 @@ JS_MEMBER: Final = ROOT / "tests" / "interop" / "js" / "group_member.js"
 CLIENTS: Final = ("confluent", "kafka-python", "aiokafka", "kafkajs")
 
 
-def wait_until(pred: Callable[[], bool], timeout: float, what: str, *, detail: Callable[[], str] = str) -> None:
+def wait_until(
+    pred: Callable[[], bool], timeout: float, what: str, *, detail: Callable[[], str] = str
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if pred():
@@ -46,22 +48,41 @@ def wait_until(pred: Callable[[], bool], timeout: float, what: str, *, detail: C
 
 
 class Member:
-    def __init__(self, client: str, bootstrap: str, topic: str, group: str, *, session_ms: int = 6000,
-                 name: str = "", **extra: Any) -> None:
+    def __init__(
+        self,
+        client: str,
+        bootstrap: str,
+        topic: str,
+        group: str,
+        *,
+        session_ms: int = 6000,
+        name: str = "",
+        **extra: Any,
+    ) -> None:
         self.client = client
         self.name = name or client
-        opts = {"client": client, "bootstrap": bootstrap, "topic": topic, "group": group, "session_ms": session_ms,
-                "client_id": self.name, **extra}
+        opts = {
+            "client": client,
+            "bootstrap": bootstrap,
+            "topic": topic,
+            "group": group,
+            "session_ms": session_ms,
+            "client_id": self.name,
+            **extra,
+        }
         if client == "kafkajs":
             cmd = ["node", str(JS_MEMBER), json.dumps(opts)]
         else:
             cmd = [sys.executable, str(PY_MEMBER), json.dumps(opts)]
         self.events: list[dict[str, Any]] = []
-        self.stderr_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"group-member-{os.getpid()}-{id(self)}.err"
+        self.stderr_path = (
+            Path(os.environ.get("TMPDIR", "/tmp")) / f"group-member-{os.getpid()}-{id(self)}.err"
+        )
         self._err = open(self.stderr_path, "wb")  # noqa: SIM115 - lives as long as the child
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._err, stdin=subprocess.DEVNULL,
-                                     cwd=str(ROOT), env=env)
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=self._err, stdin=subprocess.DEVNULL, cwd=str(ROOT), env=env
+        )
         self._lock = threading.Lock()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -95,8 +116,9 @@ class Member:
     def wait_for(self, pred: Callable[[Member], bool], timeout: float, what: str) -> None:
         def check() -> bool:
             if self.proc.poll() is not None and not pred(self):
-                raise AssertionError(f"{self.name} exited with {self.proc.returncode} before {what}: "
-                                     f"{self.describe()}")
+                raise AssertionError(
+                    f"{self.name} exited with {self.proc.returncode} before {what}: {self.describe()}"
+                )
             return pred(self)
 
         wait_until(check, timeout, f"{self.name}: {what}", detail=self.describe)
@@ -136,10 +158,8 @@ class Member:
             self.proc.wait(10)
         self._reader.join(5)
         self._err.close()
-        try:
+        with contextlib.suppress(OSError):
             self.stderr_path.unlink()
-        except OSError:
-            pass
 
 
 def balanced(members: Sequence[Member], partitions: int) -> bool:
@@ -172,12 +192,16 @@ class GroupWatcher:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                desc = self.admin.describe_consumer_groups([self.group], request_timeout=5)[self.group].result()
+                desc = self.admin.describe_consumer_groups([self.group], request_timeout=5)[
+                    self.group
+                ].result()
                 if desc.state == ConsumerGroupState.STABLE:
-                    self.snapshots.append({
-                        m.member_id: sorted(tp.partition for tp in m.assignment.topic_partitions)
-                        for m in desc.members
-                    })
+                    self.snapshots.append(
+                        {
+                            m.member_id: sorted(tp.partition for tp in m.assignment.topic_partitions)
+                            for m in desc.members
+                        }
+                    )
             except Exception as exc:  # the group may not exist yet
                 self.errors.append(repr(exc))
             self._stop.wait(self.interval)

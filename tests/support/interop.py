@@ -8,8 +8,8 @@ guarantees, independent of the client:
 * every record written is read exactly once, with key, value and headers intact (header order and
   duplicate header keys included) and, where the writer set one, its explicit CreateTime timestamp;
 * all records with the same key (from one writer's partitioner) sit in one partition;
-* within a partition, offsets are dense (0, 1, 2 ... up to the high watermark) and each key's records
-  appear in the order they were written;
+* within a partition, offsets are dense from where the reader started (0, 1, 2 ...; up to the high
+  watermark when the caller passes watermarks) and each key's records appear in the order written;
 * where the writer reported (partition, offset) for a record, the reader found it exactly there.
 
 Values are unique (``label|key|seq|padding``), so a value identifies the record it came from.  The
@@ -149,11 +149,14 @@ def check_roundtrip(
     got: Sequence[Got],
     *,
     reader: str,
+    start: Mapping[int, int],
     watermarks: Mapping[int, tuple[int, int]] | None = None,
     same_partitioner: bool = True,
 ) -> None:
     """Assert the broker guarantees listed in the module docstring.
 
+    ``start``: the offset the reader began at in each partition; offsets must be dense from there.
+    ``watermarks``: if given, (low, high) per partition, and the reader must have read exactly up to high.
     ``same_partitioner``: the writers' partitioners agree (one writer, or all Java-compatible murmur2),
     so equal keys must land in one partition across all writers.
     """
@@ -209,7 +212,7 @@ def check_roundtrip(
         by_partition[g.partition].append(g)
     for partition, items in by_partition.items():
         offsets = sorted(g.offset for g in items)
-        low = watermarks[partition][0] if watermarks else offsets[0]
+        low = start[partition]
         assert offsets == list(range(low, low + len(offsets))), (
             f"{reader}: partition {partition} offsets not dense from {low}: {offsets[:20]}..."
         )

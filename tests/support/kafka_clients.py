@@ -34,7 +34,6 @@ from tests.support.interop import (
     now_ms,
     unique_name,
     wait_for_topic,
-    watermarks,
 )
 
 ProduceFn = Callable[[str, str, Sequence[Rec], str], WriteSet]
@@ -340,6 +339,6 @@ def run_roundtrip(driver: ClientDriver, bootstrap: str, topic: str, codec: str, 
         binary=driver.binary_headers,
     )
     written = driver.produce(bootstrap, topic, records, codec)
-    got = driver.consume(bootstrap, topic, dict.fromkeys(range(partitions), 0), len(records), 30.0)
-    marks = watermarks(bootstrap, topic, range(partitions))
-    check_roundtrip([written], got, reader=driver.name, watermarks=marks)
+    start = dict.fromkeys(range(partitions), 0)
+    got = driver.consume(bootstrap, topic, start, len(records), 30.0)
+    check_roundtrip([written], got, reader=driver.name, start=start)

@@ -56,6 +56,10 @@ class Broker:
         self.metadata = MetadataStore.open(data_dir, stamp)
         self._registry = TopicRegistry(self.config, self.metadata, self.logs)
         self._registry.load(stamp)
+        # Retention and log compaction (issue 5): first, so they stop before others close their logs.
+        from streamlog.broker.log_cleaner import install_log_maintenance
+
+        install_log_maintenance(self)
         # Consumer groups (issue 3): replay __consumer_offsets and register the group coordinator.
         from streamlog.broker.group_service import GroupService
 

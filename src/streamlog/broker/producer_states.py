@@ -16,6 +16,7 @@ is deleted and the state rebuilt from the start of the log.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from typing import Any
@@ -103,10 +104,8 @@ class PartitionStates:
             if state is None or state.end_offset > plog.log_end_offset:
                 log.info("%s-%d: producer-state snapshot unusable; rebuilding from the log", *part.tp)
                 state = None
-                try:
+                with contextlib.suppress(OSError):
                     os.unlink(path)
-                except OSError:
-                    pass
         start = state.end_offset if state is not None else plog.log_start_offset
         if state is None:
             state = ProducerStateManager()

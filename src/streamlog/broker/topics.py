@@ -86,9 +86,12 @@ class Topic:
 
 
 def log_config_for(effective: Mapping[str, Any]) -> LogConfig:
+    segment_ms = int(effective["segment.ms"])
+    if "compact" in str(effective["cleanup.policy"]):  # as Kafka: roll in time for max.compaction.lag.ms
+        segment_ms = min(segment_ms, int(effective["max.compaction.lag.ms"]))
     return LogConfig(
         segment_bytes=int(effective["segment.bytes"]),
-        segment_ms=int(effective["segment.ms"]),
+        segment_ms=segment_ms,
         index_interval_bytes=int(effective["index.interval.bytes"]),
         segment_index_bytes=int(effective["segment.index.bytes"]),
         message_timestamp_type=MessageTimestampType.parse(str(effective["message.timestamp.type"])),

@@ -32,6 +32,7 @@ Integration with the group coordinator (``broker.extensions["groups"]``, ``Group
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ from streamlog.broker.clock import now_ms
 from streamlog.broker.producer_states import PartitionStates
 from streamlog.broker.topics import Partition
 from streamlog.broker.txn_log import TxnLog
+from streamlog.coordinator.group.offsets import CommitResult
+from streamlog.coordinator.group.requests import CommitRequest
 from streamlog.coordinator.txn import records
 from streamlog.coordinator.txn.machine import Effect, Forget, Persist, TxnCoordinator, WriteMarkers
 from streamlog.coordinator.txn.model import TxnLimits, TxnMetadata
@@ -55,7 +58,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TIMEOUT_CHECK_MS = 1000  # Kafka checks every 10 s (transaction.abort.timed.out.transaction.cleanup.interval.ms)
+# Kafka checks every 10 s (transaction.abort.timed.out.transaction.cleanup.interval.ms); a check is cheap.
+TIMEOUT_CHECK_MS = 1000
 SNAPSHOT_INTERVAL_MS = 300_000
 COORDINATOR_EPOCH = 0  # a single node never changes coordinator
 
@@ -91,8 +95,9 @@ class TxnService:
         skipped = self.coordinator.load(self.log.replay())
         if skipped:
             log.warning("__transaction_state: %d records not understood; skipped", skipped)
-        live = [(records.txn_key(m.transactional_id), records.txn_value(m)) for m in self.coordinator.txns.values()]
-        live.append((records.PRODUCER_IDS_KEY, records.producer_id_block_value(self.coordinator.pids.reserved_until)))
+        coord = self.coordinator
+        live = [(records.txn_key(m.transactional_id), records.txn_value(m)) for m in coord.txns.values()]
+        live.append((records.PRODUCER_IDS_KEY, records.producer_id_block_value(coord.pids.reserved_until)))
         self.log.maybe_compact(live, stamp)
         log.info("transaction coordinator loaded %d transactional ids; next producer id %d",
                  len(self.coordinator.txns), self.coordinator.pids.next_id)
@@ -104,10 +109,8 @@ class TxnService:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
         self.states.save_all(flush=True)
         if self.log is not None:
             self.log.close()
@@ -116,9 +119,9 @@ class TxnService:
         """Forget every transactional id and all producer state (EmbeddedBroker.reset)."""
         assert self.log is not None
         stamp = now_ms()
-        for name in list(self.coordinator.txns):
-            self.coordinator._drop(name)
-            self.log.append(records.txn_key(name), None, stamp)
+        for effect in self.coordinator.forget_all():
+            if isinstance(effect, Forget):
+                self.log.append(records.txn_key(effect.transactional_id), None, stamp)
         self.states.clear()
 
     # --- effects -------------------------------------------------------------------------------
@@ -139,17 +142,21 @@ class TxnService:
         async with self._pid_lock:
             if pids.needs_block(2):
                 until = pids.block_end()
-                end = self.log.append(records.PRODUCER_IDS_KEY, records.producer_id_block_value(until), now_ms())
+                value = records.producer_id_block_value(until)
+                end = self.log.append(records.PRODUCER_IDS_KEY, value, now_ms())
                 await self.log.durable(self._flusher, end)
                 pids.reserved(until)
 
-    async def _run(self, effects: Sequence[Effect]) -> None:
+    async def _run(self, effects: Sequence[Effect], *, wait: bool = True) -> None:
+        """Carry out effects in order.  ``wait=False`` leaves the last records' fsync to the flusher
+        (used for CompleteCommit/CompleteAbort: recovery redoes a completion that a crash lost)."""
         assert self.log is not None
         end: int | None = None
         for effect in effects:
             if isinstance(effect, Persist):
                 meta = effect.meta
-                end = self.log.append(records.txn_key(meta.transactional_id), records.txn_value(meta), now_ms())
+                key = records.txn_key(meta.transactional_id)
+                end = self.log.append(key, records.txn_value(meta), now_ms())
             elif isinstance(effect, Forget):
                 end = self.log.append(records.txn_key(effect.transactional_id), None, now_ms())
             elif isinstance(effect, WriteMarkers):
@@ -157,9 +164,13 @@ class TxnService:
                     await self.log.durable(self._flusher, end)
                     end = None
                 await self._write_markers(effect)
-                await self._run(self.coordinator.complete(effect.transactional_id, now_ms()).effects)
+                completed = self.coordinator.complete(effect.transactional_id, now_ms())
+                await self._run(completed.effects, wait=False)
         if end is not None:
-            await self.log.durable(self._flusher, end)
+            if wait:
+                await self.log.durable(self._flusher, end)
+            elif self.log.partition.durable and self._flusher is not None:
+                self._flusher.request_flush(self.log.partition)
 
     async def _write_markers(self, eff: WriteMarkers) -> None:
         stamp = now_ms()
@@ -169,11 +180,12 @@ class TxnService:
             if part is None:
                 continue  # the topic was deleted meanwhile
             state = self.states.get(part)
-            batch = bytearray(build_control_batch(commit=eff.commit, producer_id=eff.producer_id,
-                                                  producer_epoch=eff.epoch, coordinator_epoch=COORDINATOR_EPOCH,
-                                                  timestamp=stamp))
+            batch = bytearray(build_control_batch(
+                commit=eff.commit, producer_id=eff.producer_id, producer_epoch=eff.epoch,
+                coordinator_epoch=COORDINATOR_EPOCH, timestamp=stamp))
             info = part.log.append(batch, now_ms=stamp)
-            state.record_marker(eff.producer_id, eff.epoch, eff.commit, info.first_offset, COORDINATOR_EPOCH, stamp)
+            state.record_marker(eff.producer_id, eff.epoch, eff.commit, info.first_offset, COORDINATOR_EPOCH,
+                                stamp)
             self.broker.appended(part)
             if part.durable and self._flusher is not None:
                 waits.append(self._flusher.wait_flushed(part, info.last_offset + 1))
@@ -193,15 +205,20 @@ class TxnService:
     async def init_producer_id(self, transactional_id: str | None, timeout_ms: int, producer_id: int,
                                epoch: int) -> tuple[ErrorCode, int, int]:
         if transactional_id is None:
-            await self._ensure_pids()
-            result = self.coordinator.init_producer_id(None, timeout_ms, producer_id, epoch, now_ms())
-            return result.error, result.producer_id, result.epoch
+            for _attempt in range(3):
+                await self._ensure_pids()
+                try:
+                    result = self.coordinator.init_producer_id(None, timeout_ms, producer_id, epoch, now_ms())
+                except NeedBlock:
+                    continue
+                return result.error, result.producer_id, result.epoch
+            return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, -1, -1
         async with self._lock(transactional_id):
             for _attempt in range(3):
                 await self._ensure_pids()
                 try:
-                    result = self.coordinator.init_producer_id(transactional_id, timeout_ms, producer_id, epoch,
-                                                               now_ms())
+                    result = self.coordinator.init_producer_id(transactional_id, timeout_ms, producer_id,
+                                                               epoch, now_ms())
                 except NeedBlock:
                     continue
                 await self._run(result.effects)
@@ -212,11 +229,13 @@ class TxnService:
     async def add_partitions(self, transactional_id: str, producer_id: int, epoch: int,
                              partitions: Sequence[tuple[str, int]]) -> ErrorCode:
         async with self._lock(transactional_id):
-            result = self.coordinator.add_partitions(transactional_id, producer_id, epoch, partitions, now_ms())
+            result = self.coordinator.add_partitions(transactional_id, producer_id, epoch, partitions,
+                                                     now_ms())
             await self._run(result.effects)
             return result.error
 
-    async def add_offsets(self, transactional_id: str, producer_id: int, epoch: int, group_id: str) -> ErrorCode:
+    async def add_offsets(self, transactional_id: str, producer_id: int, epoch: int,
+                          group_id: str) -> ErrorCode:
         async with self._lock(transactional_id):
             result = self.coordinator.add_offsets(transactional_id, producer_id, epoch, group_id, now_ms())
             await self._run(result.effects)
@@ -228,17 +247,20 @@ class TxnService:
             await self._run(result.effects)
             return result.error
 
-    async def txn_offset_commit(self, transactional_id: str, producer_id: int, epoch: int, request: Any) -> Any:
+    async def txn_offset_commit(self, transactional_id: str, producer_id: int, epoch: int,
+                                request: CommitRequest) -> ErrorCode | CommitResult:
         """Stage TxnOffsetCommit offsets; returns an ErrorCode for every partition, or the group
         coordinator's per-partition results."""
         async with self._lock(transactional_id):
-            code = self.coordinator.check_offset_commit(transactional_id, producer_id, epoch, request.group_id)
+            code = self.coordinator.check_offset_commit(transactional_id, producer_id, epoch,
+                                                        request.group_id)
             if code != ErrorCode.NONE:
                 return code
             groups = self.broker.extensions.get("groups")
             if groups is None:
                 return ErrorCode.COORDINATOR_NOT_AVAILABLE
-            return await groups.txn_offset_commit(request, producer_id)
+            staged: CommitResult = await groups.txn_offset_commit(request, producer_id)
+            return staged
 
     def describe(self, transactional_id: str) -> TxnMetadata | None:
         return self.coordinator.get(transactional_id)
@@ -263,13 +285,16 @@ class TxnService:
             return ProduceVerdict(check.error, check.message)
         if check.kind == CheckKind.DUPLICATE:
             assert check.duplicate is not None
+            log.debug("%s-%d: duplicate batch from producer %d (sequence %d) answered with offset %d",
+                     part.topic, part.index, headers[0].producer_id, check.duplicate.first_seq,
+                     check.duplicate.first_offset)
             return ProduceVerdict(duplicate=(check.duplicate.first_offset, check.duplicate.last_offset))
         for h in headers:
             if h.is_transactional and h.producer_id >= 0:
                 code = self.coordinator.verify_produce(h.producer_id, h.producer_epoch, part.tp)
                 if code != ErrorCode.NONE:
-                    return ProduceVerdict(code, f"producer {h.producer_id} epoch {h.producer_epoch} has no open "
-                                                f"transaction holding {part.topic}-{part.index}")
+                    return ProduceVerdict(code, f"producer {h.producer_id} epoch {h.producer_epoch} has no "
+                                                f"open transaction holding {part.topic}-{part.index}")
         return ProduceVerdict()
 
     def record_produce(self, part: Partition, records_view: memoryview) -> None:
@@ -292,7 +317,8 @@ class TxnService:
     # --- timers --------------------------------------------------------------------------------
 
     async def _timers(self) -> None:
-        check_every = min(600_000, max(1000, min(self.producer_expiration_ms, self.limits.id_expiration_ms) // 10))
+        shortest = min(self.producer_expiration_ms, self.limits.id_expiration_ms)
+        check_every = min(600_000, max(1000, shortest // 10))
         last_check = last_snapshot = now_ms()
         first = True
         while True:
@@ -337,8 +363,10 @@ class TxnService:
                 continue
             state.expire(stamp, self.producer_expiration_ms)
             state.truncate_below(plog.log_start_offset)
+            state.first_unstable_offset(part.high_watermark)  # prunes completed transactions
         await self._run(self.coordinator.expire(stamp))
-        for name in [n for n, lock in self._locks.items() if not lock.locked() and n not in self.coordinator.txns]:
+        idle = [n for n, lock in self._locks.items() if not lock.locked() and n not in self.coordinator.txns]
+        for name in idle:
             del self._locks[name]
 
 

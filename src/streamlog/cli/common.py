@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -166,8 +167,9 @@ class Cluster:
 def unreachable(bootstrap: str, errors: ErrorLog) -> CliError:
     detail = ""
     if errors.last is not None:
-        text = str(errors.last.str())
-        # librdkafka words it "host:port/bootstrap: Connect to ipv4#... failed: Connection refused (...)".
+        # librdkafka words it "host:port/bootstrap: Connect to ipv4#... failed: Connection refused (after ...)"
+        # or "host:port/bootstrap: Failed to resolve 'host:port': Name or service not known".
+        text = re.sub(r"^\S+/\S+: ", "", str(errors.last.str()))
         if "failed: " in text:
             text = text.rsplit("failed: ", 1)[1]
         detail = f" ({text.split(' (after', 1)[0].strip()})"

@@ -24,7 +24,7 @@ from importlib import metadata
 
 from confluent_kafka import KafkaException
 
-from streamlog.cli import consume, produce, serve, topics
+from streamlog.cli import consume, groups, produce, serve, topics
 from streamlog.cli.common import PROG, CliError, kafka_message
 
 EXIT_USAGE = 2
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_parser(commands)
     produce.add_parser(commands)
     consume.add_parser(commands)
+    groups.add_parser(commands)
     return parser
 
 

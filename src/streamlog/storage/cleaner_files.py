@@ -201,7 +201,7 @@ def complete_swap(directory: LogDir, runs: list[tuple[int, int]]) -> None:
     names = directory.names()
     for base, end in runs:
         for name in names:
-            stem, dot, suffix = name.partition(".")
+            stem, _, suffix = name.partition(".")
             if stem.isdigit() and "." + suffix in _SEGMENT_SUFFIXES and base < int(stem) < end:
                 directory.unlink(name)
         # B's index files may belong to the old segment: recovery rebuilds them from the log.

@@ -65,8 +65,13 @@ def records_of(buf: Buffer, pos: int, header: BatchHeader) -> tuple[Buffer, int,
 
 
 def scan_records(data: Buffer, p: int, end: int, count: int) -> list[Scanned]:
-    """The `count` records in data[p:end]. Raises CorruptRecordError for malformed data."""
+    """The `count` records in data[p:end]. Raises CorruptRecordError for malformed data.
+
+    Varints of one and two bytes (nearly all of them) are decoded inline; longer ones through
+    `read_varint`. `v >> 1 ^ -(v & 1)` undoes the zig-zag mapping.
+    """
     out: list[Scanned] = []
+    append = out.append
     rv = read_varint
     vi = VARINT_MAX_BYTES
     try:
@@ -74,7 +79,10 @@ def scan_records(data: Buffer, p: int, end: int, count: int) -> list[Scanned]:
             start = p
             b = data[p]
             if b < 0x80:
-                length, p = (b >> 1) ^ -(b & 1), p + 1
+                length, p = b >> 1 ^ -(b & 1), p + 1
+            elif (c := data[p + 1]) < 0x80:
+                v = (b & 0x7F) | c << 7
+                length, p = v >> 1 ^ -(v & 1), p + 2
             else:
                 length, p = rv(data, p, vi)
             record_end = p + length
@@ -84,18 +92,24 @@ def scan_records(data: Buffer, p: int, end: int, count: int) -> list[Scanned]:
             p += 1  # attributes
             b = data[p]
             if b < 0x80:
-                ts, p = (b >> 1) ^ -(b & 1), p + 1
+                ts, p = b >> 1 ^ -(b & 1), p + 1
+            elif (c := data[p + 1]) < 0x80:
+                v = (b & 0x7F) | c << 7
+                ts, p = v >> 1 ^ -(v & 1), p + 2
             else:
                 ts, p = rv(data, p)
             after_ts = p
             b = data[p]
             if b < 0x80:
-                delta, p = (b >> 1) ^ -(b & 1), p + 1
+                delta, p = b >> 1 ^ -(b & 1), p + 1
+            elif (c := data[p + 1]) < 0x80:
+                v = (b & 0x7F) | c << 7
+                delta, p = v >> 1 ^ -(v & 1), p + 2
             else:
                 delta, p = rv(data, p, vi)
             b = data[p]
             if b < 0x80:
-                n, p = (b >> 1) ^ -(b & 1), p + 1
+                n, p = b >> 1 ^ -(b & 1), p + 1
             else:
                 n, p = rv(data, p, vi)
             key = None
@@ -104,15 +118,63 @@ def scan_records(data: Buffer, p: int, end: int, count: int) -> list[Scanned]:
                 p += n
             elif n != -1:
                 raise CorruptRecordError(f"bad key length {n}")
-            b = data[p]
-            tombstone = b == 1  # zig-zag varint -1: null value
-            out.append((start, body, after_ts, record_end, ts, delta, key, tombstone))
+            append((start, body, after_ts, record_end, ts, delta, key, data[p] == 1))  # value length -1
             p = record_end
     except IndexError:
         raise CorruptRecordError("record runs past the end of the records section") from None
     if p != end:
         raise CorruptRecordError(f"{end - p} bytes remain after the {count} records of a batch")
     return out
+
+
+def map_keys(data: Buffer, p: int, end: int, count: int, base_offset: int, offsets: dict[bytes, int]) -> None:
+    """Record in `offsets` key -> offset for every keyed record of the batch (the offset map pass:
+    `scan_records` without building anything else)."""
+    rv = read_varint
+    vi = VARINT_MAX_BYTES
+    try:
+        for _ in range(count):
+            b = data[p]
+            if b < 0x80:
+                length, p = b >> 1 ^ -(b & 1), p + 1
+            elif (c := data[p + 1]) < 0x80:
+                v = (b & 0x7F) | c << 7
+                length, p = v >> 1 ^ -(v & 1), p + 2
+            else:
+                length, p = rv(data, p, vi)
+            record_end = p + length
+            if length < MIN_RECORD_BODY or record_end > end:
+                raise CorruptRecordError(f"bad record length {length}")
+            p += 1  # attributes
+            b = data[p]  # timestampDelta: skip it
+            if b < 0x80:
+                p += 1
+            elif data[p + 1] < 0x80:
+                p += 2
+            else:
+                p = rv(data, p)[1]
+            b = data[p]
+            if b < 0x80:
+                delta, p = b >> 1 ^ -(b & 1), p + 1
+            elif (c := data[p + 1]) < 0x80:
+                v = (b & 0x7F) | c << 7
+                delta, p = v >> 1 ^ -(v & 1), p + 2
+            else:
+                delta, p = rv(data, p, vi)
+            b = data[p]
+            if b < 0x80:
+                n, p = b >> 1 ^ -(b & 1), p + 1
+            else:
+                n, p = rv(data, p, vi)
+            if n >= 0:
+                offsets[bytes(data[p : p + n])] = base_offset + delta
+            elif n != -1:
+                raise CorruptRecordError(f"bad key length {n}")
+            p = record_end
+    except IndexError:
+        raise CorruptRecordError("record runs past the end of the records section") from None
+    if p != end:
+        raise CorruptRecordError(f"{end - p} bytes remain after the {count} records of a batch")
 
 
 def rebuild_batch(
@@ -161,7 +223,9 @@ def empty_batch(header: BatchHeader) -> bytes:
     return _pack(header, attributes, header.max_timestamp, header.max_timestamp, 0, b"")
 
 
-def _pack(header: BatchHeader, attributes: int, base_ts: int, max_ts: int, count: int, payload: Buffer) -> bytes:
+def _pack(
+    header: BatchHeader, attributes: int, base_ts: int, max_ts: int, count: int, payload: Buffer
+) -> bytes:
     size = HEADER_SIZE + len(payload)
     batch = bytearray(size)
     HEADER_STRUCT.pack_into(

@@ -333,7 +333,9 @@ class PartitionLog:
 
     def _drop_below_log_start(self) -> None:
         count = 0
-        while count < len(self._segments) - 1 and self._segments[count].next_offset <= self._log_start:
+        # A segment is wholly below the log start when the next one starts at or below it (its own
+        # next_offset can be lower: compaction leaves gaps, and may leave it empty).
+        while count < len(self._segments) - 1 and self._segments[count + 1].base_offset <= self._log_start:
             count += 1
         if count:
             self.delete_oldest_segments(count)
@@ -346,10 +348,10 @@ class PartitionLog:
         `retention_ms`, and those whose removal keeps the log at or above `retention_bytes`."""
         excess = self._size - retention_bytes
         out: list[SegmentInfo] = []
-        for seg in self._segments[:-1]:
+        for seg, following in zip(self._segments[:-1], self._segments[1:], strict=False):
             stamp = seg.max_timestamp if seg.max_timestamp >= 0 else seg.store.mtime_ms()
             if not (
-                seg.next_offset <= self._log_start
+                following.base_offset <= self._log_start
                 or (retention_bytes >= 0 and excess - seg.size >= 0)
                 or (retention_ms >= 0 and stamp is not None and now_ms - stamp > retention_ms)
             ):

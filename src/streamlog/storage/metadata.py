@@ -207,6 +207,11 @@ class MetadataStore:
         self._apply(event)
 
     @property
+    def log(self) -> PartitionLog:
+        """The metadata log itself (the broker's log cleaner compacts it)."""
+        return self._log
+
+    @property
     def cluster_id(self) -> str:
         assert self._cluster_id is not None
         return self._cluster_id

@@ -37,7 +37,8 @@ Snapshot file (``encode_snapshot``/``decode_snapshot``)::
      10   .  body       UTF-8 JSON object:
                         "end":       int, the log offset the state covers (exclusive)
                         "producers": [[pid, epoch, coordinator_epoch, last_timestamp, txn_first_offset,
-                                       [[first_seq, last_seq, first_offset, last_offset, timestamp], ...]], ...]
+                                       [[first_seq, last_seq, first_offset, last_offset, timestamp], ...]],
+                                      ...]
                         "unstable":  [[first_offset, marker_offset], ...]   completed, marker not yet stable
                         "aborted":   [[pid, first_offset, last_offset, last_stable_offset], ...]
 """
@@ -214,7 +215,8 @@ class ProducerStateManager:
             if not commit:
                 lso = min(self.ongoing.values(), default=offset + 1)
                 self.aborted.append(AbortedTxn(producer_id, first, offset, lso))
-        self.producers[producer_id] = replace(entry, txn_first_offset=NO_OFFSET, coordinator_epoch=coordinator_epoch,
+        self.producers[producer_id] = replace(entry, txn_first_offset=NO_OFFSET,
+                                              coordinator_epoch=coordinator_epoch,
                                               last_timestamp=max(entry.last_timestamp, timestamp))
         self.end_offset = max(self.end_offset, offset + 1)
 
@@ -279,7 +281,8 @@ def check_batch(entry: ProducerEntry | None, header: BatchHeader) -> AppendCheck
         return APPEND_OK  # no state: any sequence is accepted
     if epoch < entry.epoch:
         return _error(ErrorCode.INVALID_PRODUCER_EPOCH,
-                      f"epoch {epoch} of producer {entry.producer_id} is older than the current {entry.epoch}")
+                      f"epoch {epoch} of producer {entry.producer_id} is older than the current "
+                      f"{entry.epoch}")
     if epoch != entry.epoch:
         if first_seq != 0:
             return _error(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
@@ -320,7 +323,8 @@ def encode_snapshot(state: ProducerStateManager) -> bytes:
             for e in state.producers.values()
         ],
         "unstable": [list(u) for u in state.unstable],
-        "aborted": [[a.producer_id, a.first_offset, a.last_offset, a.last_stable_offset] for a in state.aborted],
+        "aborted": [[a.producer_id, a.first_offset, a.last_offset, a.last_stable_offset]
+                    for a in state.aborted],
     }
     data = json.dumps(body, separators=(",", ":")).encode()
     return _SNAPSHOT_HEAD.pack(_SNAPSHOT_MAGIC, _SNAPSHOT_VERSION, zlib.crc32(data)) + data

@@ -30,6 +30,9 @@ E = ErrorCode
 def broker() -> Iterator[Broker]:
     b = Broker(BrokerConfig({"group.min.session.timeout.ms": "100"}, memory=True))
     b.open()
+    b.listener.advertised_host = (
+        ""  # as when no advertised.listeners is set: answer with the connected address
+    )
     b.topics.create("t", 3, {}, 0)
     yield b
     asyncio.run(b.close())
@@ -54,12 +57,23 @@ def call(broker: Broker, key: int, version: int, body: Msg) -> Msg:
     return decoded
 
 
-def join(broker: Broker, version: int, member_id: str = "", group: str = "g", instance: str | None = None) -> Msg:
-    return call(broker, 11, version, {
-        "group_id": group, "session_timeout_ms": 10_000, "rebalance_timeout_ms": 10_000, "member_id": member_id,
-        "group_instance_id": instance, "protocol_type": "consumer",
-        "protocols": [{"name": "range", "metadata": encode_subscription(["t"])}],
-    })
+def join(
+    broker: Broker, version: int, member_id: str = "", group: str = "g", instance: str | None = None
+) -> Msg:
+    return call(
+        broker,
+        11,
+        version,
+        {
+            "group_id": group,
+            "session_timeout_ms": 10_000,
+            "rebalance_timeout_ms": 10_000,
+            "member_id": member_id,
+            "group_instance_id": instance,
+            "protocol_type": "consumer",
+            "protocols": [{"name": "range", "metadata": encode_subscription(["t"])}],
+        },
+    )
 
 
 def stable_member(broker: Broker, group: str = "g", version: int = 5) -> tuple[str, int]:
@@ -68,9 +82,19 @@ def stable_member(broker: Broker, group: str = "g", version: int = 5) -> tuple[s
     second = join(broker, version, first["member_id"], group=group)
     assert second["error_code"] == 0 and second["leader"] == first["member_id"]
     mid, gen = second["member_id"], second["generation_id"]
-    sync = call(broker, 14, 5, {"group_id": group, "generation_id": gen, "member_id": mid,
-                                "protocol_type": "consumer", "protocol_name": "range",
-                                "assignments": [{"member_id": mid, "assignment": b"ASSIGN"}]})
+    sync = call(
+        broker,
+        14,
+        5,
+        {
+            "group_id": group,
+            "generation_id": gen,
+            "member_id": mid,
+            "protocol_type": "consumer",
+            "protocol_name": "range",
+            "assignments": [{"member_id": mid, "assignment": b"ASSIGN"}],
+        },
+    )
     assert sync["error_code"] == 0 and sync["assignment"] == b"ASSIGN" and sync["protocol_name"] == "range"
     return mid, gen
 
@@ -80,7 +104,10 @@ def test_find_coordinator_every_version(broker: Broker) -> None:
         r = call(broker, 10, version, {"key": "g", "key_type": 0})
         assert (r["error_code"], r["node_id"], r["host"], r["port"]) == (0, 0, "127.0.0.1", 9092)
     r = call(broker, 10, 4, {"key_type": 1, "coordinator_keys": ["tx-a", "tx-b"]})
-    assert [(c["key"], c["error_code"], c["port"]) for c in r["coordinators"]] == [("tx-a", 0, 9092), ("tx-b", 0, 9092)]
+    assert [(c["key"], c["error_code"], c["port"]) for c in r["coordinators"]] == [
+        ("tx-a", 0, 9092),
+        ("tx-b", 0, 9092),
+    ]
     bad = call(broker, 10, 3, {"key": "g", "key_type": 2})
     assert bad["error_code"] == E.INVALID_REQUEST
 
@@ -88,13 +115,23 @@ def test_find_coordinator_every_version(broker: Broker) -> None:
 def test_join_sync_heartbeat_describe_list_leave(broker: Broker) -> None:
     mid, gen = stable_member(broker, version=9)
     assert call(broker, 12, 4, {"group_id": "g", "generation_id": gen, "member_id": mid})["error_code"] == 0
-    assert call(broker, 12, 0, {"group_id": "g", "generation_id": gen + 1, "member_id": mid})["error_code"] == \
-        E.ILLEGAL_GENERATION
+    assert (
+        call(broker, 12, 0, {"group_id": "g", "generation_id": gen + 1, "member_id": mid})["error_code"]
+        == E.ILLEGAL_GENERATION
+    )
     [desc] = call(broker, 15, 5, {"groups": ["g"]})["groups"]
-    assert (desc["group_state"], desc["protocol_type"], desc["protocol_data"]) == ("Stable", "consumer", "range")
+    assert (desc["group_state"], desc["protocol_type"], desc["protocol_data"]) == (
+        "Stable",
+        "consumer",
+        "range",
+    )
     [m] = desc["members"]
-    assert (m["member_id"], m["client_id"], m["client_host"], m["member_assignment"]) == (mid, "unit", "/10.1.2.3",
-                                                                                         b"ASSIGN")
+    assert (m["member_id"], m["client_id"], m["client_host"], m["member_assignment"]) == (
+        mid,
+        "unit",
+        "/10.1.2.3",
+        b"ASSIGN",
+    )
     assert call(broker, 16, 4, {"states_filter": ["stable"]})["groups"][0]["group_state"] == "Stable"
     assert call(broker, 16, 4, {"states_filter": ["Empty"]})["groups"] == []
     assert call(broker, 16, 5, {"types_filter": ["consumer"]})["groups"] == []
@@ -105,51 +142,117 @@ def test_join_sync_heartbeat_describe_list_leave(broker: Broker) -> None:
     assert call(broker, 13, 0, {"group_id": "g", "member_id": "ghost"})["error_code"] == E.UNKNOWN_MEMBER_ID
     assert call(broker, 15, 0, {"groups": ["g"]})["groups"][0]["group_state"] == "Empty"
     assert call(broker, 42, 0, {"groups_names": ["g", "nope"]})["results"] == [
-        {"group_id": "g", "error_code": 0}, {"group_id": "nope", "error_code": E.GROUP_ID_NOT_FOUND}]
+        {"group_id": "g", "error_code": 0},
+        {"group_id": "nope", "error_code": E.GROUP_ID_NOT_FOUND},
+    ]
 
 
 def test_join_old_versions_and_errors(broker: Broker) -> None:
     r = join(broker, 0)
     assert r["error_code"] == 0 and r["member_id"].startswith("unit-") and r["protocol_name"] == "range"
-    bad = call(broker, 11, 5, {"group_id": "h", "session_timeout_ms": 10, "member_id": "", "protocol_type": "consumer",
-                               "protocols": [{"name": "range", "metadata": b""}]})
+    bad = call(
+        broker,
+        11,
+        5,
+        {
+            "group_id": "h",
+            "session_timeout_ms": 10,
+            "member_id": "",
+            "protocol_type": "consumer",
+            "protocols": [{"name": "range", "metadata": b""}],
+        },
+    )
     assert bad["error_code"] == E.INVALID_SESSION_TIMEOUT and bad["protocol_name"] == ""
-    v7 = call(broker, 11, 7, {"group_id": "h", "session_timeout_ms": 10, "member_id": "", "protocol_type": "consumer",
-                              "protocols": [{"name": "range", "metadata": b""}]})
+    v7 = call(
+        broker,
+        11,
+        7,
+        {
+            "group_id": "h",
+            "session_timeout_ms": 10,
+            "member_id": "",
+            "protocol_type": "consumer",
+            "protocols": [{"name": "range", "metadata": b""}],
+        },
+    )
     assert v7["protocol_name"] is None
     static = join(broker, 5, group="s", instance="inst-1")
     assert static["error_code"] == 0 and static["member_id"].startswith("inst-1-")
 
 
-def commit(broker: Broker, version: int, group: str, offsets: dict[tuple[str, int], int], generation: int = -1,
-           member_id: str = "", metadata: str | None = "m") -> dict[tuple[str, int], int]:
+def commit(
+    broker: Broker,
+    version: int,
+    group: str,
+    offsets: dict[tuple[str, int], int],
+    generation: int = -1,
+    member_id: str = "",
+    metadata: str | None = "m",
+) -> dict[tuple[str, int], int]:
     topics: dict[str, list[Msg]] = {}
     for (topic, p), o in offsets.items():
-        topics.setdefault(topic, []).append({"partition_index": p, "committed_offset": o,
-                                             "committed_leader_epoch": 4, "committed_metadata": metadata})
-    r = call(broker, 8, version, {"group_id": group, "generation_id_or_member_epoch": generation,
-                                  "member_id": member_id,
-                                  "topics": [{"name": t, "partitions": ps} for t, ps in topics.items()]})
+        topics.setdefault(topic, []).append(
+            {
+                "partition_index": p,
+                "committed_offset": o,
+                "committed_leader_epoch": 4,
+                "committed_metadata": metadata,
+            }
+        )
+    r = call(
+        broker,
+        8,
+        version,
+        {
+            "group_id": group,
+            "generation_id_or_member_epoch": generation,
+            "member_id": member_id,
+            "topics": [{"name": t, "partitions": ps} for t, ps in topics.items()],
+        },
+    )
     return {(t["name"], p["partition_index"]): p["error_code"] for t in r["topics"] for p in t["partitions"]}
 
 
 def test_offset_commit_fetch_delete(broker: Broker) -> None:
     assert commit(broker, 9, "solo", {("t", 0): 5, ("t", 1): 6, ("nope", 0): 1, ("t", 9): 1}) == {
-        ("t", 0): 0, ("t", 1): 0, ("nope", 0): E.UNKNOWN_TOPIC_OR_PARTITION, ("t", 9): E.UNKNOWN_TOPIC_OR_PARTITION}
+        ("t", 0): 0,
+        ("t", 1): 0,
+        ("nope", 0): E.UNKNOWN_TOPIC_OR_PARTITION,
+        ("t", 9): E.UNKNOWN_TOPIC_OR_PARTITION,
+    }
     assert commit(broker, 2, "solo", {("t", 2): 7}, metadata=None) == {("t", 2): 0}
     v1 = call(broker, 9, 1, {"group_id": "solo", "topics": [{"name": "t", "partition_indexes": [0, 2]}]})
-    assert [(p["partition_index"], p["committed_offset"], p["metadata"]) for p in v1["topics"][0]["partitions"]] == \
-        [(0, 5, "m"), (2, 7, None)]
+    assert [
+        (p["partition_index"], p["committed_offset"], p["metadata"]) for p in v1["topics"][0]["partitions"]
+    ] == [(0, 5, "m"), (2, 7, None)]
     v7 = call(broker, 9, 7, {"group_id": "solo", "topics": None, "require_stable": True})
-    parts = [(p["partition_index"], p["committed_offset"], p["committed_leader_epoch"])
-             for p in v7["topics"][0]["partitions"]]
-    assert parts == [(0, 5, 4), (1, 6, 4), (2, 7, 4)] and v7["error_code"] == 0
-    v8 = call(broker, 9, 8, {"groups": [{"group_id": "solo", "topics": [{"name": "t", "partition_indexes": [1]}]},
-                                        {"group_id": "other", "topics": None}]})
+    parts = [
+        (p["partition_index"], p["committed_offset"], p["committed_leader_epoch"])
+        for p in v7["topics"][0]["partitions"]
+    ]
+    assert parts == [(0, 5, 4), (1, 6, 4), (2, 7, -1)] and v7["error_code"] == 0  # v2 carries no epoch
+    v8 = call(
+        broker,
+        9,
+        8,
+        {
+            "groups": [
+                {"group_id": "solo", "topics": [{"name": "t", "partition_indexes": [1]}]},
+                {"group_id": "other", "topics": None},
+            ]
+        },
+    )
     assert v8["groups"][0]["topics"][0]["partitions"][0]["committed_offset"] == 6
     assert v8["groups"][1] == {"group_id": "other", "topics": [], "error_code": 0}
-    deleted = call(broker, 47, 0, {"group_id": "solo", "topics": [{"name": "t", "partitions": [
-        {"partition_index": 0}, {"partition_index": 9}]}]})
+    deleted = call(
+        broker,
+        47,
+        0,
+        {
+            "group_id": "solo",
+            "topics": [{"name": "t", "partitions": [{"partition_index": 0}, {"partition_index": 9}]}],
+        },
+    )
     assert deleted["error_code"] == 0
     assert [p["error_code"] for p in deleted["topics"][0]["partitions"]] == [0, E.UNKNOWN_TOPIC_OR_PARTITION]
     after = call(broker, 9, 6, {"group_id": "solo", "topics": [{"name": "t", "partition_indexes": [0]}]})
@@ -162,5 +265,7 @@ def test_member_commit_and_subscribed_offset_delete(broker: Broker) -> None:
     mid, gen = stable_member(broker)
     assert commit(broker, 7, "g", {("t", 0): 3}, gen, mid) == {("t", 0): 0}
     assert commit(broker, 7, "g", {("t", 0): 3}) == {("t", 0): E.UNKNOWN_MEMBER_ID}
-    deleted = call(broker, 47, 0, {"group_id": "g", "topics": [{"name": "t", "partitions": [{"partition_index": 0}]}]})
+    deleted = call(
+        broker, 47, 0, {"group_id": "g", "topics": [{"name": "t", "partitions": [{"partition_index": 0}]}]}
+    )
     assert deleted["topics"][0]["partitions"][0]["error_code"] == E.GROUP_SUBSCRIBED_TO_TOPIC

@@ -16,15 +16,17 @@ from streamlog.storage.producer_state import CheckKind
 
 def batch(pid: int, epoch: int, seq: int, n: int, *, txn: bool = False) -> bytearray:
     recs = [NewRecord(b"k", b"v%d" % i, 1000) for i in range(n)]
-    return bytearray(build_batch(recs, producer_id=pid, producer_epoch=epoch, base_sequence=seq, transactional=txn))
+    return bytearray(build_batch(recs, producer_id=pid, producer_epoch=epoch, base_sequence=seq,
+                                 transactional=txn))
 
 
 def fill(plog: PartitionLog) -> None:
     plog.append(batch(1, 0, 0, 3), now_ms=1)  # 0-2
     plog.append(batch(2, 0, 0, 2, txn=True), now_ms=1)  # 3-4
     plog.append(batch(3, 0, 0, 1, txn=True), now_ms=1)  # 5
-    plog.append(bytearray(build_control_batch(commit=False, producer_id=2, producer_epoch=0, coordinator_epoch=0,
-                                              timestamp=1)), now_ms=1)  # 6
+    marker = build_control_batch(commit=False, producer_id=2, producer_epoch=0, coordinator_epoch=0,
+                                 timestamp=1)
+    plog.append(bytearray(marker), now_ms=1)  # 6
     plog.append(batch(-1, -1, -1, 2), now_ms=1)  # 7-8
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from tests.support.group_harness import Harness, Parked
+
 from streamlog.coordinator.group import GroupConfig, GroupState, JoinResponse, LeaveMember, SyncResponse
 from streamlog.coordinator.group.consumer_protocol import encode_subscription
+from streamlog.coordinator.group.model import GroupId
 from streamlog.protocol.errors import ErrorCode
-from tests.support.group_harness import Harness, Parked
 
 E = ErrorCode
 
@@ -28,7 +30,8 @@ def synced(result: SyncResponse | Parked) -> SyncResponse:
 
 
 def state(h: Harness, group: str = "g") -> GroupState:
-    return h.coord.groups[group].state  # type: ignore[index]
+    found: GroupState = h.coord.groups[GroupId(group)].state
+    return found
 
 
 def test_two_step_join_and_lone_member_becomes_stable_at_once() -> None:
@@ -82,19 +85,21 @@ def test_group_max_size() -> None:
 
 def setup_group(h: Harness, n: int, group: str = "g", **kw: object) -> list[str]:
     """n members joined and synced into a Stable group; returns member ids (leader first)."""
-    first = joined(h.join_two_step(group, **kw))  # type: ignore[arg-type]
+    first = joined(h.join_two_step(group, **kw))
     ids = [first.member_id]
     synced(h.sync(group, first.member_id, first.generation_id, ((first.member_id, b"0"),)))
     for _ in range(n - 1):
-        newcomer = h.join_two_step(group, **kw)  # type: ignore[arg-type]
+        newcomer = h.join_two_step(group, **kw)
         assert isinstance(newcomer, Parked)
-        rejoins = [h.join(group, mid, **kw) for mid in ids]  # type: ignore[arg-type]
+        rejoins = [h.join(group, mid, **kw) for mid in ids]
         assert all(isinstance(r, Parked) and r.done for r in rejoins)
         ids.append(newcomer.member_id)
         assert newcomer.done
-    gen = h.coord.groups[group].generation  # type: ignore[index]
-    responses = [h.sync(group, mid, gen, tuple((m, str(i).encode()) for i, m in enumerate(ids)))
-                 for mid in reversed(ids)]
+    gen = h.coord.groups[group].generation
+    responses = [
+        h.sync(group, mid, gen, tuple((m, str(i).encode()) for i, m in enumerate(ids)))
+        for mid in reversed(ids)
+    ]
     for i, r in enumerate(reversed(responses)):
         assert synced(r).assignment == str(i).encode()
     assert state(h, group) == GroupState.STABLE
@@ -262,7 +267,9 @@ def test_commit_checks() -> None:
     assert h.commit("g", {("t", 0): 1}) == {("t", 0): E.UNKNOWN_MEMBER_ID}
     assert h.commit("g", {("t", 0): 1}, 1, ids[0]) == {("t", 0): E.NONE}
     assert h.commit("g", {("t", 0): 1}, 0, ids[0]) == {("t", 0): E.ILLEGAL_GENERATION}
-    assert h.commit("g", {("t", 0): 1}, 1, ids[0], metadata="x" * 4097) == {("t", 0): E.OFFSET_METADATA_TOO_LARGE}
+    assert h.commit("g", {("t", 0): 1}, 1, ids[0], metadata="x" * 4097) == {
+        ("t", 0): E.OFFSET_METADATA_TOO_LARGE
+    }
     h.join("g", ids[0])  # lone member: straight to CompletingRebalance
     assert state(h) == GroupState.COMPLETING_REBALANCE
     assert h.commit("g", {("t", 0): 2}, 2, ids[0]) == {("t", 0): E.REBALANCE_IN_PROGRESS}
@@ -278,7 +285,7 @@ def test_offsets_expire_after_group_empty_for_retention() -> None:
     h.commit("g", {("t", 0): 7}, 1, ids[0])
     h.advance(120_000)  # plenty of time, but the member heartbeats... no: it went silent and timed out
     assert state(h) == GroupState.EMPTY
-    emptied_at = h.coord.groups["g"].state_timestamp  # type: ignore[index]
+    emptied_at = h.coord.groups["g"].state_timestamp
     h.now = emptied_at + 59_999
     h.run(h.coord.expire_offsets(h.now))
     assert h.coord.fetch_offsets("g", None)
@@ -295,7 +302,10 @@ def test_delete_groups_and_offset_delete() -> None:
     h.commit("g", {("t", 0): 1, ("u", 0): 2}, 1, a.member_id)
     result = h.run(h.coord.delete_offsets("g", [("t", 0), ("u", 0)], h.now))
     assert result == (E.NONE, [(("t", 0), E.GROUP_SUBSCRIBED_TO_TOPIC), (("u", 0), E.NONE)])
-    assert h.run(h.coord.delete_groups(["g", "x"], h.now)) == [("g", E.NON_EMPTY_GROUP), ("x", E.GROUP_ID_NOT_FOUND)]
+    assert h.run(h.coord.delete_groups(["g", "x"], h.now)) == [
+        ("g", E.NON_EMPTY_GROUP),
+        ("x", E.GROUP_ID_NOT_FOUND),
+    ]
     h.leave("g", LeaveMember(a.member_id))
     assert state(h) == GroupState.EMPTY
     assert h.run(h.coord.delete_groups(["g"], h.now)) == [("g", E.NONE)]

@@ -23,7 +23,8 @@ S = TxnState
 class Harness:
     """A coordinator, a manual clock and a fake __transaction_state log that completes markers."""
 
-    limits: TxnLimits = field(default_factory=lambda: TxnLimits(max_timeout_ms=60_000, id_expiration_ms=100_000))
+    limits: TxnLimits = field(default_factory=lambda: TxnLimits(max_timeout_ms=60_000,
+                                                                id_expiration_ms=100_000))
     now: int = 1_000_000
     log: list[tuple[bytes, bytes | None]] = field(default_factory=list)
     markers: list[WriteMarkers] = field(default_factory=list)
@@ -39,6 +40,10 @@ class Harness:
             elif isinstance(eff, Forget):
                 self.log.append((records.txn_key(eff.transactional_id), None))
             else:
+                meta = self.c.get(eff.transactional_id)  # markers come from the prepared, current state
+                assert meta is not None and meta.state in (S.PREPARE_COMMIT, S.PREPARE_ABORT)
+                assert (meta.producer_id, meta.epoch, meta.partitions) == (eff.producer_id, eff.epoch,
+                                                                           eff.partitions)
                 self.markers.append(eff)
                 self.run(self.c.complete(eff.transactional_id, self.now))
         return result
@@ -98,7 +103,8 @@ def test_request_errors() -> None:
     assert h.init("").error == E.INVALID_REQUEST
     r = h.init("t")
     assert h.c.add_partitions("x", r.producer_id, 0, [("a", 0)], h.now).error == E.INVALID_PRODUCER_ID_MAPPING
-    assert h.c.add_partitions("t", r.producer_id + 1, 0, [("a", 0)], h.now).error == E.INVALID_PRODUCER_ID_MAPPING
+    wrong_pid = h.c.add_partitions("t", r.producer_id + 1, 0, [("a", 0)], h.now)
+    assert wrong_pid.error == E.INVALID_PRODUCER_ID_MAPPING
     assert h.c.add_partitions("t", r.producer_id, 1, [("a", 0)], h.now).error == E.PRODUCER_FENCED
     assert h.c.end_txn("t", r.producer_id, 0, True, h.now).error == E.INVALID_TXN_STATE  # nothing open
 
@@ -175,7 +181,9 @@ def test_recover_rewrites_markers_of_prepared_transactions() -> None:
     r = h.init("t")
     h.run(h.c.add_partitions("t", r.producer_id, 0, [("a", 0)], h.now))
     prepared = h.c.end_txn("t", r.producer_id, 0, True, h.now)
-    h.log.append((records.txn_key("t"), records.txn_value(prepared.effects[0].meta)))  # type: ignore[union-attr]
+    persisted = prepared.effects[0]
+    assert isinstance(persisted, Persist)
+    h.log.append((records.txn_key("t"), records.txn_value(persisted.meta)))
     fresh = TxnCoordinator(h.limits)
     fresh.load(h.log)
     (m,) = fresh.recover()
@@ -193,7 +201,9 @@ def test_list_transactions_filters() -> None:
     found, _ = h.c.list_transactions([], [a.producer_id], -1, h.now)
     assert [m.transactional_id for m in found] == ["a"]
     found, _ = h.c.list_transactions([], [], 10, h.now + 5)
-    assert found == []
+    assert [m.transactional_id for m in found] == ["b"]  # never started: start time -1, as in Kafka
+    found, _ = h.c.list_transactions([], [], 10, h.now + 11)
+    assert [m.transactional_id for m in found] == ["a", "b"]
 
 
 def test_producer_id_blocks_are_never_reused() -> None:
@@ -206,6 +216,23 @@ def test_producer_id_blocks_are_never_reused() -> None:
     after_restart.restore(BLOCK_SIZE)
     after_restart.reserved(after_restart.block_end())
     assert after_restart.allocate() not in ids and after_restart.allocate() >= BLOCK_SIZE
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.builds(
+    TxnMetadata, transactional_id=st.text(min_size=1, max_size=20), producer_id=st.integers(0, 2**62),
+    epoch=st.integers(0, MAX_EPOCH), timeout_ms=st.integers(1, 2**31 - 1), state=st.sampled_from(TxnState),
+    last_producer_id=st.integers(-1, 2**62), last_epoch=st.integers(-1, MAX_EPOCH),
+    partitions=st.frozensets(st.tuples(st.text(max_size=10), st.integers(0, 1000)), max_size=5),
+    groups=st.frozensets(st.text(max_size=10), max_size=3), start_ms=st.integers(-1, 2**50),
+    update_ms=st.integers(-1, 2**50)))
+def test_txn_records_round_trip(meta: TxnMetadata) -> None:
+    decoded = records.decode(records.txn_key(meta.transactional_id), records.txn_value(meta))
+    assert decoded == ("txn/" + meta.transactional_id, meta)
+    assert records.decode(records.PRODUCER_IDS_KEY, records.producer_id_block_value(meta.producer_id)) == (
+        "pid", meta.producer_id)
+    tombstone = records.decode(records.txn_key(meta.transactional_id), None)
+    assert tombstone == ("txn/" + meta.transactional_id, None)
 
 
 OPS = st.sampled_from(["init", "init_bump", "add", "offsets", "commit", "abort", "tick", "expire"])
@@ -237,12 +264,20 @@ def test_random_requests_keep_the_machine_consistent(ops: list[tuple[str, str]])
                 h.run(h.c.abort_timed_out(name, h.now))
         else:
             h.run(Result(E.NONE, h.c.expire(h.now)))
-        for m in h.markers[before:]:
-            assert h.c.get(m.transactional_id) is not None
-        for m in h.c.txns.values():
-            assert m.state not in (S.PREPARE_COMMIT, S.PREPARE_ABORT, S.PREPARE_EPOCH_FENCE, S.DEAD)
+        for written in h.markers[before:]:
+            assert written.commit == (op == "commit")
+        for meta_after in h.c.txns.values():
+            assert meta_after.state not in (S.PREPARE_COMMIT, S.PREPARE_ABORT, S.PREPARE_EPOCH_FENCE, S.DEAD)
     pids = [m.producer_id for m in h.c.txns.values()]
     assert len(pids) == len(set(pids))
     fresh = TxnCoordinator(h.limits)
     fresh.load(h.log)
     assert fresh.txns == h.c.txns
+
+
+def test_forget_all_keeps_producer_ids_reserved() -> None:
+    h = Harness()
+    a = h.init("a")
+    effects = h.c.forget_all()
+    assert effects == [Forget("a")] and h.c.txns == {} and h.c.by_producer(a.producer_id) is None
+    assert h.init("a").producer_id != a.producer_id

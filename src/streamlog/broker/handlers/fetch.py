@@ -79,9 +79,11 @@ class _FetchState:
 
     def _partition(self, name: str, req: Msg, remaining: int, first: bool) -> tuple[Msg, int]:
         index = int(req["partition"])
+        # records is never null, even with an error: librdkafka fails the whole response on a negative
+        # records size ("Bad message format"), and Kafka always sends empty records.
         entry: dict[str, Any] = {"partition_index": index, "error_code": 0, "high_watermark": -1,
                                  "last_stable_offset": -1, "log_start_offset": -1, "aborted_transactions": None,
-                                 "preferred_read_replica": -1, "records": None}
+                                 "preferred_read_replica": -1, "records": b""}
         part = self.broker.topics.partition(name, index)
         if part is None:
             entry["error_code"] = int(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)

@@ -49,8 +49,8 @@ async def handle_add_partitions(broker: Broker, ctx: RequestContext, body: Msg) 
     if svc is None:
         errors = {(name, p): E.COORDINATOR_NOT_AVAILABLE for name, parts in topics for p in parts}
     elif unknown:
-        errors = {(name, p): E.UNKNOWN_TOPIC_OR_PARTITION if (name, p) in unknown else E.OPERATION_NOT_ATTEMPTED
-                  for name, parts in topics for p in parts}
+        errors = {(name, p): E.UNKNOWN_TOPIC_OR_PARTITION if (name, p) in unknown
+                  else E.OPERATION_NOT_ATTEMPTED for name, parts in topics for p in parts}
     else:
         code = await svc.add_partitions(body["v3_and_below_transactional_id"],
                                         int(body["v3_and_below_producer_id"]),
@@ -76,8 +76,8 @@ async def handle_end_txn(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
     svc = service(broker)
     code = E.COORDINATOR_NOT_AVAILABLE
     if svc is not None:
-        code = await svc.end_txn(body["transactional_id"], int(body["producer_id"]), int(body["producer_epoch"]),
-                                 bool(body["committed"]))
+        code = await svc.end_txn(body["transactional_id"], int(body["producer_id"]),
+                                 int(body["producer_epoch"]), bool(body["committed"]))
     return {"throttle_time_ms": 0, "error_code": int(code)}
 
 
@@ -87,13 +87,13 @@ async def handle_txn_offset_commit(broker: Broker, ctx: RequestContext, body: Ms
         CommitPartition(t["name"], int(p["partition_index"]), int(p["committed_offset"]),
                         int(p.get("committed_leader_epoch", -1)), p.get("committed_metadata"))
         for t in body["topics"] for p in t["partitions"])
-    request = CommitRequest(body["group_id"], int(body.get("generation_id", -1)), body.get("member_id", "") or "",
-                            body.get("group_instance_id"), -1, partitions)
+    request = CommitRequest(body["group_id"], int(body.get("generation_id", -1)),
+                            body.get("member_id", "") or "", body.get("group_instance_id"), -1, partitions)
     results: dict[tuple[str, int], ErrorCode]
     if svc is None:
         results = {(p.topic, p.partition): E.COORDINATOR_NOT_AVAILABLE for p in partitions}
     else:
-        outcome: Any = await svc.txn_offset_commit(body["transactional_id"], int(body["producer_id"]),
+        outcome = await svc.txn_offset_commit(body["transactional_id"], int(body["producer_id"]),
                                                    int(body["producer_epoch"]), request)
         if isinstance(outcome, ErrorCode):
             results = {(p.topic, p.partition): outcome for p in partitions}
@@ -155,8 +155,8 @@ async def handle_describe_transactions(broker: Broker, ctx: RequestContext, body
 async def handle_list_transactions(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
     svc = service(broker)
     if svc is None:
-        return {"throttle_time_ms": 0, "error_code": int(E.COORDINATOR_NOT_AVAILABLE), "unknown_state_filters": [],
-                "transaction_states": []}
+        return {"throttle_time_ms": 0, "error_code": int(E.COORDINATOR_NOT_AVAILABLE),
+                "unknown_state_filters": [], "transaction_states": []}
     found, unknown = svc.list_transactions(list(body.get("state_filters") or []),
                               [int(p) for p in body.get("producer_id_filters") or []],
                               int(body.get("duration_filter", -1)))

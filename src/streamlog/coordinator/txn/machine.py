@@ -112,7 +112,8 @@ class TxnCoordinator:
 
     def recover(self) -> list[WriteMarkers]:
         """Markers to (re)write for transactions a crash left in PrepareCommit/PrepareAbort."""
-        return [self._markers(m) for m in self.txns.values() if m.state in (S.PREPARE_COMMIT, S.PREPARE_ABORT)]
+        prepared = (S.PREPARE_COMMIT, S.PREPARE_ABORT)
+        return [self._markers(m) for m in self.txns.values() if m.state in prepared]
 
     def get(self, transactional_id: str) -> TxnMetadata | None:
         return self.txns.get(transactional_id)
@@ -134,9 +135,16 @@ class TxnCoordinator:
         if old is not None:
             self.by_pid.pop(old.producer_id, None)
 
+    def forget_all(self) -> list[Effect]:
+        """Drop every transactional id (the embedded broker's reset); producer ids stay reserved."""
+        names = sorted(self.txns)
+        for name in names:
+            self._drop(name)
+        return [Forget(name) for name in names]
+
     def _markers(self, meta: TxnMetadata) -> WriteMarkers:
-        return WriteMarkers(meta.transactional_id, meta.producer_id, meta.epoch, meta.state == S.PREPARE_COMMIT,
-                            meta.partitions, meta.groups)
+        return WriteMarkers(meta.transactional_id, meta.producer_id, meta.epoch,
+                            meta.state == S.PREPARE_COMMIT, meta.partitions, meta.groups)
 
     # --- InitProducerId ------------------------------------------------------------------------
 
@@ -170,8 +178,8 @@ class TxnCoordinator:
             return Result(E.NONE, [], meta.producer_id, meta.epoch)  # the last bump's response was lost
         if epoch_exhausted(meta.epoch):
             bumped = meta.moved(S.EMPTY, now_ms, producer_id=self.pids.allocate(), epoch=0,
-                                last_producer_id=meta.producer_id, last_epoch=meta.epoch, timeout_ms=timeout_ms,
-                                partitions=frozenset(), groups=frozenset())
+                                last_producer_id=meta.producer_id, last_epoch=meta.epoch,
+                                timeout_ms=timeout_ms, partitions=frozenset(), groups=frozenset())
         else:
             bumped = meta.moved(S.EMPTY, now_ms, epoch=meta.epoch + 1, last_producer_id=meta.producer_id,
                                 last_epoch=meta.epoch, timeout_ms=timeout_ms, partitions=frozenset(),
@@ -183,7 +191,8 @@ class TxnCoordinator:
         fenced = meta.moved(S.PREPARE_EPOCH_FENCE, now_ms, epoch=min(meta.epoch + 1, MAX_EPOCH),
                             last_producer_id=meta.producer_id, last_epoch=meta.epoch)
         prepared = fenced.moved(S.PREPARE_ABORT, now_ms)
-        return Result(E.NONE, [self._put(prepared), self._markers(prepared)], prepared.producer_id, prepared.epoch)
+        effects: list[Effect] = [self._put(prepared), self._markers(prepared)]
+        return Result(E.NONE, effects, prepared.producer_id, prepared.epoch)
 
     # --- the transaction itself ----------------------------------------------------------------
 
@@ -236,7 +245,8 @@ class TxnCoordinator:
             return E.INVALID_TXN_STATE
         return E.NONE
 
-    def end_txn(self, transactional_id: str, producer_id: int, epoch: int, commit: bool, now_ms: int) -> Result:
+    def end_txn(self, transactional_id: str, producer_id: int, epoch: int, commit: bool,
+                now_ms: int) -> Result:
         if not transactional_id:
             return _fail(E.INVALID_REQUEST)
         meta = self.txns.get(transactional_id)
@@ -305,8 +315,8 @@ class TxnCoordinator:
 
     # --- admin ---------------------------------------------------------------------------------
 
-    def list_transactions(self, states: Iterable[str] = (), producer_ids: Iterable[int] = (), min_duration_ms: int = -1,
-             now_ms: int = 0) -> tuple[list[TxnMetadata], list[str]]:
+    def list_transactions(self, states: Iterable[str] = (), producer_ids: Iterable[int] = (),
+                          min_duration_ms: int = -1, now_ms: int = 0) -> tuple[list[TxnMetadata], list[str]]:
         """Transactions matching the filters (empty filter = all), and the unknown state names."""
         names = list(states)
         wanted: set[TxnState] = set()
@@ -322,7 +332,7 @@ class TxnCoordinator:
         for meta in self.txns.values():
             if (names and meta.state not in wanted) or (pids and meta.producer_id not in pids):
                 continue
-            if min_duration_ms >= 0 and (meta.state != S.ONGOING or now_ms - meta.start_ms < min_duration_ms):
-                continue
+            if min_duration_ms >= 0 and now_ms - meta.start_ms <= min_duration_ms:
+                continue  # Kafka's rule: running for longer than the filter (any state)
             out.append(meta)
         return sorted(out, key=lambda m: m.transactional_id), unknown

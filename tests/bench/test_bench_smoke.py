@@ -1,0 +1,122 @@
+"""Smoke test of the benchmark suite: one tiny run against a Streamlog subprocess, plus the report and
+profile renderers on hand-made input.  No timing is asserted: only the shape of what is written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("hdrh", reason="benchmark extra not installed (pip install -e '.[bench]')")
+pytest.importorskip("confluent_kafka")
+
+from bench.profiling import render, summarize
+
+from bench import report
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_tiny_run_writes_report(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--broker",
+        "streamlog",
+        "--sizing",
+        "tiny",
+        "--workloads",
+        "produce-100B-1p,latency-*",
+        "--out",
+        str(out),
+        "--name",
+        "smoke",
+    ]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "produce-100B-1p on streamlog" in done.stderr  # progress lines
+    data = json.loads((out / "smoke.json").read_text())
+    assert data["schema"] == 1
+    assert [b["name"] for b in data["brokers"]] == ["streamlog"]
+    assert [w["name"] for w in data["workloads"]] == ["produce-100B-1p", "latency-500rps"]
+    for workload in data["workloads"]:
+        outcome = workload["results"]["streamlog"]
+        assert outcome["status"] == "ok", outcome["notes"]
+        for metric in outcome["metrics"].values():
+            assert set(metric) == {"value", "unit", "higher_is_better"}
+    produce = data["workloads"][0]["results"]["streamlog"]["metrics"]
+    assert produce["records_per_s"]["higher_is_better"] is True
+    assert produce["records_acked"]["value"] > 0
+    latency = data["workloads"][1]["results"]["streamlog"]
+    assert latency["metrics"]["e2e_p99_ms"]["higher_is_better"] is False
+    assert {"publish", "e2e"} <= set(latency["curves"])
+    assert "cpu_model" in data["machine"]
+    assert "| produce-100B-1p | records_per_s |" in (out / "smoke.md").read_text()
+    assert (out / "machine.md").read_text().startswith("# Benchmark machine")
+
+
+def _metric(value: float, hib: bool | None) -> dict[str, object]:
+    return {"value": value, "unit": "x", "higher_is_better": hib}
+
+
+def test_markdown_ratio_and_verdict() -> None:
+    data = {
+        "generated": "now",
+        "command": "python -m bench --compare",
+        "sizing": {"name": "tiny"},
+        "duration_s": 1.0,
+        "brokers": [
+            {"name": "streamlog", "version": "a", "storage": "disk"},
+            {"name": "peer", "version": "b", "storage": "memory"},
+        ],
+        "machine": {"cpu_cores": 2},
+        "workloads": [
+            {
+                "name": "w",
+                "description": "d",
+                "results": {
+                    "streamlog": {
+                        "status": "ok",
+                        "metrics": {"rate": _metric(300.0, True), "lat": _metric(2.0, False)},
+                        "notes": [],
+                    },
+                    "peer": {
+                        "status": "skipped",
+                        "metrics": {"rate": _metric(100.0, True), "lat": _metric(1.0, False)},
+                        "notes": ["why"],
+                    },
+                },
+            }
+        ],
+    }
+    text = report.render_markdown(data)
+    assert "| w | rate | x | 300.0 | 100.0 | 3.00 | higher | streamlog ahead |" in text
+    assert "| w | lat | x | 2.00 | 1.00 | 2.00 | lower | peer ahead |" in text
+    assert "*skipped*" in text
+    assert "- w / peer: why" in text
+
+
+def test_profile_summary_separates_idle_and_threads(tmp_path: Path) -> None:
+    raw = tmp_path / "p.raw"
+    raw.write_text(
+        "thread (1);run (asyncio/base_events.py:1);_run_once (asyncio/base_events.py:2);"
+        "select (selectors.py:3) 30\n"
+        "thread (1);run (asyncio/base_events.py:1);_run_once (asyncio/base_events.py:2);"
+        "handle_produce (streamlog/broker/handlers/produce.py:9);append (streamlog/storage/log.py:4) 60\n"
+        "thread (1);run (asyncio/base_events.py:1);_run_once (asyncio/base_events.py:2);"
+        "encode (streamlog/protocol/codec.py:7) 10\n"
+        "thread (2);_worker (concurrent/futures/thread.py:5);sync (streamlog/storage/segment.py:6) 5\n"
+    )
+    summary = summarize(raw)
+    assert (summary.loop_total, summary.loop_busy) == (100, 70)
+    assert summary.self_time.most_common(1)[0] == ("append (streamlog/storage/log.py)", 60)
+    assert summary.inclusive["handle_produce (streamlog/broker/handlers/produce.py)"] == 60
+    text = render(summary, "t")
+    assert "| 85.7 | `append (streamlog/storage/log.py)` |" in text
+    assert "thread (2): 5 of 5 samples busy" in text

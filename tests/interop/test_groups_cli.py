@@ -1,0 +1,113 @@
+"""``streamlog groups`` against the broker: replay by resetting a group's offsets, lag, deletion.
+
+Theory of operation: records with known timestamps (one second apart, alternating between two
+partitions) are consumed and committed by a real group member; the CLI then describes the group
+(lag 0), rewinds it (``--shift-by -3``: lag 3), resets it to a point in time, and a restarted member
+must start exactly at the first record at or after that time.  Resetting a group with live members
+is refused; ``delete-offsets`` and ``delete`` remove what they name.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka import Producer
+
+from tests.support.group_members import Member
+from tests.support.interop import TopicFactory, now_ms, unique_name
+
+pytestmark = pytest.mark.interop
+
+COUNT = 20  # records i = 0..19: partition i % 2, timestamp BASE + i seconds
+
+
+def cli(bootstrap: str, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "streamlog", "groups", *args, "--bootstrap", bootstrap],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if ok:
+        assert proc.returncode == 0, f"streamlog groups {' '.join(args)} failed: {proc.stderr}{proc.stdout}"
+    return proc
+
+
+def lag_table(output: str) -> dict[int, tuple[str, str, str]]:
+    """PARTITION -> (COMMITTED, LOG-END, LAG) from ``groups describe`` output."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("TOPIC"))
+    rows = {}
+    for line in lines[start + 1 :]:
+        if not line.strip():
+            break
+        cols = line.split()
+        rows[int(cols[1])] = (cols[2], cols[3], cols[4])
+    return rows
+
+
+@pytest.fixture
+def members() -> Iterator[list[Member]]:
+    started: list[Member] = []
+    yield started
+    for m in started:
+        m.close()
+
+
+def consume(members: list[Member], bootstrap: str, topic: str, group: str, n: int) -> list[tuple[int, int]]:
+    m = Member("confluent", bootstrap, topic, group, session_ms=6000, stop_after=n)
+    members.append(m)
+    m.wait_for(lambda x: x.has("closed"), 60, f"consume {n} records")
+    return [(r["partition"], r["offset"]) for r in m.records()]
+
+
+def test_replay_by_resetting_offsets(bootstrap: str, topic_factory: TopicFactory, members: list[Member]) -> None:
+    topic = topic_factory.create(2)
+    base = now_ms() - 3_600_000
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    for i in range(COUNT):
+        producer.produce(topic, value=f"r{i}".encode(), partition=i % 2, timestamp=base + i * 1000)
+    assert producer.flush(30) == 0
+    group = unique_name("replay")
+
+    assert len(consume(members, bootstrap, topic, group, COUNT)) == COUNT
+    assert lag_table(cli(bootstrap, "describe", group).stdout) == {0: ("10", "10", "0"), 1: ("10", "10", "0")}
+    assert group in cli(bootstrap, "list").stdout
+    assert group in cli(bootstrap, "list", "--state", "Empty").stdout
+    assert group not in cli(bootstrap, "list", "--state", "Stable").stdout
+
+    dry = cli(bootstrap, "reset-offsets", group, "--topic", topic, "--to-earliest", "--dry-run")
+    assert "dry run" in dry.stdout
+    assert lag_table(cli(bootstrap, "describe", group).stdout)[0] == ("10", "10", "0")
+
+    cli(bootstrap, "reset-offsets", group, "--topic", topic, "--shift-by", "-3")
+    assert lag_table(cli(bootstrap, "describe", group).stdout) == {0: ("7", "10", "3"), 1: ("7", "10", "3")}
+
+    # Record 10 is partition 0 offset 5; record 11 is partition 1 offset 5.
+    when = str(base + 10 * 1000)
+    cli(bootstrap, "reset-offsets", group, "--topic", topic, "--to-datetime", when)
+    assert lag_table(cli(bootstrap, "describe", group).stdout) == {0: ("5", "10", "5"), 1: ("5", "10", "5")}
+    replayed = consume(members, bootstrap, topic, group, 10)
+    firsts = {p: min(o for q, o in replayed if q == p) for p in (0, 1)}
+    assert firsts == {0: 5, 1: 5}, f"the replay started at {firsts}"
+
+    cli(bootstrap, "reset-offsets", group, "--topic", f"{topic}:1", "--to-offset", "2")
+    assert lag_table(cli(bootstrap, "describe", group).stdout) == {0: ("10", "10", "0"), 1: ("2", "10", "8")}
+
+    live = Member("confluent", bootstrap, topic, group, session_ms=6000)
+    members.append(live)
+    live.wait_for(lambda m: bool(m.assignment), 30, "an assignment")
+    refused = cli(bootstrap, "reset-offsets", group, "--topic", topic, "--to-latest", ok=False)
+    assert refused.returncode != 0 and "member" in refused.stderr
+    assert cli(bootstrap, "delete", group, ok=False).returncode != 0
+    described = cli(bootstrap, "describe", group).stdout
+    assert "Stable" in described and "confluent" in described
+    live.leave()
+
+    cli(bootstrap, "delete-offsets", group, "--topic", f"{topic}:0")
+    assert set(lag_table(cli(bootstrap, "describe", group).stdout)) == {1}
+    cli(bootstrap, "delete", group)
+    assert group not in cli(bootstrap, "list").stdout
