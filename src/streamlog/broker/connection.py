@@ -43,7 +43,8 @@ class Connection:
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         sock = writer.get_extra_info("sockname")
-        self.local_host, self.local_port = (sock[0], sock[1]) if isinstance(sock, tuple) else ("127.0.0.1", 0)
+        self.local_host: str = str(sock[0]) if isinstance(sock, tuple) else "127.0.0.1"
+        self.local_port: int = int(sock[1]) if isinstance(sock, tuple) else 0
         self.queue: asyncio.Queue[asyncio.Future[bytes | None] | None] = asyncio.Queue(MAX_IN_FLIGHT)
         self.decoder = FrameDecoder(int(broker.config.get("socket.request.max.bytes")))
 
