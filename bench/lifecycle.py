@@ -12,14 +12,19 @@ Theory of operation:
   data size, kill -9, restart and time to ready, check that every acknowledged record is still
   there (sum of high watermarks), then stop cleanly and time a clean restart for contrast.
   Meaningless on memory storage (nothing survives), so skipped there with a note.
-* ``cleaner``: delegates to ``bench/cleaner.py`` when that module exists (written separately); its
-  ``measure(broker, sizing)`` returns an :class:`~bench.metrics.Outcome` or ``{name: metric-dict}``.
+* ``cleaner``: Streamlog only, when ``bench/cleaner.py`` exists (written separately).  If it offers
+  ``measure(broker, sizing)`` (returning an :class:`~bench.metrics.Outcome` or ``{name: metric-dict}``)
+  that is used; otherwise ``python -m bench.cleaner --records N`` runs as a subprocess and its
+  ``cleaner throughput: R records/s, M MB/s`` line is parsed.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -111,15 +116,44 @@ def recovery(broker: BenchBroker, sizing: Sizing) -> Outcome:
     return outcome
 
 
+CLEANER_LINE = re.compile(r"cleaner throughput: (?P<rps>[\d,.]+) records/s, (?P<mbs>[\d,.]+) MB/s")
+CLEANED_LINE = re.compile(r"cleaned (?P<read>\d+) records -> (?P<kept>\d+) .* in (?P<secs>[\d.]+)s")
+
+
 def cleaner(broker: BenchBroker, sizing: Sizing) -> Outcome:
     path = Path(__file__).with_name("cleaner.py")
     if not path.exists():
         return skipped("bench/cleaner.py does not exist yet (compaction benchmark written separately)")
+    if broker.kind != "streamlog":
+        return skipped(
+            "bench/cleaner.py times Streamlog's own log cleaner in-process; there is no peer equivalent"
+        )
     module = importlib.import_module("bench.cleaner")
     measure = getattr(module, "measure", None)
-    if measure is None:
-        return skipped("bench/cleaner.py has no measure(broker, sizing) function")
-    result: Any = measure(broker, sizing)
+    if measure is not None:
+        return _from_measure(measure(broker, sizing))
+    cmd = [sys.executable, "-m", "bench.cleaner", "--records", str(sizing.cleaner_records)]
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=300, check=False, cwd=path.parent.parent
+        )
+    except subprocess.TimeoutExpired:
+        return Outcome(status="error", notes=["python -m bench.cleaner did not finish within 300 s"])
+    rate, cleaned = CLEANER_LINE.search(done.stdout), CLEANED_LINE.search(done.stdout)
+    if done.returncode != 0 or rate is None:
+        tail = (done.stdout + done.stderr)[-800:]
+        return Outcome(status="error", notes=[f"python -m bench.cleaner exited {done.returncode}: {tail}"])
+    outcome = Outcome()
+    outcome.add("cleaner_records_per_s", float(rate.group("rps").replace(",", "")), "records/s", True)
+    outcome.add("cleaner_mb_per_s", float(rate.group("mbs").replace(",", "")), "MB/s", True)
+    if cleaned is not None:
+        outcome.add("records_cleaned", int(cleaned.group("read")), "records", None)
+        outcome.add("records_kept", int(cleaned.group("kept")), "records", None)
+    outcome.notes.append(f"{' '.join(cmd[1:])}: one full cleaning of a log written in-process (no broker)")
+    return outcome
+
+
+def _from_measure(result: Any) -> Outcome:
     if isinstance(result, Outcome):
         return result
     outcome = Outcome()

@@ -73,6 +73,7 @@ class Sizing:
     latency_rates: tuple[int, ...]  # records/s
     start_repeats: int  # broker start-to-ready samples
     group_repeats: int  # subscribe-to-first-record samples
+    cleaner_records: int  # records written, then compacted, by the cleaner benchmark
 
 
 FULL = Sizing(
@@ -87,6 +88,7 @@ FULL = Sizing(
     latency_rates=(2_000, 20_000),
     start_repeats=5,
     group_repeats=3,
+    cleaner_records=1_000_000,
 )
 QUICK = Sizing(
     name="quick",
@@ -100,6 +102,7 @@ QUICK = Sizing(
     latency_rates=(2_000,),
     start_repeats=2,
     group_repeats=1,
+    cleaner_records=200_000,
 )
 TINY = Sizing(
     name="tiny",
@@ -113,5 +116,6 @@ TINY = Sizing(
     latency_rates=(500,),
     start_repeats=1,
     group_repeats=1,
+    cleaner_records=20_000,
 )
 SIZINGS = {s.name: s for s in (FULL, QUICK, TINY)}

@@ -25,7 +25,6 @@ from pathlib import Path
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
-
 from tests.support.brokerproc import BrokerProcess, broker_target
 from tests.support.interop import admin_client, create_topic, unique_name
 
@@ -271,7 +270,8 @@ def test_sigkill_while_cleaning_leaves_correct_log(tmp_path: Path) -> None:
     """Each round writes with cleanup.policy=delete, then switches the topic to compact, so that one
     big cleaning starts at a known moment; the broker is killed at a random point of it."""
     settings = {"log.cleaner.backoff.ms": "100", "log.retention.check.interval.ms": "100000"}
-    with BrokerProcess(data_dir=tmp_path / "data", settings=settings, log_path=tmp_path / "broker.log") as proc:
+    proc = BrokerProcess(data_dir=tmp_path / "data", settings=settings, log_path=tmp_path / "broker.log")
+    with proc:
         topic = unique_name("killed")
         create_topic(proc.bootstrap, topic, 1, {"segment.bytes": "65536"})
         written: list[Rec] = []
@@ -283,8 +283,8 @@ def test_sigkill_while_cleaning_leaves_correct_log(tmp_path: Path) -> None:
             written += produce_all(proc.bootstrap, topic, pairs)
             marker = len(proc.log_text())
             set_policy(proc.bootstrap, topic, "compact")
-            line = f"log cleaner: cleaning {topic}-0"
-            wait_for(lambda m=marker: line in proc.log_text()[m:], 30, "the cleaner to start")  # type: ignore[misc]
+            started = f"log cleaner: cleaning {topic}-0"
+            wait_for(lambda m=marker, s=started: s in proc.log_text()[m:], 30, "the cleaner to start")  # type: ignore[misc]
             time.sleep(rng.random() * 0.3)
             proc.kill()
             proc.restart()

@@ -114,7 +114,11 @@ class Broker:
     def appended(self, part: Partition) -> None:
         """Called after every append: schedule flushes and wake fetches for visible data."""
         if part.durable:
-            return  # the produce path waits for a flush; fetches wake when it completes
+            # Visible once fsynced: fetches wake when the flush completes.  acks=0 producers wait
+            # for nothing, so the flush is requested here for every append.
+            if self.flusher is not None:
+                self.flusher.request_flush(part)
+            return
         self.waiters.notify(part.tp)
         if self.flusher is not None and not self.config.memory:
             unflushed = part.log.log_end_offset - part.log.flushed_offset

@@ -218,7 +218,7 @@ class LogCleanerService:
         try:
             built = await loop.run_in_executor(self._pool, job.build)
             if not built:
-                log.info("log cleaner: nothing to do for %s", cand.name)
+                log.info("log cleaner: %s: %s", cand.name, job.abandoned or "nothing to clean")
                 return None
             if self._stopping or not job.swap():
                 await loop.run_in_executor(self._pool, job.abort)

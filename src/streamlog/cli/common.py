@@ -167,7 +167,7 @@ class Cluster:
 def unreachable(bootstrap: str, errors: ErrorLog) -> CliError:
     detail = ""
     if errors.last is not None:
-        # librdkafka words it "host:port/bootstrap: Connect to ipv4#... failed: Connection refused (after ...)"
+        # librdkafka words it "host:port/bootstrap: Connect to ... failed: Connection refused (after ...)"
         # or "host:port/bootstrap: Failed to resolve 'host:port': Name or service not known".
         text = re.sub(r"^\S+/\S+: ", "", str(errors.last.str()))
         if "failed: " in text:

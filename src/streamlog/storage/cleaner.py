@@ -47,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import os
 import weakref
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -234,6 +235,10 @@ class _Stopped(Exception):
     pass
 
 
+class _Vanished(CorruptLogError):
+    """A segment being read lost bytes: deleted (DeleteRecords, topic deletion) meanwhile."""
+
+
 class CleaningJob:
     """One cleaning of one log: create and `swap` on the log's owner thread; `build`, then
     `finish` (after a successful swap) or `abort`, on any one thread."""
@@ -279,6 +284,10 @@ class CleaningJob:
         self._checkpoint = checkpoint
         self._crashed = False
         self._tail_offset = -1
+        self.abandoned: str | None = None  # why `build` gave up, if it did
+        self._latest: list[int] = []  # offsets of the latest record of each key in the dirty part
+        self._tombstones: list[int] = []  # the ones of those that are tombstones
+        self._dirty_from = LONG_MAX
 
     def _step(self, name: str) -> None:
         """Tests simulate a crash by raising here; nothing is cleaned up after that."""
@@ -317,7 +326,8 @@ class CleaningJob:
                 write_manifest(self._dir, [(old[0].base_offset, end) for old, _, end in self._runs])
             self._step("committed")
             return True
-        except (_Stopped, FileNotFoundError):  # stopped, or the log lost files meanwhile
+        except (_Stopped, _Vanished, FileNotFoundError) as exc:  # stopped, or the log lost segments
+            self.abandoned = "stopped" if isinstance(exc, _Stopped) else f"log changed: {exc}"
             self.abort()
             return False
         except BaseException:
@@ -336,7 +346,7 @@ class CleaningJob:
         def read(position: int, size: int) -> bytes:
             data = os.pread(fd, size, position) if fd is not None else seg.store.read(position, size)
             if len(data) < size:
-                raise CorruptLogError(f"segment {seg.base_offset} of {self._path} is shorter than it was")
+                raise _Vanished(f"segment {seg.base_offset} of {self._path} is shorter than it was")
             return data
 
         try:
@@ -387,7 +397,9 @@ class CleaningJob:
                 self._u -= 1
 
     def _build_map(self) -> None:
-        """Pass B: key -> offset of its latest record in the dirty part."""
+        """Pass B: key -> offset of its latest record in the dirty part (`~offset` for a tombstone),
+        then the sorted latest offsets, which let pass C judge most dirty batches without reading
+        their records."""
         offsets = self._map
         for i in range(self._d, self._u):
             self._check_stop()
@@ -399,6 +411,9 @@ class CleaningJob:
             if len(offsets) >= self.config.max_map_entries:
                 self._u = i + 1
                 break
+        self._latest = sorted(v if v >= 0 else ~v for v in offsets.values())
+        self._tombstones = sorted(~v for v in offsets.values() if v < 0)
+        self._dirty_from = self._segs[self._d].base_offset if self._d < len(self._segs) else LONG_MAX
 
     # -- pass C ------------------------------------------------------------------------------
 
@@ -525,6 +540,18 @@ class CleaningJob:
         transactional = h.attributes & ATTR_TRANSACTIONAL
         if transactional and h.base_offset in self._aborted:
             return self._emptied(h)
+        if h.base_offset >= self._dirty_from:  # every record of a dirty batch is in the map if kept
+            first, last = h.base_offset, h.last_offset
+            latest = bisect_right(self._latest, last) - bisect_left(self._latest, first)
+            if latest == 0:
+                return self._emptied(h)
+            if latest == h.records_count and bisect_right(self._tombstones, last) == bisect_left(
+                self._tombstones, first
+            ):
+                stats[1] += latest
+                if transactional:
+                    self._txn_data[h.producer_id] = True
+                return verbatim, h.max_timestamp, True
         data, p, end = compaction.records_of(buf, pos, h)
         records = compaction.scan_records(data, p, end, h.records_count)
         offsets = self._map
@@ -537,7 +564,7 @@ class CleaningJob:
             if key is None:
                 continue
             latest = offsets.get(key)
-            if latest is not None and base + record[5] < latest:
+            if latest is not None and base + record[5] < (latest if latest >= 0 else ~latest):
                 continue
             if record[7]:
                 if expired:

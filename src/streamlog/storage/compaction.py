@@ -128,8 +128,8 @@ def scan_records(data: Buffer, p: int, end: int, count: int) -> list[Scanned]:
 
 
 def map_keys(data: Buffer, p: int, end: int, count: int, base_offset: int, offsets: dict[bytes, int]) -> None:
-    """Record in `offsets` key -> offset for every keyed record of the batch (the offset map pass:
-    `scan_records` without building anything else)."""
+    """Record in `offsets` key -> offset for every keyed record of the batch, as `~offset` (negative)
+    for a tombstone (the offset map pass: `scan_records` without building anything else)."""
     rv = read_varint
     vi = VARINT_MAX_BYTES
     try:
@@ -167,7 +167,8 @@ def map_keys(data: Buffer, p: int, end: int, count: int, base_offset: int, offse
             else:
                 n, p = rv(data, p, vi)
             if n >= 0:
-                offsets[bytes(data[p : p + n])] = base_offset + delta
+                key = bytes(data[p : p + n])
+                offsets[key] = ~(base_offset + delta) if data[p + n] == 1 else base_offset + delta
             elif n != -1:
                 raise CorruptRecordError(f"bad key length {n}")
             p = record_end

@@ -35,6 +35,8 @@ checkpoints/fsync. Directory layout of a durable log (formats in `segment`, `ind
         00000000000000000000.timeindex   time index
         recovery-point.checkpoint        how much is known to be on disk
         log-start-offset.checkpoint      written by delete_records_before
+        cleaner-offset.checkpoint        how far the log cleaner got (format in `cleaner_files`)
+        cleaner-swap.manifest, *.cleaned only while the log cleaner swaps segments in
 """
 
 from __future__ import annotations

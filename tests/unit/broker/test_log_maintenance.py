@@ -145,7 +145,8 @@ def test_registered_internal_log_is_compacted(broker: Broker) -> None:
     plog = MemoryPartitionLog.open("__consumer_offsets", LogConfig(segment_bytes=1000), now_ms=0)
     now = now_ms()
     write(plog, 400, 7, now)
-    cleaner.register_log("__consumer_offsets", plog, {"cleanup.policy": "compact", "delete.retention.ms": "0"})
+    config = {"cleanup.policy": "compact", "delete.retention.ms": "0"}
+    cleaner.register_log("__consumer_offsets", plog, config)
     result = asyncio.run(cleaner.clean_once())
     assert result is not None and result.log_name == "__consumer_offsets"
     assert len(values(plog)) < 60

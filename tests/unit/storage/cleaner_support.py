@@ -43,7 +43,8 @@ def batch(
 def marker(producer_id: int, *, commit: bool, timestamp: int = 1_000, epoch: int = 0) -> bytearray:
     return bytearray(
         build_control_batch(
-            commit=commit, producer_id=producer_id, producer_epoch=epoch, coordinator_epoch=0, timestamp=timestamp
+            commit=commit, producer_id=producer_id, producer_epoch=epoch, coordinator_epoch=0,
+            timestamp=timestamp,
         )
     )
 
@@ -56,9 +57,8 @@ def append(log: PartitionLog, data: bytearray, now_ms: int = 0) -> int:
 def write_updates(log: PartitionLog, count: int, keys: int, *, per_batch: int = 5, start: int = 0) -> None:
     """`count` updates round-robin over `keys` keys, value "v<i>", timestamp 1000 + i."""
     for first in range(start, start + count, per_batch):
-        recs: list[KV] = [
-            (f"k{i % keys}".encode(), f"v{i}".encode()) for i in range(first, min(first + per_batch, start + count))
-        ]
+        last = min(first + per_batch, start + count)
+        recs: list[KV] = [(f"k{i % keys}".encode(), f"v{i}".encode()) for i in range(first, last)]
         append(log, batch(recs, 1_000 + first))
 
 

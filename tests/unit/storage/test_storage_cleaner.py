@@ -61,9 +61,8 @@ def test_keeps_latest_record_per_key_and_offsets(open_log: OpenLog) -> None:
     assert as_tuples(after) == compacted(before, active_base)
     assert latest(after) == latest(before)
     assert len(after) < len(before) // 10
-    assert result.records_read == active_base and result.records_kept == len(compacted(before, active_base)) - (
-        len(before) - active_base
-    )
+    assert result.records_read == active_base
+    assert result.records_kept == len(compacted(before, active_base)) - (len(before) - active_base)
     assert len(log.segments) <= segments_before
     assert log.log_start_offset == 0 and log.log_end_offset == 2_000
     # Every offset still reads: the batch returned holds it or is the next one after a gap.
@@ -208,9 +207,9 @@ def test_compressed_batches_are_recompressed(open_log: OpenLog, codec: Compressi
 def test_transactions_aborted_data_removed_markers_kept(open_log: OpenLog) -> None:
     log = open_log(SMALL)
     control_key = CONTROL_KEY_STRUCT.pack(0, 0)
-    aborted = append(log, batch([(b"a", b"aborted-a"), (b"b", b"aborted-b")], producer_id=1, epoch=0, sequence=0,
-                                transactional=True))
-    committed = append(log, batch([(b"c", b"committed-c")], producer_id=2, epoch=0, sequence=0, transactional=True))
+    txn = {"epoch": 0, "sequence": 0, "transactional": True}
+    aborted = append(log, batch([(b"a", b"aborted-a"), (b"b", b"aborted-b")], producer_id=1, **txn))  # type: ignore[arg-type]
+    committed = append(log, batch([(b"c", b"committed-c")], producer_id=2, **txn))  # type: ignore[arg-type]
     abort_marker = append(log, marker(1, commit=False))
     commit_marker = append(log, marker(2, commit=True))
     append(log, batch([(control_key, b"data with a control-looking key")]))
@@ -243,7 +242,8 @@ def test_transactions_aborted_data_removed_markers_kept(open_log: OpenLog) -> No
 def test_undecided_transaction_stops_cleaning(open_log: OpenLog) -> None:
     log = open_log(SMALL)
     write_updates(log, 500, 5)
-    open_txn = append(log, batch([(b"k1", b"in-flight")], producer_id=9, epoch=0, sequence=0, transactional=True))
+    in_flight = batch([(b"k1", b"in-flight")], producer_id=9, epoch=0, sequence=0, transactional=True)
+    open_txn = append(log, in_flight)
     write_updates(log, 500, 5, start=500)
     flushed(log)
     before = records(log)

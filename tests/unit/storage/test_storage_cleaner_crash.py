@@ -55,10 +55,11 @@ def cleaner_files(path: Path) -> list[str]:
     return [n for n in os.listdir(path) if n.endswith(".cleaned") or n.startswith(MANIFEST_FILE)]
 
 
+Content = list[tuple[int, bytes | None, bytes | None]]
+
+
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[tuple[int, bytes | None, bytes | None]],
-                                                                  list[tuple[int, bytes | None, bytes | None]],
-                                                                  CleanResult]:
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Content, Content, CleanResult]:
     """(content before the second cleaning, content after it, its result), without crashes."""
     path = tmp_path_factory.mktemp("reference") / "t-0"
     log, store = prepare(path)
@@ -71,8 +72,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[tuple[int,
 
 
 @pytest.mark.parametrize("step", STEPS)
-def test_crash_at_each_step(tmp_path: Path, step: str, reference: tuple[list, list, CleanResult]) -> None:  # type: ignore[type-arg]
-    before, after, ref = reference
+def test_crash_at_each_step(tmp_path: Path, step: str, reference: tuple[Content, Content, CleanResult]
+                            ) -> None:
+    before, after, _ = reference
     path = tmp_path / "t-0"
     log, store = prepare(path)
     assert as_tuples(records(log)) == before

@@ -68,7 +68,8 @@ def test_segments_below_log_start(open_log: OpenLog) -> None:
 
 
 def test_config_and_policy() -> None:
-    assert RetentionConfig.from_topic_config({"retention.ms": "5", "retention.bytes": "7"}) == RetentionConfig(5, 7)
+    config = RetentionConfig.from_topic_config({"retention.ms": "5", "retention.bytes": "7"})
+    assert config == RetentionConfig(5, 7)
     assert has_delete_policy({"cleanup.policy": "compact,delete"})
     assert has_delete_policy({})
     assert not has_delete_policy({"cleanup.policy": "compact"})

@@ -68,9 +68,9 @@ def test_unreachable_message_names_the_cause() -> None:
     assert common.unreachable("h:1", errors).message == "cannot reach a broker at h:1 (Connection refused)"
     assert common.unreachable("h:1", common.ErrorLog()).message == "cannot reach a broker at h:1"
     resolve = common.ErrorLog()
-    resolve(KafkaError(KafkaError._RESOLVE, "x.invalid:9/bootstrap: Failed to resolve 'x.invalid:9': Unknown host"))
+    resolve(KafkaError(KafkaError._RESOLVE, "x.invalid:9/bootstrap: Failed to resolve 'x.invalid:9': None"))
     assert common.unreachable("x.invalid:9", resolve).message == (
-        "cannot reach a broker at x.invalid:9 (Failed to resolve 'x.invalid:9': Unknown host)"
+        "cannot reach a broker at x.invalid:9 (Failed to resolve 'x.invalid:9': None)"
     )
 
 
