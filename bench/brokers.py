@@ -36,6 +36,7 @@ from typing import IO, Final
 STREAMLOG_READY: Final = re.compile(rb"streamlog: listening on (?P<host>[^\s:]+|\[[^\]]+\]):(?P<port>\d+)")
 TANSU_READY: Final = re.compile(rb"listening on: tcp://")
 POLL_S: Final = 0.002
+PROBLEM: Final = re.compile(r"\b(ERROR|CRITICAL|WARNING|WARN|Traceback|panicked)\b")
 
 
 class BrokerError(RuntimeError):
@@ -193,6 +194,18 @@ class BenchBroker:
         if self.log_path is None or not self.log_path.exists():
             return ""
         return self.log_path.read_bytes()[-size:].decode("utf-8", "replace")
+
+    def log_problems(self, limit: int = 20) -> list[str]:
+        """Lines of the broker's log (all starts) that report an error, a warning or a traceback."""
+        if self.log_path is None or not self.log_path.exists():
+            return []
+        found = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if PROBLEM.search(line) and not line.startswith("=== starting"):
+                found.append(line.strip()[:300])
+                if len(found) >= limit:
+                    break
+        return found
 
     # ------------------------------------------------------------------------------------------ control
     def start(self) -> float:

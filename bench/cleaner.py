@@ -29,8 +29,10 @@ from streamlog.storage.memory import MemoryPartitionLog
 def fill(log: PartitionLog, records: int, keys: int, batch: int, value_size: int, codec: Compression) -> None:
     padding = b"x" * max(0, value_size - 12)
     for first in range(0, records, batch):
-        recs = [NewRecord(b"key-%08d" % (i % keys), b"%012d" % i + padding, 1_000 + i)
-                for i in range(first, min(first + batch, records))]
+        recs = [
+            NewRecord(b"key-%08d" % (i % keys), b"%012d" % i + padding, 1_000 + i)
+            for i in range(first, min(first + batch, records))
+        ]
         log.append(bytearray(build_batch(recs, compression=codec)), now_ms=0)
     log.append(bytearray(build_batch([NewRecord(b"tail", b"v", 0)])), now_ms=0)
     log.flush()
@@ -54,22 +56,29 @@ def main(argv: list[str] | None = None) -> int:
         log = (MemoryPartitionLog if args.memory else PartitionLog).open(path, config, now_ms=0)
         started = time.perf_counter()
         fill(log, args.records, args.keys, args.batch, args.value_size, codec)
-        print(f"wrote {args.records} records ({log.size_bytes / 1e6:.1f} MB, {len(log.segments)} segments) "
-              f"in {time.perf_counter() - started:.1f}s")
+        print(
+            f"wrote {args.records} records ({log.size_bytes / 1e6:.1f} MB, {len(log.segments)} segments) "
+            f"in {time.perf_counter() - started:.1f}s"
+        )
         profiler = cProfile.Profile() if args.profile else None
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         if profiler is not None:
             profiler.enable()
         result = clean_log(log, CleanerConfig(), CleanerCheckpoints(), 10**12, force=True)
         if profiler is not None:
             profiler.disable()
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         assert result is not None
-        print(f"cleaned {result.records_read} records -> {result.records_kept} "
-              f"({result.bytes_read / 1e6:.1f} MB -> {result.bytes_written / 1e6:.2f} MB, "
-              f"{result.segments_replaced} segments -> {result.segments_written}) in {elapsed:.2f}s")
-        print(f"cleaner throughput: {result.records_read / elapsed:,.0f} records/s, "
-              f"{result.bytes_read / elapsed / 1e6:.1f} MB/s")
+        print(
+            f"cleaned {result.records_read} records -> {result.records_kept} "
+            f"({result.bytes_read / 1e6:.1f} MB -> {result.bytes_written / 1e6:.2f} MB, "
+            f"{result.segments_replaced} segments -> {result.segments_written}) in {elapsed:.2f}s"
+        )
+        print(
+            f"cleaner throughput: {result.records_read / elapsed:,.0f} records/s, "
+            f"{result.bytes_read / elapsed / 1e6:.1f} MB/s "
+            f"({result.records_read / max(cpu, 1e-9):,.0f} records per CPU second)"
+        )
         log.close()
         if profiler is not None:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)

@@ -97,7 +97,8 @@ def describe() -> dict[str, Any]:
     try:
         import confluent_kafka
 
-        info["confluent_kafka"] = confluent_kafka.version()[0]
+        version: Any = confluent_kafka.version()  # a str in 2.x, a (str, int) tuple in older releases
+        info["confluent_kafka"] = version if isinstance(version, str) else version[0]
         info["librdkafka"] = confluent_kafka.libversion()[0]
     except ImportError:
         pass

@@ -14,9 +14,11 @@ Report JSON::
     duration_s   wall time of the whole run
     loadavg_1m   {"start", "end"}: 1-minute load average (other work on the machine skews figures)
     brokers      [{"name", "kind", "version", "storage", "bootstrap"}]   first = ratio numerator
-    workloads    [{"name", "description", "results": {broker_name: Outcome JSON + "loadavg_1m_before"}}]
+    workloads    [{"name", "description", "results": {broker_name: Outcome JSON + "loadavg_1m_before",
+                                                          "machine_cpu_busy_pct"}}]
     machine      bench.machine.describe()
     profiles     {workload: summary-file path}   (only with --profile)
+    broker_log_problems  {broker: [log lines with ERROR/WARNING/Traceback]}   (first 20 per broker)
 """
 
 from __future__ import annotations
@@ -134,6 +136,27 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [f"- **{w['name']}**: {w['description']}" for w in report["workloads"]]
     if notes:
         lines += ["", "## Notes", "", *notes]
+    lines += [
+        "",
+        "## Machine load per workload",
+        "",
+        "1-minute load average before each workload and the whole machine's CPU busy share during it "
+        "(all cores; includes the broker and the load generator).",
+        "",
+        "| workload | " + " | ".join(f"{n} load / CPU busy %" for n in names) + " |",
+        "| --- | " + " | ".join("---" for _ in names) + " |",
+    ]
+    for workload in report["workloads"]:
+        cells = []
+        for name in names:
+            res = workload["results"].get(name, {})
+            cells.append(f"{res.get('loadavg_1m_before', '—')} / {res.get('machine_cpu_busy_pct', '—')}")
+        lines.append(f"| {workload['name']} | " + " | ".join(cells) + " |")
+    problems = {name: lines for name, lines in (report.get("broker_log_problems") or {}).items() if lines}
+    if problems:
+        lines += ["", "## Errors and warnings in the broker logs", ""]
+        for name, found in problems.items():
+            lines += [f"{name}:", "", "```", *found, "```", ""]
     if report.get("profiles"):
         lines += ["", "## Profiles", ""]
         lines += [f"- {name}: {path}" for name, path in report["profiles"].items()]
@@ -158,19 +181,20 @@ def plot_latency(report: dict[str, Any], path: Path) -> str | None:
         return "matplotlib not installed (pip install -e '.[bench]'): no latency plot"
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
     styles = {"e2e": "-", "publish": "--"}
-    ticks = [50.0, 90.0, 99.0, 99.9, 99.99]
+    ticks = [0.0, 50.0, 90.0, 99.0, 99.9, 99.99, 100.0]
     for ax, workload in zip(axes[0], panels, strict=True):
-        for broker_name, outcome in workload["results"].items():
+        for index, (broker_name, outcome) in enumerate(workload["results"].items()):
             for label, points in outcome.get("curves", {}).items():
                 xs = [_x(p) for p, _ in points]
                 ys = [max(v, 1e-3) for _, v in points]
+                style = styles.get(label, ":")
                 ax.plot(
-                    xs, ys, styles.get(label, ":"), marker="o", markersize=3, label=f"{broker_name} {label}"
+                    xs, ys, style, color=f"C{index}", marker="o", markersize=3, label=f"{broker_name} {label}"
                 )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xticks([_x(t) for t in ticks])
-        ax.set_xticklabels([f"p{t:g}" for t in ticks])
+        ax.set_xticklabels(["min" if t == 0 else "max" if t == 100 else f"p{t:g}" for t in ticks])
         ax.set_xlabel("percentile")
         ax.set_ylabel("latency (ms, log scale)")
         ax.set_title(workload["name"])

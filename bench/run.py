@@ -52,6 +52,34 @@ def loadavg() -> float | None:
         return None
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) jiffies over all cores from /proc/stat; busy excludes idle and iowait."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    except (OSError, ValueError, IndexError):
+        return None
+    total = sum(fields)
+    return total - fields[3] - fields[4], total
+
+
+def busy_pct(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return round(100.0 * (after[0] - before[0]) / (after[1] - before[1]), 1)
+
+
+def wait_quiet(limit_s: float, threshold_pct: float = 25.0) -> float | None:
+    """Wait (at most ``limit_s``) until the machine's CPU is under ``threshold_pct`` busy for 3 s."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        before = cpu_ticks()
+        time.sleep(3.0)
+        busy = busy_pct(before, cpu_ticks())
+        if busy is None or busy < threshold_pct or time.monotonic() >= deadline:
+            return busy
+        progress(f"machine is {busy:.0f}% busy with other work; waiting for it to calm down")
+
+
 def workloads(sizing: Sizing) -> list[tuple[str, str, WorkloadFn]]:
     return [
         (
@@ -178,6 +206,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     profile_dir = Path(args.profile).resolve() if args.profile else None
     profiles: dict[str, str] = {}
     results: list[dict[str, Any]] = []
+    if args.wait_quiet > 0:
+        busy = wait_quiet(args.wait_quiet)
+        progress(f"machine CPU {busy}% busy before the run")
     load_start = loadavg()
     try:
         for broker in brokers:
@@ -195,13 +226,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             entry: dict[str, Any] = {"name": name, "description": description, "results": {}}
             for broker in brokers:
                 progress(f"({index}/{len(chosen)}) {name} on {broker.name} ...")
-                load = loadavg()
+                load, ticks = loadavg(), cpu_ticks()
                 with maybe_profile(broker, profile_dir, name, profiles):
                     outcome = run_one(fn, broker, sizing)
-                entry["results"][broker.name] = dict(outcome.to_json(), loadavg_1m_before=load)
+                entry["results"][broker.name] = dict(
+                    outcome.to_json(),
+                    loadavg_1m_before=load,
+                    machine_cpu_busy_pct=busy_pct(ticks, cpu_ticks()),
+                )
                 progress(f"    {name} on {broker.name} [{outcome.elapsed_s:.1f}s]: {headline(outcome)}")
             results.append(entry)
     finally:
+        problems = {b.name: b.log_problems() for b in brokers}
         for broker in brokers:
             broker.cleanup()
     return {
@@ -224,6 +260,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "workloads": results,
         "machine": machine.describe(),
         "profiles": profiles,
+        "broker_log_problems": problems,
     }
 
 
@@ -256,6 +293,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--profile", metavar="DIR", help="py-spy the Streamlog broker during each workload into DIR"
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first wait up to SECONDS for other work on the machine to drop below 25%% CPU",
     )
     parser.add_argument("--streamlog-memory", action="store_true", help="run Streamlog with --memory storage")
     parser.add_argument(

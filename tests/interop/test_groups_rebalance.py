@@ -108,7 +108,7 @@ def test_static_member_restart_without_rebalance(
     s1.kill()
     again = static_member(client, bootstrap, topic, group, "s1")
     members.append(again)
-    again.wait_for(lambda m: m.assignment is not None, 12, "the restarted static member's assignment")
+    again.wait_for(lambda m: bool(m.assignment), 12, "the restarted static member's assignment")
     assert again.assignment == held, f"restarted static member got {again.assignment}, held {held}"
     for m in (s0, s2):
         assert len(callbacks(m)) == before[m.name], f"{m.name} rebalanced: {callbacks(m)[before[m.name] :]}"
@@ -144,7 +144,7 @@ def test_static_membership_survives_broker_restart(
     assert durable_broker.bootstrap == bootstrap, "the broker came back on another port"
     again = static_member("confluent", bootstrap, topic, group, "s1")
     members.append(again)
-    again.wait_for(lambda m: m.assignment is not None, 20, "the restarted static member's assignment")
+    again.wait_for(lambda m: bool(m.assignment), 20, "the restarted static member's assignment")
     assert again.assignment == held, (
         f"after a broker restart the static member got {again.assignment}, not {held}"
     )

@@ -33,7 +33,8 @@ C. every batch from the log start to the end of the dirty part, in groups of con
      The last batch before the active segment is kept the same way, so that a gap never reaches
      the end of the log (a consumer fetching inside it would get nothing and be stuck);
    Offsets never change (`compaction`). A group of one segment that comes out unchanged is not
-   rewritten.
+   rewritten. The per-batch rules live in `cleaner_filter`; this module owns the passes, the files
+   and the swap.
 
 The cleaned segments then replace the old ones atomically (`cleaner_files` has the protocol and the
 crash recovery). Threads: the job is created and `swap`ped on the log's owner thread; `build`,
@@ -47,22 +48,11 @@ from __future__ import annotations
 import contextlib
 import os
 import weakref
-from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from streamlog.protocol.records.batch import iter_batches
-from streamlog.protocol.records.header import (
-    ATTR_CONTROL,
-    ATTR_TRANSACTIONAL,
-    HEADER_SIZE,
-    HEADER_STRUCT,
-    BatchHeader,
-    check_header,
-)
-from streamlog.protocol.records.record import ControlType, decode_control_record, iter_records
-from streamlog.storage import compaction
+from streamlog.protocol.records.header import HEADER_SIZE, BatchHeader
 from streamlog.storage.cleaner_files import (
     CleanerCheckpoint,
     LogDir,
@@ -74,15 +64,13 @@ from streamlog.storage.cleaner_files import (
     write_checkpoint,
     write_manifest,
 )
+from streamlog.storage.cleaner_filter import LONG_MAX, BatchFilter, Vanished, read_batches
 from streamlog.storage.config import INT32_MAX
-from streamlog.storage.errors import CorruptLogError
 from streamlog.storage.index import OffsetIndex, TimeIndex
 from streamlog.storage.log import PartitionLog
 from streamlog.storage.memory import MemoryPartitionLog, MemoryStore
 from streamlog.storage.segment import FileStore, Segment, log_path
 
-LONG_MAX = 2**63 - 1
-_CHUNK = 1 << 20
 _WRITE_BUFFER = 1 << 20
 _MAX_TIMESTAMP_AT = 35  # maxTimestamp field of a batch header
 
@@ -235,10 +223,6 @@ class _Stopped(Exception):
     pass
 
 
-class _Vanished(CorruptLogError):
-    """A segment being read lost bytes: deleted (DeleteRecords, topic deletion) meanwhile."""
-
-
 class CleaningJob:
     """One cleaning of one log: create and `swap` on the log's owner thread; `build`, then
     `finish` (after a successful swap) or `abort`, on any one thread."""
@@ -258,36 +242,26 @@ class CleaningJob:
     ) -> None:
         self.log = log
         self.config = config
-        self.now_ms = now_ms
         self._segs = log.closed_segments()
         self._active_base = log.segments[-1].base_offset
         self._log_config = log.config
         self._durable = not isinstance(log, MemoryPartitionLog)
         self._path = log.name
         self._first_dirty = _first_dirty(checkpoint, log.log_start_offset, self._active_base)
-        self._d, self._u = _bounds(
-            self._segs, self._active_base, self._first_dirty, _upper(log, self._active_base, stable_offset),
-            config, now_ms,
-        )
+        upper = _upper(log, self._active_base, stable_offset)
+        self._d, self._u = _bounds(self._segs, self._active_base, self._first_dirty, upper, config, now_ms)
         self._horizon_due = force or 0 <= checkpoint.next_horizon_ms <= now_ms
-        self._producer_last = producer_last_offsets
+        self._filter = BatchFilter(
+            now_ms, config.delete_retention_ms, config.producer_expiration_ms, producer_last_offsets
+        )
         self._should_stop = should_stop
         self._on_step = on_step
         self._dir: LogDir | None = None
-        self._aborted: set[int] = set()
-        self._last: dict[int, tuple[int, int]] = {}  # producer id -> (last offset, max timestamp)
-        self._map: dict[bytes, int] = {}
-        self._txn_data: dict[int, bool] = {}
-        self._next_horizon = -1
         self._runs: list[tuple[tuple[Segment, ...], Segment, int]] = []  # (old, new, end offset)
-        self._stats = [0, 0, 0, 0]  # records read, kept, bytes read, written
+        self._bytes = [0, 0]  # read, written
         self._checkpoint = checkpoint
         self._crashed = False
-        self._tail_offset = -1
         self.abandoned: str | None = None  # why `build` gave up, if it did
-        self._latest: list[int] = []  # offsets of the latest record of each key in the dirty part
-        self._tombstones: list[int] = []  # the ones of those that are tombstones
-        self._dirty_from = LONG_MAX
 
     def _step(self, name: str) -> None:
         """Tests simulate a crash by raising here; nothing is cleaned up after that."""
@@ -298,9 +272,11 @@ class CleaningJob:
                 self._crashed = True
                 raise
 
-    def _check_stop(self) -> None:
-        if self._should_stop is not None and self._should_stop():
-            raise _Stopped
+    def _batches(self, seg: Segment) -> Iterator[tuple[bytes, int, BatchHeader]]:
+        for item in read_batches(self._dir, seg, self._path):
+            if self._should_stop is not None and self._should_stop():
+                raise _Stopped
+            yield item
 
     # -- build (any thread) ------------------------------------------------------------------
 
@@ -320,104 +296,49 @@ class CleaningJob:
                 return False
             self._write_groups()
             end = _end(self._segs, self._u - 1, self._active_base) if self._u else self._first_dirty
-            self._checkpoint = CleanerCheckpoint(max(end, self._first_dirty), self._next_horizon)
+            self._checkpoint = CleanerCheckpoint(max(end, self._first_dirty), self._filter.next_horizon)
             self._step("written")
             if self._runs and self._dir is not None:
                 write_manifest(self._dir, [(old[0].base_offset, end) for old, _, end in self._runs])
             self._step("committed")
             return True
-        except (_Stopped, _Vanished, FileNotFoundError) as exc:  # stopped, or the log lost segments
+        except (_Stopped, Vanished, FileNotFoundError) as exc:  # stopped, or the log lost segments
             self.abandoned = "stopped" if isinstance(exc, _Stopped) else f"log changed: {exc}"
             self.abort()
             return False
         except BaseException:
             if not self._crashed:
-                self._cleanup_quietly()
+                with contextlib.suppress(OSError):
+                    self.abort()
             raise
 
-    def _cleanup_quietly(self) -> None:
-        with contextlib.suppress(OSError):
-            self.abort()
-
-    def _batches(self, seg: Segment) -> Iterator[tuple[bytes, int, BatchHeader]]:
-        """(buffer, position, header) of every batch in a closed segment, read in chunks."""
-        fd = self._dir.open_read(segment_name(seg.base_offset, ".log")) if self._dir is not None else None
-
-        def read(position: int, size: int) -> bytes:
-            data = os.pread(fd, size, position) if fd is not None else seg.store.read(position, size)
-            if len(data) < size:
-                raise _Vanished(f"segment {seg.base_offset} of {self._path} is shorter than it was")
-            return data
-
-        try:
-            pos, size = 0, seg.size
-            while pos < size:
-                buf = read(pos, min(_CHUNK, size - pos))
-                used = 0
-                for off, header in iter_batches(buf):
-                    yield buf, off, header
-                    used = off + header.size
-                if used == 0:  # a batch larger than the chunk
-                    if len(buf) < HEADER_SIZE:
-                        raise CorruptLogError(f"torn batch in segment {seg.base_offset} of {self._path}")
-                    header = BatchHeader(*HEADER_STRUCT.unpack_from(buf, 0))
-                    check_header(header, pos)
-                    big = read(pos, header.size)
-                    yield big, 0, header
-                    used = header.size
-                pos += used
-        finally:
-            if fd is not None:
-                os.close(fd)
-
     def _scan_headers(self) -> None:
-        """Pass A: transaction outcomes and each producer's last batch; stop before undecided data."""
-        open_txns: dict[int, list[int]] = {}
+        """Pass A; the cleaning then stops before the segment of the first undecided transaction."""
         for seg in self._segs[: self._u]:
-            self._check_stop()
             for buf, pos, h in self._batches(seg):
-                pid = h.producer_id
-                if pid >= 0:
-                    self._last[pid] = (h.last_offset, h.max_timestamp)
-                if h.attributes & ATTR_CONTROL:
-                    kind = _control_kind(buf, pos)
-                    if kind is not None and pid >= 0:
-                        batches = open_txns.pop(pid, None)
-                        if batches and kind == ControlType.ABORT:
-                            self._aborted.update(batches)
-                elif h.attributes & ATTR_TRANSACTIONAL and h.records_count > 0:
-                    open_txns.setdefault(pid, []).append(h.base_offset)
+                self._filter.note_header(buf, pos, h)
         boundary = _end(self._segs, self._d - 1, self._active_base) if self._d else -1
-        undecided = [b for batches in open_txns.values() for b in batches if b >= boundary]
-        if undecided:
-            first = min(undecided)
+        first = self._filter.undecided_from(boundary)
+        if first is not None:
             while self._u > self._d and self._segs[self._u - 1].base_offset > first:
                 self._u -= 1
-            if self._u > self._d and self._segs[self._u - 1].base_offset <= first:
-                self._u -= 1
+            if self._u > self._d:
+                self._u -= 1  # the segment holding `first`
 
     def _build_map(self) -> None:
-        """Pass B: key -> offset of its latest record in the dirty part (`~offset` for a tombstone),
-        then the sorted latest offsets, which let pass C judge most dirty batches without reading
-        their records."""
-        offsets = self._map
+        """Pass B, over the dirty part, which ends early if the map fills up."""
         for i in range(self._d, self._u):
-            self._check_stop()
             for buf, pos, h in self._batches(self._segs[i]):
-                if h.attributes & ATTR_CONTROL or h.records_count == 0 or h.base_offset in self._aborted:
-                    continue
-                data, p, end = compaction.records_of(buf, pos, h)
-                compaction.map_keys(data, p, end, h.records_count, h.base_offset, offsets)
-            if len(offsets) >= self.config.max_map_entries:
+                self._filter.map_batch(buf, pos, h)
+            if len(self._filter.map) >= self.config.max_map_entries:
                 self._u = i + 1
                 break
-        self._latest = sorted(v if v >= 0 else ~v for v in offsets.values())
-        self._tombstones = sorted(~v for v in offsets.values() if v < 0)
-        self._dirty_from = self._segs[self._d].base_offset if self._d < len(self._segs) else LONG_MAX
+        self._filter.seal_map(self._segs[self._d].base_offset if self._d < len(self._segs) else LONG_MAX)
 
     # -- pass C ------------------------------------------------------------------------------
 
     def _groups(self) -> Iterator[tuple[int, int]]:
+        """Runs [i, j) of segments to merge: as many as fit in segment.bytes (before cleaning)."""
         limit = self._log_config.segment_bytes
         i = 0
         while i < self._u:
@@ -444,11 +365,11 @@ class CleaningJob:
         )
 
     def _write_groups(self) -> None:
+        """Pass C: each run of segments into one `.cleaned` file (fsynced), or a memory segment."""
         if self._u == len(self._segs) and self._segs and self._segs[-1].size > 0:
-            self._tail_offset = self._segs[-1].next_offset - 1
+            self._filter.tail_offset = self._segs[-1].next_offset - 1
         cfg = self._log_config
         note = (cfg.index_interval_bytes, cfg.max_offset_index_entries, cfg.max_time_index_entries)
-        stats = self._stats
         for i, j in self._groups():
             old = self._segs[i:j]
             new = self._new_segment(old[0].base_offset)
@@ -458,16 +379,14 @@ class CleaningJob:
             changed = len(old) > 1
             try:
                 for seg in old:
-                    stats[2] += seg.size
+                    self._bytes[0] += seg.size
                     for buf, pos, h in self._batches(seg):
-                        self._check_stop()
-                        out, max_ts, same = self._filter(buf, pos, h)
+                        out, max_ts, same = self._filter.filter(buf, pos, h)
                         changed = changed or not same
                         if out is None:
                             continue
-                        size = len(out)
-                        new.note_batch(position, h.base_offset, h.last_offset, max_ts, size, *note)
-                        position += size
+                        new.note_batch(position, h.base_offset, h.last_offset, max_ts, len(out), *note)
+                        position += len(out)
                         if fd is None:
                             new.store.write(out)
                         else:
@@ -482,118 +401,13 @@ class CleaningJob:
             finally:
                 if fd is not None:
                     os.close(fd)
-            stats[3] += position
+            self._bytes[1] += position
             if not changed:
                 if self._dir is not None:
                     self._dir.unlink(cleaned_name(new.base_offset))
                 continue
             new.flushed_size = new.size
             self._runs.append((tuple(old), new, _end(self._segs, j - 1, self._active_base)))
-
-    def _is_last(self, h: BatchHeader) -> bool:
-        """Whether the batch must stay, at least as an empty header: the last batch of a producer,
-        or the last batch before the active segment (so that no gap reaches the log end, where a
-        consumer inside it would get nothing back and could not tell how far to skip)."""
-        if h.last_offset == self._tail_offset:
-            return True
-        pid = h.producer_id
-        if pid < 0:
-            return False
-        if self._producer_last is not None:
-            return self._producer_last.get(pid) == h.last_offset
-        last = self._last.get(pid)
-        return (
-            last is not None
-            and last[0] == h.last_offset
-            and self.now_ms - last[1] < self.config.producer_expiration_ms
-        )
-
-    def _filter(self, buf: bytes, pos: int, h: BatchHeader) -> tuple[bytes | None, int, bool]:
-        """What to write for one batch: (bytes or None to drop it, its maxTimestamp, unchanged?)."""
-        stats = self._stats
-        stats[0] += h.records_count
-        verbatim = buf[pos : pos + h.size]
-        now = self.now_ms
-        if h.attributes & ATTR_CONTROL:
-            stats[1] += h.records_count
-            kind = _control_kind(buf, pos)
-            if kind is None:
-                return verbatim, h.max_timestamp, True
-            had_data = self._txn_data.pop(h.producer_id, False)
-            if had_data:
-                return verbatim, h.max_timestamp, True
-            if not h.has_delete_horizon:  # its transaction is gone: remove the marker later
-                horizon = now + self.config.delete_retention_ms
-                self._note_horizon(horizon)
-                data, p, end = compaction.records_of(buf, pos, h)
-                records = compaction.scan_records(data, p, end, h.records_count)
-                out, max_ts = compaction.rebuild_batch(h, data, records, horizon_ms=horizon)
-                return out, max_ts, False
-            if h.base_timestamp > now or self._is_last(h):
-                if h.base_timestamp > now:
-                    self._note_horizon(h.base_timestamp)
-                return verbatim, h.max_timestamp, True
-            stats[1] -= h.records_count
-            return None, 0, False
-        if h.records_count == 0:
-            return (verbatim, h.max_timestamp, True) if self._is_last(h) else (None, 0, False)
-        transactional = h.attributes & ATTR_TRANSACTIONAL
-        if transactional and h.base_offset in self._aborted:
-            return self._emptied(h)
-        if h.base_offset >= self._dirty_from:  # every record of a dirty batch is in the map if kept
-            first, last = h.base_offset, h.last_offset
-            latest = bisect_right(self._latest, last) - bisect_left(self._latest, first)
-            if latest == 0:
-                return self._emptied(h)
-            if latest == h.records_count and bisect_right(self._tombstones, last) == bisect_left(
-                self._tombstones, first
-            ):
-                stats[1] += latest
-                if transactional:
-                    self._txn_data[h.producer_id] = True
-                return verbatim, h.max_timestamp, True
-        data, p, end = compaction.records_of(buf, pos, h)
-        records = compaction.scan_records(data, p, end, h.records_count)
-        offsets = self._map
-        base = h.base_offset
-        expired = h.has_delete_horizon and h.base_timestamp <= now
-        kept = []
-        tombstones = False
-        for record in records:
-            key = record[6]
-            if key is None:
-                continue
-            latest = offsets.get(key)
-            if latest is not None and base + record[5] < (latest if latest >= 0 else ~latest):
-                continue
-            if record[7]:
-                if expired:
-                    continue
-                tombstones = True
-            kept.append(record)
-        stats[1] += len(kept)
-        if not kept:
-            return self._emptied(h)
-        if transactional:
-            self._txn_data[h.producer_id] = True  # its marker stays while this data does
-        stamp = tombstones and not h.has_delete_horizon
-        new_horizon = now + self.config.delete_retention_ms if stamp else None
-        if tombstones:
-            self._note_horizon(h.base_timestamp if new_horizon is None else new_horizon)
-        if len(kept) == len(records) and not stamp:
-            return verbatim, h.max_timestamp, True
-        out, max_ts = compaction.rebuild_batch(h, data, kept, horizon_ms=new_horizon)
-        return out, max_ts, False
-
-    def _emptied(self, h: BatchHeader) -> tuple[bytes | None, int, bool]:
-        if self._is_last(h):
-            return compaction.empty_batch(h), h.max_timestamp, False
-        return None, 0, False
-
-    def _note_horizon(self, horizon: int) -> None:
-        """A kept tombstone or marker may go at `horizon` (callers pass only pending ones)."""
-        if horizon >= self.now_ms and (self._next_horizon < 0 or horizon < self._next_horizon):
-            self._next_horizon = horizon
 
     # -- swap (owner thread) -----------------------------------------------------------------
 
@@ -641,17 +455,16 @@ class CleaningJob:
             self._step("finishing")
             write_checkpoint(self._dir, self._checkpoint)
         self._close()
-        read, kept, bytes_read, written = self._stats
         return CleanResult(
             self._path,
             self._checkpoint,
             sum(len(old) for old, _, _ in self._runs),
             len(self._runs),
-            read,
-            kept,
-            bytes_read,
-            written,
-            len(self._map),
+            self._filter.records_read,
+            self._filter.records_kept,
+            self._bytes[0],
+            self._bytes[1],
+            len(self._filter.map),
         )
 
     def abort(self) -> None:
@@ -672,14 +485,6 @@ def _write_all(fd: int, data: bytearray) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def _control_kind(buf: bytes, pos: int) -> ControlType | None:
-    """COMMIT or ABORT for a transaction marker batch; None for other control batches."""
-    for record in iter_records(buf, pos):
-        found = decode_control_record(record)
-        return None if found is None else ControlType(found[0])
-    return None
 
 
 def clean_log(

@@ -34,6 +34,7 @@ def broker() -> Iterator[Broker]:
     b = Broker(BrokerConfig({"producer.id.expiration.ms": "86400000"}, memory=True))
     b.open()
     yield b
+    asyncio.run(b.extensions["log-cleaner"].close())
     asyncio.run(b.close())
 
 
