@@ -14,6 +14,7 @@ caller's thread into the broker are marshalled onto the broker's loop, so nothin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
@@ -57,7 +58,8 @@ class EmbeddedBroker:
         if self._thread is not None:
             return self
         ready: Future[tuple[str, int]] = Future()
-        self._thread = threading.Thread(target=self._run, args=(ready,), name="streamlog-embedded", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="streamlog-embedded",
+                                        daemon=True)
         self._thread.start()
         self.host, self.port = ready.result(timeout=60)
         return self
@@ -89,17 +91,16 @@ class EmbeddedBroker:
         if self._thread is None or self._loop is None or self._stopped is None:
             return
         stopped = self._stopped
-        try:
+        with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(stopped.set)
-        except RuntimeError:
-            pass
         self._thread.join(timeout=30)
         self._thread = None
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self.stop()
 
     async def __aenter__(self) -> EmbeddedBroker:

@@ -35,8 +35,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "streamlog_topic(partitions=1, config=None): the streamlog_topic to create")
-    config.addinivalue_line("markers", "streamlog_keep_state: do not reset the streamlog broker before this test")
+    config.addinivalue_line("markers",
+                            "streamlog_topic(partitions=1, config=None): the streamlog_topic to create")
+    config.addinivalue_line("markers",
+                            "streamlog_keep_state: do not reset the streamlog broker before this test")
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +58,8 @@ def _streamlog_session_broker(request: pytest.FixtureRequest) -> Iterator[Embedd
 
 
 @pytest.fixture
-def streamlog_broker(request: pytest.FixtureRequest, _streamlog_session_broker: EmbeddedBroker) -> EmbeddedBroker:
+def streamlog_broker(request: pytest.FixtureRequest,
+                     _streamlog_session_broker: EmbeddedBroker) -> EmbeddedBroker:
     if request.node.get_closest_marker("streamlog_keep_state") is None:
         _streamlog_session_broker.reset()
     return _streamlog_session_broker

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-
 from tests.support.brokerproc import BrokerProcess, broker_target
 
-pytestmark = pytest.mark.skipif(broker_target() != "streamlog", reason="needs a Streamlog broker on a data dir")
+pytestmark = pytest.mark.skipif(broker_target() != "streamlog",
+                                reason="needs a Streamlog broker on a data dir")
 
 
 def create_topic(bootstrap: str, name: str, partitions: int, config: dict[str, str] | None = None) -> None:
@@ -27,12 +27,14 @@ def create_topic(bootstrap: str, name: str, partitions: int, config: dict[str, s
     futures[name].result(timeout=20)
 
 
-def read_all(bootstrap: str, topic: str, partitions: int, timeout: float = 30.0) -> dict[int, dict[int, bytes]]:
+def read_all(bootstrap: str, topic: str, partitions: int,
+             timeout: float = 30.0) -> dict[int, dict[int, bytes]]:
     """Every record of the topic: partition -> offset -> value, reading up to the high watermarks."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "crash-reader", "enable.auto.commit": False,
-                         "enable.partition.eof": True})
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "crash-reader",
+                         "enable.auto.commit": False, "enable.partition.eof": True})
     try:
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)}
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in range(partitions)}
         consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
         out: dict[int, dict[int, bytes]] = {p: {} for p in range(partitions)}
         done = {p for p, end in ends.items() if end == 0}

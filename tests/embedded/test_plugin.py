@@ -66,13 +66,14 @@ def test_factory_with_config(streamlog_bootstrap: str, streamlog_topic_factory) 
     md = admin.list_topics(name, timeout=10)
     assert len(md.topics[name].partitions) == 2
     res = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, name)])
-    configs = list(res.values())[0].result(timeout=10)
+    configs = next(iter(res.values())).result(timeout=10)
     assert configs["cleanup.policy"].value == "compact"
 
 
 def test_kafka_python_roundtrip(streamlog_bootstrap: str, streamlog_topic: str) -> None:
     kafka = pytest.importorskip("kafka")
-    producer = kafka.KafkaProducer(bootstrap_servers=streamlog_bootstrap, acks="all", enable_idempotence=False)
+    producer = kafka.KafkaProducer(bootstrap_servers=streamlog_bootstrap, acks="all",
+                                   enable_idempotence=False)
     for i in range(10):
         producer.send(streamlog_topic, key=b"k", value=f"v{i}".encode())
     producer.flush(10)
@@ -96,7 +97,8 @@ def test_aiokafka_roundtrip(streamlog_bootstrap: str, streamlog_topic: str) -> N
                 await producer.send_and_wait(streamlog_topic, f"a{i}".encode())
         finally:
             await producer.stop()
-        consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=streamlog_bootstrap, auto_offset_reset="earliest")
+        consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=streamlog_bootstrap,
+                                             auto_offset_reset="earliest")
         await consumer.start()
         try:
             tp = aiokafka.TopicPartition(streamlog_topic, 0)

@@ -17,7 +17,6 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-
 from tests.support.brokerproc import BrokerProcess, broker_target
 
 from streamlog.protocol.registry import encode_request
@@ -40,7 +39,8 @@ def valid_frames() -> list[bytes]:
         encode_request(3, 12, 3, "fuzz", {"topics": None, "allow_auto_topic_creation": False}),
         encode_request(3, 1, 4, None, {"topics": [{"name": "fuzz-topic"}]}),
         encode_request(1, 11, 5, "fuzz", {"max_wait_ms": 10, "min_bytes": 1, "max_bytes": 1024, "topics": [
-            {"topic": "fuzz-topic", "partitions": [{"partition": 0, "fetch_offset": 0, "partition_max_bytes": 512}]}]}),
+            {"topic": "fuzz-topic", "partitions": [
+                {"partition": 0, "fetch_offset": 0, "partition_max_bytes": 512}]}]}),
         encode_request(2, 5, 6, "fuzz", {"topics": [{"name": "fuzz-topic", "partitions": [
             {"partition_index": 0, "timestamp": -1}]}]}),
         encode_request(0, 8, 7, "fuzz", {"acks": 1, "timeout_ms": 1000, "topic_data": [
@@ -119,7 +119,8 @@ def read_back(bootstrap: str, topic: str, count: int) -> dict[int, bytes]:
 @pytest.fixture
 def fuzz_broker(tmp_path):
     _raise_fd_limit(4096)
-    with BrokerProcess(data_dir=tmp_path / "data", settings={"socket.request.max.bytes": str(1024 * 1024)}) as broker:
+    settings = {"socket.request.max.bytes": str(1024 * 1024)}
+    with BrokerProcess(data_dir=tmp_path / "data", settings=settings) as broker:
         admin = AdminClient({"bootstrap.servers": broker.bootstrap})
         for name in ("good", "fuzz-topic"):
             admin.create_topics([NewTopic(name, 1, 1)])[name].result(timeout=20)
@@ -151,7 +152,8 @@ def test_random_and_mutated_frames_do_not_disturb_a_good_client(fuzz_broker: Bro
         with socket.create_connection((host, int(port)), timeout=5) as sock:
             sock.sendall(frames[1] + struct.pack(">i", 10) + b"\xff" * 10)
             header = sock.recv(8)
-            assert len(header) >= 8 and struct.unpack(">i", header[4:8])[0] == 2, "ApiVersions v0 answered first"
+            assert len(header) >= 8 and struct.unpack(">i", header[4:8])[0] == 2, (
+                "ApiVersions v0 answered first")
     finally:
         time.sleep(0.5)
         good.stop.set()

@@ -15,6 +15,7 @@ know is answered with UNSUPPORTED_VERSION and our ranges, as KIP-511 requires.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -69,10 +70,8 @@ class Connection:
             except Exception:
                 log.exception("write loop of %s failed", self.peer)
             self.writer.close()
-            try:
+            with contextlib.suppress(ConnectionError, OSError):
                 await self.writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
 
     async def _read_loop(self) -> None:
         while True:
@@ -103,7 +102,8 @@ class Connection:
             if hdr.api_key == API_VERSIONS_KEY:
                 from streamlog.broker.handlers.api_versions import api_versions_body
 
-                log.info("ApiVersions v%d from %s is unsupported; answering with v0", hdr.api_version, self.peer)
+                log.info("ApiVersions v%d from %s is unsupported; answering with v0",
+                         hdr.api_version, self.peer)
                 done: asyncio.Future[bytes | None] = loop.create_future()
                 done.set_result(encode_response(API_VERSIONS_KEY, 0, hdr.correlation_id,
                                                 api_versions_body(ErrorCode.UNSUPPORTED_VERSION)))
@@ -129,8 +129,8 @@ class Connection:
         except CloseConnection:
             raise
         except Exception:
-            log.exception("handler for API key %d v%d failed (client %s); closing the connection", ctx.api_key,
-                          ctx.api_version, self.peer)
+            log.exception("handler for API key %d v%d failed (client %s); closing the connection",
+                          ctx.api_key, ctx.api_version, self.peer)
             raise CloseConnection from None
         if response is None:
             return None

@@ -85,13 +85,14 @@ class Broker:
     def start(self) -> None:
         self.flusher = FlushCoordinator(self._flushed)
         self.flusher.start()
-        self._tasks.append(asyncio.get_running_loop().create_task(self._periodic_flush(), name="periodic-flush"))
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._periodic_flush(), name="periodic-flush"))
 
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            try:
+            try:  # noqa: SIM105 - explicit: reaping cancelled tasks, swallowing their CancelledError on purpose
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
@@ -132,6 +133,6 @@ class Broker:
                 continue
             stamp = now_ms()
             for part in self.topics.all_partitions():
-                if part.log.log_end_offset > part.log.flushed_offset:
-                    if stamp - part.last_flush_ms >= int(part.config["flush.ms"]):
-                        self.flusher.request_flush(part)
+                if (part.log.log_end_offset > part.log.flushed_offset
+                        and stamp - part.last_flush_ms >= int(part.config["flush.ms"])):
+                    self.flusher.request_flush(part)

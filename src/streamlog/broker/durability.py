@@ -30,7 +30,9 @@ class FlushCoordinator:
     def __init__(self, on_flushed: Callable[[Partition], None], threads: int = 4) -> None:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="streamlog-fsync")
         self._dirty: dict[tuple[str, int], Partition] = {}
-        self._waiters: defaultdict[tuple[str, int], list[tuple[int, asyncio.Future[None]]]] = defaultdict(list)
+        self._waiters: defaultdict[tuple[str, int], list[tuple[int, asyncio.Future[None]]]] = (
+            defaultdict(list)
+        )
         self._wake = asyncio.Event()
         self._on_flushed = on_flushed
         self._task: asyncio.Task[None] | None = None
@@ -115,7 +117,7 @@ class FlushCoordinator:
         self._wake.set()
         if self._task is not None:
             self._task.cancel()
-            try:
+            try:  # noqa: SIM105 - explicit: reaping the cancelled task, its CancelledError is expected
                 await self._task
             except asyncio.CancelledError:
                 pass

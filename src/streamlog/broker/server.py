@@ -10,6 +10,7 @@ and close every log).  Recovery time plus bind is the start-to-ready time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
@@ -58,10 +59,8 @@ class BrokerServer:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
         task = asyncio.current_task()
         assert task is not None
         conn = Connection(self.broker, reader, writer)
@@ -83,10 +82,8 @@ class BrokerServer:
         if self._connections:
             await asyncio.wait(list(self._connections), timeout=2.0)
         if self._server is not None:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
-            except TimeoutError:
-                pass
         for ext in list(self.broker.extensions.values()):
             closer = getattr(ext, "close", None)
             if closer is not None:
@@ -107,10 +104,8 @@ async def _serve(config: BrokerConfig) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
     await stop.wait()
     log.info("shutting down")
     await server.stop()

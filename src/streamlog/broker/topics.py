@@ -51,7 +51,8 @@ def validate_topic_name(name: str) -> None:
                          f"Topic name is longer than {MAX_TOPIC_LENGTH} characters")
     if not LEGAL_TOPIC.match(name):
         raise TopicError(ErrorCode.INVALID_TOPIC_EXCEPTION,
-                         f"Topic name {name!r} contains characters other than ASCII alphanumerics, '.', '_' and '-'")
+                         f"Topic name {name!r} contains characters other than ASCII alphanumerics, "
+                         "'.', '_' and '-'")
 
 
 @dataclass(slots=True)
@@ -183,7 +184,8 @@ class TopicRegistry:
     def delete(self, name: str, now_ms: int) -> Topic:
         topic = self.topics.get(name)
         if topic is None:
-            raise TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "This server does not host this topic-partition.")
+            raise TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                             "This server does not host this topic-partition.")
         self.metadata.delete_topic(name, now_ms)
         del self.topics[name]
         self.by_id.pop(topic.topic_id, None)
@@ -198,7 +200,8 @@ class TopicRegistry:
         current = len(topic.partitions)
         if count < current:
             raise TopicError(ErrorCode.INVALID_PARTITIONS,
-                             f"Topic currently has {current} partitions, which is higher than the requested {count}.")
+                             f"Topic currently has {current} partitions, "
+                             f"which is higher than the requested {count}.")
         if count == current:
             raise TopicError(ErrorCode.INVALID_PARTITIONS, f"Topic already has {current} partitions.")
         if validate_only:

@@ -17,7 +17,7 @@ offsets into it in place.  All decode failures surface as :class:`DecodeError`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from streamlog.protocol import primitives as p
@@ -189,7 +189,7 @@ def _skip_tagged(buf: Buffer, pos: int, tagged: dict[int, tuple[str, Reader]], o
     return pos
 
 
-@lru_cache(maxsize=None)
+@cache
 def build_decoder(fields: tuple[Field, ...], version: int, flexible: bool) -> Decoder:
     steps: list[tuple[str, Reader]] = []
     fixed_defaults: dict[str, Any] = {}
@@ -290,7 +290,7 @@ def _field_writer(fld: Field, version: int, flexible: bool) -> Writer:
     return _scalar_writer(fld.type, flexible)
 
 
-@lru_cache(maxsize=None)
+@cache
 def build_encoder(fields: tuple[Field, ...], version: int, flexible: bool) -> Encoder:
     steps: list[tuple[Field, Writer]] = []
     tagged: list[tuple[Field, Writer]] = []
@@ -327,7 +327,8 @@ def build_encoder(fields: tuple[Field, ...], version: int, flexible: bool) -> En
     return encode
 
 
-def decode(fields: tuple[Field, ...], version: int, flexible: bool, buf: Buffer, pos: int = 0) -> tuple[Msg, int]:
+def decode(fields: tuple[Field, ...], version: int, flexible: bool, buf: Buffer,
+           pos: int = 0) -> tuple[Msg, int]:
     return build_decoder(fields, version, flexible)(buf, pos)
 
 

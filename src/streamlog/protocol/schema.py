@@ -83,10 +83,12 @@ RECORDS: Final = "records"
 STRUCT: Final = "struct"
 STRUCT_ARRAY: Final = "[struct]"
 
-PRIMITIVES: Final = frozenset({BOOL, INT8, INT16, UINT16, INT32, INT64, FLOAT64, STRING, BYTES, UUID, RECORDS})
+PRIMITIVES: Final = frozenset(
+    {BOOL, INT8, INT16, UINT16, INT32, INT64, FLOAT64, STRING, BYTES, UUID, RECORDS}
+)
 
 
-def ARRAY(element: str) -> str:  # noqa: N802 - reads like a type constructor
+def ARRAY(element: str) -> str:  # upper-case on purpose: reads like a type constructor
     if element not in PRIMITIVES:
         raise ValueError(f"unknown element type {element!r}")
     return f"[{element}]"
@@ -130,14 +132,16 @@ def f(
     )
 
 
-def arr(name: str, vers: str, fields: Sequence[Field], *, null: str = "none", tag: int | None = None) -> Field:
+def arr(name: str, vers: str, fields: Sequence[Field], *, null: str = "none",
+        tag: int | None = None) -> Field:
     """Declare an array of structs."""
     rng = versions(vers)
     return Field(name, STRUCT_ARRAY, rng, versions(null), tag, rng if tag is not None else NONE, MISSING,
                  tuple(fields))
 
 
-def struct(name: str, vers: str, fields: Sequence[Field], *, null: str = "none", tag: int | None = None) -> Field:
+def struct(name: str, vers: str, fields: Sequence[Field], *, null: str = "none",
+           tag: int | None = None) -> Field:
     """Declare a single nested struct."""
     rng = versions(vers)
     return Field(name, STRUCT, rng, versions(null), tag, rng if tag is not None else NONE, MISSING,

@@ -51,7 +51,7 @@ def aborted_transactions(broker: Broker, part: Partition, start: int, end: int) 
 
 
 class _FetchState:
-    __slots__ = ("broker", "body", "isolation", "version")
+    __slots__ = ("body", "broker", "isolation", "version")
 
     def __init__(self, broker: Broker, body: Msg, version: int) -> None:
         self.broker = broker
@@ -82,8 +82,8 @@ class _FetchState:
         # records is never null, even with an error: librdkafka fails the whole response on a negative
         # records size ("Bad message format"), and Kafka always sends empty records.
         entry: dict[str, Any] = {"partition_index": index, "error_code": 0, "high_watermark": -1,
-                                 "last_stable_offset": -1, "log_start_offset": -1, "aborted_transactions": None,
-                                 "preferred_read_replica": -1, "records": b""}
+                                 "last_stable_offset": -1, "log_start_offset": -1,
+                                 "aborted_transactions": None, "preferred_read_replica": -1, "records": b""}
         part = self.broker.topics.partition(name, index)
         if part is None:
             entry["error_code"] = int(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
@@ -105,7 +105,8 @@ class _FetchState:
         if offset >= limit or (remaining <= 0 and not first):
             entry["records"] = b""
             return entry, 0
-        max_bytes = min(int(req["partition_max_bytes"]), remaining) if not first else int(req["partition_max_bytes"])
+        partition_max = int(req["partition_max_bytes"])
+        max_bytes = min(partition_max, remaining) if not first else partition_max
         try:
             result = part.log.read(offset, max(max_bytes, 1), max_offset=limit)
         except OffsetOutOfRange:
@@ -114,7 +115,8 @@ class _FetchState:
         data = result.data
         entry["records"] = data
         if self.isolation == READ_COMMITTED and len(data):
-            entry["aborted_transactions"] = aborted_transactions(self.broker, part, offset, result.next_offset)
+            entry["aborted_transactions"] = aborted_transactions(self.broker, part, offset,
+                                                                 result.next_offset)
         return entry, len(data)
 
 

@@ -39,7 +39,8 @@ def epoch_end(broker: Broker, topic: str, req: Msg) -> Msg:
 async def handle_offset_for_leader_epoch(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
     return {
         "throttle_time_ms": 0,
-        "topics": [{"topic": t["topic"], "partitions": [epoch_end(broker, t["topic"], p) for p in t["partitions"]]}
+        "topics": [{"topic": t["topic"],
+                    "partitions": [epoch_end(broker, t["topic"], p) for p in t["partitions"]]}
                    for t in body["topics"]],
     }
 

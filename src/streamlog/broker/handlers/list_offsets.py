@@ -62,7 +62,8 @@ async def handle_list_offsets(broker: Broker, ctx: RequestContext, body: Msg) ->
         "throttle_time_ms": 0,
         "topics": [
             {"name": t["name"],
-             "partitions": [list_partition(broker, t["name"], p, isolation, ctx.api_version) for p in t["partitions"]]}
+             "partitions": [list_partition(broker, t["name"], p, isolation, ctx.api_version)
+                            for p in t["partitions"]]}
             for t in body["topics"]
         ],
     }

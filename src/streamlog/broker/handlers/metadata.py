@@ -53,8 +53,8 @@ def topic_entry(broker: Broker, topic: Topic) -> Msg:
 
 
 def error_entry(name: str | None, code: ErrorCode, topic_id: uuid.UUID = ZERO_UUID) -> Msg:
-    return {"error_code": int(code), "name": name, "topic_id": topic_id, "is_internal": False, "partitions": [],
-            "topic_authorized_operations": AUTHORIZED_OPS_UNSET}
+    return {"error_code": int(code), "name": name, "topic_id": topic_id, "is_internal": False,
+            "partitions": [], "topic_authorized_operations": AUTHORIZED_OPS_UNSET}
 
 
 def maybe_auto_create(broker: Broker, name: str, allowed: bool) -> Topic | ErrorCode:

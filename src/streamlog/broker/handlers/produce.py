@@ -4,8 +4,9 @@ Per partition (the hot path): walk the batch headers (61 bytes each, one ``unpac
 size limits, record count against the last offset delta, codec support for the request version and
 timestamps, and the CRC (computed in C; it covers every record byte).  Records are decoded one by
 one only where a rule needs them: keys on compacted topics, and large compressed batches (bounded
-decompression).  Then the bytes are appended exactly as received, with offsets written in place.  All appends of a request
-happen before the handler's first ``await``, so pipelined produces on a connection land in order.
+decompression).  Then the bytes are appended exactly as received, with offsets written in place.  All
+appends of a request happen before the handler's first ``await``, so pipelined produces on a
+connection land in order.
 
 Acknowledgement: acks=0 gets no response (on an error Kafka closes the connection, and so do we);
 acks=1 and acks=-1 wait until the group-commit flusher has fsynced past the batch on durable
@@ -105,7 +106,8 @@ def check_batches(records: memoryview, part: Partition, version: int, stamp: int
             raise BatchRejected(ErrorCode.MESSAGE_TOO_LARGE,
                                 f"batch of {header.size} bytes exceeds max.message.bytes={max_bytes}", index)
         if header.compression == Compression.ZSTD and version < 7:
-            raise BatchRejected(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, "zstd needs Produce v7 or later", index)
+            raise BatchRejected(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, "zstd needs Produce v7 or later",
+                                index)
         if header.is_control:
             raise BatchRejected(ErrorCode.INVALID_RECORD, "clients may not write control batches", index)
         if header.records_count <= 0 or header.last_offset_delta != header.records_count - 1:
@@ -114,7 +116,7 @@ def check_batches(records: memoryview, part: Partition, version: int, stamp: int
                                 f"{header.last_offset_delta}", index)
         if header.producer_id >= 0 and header.base_sequence < 0:
             raise BatchRejected(ErrorCode.INVALID_RECORD, "idempotent batch without a base sequence", index)
-        if require_keys or header.size > max_bytes // 2 and header.compression != Compression.NONE:
+        if require_keys or (header.size > max_bytes // 2 and header.compression != Compression.NONE):
             # Full record-level validation: compacted topics need every key; large compressed
             # batches are checked for decompression bombs.
             try:
@@ -134,10 +136,10 @@ def check_batches(records: memoryview, part: Partition, version: int, stamp: int
             min_ts, max_ts = header.base_timestamp, header.max_timestamp
         if log_append:
             set_log_append_time(records, pos, stamp)
-        elif header.timestamp_type == TimestampType.CREATE_TIME and (before_max < 2**62 or after_max < 2**62):
-            if max_ts > stamp + after_max or min_ts < stamp - before_max:
-                raise BatchRejected(ErrorCode.INVALID_TIMESTAMP,
-                                    "timestamp outside message.timestamp.before/after.max.ms", index)
+        elif (header.timestamp_type == TimestampType.CREATE_TIME and (before_max < 2**62 or after_max < 2**62)
+              and (max_ts > stamp + after_max or min_ts < stamp - before_max)):
+            raise BatchRejected(ErrorCode.INVALID_TIMESTAMP,
+                                "timestamp outside message.timestamp.before/after.max.ms", index)
         count += header.records_count
         pos += header.size
         index += 1
@@ -162,8 +164,10 @@ def produce_partition(broker: Broker, topic: str, index: int, records: Any, vers
         log.info("rejected produce to %s-%d: %s", topic, index, exc.message)
         result.error = exc.code
         result.message = exc.message
-        if exc.batch_index is not None and exc.code in (ErrorCode.INVALID_RECORD, ErrorCode.INVALID_TIMESTAMP):
-            result.record_errors = [{"batch_index": exc.batch_index, "batch_index_error_message": exc.message}]
+        if (exc.batch_index is not None
+                and exc.code in (ErrorCode.INVALID_RECORD, ErrorCode.INVALID_TIMESTAMP)):
+            result.record_errors = [{"batch_index": exc.batch_index,
+                                     "batch_index_error_message": exc.message}]
         result.log_start_offset = part.log.log_start_offset
         return result
     # --- idempotence and transactions (txn extension, issue 4): sequence/epoch checks, duplicates ---
@@ -220,7 +224,7 @@ async def handle_produce(broker: Broker, ctx: RequestContext, body: Msg) -> Msg 
     waits = [r for _n, rs in topics_out for r in rs if r.wait is not None]
     if waits:
         timeout = max(int(body.get("timeout_ms", 30000)), 1) / 1000.0
-        done, pending = await asyncio.wait([r.wait for r in waits if r.wait is not None], timeout=timeout)
+        _done, pending = await asyncio.wait([r.wait for r in waits if r.wait is not None], timeout=timeout)
         for r in waits:
             if r.wait in pending:
                 r.error = ErrorCode.REQUEST_TIMED_OUT
@@ -229,7 +233,8 @@ async def handle_produce(broker: Broker, ctx: RequestContext, body: Msg) -> Msg 
                 r.message = str(r.wait.exception())
     return {
         "responses": [
-            {"name": name, "partition_responses": [r.to_msg() for r in results]} for name, results in topics_out
+            {"name": name, "partition_responses": [r.to_msg() for r in results]}
+            for name, results in topics_out
         ],
         "throttle_time_ms": 0,
     }
