@@ -125,9 +125,7 @@ def cleaner(broker: BenchBroker, sizing: Sizing) -> Outcome:
     if not path.exists():
         return skipped("bench/cleaner.py does not exist yet (compaction benchmark written separately)")
     if broker.kind != "streamlog":
-        return skipped(
-            "bench/cleaner.py times Streamlog's own log cleaner in-process; there is no peer equivalent"
-        )
+        return skipped("bench/cleaner.py times Streamlog's own log cleaner in-process, not this broker")
     module = importlib.import_module("bench.cleaner")
     measure = getattr(module, "measure", None)
     if measure is not None:
@@ -143,6 +141,8 @@ def cleaner(broker: BenchBroker, sizing: Sizing) -> Outcome:
     if done.returncode != 0 or rate is None:
         tail = (done.stdout + done.stderr)[-800:]
         return Outcome(status="error", notes=[f"python -m bench.cleaner exited {done.returncode}: {tail}"])
+    if cleaned is not None and int(cleaned.group("read")) == 0:
+        return skipped(f"{sizing.cleaner_records:,} records leave no cleanable segment (only the active one)")
     outcome = Outcome()
     outcome.add("cleaner_records_per_s", float(rate.group("rps").replace(",", "")), "records/s", True)
     outcome.add("cleaner_mb_per_s", float(rate.group("mbs").replace(",", "")), "MB/s", True)

@@ -150,7 +150,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         cells = []
         for name in names:
             res = workload["results"].get(name, {})
-            cells.append(f"{res.get('loadavg_1m_before', '—')} / {res.get('machine_cpu_busy_pct', '—')}")
+            load, busy = res.get("loadavg_1m_before"), res.get("machine_cpu_busy_pct")
+            cells.append(f"{'—' if load is None else load} / {'—' if busy is None else busy}")
         lines.append(f"| {workload['name']} | " + " | ".join(cells) + " |")
     problems = {name: lines for name, lines in (report.get("broker_log_problems") or {}).items() if lines}
     if problems:

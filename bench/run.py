@@ -123,15 +123,15 @@ def select(
 
 
 def build_brokers(args: argparse.Namespace) -> list[BenchBroker]:
-    settings = dict(pair.split("=", 1) for pair in args.set)
-    streamlog = BenchBroker("streamlog", "streamlog", memory=args.streamlog_memory, settings=settings)
     if args.target:
         return [BenchBroker("target", "external", bootstrap=args.target)]
-    if args.broker == "streamlog":
-        return [streamlog]
-    if args.broker == "tansu":
-        return [BenchBroker("tansu", "tansu")]
-    return [streamlog, BenchBroker("tansu", "tansu")]
+    brokers = []
+    if args.broker in (None, "streamlog"):
+        settings = dict(pair.split("=", 1) for pair in args.set)
+        brokers.append(BenchBroker("streamlog", "streamlog", memory=args.streamlog_memory, settings=settings))
+    if args.broker in (None, "tansu"):
+        brokers.append(BenchBroker("tansu", "tansu"))
+    return brokers
 
 
 def headline(outcome: Outcome) -> str:

@@ -79,6 +79,8 @@ def test_cooperative_sticky_rebalances_incrementally(
             f"{m.name}: callbacks add up to {held}, assignment {m.assignment}"
         )
     a_assigned = [e["partitions"] for e in a.snapshot() if e["event"] == "assigned"]
+    while a_assigned and not a_assigned[0]:  # the runner reports [] before its first join completes
+        a_assigned.pop(0)
     assert a_assigned[0] == list(range(PARTITIONS)) and all(a_assigned), f"a's assignments: {a_assigned}"
     assert set(a_assigned[-1]) <= set(a_assigned[0]) and len(a_assigned[-1]) == 2
 
