@@ -21,6 +21,7 @@ Theory of operation:
 from __future__ import annotations
 
 import importlib
+import json
 import re
 import statistics
 import subprocess
@@ -169,4 +170,51 @@ def _from_measure(result: Any) -> Outcome:
     else:
         outcome.status = "error"
         outcome.notes.append(f"bench.cleaner.measure returned {type(result).__name__}")
+    return outcome
+
+
+_EMBEDDED_PROBE = r"""
+import json, resource, sys, time
+def rss_kb():
+    with open('/proc/self/status') as fh:
+        for line in fh:
+            if line.startswith('VmRSS'):
+                return int(line.split()[1])
+    return 0
+base = rss_kb()
+t0 = time.perf_counter()
+from streamlog import EmbeddedBroker
+t1 = time.perf_counter()
+broker = EmbeddedBroker().start()
+t2 = time.perf_counter()
+broker.create_topic('probe', partitions=4)
+started = rss_kb()
+broker.stop()
+print(json.dumps({'import_ms': (t1 - t0) * 1000, 'start_ms': (t2 - t1) * 1000,
+                  'rss_mib': started / 1024, 'rss_delta_mib': (started - base) / 1024}))
+"""
+
+
+def embedded_start(broker: BenchBroker, sizing: Sizing) -> Outcome:
+    """EmbeddedBroker in a fresh interpreter: import, start to ready, and memory (Streamlog only)."""
+    if broker.kind != "streamlog":
+        return skipped("EmbeddedBroker is Streamlog's in-process broker; the peer has no equivalent")
+    runs: list[dict[str, float]] = []
+    for _ in range(max(3, sizing.start_repeats)):
+        done = subprocess.run([sys.executable, "-c", _EMBEDDED_PROBE], capture_output=True, text=True,
+                              timeout=60, check=False)
+        if done.returncode != 0:
+            return Outcome(status="error", notes=[f"embedded probe failed: {done.stderr[-600:]}"])
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    outcome = Outcome()
+
+    def median(key: str) -> float:
+        return float(statistics.median(run[key] for run in runs))
+
+    outcome.add("import_ms", median("import_ms"), "ms", False)
+    outcome.add("start_to_ready_ms", median("start_ms"), "ms", False)
+    outcome.add("import_plus_start_ms", median("import_ms") + median("start_ms"), "ms", False)
+    outcome.add("process_rss", median("rss_mib"), "MiB", False)
+    outcome.add("rss_added_by_broker", median("rss_delta_mib"), "MiB", False)
+    outcome.notes.append(f"median of {len(runs)} fresh interpreters; in-memory storage, one 4-partition topic")
     return outcome

@@ -88,6 +88,11 @@ def workloads(sizing: Sizing) -> list[tuple[str, str, WorkloadFn]]:
             "then RSS after 1 s idle",
             lifecycle.broker_start,
         ),
+        (
+            "embedded-start",
+            "EmbeddedBroker in a fresh interpreter: import time, start to ready, RSS (Streamlog only)",
+            lifecycle.embedded_start,
+        ),
         *throughput_workloads(sizing),
         (
             "consumer-groups",
