@@ -216,5 +216,7 @@ def embedded_start(broker: BenchBroker, sizing: Sizing) -> Outcome:
     outcome.add("import_plus_start_ms", median("import_ms") + median("start_ms"), "ms", False)
     outcome.add("process_rss", median("rss_mib"), "MiB", False)
     outcome.add("rss_added_by_broker", median("rss_delta_mib"), "MiB", False)
-    outcome.notes.append(f"median of {len(runs)} fresh interpreters; in-memory storage, one 4-partition topic")
+    outcome.notes.append(
+        f"median of {len(runs)} fresh interpreters; in-memory storage, one 4-partition topic"
+    )
     return outcome

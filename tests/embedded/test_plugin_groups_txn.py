@@ -47,7 +47,8 @@ def test_confluent_consumer_group_commits_and_resumes(streamlog_bootstrap: str, 
 
 
 def test_confluent_transaction_commit_and_abort(streamlog_bootstrap: str, streamlog_topic: str) -> None:
-    producer = Producer({"bootstrap.servers": streamlog_bootstrap, "transactional.id": f"tx-{uuid.uuid4().hex}"})
+    producer = Producer({"bootstrap.servers": streamlog_bootstrap,
+                         "transactional.id": f"tx-{uuid.uuid4().hex}"})
     producer.init_transactions(30)
     producer.begin_transaction()
     producer.produce(streamlog_topic, value=b"committed")
@@ -87,7 +88,8 @@ def test_aiokafka_group(streamlog_bootstrap: str, streamlog_topic: str) -> None:
         finally:
             await producer.stop()
         consumer = aiokafka.AIOKafkaConsumer(streamlog_topic, bootstrap_servers=streamlog_bootstrap,
-                                             group_id=f"ag-{uuid.uuid4().hex[:8]}", auto_offset_reset="earliest")
+                                             group_id=f"ag-{uuid.uuid4().hex[:8]}",
+                                             auto_offset_reset="earliest")
         await consumer.start()
         try:
             got: list[bytes] = []
