@@ -134,7 +134,12 @@ class Connection:
             raise CloseConnection from None
         if response is None:
             return None
-        return encode_response(ctx.api_key, ctx.api_version, ctx.correlation_id, response)
+        try:
+            return encode_response(ctx.api_key, ctx.api_version, ctx.correlation_id, response)
+        except (ValueError, TypeError, KeyError, OverflowError):
+            log.exception("could not encode the response to API key %d v%d (client %s); closing the connection",
+                          ctx.api_key, ctx.api_version, self.peer)
+            raise CloseConnection from None
 
     async def _write_loop(self) -> None:
         while True:

@@ -199,6 +199,7 @@ class GroupService:
         loop = asyncio.get_running_loop()
         parked: asyncio.Future[Any] | None = None
         barrier: asyncio.Future[None] | None = None
+        debug = log.isEnabledFor(logging.DEBUG)
         for effect in outcome.effects:
             if isinstance(effect, ParkJoin):
                 jf: asyncio.Future[JoinResponse] = loop.create_future()
@@ -209,11 +210,18 @@ class GroupService:
                 self._replace(self._syncs, (effect.group_id, effect.member_id), sf)
                 parked = sf
             elif isinstance(effect, CompleteJoin):
+                if debug:
+                    r = effect.response
+                    log.debug("join %s/%s answered: %s generation %d leader %s, %d members", effect.group_id,
+                              effect.member_id, r.error.name, r.generation_id, r.leader, len(r.members))
                 found = self._joins.pop((effect.group_id, effect.member_id), None)
                 if found is not None:
                     failed = JoinResponse(E.COORDINATOR_NOT_AVAILABLE, member_id=effect.member_id)
                     self._resolve(found, effect.response, failed, barrier)
             elif isinstance(effect, CompleteSync):
+                if debug:
+                    log.debug("sync %s/%s answered: %s", effect.group_id, effect.member_id,
+                              effect.response.error.name)
                 found_sync = self._syncs.pop((effect.group_id, effect.member_id), None)
                 if found_sync is not None:
                     failed_sync = SyncResponse(E.COORDINATOR_NOT_AVAILABLE)
@@ -280,6 +288,7 @@ class GroupService:
 
     def _fire(self, key: TimerKey) -> None:
         self._timers.pop(key, None)
+        log.debug("group timer %s %s/%s fired", key.kind.name, key.group_id, key.member_id)
         try:
             self._execute(self.coordinator.on_timer(key, now_ms()))
         except Exception:
@@ -310,17 +319,29 @@ class GroupService:
         return f"{instance_id if instance_id is not None else (client_id or '')}-{uuid.uuid4()}"
 
     async def join(self, req: JoinRequest) -> JoinResponse:
-        return await self._respond(self.coordinator.join(req, now_ms()),
-                                   JoinResponse(E.COORDINATOR_NOT_AVAILABLE, member_id=req.member_id))
+        outcome = self.coordinator.join(req, now_ms())
+        if log.isEnabledFor(logging.DEBUG):
+            answer = "parked" if outcome.response is None else outcome.response.error.name
+            log.debug("JoinGroup v%d %s member %r instance %r from %s: %s", req.api_version, req.group_id,
+                      req.member_id, req.group_instance_id, req.client_id, answer)
+        failed = JoinResponse(E.COORDINATOR_NOT_AVAILABLE, member_id=req.member_id)
+        return await self._respond(outcome, failed)
 
     async def sync(self, req: SyncRequest) -> SyncResponse:
+        log.debug("SyncGroup %s member %r generation %d, %d assignments", req.group_id, req.member_id,
+                  req.generation_id, len(req.assignments))
         return await self._respond(self.coordinator.sync(req, now_ms()),
                                    SyncResponse(E.COORDINATOR_NOT_AVAILABLE))
 
     async def heartbeat(self, req: HeartbeatRequest) -> ErrorCode:
-        return await self._respond(self.coordinator.heartbeat(req, now_ms()), E.COORDINATOR_NOT_AVAILABLE)
+        outcome = self.coordinator.heartbeat(req, now_ms())
+        if outcome.response not in (None, E.NONE):
+            log.debug("Heartbeat %s member %r generation %d: %s", req.group_id, req.member_id,
+                      req.generation_id, outcome.response)
+        return await self._respond(outcome, E.COORDINATOR_NOT_AVAILABLE)
 
     async def leave(self, group_id: str, members: tuple[LeaveMember, ...]) -> LeaveResponse:
+        log.debug("LeaveGroup %s: %s", group_id, members)
         return await self._respond(self.coordinator.leave(group_id, members, now_ms()),
                                    LeaveResponse(E.COORDINATOR_NOT_AVAILABLE))
 

@@ -269,7 +269,24 @@ def _array_writer(element: Writer, flexible: bool) -> Writer:
     return write
 
 
+def _non_null(writer: Writer, name: str) -> Writer:
+    def write(out: bytearray, v: Any) -> None:
+        if v is None:
+            raise ValueError(f"{name}: null in a version where it is not nullable")
+        writer(out, v)
+
+    return write
+
+
 def _field_writer(fld: Field, version: int, flexible: bool) -> Writer:
+    writer = _field_writer_any(fld, version, flexible)
+    nullable_type = fld.type in (STRING, BYTES, RECORDS, STRUCT, STRUCT_ARRAY) or fld.is_array
+    if nullable_type and version not in fld.nullable:
+        return _non_null(writer, fld.name)
+    return writer
+
+
+def _field_writer_any(fld: Field, version: int, flexible: bool) -> Writer:
     if fld.type == STRUCT:
         enc = build_encoder(fld.fields, version, flexible)
         if version in fld.nullable:

@@ -199,6 +199,8 @@ def read_compact_string(buf: Buffer, pos: int) -> tuple[str | None, int]:
     if n == 0:
         return None, pos
     n -= 1
+    if n > 0x7FFF:
+        raise DecodeError(f"string length {n} exceeds the int16 maximum")
     _need(buf, pos, n)
     return _decode_utf8(buf[pos : pos + n]), pos + n
 
@@ -238,6 +240,8 @@ def write_compact_string(out: bytearray, v: str | None) -> None:
         out.append(0)
         return
     raw = v.encode("utf-8")
+    if len(raw) > 0x7FFF:
+        raise ValueError("string too long")
     write_uvarint(out, len(raw) + 1)
     out += raw
 

@@ -371,16 +371,14 @@ def test_random_request_frames_raise_only_decode_or_version_errors(raw: bytes) -
         registry.decode_request(bytearray(raw))
 
 
-# --- known gaps (documented, strict xfail: they flip to failures once fixed) ------------------------
+# --- null in non-nullable fields and over-long compact strings are refused ------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="encoder writes null into non-nullable fields; the peer then fails")
 def test_encoder_refuses_null_in_a_non_nullable_field() -> None:
     with pytest.raises((ValueError, TypeError)):
         codec.encode((f("name", STRING),), 0, False, {"name": None})
 
 
-@pytest.mark.xfail(strict=True, reason="compact strings longer than 0x7fff are accepted (Kafka rejects them)")
 def test_compact_string_longer_than_int16_is_rejected() -> None:
     raw = bytearray()
     p.write_uvarint(raw, 0x8000 + 1)
