@@ -52,6 +52,10 @@ fi
 # --- 3. Python package and test extras ---------------------------------------------------------------
 if [ -n "${PYTHON:-}" ]; then
     PY="$PYTHON"
+    if [ ! -x "$PY" ] && [ "${PY%/bin/python}" != "$PY" ]; then
+        log "creating virtualenv ${PY%/bin/python}"
+        python3 -m venv "${PY%/bin/python}"
+    fi
 elif [ -n "${VIRTUAL_ENV:-}" ]; then
     PY="$VIRTUAL_ENV/bin/python"
 else
