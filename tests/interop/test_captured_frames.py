@@ -8,6 +8,7 @@ declarations agree with a real client byte for byte).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -68,10 +69,8 @@ class RecordingProxy:
             pass
         finally:
             for sock in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def close(self) -> None:
         self._stop.set()

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 
 import pytest
 from confluent_kafka import Producer
-
 from tests.support.group_members import Member
 from tests.support.interop import TopicFactory, now_ms, unique_name
 
@@ -64,7 +63,9 @@ def consume(members: list[Member], bootstrap: str, topic: str, group: str, n: in
     return [(r["partition"], r["offset"]) for r in m.records()]
 
 
-def test_replay_by_resetting_offsets(bootstrap: str, topic_factory: TopicFactory, members: list[Member]) -> None:
+def test_replay_by_resetting_offsets(
+    bootstrap: str, topic_factory: TopicFactory, members: list[Member]
+) -> None:
     topic = topic_factory.create(2)
     base = now_ms() - 3_600_000
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tests.support.group_members import CLIENTS, GroupWatcher, Member, balanced, show, wait_until
+from tests.support.group_members import CLIENTS, GroupWatcher, Member, balanced, dump, wait_until
 from tests.support.interop import TopicFactory, unique_name
 
 pytestmark = pytest.mark.interop
@@ -48,26 +48,26 @@ def test_members_share_partitions_and_take_over(
         a, b, c = start("a"), start("b"), start("c")
         trio = [a, b, c]
         wait_until(
-            lambda: balanced(trio, PARTITIONS), SETTLE_S, "2 partitions each", detail=lambda: show(trio)
+            lambda: balanced(trio, PARTITIONS), SETTLE_S, "2 partitions each", detail=lambda: dump(trio)
         )
         assert all(len(m.assignment or []) == 2 for m in trio)
 
         a.leave()  # graceful: LeaveGroup, the others rebalance at once
         duo = [b, c]
         wait_until(
-            lambda: balanced(duo, PARTITIONS), SETTLE_S, "3 each after a leave", detail=lambda: show(duo)
+            lambda: balanced(duo, PARTITIONS), SETTLE_S, "3 each after a leave", detail=lambda: dump(duo)
         )
 
         d = start("d")
         trio = [b, c, d]
         wait_until(
-            lambda: balanced(trio, PARTITIONS), SETTLE_S, "2 each after a join", detail=lambda: show(trio)
+            lambda: balanced(trio, PARTITIONS), SETTLE_S, "2 each after a join", detail=lambda: dump(trio)
         )
 
         b.kill()  # a crash: noticed after the session timeout
         duo = [c, d]
         wait_until(
-            lambda: balanced(duo, PARTITIONS), SETTLE_S, "3 each after a crash", detail=lambda: show(duo)
+            lambda: balanced(duo, PARTITIONS), SETTLE_S, "3 each after a crash", detail=lambda: dump(duo)
         )
     finally:
         watcher.stop()

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 from tests.support.brokerproc import BrokerProcess
-from tests.support.group_members import GroupWatcher, Member, balanced, show, wait_until
+from tests.support.group_members import GroupWatcher, Member, balanced, dump, wait_until
 from tests.support.interop import TopicFactory, create_topic, unique_name
 
 pytestmark = pytest.mark.interop
@@ -53,13 +53,13 @@ def test_cooperative_sticky_rebalances_incrementally(
     try:
         a = start("a")
         wait_until(
-            lambda: balanced([a], PARTITIONS), SETTLE_S, "a holds everything", detail=lambda: show([a])
+            lambda: balanced([a], PARTITIONS), SETTLE_S, "a holds everything", detail=lambda: dump([a])
         )
         b = start("b")
-        wait_until(lambda: balanced([a, b], PARTITIONS), SETTLE_S, "3 each", detail=lambda: show([a, b]))
+        wait_until(lambda: balanced([a, b], PARTITIONS), SETTLE_S, "3 each", detail=lambda: dump([a, b]))
         c = start("c")
         trio = [a, b, c]
-        wait_until(lambda: balanced(trio, PARTITIONS), SETTLE_S, "2 each", detail=lambda: show(trio))
+        wait_until(lambda: balanced(trio, PARTITIONS), SETTLE_S, "2 each", detail=lambda: dump(trio))
     finally:
         watcher.stop()
     watcher.check()
@@ -102,7 +102,7 @@ def test_static_member_restart_without_rebalance(
     group = unique_name(f"static-{client}")
     trio = [static_member(client, bootstrap, topic, group, n) for n in ("s0", "s1", "s2")]
     members.extend(trio)
-    wait_until(lambda: balanced(trio, PARTITIONS), SETTLE_S, "2 each", detail=lambda: show(trio))
+    wait_until(lambda: balanced(trio, PARTITIONS), SETTLE_S, "2 each", detail=lambda: dump(trio))
     s0, s1, s2 = trio
     held = s1.assignment
     before = {m.name: len(callbacks(m)) for m in (s0, s2)}
@@ -139,7 +139,7 @@ def test_static_membership_survives_broker_restart(
     group = unique_name("static-restart")
     duo = [static_member("confluent", bootstrap, topic, group, n) for n in ("s0", "s1")]
     members.extend(duo)
-    wait_until(lambda: balanced(duo, PARTITIONS), SETTLE_S, "3 each", detail=lambda: show(duo))
+    wait_until(lambda: balanced(duo, PARTITIONS), SETTLE_S, "3 each", detail=lambda: dump(duo))
     held = duo[1].assignment
     duo[1].kill()
     durable_broker.restart()

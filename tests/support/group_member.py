@@ -20,9 +20,13 @@ SIGTERM closes the consumer gracefully (it leaves the group); SIGKILL is a crash
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import json
+import os
 import signal
 import sys
+import threading
+import time
 from typing import Any
 
 STOP = False
@@ -95,6 +99,38 @@ def run_confluent(opts: dict[str, Any]) -> None:
     emit("closed")
 
 
+WEDGED_EXIT = 75
+
+
+class Watchdog:
+    """Exit with WEDGED_EXIT (after dumping every thread's stack) if a call inside ``with`` runs
+    longer than ``limit`` seconds.  kafka-python 3.0.12 sometimes blocks poll() for good right after
+    back-to-back rebalances: its caller thread waits on a task its own I/O thread never runs (seen in
+    Fetcher.send_fetches and ensure_coordinator_ready while the I/O thread idles in select(), with
+    every request answered by the broker).  This turns that client hang into a clear, fast failure."""
+
+    def __init__(self, limit: float = 15.0) -> None:
+        self.limit = limit
+        self.entered: float | None = None
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def __enter__(self) -> None:
+        self.entered = time.monotonic()
+
+    def __exit__(self, *exc: object) -> None:
+        self.entered = None
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(1.0)
+            entered = self.entered
+            if entered is not None and time.monotonic() - entered > self.limit:
+                sys.stderr.write(f"kafka-python poll() blocked for over {self.limit:.0f}s: client wedged\n")
+                faulthandler.dump_traceback(all_threads=True)
+                sys.stderr.flush()
+                os._exit(WEDGED_EXIT)
+
+
 def run_kafka_python(opts: dict[str, Any]) -> None:
     from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
     from kafka.structs import OffsetAndMetadata
@@ -124,8 +160,10 @@ def run_kafka_python(opts: dict[str, Any]) -> None:
     seen = 0
     stop_after = opts.get("stop_after")
     done = False
+    watchdog = Watchdog()
     while not STOP and not done:
-        batches = consumer.poll(timeout_ms=100, max_records=1 if stop_after is not None else 500)
+        with watchdog:
+            batches = consumer.poll(timeout_ms=100, max_records=1 if stop_after is not None else 500)
         tracker.update([p.partition for p in consumer.assignment()])
         for tp, msgs in batches.items():
             for msg in msgs:
@@ -205,6 +243,7 @@ async def run_aiokafka(opts: dict[str, Any]) -> None:
 def main() -> None:
     opts = json.loads(sys.argv[1])
     signal.signal(signal.SIGTERM, _on_term)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # stack dump to stderr, for debugging hangs
     client = opts["client"]
     if client == "confluent":
         run_confluent(opts)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from confluent_kafka import ConsumerGroupState
+from tests.support.group_member import WEDGED_EXIT
 from tests.support.interop import admin_client
 
 ROOT: Final = Path(__file__).resolve().parents[2]
@@ -115,6 +116,9 @@ class Member:
 
     def wait_for(self, pred: Callable[[Member], bool], timeout: float, what: str) -> None:
         def check() -> bool:
+            if self.proc.poll() == WEDGED_EXIT:
+                raise AssertionError(f"{self.name}: the kafka-python client wedged (a client bug, see "
+                                     f"tests/support/group_member.py Watchdog): {self.describe()}")
             if self.proc.poll() is not None and not pred(self):
                 raise AssertionError(
                     f"{self.name} exited with {self.proc.returncode} before {what}: {self.describe()}"
@@ -126,7 +130,7 @@ class Member:
     def describe(self) -> str:
         tail = [e for e in self.snapshot() if e["event"] != "record"][-8:]
         try:
-            err = self.stderr_path.read_text(errors="replace")[-1500:]
+            err = self.stderr_path.read_text(errors="replace")[-6000:]
         except OSError:
             err = ""
         return f"events {tail}; stderr: {err}"
@@ -164,6 +168,10 @@ class Member:
 
 def balanced(members: Sequence[Member], partitions: int) -> bool:
     """Every member holds partitions // len(members) or one more, and together they hold each exactly once."""
+    for m in members:
+        if m.proc.poll() == WEDGED_EXIT:
+            raise AssertionError(f"{m.name}: the kafka-python client wedged (a client bug, see "
+                                 f"tests/support/group_member.py Watchdog): {m.describe()}")
     got = [m.assignment for m in members]
     if any(a is None for a in got):
         return False
@@ -174,6 +182,16 @@ def balanced(members: Sequence[Member], partitions: int) -> bool:
 
 def show(members: Sequence[Member]) -> str:
     return "; ".join(f"{m.name}={m.assignment}" for m in members)
+
+
+def dump(members: Sequence[Member]) -> str:
+    """Assignments, then each member's recent events and stderr, with Python members' thread stacks
+    (SIGUSR1 makes the runner print them): what a timeout message needs to be diagnosable."""
+    for m in members:
+        if m.client != "kafkajs" and m.proc.poll() is None:
+            m.proc.send_signal(signal.SIGUSR1)
+    time.sleep(0.5)
+    return show(members) + "\n" + "\n".join(f"--- {m.name}: {m.describe()}" for m in members)
 
 
 class GroupWatcher:

@@ -83,7 +83,8 @@ class Broker:
         return str(self.metadata.cluster_id)
 
     def start(self) -> None:
-        self.flusher = FlushCoordinator(self._flushed)
+        import os as _os  # TEMP-EXPERIMENT
+        self.flusher = FlushCoordinator(self._flushed, int(_os.environ.get("SL_FSYNC_THREADS", "8")))
         self.flusher.start()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._periodic_flush(), name="periodic-flush"))

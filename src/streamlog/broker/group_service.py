@@ -6,7 +6,8 @@ private log ``<data dir>/__consumer_offsets`` (a ``MemoryPartitionLog`` in memor
 record into a fresh ``GroupCoordinator`` and registers itself as ``broker.extensions["groups"]``.
 The log is not a topic: it is absent from the topic registry, so Metadata never lists it and
 clients cannot produce to or delete it.  Its directory name has no ``-<partition>`` suffix so the log
-manager never mistakes it for a partition.
+manager never mistakes it for a partition.  It is registered with the log cleaner (when there is
+one) as a compacted log, so superseded commits and tombstoned keys are eventually removed.
 
 Every request handler builds a typed request, calls the coordinator synchronously (before its first
 ``await``, so requests on one connection change state in arrival order) and hands the ``Outcome`` to
@@ -131,6 +132,10 @@ class GroupService:
             plog = PartitionLog.open(os.path.join(os.fspath(data_dir), OFFSETS_LOG), _LOG_CONFIG, now_ms=now)
         coordinator = GroupCoordinator(group_config(broker))
         service = cls(broker, plog, coordinator)
+        cleaner = broker.extensions.get("log-cleaner")
+        if cleaner is not None:  # compacted by key, like Kafka's __consumer_offsets
+            cleaner.register_log(OFFSETS_LOG, plog, {"cleanup.policy": "compact",
+                                                     "segment.bytes": str(_LOG_CONFIG.segment_bytes)})
         service._startup = coordinator.load(replay(plog), now)
         if coordinator.skipped_records:
             log.warning("skipped %d undecodable records in %s", coordinator.skipped_records, OFFSETS_LOG)
@@ -158,6 +163,9 @@ class GroupService:
         for fut in parked:
             if not fut.done():
                 fut.cancel()
+        cleaner = self.broker.extensions.get("log-cleaner")
+        if cleaner is not None:
+            cleaner.unregister_log(OFFSETS_LOG)
         self.partition.log.close()
 
     def reset(self) -> None:
@@ -363,6 +371,13 @@ class GroupService:
             except OSError:
                 return False
         return True
+
+    def topic_deleted(self, topic: str) -> None:
+        """Drop every group's committed offsets of a deleted topic (call after DeleteTopics)."""
+        outcome = self.coordinator.delete_topic(topic)
+        if outcome.response:
+            log.info("dropped %d committed offsets of deleted topic %s", outcome.response, topic)
+        self._execute(outcome)
 
     def fetch_offsets(self, group_id: str, topics: Sequence[tuple[str, Sequence[int]]] | None,
                       require_stable: bool) -> list[FetchedOffset]:

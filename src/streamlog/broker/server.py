@@ -1,7 +1,7 @@
 """The asyncio server: listen, accept connections, run until told to stop.
 
 Theory of operation: ``BrokerServer`` opens the broker (recovering every log), binds the listener
-(port 0 picks a free port), and hands each accepted socket to a ``Connection``.  ``run_server`` is
+(port 0 picks a free port), and gives each accepted socket a ``Connection`` protocol.  ``run_server`` is
 what ``streamlog serve`` calls: it prints ``streamlog: listening on HOST:PORT`` once the socket is
 accepting, and shuts down cleanly on SIGTERM or SIGINT (stop accepting, close connections, flush
 and close every log).  Recovery time plus bind is the start-to-ready time.
@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
 import sys
 
 from streamlog.broker.config import BrokerConfig, ConfigError, parse_host_port
@@ -28,7 +27,7 @@ class BrokerServer:
         self.config = config
         self.broker = Broker(config)
         self._server: asyncio.Server | None = None
-        self._connections: dict[asyncio.Task[None], Connection] = {}
+        self._connections: set[Connection] = set()
 
     async def start(self) -> tuple[str, int]:
         """Open storage, bind, start serving.  Returns the bound (host, port)."""
@@ -36,8 +35,9 @@ class BrokerServer:
         self.broker.start()
         self._start_extensions()
         host, port = self.config.listen_address()
-        self._server = await asyncio.start_server(self._accept, host, port, reuse_address=True,
-                                                  backlog=1024, limit=1 << 20)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: Connection(self.broker, self._connections),
+                                                host, port, reuse_address=True, backlog=1024)
         bound = self._server.sockets[0].getsockname()
         bound_host, bound_port = str(bound[0]), int(bound[1])
         adv_raw = str(self.config.raw("advertised.listeners"))
@@ -56,31 +56,20 @@ class BrokerServer:
             if starter is not None:
                 starter()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        task = asyncio.current_task()
-        assert task is not None
-        conn = Connection(self.broker, reader, writer)
-        self._connections[task] = conn
-        try:
-            await conn.run()
-        except asyncio.CancelledError:
-            pass
-        except Exception:
-            log.exception("connection failed")
-        finally:
-            self._connections.pop(task, None)
-
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-        for conn in list(self._connections.values()):
-            conn.writer.transport.abort()
-        if self._connections:
-            await asyncio.wait(list(self._connections), timeout=2.0)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 2.0
+        tasks = set()
+        for conn in list(self._connections):
+            tasks |= conn.tasks
+            if conn.transport is not None:
+                conn.transport.abort()
+        while self._connections and loop.time() < deadline:
+            await asyncio.sleep(0.01)  # connection_lost runs on the next turns of the loop
+        if tasks:  # handlers still running (long-polling fetches): let them end, for up to 2 s
+            await asyncio.wait(tasks, timeout=max(deadline - loop.time(), 0.01))
         if self._server is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)

@@ -122,6 +122,7 @@ class TopicRegistry:
     def _open_partition(self, name: str, index: int, effective: Mapping[str, Any], now_ms: int) -> Partition:
         plog = self.logs.create(name, index, log_config_for(effective), now_ms=now_ms)
         durable = int(effective["flush.messages"]) <= 1 and not self.config.memory
+        plog.set_write_behind(durable)  # acknowledged only once flushed: write at flush time
         return Partition(name, index, plog, dict(effective), durable, 0, now_ms)
 
     # --- queries ------------------------------------------------------------------------------
@@ -222,4 +223,5 @@ class TopicRegistry:
             part.config = dict(effective)
             part.durable = int(effective["flush.messages"]) <= 1 and not self.config.memory
             part.log.update_config(log_config_for(effective))
+            part.log.set_write_behind(part.durable)
         log.info("topic %s configs now %s", name, clean)

@@ -23,20 +23,15 @@ from typing import Any, Final
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
+# Defined in base (shared with serve, which must not import confluent-kafka); re-exported here.
+from streamlog.cli.base import PROG as PROG
+from streamlog.cli.base import CliError as CliError
+from streamlog.cli.base import key_value as key_value
+
 DEFAULT_BOOTSTRAP: Final = "localhost:9092"
 BOOTSTRAP_ENV: Final = "STREAMLOG_BOOTSTRAP"
 CONNECT_TIMEOUT_S: Final = 10.0  # deadline for reaching the cluster and for each admin request
 ALL_DOWN_GRACE_S: Final = 2.0  # how long "all brokers down" is tolerated before giving up early
-PROG: Final = "streamlog"
-
-
-class CliError(Exception):
-    """A failure to report as one line on stderr, with the process exit code."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.message = message
-        self.exit_code = exit_code
 
 
 def default_bootstrap(environ: Mapping[str, str] | None = None) -> str:
@@ -54,15 +49,6 @@ def add_bootstrap_argument(parser: argparse.ArgumentParser) -> None:
 def bootstrap_of(args: argparse.Namespace) -> str:
     value: str | None = getattr(args, "bootstrap", None)
     return value if value else default_bootstrap()
-
-
-def key_value(text: str) -> tuple[str, str]:
-    """argparse type for ``key=value`` (the value may be empty and may contain '=')."""
-    key, sep, value = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
-    return key, value
 
 
 def non_negative_int(text: str) -> int:

@@ -20,12 +20,9 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from importlib import metadata
 
-from confluent_kafka import KafkaException
-
-from streamlog.cli import consume, groups, produce, serve, topics
-from streamlog.cli.common import PROG, CliError, kafka_message
+from streamlog.cli import serve
+from streamlog.cli.base import PROG, CliError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -41,29 +38,51 @@ def _raise_terminated(_signum: int, _frame: object) -> None:
     raise Terminated
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked for (importlib.metadata is a slow import)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0,
+                         help=help or "show program's version number and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        sys.stdout.write(f"{PROG} {_version()}\n")
+        parser.exit()
+
+
 def _version() -> str:
+    from importlib import metadata
+
     try:
         return metadata.version("streamlog")
     except metadata.PackageNotFoundError:
         return "unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, serve_only: bool = False) -> argparse.ArgumentParser:
+    """The whole command line; ``serve_only`` registers just ``serve``, whose handling is the same
+    but which then needs no Kafka client library (the client commands import confluent-kafka)."""
     parser = argparse.ArgumentParser(
         prog=PROG, description="Streamlog: a single-node Kafka-protocol broker, and its tools.")
-    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     serve.add_parser(commands)
-    topics.add_parser(commands)
-    produce.add_parser(commands)
-    consume.add_parser(commands)
-    groups.add_parser(commands)
+    if not serve_only:
+        from streamlog.cli import consume, groups, produce, topics
+
+        topics.add_parser(commands)
+        produce.add_parser(commands)
+        consume.add_parser(commands)
+        groups.add_parser(commands)
     return parser
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse and validate the command line; raises SystemExit (code 2) on a usage error."""
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(serve_only=bool(words) and words[0] == "serve")
     args = parser.parse_args(argv)
     validate: Callable[[argparse.Namespace], str | None] | None = getattr(args, "validate", None)
     problem = validate(args) if validate is not None else None
@@ -98,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
-    except KafkaException as exc:  # a client failure not worded by a command
-        _error(kafka_message(exc))
-        return 1
+    except Exception as exc:
+        kafka = sys.modules.get("confluent_kafka")  # only client commands import it
+        if kafka is not None and isinstance(exc, kafka.KafkaException):  # a failure no command worded
+            from streamlog.cli.common import kafka_message
+
+            _error(kafka_message(exc))
+            return 1
+        raise

@@ -17,7 +17,7 @@ import sys
 from typing import Final
 
 from streamlog.broker.config import BrokerConfig, ConfigError
-from streamlog.cli.common import CliError, key_value
+from streamlog.cli.base import CliError, key_value
 
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"

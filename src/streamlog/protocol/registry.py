@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from streamlog.protocol.codec import Msg, build_decoder, build_encoder
+from streamlog.protocol.codec import Decoder, Encoder, Msg, build_decoder, build_encoder
 from streamlog.protocol.headers import (
     RequestHeader,
     decode_request_header,
@@ -64,8 +64,46 @@ class UnsupportedVersion(Exception):
 
 
 def is_flexible(api_key: int, api_version: int) -> bool:
-    spec = SPECS.get(api_key)
-    return spec is not None and api_version in spec.valid and api_version in spec.flexible
+    key = (api_key, api_version)
+    found = _FLEXIBLE.get(key)
+    if found is None:
+        spec = SPECS.get(api_key)
+        found = spec is not None and api_version in spec.valid and api_version in spec.flexible
+        if len(_FLEXIBLE) < 4096:  # keys come from the wire: bound what junk can add
+            _FLEXIBLE[key] = found
+    return found
+
+
+_FLEXIBLE: dict[tuple[int, int], bool] = {}
+
+
+# Per (api_key, version) codecs, looked up with a tuple of two ints.  ``build_decoder`` and
+# ``build_encoder`` cache too, but their key is the whole field-declaration tree, and hashing that
+# (frozen dataclasses, recursively) on every request cost more than decoding a small request.
+_REQUEST_DECODERS: dict[tuple[int, int], Decoder] = {}
+_RESPONSE_ENCODERS: dict[tuple[int, int], tuple[Encoder, bool]] = {}
+
+
+def _request_decoder(spec: ApiSpec, version: int) -> Decoder:
+    key = (spec.key, version)
+    decoder = _REQUEST_DECODERS.get(key)
+    if decoder is None:
+        decoder = _REQUEST_DECODERS[key] = build_decoder(spec.request, version, version in spec.flexible)
+    return decoder
+
+
+def _response_encoder(api_key: int, version: int) -> tuple[Encoder, bool]:
+    """The body encoder and whether the response header is flexible (v1)."""
+    key = (api_key, version)
+    found = _RESPONSE_ENCODERS.get(key)
+    if found is None:
+        spec = SPECS[api_key]
+        flexible = version in spec.flexible
+        found = _RESPONSE_ENCODERS[key] = (
+            build_encoder(spec.response, version, flexible),
+            response_header_flexible(api_key, flexible),
+        )
+    return found
 
 
 def decode_request(frame: bytearray) -> tuple[RequestHeader, Msg]:
@@ -74,8 +112,7 @@ def decode_request(frame: bytearray) -> tuple[RequestHeader, Msg]:
     spec = SPECS.get(header.api_key)
     if spec is None or header.api_version not in spec.valid:
         raise UnsupportedVersion(header)
-    decoder = build_decoder(spec.request, header.api_version, header.api_version in spec.flexible)
-    body, _end = decoder(frame, header.body_offset)
+    body, _end = _request_decoder(spec, header.api_version)(frame, header.body_offset)
     # Bytes after the body are ignored, as Kafka ignores them: librdkafka's Metadata v12 request,
     # for one, carries a few more bytes than the schema declares.
     return header, body
@@ -83,11 +120,10 @@ def decode_request(frame: bytearray) -> tuple[RequestHeader, Msg]:
 
 def encode_response(api_key: int, api_version: int, correlation_id: int, body: Msg) -> bytes:
     """A complete response frame: int32 size, response header, body."""
-    spec = SPECS[api_key]
-    flexible = api_version in spec.flexible
+    encoder, header_flexible = _response_encoder(api_key, api_version)
     out = bytearray(b"\0\0\0\0")
-    encode_response_header(out, correlation_id, response_header_flexible(api_key, flexible))
-    build_encoder(spec.response, api_version, flexible)(out, body)
+    encode_response_header(out, correlation_id, header_flexible)
+    encoder(out, body)
     out[0:4] = (len(out) - 4).to_bytes(4, "big", signed=True)
     return bytes(out)
 

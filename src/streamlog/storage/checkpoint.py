@@ -1,8 +1,9 @@
 """Two small per-partition checkpoint files: the recovery point and the log start offset.
 
 The recovery point says how much of the log is known to be on disk, so that recovery after a crash
-re-checks only what lies past it. It is rewritten in place with one `pwrite` on every flush and
-is fsynced only on clean close and on open: losing an update is harmless (recovery then starts
+re-checks only what lies past it. It is rewritten in place with one `pwrite` by a flush that
+reaches a new segment or moves a few MiB past the last one written (`PartitionLog.flush`), and is
+fsynced only on clean close and on open: a stale or lost update is harmless (recovery then starts
 earlier), and a torn or unreadable file (its CRC fails) just means "recover everything".
 
 The log start offset moves only on DeleteRecords, which promises the client that the records

@@ -3,11 +3,11 @@
 Both indexes are kept in memory as parallel `array`s and searched with `bisect`; the files are
 append-only mirrors of those arrays so that a clean restart need not rescan the log. The files are
 never trusted blindly: `load` checks every entry (sizes, monotonicity, positions inside the
-segment) and the caller rebuilds the index from the log when a check fails. They are written with
-one `os.write` per append call (entries are queued with `add` and written by `write_pending`) and
-fsynced only when their segment is sealed (rolled) or the log is closed; after a crash the
-recovery code rebuilds the indexes of every segment past the recovery point, so an index file
-that lost its tail costs nothing but a rebuild.
+segment) and the caller rebuilds the index from the log when a check fails. They are written in
+blocks (one `os.write` once 4 KiB of entries are queued by `add`, and `write_pending` when the
+segment is sealed or the log closed), and fsynced only when their segment is sealed (rolled) or
+the log is closed; after a crash the recovery code rebuilds the indexes of every segment past the
+recovery point, so an index file that lost its tail costs nothing but a rebuild.
 
 An entry is added for a batch when at least `index_interval_bytes` of log lie between it and the
 previous entry (position 0 is implicitly indexed), so lookups land at most that many bytes (plus
@@ -41,6 +41,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 
 _OFFSET_ENTRY = struct.Struct(">ii")
+_WRITE_BLOCK = 4096  # queued entry bytes written with one os.write
 _TIME_ENTRY = struct.Struct(">qi")
 
 
@@ -68,6 +69,8 @@ class _IndexFile:
     def queue(self, entry: bytes) -> None:
         if self.path is not None:
             self._pending += entry
+            if len(self._pending) >= _WRITE_BLOCK:
+                self.write_pending()
 
     def write_pending(self) -> None:
         if not self._pending or self.path is None:

@@ -21,6 +21,12 @@ snapshot's end offset as flushed; bytes appended after the snapshot are never cl
 flushes of one log at once is safe but pointless, and `close`, `delete` and `truncate_all` must not
 overlap a flush (the broker waits for the flusher first).
 
+Write-behind (`set_write_behind`, for partitions whose appends are acknowledged only after a
+flush): appends keep their bytes in the active segment's store instead of writing them, and do not
+publish; `prepare_flush`, on the owner's thread just before a flush is handed to a worker, writes
+everything kept with one system call and publishes. So the snapshot never names bytes that are
+not in the file, and the appends made while an fsync runs cost no system call each.
+
 Retention takes whole closed segments off the front (`detach_oldest_segments`; their files can be
 deleted on another thread), and the log cleaner (`cleaner`) swaps runs of closed segments for
 compacted copies (`replace_segments`); both run their decisions and swaps on the owner's thread.
@@ -48,7 +54,8 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from streamlog.protocol.records.batch import assign_offsets, parse_header
+from streamlog.protocol.records.batch import assign_offsets
+from streamlog.protocol.records.header import batch_spans
 from streamlog.storage import timestamps
 from streamlog.storage.checkpoint import (
     RecoveryCheckpoint,
@@ -66,6 +73,7 @@ from streamlog.storage.segment import FileStore, Segment, SegmentInfo, log_path
 log = logging.getLogger("streamlog.storage")
 
 _MAX_TIMESTAMP_AT = 35  # maxTimestamp field of a batch header
+_CHECKPOINT_BYTES = 4 << 20  # a flush rewrites the recovery point once the log moved this far
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +128,9 @@ class PartitionLog:
         self._dir_generation = 0
         self._synced_dir_generation = 0
         self._flushed = self.log_end_offset
+        self._checkpointed = (-1, 0)  # (segment base, position) of the last recovery point written
         self._closed = False
+        self._write_behind = False
         self.recovery_report = report
         self._snapshot = _FlushSnapshot(0, 0, 0, (), 0)
         self._publish()
@@ -167,7 +177,10 @@ class PartitionLog:
         return self
 
     def _new_segment(self, base_offset: int) -> Segment:
-        return _file_segment(self.name, base_offset, create=True)
+        seg = _file_segment(self.name, base_offset, create=True)
+        if isinstance(seg.store, FileStore):
+            seg.store.write_behind = self._write_behind
+        return seg
 
     def _persist_log_start(self, offset: int) -> None:
         write_log_start(self.name, offset)
@@ -181,6 +194,27 @@ class PartitionLog:
     def update_config(self, config: LogConfig) -> None:
         """Use `config` from the next append on."""
         self._config = config
+
+    def set_write_behind(self, on: bool) -> None:
+        """Keep appended bytes in memory until the next flush (`prepare_flush`) instead of writing
+        each append at once: for partitions whose appends wait for a flush anyway, so that every
+        append made while an fsync runs costs no system call. Readers see no difference; a process
+        crash loses what was kept, which no acknowledgement covered."""
+        if on == self._write_behind:
+            return
+        if not on:
+            self._publish()  # writes out what is kept
+        self._write_behind = on
+        store = self._segments[-1].store
+        if isinstance(store, FileStore):
+            store.write_behind = on
+
+    def prepare_flush(self) -> None:
+        """On the owner's thread, before `flush` runs (on any thread): write out the appended bytes
+        kept in memory and publish them for `flush`. Raises OSError if the write fails (what was
+        not written stays kept, for the next try)."""
+        if self._write_behind and self.log_end_offset > self._snapshot.end_offset:
+            self._publish()
 
     @property
     def leader_epoch(self) -> int:
@@ -210,7 +244,7 @@ class PartitionLog:
     def flush_needed(self) -> bool:
         """Whether `flush` would have anything to do."""
         snap = self._snapshot
-        return snap.end_offset > self._flushed or any(
+        return self.log_end_offset > self._flushed or any(
             seg.flushed_size < size or (sealed and not seg.indexes_synced) for seg, size, sealed in snap.dirty
         )
 
@@ -218,44 +252,50 @@ class PartitionLog:
 
     def append(self, batches: bytearray | memoryview, *, now_ms: int) -> AppendInfo:
         """Assign offsets to the validated v2 batches in `batches` (in place) and store them."""
-        self._check_open()
+        if self._closed:
+            raise LogClosedError(self.name)
         total = len(batches)
         if total == 0:
             raise ValueError("nothing to append")
-        first = next_offset = self.log_end_offset
+        spans = batch_spans(batches)  # checks every header before anything is changed
+        first = next_offset = self._segments[-1].next_offset
         max_ts, offset_of_max = -1, first
         epoch = self._leader_epoch
-        found: list[tuple[int, int, int, int, int]] = []  # position, base, last offset, max timestamp, size
-        pos = 0
-        while pos < total:
-            header = parse_header(batches, pos)
+        for pos, _size, last_delta, batch_max_ts in spans:
             assign_offsets(batches, pos, next_offset, epoch)
-            last = next_offset + header.last_offset_delta
-            found.append((pos, next_offset, last, header.max_timestamp, header.size))
-            if header.max_timestamp > max_ts:
-                max_ts, offset_of_max = header.max_timestamp, next_offset
-            next_offset = last + 1
-            pos += header.size
+            if batch_max_ts > max_ts:
+                max_ts, offset_of_max = batch_max_ts, next_offset
+            next_offset += last_delta + 1
+        last = next_offset - 1
         seg = self._maybe_roll(total, last, now_ms)
         start = seg.size
         seg.write(batches)
-        cfg = self._config
-        interval, max_offsets, max_times = (
-            cfg.index_interval_bytes,
-            cfg.max_offset_index_entries,
-            cfg.max_time_index_entries,
-        )
-        for pos, base, last_offset, timestamp, size in found:
-            seg.note_batch(start + pos, base, last_offset, timestamp, size, interval, max_offsets, max_times)
-        seg.write_index_entries()
+        seg.note_batches(start, first, spans, self._config)
+        # Index entries reach their files in blocks (see `index`); recovery rebuilds the indexes of
+        # every segment past the recovery point anyway.
         seg.indexes_synced = False
         if seg.first_append_ms is None:
             seg.first_append_ms = now_ms
         self._size += total
-        if not self._dirty or self._dirty[-1] is not seg:
-            self._dirty.append(seg)
-        self._publish()
+        if self._write_behind:  # published (and written out) by prepare_flush
+            dirty = self._dirty
+            if not dirty or dirty[-1] is not seg:
+                dirty.append(seg)
+        else:
+            self._publish_append(seg, last + 1)
         return AppendInfo(first, last, max_ts, offset_of_max, total)
+
+    def _publish_append(self, seg: Segment, end_offset: int) -> None:
+        """`_publish` after an append to the active segment `seg`."""
+        dirty = self._dirty
+        if not dirty or dirty[-1] is not seg:
+            dirty.append(seg)
+        if len(dirty) == 1:  # the common case: only the active segment has unsynced bytes
+            self._snapshot = _FlushSnapshot(
+                end_offset, seg.base_offset, seg.size, ((seg, seg.size, seg.sealed),), self._dir_generation
+            )
+        else:
+            self._publish()
 
     def _maybe_roll(self, size: int, last_offset: int, now_ms: int) -> Segment:
         seg = self._segments[-1]
@@ -441,6 +481,10 @@ class PartitionLog:
     # -- durability --------------------------------------------------------------------------
 
     def _publish(self) -> None:
+        if self._write_behind:
+            for seg in self._dirty:
+                if not seg.deleted:
+                    seg.write_out()
         self._dirty = [
             s
             for s in self._dirty
@@ -451,7 +495,7 @@ class PartitionLog:
             self.log_end_offset,
             active.base_offset,
             active.size,
-            tuple((s, s.size, s.sealed) for s in self._dirty),
+            tuple([(s, s.size, s.sealed) for s in self._dirty]),
             self._dir_generation,
         )
 
@@ -474,9 +518,14 @@ class PartitionLog:
             fsync_dir(self.name)
             self._synced_dir_generation = snap.dir_generation
         if snap.end_offset > self._flushed and self._checkpoint is not None:
-            self._checkpoint.write(
-                RecoveryPoint(snap.end_offset, snap.segment_base, snap.position, False), sync=False
-            )
+            # The checkpoint only bounds how much recovery re-checks, so within one segment it is
+            # rewritten every _CHECKPOINT_BYTES, not on every flush (a write each time otherwise).
+            base, position = self._checkpointed
+            if snap.segment_base != base or snap.position - position >= _CHECKPOINT_BYTES:
+                self._checkpoint.write(
+                    RecoveryPoint(snap.end_offset, snap.segment_base, snap.position, False), sync=False
+                )
+                self._checkpointed = (snap.segment_base, snap.position)
             self._flushed = snap.end_offset
         return self._flushed
 
@@ -484,6 +533,7 @@ class PartitionLog:
         """fsync every segment and index and the directory, then write the checkpoint durably."""
         for seg in self._segments:
             seg.write_index_entries()
+            seg.write_out()
             if seg.flushed_size < seg.size:
                 seg.sync_data()
                 seg.flushed_size = seg.size
@@ -497,6 +547,7 @@ class PartitionLog:
             self._checkpoint.write(
                 RecoveryPoint(self.log_end_offset, active.base_offset, active.size, clean), sync=True
             )
+            self._checkpointed = (active.base_offset, active.size)
         self._flushed = self.log_end_offset
         self._publish()
 

@@ -34,6 +34,9 @@ class MemoryStore:
     def write(self, data: BytesLike) -> None:
         self._buf += data
 
+    def write_out(self) -> None:
+        pass
+
     def truncate(self, size: int) -> None:
         del self._buf[size:]
 
@@ -80,6 +83,12 @@ class MemoryPartitionLog(PartitionLog):
     def _publish(self) -> None:
         self._dirty = []
         self._flushed = self.log_end_offset
+
+    def _publish_append(self, seg: Segment, end_offset: int) -> None:
+        self._flushed = end_offset
+
+    def set_write_behind(self, on: bool) -> None:
+        pass  # nothing is written anywhere
 
     def flush(self) -> int:
         return self.log_end_offset

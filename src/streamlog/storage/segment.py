@@ -18,18 +18,20 @@ on its hot paths:
 Everything else (CRC, timestamps, records) is read through `streamlog.protocol.records`.
 
 Threading: the owning log's thread does everything except `sync_data` / `sync_indexes`, which a
-flusher thread may call at any time; those work by path (never on a descriptor the owner may
-close) and the fields they write (`flushed_size`, `indexes_synced`) are written by nobody else.
+flusher thread may call at any time (see `FileStore.sync` for the descriptor it uses); the fields
+they write (`flushed_size`, `indexes_synced`) are written by nobody else.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import struct
 from dataclasses import dataclass
 from typing import Protocol
 
+from streamlog.storage.config import LogConfig
 from streamlog.storage.errors import CorruptLogError
 from streamlog.storage.index import OffsetIndex, TimeIndex
 
@@ -55,6 +57,7 @@ class SegmentStore(Protocol):
     def size(self) -> int: ...
     def read(self, position: int, size: int) -> bytes: ...
     def write(self, data: BytesLike) -> None: ...
+    def write_out(self) -> None: ...
     def truncate(self, size: int) -> None: ...
     def sync(self) -> None: ...
     def close(self) -> None: ...
@@ -63,23 +66,49 @@ class SegmentStore(Protocol):
 
 
 class FileStore:
-    """A `.log` file; the descriptor is opened on first use and kept until `close`."""
+    """A `.log` file; the descriptor is opened on first use and kept until `close`.
 
-    __slots__ = ("_fd", "path")
+    Write-behind (`write_behind` set, by the log of a partition whose appends are acknowledged
+    only after a flush): `write` keeps the bytes in memory and `write_out` hands everything kept to
+    the kernel with one system call, so the appends made while the previous fsync ran cost no
+    system call each. Everything else sees the kept bytes as if written: `read` serves them from
+    memory, `size` counts them, `truncate` cuts them, `close` writes them out. `sync` does not: the
+    owner calls `write_out` first (on its own thread; `sync` may run on another).
+    """
+
+    __slots__ = ("_fd", "_file_size", "_pending", "path", "write_behind")
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._fd: int | None = None
+        self._pending = bytearray()  # write-behind bytes, which follow the file's content
+        self._file_size = -1  # bytes in the file, once known (kept while written through this object)
+        self.write_behind = False
 
     def _open(self) -> int:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         return self._fd
 
+    def _on_file(self) -> int:
+        if self._file_size < 0:
+            self._file_size = os.fstat(self._open()).st_size
+        return self._file_size
+
     def size(self) -> int:
-        return os.fstat(self._open()).st_size
+        return os.fstat(self._open()).st_size + len(self._pending)
 
     def read(self, position: int, size: int) -> bytes:
+        pending = self._pending
+        if pending:
+            on_file = self._file_size
+            if position + size > on_file:
+                head = self._pread(position, on_file - position) if position < on_file else b""
+                start = max(position - on_file, 0)
+                return head + bytes(pending[start : start + size - len(head)])
+        return self._pread(position, size)
+
+    def _pread(self, position: int, size: int) -> bytes:
         fd = self._open()
         data = os.pread(fd, size, position)
         while len(data) < size:  # short reads only happen at end of file
@@ -90,15 +119,60 @@ class FileStore:
         return data
 
     def write(self, data: BytesLike) -> None:
-        fd = self._open()
-        view = memoryview(data).cast("B")
-        while view:
-            view = view[os.write(fd, view) :]
+        if self.write_behind:
+            if not self._pending:
+                self._on_file()
+            self._pending += data
+            return
+        fd = self._fd if self._fd is not None else self._open()
+        total = data.nbytes if isinstance(data, memoryview) else len(data)
+        written = os.write(fd, data)
+        if written < total:  # a short write (signal, full disk): write the rest
+            view = memoryview(data).cast("B")[written:]
+            while view:
+                view = view[os.write(fd, view) :]
+        if self._file_size >= 0:
+            self._file_size += total
+
+    def write_out(self) -> None:
+        """Write the write-behind bytes to the file (what an error leaves unwritten stays kept)."""
+        pending = self._pending
+        if not pending:
+            return
+        fd = self._fd if self._fd is not None else self._open()
+        written = 0
+        with memoryview(pending) as view:
+            try:
+                while written < len(view):
+                    written += os.write(fd, view[written:])
+            finally:
+                self._file_size += written
+        del pending[:written]
 
     def truncate(self, size: int) -> None:
+        pending = self._pending
+        if pending:
+            on_file = self._file_size
+            if size >= on_file:
+                del pending[size - on_file :]
+                return
+            pending.clear()
         os.ftruncate(self._open(), size)
+        self._file_size = size
 
     def sync(self) -> None:
+        # Another thread may call this while the owner works. The owner's descriptor is used when
+        # it is open; the owner may close it meanwhile, but it closes a store only once the data
+        # is synced (log close), replaced (compaction) or deleted, so a call that then fails with
+        # EBADF, or lands on the number reused for another file, loses nothing.
+        fd = self._fd
+        if fd is not None:
+            try:
+                os.fdatasync(fd)
+                return
+            except OSError as exc:
+                if exc.errno != errno.EBADF:
+                    raise
         try:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:  # deleted by the owner meanwhile: nothing left to make durable
@@ -109,11 +183,13 @@ class FileStore:
             os.close(fd)
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        self.write_out()
+        fd, self._fd = self._fd, None  # see `sync`: unpublish, then close
+        if fd is not None:
+            os.close(fd)
 
     def delete(self) -> None:
+        self._pending.clear()
         self.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
@@ -213,6 +289,28 @@ class Segment:
         self.size = position + size
         self.next_offset = last_offset + 1
 
+    def note_batches(
+        self, start: int, first_offset: int, spans: list[tuple[int, int, int, int]], config: LogConfig
+    ) -> None:
+        """`note_batch` for each `(position, size, last_offset_delta, max_timestamp)` of one append
+        stored at `start`, the first batch at `first_offset` (the append path's loop, in one call)."""
+        interval = config.index_interval_bytes
+        if len(spans) == 1 and self.last_indexed_pos + interval > start + spans[0][0]:
+            # One batch, no index entry due: just the sizes and the timestamp.
+            pos, size, last_delta, max_timestamp = spans[0]
+            if max_timestamp > self.max_timestamp:
+                self.max_timestamp = max_timestamp
+                self.offset_of_max_timestamp = first_offset
+            self.size = start + pos + size
+            self.next_offset = first_offset + last_delta + 1
+            return
+        max_offsets, max_times = config.max_offset_index_entries, config.max_time_index_entries
+        base = first_offset
+        for pos, size, last_delta, max_timestamp in spans:
+            last = base + last_delta
+            self.note_batch(start + pos, base, last, max_timestamp, size, interval, max_offsets, max_times)
+            base = last + 1
+
     def write(self, data: BytesLike) -> None:
         """Append raw bytes to the store; on failure cut the store back so no torn bytes remain."""
         before = self.size
@@ -283,6 +381,10 @@ class Segment:
         (delta,) = _LAST_DELTA.unpack_from(buf, last_start + _LAST_DELTA_AT)
         data = buf if end == len(buf) else memoryview(buf)[:end]
         return data, base + delta + 1
+
+    def write_out(self) -> None:
+        """Hand write-behind bytes to the file (see `FileStore`); before `sync_data`."""
+        self.store.write_out()
 
     def sync_data(self) -> None:
         self.store.sync()

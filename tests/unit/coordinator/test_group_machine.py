@@ -313,6 +313,16 @@ def test_delete_groups_and_offset_delete() -> None:
     assert h.coord.describe(["g"])[0].state == "Dead"
 
 
+def test_deleting_a_topic_drops_its_offsets() -> None:
+    h = Harness()
+    h.commit("a", {("t", 0): 1, ("u", 0): 2})
+    h.commit("b", {("t", 1): 3})
+    assert h.run(h.coord.delete_topic("t")) == 2
+    assert [(f.topic, f.offset) for f in h.coord.fetch_offsets("a", None)] == [("u", 2)]
+    assert h.coord.fetch_offsets("b", None) == []
+    assert sum(1 for r in h.persisted if r.value is None) == 2
+
+
 def test_list_groups_filters() -> None:
     h = Harness()
     setup_group(h, 1, group="a")

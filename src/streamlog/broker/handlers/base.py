@@ -1,7 +1,13 @@
-"""What every handler receives: the broker, the request context and the decoded body."""
+"""What every handler receives: the broker, the request context and the decoded body.
+
+Most handlers are coroutines run as tasks.  A few hot ones (Produce) also come as plain functions
+that do all their work at once and return the response, ``None`` (no response), or a ``Deferred``
+that callbacks finish later, so a request costs no task and no extra event-loop turn.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,6 +30,46 @@ class RequestContext:
 
 
 Handler = Callable[["Broker", RequestContext, Msg], Awaitable[Msg | None]]
+
+
+class Deferred:
+    """A response that callbacks finish later (``finish``); one listener hears it once."""
+
+    __slots__ = ("_listener", "done", "result")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.result: Msg | None = None
+        self._listener: Callable[[Deferred], None] | None = None
+
+    def listen(self, listener: Callable[[Deferred], None]) -> None:
+        self._listener = listener
+        if self.done:
+            listener(self)
+
+    def finish(self, result: Msg | None) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.result = result
+        if self._listener is not None:
+            self._listener(self)
+
+    async def wait(self) -> Msg | None:
+        """Await the result (for callers that run handlers as tasks)."""
+        if not self.done:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            def wake(_d: Deferred) -> None:
+                if not fut.done():
+                    fut.set_result(None)
+
+            self.listen(wake)
+            await fut
+        return self.result
+
+
+FastHandler = Callable[["Broker", RequestContext, Msg], "Msg | Deferred | None"]
 
 
 class CloseConnection(Exception):

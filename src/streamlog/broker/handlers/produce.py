@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from streamlog.broker.clock import now_ms
-from streamlog.broker.handlers.base import CloseConnection, RequestContext
+from streamlog.broker.handlers.base import CloseConnection, Deferred, RequestContext
 from streamlog.broker.topics import Partition
 from streamlog.protocol.codec import Msg
 from streamlog.protocol.errors import ErrorCode
@@ -31,17 +31,26 @@ from streamlog.protocol.records.batch import (
     CorruptRecordError,
     InvalidRecordError,
     RecordTooLargeError,
-    TimestampType,
-    parse_header,
     set_log_append_time,
     validate_batch,
-    verify_crc,
+)
+from streamlog.protocol.records.crc import batch_crc
+from streamlog.protocol.records.header import (
+    ATTR_CODEC_MASK,
+    ATTR_CONTROL,
+    ATTR_LOG_APPEND_TIME,
+    HEADER_STRUCT,
+    LOG_OVERHEAD,
+    MIN_BATCH_LENGTH,
+    BatchHeader,
 )
 
 if TYPE_CHECKING:
     from streamlog.broker.core import Broker
 
 log = logging.getLogger(__name__)
+
+MAX_CODEC = max(Compression)
 
 
 @dataclass(slots=True)
@@ -53,8 +62,20 @@ class PartitionResult:
     log_start_offset: int = -1
     message: str | None = None
     record_errors: list[Msg] | None = None
-    wait: asyncio.Future[None] | None = None
+    wait_offset: int = -1  # > 0: the response waits until the partition is flushed below this offset
     partition: Partition | None = None
+    reply: PendingProduce | None = None  # set while this result waits for an fsync
+
+    def flushed(self, error: BaseException | None) -> None:
+        """``FlushWaiter``: the fsync covering this partition's batches ended (``error`` if it failed)."""
+        reply = self.reply
+        if reply is None:
+            return
+        self.reply = None
+        if error is not None:
+            self.error = ErrorCode.KAFKA_STORAGE_ERROR
+            self.message = str(error)
+        reply.one_done()
 
     def to_msg(self) -> Msg:
         return {
@@ -68,6 +89,45 @@ class PartitionResult:
         }
 
 
+class PendingProduce(Deferred):
+    """A produce response waiting for fsyncs: finished by the last one, or by the request timeout."""
+
+    __slots__ = ("outstanding", "timer", "topics_out")
+
+    def __init__(self, topics_out: list[tuple[str, list[PartitionResult]]]) -> None:
+        super().__init__()
+        self.topics_out = topics_out
+        self.outstanding = 0
+        self.timer: asyncio.TimerHandle | None = None
+
+    def one_done(self) -> None:
+        self.outstanding -= 1
+        if self.outstanding == 0 and not self.done:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.finish(response(self.topics_out))
+
+    def time_out(self) -> None:
+        if self.done:
+            return
+        for _name, results in self.topics_out:
+            for r in results:
+                if r.reply is not None:
+                    r.reply = None
+                    r.error = ErrorCode.REQUEST_TIMED_OUT
+        self.finish(response(self.topics_out))
+
+
+def response(topics_out: list[tuple[str, list[PartitionResult]]]) -> Msg:
+    return {
+        "responses": [
+            {"name": name, "partition_responses": [r.to_msg() for r in results]}
+            for name, results in topics_out
+        ],
+        "throttle_time_ms": 0,
+    }
+
+
 class BatchRejected(Exception):
     def __init__(self, code: ErrorCode, message: str, batch_index: int | None = None) -> None:
         super().__init__(message)
@@ -76,51 +136,69 @@ class BatchRejected(Exception):
         self.batch_index = batch_index
 
 
-def check_batches(records: memoryview, part: Partition, version: int, stamp: int) -> int:
-    """Validate every batch in ``records``; return the record count.  Raises BatchRejected."""
+def check_batches(records: memoryview, part: Partition, version: int, stamp: int) -> tuple[int, bool]:
+    """Validate every batch in ``records``; return the record count and whether any batch carries a
+    producer id (only those need the idempotence checks).  Raises BatchRejected.
+
+    The header is read with one ``unpack`` into a tuple (no ``BatchHeader`` object: this runs for
+    every batch of every produce); the rare full-validation path builds one.
+    """
     cfg = part.config
     max_bytes = int(cfg["max.message.bytes"])
     require_keys = "compact" in str(cfg["cleanup.policy"])
     log_append = cfg["message.timestamp.type"] == "LogAppendTime"
     before_max = int(cfg["message.timestamp.before.max.ms"])
     after_max = int(cfg["message.timestamp.after.max.ms"])
+    check_times = not log_append and (before_max < 2**62 or after_max < 2**62)
+    unpack = HEADER_STRUCT.unpack_from
     pos = 0
     index = 0
     count = 0
+    has_pid = False
     end = len(records)
     if end == 0:
         raise BatchRejected(ErrorCode.CORRUPT_MESSAGE, "empty record set")
     while pos < end:
         if end - pos < HEADER_SIZE:
             raise BatchRejected(ErrorCode.CORRUPT_MESSAGE, "truncated record batch", index)
-        if records[pos + 16] != 2:
+        fields = unpack(records, pos)
+        (_base, batch_length, _epoch, magic, crc, attributes, last_offset_delta, base_timestamp,
+         max_timestamp, producer_id, _producer_epoch, base_sequence, records_count) = fields
+        if magic != 2:
             raise BatchRejected(ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT,
-                                f"record batch magic {records[pos + 16]} is not supported; only v2", index)
-        try:
-            header = parse_header(records, pos)
-        except CorruptRecordError as exc:
-            raise BatchRejected(ErrorCode.CORRUPT_MESSAGE, str(exc), index) from None
-        if pos + header.size > end:
-            raise BatchRejected(ErrorCode.CORRUPT_MESSAGE, "record batch runs past the request", index)
-        if header.size > max_bytes:
+                                f"record batch magic {magic} is not supported; only v2", index)
+        if batch_length < MIN_BATCH_LENGTH:
+            raise BatchRejected(ErrorCode.CORRUPT_MESSAGE,
+                                f"batch length {batch_length} is shorter than the batch header", index)
+        codec = attributes & ATTR_CODEC_MASK
+        if codec > MAX_CODEC:
+            raise BatchRejected(ErrorCode.CORRUPT_MESSAGE, f"unknown compression codec {codec}", index)
+        size = batch_length + LOG_OVERHEAD
+        if pos + size > end:
+            raise BatchRejected(ErrorCode.CORRUPT_MESSAGE,
+                                f"batch length {batch_length} runs past the end of the buffer", index)
+        if size > max_bytes:
             raise BatchRejected(ErrorCode.MESSAGE_TOO_LARGE,
-                                f"batch of {header.size} bytes exceeds max.message.bytes={max_bytes}", index)
-        if header.compression == Compression.ZSTD and version < 7:
+                                f"batch of {size} bytes exceeds max.message.bytes={max_bytes}", index)
+        if codec == Compression.ZSTD and version < 7:
             raise BatchRejected(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, "zstd needs Produce v7 or later",
                                 index)
-        if header.is_control:
+        if attributes & ATTR_CONTROL:
             raise BatchRejected(ErrorCode.INVALID_RECORD, "clients may not write control batches", index)
-        if header.records_count <= 0 or header.last_offset_delta != header.records_count - 1:
+        if records_count <= 0 or last_offset_delta != records_count - 1:
             raise BatchRejected(ErrorCode.CORRUPT_MESSAGE,
-                                f"record count {header.records_count} does not match last offset delta "
-                                f"{header.last_offset_delta}", index)
-        if header.producer_id >= 0 and header.base_sequence < 0:
-            raise BatchRejected(ErrorCode.INVALID_RECORD, "idempotent batch without a base sequence", index)
-        if require_keys or (header.size > max_bytes // 2 and header.compression != Compression.NONE):
+                                f"record count {records_count} does not match last offset delta "
+                                f"{last_offset_delta}", index)
+        if producer_id >= 0:
+            has_pid = True
+            if base_sequence < 0:
+                raise BatchRejected(ErrorCode.INVALID_RECORD, "idempotent batch without a base sequence",
+                                    index)
+        if require_keys or (size > max_bytes // 2 and codec != Compression.NONE):
             # Full record-level validation: compacted topics need every key; large compressed
             # batches are checked for decompression bombs.
             try:
-                stats = validate_batch(records, pos, header, require_keys=require_keys)
+                stats = validate_batch(records, pos, BatchHeader(*fields), require_keys=require_keys)
             except RecordTooLargeError as exc:
                 raise BatchRejected(ErrorCode.MESSAGE_TOO_LARGE, str(exc), index) from None
             except InvalidRecordError as exc:
@@ -131,19 +209,19 @@ def check_batches(records: memoryview, part: Partition, version: int, stamp: int
         else:
             # The hot path: the 61-byte header and the CRC (in C) only.  The CRC covers every
             # record byte, so the records are exactly what the client built.
-            if not verify_crc(records, pos, header):
+            if batch_crc(records, pos, size) != crc:
                 raise BatchRejected(ErrorCode.CORRUPT_MESSAGE, "record batch CRC mismatch", index)
-            min_ts, max_ts = header.base_timestamp, header.max_timestamp
+            min_ts, max_ts = base_timestamp, max_timestamp
         if log_append:
             set_log_append_time(records, pos, stamp)
-        elif (header.timestamp_type == TimestampType.CREATE_TIME and (before_max < 2**62 or after_max < 2**62)
+        elif (check_times and not attributes & ATTR_LOG_APPEND_TIME
               and (max_ts > stamp + after_max or min_ts < stamp - before_max)):
             raise BatchRejected(ErrorCode.INVALID_TIMESTAMP,
                                 "timestamp outside message.timestamp.before/after.max.ms", index)
-        count += header.records_count
-        pos += header.size
+        count += records_count
+        pos += size
         index += 1
-    return count
+    return count, has_pid
 
 
 def produce_partition(broker: Broker, topic: str, index: int, records: Any, version: int,
@@ -159,7 +237,7 @@ def produce_partition(broker: Broker, topic: str, index: int, records: Any, vers
         return result
     view = records if isinstance(records, memoryview) else memoryview(bytearray(records))
     try:
-        check_batches(view, part, version, stamp)
+        _count, has_pid = check_batches(view, part, version, stamp)
     except BatchRejected as exc:
         log.info("rejected produce to %s-%d: %s", topic, index, exc.message)
         result.error = exc.code
@@ -172,15 +250,16 @@ def produce_partition(broker: Broker, topic: str, index: int, records: Any, vers
         return result
     # --- idempotence and transactions (txn extension, issue 4): sequence/epoch checks, duplicates ---
     txn = broker.extensions.get("txn")
-    verdict = txn.check_produce(part, view) if txn is not None else None
+    verdict = txn.check_produce(part, view) if txn is not None and has_pid else None
     if verdict is not None and (verdict.error != ErrorCode.NONE or verdict.duplicate is not None):
         result.log_start_offset = part.log.log_start_offset
         if verdict.duplicate is None:
             result.error, result.message = verdict.error, verdict.message
             return result
         result.base_offset, last = verdict.duplicate  # a retried batch: its original offsets, no append
-        if acks != 0 and part.durable and broker.flusher is not None:
-            result.wait = broker.flusher.wait_flushed(part, last + 1)
+        if acks != 0 and part.durable:
+            result.partition = part
+            result.wait_offset = last + 1
         return result
     # --- end idempotence and transactions ---
     try:
@@ -198,12 +277,13 @@ def produce_partition(broker: Broker, topic: str, index: int, records: Any, vers
         result.log_append_time = stamp
     result.partition = part
     broker.appended(part)
-    if acks != 0 and part.durable and broker.flusher is not None:
-        result.wait = broker.flusher.wait_flushed(part, info.last_offset + 1)
+    if acks != 0 and part.durable:
+        result.wait_offset = info.last_offset + 1
     return result
 
 
-async def handle_produce(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | None:
+def start_produce(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | PendingProduce | None:
+    """Append everything now; answer now, or through a ``PendingProduce`` once the fsyncs are done."""
     acks = int(body["acks"])
     stamp = now_ms()
     topics_out: list[tuple[str, list[PartitionResult]]] = []
@@ -221,23 +301,33 @@ async def handle_produce(broker: Broker, ctx: RequestContext, body: Msg) -> Msg 
         if any(r.error != ErrorCode.NONE for _n, rs in topics_out for r in rs):
             raise CloseConnection  # Kafka closes the connection so the producer refreshes metadata
         return None
-    waits = [r for _n, rs in topics_out for r in rs if r.wait is not None]
-    if waits:
-        timeout = max(int(body.get("timeout_ms", 30000)), 1) / 1000.0
-        _done, pending = await asyncio.wait([r.wait for r in waits if r.wait is not None], timeout=timeout)
-        for r in waits:
-            if r.wait in pending:
-                r.error = ErrorCode.REQUEST_TIMED_OUT
-            elif r.wait is not None and r.wait.exception() is not None:
-                r.error = ErrorCode.KAFKA_STORAGE_ERROR
-                r.message = str(r.wait.exception())
-    return {
-        "responses": [
-            {"name": name, "partition_responses": [r.to_msg() for r in results]}
-            for name, results in topics_out
-        ],
-        "throttle_time_ms": 0,
-    }
+    flusher = broker.flusher
+    reply: PendingProduce | None = None
+    if flusher is not None:
+        for _name, results in topics_out:
+            for r in results:
+                if r.wait_offset > 0 and r.partition is not None:
+                    if reply is None:
+                        reply = PendingProduce(topics_out)
+                    r.reply = reply
+                    if flusher.add_waiter(r.partition, r.wait_offset, r):
+                        reply.outstanding += 1
+                    else:
+                        r.reply = None
+    if reply is None or reply.outstanding == 0:
+        return response(topics_out)
+    timeout = max(int(body.get("timeout_ms", 30000)), 1) / 1000.0
+    reply.timer = asyncio.get_running_loop().call_later(timeout, reply.time_out)
+    return reply
+
+
+async def handle_produce(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | None:
+    """The same as ``start_produce``, awaitable (for callers that run handlers as tasks)."""
+    result = start_produce(broker, ctx, body)
+    if isinstance(result, Deferred):
+        return await result.wait()
+    return result
 
 
 HANDLERS = {0: handle_produce}
+FAST_HANDLERS = {0: start_produce}

@@ -220,6 +220,15 @@ class OffsetsMachine(MembershipMachine):
             results.append((tp, E.NONE))
         return Outcome((E.NONE, results), persist(written))
 
+    def delete_topic(self, topic: str) -> Outcome[int]:
+        """A topic was deleted: drop every group's committed offsets for it, as Kafka does."""
+        written: list[LogRecord] = []
+        for group in self.groups.values():
+            for tp in [tp for tp in group.offsets if tp[0] == topic]:
+                del group.offsets[tp]
+                written.append(offset_record(group.group_id, tp, None))
+        return Outcome(len(written), persist(written))
+
     # --- retention -------------------------------------------------------------------------------------
 
     def _expired(self, group: Group, now_ms: int) -> list[TopicPartition]:

@@ -31,11 +31,18 @@ from __future__ import annotations
 import struct
 import zlib
 from enum import IntEnum
-
-import cramjam
+from types import ModuleType
 
 from .errors import CorruptRecordError, RecordTooLargeError
 from .framebounds import lz4_bound, zstd_bound
+
+
+def _cramjam() -> ModuleType:
+    """cramjam (snappy, lz4, zstd), imported on first use: most brokers never see those codecs,
+    and the import is a noticeable part of start-up."""
+    import cramjam
+
+    return cramjam
 
 __all__ = [
     "DEFAULT_MAX_DECOMPRESSED",
@@ -77,13 +84,13 @@ def compress(codec: Compression, data: bytes) -> bytes:
     if codec == Compression.GZIP:
         return zlib.compress(data, _GZIP_LEVEL, 31)
     if codec == Compression.SNAPPY:
-        return bytes(cramjam.snappy.compress_raw(data))
+        return bytes(_cramjam().snappy.compress_raw(data))
     if codec == Compression.LZ4:
-        compressor = cramjam.lz4.Compressor(block_linked=False, content_checksum=False)
+        compressor = _cramjam().lz4.Compressor(block_linked=False, content_checksum=False)
         compressor.compress(data)
         return bytes(compressor.finish())
     if codec == Compression.ZSTD:
-        return bytes(cramjam.zstd.compress(data, level=_ZSTD_LEVEL))
+        return bytes(_cramjam().zstd.compress(data, level=_ZSTD_LEVEL))
     raise ValueError(f"unknown compression codec {codec!r}")
 
 
@@ -92,7 +99,7 @@ def compress_snappy_xerial(data: bytes, block_size: int = _XERIAL_BLOCK) -> byte
     out = bytearray(_XERIAL_HEADER)
     with memoryview(data) as view:
         for start in range(0, len(view), block_size):
-            block = cramjam.snappy.compress_raw(bytes(view[start : start + block_size]))
+            block = _cramjam().snappy.compress_raw(bytes(view[start : start + block_size]))
             out += _INT32.pack(len(block))
             out += block
     return bytes(out)
@@ -114,10 +121,10 @@ def decompress(codec: Compression, data: Data, *, max_size: int | None = None) -
             return _unsnappy(data, max_size)
         elif codec == Compression.LZ4:
             _check_bound(lz4_bound(data), max_size)
-            out = bytes(cramjam.lz4.decompress(data))
+            out = bytes(_cramjam().lz4.decompress(data))
         elif codec == Compression.ZSTD:
             _check_bound(zstd_bound(data), max_size)
-            out = bytes(cramjam.zstd.decompress(data))
+            out = bytes(_cramjam().zstd.decompress(data))
         else:
             raise CorruptRecordError(f"unknown compression codec {codec!r}")
     except (CorruptRecordError, RecordTooLargeError):
@@ -158,8 +165,8 @@ def _gunzip(data: Data, max_size: int | None) -> bytes:
 def _unsnappy(data: Data, max_size: int | None) -> bytes:
     if len(data) >= 16 and bytes(data[:8]) == XERIAL_MAGIC:
         return _unsnappy_xerial(data, max_size)
-    _check_bound(int(cramjam.snappy.decompress_raw_len(data)), max_size)
-    return bytes(cramjam.snappy.decompress_raw(data))
+    _check_bound(int(_cramjam().snappy.decompress_raw_len(data)), max_size)
+    return bytes(_cramjam().snappy.decompress_raw(data))
 
 
 def _unsnappy_xerial(data: Data, max_size: int | None) -> bytes:
@@ -174,8 +181,8 @@ def _unsnappy_xerial(data: Data, max_size: int | None) -> bytes:
             if length < 0 or pos + length > end:
                 raise CorruptRecordError(f"bad xerial snappy block length {length}")
             block = view[pos : pos + length]
-            total += int(cramjam.snappy.decompress_raw_len(block))
+            total += int(_cramjam().snappy.decompress_raw_len(block))
             _check_bound(total, max_size)
             blocks.append(block)
             pos += length
-        return b"".join([bytes(cramjam.snappy.decompress_raw(block)) for block in blocks])
+        return b"".join([bytes(_cramjam().snappy.decompress_raw(block)) for block in blocks])
