@@ -78,7 +78,7 @@ class _Source:
 
     def compile(self, name: str) -> Callable[..., Any]:
         namespace = dict(self.names)
-        exec("\n".join(self.lines), namespace)  # noqa: S102 - our own generated source, see module doc
+        exec("\n".join(self.lines), namespace)  # our own generated source, see module doc
         fn: Callable[..., Any] = namespace[name]
         return fn
 

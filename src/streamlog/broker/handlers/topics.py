@@ -200,6 +200,9 @@ def delete_one(broker: Broker, topic: Topic) -> Msg:
         broker.topics.delete(topic.name, now_ms())
     except TopicError as exc:
         return delete_result(topic.name, topic.topic_id, exc.code, exc.message)
+    groups = broker.extensions.get("groups")
+    if groups is not None:
+        groups.topic_deleted(topic.name)  # committed offsets of a deleted topic go too, as in Kafka
     for tp in tps:
         if broker.flusher is not None:
             broker.flusher.forget(tp)
