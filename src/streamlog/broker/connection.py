@@ -4,10 +4,11 @@ Theory of operation: ``Connection`` is an ``asyncio.Protocol`` (callbacks, no st
 task per connection).  ``data_received`` feeds the sans-IO ``FrameDecoder``; each complete frame is
 decoded and its handler started at once, so pipelined requests overlap (several produces share one
 group-commit fsync).  What comes back goes to the out-queue in arrival order: the response bytes
-when the handler answered at once, or a slot that a task (most handlers) or a ``Deferred`` (the
-fast handlers, e.g. Produce waiting for its fsync) fills in later.  Responses leave from the head of
-the queue only, so they always go out in request order; responses that become ready together are
-written with one ``transport.write``.  A request without a response (Produce acks=0) takes no place.
+when the handler answered at once, or a slot that a task (most handlers, and a fast handler that
+has to wait after all, e.g. a long-polling Fetch) or a ``Deferred`` (Produce waiting for its fsync)
+fills in later.  Responses leave from the head of the queue only, so they always go out in request
+order; responses that become ready together are written with one ``transport.write``.  A request
+without a response (Produce acks=0) takes no place.
 
 Backpressure: at most ``MAX_IN_FLIGHT`` requests are queued per connection; when the queue is full
 reading stops (frames already received wait in the decoder) until responses leave.  Responses
@@ -29,7 +30,7 @@ import contextlib
 import logging
 import socket
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from streamlog.broker.handlers import FAST_HANDLERS, HANDLERS
@@ -213,8 +214,11 @@ class Connection(asyncio.Protocol):
             log.warning("closing connection from %s: no handler for API key %d", self.peer, api_key)
             self._closing = True
             return
+        self._start_task(handler(self.broker, ctx, body), ctx)
+
+    def _start_task(self, pending: Awaitable[Any], ctx: RequestContext) -> None:
         slot = _Slot(self, ctx)
-        task = self._loop.create_task(self._handle(handler, ctx, body))
+        task = self._loop.create_task(self._handle(pending, ctx))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         task.add_done_callback(slot.task_done)
@@ -230,6 +234,9 @@ class Connection(asyncio.Protocol):
                 self._out.append(slot)
                 result.listen(slot.deferred_done)
                 return
+            if not isinstance(result, dict):  # a coroutine: the handler has to wait (as a task)
+                self._start_task(result, ctx)
+                return
             self._out.append(encode_response(ctx.api_key, ctx.api_version, ctx.correlation_id, result))
         except CloseConnection:
             self._out.append(_CLOSE_MARK)
@@ -240,9 +247,9 @@ class Connection(asyncio.Protocol):
             self._out.append(_CLOSE_MARK)
             self._closing = True
 
-    async def _handle(self, handler: Any, ctx: RequestContext, body: dict[str, Any]) -> bytes | None:
+    async def _handle(self, pending: Awaitable[Any], ctx: RequestContext) -> bytes | None:
         try:
-            response = await handler(self.broker, ctx, body)
+            response = await pending
         except CloseConnection:
             raise
         except Exception:

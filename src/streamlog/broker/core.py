@@ -83,8 +83,7 @@ class Broker:
         return str(self.metadata.cluster_id)
 
     def start(self) -> None:
-        import os as _os  # TEMP-EXPERIMENT
-        self.flusher = FlushCoordinator(self._flushed, int(_os.environ.get("SL_FSYNC_THREADS", "8")))
+        self.flusher = FlushCoordinator(self._flushed, native_aio=not self.config.memory)
         self.flusher.start()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._periodic_flush(), name="periodic-flush"))

@@ -64,6 +64,9 @@ class Partition:
     durable: bool
     leader_epoch: int = 0
     last_flush_ms: int = 0
+    # Values the hot paths derive from `config` (e.g. produce's limits), cached by whoever needs
+    # them; emptied whenever `config` is replaced.
+    derived: dict[str, Any] = field(default_factory=dict)
 
     @property
     def high_watermark(self) -> int:
@@ -221,6 +224,7 @@ class TopicRegistry:
         effective = self.config.effective_topic_config(clean)
         for part in topic.partitions:
             part.config = dict(effective)
+            part.derived = {}
             part.durable = int(effective["flush.messages"]) <= 1 and not self.config.memory
             part.log.update_config(log_config_for(effective))
             part.log.set_write_behind(part.durable)

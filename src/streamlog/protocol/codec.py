@@ -1,8 +1,11 @@
 """One generic codec that walks the field declarations of ``schema.py`` for any version.
 
 Theory of operation: for a (fields, version, flexible) triple the codec builds, once, a decoder and an
-encoder made of small closures (one per field) and caches them.  That keeps the declarations the only
-description of the wire format while making the per-request cost a flat loop over prepared steps.
+encoder and caches them.  That keeps the declarations the only description of the wire format.  The
+reference implementation here (``build_generic_*``) is made of small closures, one per field, walked
+in a loop; what ``build_decoder``/``build_encoder`` hand out is the same behaviour as generated
+straight-line code (``codegen``), several times faster, and the tests hold the two to each other.
+Tagged fields are always read and written by the closures.
 
 Values are plain dicts keyed by the snake_case field names (``Msg``).  Decoding fills every declared
 field: fields absent from the version get their default, so handlers never need version checks to
@@ -142,7 +145,7 @@ def _null_checked(reader: Reader, name: str) -> Reader:
 
 def _field_reader(fld: Field, version: int, flexible: bool) -> Reader:
     if fld.type == STRUCT:
-        dec = build_decoder(fld.fields, version, flexible)
+        dec = build_generic_decoder(fld.fields, version, flexible)
         reader: Reader = dec
         if version in fld.nullable:
             inner = dec
@@ -156,7 +159,7 @@ def _field_reader(fld: Field, version: int, flexible: bool) -> Reader:
             reader = read_nullable_struct
         return reader
     if fld.type == STRUCT_ARRAY:
-        element: Reader = build_decoder(fld.fields, version, flexible)
+        element: Reader = build_generic_decoder(fld.fields, version, flexible)
     elif fld.is_array:
         element = _scalar_reader(fld.element, flexible)
     else:
@@ -191,6 +194,16 @@ def _skip_tagged(buf: Buffer, pos: int, tagged: dict[int, tuple[str, Reader]], o
 
 @cache
 def build_decoder(fields: tuple[Field, ...], version: int, flexible: bool) -> Decoder:
+    """The decoder for ``fields`` at ``version``: generated straight-line code (``codegen``) that
+    behaves exactly as ``build_generic_decoder``."""
+    from streamlog.protocol.codegen import generate_decoder
+
+    return generate_decoder(fields, version, flexible)
+
+
+@cache
+def build_generic_decoder(fields: tuple[Field, ...], version: int, flexible: bool) -> Decoder:
+    """The reference decoder: one prepared closure per field, walked in a loop."""
     steps: list[tuple[str, Reader]] = []
     fixed_defaults: dict[str, Any] = {}
     fresh_defaults: list[Field] = []
@@ -288,7 +301,7 @@ def _field_writer(fld: Field, version: int, flexible: bool) -> Writer:
 
 def _field_writer_any(fld: Field, version: int, flexible: bool) -> Writer:
     if fld.type == STRUCT:
-        enc = build_encoder(fld.fields, version, flexible)
+        enc = build_generic_encoder(fld.fields, version, flexible)
         if version in fld.nullable:
 
             def write_nullable_struct(out: bytearray, v: Any) -> None:
@@ -301,7 +314,7 @@ def _field_writer_any(fld: Field, version: int, flexible: bool) -> Writer:
             return write_nullable_struct
         return enc
     if fld.type == STRUCT_ARRAY:
-        return _array_writer(build_encoder(fld.fields, version, flexible), flexible)
+        return _array_writer(build_generic_encoder(fld.fields, version, flexible), flexible)
     if fld.is_array:
         return _array_writer(_scalar_writer(fld.element, flexible), flexible)
     return _scalar_writer(fld.type, flexible)
@@ -309,6 +322,16 @@ def _field_writer_any(fld: Field, version: int, flexible: bool) -> Writer:
 
 @cache
 def build_encoder(fields: tuple[Field, ...], version: int, flexible: bool) -> Encoder:
+    """The encoder for ``fields`` at ``version``: generated straight-line code (``codegen``) that
+    behaves exactly as ``build_generic_encoder``."""
+    from streamlog.protocol.codegen import generate_encoder
+
+    return generate_encoder(fields, version, flexible)
+
+
+@cache
+def build_generic_encoder(fields: tuple[Field, ...], version: int, flexible: bool) -> Encoder:
+    """The reference encoder: one prepared closure per field, walked in a loop."""
     steps: list[tuple[Field, Writer]] = []
     tagged: list[tuple[Field, Writer]] = []
     for fld in fields:
@@ -355,4 +378,7 @@ def encode(fields: tuple[Field, ...], version: int, flexible: bool, value: Msg) 
     return bytes(out)
 
 
-__all__ = ["DecodeError", "Msg", "build_decoder", "build_encoder", "decode", "default_of", "encode"]
+__all__ = [
+    "DecodeError", "Msg", "build_decoder", "build_encoder", "build_generic_decoder", "build_generic_encoder",
+    "decode", "default_of", "encode",
+]

@@ -78,17 +78,27 @@ class _Source:
 
     def compile(self, name: str) -> Callable[..., Any]:
         namespace = dict(self.names)
-        exec("\n".join(self.lines), namespace)  # our own generated source, see module doc
+        exec("\n".join(self.lines), namespace)  # our own generated source, see the module doc
         fn: Callable[..., Any] = namespace[name]
         return fn
 
 
+_STRUCTS: dict[str, struct.Struct] = {}
+
+
+def _struct_for(fmt: str) -> struct.Struct:
+    found = _STRUCTS.get(fmt)
+    if found is None:
+        found = _STRUCTS[fmt] = struct.Struct(">" + fmt)
+    return found
+
+
 def _unpacker(src: _Source, fmt: str) -> str:
-    return src.const(struct.Struct(">" + fmt).unpack_from, "_u")
+    return src.const(_struct_for(fmt), "_s") + ".unpack_from"
 
 
 def _packer(src: _Source, fmt: str) -> str:
-    return src.const(struct.Struct(">" + fmt).pack, "_p")
+    return src.const(_struct_for(fmt), "_s") + ".pack"
 
 
 # --- decoding -----------------------------------------------------------------------------------
@@ -140,10 +150,11 @@ def _emit_struct_decode(src: _Source, fields: tuple[Field, ...], version: int, f
         _emit_field_decode(src, fld, version, flexible, var, indent)
     flush_group()
     items = []
+    absent_names = {fld.name for fld in absent}
     for fld in fields:
         if fld.name in values:
             items.append(f"{fld.name!r}: {values[fld.name]}")
-        elif fld in absent:
+        elif fld.name in absent_names:
             if codec._is_mutable_default(fld):
                 fresh = "[]" if fld.is_array else f"_default_of({src.const(fld, '_f')})"
                 items.append(f"{fld.name!r}: {fresh}")

@@ -18,6 +18,7 @@ with v0 so that a client that used an unknown version can parse it)::
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ from streamlog.protocol import primitives as p
 from streamlog.protocol.primitives import Buffer, DecodeError
 
 API_VERSIONS_KEY = 18
+_FIXED = struct.Struct(">hhih")  # api key, api version, correlation id, client id length
 
 # (api_key, api_version) -> whether that version is flexible (uses header v2 / v1).
 FlexibleLookup = Callable[[int, int], bool]
@@ -45,10 +47,18 @@ def decode_request_header(frame: Buffer, flexible_for: FlexibleLookup) -> Reques
     For an unknown key or version the caller still gets the header (so it can answer with
     UNSUPPORTED_VERSION using the correlation id); tagged fields are then not parsed.
     """
-    api_key, pos = p.read_int16(frame, 0)
-    api_version, pos = p.read_int16(frame, pos)
-    correlation_id, pos = p.read_int32(frame, pos)
-    client_id, pos = p.read_string(frame, pos)
+    if len(frame) >= _FIXED.size:  # the usual case: key, version, correlation id, client id length
+        api_key, api_version, correlation_id, length = _FIXED.unpack_from(frame, 0)
+        if 0 <= length <= len(frame) - _FIXED.size:
+            client_id: str | None = p.decode_utf8(frame[_FIXED.size : _FIXED.size + length])
+            pos = _FIXED.size + length
+        else:
+            client_id, pos = p.read_string(frame, 8)
+    else:
+        api_key, pos = p.read_int16(frame, 0)
+        api_version, pos = p.read_int16(frame, pos)
+        correlation_id, pos = p.read_int32(frame, pos)
+        client_id, pos = p.read_string(frame, pos)
     flexible = flexible_for(api_key, api_version)
     if flexible:
         count, pos = p.read_uvarint(frame, pos)

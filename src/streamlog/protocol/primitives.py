@@ -177,6 +177,11 @@ def uvarint_bytes(v: int) -> bytes:
 # --- strings and bytes -------------------------------------------------------------------------
 
 
+def decode_utf8(raw: Buffer) -> str:
+    """UTF-8 text from raw bytes; DecodeError if they are not UTF-8."""
+    return _decode_utf8(raw)
+
+
 def _decode_utf8(raw: Buffer) -> str:
     try:
         return bytes(raw).decode("utf-8")

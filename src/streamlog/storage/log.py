@@ -103,6 +103,16 @@ class _FlushSnapshot:
     dir_generation: int  # bumped when a segment file is created
 
 
+@dataclass(frozen=True, slots=True)
+class FlushPlan:
+    """`PartitionLog.begin_flush`: fdatasync `fd`, then hand the plan to `finish_flush`."""
+
+    snapshot: _FlushSnapshot
+    segment: Segment
+    size: int  # the segment's bytes that the sync makes durable
+    fd: int
+
+
 class PartitionLog:
     """A durable partition log in one directory; create it with `PartitionLog.open`."""
 
@@ -299,13 +309,16 @@ class PartitionLog:
 
     def _maybe_roll(self, size: int, last_offset: int, now_ms: int) -> Segment:
         seg = self._segments[-1]
+        if seg.size == 0:
+            return seg
         cfg = self._config
-        if seg.size > 0 and (
+        first_append = seg.first_append_ms
+        if (
             seg.size + size > cfg.segment_bytes
-            or (seg.first_append_ms is not None and now_ms - seg.first_append_ms >= cfg.segment_ms)
+            or (first_append is not None and now_ms - first_append >= cfg.segment_ms)
+            or last_offset - seg.base_offset > INT32_MAX
             or len(seg.offset_index) >= cfg.max_offset_index_entries
             or len(seg.time_index) >= cfg.max_time_index_entries
-            or last_offset - seg.base_offset > INT32_MAX
         ):
             self._roll()
         return self._segments[-1]
@@ -517,6 +530,10 @@ class PartitionLog:
         if snap.dir_generation > self._synced_dir_generation:
             fsync_dir(self.name)
             self._synced_dir_generation = snap.dir_generation
+        return self._flushed_through(snap)
+
+    def _flushed_through(self, snap: _FlushSnapshot) -> int:
+        """Everything `snap` names is synced: record it (and, now and then, the recovery point)."""
         if snap.end_offset > self._flushed and self._checkpoint is not None:
             # The checkpoint only bounds how much recovery re-checks, so within one segment it is
             # rewritten every _CHECKPOINT_BYTES, not on every flush (a write each time otherwise).
@@ -528,6 +545,35 @@ class PartitionLog:
                 self._checkpointed = (snap.segment_base, snap.position)
             self._flushed = snap.end_offset
         return self._flushed
+
+    def begin_flush(self) -> FlushPlan | None:
+        """A flush split in two, for a caller that runs the fdatasync itself (asynchronously): on the
+        owner's thread, after `prepare_flush`, the one descriptor whose fdatasync makes everything
+        published durable; the caller then calls `finish_flush`. None when the flush needs more than
+        one data sync (index files, the directory, several segments, or nothing): use `flush`."""
+        if self._closed:
+            return None
+        snap = self._snapshot
+        if snap.dir_generation > self._synced_dir_generation or snap.end_offset <= self._flushed:
+            return None
+        todo = [
+            (seg, size)
+            for seg, size, sealed in snap.dirty
+            if seg.flushed_size < size or (sealed and not seg.indexes_synced)
+        ]
+        if len(todo) != 1 or todo[0][0].sealed:
+            return None
+        seg, size = todo[0]
+        fd = seg.store.sync_descriptor()
+        return None if fd is None else FlushPlan(snap, seg, size, fd)
+
+    def finish_flush(self, plan: FlushPlan) -> int:
+        """`plan.fd` was fdatasync'ed: record what is durable; returns the new flushed offset."""
+        if self._closed:
+            return self._flushed
+        if plan.segment.flushed_size < plan.size:
+            plan.segment.flushed_size = plan.size
+        return self._flushed_through(plan.snapshot)
 
     def _sync_everything(self, *, clean: bool = False) -> None:
         """fsync every segment and index and the directory, then write the checkpoint durably."""

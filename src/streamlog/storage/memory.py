@@ -37,6 +37,9 @@ class MemoryStore:
     def write_out(self) -> None:
         pass
 
+    def sync_descriptor(self) -> int | None:
+        return None
+
     def truncate(self, size: int) -> None:
         del self._buf[size:]
 

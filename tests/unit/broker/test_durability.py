@@ -1,14 +1,23 @@
-"""FlushCoordinator: waiters are released only by a flush that covers them; failures reach them."""
+"""FlushCoordinator: waiters are released only by a flush that covers them; failures reach them.
+
+Most cases use a fake log and the thread path; the last ones flush real logs by native AIO.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+from pathlib import Path
 
 import pytest
+from tests.unit.storage.storage_support import make_batch
 
+from streamlog.broker.aio_fsync import AioFsync
 from streamlog.broker.durability import FlushCoordinator
 from streamlog.broker.topics import Partition
+from streamlog.storage.config import LogConfig
+from streamlog.storage.log import PartitionLog
 
 
 class FakeLog:
@@ -69,7 +78,7 @@ async def until(condition: object, timeout: float = 10.0) -> None:
 def test_a_waiter_is_released_by_the_flush_covering_it() -> None:
     async def main() -> None:
         notified: list[Partition] = []
-        flusher = FlushCoordinator(notified.append, threads=2)
+        flusher = FlushCoordinator(notified.append, threads=2, native_aio=False)
         flusher.start()
         part, log = partition()
         waiter = Waiter()
@@ -87,7 +96,7 @@ def test_a_waiter_is_released_by_the_flush_covering_it() -> None:
 
 def test_appends_during_a_flush_get_the_next_one() -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=2)
+        flusher = FlushCoordinator(lambda _p: None, threads=2, native_aio=False)
         flusher.start()
         part, log = partition()
         log.gate.clear()  # the first flush blocks in the "fsync"
@@ -105,9 +114,52 @@ def test_appends_during_a_flush_get_the_next_one() -> None:
     asyncio.run(main())
 
 
+def test_requests_in_one_turn_share_one_flush() -> None:
+    async def main() -> None:
+        flusher = FlushCoordinator(lambda _p: None, threads=2, native_aio=False)
+        flusher.start()
+        part, log = partition()
+        waiters = [Waiter() for _ in range(5)]
+        for waiter in waiters:  # five requests handled in the same turn of the loop
+            flusher.add_waiter(part, log.append(1), waiter)
+        await until(lambda: all(w.calls for w in waiters))
+        assert log.prepares == 1 and log.flushes == 1
+        await flusher.close()
+
+    asyncio.run(main())
+
+
+def test_partitions_wait_in_line_for_a_free_thread_and_gather_appends() -> None:
+    async def main() -> None:
+        flusher = FlushCoordinator(lambda _p: None, threads=1, native_aio=False)
+        flusher.start()
+        (first, first_log), (second, second_log) = partition(0), partition(1)
+        first_log.gate.clear()
+        done: list[Waiter] = []
+        for _round in range(3):
+            for part, log in ((first, first_log), (second, second_log)):
+                waiter = Waiter()
+                done.append(waiter)
+                flusher.add_waiter(part, log.append(1), waiter)
+            await turn_of_the_loop()
+        assert (first_log.prepares, second_log.prepares) == (1, 0), "one thread: one flush at a time"
+        first_log.gate.set()
+        await until(lambda: all(w.calls for w in done))
+        assert second_log.flushes == 1, "the partition that waited got one flush for all three appends"
+        assert first_log.flushes == 2 and first_log.flushed_offset == 3
+        await flusher.close()
+
+    asyncio.run(main())
+
+
+async def turn_of_the_loop() -> None:
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
 def test_many_partitions_many_waiters() -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=4)
+        flusher = FlushCoordinator(lambda _p: None, threads=4, native_aio=False)
         flusher.start()
         parts = [partition(i) for i in range(20)]
         waiters = []
@@ -127,7 +179,7 @@ def test_many_partitions_many_waiters() -> None:
 
 def test_a_failed_flush_fails_its_waiters_and_futures() -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=1)
+        flusher = FlushCoordinator(lambda _p: None, threads=1, native_aio=False)
         flusher.start()
         part, log = partition()
         log.fail = OSError(5, "Input/output error")
@@ -146,7 +198,7 @@ def test_a_failed_flush_fails_its_waiters_and_futures() -> None:
 
 def test_forget_fails_the_waiters_of_a_deleted_partition() -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=1)
+        flusher = FlushCoordinator(lambda _p: None, threads=1, native_aio=False)
         flusher.start()
         part, log = partition()
         log.gate.clear()
@@ -164,7 +216,7 @@ def test_forget_fails_the_waiters_of_a_deleted_partition() -> None:
 
 def test_a_write_failure_in_prepare_fails_the_waiters() -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=1)
+        flusher = FlushCoordinator(lambda _p: None, threads=1, native_aio=False)
         flusher.start()
         part, log = partition()
 
@@ -174,8 +226,66 @@ def test_a_write_failure_in_prepare_fails_the_waiters() -> None:
         log.prepare_flush = broken  # type: ignore[method-assign]
         waiter = Waiter()
         flusher.add_waiter(part, log.append(1), waiter)
+        await until(lambda: waiter.calls)
         assert len(waiter.calls) == 1 and "No space left" in str(waiter.calls[0])
         assert log.flushes == 0
         await flusher.close()
+
+    asyncio.run(main())
+
+
+def real_partition(path: Path, index: int = 0) -> Partition:
+    plog = PartitionLog.open(path / f"t-{index}", LogConfig(), now_ms=0)
+    plog.set_write_behind(True)
+    return Partition("t", index, plog, {}, True)
+
+
+def test_native_aio_flushes_real_logs(tmp_path: Path) -> None:
+    async def main() -> None:
+        flusher = FlushCoordinator(lambda _p: None, threads=2)
+        flusher.start()
+        if flusher._aio is None:
+            pytest.skip("native AIO is not available here")
+        parts = [real_partition(tmp_path, i) for i in range(4)]
+        waiters = []
+        for _round in range(3):
+            for part in parts:
+                waiter = Waiter()
+                end = part.log.append(make_batch(2), now_ms=0).last_offset + 1
+                assert flusher.add_waiter(part, end, waiter)
+                waiters.append(waiter)
+            await asyncio.sleep(0)
+        await until(lambda: all(w.calls for w in waiters))
+        assert all(w.calls == [None] for w in waiters)
+        for part in parts:
+            assert part.log.flushed_offset == part.log.log_end_offset == 6
+            size = os.path.getsize(os.path.join(part.log.name, "00000000000000000000.log"))
+            assert size == 3 * len(make_batch(2)), "what a flush covered reached the file"
+        assert flusher._aio.in_flight == 0 and not flusher._threads, "no thread was needed"
+        await flusher.close()
+        for part in parts:
+            part.log.close()
+
+    asyncio.run(main())
+
+
+def test_a_refused_aio_submission_falls_back_to_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def main() -> None:
+        def refuse(_self: AioFsync, _requests: object) -> int:
+            raise OSError(22, "Invalid argument")
+
+        monkeypatch.setattr(AioFsync, "submit", refuse)
+        flusher = FlushCoordinator(lambda _p: None, threads=2)
+        flusher.start()
+        part = real_partition(tmp_path)
+        waiter = Waiter()
+        flusher.add_waiter(part, part.log.append(make_batch(2), now_ms=0).last_offset + 1, waiter)
+        await until(lambda: waiter.calls)
+        assert waiter.calls == [None] and part.log.flushed_offset == 2
+        assert flusher._aio is None, "native AIO is off from then on"
+        await flusher.close()
+        part.log.close()
 
     asyncio.run(main())

@@ -8,7 +8,7 @@ that callbacks finish later, so a request costs no task and no extra event-loop 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +69,9 @@ class Deferred:
         return self.result
 
 
-FastHandler = Callable[["Broker", RequestContext, Msg], "Msg | Deferred | None"]
+# A fast handler answers at once (a Msg, or None for no response), through a Deferred, or, when it
+# has to wait after all, with a coroutine that the connection runs as a task.
+FastHandler = Callable[["Broker", RequestContext, Msg], "Msg | Deferred | Coroutine[Any, Any, Msg] | None"]
 
 
 class CloseConnection(Exception):

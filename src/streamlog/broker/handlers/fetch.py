@@ -13,6 +13,7 @@ sending full requests; that is always allowed.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from streamlog.broker.handlers.base import RequestContext
@@ -120,20 +121,40 @@ class _FetchState:
         return entry, len(data)
 
 
-async def handle_fetch(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    state = _FetchState(broker, body, ctx.api_version)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + max(int(body["max_wait_ms"]), 0) / 1000.0
-    min_bytes = max(int(body["min_bytes"]), 0)
-    while True:
-        responses, total, waiting = state.collect()
-        left = deadline - loop.time()
-        if total >= min_bytes or left <= 0 or not waiting:
-            break
-        if not await broker.waiters.wait_any(waiting, left):
-            responses, total, waiting = state.collect()
-            break
+def _response(responses: list[Msg]) -> Msg:
     return {"throttle_time_ms": 0, "error_code": 0, "session_id": 0, "responses": responses}
 
 
+def start_fetch(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | Coroutine[Any, Any, Msg]:
+    """The response, if it can be given at once (no task); otherwise the coroutine that parks."""
+    state = _FetchState(broker, body, ctx.api_version)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max(int(body["max_wait_ms"]), 0) / 1000.0
+    responses, total, waiting = state.collect()
+    if total >= max(int(body["min_bytes"]), 0) or deadline <= loop.time() or not waiting:
+        return _response(responses)
+    return _park(broker, state, body, deadline, waiting)
+
+
+async def _park(broker: Broker, state: _FetchState, body: Msg, deadline: float,
+                waiting: list[tuple[str, int]]) -> Msg:
+    loop = asyncio.get_running_loop()
+    min_bytes = max(int(body["min_bytes"]), 0)
+    while True:
+        left = deadline - loop.time()
+        if not await broker.waiters.wait_any(waiting, left):
+            responses, total, waiting = state.collect()
+            break
+        responses, total, waiting = state.collect()
+        if total >= min_bytes or deadline <= loop.time() or not waiting:
+            break
+    return _response(responses)
+
+
+async def handle_fetch(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
+    result = start_fetch(broker, ctx, body)
+    return result if isinstance(result, dict) else await result
+
+
 HANDLERS = {1: handle_fetch}
+FAST_HANDLERS = {1: start_fetch}

@@ -10,7 +10,11 @@ connection land in order.
 
 Acknowledgement: acks=0 gets no response (on an error Kafka closes the connection, and so do we);
 acks=1 and acks=-1 wait until the group-commit flusher has fsynced past the batch on durable
-partitions.  Errors use Kafka's codes, with per-batch ``record_errors`` from v8.
+partitions.  The handler is a plain function (``start_produce``, a fast handler): it appends
+everything at once and returns the response, or a ``PendingProduce`` that the flusher's callbacks
+finish when the last partition is durable (or a timer, after ``timeout_ms``, with
+REQUEST_TIMED_OUT for the partitions still waiting): no task and no futures per request.  Errors
+use Kafka's codes, with per-batch ``record_errors`` from v8.
 """
 
 from __future__ import annotations
@@ -136,6 +140,31 @@ class BatchRejected(Exception):
         self.batch_index = batch_index
 
 
+@dataclass(frozen=True, slots=True)
+class ProduceRules:
+    """What produce checks, from a partition's topic config (cached in ``Partition.derived``)."""
+
+    max_bytes: int  # max.message.bytes
+    require_keys: bool  # compacted topic: every record needs a key
+    log_append: bool  # message.timestamp.type=LogAppendTime
+    before_max: int  # message.timestamp.before.max.ms
+    after_max: int  # message.timestamp.after.max.ms
+    check_times: bool  # CreateTime with a finite before/after bound
+
+
+def rules_of(part: Partition) -> ProduceRules:
+    rules: ProduceRules | None = part.derived.get("produce")
+    if rules is None:
+        cfg = part.config
+        log_append = cfg["message.timestamp.type"] == "LogAppendTime"
+        before_max = int(cfg["message.timestamp.before.max.ms"])
+        after_max = int(cfg["message.timestamp.after.max.ms"])
+        rules = part.derived["produce"] = ProduceRules(
+            int(cfg["max.message.bytes"]), "compact" in str(cfg["cleanup.policy"]), log_append,
+            before_max, after_max, not log_append and (before_max < 2**62 or after_max < 2**62))
+    return rules
+
+
 def check_batches(records: memoryview, part: Partition, version: int, stamp: int) -> tuple[int, bool]:
     """Validate every batch in ``records``; return the record count and whether any batch carries a
     producer id (only those need the idempotence checks).  Raises BatchRejected.
@@ -143,13 +172,9 @@ def check_batches(records: memoryview, part: Partition, version: int, stamp: int
     The header is read with one ``unpack`` into a tuple (no ``BatchHeader`` object: this runs for
     every batch of every produce); the rare full-validation path builds one.
     """
-    cfg = part.config
-    max_bytes = int(cfg["max.message.bytes"])
-    require_keys = "compact" in str(cfg["cleanup.policy"])
-    log_append = cfg["message.timestamp.type"] == "LogAppendTime"
-    before_max = int(cfg["message.timestamp.before.max.ms"])
-    after_max = int(cfg["message.timestamp.after.max.ms"])
-    check_times = not log_append and (before_max < 2**62 or after_max < 2**62)
+    rules = rules_of(part)
+    max_bytes, require_keys, log_append = rules.max_bytes, rules.require_keys, rules.log_append
+    before_max, after_max, check_times = rules.before_max, rules.after_max, rules.check_times
     unpack = HEADER_STRUCT.unpack_from
     pos = 0
     index = 0
@@ -224,18 +249,24 @@ def check_batches(records: memoryview, part: Partition, version: int, stamp: int
     return count, has_pid
 
 
-def produce_partition(broker: Broker, topic: str, index: int, records: Any, version: int,
-                      acks: int, stamp: int) -> PartitionResult:
+def produce_partition(broker: Broker, topic: str, index: int, records: Any, version: int, acks: int,
+                      stamp: int, part: Partition | None = None, txn: Any = None) -> PartitionResult:
+    """One partition of a produce request: check, append, and say what the answer waits for.
+
+    ``part`` (the partition, or None if unknown) and ``txn`` (the transaction extension) may be
+    passed in by a caller that already looked them up."""
     result = PartitionResult(index)
-    part = broker.topics.partition(topic, index)
     if part is None:
-        result.error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-        return result
+        part = broker.topics.partition(topic, index)
+        if part is None:
+            result.error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            return result
     if records is None:
         result.error = ErrorCode.CORRUPT_MESSAGE
         result.message = "null record set"
         return result
     view = records if isinstance(records, memoryview) else memoryview(bytearray(records))
+    plog = part.log
     try:
         _count, has_pid = check_batches(view, part, version, stamp)
     except BatchRejected as exc:
@@ -246,13 +277,14 @@ def produce_partition(broker: Broker, topic: str, index: int, records: Any, vers
                 and exc.code in (ErrorCode.INVALID_RECORD, ErrorCode.INVALID_TIMESTAMP)):
             result.record_errors = [{"batch_index": exc.batch_index,
                                      "batch_index_error_message": exc.message}]
-        result.log_start_offset = part.log.log_start_offset
+        result.log_start_offset = plog.log_start_offset
         return result
     # --- idempotence and transactions (txn extension, issue 4): sequence/epoch checks, duplicates ---
-    txn = broker.extensions.get("txn")
+    if txn is None:
+        txn = broker.extensions.get("txn")
     verdict = txn.check_produce(part, view) if txn is not None and has_pid else None
     if verdict is not None and (verdict.error != ErrorCode.NONE or verdict.duplicate is not None):
-        result.log_start_offset = part.log.log_start_offset
+        result.log_start_offset = plog.log_start_offset
         if verdict.duplicate is None:
             result.error, result.message = verdict.error, verdict.message
             return result
@@ -263,7 +295,7 @@ def produce_partition(broker: Broker, topic: str, index: int, records: Any, vers
         return result
     # --- end idempotence and transactions ---
     try:
-        info = part.log.append(view, now_ms=stamp)
+        info = plog.append(view, now_ms=stamp)
     except OSError as exc:
         log.error("append to %s-%d failed: %s", topic, index, exc)
         result.error = ErrorCode.KAFKA_STORAGE_ERROR
@@ -272,8 +304,8 @@ def produce_partition(broker: Broker, topic: str, index: int, records: Any, vers
     if verdict is not None and txn is not None:
         txn.record_produce(part, view)  # txn extension: remember the appended batches' sequences
     result.base_offset = info.first_offset
-    result.log_start_offset = part.log.log_start_offset
-    if part.config["message.timestamp.type"] == "LogAppendTime":
+    result.log_start_offset = plog.log_start_offset
+    if rules_of(part).log_append:
         result.log_append_time = stamp
     result.partition = part
     broker.appended(part)
@@ -286,16 +318,25 @@ def start_produce(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | Pendi
     """Append everything now; answer now, or through a ``PendingProduce`` once the fsyncs are done."""
     acks = int(body["acks"])
     stamp = now_ms()
+    version = ctx.api_version
+    registry = broker.topics
+    txn = broker.extensions.get("txn")
     topics_out: list[tuple[str, list[PartitionResult]]] = []
     for topic in body["topic_data"]:
         name = topic["name"]
+        found = registry.get(name)
+        partitions = found.partitions if found is not None else []
         results = []
         for pdata in topic["partition_data"]:
+            index = pdata["index"]
             if acks not in (-1, 0, 1):
-                results.append(PartitionResult(pdata["index"], ErrorCode.INVALID_REQUIRED_ACKS))
+                results.append(PartitionResult(index, ErrorCode.INVALID_REQUIRED_ACKS))
                 continue
-            results.append(produce_partition(broker, name, pdata["index"], pdata["records"], ctx.api_version,
-                                             acks, stamp))
+            if not 0 <= index < len(partitions):
+                results.append(PartitionResult(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
+                continue
+            results.append(produce_partition(broker, name, index, pdata["records"], version, acks, stamp,
+                                             partitions[index], txn))
         topics_out.append((name, results))
     if acks == 0:
         if any(r.error != ErrorCode.NONE for _n, rs in topics_out for r in rs):
