@@ -13,7 +13,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tests.support.group_members import CLIENTS, GroupWatcher, Member, balanced, dump, wait_until
+from tests.support.group_members import (
+    CLIENTS,
+    GroupWatcher,
+    Member,
+    balanced,
+    client_params,
+    dump,
+    wait_until,
+)
 from tests.support.interop import TopicFactory, unique_name
 
 pytestmark = pytest.mark.interop
@@ -31,7 +39,7 @@ def members() -> Iterator[list[Member]]:
         m.close()
 
 
-@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("client", client_params(CLIENTS))
 def test_members_share_partitions_and_take_over(
     bootstrap: str, topic_factory: TopicFactory, members: list[Member], client: str
 ) -> None:

@@ -46,6 +46,7 @@ TARGET_ENV: Final = "STREAMLOG_TEST_TARGET"
 BOOTSTRAP_ENV: Final = "STREAMLOG_TEST_BOOTSTRAP"
 TANSU_BIN_ENV: Final = "STREAMLOG_TEST_TANSU_BIN"
 
+LOG_LEVEL_ENV: Final = "STREAMLOG_TEST_BROKER_LOG_LEVEL"  # e.g. DEBUG: the broker's --log-level
 READY_LINE: Final = re.compile(rb"streamlog: listening on (?P<host>[^\s:]+|\[[^\]]+\]):(?P<port>\d+)")
 TANSU_READY_LINE: Final = re.compile(rb"listening on: tcp://")
 PORT_IN_USE: Final = re.compile(r"(?i)address already in use|errno 98|EADDRINUSE")
@@ -292,6 +293,8 @@ class BrokerProcess:
         else:
             cmd += ["--memory"]
         cmd += ["--listen", f"{self.host}:{port}"]
+        if os.environ.get(LOG_LEVEL_ENV):
+            cmd += ["--log-level", os.environ[LOG_LEVEL_ENV]]
         for key, value in self.settings.items():
             cmd += ["--set", f"{key}={value}"]
         return cmd

@@ -107,7 +107,9 @@ class Watchdog:
     longer than ``limit`` seconds.  kafka-python 3.0.12 sometimes blocks poll() for good right after
     back-to-back rebalances: its caller thread waits on a task its own I/O thread never runs (seen in
     Fetcher.send_fetches and ensure_coordinator_ready while the I/O thread idles in select(), with
-    every request answered by the broker).  This turns that client hang into a clear, fast failure."""
+    every request answered by the broker).  This turns that client hang into a clear, fast failure.
+    Its other stall (a rebalance answer it never acts on, while poll() keeps returning) is described
+    at ``KAFKA_PYTHON_RERUNS`` in tests/support/group_members.py."""
 
     def __init__(self, limit: float = 15.0) -> None:
         self.limit = limit
@@ -132,8 +134,18 @@ class Watchdog:
 
 
 def run_kafka_python(opts: dict[str, Any]) -> None:
+    import logging
+
     from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
     from kafka.structs import OffsetAndMetadata
+
+    # The client's own account of coordinator discovery, joins and heartbeats, on stderr: what a
+    # failure message needs when a member never settles.
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
+                        format="%(relativeCreated)8.0f %(name)s %(levelname)s %(message)s")
+    # STREAMLOG_TEST_KAFKA_PYTHON_LOG=DEBUG: everything the client logs (connections, requests).
+    level = os.environ.get("STREAMLOG_TEST_KAFKA_PYTHON_LOG")
+    logging.getLogger("kafka" if level else "kafka.coordinator").setLevel(level or "INFO")
 
     class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         def on_partitions_revoked(self, revoked: Any) -> None:
