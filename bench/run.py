@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import datetime as dt
 import fnmatch
+import os
 import shlex
 import sys
 import time
@@ -66,6 +67,15 @@ def busy_pct(before: tuple[int, int] | None, after: tuple[int, int] | None) -> f
     if before is None or after is None or after[1] <= before[1]:
         return None
     return round(100.0 * (after[0] - before[0]) / (after[1] - before[1]), 1)
+
+
+def settle_disk() -> float:
+    """Write back what earlier workloads left dirty in the page cache (a 1 KB produce workload leaves
+    gigabytes) before the next one starts, so its fsyncs do not queue behind that writeback.  Same
+    for every broker; returns the seconds it took."""
+    started = time.monotonic()
+    os.sync()
+    return round(time.monotonic() - started, 3)
 
 
 def wait_quiet(limit_s: float, threshold_pct: float = 25.0) -> float | None:
@@ -231,12 +241,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             entry: dict[str, Any] = {"name": name, "description": description, "results": {}}
             for broker in brokers:
                 progress(f"({index}/{len(chosen)}) {name} on {broker.name} ...")
+                synced_s = settle_disk()
                 load, ticks = loadavg(), cpu_ticks()
                 with maybe_profile(broker, profile_dir, name, profiles):
                     outcome = run_one(fn, broker, sizing)
                 entry["results"][broker.name] = dict(
                     outcome.to_json(),
                     loadavg_1m_before=load,
+                    disk_sync_before_s=synced_s,
                     machine_cpu_busy_pct=busy_pct(ticks, cpu_ticks()),
                 )
                 progress(f"    {name} on {broker.name} [{outcome.elapsed_s:.1f}s]: {headline(outcome)}")

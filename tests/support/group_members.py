@@ -41,8 +41,8 @@ CLIENTS: Final = ("confluent", "kafka-python", "aiokafka", "kafkajs")
 # request timeout never fires; the group then goes on without it.  It strikes the leader of a second
 # generation that follows at once on a first one formed before the client had the topic's metadata,
 # lone members included: one run in three of test_committed_offsets_survive_restart[kafka-python]
-# under load, one in eight on a quiet machine, never with the other three clients.  Its group tests are rerun up to
-# this many times; a broker fault that showed up on every attempt still fails them.
+# under load, one in eight on a quiet machine, never with the other three clients.  Its group tests
+# are rerun up to this many times; a broker fault that showed up on every attempt still fails them.
 KAFKA_PYTHON_RERUNS: Final = 2
 
 
