@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -90,6 +91,11 @@ async def _serve(config: BrokerConfig) -> int:
     where = "memory" if config.memory else str(config.data_dir)
     log.info("broker %d ready on %s:%d (data: %s, cluster %s)", config.node_id, host, port, where,
              server.broker.cluster_id)
+    # What start-up built (modules, config, recovered logs' metadata) lives as long as the process:
+    # keep it out of the cyclic collector's full passes, which otherwise rescan it every time and
+    # stall the event loop for 10 to 15 ms (seen in the latency benchmark).
+    gc.collect()
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
