@@ -9,7 +9,8 @@ log).  All producers are keyed and use ``acks=all`` and no compression, with inc
   records/s and MB/s from acknowledged records over go-to-last-ack, produce requests/s and records
   per request from librdkafka statistics, broker CPU (from /proc) and peak RSS during the run.
 * ``consume_throughput``: pre-fill a 16-partition topic with 1 KB records, then M consumer
-  processes read it from the beginning (partitions split between them, no group).
+  processes read it from the beginning (partitions split between them, no group), three times;
+  the median pass is reported.
 * ``latency``: one producer paced at a fixed rate, one consumer tailing the topic; publish latency
   (produce() to acknowledgement) and end-to-end latency (produce() to the consumer holding the
   record) as HdrHistogram percentiles after a warm-up.
@@ -177,6 +178,7 @@ def _throughput_metrics(outcome: Outcome, phase: PhaseResult, record_size: int) 
 # ---------------------------------------------------------------------------------------------- consume
 CONSUME_PARTITIONS: Final = 16
 CONSUME_RECORD: Final = 1024
+CONSUME_PASSES: Final = 3
 
 
 def consume_throughput(broker: BenchBroker, sizing: Sizing) -> Outcome:
@@ -213,20 +215,27 @@ def consume_throughput(broker: BenchBroker, sizing: Sizing) -> Outcome:
         ConsumerSpec(broker.bootstrap, topic, tuple(parts), duration_s=120.0, until_eof=True, index=i)
         for i, parts in enumerate(shares)
     ]
+    # One pass takes 1.5 to 3 s here, short enough for a scheduling hiccup to move it by a third:
+    # read the topic CONSUME_PASSES times with fresh consumers and report the median pass.
+    rates: list[tuple[float, int, float]] = []  # (records/s, records, seconds) per pass
     with CpuMeter(broker) as meter:
-        phase = run_phase([], specs, timeout_s=180)
-    note_errors(outcome, phase)
-    elapsed = max((r.elapsed_s for r in phase.consumers), default=0.0)
-    got = phase.received
-    if got == 0 or elapsed <= 0:
-        outcome.status = "error"
-        outcome.notes.append("no record was consumed")
-        return outcome
-    outcome.add("records_per_s", got / elapsed, "records/s", True)
+        for _ in range(CONSUME_PASSES):
+            phase = run_phase([], specs, timeout_s=180)
+            note_errors(outcome, phase)
+            elapsed = max((r.elapsed_s for r in phase.consumers), default=0.0)
+            got = phase.received
+            if got == 0 or elapsed <= 0:
+                outcome.status = "error"
+                outcome.notes.append("no record was consumed")
+                return outcome
+            if got != total:
+                outcome.notes.append(f"consumed {got:,} records of {total:,} acknowledged")
+            rates.append((got / elapsed, got, elapsed))
+    rate, got, elapsed = sorted(rates)[len(rates) // 2]
+    outcome.add("records_per_s", rate, "records/s", True)
     outcome.add("mb_per_s", got * CONSUME_RECORD / elapsed / 1e6, "MB/s", True)
-    meter.report(outcome, got, elapsed)
-    if got != total:
-        outcome.notes.append(f"consumed {got:,} records of {total:,} acknowledged")
+    outcome.notes.append("records/s of each pass: " + ", ".join(f"{r:,.0f}" for r, _g, _e in rates))
+    meter.report(outcome, sum(g for _r, g, _e in rates), sum(e for _r, _g, e in rates))
     return outcome
 
 
