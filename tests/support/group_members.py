@@ -43,7 +43,7 @@ CLIENTS: Final = ("confluent", "kafka-python", "aiokafka", "kafkajs")
 # lone members included: one run in three of test_committed_offsets_survive_restart[kafka-python]
 # under load, one in eight on a quiet machine, never with the other three clients.  Its group tests
 # are rerun up to this many times; a broker fault that showed up on every attempt still fails them.
-KAFKA_PYTHON_RERUNS: Final = 2
+KAFKA_PYTHON_RERUNS: Final = 3
 
 
 def client_params(clients: Sequence[str]) -> list[Any]:
