@@ -13,6 +13,8 @@ need non-default broker settings (topic deletion disabled, a configured retentio
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -273,6 +275,27 @@ def test_delete_topic(client: AdminClient, bootstrap: str) -> None:
     assert err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
     make_topic(client, name, 1)  # the name is free again and the new topic starts empty
     assert watermarks(bootstrap, name) == (0, 0)
+
+
+@streamlog_only
+def test_delete_topic_removes_its_files(client: AdminClient, broker: BrokerProcess) -> None:
+    """The files go too (on a background thread, after the directory is renamed away), also when
+    the same name is created and deleted again at once."""
+    assert broker.data_dir is not None
+    name = unique()
+
+    def leftovers() -> list[str]:
+        return [n for n in os.listdir(broker.data_dir) if n.startswith(f"{name}-")]
+
+    for _ in range(2):
+        make_topic(client, name, 2)
+        assert produce(broker.bootstrap, name, 5) == [None] * 5
+        assert len(leftovers()) == 2
+        client.delete_topics([name], operation_timeout=10)[name].result(timeout=TIMEOUT)
+    deadline = time.monotonic() + 20
+    while leftovers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert leftovers() == []
 
 
 def test_delete_topic_by_id(kp_admin: KafkaAdminClient) -> None:

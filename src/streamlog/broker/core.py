@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +46,7 @@ class Broker:
         self.listener = Listener("127.0.0.1", 0, "127.0.0.1", 0)
         self._tasks: list[asyncio.Task[Any]] = []
         self.extensions: dict[str, Any] = {}  # coordinators and other subsystems register here
+        self._remover: ThreadPoolExecutor | None = None  # removes deleted topics' files
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -53,6 +56,11 @@ class Broker:
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
         self.logs = LogManager.open(data_dir)
+        if data_dir is not None:
+            # Removing a deleted topic's files (about a second for a few GB) happens on this
+            # thread, not on the event loop; the directory was already renamed away, durably.
+            self._remover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamlog-remove")
+            self.logs.remove_tree = self._remove_tree
         self.metadata = MetadataStore.open(data_dir, stamp)
         self._registry = TopicRegistry(self.config, self.metadata, self.logs)
         self._registry.load(stamp)
@@ -101,8 +109,18 @@ class Broker:
             await self.flusher.close()
         if self.logs is not None:
             self.logs.close_all()
+        if self._remover is not None:
+            remover, self._remover = self._remover, None
+            await asyncio.get_running_loop().run_in_executor(None, remover.shutdown)
         if self.metadata is not None:
             self.metadata.close()
+
+    def _remove_tree(self, path: str) -> None:
+        remover = self._remover
+        if remover is None:
+            shutil.rmtree(path, ignore_errors=True)
+            return
+        remover.submit(shutil.rmtree, path, ignore_errors=True)
 
     def add_task(self, task: asyncio.Task[Any]) -> None:
         self._tasks.append(task)

@@ -50,6 +50,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import uuid
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -615,23 +616,30 @@ class PartitionLog:
         if self._checkpoint is not None:
             self._checkpoint.close()
 
-    def delete(self) -> None:
-        """Close the log and remove its directory."""
+    def delete(self, remove_tree: Callable[[str], None] | None = None) -> None:
+        """Close the log and remove its directory (see `remove_directory`)."""
         if not self._closed:
             self._release()
-        self.remove_directory(self.name)
+        self.remove_directory(self.name, remove_tree)
 
     @staticmethod
-    def remove_directory(path: str) -> None:
-        """Rename a partition directory to `<path>.delete` (atomically, durably), then remove it.
+    def remove_directory(path: str, remove_tree: Callable[[str], None] | None = None) -> None:
+        """Rename a partition directory to `<path>.<random>.delete` (atomically, durably), then
+        hand it to `remove_tree` (default: remove it here and now).
 
-        A crash in between leaves only a `.delete` directory, which `LogManager.open` removes.
+        Once renamed the partition is gone as far as anyone can tell, so the removal itself, which
+        takes about a second for a few GB on ext4, may happen later, off the caller's thread. The
+        random part keeps a re-created partition that is deleted again from colliding with a
+        removal still under way. A crash in between leaves only a `.delete` directory, which
+        `LogManager.open` removes.
         """
-        doomed = path + ".delete"
-        shutil.rmtree(doomed, ignore_errors=True)
+        doomed = f"{path}.{uuid.uuid4().hex[:12]}.delete"
         os.rename(path, doomed)
         fsync_dir(os.path.dirname(os.path.abspath(path)))
-        shutil.rmtree(doomed, ignore_errors=True)
+        if remove_tree is None:
+            shutil.rmtree(doomed, ignore_errors=True)
+        else:
+            remove_tree(doomed)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -12,8 +12,10 @@ Partition logs are opened lazily by `create` (which opens an existing directory 
 one) because only the metadata store knows which topics exist and what their configs are; the
 broker opens the metadata store, then calls `create` for every partition it lists, then deletes
 what `partition_dirs()` shows that the metadata does not know (a topic deletion interrupted by a
-crash). Deleting renames the directory to `<name>.delete` first (atomic), so a half-removed
-directory is never mistaken for a partition; leftovers are removed on open.
+crash). Deleting renames the directory to `<name>.<random>.delete` first (atomic), so a
+half-removed directory is never mistaken for a partition; leftovers are removed on open. The
+removal of a renamed directory goes through `remove_tree`, which the broker points at a background
+thread so that deleting a large topic does not stall the event loop.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from streamlog.storage.config import LogConfig
 from streamlog.storage.errors import LogDirLockedError
@@ -52,6 +54,8 @@ class LogManager:
         self.data_dir = data_dir
         self._lock_fd = lock_fd
         self._logs: dict[tuple[str, int], PartitionLog] = {}
+        # Removes a renamed-away partition directory; None: at once, on the caller's thread.
+        self.remove_tree: Callable[[str], None] | None = None
 
     @classmethod
     def open(cls, data_dir: str | os.PathLike[str] | None) -> LogManager:
@@ -113,11 +117,11 @@ class LogManager:
         """Close and remove one partition's log (open or only on disk)."""
         log = self._logs.pop((topic, partition), None)
         if log is not None:
-            log.delete()
+            log.delete(self.remove_tree)
         elif self.data_dir is not None:
             path = os.path.join(self.data_dir, partition_dir_name(topic, partition))
             if os.path.isdir(path):
-                PartitionLog.remove_directory(path)
+                PartitionLog.remove_directory(path, self.remove_tree)
 
     def delete(self, topic: str) -> int:
         """Remove every partition of `topic`; returns how many were removed."""

@@ -9,6 +9,7 @@ nothing to do: everything appended counts as flushed at once.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from streamlog.storage.config import LogConfig
 from streamlog.storage.index import OffsetIndex, TimeIndex
@@ -106,7 +107,7 @@ class MemoryPartitionLog(PartitionLog):
         if not self._closed:
             self._release()
 
-    def delete(self) -> None:
+    def delete(self, remove_tree: Callable[[str], None] | None = None) -> None:
         self.close()
         for seg in self._segments:
             seg.delete()

@@ -59,6 +59,27 @@ def test_delete_topic_removes_open_and_unopened_partitions(tmp_path: Path) -> No
     manager.close_all()
 
 
+def test_deferred_removal_renames_at_once_and_hands_over_the_rest(tmp_path: Path) -> None:
+    """With `remove_tree` set, delete only renames (durably) and passes the renamed directory on;
+    a partition re-created and deleted again before that removal ran gets a name of its own."""
+    manager = LogManager.open(tmp_path)
+    handed: list[str] = []
+    manager.remove_tree = handed.append
+    for _ in range(2):
+        log_ = manager.create("t", 0, LogConfig(), now_ms=0)
+        log_.append(make_batch(2), now_ms=0)
+        assert manager.delete("t") == 1
+    assert manager.partition_dirs() == [] and manager.get("t", 0) is None
+    assert len(handed) == 2 and len(set(handed)) == 2
+    for path in handed:
+        name = os.path.basename(path)
+        assert name.startswith("t-0.") and name.endswith(".delete") and parse_partition_dir(name) is None
+        assert os.path.isdir(path)  # not removed yet: that is the caller's job
+    manager.close_all()
+    LogManager.open(tmp_path).close_all()  # a crash before the removal: open cleans up
+    assert not any(name.endswith(".delete") for name in os.listdir(tmp_path))
+
+
 def test_leftover_deletions_are_removed_on_open(tmp_path: Path) -> None:
     os.makedirs(tmp_path / "gone-0.delete")
     (tmp_path / "gone-0.delete" / "00000000000000000000.log").write_bytes(b"x")
