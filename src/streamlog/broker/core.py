@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from streamlog.broker.config import BrokerConfig
 from streamlog.broker.durability import FlushCoordinator
 from streamlog.broker.topics import Partition, TopicRegistry
 from streamlog.broker.waiters import PartitionWaiters
+from streamlog.storage.log import remove_tree_now
 from streamlog.storage.manager import LogManager
 from streamlog.storage.metadata import MetadataStore
 
@@ -59,8 +59,9 @@ class Broker:
         if data_dir is not None:
             # Removing a deleted topic's files (about a second for a few GB) happens on this
             # thread, not on the event loop; the directory was already renamed away, durably.
-            self._remover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamlog-remove")
-            self.logs.remove_tree = self._remove_tree
+            remover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamlog-remove")
+            self._remover = remover
+            self.logs.remove_tree = lambda path: remover.submit(remove_tree_now, path)
         self.metadata = MetadataStore.open(data_dir, stamp)
         self._registry = TopicRegistry(self.config, self.metadata, self.logs)
         self._registry.load(stamp)
@@ -114,13 +115,6 @@ class Broker:
             await asyncio.get_running_loop().run_in_executor(None, remover.shutdown)
         if self.metadata is not None:
             self.metadata.close()
-
-    def _remove_tree(self, path: str) -> None:
-        remover = self._remover
-        if remover is None:
-            shutil.rmtree(path, ignore_errors=True)
-            return
-        remover.submit(shutil.rmtree, path, ignore_errors=True)
 
     def add_task(self, task: asyncio.Task[Any]) -> None:
         self._tasks.append(task)

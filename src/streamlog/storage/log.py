@@ -77,6 +77,11 @@ _MAX_TIMESTAMP_AT = 35  # maxTimestamp field of a batch header
 _CHECKPOINT_BYTES = 4 << 20  # a flush rewrites the recovery point once the log moved this far
 
 
+def remove_tree_now(path: str) -> None:
+    """Remove a directory and everything in it, here and now (what a missing file means: done)."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @dataclass(frozen=True, slots=True)
 class AppendInfo:
     first_offset: int
@@ -616,14 +621,14 @@ class PartitionLog:
         if self._checkpoint is not None:
             self._checkpoint.close()
 
-    def delete(self, remove_tree: Callable[[str], None] | None = None) -> None:
+    def delete(self, remove_tree: Callable[[str], object] = remove_tree_now) -> None:
         """Close the log and remove its directory (see `remove_directory`)."""
         if not self._closed:
             self._release()
         self.remove_directory(self.name, remove_tree)
 
     @staticmethod
-    def remove_directory(path: str, remove_tree: Callable[[str], None] | None = None) -> None:
+    def remove_directory(path: str, remove_tree: Callable[[str], object] = remove_tree_now) -> None:
         """Rename a partition directory to `<path>.<random>.delete` (atomically, durably), then
         hand it to `remove_tree` (default: remove it here and now).
 
@@ -636,10 +641,7 @@ class PartitionLog:
         doomed = f"{path}.{uuid.uuid4().hex[:12]}.delete"
         os.rename(path, doomed)
         fsync_dir(os.path.dirname(os.path.abspath(path)))
-        if remove_tree is None:
-            shutil.rmtree(doomed, ignore_errors=True)
-        else:
-            remove_tree(doomed)
+        remove_tree(doomed)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 
 from streamlog.storage.config import LogConfig
 from streamlog.storage.errors import LogDirLockedError
-from streamlog.storage.log import PartitionLog
+from streamlog.storage.log import PartitionLog, remove_tree_now
 from streamlog.storage.memory import MemoryPartitionLog
 
 LOCK_FILE = ".lock"
@@ -54,8 +54,8 @@ class LogManager:
         self.data_dir = data_dir
         self._lock_fd = lock_fd
         self._logs: dict[tuple[str, int], PartitionLog] = {}
-        # Removes a renamed-away partition directory; None: at once, on the caller's thread.
-        self.remove_tree: Callable[[str], None] | None = None
+        # Removes a renamed-away partition directory (by default at once, on the caller's thread).
+        self.remove_tree: Callable[[str], object] = remove_tree_now
 
     @classmethod
     def open(cls, data_dir: str | os.PathLike[str] | None) -> LogManager:

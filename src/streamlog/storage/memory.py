@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from streamlog.storage.config import LogConfig
 from streamlog.storage.index import OffsetIndex, TimeIndex
-from streamlog.storage.log import PartitionLog
+from streamlog.storage.log import PartitionLog, remove_tree_now
 from streamlog.storage.recovery import EMPTY_REPORT
 from streamlog.storage.segment import BytesLike, Segment
 
@@ -107,7 +107,7 @@ class MemoryPartitionLog(PartitionLog):
         if not self._closed:
             self._release()
 
-    def delete(self, remove_tree: Callable[[str], None] | None = None) -> None:
+    def delete(self, remove_tree: Callable[[str], object] = remove_tree_now) -> None:
         self.close()
         for seg in self._segments:
             seg.delete()
