@@ -13,6 +13,11 @@ Deliberate differences from Kafka, each with its reason:
   so an acknowledged record must be on disk; fsyncs are grouped, so this costs one fsync per
   partition per flush window, not one per record.  Set it high to get Kafka's page-cache behaviour.
 * ``group.initial.rebalance.delay.ms`` defaults to 0 (Kafka: 3000): a lone consumer should not wait.
+
+Settings of Streamlog's own (no Kafka counterpart) start with ``streamlog.``:
+
+* ``streamlog.fsync.engine``: how fdatasyncs run (``auto``: io_uring, else native AIO, else
+  threads; see ``broker/durability.py``).  For diagnosis and comparison; ``auto`` is the choice.
 """
 
 from __future__ import annotations
@@ -161,6 +166,8 @@ BROKER_SETTINGS: Final[tuple[Setting, ...]] = (
     _s("transactional.id.expiration.ms", "INT", "604800000", _int(1), "Idle transactional id expiry."),
     _s("producer.id.expiration.ms", "INT", "86400000", _int(1), "Idle producer id expiry."),
     _s("connections.max.idle.ms", "LONG", "600000", _int(-1), "Idle connections are closed after this."),
+    _s("streamlog.fsync.engine", "STRING", "auto", _choice("auto", "io_uring", "aio", "threads"),
+       "How fdatasyncs run: auto (io_uring, else native AIO, else threads), or one of them."),
 )
 
 BROKER_BY_NAME: Final = {s.name: s for s in BROKER_SETTINGS}

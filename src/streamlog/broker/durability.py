@@ -17,16 +17,21 @@ disk sustains, not the request rate.  When slots are free, a partition is starte
 the event loop's turn in which it was asked for (one ``call_soon`` for all), so the requests of
 that turn share it and nothing waits longer.
 
-How the fsync runs: by native Linux AIO where available (``aio_fsync``; the flush is split into
-``begin_flush``, the fdatasync, and ``finish_flush``): all flushes started in a turn go to the
-kernel in one ``io_submit`` and completions come back on an eventfd the loop watches.  ``aio_depth``
-(16) run at once: enough for the kernel to share journal commits among them, few enough that under
-load partitions wait in line and gather appends (on this project's benchmarks 8 to 16 beat 64 by
-about a third).  Otherwise, and for flushes that need more than one data sync (a rolled segment's
-index files, the directory), ``threads`` fsync threads run ``log.flush()``; their completions reach
-the loop through a deque and one ``call_soon_threadsafe`` for however many end before the loop
-gets to them.  Threads cost more: each fsync ends with the thread taking the GIL back from a busy
-loop thread, which in CPython means futex waits and context switches on both sides.
+How the fsync runs: by a kernel asynchronous interface where available (the flush is split into
+``begin_flush``, the fdatasync, and ``finish_flush``): all flushes started in a turn go to the kernel
+in one system call and completions come back on an eventfd the loop watches.  The engines, in the
+order they are tried: io_uring (``uring_fsync``, x86-64), whose worker threads may run on any core,
+then native AIO (``aio_fsync``), which runs each fdatasync on the submitting core's kernel workqueue
+(on a loaded two-core machine that core is the busy event loop's, and fsyncs finished 10 to 50 ms
+late: p99 end-to-end latency at 2,000 records/s went from 6 to 29 ms across runs with AIO, and
+stayed at 5.6 to 6.9 ms with io_uring; docs/performance.md).  ``aio_depth`` (16) run at once:
+enough for the kernel to share journal commits among them, few enough that under load partitions
+wait in line and gather appends (on this project's benchmarks 8 to 16 beat 64 by about a third).
+Otherwise, and for flushes that need more than one data sync (a rolled segment's index files, the
+directory), ``threads`` fsync threads run ``log.flush()``; their completions reach the loop through
+a deque and one ``call_soon_threadsafe`` for however many end before the loop gets to them.
+Threads cost more: each fsync ends with the thread taking the GIL back from a busy loop thread,
+which in CPython means futex waits and context switches on both sides.
 
 Non-durable partitions (``flush.messages`` > 1, or in-memory storage) are acknowledged at once;
 they are flushed once ``flush.messages`` unflushed records accumulate or ``flush.ms`` passes, by the
@@ -41,12 +46,13 @@ import os
 import queue
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Protocol
 
 from streamlog.broker.aio_fsync import AioFsync
 from streamlog.broker.clock import now_ms
 from streamlog.broker.topics import Partition
+from streamlog.broker.uring_fsync import UringFsync
 from streamlog.storage.log import FlushPlan
 
 log = logging.getLogger(__name__)
@@ -61,12 +67,30 @@ class FlushWaiter(Protocol):
 Waiter = FlushWaiter | asyncio.Future[None]
 
 
+class AsyncFsync(Protocol):
+    """What an engine offers: start fdatasyncs of ``(fd, token)`` pairs, report ``(token, result)``."""
+
+    @property
+    def in_flight(self) -> int: ...
+
+    def submit(self, requests: Sequence[tuple[int, Any]]) -> int: ...
+
+    def close(self) -> None: ...
+
+
+EngineOpener = Callable[[asyncio.AbstractEventLoop, Callable[[Any, int], None]], "AsyncFsync | None"]
+# Tried in this order; the first one the system offers is used.
+ENGINES: Final[dict[str, EngineOpener]] = {"io_uring": UringFsync.open, "aio": AioFsync.open}
+
+
 class FlushCoordinator:
     def __init__(self, on_flushed: Callable[[Partition], None], threads: int = 8, *,
-                 native_aio: bool = True, aio_depth: int = 16) -> None:
+                 native_aio: bool = True, engines: Sequence[str] = tuple(ENGINES),
+                 aio_depth: int = 16) -> None:
         self._max_threads = max(1, threads)
-        self._use_aio = native_aio
-        self._aio: AioFsync | None = None
+        self._engines = tuple(engines) if native_aio else ()
+        self._aio: AsyncFsync | None = None
+        self.engine = "threads"  # the one in use: io_uring, aio or threads
         self._aio_depth = max(1, aio_depth)
         self._aio_plans: dict[int, tuple[Partition, FlushPlan]] = {}
         self._threads: list[threading.Thread] = []
@@ -87,8 +111,11 @@ class FlushCoordinator:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        if self._use_aio:
-            self._aio = AioFsync.open(self._loop, self._aio_done)
+        for name in self._engines:
+            self._aio = ENGINES[name](self._loop, self._aio_done)
+            if self._aio is not None:
+                self.engine = name
+                break
 
     @property
     def _slots(self) -> int:
@@ -148,12 +175,13 @@ class FlushCoordinator:
         if len(self._threads) < min(busy, self._max_threads):
             self._spawn()
 
-    def _submit(self, aio: AioFsync, batch: list[tuple[int, int]]) -> None:
+    def _submit(self, aio: AsyncFsync, batch: list[tuple[int, int]]) -> None:
         try:
             started = aio.submit(batch)
         except OSError as exc:  # the kernel refuses: use threads from now on
-            log.warning("native AIO fdatasync failed (%s); fsyncs run on threads", exc)
+            log.warning("%s fdatasync failed (%s); fsyncs run on threads", self.engine, exc)
             self._aio = None
+            self.engine = "threads"
             aio.close()
             started = 0
         for _fd, key in batch[started:]:  # not started: flush on a thread instead

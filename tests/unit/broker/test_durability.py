@@ -14,8 +14,9 @@ import pytest
 from tests.unit.storage.storage_support import make_batch
 
 from streamlog.broker.aio_fsync import AioFsync
-from streamlog.broker.durability import FlushCoordinator
+from streamlog.broker.durability import ENGINES, FlushCoordinator
 from streamlog.broker.topics import Partition
+from streamlog.broker.uring_fsync import UringFsync
 from streamlog.storage.config import LogConfig
 from streamlog.storage.log import PartitionLog
 
@@ -240,12 +241,17 @@ def real_partition(path: Path, index: int = 0) -> Partition:
     return Partition("t", index, plog, {}, True)
 
 
-def test_native_aio_flushes_real_logs(tmp_path: Path) -> None:
+ENGINE_CLASSES = {"io_uring": UringFsync, "aio": AioFsync}
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_kernel_engine_flushes_real_logs(tmp_path: Path, engine: str) -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=2)
+        flusher = FlushCoordinator(lambda _p: None, threads=2, engines=(engine,))
         flusher.start()
         if flusher._aio is None:
-            pytest.skip("native AIO is not available here")
+            pytest.skip(f"{engine} is not available here")
+        assert flusher.engine == engine
         parts = [real_partition(tmp_path, i) for i in range(4)]
         waiters = []
         for _round in range(3):
@@ -269,22 +275,48 @@ def test_native_aio_flushes_real_logs(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_a_refused_aio_submission_falls_back_to_threads(
+def test_engines_are_tried_in_order_and_threads_are_the_last_resort(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def main() -> None:
-        def refuse(_self: AioFsync, _requests: object) -> int:
-            raise OSError(22, "Invalid argument")
-
-        monkeypatch.setattr(AioFsync, "submit", refuse)
+        monkeypatch.setitem(ENGINES, "io_uring", lambda _loop, _done: None)
         flusher = FlushCoordinator(lambda _p: None, threads=2)
         flusher.start()
+        assert flusher.engine in ("aio", "threads"), "io_uring refused: the next one is used"
+        await flusher.close()
+        only_threads = FlushCoordinator(lambda _p: None, threads=2, engines=())
+        only_threads.start()
+        assert only_threads.engine == "threads" and only_threads._aio is None
+        part = real_partition(tmp_path)
+        waiter = Waiter()
+        only_threads.add_waiter(part, part.log.append(make_batch(1), now_ms=0).last_offset + 1, waiter)
+        await until(lambda: waiter.calls)
+        assert waiter.calls == [None] and part.log.flushed_offset == 1
+        await only_threads.close()
+        part.log.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_a_refused_submission_falls_back_to_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    async def main() -> None:
+        def refuse(_self: object, _requests: object) -> int:
+            raise OSError(22, "Invalid argument")
+
+        monkeypatch.setattr(ENGINE_CLASSES[engine], "submit", refuse)
+        flusher = FlushCoordinator(lambda _p: None, threads=2, engines=(engine,))
+        flusher.start()
+        if flusher._aio is None:
+            pytest.skip(f"{engine} is not available here")
         part = real_partition(tmp_path)
         waiter = Waiter()
         flusher.add_waiter(part, part.log.append(make_batch(2), now_ms=0).last_offset + 1, waiter)
         await until(lambda: waiter.calls)
         assert waiter.calls == [None] and part.log.flushed_offset == 2
-        assert flusher._aio is None, "native AIO is off from then on"
+        assert flusher._aio is None and flusher.engine == "threads", "threads from then on"
         await flusher.close()
         part.log.close()
 
