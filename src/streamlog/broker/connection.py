@@ -65,6 +65,10 @@ class _Slot:
         self.state = _PENDING
 
     def deferred_done(self, deferred: Deferred) -> None:
+        if deferred.failed:
+            self.state = _CLOSE
+            self.conn.schedule_write()
+            return
         if deferred.result is not None:
             ctx = self.ctx
             try:

@@ -69,6 +69,7 @@ class BrokerServer:
                 conn.transport.abort()
         while self._connections and loop.time() < deadline:
             await asyncio.sleep(0.01)  # connection_lost runs on the next turns of the loop
+        self.broker.waiters.cancel_all()  # parked fetches: nobody is left to answer
         if tasks:  # handlers still running (long-polling fetches): let them end, for up to 2 s
             await asyncio.wait(tasks, timeout=max(deadline - loop.time(), 0.01))
         if self._server is not None:

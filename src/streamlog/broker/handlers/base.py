@@ -35,10 +35,11 @@ Handler = Callable[["Broker", RequestContext, Msg], Awaitable[Msg | None]]
 class Deferred:
     """A response that callbacks finish later (``finish``); one listener hears it once."""
 
-    __slots__ = ("_listener", "done", "result")
+    __slots__ = ("_listener", "done", "failed", "result")
 
     def __init__(self) -> None:
         self.done = False
+        self.failed = False
         self.result: Msg | None = None
         self._listener: Callable[[Deferred], None] | None = None
 
@@ -55,8 +56,15 @@ class Deferred:
         if self._listener is not None:
             self._listener(self)
 
+    def fail(self) -> None:
+        """Finish without a response and close the connection (the handler logged why)."""
+        if self.done:
+            return
+        self.failed = True
+        self.finish(None)
+
     async def wait(self) -> Msg | None:
-        """Await the result (for callers that run handlers as tasks)."""
+        """Await the result (for callers that run handlers as tasks); CloseConnection if it failed."""
         if not self.done:
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -66,6 +74,8 @@ class Deferred:
 
             self.listen(wake)
             await fut
+        if self.failed:
+            raise CloseConnection
         return self.result
 
 

@@ -4,7 +4,8 @@ For each partition: check the leader epoch, check the offset is within [log star
 whole batches (the batch holding ``fetch_offset`` first; at least one batch in the response even if
 it exceeds the limits, as KIP-74 requires) capped at the high watermark, or at the last stable
 offset under read_committed.  If fewer than ``min_bytes`` are ready, the request parks in the
-purgatory until a requested partition's high watermark moves or ``max_wait_ms`` passes.
+purgatory (``ParkedFetch``, a ``Deferred``: no task) until a requested partition's high watermark
+moves or ``max_wait_ms`` passes.
 
 Fetch sessions (KIP-227) are declined by answering ``session_id`` 0, which tells the client to keep
 sending full requests; that is always allowed.
@@ -13,10 +14,10 @@ sending full requests; that is always allowed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import logging
 from typing import TYPE_CHECKING, Any
 
-from streamlog.broker.handlers.base import RequestContext
+from streamlog.broker.handlers.base import Deferred, RequestContext
 from streamlog.broker.topics import Partition
 from streamlog.protocol.codec import Msg
 from streamlog.protocol.errors import ErrorCode
@@ -24,6 +25,8 @@ from streamlog.storage.errors import OffsetOutOfRange
 
 if TYPE_CHECKING:
     from streamlog.broker.core import Broker
+
+log = logging.getLogger(__name__)
 
 READ_COMMITTED = 1
 
@@ -125,35 +128,98 @@ def _response(responses: list[Msg]) -> Msg:
     return {"throttle_time_ms": 0, "error_code": 0, "session_id": 0, "responses": responses}
 
 
-def start_fetch(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | Coroutine[Any, Any, Msg]:
-    """The response, if it can be given at once (no task); otherwise the coroutine that parks."""
+def start_fetch(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | Deferred:
+    """The response, if it can be given at once; otherwise a parked fetch that answers later."""
     state = _FetchState(broker, body, ctx.api_version)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(int(body["max_wait_ms"]), 0) / 1000.0
     responses, total, waiting = state.collect()
     if total >= max(int(body["min_bytes"]), 0) or deadline <= loop.time() or not waiting:
         return _response(responses)
-    return _park(broker, state, body, deadline, waiting)
+    return ParkedFetch(broker, state, max(int(body["min_bytes"]), 0), deadline, waiting)
 
 
-async def _park(broker: Broker, state: _FetchState, body: Msg, deadline: float,
-                waiting: list[tuple[str, int]]) -> Msg:
-    loop = asyncio.get_running_loop()
-    min_bytes = max(int(body["min_bytes"]), 0)
-    while True:
-        left = deadline - loop.time()
-        if not await broker.waiters.wait_any(waiting, left):
-            responses, total, waiting = state.collect()
-            break
-        responses, total, waiting = state.collect()
-        if total >= min_bytes or deadline <= loop.time() or not waiting:
-            break
-    return _response(responses)
+class ParkedFetch(Deferred):
+    """A fetch in the purgatory (``broker.waiters``) until ``min_bytes`` are ready or its deadline.
+
+    States, and what moves it on:
+
+    * parked: on the partitions in ``waiting``, with a timer at ``deadline``.
+      ``wake`` (a partition moved) -> woken; timer -> answered; ``cancel`` -> answered (no response).
+    * woken: a look is scheduled for the end of this turn of the loop (so partitions flushed in the
+      same turn are seen together).  The look answers if ``min_bytes`` are ready, the deadline has
+      passed or no partition is left to wait on; otherwise -> parked again.
+    * answered: ``finish`` (or ``fail``, if collecting raised) has been called; nothing more happens.
+    """
+
+    __slots__ = ("_broker", "_loop", "_min_bytes", "_scheduled", "_state", "_timer", "deadline",
+                 "waiting")
+
+    def __init__(self, broker: Broker, state: _FetchState, min_bytes: int, deadline: float,
+                 waiting: list[tuple[str, int]]) -> None:
+        super().__init__()
+        self._broker = broker
+        self._state = state
+        self._min_bytes = min_bytes
+        self.deadline = deadline
+        self.waiting = waiting
+        self._scheduled = False
+        self._loop = asyncio.get_running_loop()
+        self._timer = self._loop.call_at(deadline, self._expire)
+        broker.waiters.park(self, waiting)
+
+    def wake(self) -> None:
+        if not self._scheduled and not self.done:
+            self._scheduled = True
+            self._loop.call_soon(self._look)
+
+    def cancel(self) -> None:
+        if not self.done:
+            self._timer.cancel()
+            self._broker.waiters.unpark(self, self.waiting)
+            self.finish(None)
+
+    def _look(self) -> None:
+        self._scheduled = False
+        if self.done:
+            return
+        self._broker.waiters.unpark(self, self.waiting)
+        try:
+            responses, total, waiting = self._state.collect()
+        except Exception:
+            self._failed()
+            return
+        if total >= self._min_bytes or self.deadline <= self._loop.time() or not waiting:
+            self._timer.cancel()
+            self.finish(_response(responses))
+        else:
+            self.waiting = waiting
+            self._broker.waiters.park(self, waiting)
+
+    def _expire(self) -> None:
+        if self.done:
+            return
+        self._broker.waiters.unpark(self, self.waiting)
+        try:
+            responses, _total, _waiting = self._state.collect()
+        except Exception:
+            self._failed()
+            return
+        self.finish(_response(responses))
+
+    def _failed(self) -> None:
+        log.exception("parked fetch failed; closing the connection")
+        self._timer.cancel()
+        self.fail()
 
 
 async def handle_fetch(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
     result = start_fetch(broker, ctx, body)
-    return result if isinstance(result, dict) else await result
+    if isinstance(result, Deferred):
+        answer = await result.wait()
+        assert answer is not None
+        return answer
+    return result
 
 
 HANDLERS = {1: handle_fetch}

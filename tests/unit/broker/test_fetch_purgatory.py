@@ -1,0 +1,183 @@
+"""The fetch purgatory: a long-polling fetch parks (no task), wakes when a partition it reads moves,
+answers once ``min_bytes`` are ready or at ``max_wait_ms``, and gives up when the broker stops."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from streamlog.broker.config import BrokerConfig
+from streamlog.broker.core import Broker
+from streamlog.broker.handlers.base import Deferred, RequestContext
+from streamlog.broker.handlers.fetch import ParkedFetch, start_fetch
+from streamlog.broker.waiters import PartitionWaiters
+from streamlog.protocol.codec import Msg
+from streamlog.protocol.records.builder import NewRecord, build_batch
+from streamlog.protocol.registry import decode_request, encode_request
+
+VERSION = 12
+
+
+@pytest.fixture()
+def broker() -> Iterator[Broker]:
+    b = Broker(BrokerConfig({}, memory=True))
+    b.open()
+    b.topics.create("t", 2, {}, now_ms=0)
+    yield b
+    asyncio.run(b.close())
+
+
+def fetch_body(max_wait_ms: int, min_bytes: int, partitions: tuple[int, ...] = (0, 1),
+               offset: int = 0) -> Msg:
+    body = {"replica_id": -1, "max_wait_ms": max_wait_ms, "min_bytes": min_bytes,
+            "max_bytes": 1 << 20, "isolation_level": 0, "session_id": 0, "session_epoch": -1,
+            "topics": [{"topic": "t", "partitions": [
+                {"partition": p, "current_leader_epoch": -1, "fetch_offset": offset,
+                 "log_start_offset": -1, "partition_max_bytes": 1 << 20} for p in partitions]}],
+            "forgotten_topics_data": [], "rack_id": ""}
+    frame = encode_request(1, VERSION, 1, "unit", body)
+    _header, decoded = decode_request(bytearray(frame[4:]))
+    return decoded
+
+
+def fetch(broker: Broker, body: Msg) -> Msg | Deferred:
+    ctx = RequestContext(1, VERSION, 1, "unit", "peer", "127.0.0.1", 9092)
+    result = start_fetch(broker, ctx, body)
+    assert not asyncio.iscoroutine(result)
+    return result
+
+
+def append(broker: Broker, index: int, value: bytes = b"v") -> None:
+    part = broker.topics.partition("t", index)
+    assert part is not None
+    part.log.append(bytearray(build_batch([NewRecord(None, value, 1000)])), now_ms=1000)
+    broker.appended(part)
+
+
+def records_of(answer: Msg) -> dict[int, int]:
+    return {p["partition_index"]: len(p["records"]) for p in answer["responses"][0]["partitions"]}
+
+
+def test_data_already_there_is_answered_at_once(broker: Broker) -> None:
+    async def main() -> None:
+        append(broker, 1)
+        result = fetch(broker, fetch_body(500, 1))
+        assert isinstance(result, dict) and records_of(result)[1] > 0
+
+    asyncio.run(main())
+
+
+def test_a_parked_fetch_answers_when_a_partition_it_reads_moves(broker: Broker) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        parked = fetch(broker, fetch_body(5000, 1))
+        assert isinstance(parked, ParkedFetch) and not parked.done
+        assert broker.waiters.parked_on(("t", 0)) == broker.waiters.parked_on(("t", 1)) == 1
+        append(broker, 1)
+        append(broker, 0)  # moved in the same turn: one look sees both
+        assert not parked.done, "it looks at the end of the turn, not inside notify"
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert parked.done and parked.result is not None
+        sizes = records_of(parked.result)
+        assert sizes[0] > 0 and sizes[1] > 0
+        assert loop.time() - began < 1.0
+        assert broker.waiters.parked_on(("t", 0)) == broker.waiters.parked_on(("t", 1)) == 0
+
+    asyncio.run(main())
+
+
+def test_too_few_bytes_parks_again_until_the_deadline(broker: Broker) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        parked = fetch(broker, fetch_body(200, 1 << 20))
+        assert isinstance(parked, ParkedFetch)
+        answers: list[float] = []
+        parked.listen(lambda _d: answers.append(loop.time()))
+        append(broker, 0)
+        await asyncio.sleep(0.05)
+        assert not parked.done, "1 MiB asked for: a small record is not enough"
+        assert broker.waiters.parked_on(("t", 0)) == 1, "parked again after looking"
+        await asyncio.sleep(0.3)
+        assert parked.done and parked.result is not None and answers
+        assert 0.19 <= answers[0] - began < 1.0, "answered at max_wait_ms with what there is"
+        assert records_of(parked.result)[0] > 0
+        assert broker.waiters.parked_on(("t", 0)) == 0
+
+    asyncio.run(main())
+
+
+def test_a_deleted_partition_ends_the_wait(broker: Broker) -> None:
+    async def main() -> None:
+        parked = fetch(broker, fetch_body(5000, 1, partitions=(0,)))
+        assert isinstance(parked, ParkedFetch)
+        broker.topics.delete("t", now_ms=2000)
+        broker.waiters.notify(("t", 0))
+        await asyncio.sleep(0.01)
+        assert parked.done and parked.result is not None
+        entry = parked.result["responses"][0]["partitions"][0]
+        assert entry["error_code"] != 0
+
+    asyncio.run(main())
+
+
+def test_cancel_all_gives_up_without_answering(broker: Broker) -> None:
+    async def main() -> None:
+        parked = [fetch(broker, fetch_body(5000, 1)) for _ in range(3)]
+        assert all(isinstance(p, ParkedFetch) for p in parked)
+        broker.waiters.cancel_all()
+        assert all(p.done and p.result is None and not p.failed for p in parked)
+        assert broker.waiters.parked_on(("t", 0)) == 0
+        append(broker, 0)  # nothing left to wake
+        await asyncio.sleep(0.01)
+
+    asyncio.run(main())
+
+
+def test_a_failing_look_fails_the_request(broker: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def main() -> None:
+        parked = fetch(broker, fetch_body(5000, 1))
+        assert isinstance(parked, ParkedFetch)
+
+        def broken(_self: object) -> None:
+            raise RuntimeError("disk on fire")
+
+        monkeypatch.setattr("streamlog.broker.handlers.fetch._FetchState.collect", broken)
+        append(broker, 0)
+        await asyncio.sleep(0.01)
+        assert parked.done and parked.failed, "the connection is closed, the broker goes on"
+
+    asyncio.run(main())
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.woken = 0
+        self.cancelled = 0
+
+    def wake(self) -> None:
+        self.woken += 1
+
+    def cancel(self) -> None:
+        self.cancelled += 1
+
+
+def test_waiters_wake_each_parked_request_once_per_park() -> None:
+    waiters = PartitionWaiters()
+    a, b = Recorder(), Recorder()
+    waiters.park(a, [("t", 0), ("t", 1)])
+    waiters.park(b, [("t", 1)])
+    waiters.notify(("t", 1))
+    assert (a.woken, b.woken) == (1, 1)
+    waiters.notify(("t", 1))
+    assert (a.woken, b.woken) == (1, 1), "taken off the partition that moved"
+    waiters.unpark(a, [("t", 0), ("t", 1)])
+    waiters.notify(("t", 0))
+    assert a.woken == 1 and waiters.parked_on(("t", 0)) == 0
+    waiters.park(a, [("t", 2)])
+    waiters.cancel_all()
+    assert a.cancelled == 1 and b.cancelled == 0 and waiters.parked_on(("t", 2)) == 0
