@@ -66,6 +66,7 @@ class Sizing:
     throughput_s: float  # duration of each produce-throughput workload
     throughput_max_records: int  # per workload, all producers together
     producers: int  # producer processes for throughput workloads
+    produce_passes: int  # passes of each produce-throughput workload; the median pass is reported
     consumers: int  # consumer processes for the consume workload
     consume_records: int  # 1 KB records pre-filled for the consume workload (the "large log")
     latency_s: float  # duration of each fixed-rate latency workload, warm-up included
@@ -81,6 +82,7 @@ FULL = Sizing(
     throughput_s=12.0,
     throughput_max_records=3_000_000,
     producers=3,
+    produce_passes=3,
     consumers=2,
     consume_records=600_000,
     latency_s=14.0,
@@ -95,6 +97,7 @@ QUICK = Sizing(
     throughput_s=2.5,
     throughput_max_records=300_000,
     producers=2,
+    produce_passes=1,
     consumers=2,
     consume_records=40_000,
     latency_s=4.0,
@@ -109,6 +112,7 @@ TINY = Sizing(
     throughput_s=1.0,
     throughput_max_records=5_000,
     producers=1,
+    produce_passes=1,
     consumers=1,
     consume_records=2_000,
     latency_s=1.5,
