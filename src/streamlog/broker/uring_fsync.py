@@ -11,7 +11,7 @@ is the busy event loop's core; on a loaded two-core machine that showed as fsync
 eventfd the loop watches like a socket; the loop then reads every completion there is.
 
 Used on x86-64 only: its stores are seen in program order and its loads are not reordered with
-other loads, so plain reads and writes of the shared rings (``struct`` on an ``mmap``) are enough;
+other loads, so plain whole-word reads and writes of the shared rings' fields are enough;
 ``io_uring_enter`` orders our submission entries before the kernel reads the tail.  Elsewhere, or
 where the kernel or a seccomp policy refuses io_uring, ``open`` returns None and the caller uses
 native AIO or threads.  Called on the event-loop thread only.
@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 _SETUP, _ENTER, _REGISTER = 425, 426, 427  # the same numbers on every architecture
 _REGISTER_EVENTFD = 4
 _ENTER_GETEVENTS = 1
+_SQ_CQ_OVERFLOW = 2  # in the submission ring's flags: completions wait in the kernel's overflow list
 _OP_FSYNC = 3
 _FSYNC_DATASYNC = 1
 _FEAT_SINGLE_MMAP = 1
@@ -68,7 +69,6 @@ assert _PARAMS.size == 120
 _SQE = struct.Struct("<BBHiQQIIQ24x")
 assert _SQE.size == 64
 _CQE = struct.Struct("<QiI")
-_U32 = struct.Struct("<I")
 
 
 class UringFsync:
@@ -92,15 +92,23 @@ class UringFsync:
         self._cq_ring = (self._sq_ring if features & _FEAT_SINGLE_MMAP
                          else mmap.mmap(ring_fd, cq_size, offset=_OFF_CQ_RING))
         self._sqes = mmap.mmap(ring_fd, sq_entries * _SQE.size, offset=_OFF_SQES)
-        # The offsets say where each field lives in the rings; the masks are read from there.
-        self._sq_head, self._sq_tail, self._sq_array = sq[0], sq[1], sq[6]
-        self._sq_mask = _U32.unpack_from(self._sq_ring, sq[2])[0]
-        self._cq_head, self._cq_tail, self._cqes = cq[0], cq[1], cq[5]
-        self._cq_mask = _U32.unpack_from(self._cq_ring, cq[2])[0]
+        # The rings' 32-bit fields are read and written as whole words through memoryviews (one
+        # load or store each).  struct's little-endian packing writes byte by byte, and the kernel
+        # reads our completion head at any time: a torn head made it see the completion ring full
+        # (at a wrap-around, where several bytes change) and divert completions to its overflow list.
+        # The offsets say where each field lives; as word indexes here.
+        self._sq_words = memoryview(self._sq_ring).cast("I")
+        self._cq_words = memoryview(self._cq_ring).cast("I")
+        self._sq_head, self._sq_tail, self._sq_flags = sq[0] // 4, sq[1] // 4, sq[4] // 4
+        self._sq_array = sq[6] // 4
+        self._sq_mask = self._sq_words[sq[2] // 4]
+        self._cq_head, self._cq_tail, self._cqes = cq[0] // 4, cq[1] // 4, cq[5]
+        self._cq_mask = self._cq_words[cq[2] // 4]
         self._capacity = min(sq_entries, cq_entries)
         self._free = list(range(self._capacity - 1, -1, -1))
         self._pending: dict[int, Any] = {}  # slot (= entry index = user_data) -> token
         self._closed = False
+        self.overflows = 0  # times completions had to be fetched from the kernel's overflow list
         loop.add_reader(eventfd, self._ready)
 
     @classmethod
@@ -140,38 +148,59 @@ class UringFsync:
         count = min(len(requests), len(self._free))
         if count <= 0:
             return 0
-        ring, sqes, pack, u32 = self._sq_ring, self._sqes, _SQE.pack_into, _U32
-        tail = u32.unpack_from(ring, self._sq_tail)[0]
+        words, sqes, pack = self._sq_words, self._sqes, _SQE.pack_into
+        tail = words[self._sq_tail]
         mask, array = self._sq_mask, self._sq_array
         slots = [self._free.pop() for _ in range(count)]
         for i, (slot, (fd, _token)) in enumerate(zip(slots, requests, strict=False)):
             pack(sqes, slot * 64, _OP_FSYNC, 0, 0, fd, 0, 0, 0, _FSYNC_DATASYNC, slot)
-            u32.pack_into(ring, array + ((tail + i) & mask) * 4, slot)
-        u32.pack_into(ring, self._sq_tail, (tail + count) & 0xFFFFFFFF)
+            words[array + ((tail + i) & mask)] = slot
+        words[self._sq_tail] = (tail + count) & 0xFFFFFFFF
         started = self._syscall(_ENTER, self._fd, count, 0, 0, None, 0)
         if started < 0:
             error = ctypes.get_errno()
             # Take the entries back: the kernel consumed none of them.
-            u32.pack_into(ring, self._sq_tail, tail)
+            words[self._sq_tail] = tail
             self._free.extend(slots)
             if error in (11, 16):  # EAGAIN, EBUSY: out of room for now
+                if error == 16:  # completions wait in the overflow list: fetch them next turn
+                    self._loop.call_soon(self._ready)
                 return 0
             raise OSError(error, os.strerror(error))
         for slot, (_fd, token) in zip(slots[:started], requests, strict=False):
             self._pending[slot] = token
         if started < count:  # not expected for fsync entries; the rest stay unsubmitted
-            u32.pack_into(ring, self._sq_tail, (tail + started) & 0xFFFFFFFF)
+            words[self._sq_tail] = (tail + started) & 0xFFFFFFFF
             self._free.extend(slots[started:])
         return int(started)
 
     def _ready(self) -> None:
         with contextlib.suppress(BlockingIOError):
             os.eventfd_read(self._eventfd)
-        ring, u32, cqe = self._cq_ring, _U32, _CQE
-        head = u32.unpack_from(ring, self._cq_head)[0]
-        tail = u32.unpack_from(ring, self._cq_tail)[0]
-        mask, base = self._cq_mask, self._cqes
         done: list[tuple[Any, int]] = []
+        while True:
+            self._reap(done)
+            # A completion the kernel could not place in the ring waits in its overflow list, and
+            # every later one joins it there until the list is moved into the ring, which only a
+            # call to io_uring_enter asking for events does.  Not expected (at most 256 requests
+            # in flight, 512 places), but seen once when head writes could tear (see __init__):
+            # those flushes never completed, and every produce waiting on them hung.
+            if not self._sq_words[self._sq_flags] & _SQ_CQ_OVERFLOW:
+                break
+            self.overflows += 1
+            if self.overflows == 1:
+                log.info("io_uring completions overflowed the ring; fetching them from the kernel")
+            if self._syscall(_ENTER, self._fd, 0, 0, _ENTER_GETEVENTS, None, 0) < 0:
+                break
+        for token, result in done:
+            self._on_done(token, result)
+
+    def _reap(self, done: list[tuple[Any, int]]) -> None:
+        """Take every completion in the ring into ``done``."""
+        ring, words, cqe = self._cq_ring, self._cq_words, _CQE
+        head = words[self._cq_head]
+        tail = words[self._cq_tail]
+        mask, base = self._cq_mask, self._cqes
         while head != tail:
             slot, result, _flags = cqe.unpack_from(ring, base + (head & mask) * 16)
             head = (head + 1) & 0xFFFFFFFF
@@ -179,9 +208,7 @@ class UringFsync:
             if token is not None:
                 self._free.append(int(slot))
                 done.append((token, result))
-        u32.pack_into(ring, self._cq_head, head)
-        for token, result in done:
-            self._on_done(token, result)
+        words[self._cq_head] = head
 
     def close(self) -> None:
         """Stop watching, after waiting for what is in flight (blocks the caller meanwhile)."""
@@ -192,6 +219,8 @@ class UringFsync:
         if self._pending:
             self._syscall(_ENTER, self._fd, 0, len(self._pending), _ENTER_GETEVENTS, None, 0)
         self._pending.clear()
+        self._sq_words.release()
+        self._cq_words.release()
         for mapping in {id(m): m for m in (self._sqes, self._cq_ring, self._sq_ring)}.values():
             with contextlib.suppress(BufferError):
                 mapping.close()

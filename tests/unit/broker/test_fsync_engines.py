@@ -108,3 +108,42 @@ def test_close_waits_for_requests_in_flight_and_refuses_more(tmp_path: Path, nam
                 os.close(fd)
 
     asyncio.run(main())
+
+
+def test_io_uring_completions_that_overflowed_the_ring_still_arrive(tmp_path: Path) -> None:
+    """Completions the kernel cannot place in the ring wait in its overflow list until an
+    io_uring_enter asks for events.  Bring the ring to a wrap-around (where the kernel looks at our
+    consumer head again), make it look full (head a whole ring behind), let completions overflow,
+    then give the ring back empty: they must still be delivered."""
+
+    async def main() -> None:
+        done: list[tuple[Any, int]] = []
+        engine = open_engine("io_uring", done)
+        fds = [os.open(tmp_path / f"f{i}", os.O_RDWR | os.O_CREAT) for i in range(8)]
+        try:
+            words, entries = engine._cq_words, engine._cq_mask + 1
+            while words[engine._cq_tail] % entries != 0 or words[engine._cq_tail] == 0:
+                batch = min(len(fds), entries - words[engine._cq_tail] % entries)
+                assert engine.submit([(fd, "warm") for fd in fds[:batch]]) == batch
+                await until(lambda: engine.in_flight == 0)
+            tail = words[engine._cq_tail]
+            engine._loop.remove_reader(engine._eventfd)  # no reaping while the ring looks full
+            words[engine._cq_head] = (tail - entries) & 0xFFFFFFFF
+            assert engine.submit([(fd, ("late", i)) for i, fd in enumerate(fds)]) == len(fds)
+            for _ in range(400):
+                if engine._sq_words[engine._sq_flags] & 2:
+                    break
+                await asyncio.sleep(0.005)
+            assert engine._sq_words[engine._sq_flags] & 2, "the kernel reports an overflow"
+            words[engine._cq_head] = tail  # the ring is empty again; the completions are not in it
+            engine._loop.add_reader(engine._eventfd, engine._ready)
+            engine._ready()
+            await until(lambda: engine.in_flight == 0, timeout=5.0)
+            assert sorted(t for t in done if t[0] != "warm") == [(("late", i), 0) for i in range(8)]
+            assert engine.overflows >= 1
+        finally:
+            engine.close()
+            for fd in fds:
+                os.close(fd)
+
+    asyncio.run(main())
