@@ -147,19 +147,18 @@ def produce_throughput(
     # A pass of the 100 B workloads takes 4 to 5 s here, short enough for the machine's other
     # work to move it by a fifth either way: run PRODUCE_PASSES passes with fresh producers (into
     # the same topic, so no deletion runs in between) and report the median pass.
-    passes: list[tuple[float, PhaseResult]] = []
+    passes: list[tuple[float, float, PhaseResult]] = []  # (records/s, seconds, phase)
     with CpuMeter(broker) as meter:
         for _ in range(sizing.produce_passes):
             phase = run_phase(specs, timeout_s=sizing.throughput_s + 90)
             note_errors(outcome, phase)
             elapsed = max((r.elapsed_s for r in phase.producers), default=0.0)
-            passes.append((phase.acked / elapsed if elapsed > 0 else 0.0, phase))
-    _rate, median = sorted(passes, key=lambda p: p[0])[len(passes) // 2]
+            passes.append((phase.acked / elapsed if elapsed > 0 else 0.0, elapsed, phase))
+    _rate, _elapsed, median = sorted(passes, key=lambda p: p[0])[len(passes) // 2]
     _throughput_metrics(outcome, median, record_size)
     if len(passes) > 1:
-        outcome.notes.append("records/s of each pass: " + ", ".join(f"{r:,.0f}" for r, _p in passes))
-    meter.report(outcome, sum(p.acked for _r, p in passes),
-                 sum(max((r.elapsed_s for r in p.producers), default=0.0) for _r, p in passes))
+        outcome.notes.append("records/s of each pass: " + ", ".join(f"{r:,.0f}" for r, _e, _p in passes))
+    meter.report(outcome, sum(p.acked for _r, _e, p in passes), sum(e for _r, e, _p in passes))
     problem = delete_topic(broker.bootstrap, topic)
     if problem:
         outcome.notes.append(problem)

@@ -16,7 +16,7 @@ from typing import Any
 
 from streamlog.broker.clock import now_ms
 from streamlog.broker.config import BrokerConfig
-from streamlog.broker.durability import ENGINES, FlushCoordinator
+from streamlog.broker.durability import FlushCoordinator
 from streamlog.broker.topics import Partition, TopicRegistry
 from streamlog.broker.waiters import PartitionWaiters
 from streamlog.storage.log import remove_tree_now
@@ -92,9 +92,8 @@ class Broker:
         return str(self.metadata.cluster_id)
 
     def start(self) -> None:
-        engine = str(self.config.get("streamlog.fsync.engine"))
-        engines = tuple(ENGINES) if engine == "auto" else () if engine == "threads" else (engine,)
-        self.flusher = FlushCoordinator(self._flushed, native_aio=not self.config.memory, engines=engines)
+        engine = "threads" if self.config.memory else str(self.config.get("streamlog.fsync.engine"))
+        self.flusher = FlushCoordinator(self._flushed, engine=engine)
         self.flusher.start()
         if not self.config.memory:
             log.info("fdatasync engine: %s", self.flusher.engine)

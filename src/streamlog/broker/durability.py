@@ -85,10 +85,10 @@ ENGINES: Final[dict[str, EngineOpener]] = {"io_uring": UringFsync.open, "aio": A
 
 class FlushCoordinator:
     def __init__(self, on_flushed: Callable[[Partition], None], threads: int = 8, *,
-                 native_aio: bool = True, engines: Sequence[str] = tuple(ENGINES),
-                 aio_depth: int = 16) -> None:
+                 engine: str = "auto", aio_depth: int = 16) -> None:
+        """``engine``: "auto" (the ``ENGINES`` in order), one of them by name, or "threads"."""
         self._max_threads = max(1, threads)
-        self._engines = tuple(engines) if native_aio else ()
+        self._engines = tuple(ENGINES) if engine == "auto" else () if engine == "threads" else (engine,)
         self._aio: AsyncFsync | None = None
         self.engine = "threads"  # the one in use: io_uring, aio or threads
         self._aio_depth = max(1, aio_depth)

@@ -79,7 +79,7 @@ async def until(condition: object, timeout: float = 10.0) -> None:
 def test_a_waiter_is_released_by_the_flush_covering_it() -> None:
     async def main() -> None:
         notified: list[Partition] = []
-        flusher = FlushCoordinator(notified.append, threads=2, native_aio=False)
+        flusher = FlushCoordinator(notified.append, threads=2, engine="threads")
         flusher.start()
         part, log = partition()
         waiter = Waiter()
@@ -97,7 +97,7 @@ def test_a_waiter_is_released_by_the_flush_covering_it() -> None:
 
 def test_appends_during_a_flush_get_the_next_one() -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=2, native_aio=False)
+        flusher = FlushCoordinator(lambda _p: None, threads=2, engine="threads")
         flusher.start()
         part, log = partition()
         log.gate.clear()  # the first flush blocks in the "fsync"
@@ -117,7 +117,7 @@ def test_appends_during_a_flush_get_the_next_one() -> None:
 
 def test_requests_in_one_turn_share_one_flush() -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=2, native_aio=False)
+        flusher = FlushCoordinator(lambda _p: None, threads=2, engine="threads")
         flusher.start()
         part, log = partition()
         waiters = [Waiter() for _ in range(5)]
@@ -132,7 +132,7 @@ def test_requests_in_one_turn_share_one_flush() -> None:
 
 def test_partitions_wait_in_line_for_a_free_thread_and_gather_appends() -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=1, native_aio=False)
+        flusher = FlushCoordinator(lambda _p: None, threads=1, engine="threads")
         flusher.start()
         (first, first_log), (second, second_log) = partition(0), partition(1)
         first_log.gate.clear()
@@ -160,7 +160,7 @@ async def turn_of_the_loop() -> None:
 
 def test_many_partitions_many_waiters() -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=4, native_aio=False)
+        flusher = FlushCoordinator(lambda _p: None, threads=4, engine="threads")
         flusher.start()
         parts = [partition(i) for i in range(20)]
         waiters = []
@@ -180,7 +180,7 @@ def test_many_partitions_many_waiters() -> None:
 
 def test_a_failed_flush_fails_its_waiters_and_futures() -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=1, native_aio=False)
+        flusher = FlushCoordinator(lambda _p: None, threads=1, engine="threads")
         flusher.start()
         part, log = partition()
         log.fail = OSError(5, "Input/output error")
@@ -199,7 +199,7 @@ def test_a_failed_flush_fails_its_waiters_and_futures() -> None:
 
 def test_forget_fails_the_waiters_of_a_deleted_partition() -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=1, native_aio=False)
+        flusher = FlushCoordinator(lambda _p: None, threads=1, engine="threads")
         flusher.start()
         part, log = partition()
         log.gate.clear()
@@ -217,7 +217,7 @@ def test_forget_fails_the_waiters_of_a_deleted_partition() -> None:
 
 def test_a_write_failure_in_prepare_fails_the_waiters() -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=1, native_aio=False)
+        flusher = FlushCoordinator(lambda _p: None, threads=1, engine="threads")
         flusher.start()
         part, log = partition()
 
@@ -247,7 +247,7 @@ ENGINE_CLASSES = {"io_uring": UringFsync, "aio": AioFsync}
 @pytest.mark.parametrize("engine", list(ENGINES))
 def test_kernel_engine_flushes_real_logs(tmp_path: Path, engine: str) -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=2, engines=(engine,))
+        flusher = FlushCoordinator(lambda _p: None, threads=2, engine=engine)
         flusher.start()
         if flusher._aio is None:
             pytest.skip(f"{engine} is not available here")
@@ -284,7 +284,7 @@ def test_engines_are_tried_in_order_and_threads_are_the_last_resort(
         flusher.start()
         assert flusher.engine in ("aio", "threads"), "io_uring refused: the next one is used"
         await flusher.close()
-        only_threads = FlushCoordinator(lambda _p: None, threads=2, engines=())
+        only_threads = FlushCoordinator(lambda _p: None, threads=2, engine="threads")
         only_threads.start()
         assert only_threads.engine == "threads" and only_threads._aio is None
         part = real_partition(tmp_path)
@@ -307,7 +307,7 @@ def test_a_refused_submission_falls_back_to_threads(
             raise OSError(22, "Invalid argument")
 
         monkeypatch.setattr(ENGINE_CLASSES[engine], "submit", refuse)
-        flusher = FlushCoordinator(lambda _p: None, threads=2, engines=(engine,))
+        flusher = FlushCoordinator(lambda _p: None, threads=2, engine=engine)
         flusher.start()
         if flusher._aio is None:
             pytest.skip(f"{engine} is not available here")

@@ -179,7 +179,7 @@ class ParkedFetch(Deferred):
             self._broker.waiters.unpark(self, self.waiting)
             self.finish(None)
 
-    def _look(self) -> None:
+    def _look(self, expired: bool = False) -> None:
         self._scheduled = False
         if self.done:
             return
@@ -189,7 +189,7 @@ class ParkedFetch(Deferred):
         except Exception:
             self._failed()
             return
-        if total >= self._min_bytes or self.deadline <= self._loop.time() or not waiting:
+        if expired or total >= self._min_bytes or self.deadline <= self._loop.time() or not waiting:
             self._timer.cancel()
             self.finish(_response(responses))
         else:
@@ -197,15 +197,7 @@ class ParkedFetch(Deferred):
             self._broker.waiters.park(self, waiting)
 
     def _expire(self) -> None:
-        if self.done:
-            return
-        self._broker.waiters.unpark(self, self.waiting)
-        try:
-            responses, _total, _waiting = self._state.collect()
-        except Exception:
-            self._failed()
-            return
-        self.finish(_response(responses))
+        self._look(expired=True)
 
     def _failed(self) -> None:
         log.exception("parked fetch failed; closing the connection")
