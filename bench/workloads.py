@@ -5,7 +5,8 @@ runs one :func:`bench.loadgen.run_phase`, turns the worker results into metrics,
 topic again (except the consume workload's topic, which the recovery workload reuses as its large
 log).  All producers are keyed and use ``acks=all`` and no compression, with incompressible values.
 
-* ``produce_throughput``: N producer processes flat out for a fixed time (bounded in records too);
+* ``produce_throughput``: N producer processes flat out for a fixed time (bounded in records too;
+  each queues its records with ``produce_batch`` calls of 1,000, see ``bench.loadgen``);
   records/s and MB/s from acknowledged records over go-to-last-ack, produce requests/s and records
   per request from librdkafka statistics, broker CPU (from /proc) and peak RSS during the run.
 * ``consume_throughput``: pre-fill a 16-partition topic with 1 KB records, then M consumer
@@ -325,7 +326,7 @@ def throughput_workloads(sizing: Sizing) -> list[tuple[str, str, WorkloadFn]]:
             found.append(
                 (
                     name,
-                    f"{sizing.producers} producers flat out, {size_label} keyed records, "
+                    f"{sizing.producers} producers flat out (produce_batch), {size_label} keyed records, "
                     f"{parts} partition(s), acks=all, linger.ms=5, up to {sizing.throughput_s:g} s; "
                     f"median of {sizing.produce_passes} pass(es)",
                     run,
@@ -345,7 +346,8 @@ def throughput_workloads(sizing: Sizing) -> list[tuple[str, str, WorkloadFn]]:
     found.append(
         (
             "produce-small-batch-64p",
-            f"{sizing.producers} producers, 100B keyed records over 64 partitions, linger.ms=0, "
+            f"{sizing.producers} producers flat out (produce_batch), 100B keyed records over 64 "
+            f"partitions, linger.ms=0, "
             f"batch.num.messages=64, acks=all: stresses the request rate; median of "
             f"{sizing.produce_passes} pass(es)",
             small,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,29 @@ def test_profile_summary_separates_idle_and_threads(tmp_path: Path) -> None:
     text = render(summary, "t")
     assert "| 85.7 | `append (streamlog/storage/log.py)` |" in text
     assert "thread (2): 5 of 5 samples busy" in text
+
+
+@pytest.mark.slow
+def test_flat_out_producer_spreads_keys_and_counts_what_the_broker_holds(
+    streamlog_bootstrap: str, streamlog_topic_factory: Callable[..., str]
+) -> None:
+    """The flat-out producer sends produce_batch chunks: each record must still be placed by its key
+    (every partition gets some), and its acked count must be what the broker's logs hold."""
+    from bench.loadgen import FLAT_OUT_BATCH, ProducerSpec, run_phase
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic = streamlog_topic_factory(partitions=4)
+    records = 3 * FLAT_OUT_BATCH + 123  # a short last chunk too
+    spec = ProducerSpec(streamlog_bootstrap, topic, 100, duration_s=60.0, max_records=records, key_space=500)
+    phase = run_phase([spec], timeout_s=60)
+    (result,) = phase.producers
+    assert result.errors == 0, result.first_error
+    assert result.sent == records
+    assert phase.acked == records
+    consumer = Consumer({"bootstrap.servers": streamlog_bootstrap, "group.id": "bench-count"})
+    try:
+        ends = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(4)]
+    finally:
+        consumer.close()
+    assert sum(ends) == records
+    assert all(end > 0 for end in ends), ends
