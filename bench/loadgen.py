@@ -79,6 +79,7 @@ class ProducerSpec:
     latency: bool = False
     warmup_s: float = 0.0
     index: int = 0
+    transaction_records: int = 0  # > 0: commit transactions of this many records (bench.txnbench)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,8 +176,15 @@ def _produce(spec: ProducerSpec, ready: Event, go: Event, result: WorkerResult) 
                     hist.record_value(max(1, int(latency * 1e6)))
                     result.measured += 1
 
+    if spec.transaction_records:
+        conf["transactional.id"] = f"{spec.topic}-{spec.index}"
+        hist = new_histogram()  # commit latency
     producer = Producer(conf)
     producer.list_topics(spec.topic, timeout=20)
+    if spec.transaction_records:
+        from bench.txnbench import TXN_INIT_TIMEOUT_S
+
+        producer.init_transactions(TXN_INIT_TIMEOUT_S)
     payload = bytearray(os.urandom(max(spec.record_size, STAMP.size)))
     value = bytes(payload)
     keys = [f"{spec.index}-{k}".encode() for k in range(spec.key_space)]
@@ -185,7 +193,11 @@ def _produce(spec: ProducerSpec, ready: Event, go: Event, result: WorkerResult) 
         raise RuntimeError("never told to go")
     stats.armed = True
     began = time.monotonic()
-    if spec.rate:
+    if spec.transaction_records:
+        from bench.txnbench import send_transactions
+
+        sent = send_transactions(spec, producer, keys, value, began, result, hist)
+    elif spec.rate:
         sent = _send_paced(spec, producer, keys, payload, delivered, began, result)
     else:
         sent = _send_flat_out(spec, producer, keys, value, delivered, began, result)

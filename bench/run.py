@@ -36,6 +36,7 @@ from bench.groupbench import consumer_groups
 from bench.loadgen import set_phase_hook
 from bench.metrics import FULL, QUICK, SIZINGS, Outcome, Sizing
 from bench.profiling import PySpy, render, summarize
+from bench.txnbench import TXN_PARTITIONS, TXN_RECORDS, transactional_produce
 from bench.workloads import WorkloadFn, throughput_workloads
 
 REPO = Path(__file__).resolve().parent.parent
@@ -154,6 +155,13 @@ def workloads(sizing: Sizing) -> list[tuple[str, str, WorkloadFn]]:
         ),
         *fixed_rate,
         *flat_out,
+        (
+            "produce-txn-16p",
+            f"{sizing.producers} transactional producers, transactions of {TXN_RECORDS:,} keyed 100B "
+            f"records over {TXN_PARTITIONS} partitions committed back to back (acks=all, idempotent), "
+            f"up to {sizing.throughput_s:g} s: records/s, transactions/s, commit_transaction() latency",
+            transactional_produce,
+        ),
         (
             "consumer-groups",
             "subscribe to first record in a fresh group (4 partitions); rebalance time when a "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -150,3 +151,34 @@ def test_flat_out_producer_spreads_keys_and_counts_what_the_broker_holds(
         consumer.close()
     assert sum(ends) == records
     assert all(end > 0 for end in ends), ends
+
+
+@pytest.mark.slow
+def test_transactional_producer_commits_whole_transactions(
+    streamlog_bootstrap: str, streamlog_topic_factory: Callable[..., str]
+) -> None:
+    """The transactional worker commits transactions of the given size and counts only what it
+    committed: a read_committed consumer sees exactly that many records, and the commit-latency
+    histogram has one entry per transaction."""
+    from bench.loadgen import ProducerSpec, merge_histograms, run_phase
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic = streamlog_topic_factory(partitions=4)
+    spec = ProducerSpec(streamlog_bootstrap, topic, 100, duration_s=60.0, max_records=1_500,
+                        key_space=500, transaction_records=500)
+    phase = run_phase([spec], timeout_s=90)
+    (result,) = phase.producers
+    assert result.errors == 0, result.first_error
+    assert phase.acked == result.sent == 1_500
+    assert merge_histograms([result.hist]).get_total_count() == 3
+    consumer = Consumer({"bootstrap.servers": streamlog_bootstrap, "group.id": "bench-txn-count",
+                         "isolation.level": "read_committed", "auto.offset.reset": "earliest"})
+    seen = 0
+    try:
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(4)])
+        deadline = time.monotonic() + 30
+        while seen < 1_500 and time.monotonic() < deadline:
+            seen += sum(1 for m in consumer.consume(1000, 0.5) if m.error() is None)
+    finally:
+        consumer.close()
+    assert seen == 1_500
