@@ -121,3 +121,37 @@ def test_transaction_rules_and_admin_views(bootstrap: str, topic_factory: TopicF
         offsets = wire.call(2, 4, {"replica_id": -1, "isolation_level": 1,
                                    "topics": [{"name": topic, "partitions": [latest]}]})
         assert offsets["topics"][0]["partitions"][0]["offset"] == 3  # two aborted records and the marker
+
+
+def test_next_transaction_waits_for_the_previous_ones_markers(bootstrap: str,
+                                                               topic_factory: TopicFactory) -> None:
+    """EndTxn answers once the commit decision is durable and writes the markers after; the same
+    producer's next AddPartitionsToTxn, sent right after, waits for that completion (it is not refused
+    with CONCURRENT_TRANSACTIONS), and by its answer the marker is in the log."""
+    topic = topic_factory.create(1)
+    txn_id = unique_name("wire-txn-next")
+    with WireClient(bootstrap) as wire:
+        init = init_pid(wire, txn_id)
+        pid, epoch = init["producer_id"], init["producer_epoch"]
+
+        def add_partition() -> int:
+            added = wire.call(24, 1, {"v3_and_below_transactional_id": txn_id,
+                                      "v3_and_below_producer_id": pid, "v3_and_below_producer_epoch": epoch,
+                                      "v3_and_below_topics": [{"name": topic, "partitions": [0]}]})
+            (result,) = added["results_by_topic_v3_and_below"][0]["results_by_partition"]
+            code: int = result["partition_error_code"]
+            return code
+
+        latest = {"partition_index": 0, "current_leader_epoch": -1, "timestamp": -1}
+        for round_ in range(5):
+            assert add_partition() == 0
+            written = produce(wire, topic, batch(pid, epoch, 2 * round_, 2, txn=True), txn_id)
+            assert written["base_offset"] == 3 * round_
+            ended = wire.call(26, 1, {"transactional_id": txn_id, "producer_id": pid, "producer_epoch": epoch,
+                                      "committed": True})
+            assert ended["error_code"] == 0
+        assert add_partition() == 0
+        offsets = wire.call(2, 4, {"replica_id": -1, "isolation_level": 1,
+                                   "topics": [{"name": topic, "partitions": [latest]}]})
+        # five commits, each of two records and a marker
+        assert offsets["topics"][0]["partitions"][0]["offset"] == 15

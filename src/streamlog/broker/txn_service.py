@@ -8,7 +8,11 @@ Theory of operation: one ``TxnService`` per broker, registered as ``broker.exten
   client hears back; COMMIT/ABORT markers appended to every partition of a transaction and awaited
   until flushed; consumer-group offsets ended through the ``groups`` extension; then the final
   CompleteCommit/CompleteAbort record.  Requests for one transactional id run one at a time (a
-  lock per id), so the effects of one never interleave with another's decisions;
+  lock per id), so the effects of one never interleave with another's decisions.  EndTxn answers
+  as Kafka's does, once the PrepareCommit/PrepareAbort record is durable (the decision stands from
+  then on): the markers and the completion run after the answer in a task that takes the id's lock
+  before the answer leaves, so the producer's next request for that id (AddPartitionsToTxn of its
+  next transaction) waits for the completion instead of being refused with CONCURRENT_TRANSACTIONS;
 * per-partition producer state (``producer_states``), consulted by the produce path
   (``check_produce`` before the append, ``record_produce`` after) and by fetch
   (``last_stable_offset``, ``aborted_transactions``);
@@ -86,6 +90,7 @@ class TxnService:
         self._locks: dict[str, asyncio.Lock] = {}
         self._pid_lock: asyncio.Lock | None = None
         self._task: asyncio.Task[None] | None = None
+        self._completing: set[asyncio.Task[None]] = set()  # EndTxn's markers, after the answer
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -111,6 +116,8 @@ class TxnService:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+        if self._completing:  # let them finish: what they leave prepared is completed at restart
+            await asyncio.gather(*self._completing, return_exceptions=True)
         self.states.save_all(flush=True)
         if self.log is not None:
             self.log.close()
@@ -242,10 +249,34 @@ class TxnService:
             return result.error
 
     async def end_txn(self, transactional_id: str, producer_id: int, epoch: int, commit: bool) -> ErrorCode:
-        async with self._lock(transactional_id):
+        lock = self._lock(transactional_id)
+        async with lock:
             result = self.coordinator.end_txn(transactional_id, producer_id, epoch, commit, now_ms())
-            await self._run(result.effects)
+            split = next((i for i, e in enumerate(result.effects) if isinstance(e, WriteMarkers)), None)
+            if split is None:
+                await self._run(result.effects)
+                return result.error
+            await self._run(result.effects[:split])  # the Prepare record is durable: answer now
+            # Markers and completion after the answer.  The task is queued on the lock before it is
+            # released (asyncio.Lock hands over in arrival order), so no other request for this id
+            # can slip in between the decision and its completion.
+            task = asyncio.get_running_loop().create_task(
+                self._complete_prepared(transactional_id, result.effects[split:]),
+                name=f"txn-complete-{transactional_id}")
+            self._completing.add(task)
+            task.add_done_callback(self._completing.discard)
+            await asyncio.sleep(0)  # let the task start and queue on the lock
             return result.error
+
+    async def _complete_prepared(self, transactional_id: str, effects: Sequence[Effect]) -> None:
+        async with self._lock(transactional_id):
+            meta = self.coordinator.get(transactional_id)
+            if meta is None or not meta.state.is_preparing:
+                return  # completed meanwhile (the timer task's sweep), or forgotten by a reset
+            try:
+                await self._run(effects)
+            except Exception:  # stays prepared; the timer task's sweep completes it
+                log.exception("transaction %s: completing after EndTxn failed", transactional_id)
 
     async def txn_offset_commit(self, transactional_id: str, producer_id: int, epoch: int,
                                 request: CommitRequest) -> ErrorCode | CommitResult:
