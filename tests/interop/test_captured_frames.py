@@ -48,6 +48,10 @@ class RecordingProxy:
                 client, _ = self.listener.accept()
             except TimeoutError:
                 continue
+            except OSError:  # close() closed the listener under us
+                if self._stop.is_set():
+                    return
+                raise
             assert self.target is not None
             upstream = socket.create_connection(self.target)
             record = bytearray()
