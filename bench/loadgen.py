@@ -110,6 +110,7 @@ class WorkerResult:
     stats_window_s: float = 0.0
     measured: int = 0  # records that went into the histogram
     hist: bytes | None = None  # publish latency (producer) / end-to-end latency (consumer)
+    cpu_s: float = 0.0  # producer: the process's CPU time (user + system, all threads), go -> flushed
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -131,6 +132,11 @@ class _Stats:
         if self.first is None:
             self.first = sample
         self.last = sample
+
+
+def _process_cpu_s() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def producer_worker(spec: ProducerSpec, ready: Event, go: Event, stop: Event, out: Any) -> None:
@@ -193,6 +199,7 @@ def _produce(spec: ProducerSpec, ready: Event, go: Event, result: WorkerResult) 
         raise RuntimeError("never told to go")
     stats.armed = True
     began = time.monotonic()
+    cpu_began = _process_cpu_s()
     if spec.transaction_records:
         from bench.txnbench import send_transactions
 
@@ -204,6 +211,7 @@ def _produce(spec: ProducerSpec, ready: Event, go: Event, result: WorkerResult) 
     poll = producer.poll
     remaining = producer.flush(FLUSH_TIMEOUT_S)
     result.elapsed_s = time.monotonic() - began
+    result.cpu_s = _process_cpu_s() - cpu_began
     poll(0)
     result.sent = sent
     result.records = max(0, sent - result.errors - remaining)

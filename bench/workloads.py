@@ -183,6 +183,11 @@ def _throughput_metrics(outcome: Outcome, phase: PhaseResult, record_size: int) 
             "records_per_request", sum(r.stats_msgs for r in phase.producers) / requests, "records", None
         )
     outcome.add("records_acked", acked, "records", None)
+    client_cpu = sum(r.cpu_s for r in phase.producers)
+    if client_cpu > 0:
+        # The load generator's CPU per record: on a small machine the clients and the broker share the
+        # cores, and a client holding more records unacknowledged spends more per record.
+        outcome.add("client_cpu_us_per_record", client_cpu / acked * 1e6, "us", None)
 
 
 # ---------------------------------------------------------------------------------------------- consume

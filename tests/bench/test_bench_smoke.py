@@ -57,6 +57,7 @@ def test_tiny_run_writes_report(tmp_path: Path) -> None:
     produce = by_name["produce-100B-1p"]["results"]["streamlog"]["metrics"]
     assert produce["records_per_s"]["higher_is_better"] is True
     assert produce["records_acked"]["value"] > 0
+    assert produce["client_cpu_us_per_record"]["value"] > 0  # the producers' own CPU, from os.times()
     latency = by_name["latency-500rps"]["results"]["streamlog"]
     assert latency["disk_settle_before_s"] >= latency["disk_sync_before_s"] >= 0
     assert latency["metrics"]["e2e_p99_ms"]["higher_is_better"] is False
