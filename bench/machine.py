@@ -2,7 +2,8 @@
 
 Theory of operation: :func:`describe` reads the CPU model and core count (/proc/cpuinfo,
 ``os.cpu_count``), memory (/proc/meminfo), the filesystem and block device holding the temporary
-directory where the brokers keep their data (``os.statvfs``, /proc/mounts, /sys/block), the kernel
+directory where the brokers keep their data (``os.statvfs``, /proc/mounts, /sys/block, and for
+ext3/ext4 whether it has a journal, /proc/fs/jbd2), the kernel
 (``uname``) and the versions of Python, confluent-kafka and librdkafka.  It also times a few small
 write+fsync pairs on that filesystem, because a durable broker's acknowledgement waits on fsync.
 :func:`render` turns the result into ``machine.md``.
@@ -62,6 +63,23 @@ def _rotational(device: str) -> str:
         return "unknown"
 
 
+def journal(device: str, fstype: str, jbd2: Path = Path("/proc/fs/jbd2")) -> str | None:
+    """"journal" or "no journal" for an ext3/ext4 filesystem, None for any other or if unknown.
+
+    The kernel lists one ``<device>-<inode>`` entry under /proc/fs/jbd2 per mounted filesystem that
+    has a journal. It matters here: without one, each fdatasync of an appended file writes the
+    file's inode block itself, synchronously (docs/performance.md, fourth round).
+    """
+    if fstype not in ("ext3", "ext4") or not device.startswith("/dev/"):
+        return None
+    try:
+        entries = [entry.name for entry in jbd2.iterdir()]
+    except OSError:  # no jbd2 at all (module not loaded): cannot tell
+        return None
+    name = Path(device).name
+    return "journal" if any(e.rpartition("-")[0] == name for e in entries) else "no journal"
+
+
 def fsync_ms(directory: str, rounds: int = 30) -> float:
     """Median time of one 4 KiB write + fsync in ``directory``."""
     samples = []
@@ -83,11 +101,13 @@ def describe() -> dict[str, Any]:
     tmp = tempfile.gettempdir()
     device, mount, fstype = _mount_of(os.path.realpath(tmp))
     stat = os.statvfs(tmp)
+    has_journal = journal(device, fstype)
+    kind = f", {has_journal}" if has_journal else ""
     info: dict[str, Any] = {
         "cpu_model": _cpu_model(),
         "cpu_cores": os.cpu_count(),
         "memory_gib": round(_mem_total_gib() or 0.0, 1),
-        "data_dir_filesystem": f"{device} on {mount} ({fstype}, {_rotational(device)})",
+        "data_dir_filesystem": f"{device} on {mount} ({fstype}{kind}, {_rotational(device)})",
         "data_dir_disk_size_gib": round(stat.f_blocks * stat.f_frsize / 1024**3, 1),
         "data_dir_disk_free_gib": round(stat.f_bavail * stat.f_frsize / 1024**3, 1),
         "fsync_4k_median_ms": round(fsync_ms(tmp), 3),

@@ -17,7 +17,7 @@ pytest.importorskip("confluent_kafka")
 
 from bench.profiling import render, summarize
 
-from bench import report
+from bench import machine, report
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,6 +69,17 @@ def test_tiny_run_writes_report(tmp_path: Path) -> None:
 
 def _metric(value: float, hib: bool | None) -> dict[str, object]:
     return {"value": value, "unit": "x", "higher_is_better": hib}
+
+
+def test_machine_tells_ext4_with_and_without_a_journal(tmp_path: Path) -> None:
+    jbd2 = tmp_path / "jbd2"
+    jbd2.mkdir()
+    (jbd2 / "sda1-8").mkdir()  # the kernel's entry for sda1's journal (journal inode 8)
+    assert machine.journal("/dev/sda1", "ext4", jbd2) == "journal"
+    assert machine.journal("/dev/vda", "ext4", jbd2) == "no journal"
+    assert machine.journal("/dev/sda", "ext4", jbd2) == "no journal"  # sda1's entry is not sda's
+    assert machine.journal("/dev/sda1", "xfs", jbd2) is None
+    assert machine.journal("/dev/vda", "ext4", tmp_path / "absent") is None
 
 
 def test_markdown_ratio_and_verdict() -> None:
