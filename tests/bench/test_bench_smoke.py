@@ -82,6 +82,25 @@ def test_machine_tells_ext4_with_and_without_a_journal(tmp_path: Path) -> None:
     assert machine.journal("/dev/vda", "ext4", tmp_path / "absent") is None
 
 
+@pytest.mark.parametrize("mode", ["files", "shared"])
+def test_fsync_streams_reports_rounds(
+    mode: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench import fsync_streams
+
+    code = fsync_streams.main(["--mode", mode, "--partitions", "4", "--chunk", "4096", "--seconds", "0.3",
+                               "--dir", str(tmp_path)])
+    if code == 1 and "io_uring is not available" in capsys.readouterr().err:
+        pytest.skip("no io_uring here")
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["mode"] == mode and result["partitions"] == 4
+    assert result["rounds"] > 0 and result["rounds_per_s"] > 0
+    assert 0 < result["round_p50_ms"] <= result["round_p99_ms"]
+    assert result["cpu_ms_per_round"] >= 0
+    assert list(tmp_path.iterdir()) == [], "the scratch directory is removed"
+
+
 def test_markdown_ratio_and_verdict() -> None:
     data = {
         "generated": "now",
