@@ -141,9 +141,13 @@ def render_markdown(report: dict[str, Any]) -> str:
         "## Machine load per workload",
         "",
         "1-minute load average before each workload and the whole machine's CPU busy share during it "
-        "(all cores; includes the broker and the load generator).",
+        "(all cores; includes the broker and the load generator); then the slowest of the small "
+        "fdatasyncs the benchmark ran ten times a second on the data disk meanwhile, and how many "
+        "took over 50 ms (`bench/diskwatch.py`): a stall there holds every durable acknowledgement.",
         "",
-        "| workload | " + " | ".join(f"{n} load / CPU busy %" for n in names) + " |",
+        "| workload | "
+        + " | ".join(f"{n} load / CPU busy % / disk fsync max ms (stalls)" for n in names)
+        + " |",
         "| --- | " + " | ".join("---" for _ in names) + " |",
     ]
     for workload in report["workloads"]:
@@ -151,7 +155,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         for name in names:
             res = workload["results"].get(name, {})
             load, busy = res.get("loadavg_1m_before"), res.get("machine_cpu_busy_pct")
-            cells.append(f"{'—' if load is None else load} / {'—' if busy is None else busy}")
+            worst, stalls = res.get("disk_fsync_max_ms"), res.get("disk_fsync_stalls")
+            disk = "—" if worst is None else f"{worst} ({stalls})"
+            cells.append(f"{'—' if load is None else load} / {'—' if busy is None else busy} / {disk}")
         lines.append(f"| {workload['name']} | " + " | ".join(cells) + " |")
     problems = {name: lines for name, lines in (report.get("broker_log_problems") or {}).items() if lines}
     if problems:

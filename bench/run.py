@@ -32,6 +32,7 @@ from typing import Any
 
 from bench import lifecycle, machine, report
 from bench.brokers import BenchBroker, BrokerError
+from bench.diskwatch import DiskWatch
 from bench.groupbench import consumer_groups
 from bench.loadgen import set_phase_hook
 from bench.metrics import FULL, QUICK, SIZINGS, Outcome, Sizing
@@ -301,7 +302,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 progress(f"({index}/{len(chosen)}) {name} on {broker.name} ...")
                 synced_s, settled_s = settle_disk()
                 load, ticks = loadavg(), cpu_ticks()
-                with maybe_profile(broker, profile_dir, name, profiles):
+                with maybe_profile(broker, profile_dir, name, profiles), DiskWatch() as disk:
                     outcome = run_one(fn, broker, sizing)
                 entry["results"][broker.name] = dict(
                     outcome.to_json(),
@@ -309,6 +310,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     disk_sync_before_s=synced_s,
                     disk_settle_before_s=settled_s,
                     machine_cpu_busy_pct=busy_pct(ticks, cpu_ticks()),
+                    **disk.figures(),
                 )
                 progress(f"    {name} on {broker.name} [{outcome.elapsed_s:.1f}s]: {headline(outcome)}")
             results.append(entry)

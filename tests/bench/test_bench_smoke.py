@@ -60,6 +60,7 @@ def test_tiny_run_writes_report(tmp_path: Path) -> None:
     assert produce["client_cpu_us_per_record"]["value"] > 0  # the producers' own CPU, from os.times()
     latency = by_name["latency-500rps"]["results"]["streamlog"]
     assert latency["disk_settle_before_s"] >= latency["disk_sync_before_s"] >= 0
+    assert latency["disk_fsync_max_ms"] > 0 and latency["disk_fsync_stalls"] >= 0  # bench/diskwatch.py
     assert latency["metrics"]["e2e_p99_ms"]["higher_is_better"] is False
     assert {"publish", "e2e"} <= set(latency["curves"])
     assert "cpu_model" in data["machine"]
@@ -121,6 +122,10 @@ def test_markdown_ratio_and_verdict() -> None:
                         "status": "ok",
                         "metrics": {"rate": _metric(300.0, True), "lat": _metric(2.0, False)},
                         "notes": [],
+                        "loadavg_1m_before": 0.5,
+                        "machine_cpu_busy_pct": 40.0,
+                        "disk_fsync_max_ms": 213.0,
+                        "disk_fsync_stalls": 1,
                     },
                     "peer": {
                         "status": "skipped",
@@ -136,6 +141,23 @@ def test_markdown_ratio_and_verdict() -> None:
     assert "| w | lat | x | 2.00 | 1.00 | 2.00 | lower | peer ahead |" in text
     assert "*skipped*" in text
     assert "- w / peer: why" in text
+    assert "| w | 0.5 / 40.0 / 213.0 (1) | — / — / — |" in text  # load, CPU, the disk's slowest fsync
+
+
+def test_disk_watch_times_fdatasyncs_while_a_workload_runs(tmp_path: Path) -> None:
+    from bench.diskwatch import DiskWatch
+
+    with DiskWatch(str(tmp_path), interval_s=0.02) as watch:
+        time.sleep(0.3)
+    figures = watch.figures()
+    assert watch.samples >= 3
+    assert figures["disk_fsync_max_ms"] is not None and figures["disk_fsync_max_ms"] > 0
+    assert figures["disk_fsync_stalls"] == watch.stalls <= watch.samples
+    assert list(tmp_path.iterdir()) == [], "the scratch file is removed"
+    assert DiskWatch(str(tmp_path / "absent")).figures() == {
+        "disk_fsync_max_ms": None,
+        "disk_fsync_stalls": None,
+    }
 
 
 def test_profile_summary_separates_idle_and_threads(tmp_path: Path) -> None:
