@@ -18,6 +18,17 @@ Settings of Streamlog's own (no Kafka counterpart) start with ``streamlog.``:
 
 * ``streamlog.fsync.engine``: how fdatasyncs run (``auto``: io_uring, else native AIO, else
   threads; see ``broker/durability.py``).  For diagnosis and comparison; ``auto`` is the choice.
+* ``streamlog.fsync.scope``: ``filesystem`` (default) makes a flush round of two or more partitions
+  durable with one ``syncfs`` of the data directory's filesystem (``broker/fs_sync.py``), which is
+  several times cheaper than one fdatasync per file; ``file`` keeps one fdatasync per partition.
+  ``syncfs`` also writes out other programs' dirty data on that filesystem, so rounds fall back to
+  per-file syncs while much is dirty machine-wide; ``file`` avoids the coupling altogether.
+* ``streamlog.page.cache.tail.bytes`` (64 MiB): once a segment's bytes are durable, all but its last
+  this many bytes may leave the page cache (``posix_fadvise(DONTNEED)``), so new writes reuse those
+  pages. On VMs that hand freed memory back to the host (free page reporting), a fresh page for
+  each written byte cost 10 times the CPU of a reused one and halved large-record produce
+  throughput (docs/performance.md, fifth round). Tailing consumers read within the tail; older
+  data is read from disk (and cached again by the kernel as it is read). -1 keeps everything.
 """
 
 from __future__ import annotations
@@ -168,6 +179,12 @@ BROKER_SETTINGS: Final[tuple[Setting, ...]] = (
     _s("connections.max.idle.ms", "LONG", "600000", _int(-1), "Idle connections are closed after this."),
     _s("streamlog.fsync.engine", "STRING", "auto", _choice("auto", "io_uring", "aio", "threads"),
        "How fdatasyncs run: auto (io_uring, else native AIO, else threads), or one of them."),
+    _s("streamlog.fsync.scope", "STRING", "filesystem", _choice("filesystem", "file"),
+       "filesystem: several partitions waiting are made durable by one syncfs of the data "
+       "directory's filesystem; file: one fdatasync per partition file."),
+    _s("streamlog.page.cache.tail.bytes", "LONG", str(64 * 1024 * 1024), _int(-1),
+       "Bytes at the end of each segment kept in the page cache once durable; the pages before "
+       "them are dropped so that new writes reuse them. -1 keeps everything (Kafka's behaviour)."),
 )
 
 BROKER_BY_NAME: Final = {s.name: s for s in BROKER_SETTINGS}

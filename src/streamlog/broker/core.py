@@ -93,10 +93,16 @@ class Broker:
 
     def start(self) -> None:
         engine = "threads" if self.config.memory else str(self.config.get("streamlog.fsync.engine"))
-        self.flusher = FlushCoordinator(self._flushed, engine=engine)
+        data_dir = self.config.data_dir
+        whole_fs = data_dir is not None and self.config.get("streamlog.fsync.scope") == "filesystem"
+        self.flusher = FlushCoordinator(self._flushed, engine=engine,
+                                        syncfs_dir=str(data_dir) if whole_fs else None)
         self.flusher.start()
         if not self.config.memory:
-            log.info("fdatasync engine: %s", self.flusher.engine)
+            rounds = "per file"
+            if self.flusher.filesystem_rounds is not None:
+                rounds = "syncfs for rounds of several partitions"
+            log.info("fdatasync engine: %s; %s", self.flusher.engine, rounds)
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._periodic_flush(), name="periodic-flush"))
 

@@ -51,6 +51,7 @@ from typing import Any, Final, Protocol
 
 from streamlog.broker.aio_fsync import AioFsync
 from streamlog.broker.clock import now_ms
+from streamlog.broker.fs_sync import FilesystemSync
 from streamlog.broker.topics import Partition
 from streamlog.broker.uring_fsync import UringFsync
 from streamlog.storage.log import FlushPlan
@@ -85,8 +86,12 @@ ENGINES: Final[dict[str, EngineOpener]] = {"io_uring": UringFsync.open, "aio": A
 
 class FlushCoordinator:
     def __init__(self, on_flushed: Callable[[Partition], None], threads: int = 8, *,
-                 engine: str = "auto", aio_depth: int = 16) -> None:
-        """``engine``: "auto" (the ``ENGINES`` in order), one of them by name, or "threads"."""
+                 engine: str = "auto", aio_depth: int = 16, syncfs_dir: str | None = None) -> None:
+        """``engine``: "auto" (the ``ENGINES`` in order), one of them by name, or "threads".
+        ``syncfs_dir``: the data directory, for filesystem rounds (``broker/fs_sync.py``); None: none."""
+        self._syncfs_dir = syncfs_dir
+        self._fs: FilesystemSync | None = None
+        self._fs_keys: list[int] = []  # the partitions of the filesystem round in flight
         self._max_threads = max(1, threads)
         self._engines = tuple(ENGINES) if engine == "auto" else () if engine == "threads" else (engine,)
         self._aio: AsyncFsync | None = None
@@ -116,6 +121,13 @@ class FlushCoordinator:
             if self._aio is not None:
                 self.engine = name
                 break
+        if self._syncfs_dir is not None:
+            self._fs = FilesystemSync.open(self._loop, self._syncfs_dir, self._fs_done)
+
+    @property
+    def filesystem_rounds(self) -> FilesystemSync | None:
+        """The syncfs rounds in use, or None (for the log line and tests)."""
+        return self._fs
 
     @property
     def _slots(self) -> int:
@@ -140,12 +152,21 @@ class FlushCoordinator:
 
     def _start(self) -> None:
         """Start flushes of partitions from the front of the line while a slot is free: by native
-        AIO when the flush is one data sync (the usual case), else on a thread."""
+        AIO when the flush is one data sync (the usual case), else on a thread.  When two or more
+        partitions wait and the filesystem round is free, all of them go into one ``syncfs`` round
+        instead (``broker/fs_sync.py``); while that round runs, the line waits for the next one."""
         self._start_scheduled = False
         line, in_flight = self._line, self._in_flight
-        aio = self._aio
+        aio, fs = self._aio, self._fs
+        if fs is not None and line and not self._closed and fs.affordable():
+            if fs.busy:
+                return  # the round in flight ends soon; everything in line forms the next one
+            fs_round = len(line) >= 2
+        else:
+            fs_round = False
         batch: list[tuple[int, int]] = []  # (fd, key) for one io_submit
-        slots = self._slots
+        together: list[int] = []  # keys for the filesystem round
+        slots = len(line) + len(in_flight) if fs_round else self._slots
         while line and len(in_flight) < slots and not self._closed:
             key, part = line.popitem(last=False)
             plog = part.log
@@ -157,17 +178,35 @@ class FlushCoordinator:
                 self._fail(key, OSError(f"write failed: {exc}"))
                 continue
             in_flight[key] = part
-            plan = plog.begin_flush() if aio is not None else None
+            plan = plog.begin_flush() if aio is not None or fs_round else None
             if plan is not None:
                 self._aio_plans[key] = (part, plan)
-                batch.append((plan.fd, key))
+                if fs_round and fs is not None and fs.covers(plan.fd):
+                    together.append(key)
+                else:
+                    batch.append((plan.fd, key))
             elif not plog.flush_needed():
                 self._done.append((part, None))  # nothing to sync after all
                 self._schedule_drain()
             else:
                 self._to_thread(part)
-        if batch and aio is not None:
-            self._submit(aio, batch)
+        if len(together) >= 2 and fs is not None:
+            self._fs_keys = together
+            fs.submit()
+        else:
+            batch.extend((self._aio_plans[key][1].fd, key) for key in together)
+        if batch:
+            if aio is not None:
+                self._submit(aio, batch)
+            else:  # planned for a filesystem round that did not happen, and there is no AIO
+                for _fd, key in batch:
+                    part, _plan = self._aio_plans.pop(key)
+                    self._to_thread(part)
+
+    def _fs_done(self, result: int) -> None:
+        keys, self._fs_keys = self._fs_keys, []
+        for key in keys:
+            self._aio_done(key, result)
 
     def _to_thread(self, part: Partition) -> None:
         self._queue.put(part)
@@ -338,6 +377,9 @@ class FlushCoordinator:
     async def close(self) -> None:
         """Stop the threads once they finish what they are doing; waiters still parked stay so."""
         self._closed = True
+        if self._fs is not None:
+            self._fs.close()  # waits for the round in flight
+            self._fs = None
         if self._aio is not None:
             self._aio.close()  # waits for the fdatasyncs in flight
             self._aio = None

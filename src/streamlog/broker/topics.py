@@ -126,6 +126,7 @@ class TopicRegistry:
         plog = self.logs.create(name, index, log_config_for(effective), now_ms=now_ms)
         durable = int(effective["flush.messages"]) <= 1 and not self.config.memory
         plog.set_write_behind(durable)  # acknowledged only once flushed: write at flush time
+        plog.set_cache_tail(int(self.config.get("streamlog.page.cache.tail.bytes")))
         return Partition(name, index, plog, dict(effective), durable, 0, now_ms)
 
     # --- queries ------------------------------------------------------------------------------

@@ -27,6 +27,11 @@ publish; `prepare_flush`, on the owner's thread just before a flush is handed to
 everything kept with one system call and publishes. So the snapshot never names bytes that are
 not in the file, and the appends made while an fsync runs cost no system call each.
 
+Page cache (`set_cache_tail`): once a flush has made a segment's bytes durable, all but the newest
+`tail` bytes of it may be dropped from the page cache, so that the kernel hands the same pages to
+the next writes (taking fresh pages cost 10 times more per byte on this project's VM; see
+docs/performance.md, fifth round). Readers further back than the tail read from the disk.
+
 Retention takes whole closed segments off the front (`detach_oldest_segments`; their files can be
 deleted on another thread), and the log cleaner (`cleaner`) swaps runs of closed segments for
 compacted copies (`replace_segments`); both run their decisions and swaps on the owner's thread.
@@ -147,6 +152,7 @@ class PartitionLog:
         self._checkpointed = (-1, 0)  # (segment base, position) of the last recovery point written
         self._closed = False
         self._write_behind = False
+        self._cache_tail = -1  # set_cache_tail: bytes of a synced segment kept in the page cache
         self.recovery_report = report
         self._snapshot = _FlushSnapshot(0, 0, 0, (), 0)
         self._publish()
@@ -224,6 +230,18 @@ class PartitionLog:
         store = self._segments[-1].store
         if isinstance(store, FileStore):
             store.write_behind = on
+
+    def set_cache_tail(self, tail_bytes: int) -> None:
+        """Once a segment's bytes are durable, keep only its last ``tail_bytes`` in the page cache
+        and let the kernel drop the rest (``FileStore.drop_cache``), so that new writes reuse those
+        pages instead of taking fresh ones; -1 (the default) keeps everything. Readers of older
+        data read it from the disk, and the kernel caches it again for them."""
+        self._cache_tail = tail_bytes
+
+    def _drop_cache(self, seg: Segment) -> None:
+        tail = self._cache_tail
+        if tail >= 0 and seg.flushed_size > tail:
+            seg.store.drop_cache(seg.flushed_size - tail)
 
     def prepare_flush(self) -> None:
         """On the owner's thread, before `flush` runs (on any thread): write out the appended bytes
@@ -530,6 +548,7 @@ class PartitionLog:
             if seg.flushed_size < size:
                 seg.sync_data()
                 seg.flushed_size = size
+                self._drop_cache(seg)
             if sealed and not seg.indexes_synced:
                 seg.sync_indexes()
                 seg.indexes_synced = True
@@ -579,6 +598,7 @@ class PartitionLog:
             return self._flushed
         if plan.segment.flushed_size < plan.size:
             plan.segment.flushed_size = plan.size
+            self._drop_cache(plan.segment)
         return self._flushed_through(plan.snapshot)
 
     def _sync_everything(self, *, clean: bool = False) -> None:

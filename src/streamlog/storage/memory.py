@@ -41,6 +41,9 @@ class MemoryStore:
     def sync_descriptor(self) -> int | None:
         return None
 
+    def drop_cache(self, below: int) -> None:
+        """Nothing to drop: the bytes are the store."""
+
     def truncate(self, size: int) -> None:
         del self._buf[size:]
 

@@ -44,6 +44,7 @@ _PREFIX_NEEDED = _LAST_DELTA_AT + 4  # bytes of a header needed to know a batch'
 LOG_OVERHEAD = 12  # baseOffset + batchLength
 _MIN_BATCH_LENGTH = 61 - LOG_OVERHEAD  # a batch is at least its 61-byte header
 _LOCATE_CHUNK = 16 * 1024
+_DROP_STEP = 4 * 1024 * 1024  # FileStore.drop_cache: the least it asks the kernel to drop at once
 
 
 def log_path(directory: str, base_offset: int, suffix: str) -> str:
@@ -59,6 +60,7 @@ class SegmentStore(Protocol):
     def write(self, data: BytesLike) -> None: ...
     def write_out(self) -> None: ...
     def sync_descriptor(self) -> int | None: ...
+    def drop_cache(self, below: int) -> None: ...
     def truncate(self, size: int) -> None: ...
     def sync(self) -> None: ...
     def close(self) -> None: ...
@@ -77,7 +79,7 @@ class FileStore:
     owner calls `write_out` first (on its own thread; `sync` may run on another).
     """
 
-    __slots__ = ("_fd", "_file_size", "_pending", "path", "write_behind")
+    __slots__ = ("_cache_dropped", "_fd", "_file_size", "_pending", "path", "write_behind")
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -85,6 +87,7 @@ class FileStore:
         self._pending = bytearray()  # write-behind bytes, which follow the file's content
         self._file_size = -1  # bytes in the file, once known (kept while written through this object)
         self.write_behind = False
+        self._cache_dropped = 0  # `drop_cache` has asked the kernel to drop the pages below this
 
     def _open(self) -> int:
         if self._fd is None:
@@ -154,6 +157,19 @@ class FileStore:
         """A descriptor that a caller may fdatasync (asynchronously) to do what `sync` does."""
         return self._fd if self._fd is not None else self._open()
 
+    def drop_cache(self, below: int) -> None:
+        """Tell the kernel it may drop this file's cached pages below byte `below`, which the caller
+        knows to be durable (clean pages go; the kernel reuses them for the next writes). Asks in
+        steps of at least `_DROP_STEP` bytes. Only a hint: errors are ignored. May run on another
+        thread, like `sync`, with the same reasoning about the descriptor."""
+        start = self._cache_dropped
+        fd = self._fd
+        if below - start < _DROP_STEP or fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, start, below - start, os.POSIX_FADV_DONTNEED)
+        self._cache_dropped = below
+
     def truncate(self, size: int) -> None:
         pending = self._pending
         if pending:
@@ -164,6 +180,7 @@ class FileStore:
             pending.clear()
         os.ftruncate(self._open(), size)
         self._file_size = size
+        self._cache_dropped = min(self._cache_dropped, size)
 
     def sync(self) -> None:
         # Another thread may call this while the owner works. The owner's descriptor is used when

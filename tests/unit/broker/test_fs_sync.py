@@ -1,0 +1,193 @@
+"""Filesystem rounds: several partitions made durable by one syncfs, on real logs and a real loop.
+
+The flusher hands a round to ``FilesystemSync`` when two or more partitions wait; a lone partition
+keeps its own fdatasync; while a round runs, the line waits for the next one; a failed round fails
+every waiter in it; too much dirty data machine-wide sends rounds back to per-file syncs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from tests.unit.broker.test_durability import Waiter, real_partition, until
+from tests.unit.storage.storage_support import make_batch
+
+from streamlog.broker.config import BrokerConfig, ConfigError
+from streamlog.broker.durability import FlushCoordinator
+from streamlog.broker.fs_sync import FilesystemSync, read_dirty_bytes
+from streamlog.broker.topics import Partition
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs is Linux's")
+
+
+def test_read_dirty_bytes_sums_dirty_and_writeback(tmp_path: Path) -> None:
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:  100 kB\nDirty:        12 kB\nWriteback:     3 kB\nWritebackTmp: 7 kB\n")
+    assert read_dirty_bytes(str(meminfo)) == 15 * 1024
+    meminfo.write_text("MemTotal:  100 kB\nDirty:  12 kB\n")
+    assert read_dirty_bytes(str(meminfo)) is None, "both lines are needed"
+    assert read_dirty_bytes(str(tmp_path / "absent")) is None
+    real = read_dirty_bytes()
+    assert real is not None and real >= 0
+
+
+def append(part: Partition, waiters: list[Waiter], flusher: FlushCoordinator, count: int = 2) -> None:
+    waiter = Waiter()
+    end = part.log.append(make_batch(count), now_ms=0).last_offset + 1
+    assert flusher.add_waiter(part, end, waiter)
+    waiters.append(waiter)
+
+
+def log_size(part: Partition) -> int:
+    return os.path.getsize(os.path.join(part.log.name, "00000000000000000000.log"))
+
+
+def started(tmp_path: Path, **kwargs: object) -> FlushCoordinator:
+    flusher = FlushCoordinator(lambda _p: None, threads=2, syncfs_dir=str(tmp_path), **kwargs)  # type: ignore[arg-type]
+    flusher.start()
+    if flusher.filesystem_rounds is None:
+        pytest.skip("syncfs is not available here")
+    return flusher
+
+
+def test_several_partitions_share_one_round_and_a_lone_one_keeps_its_own_sync(tmp_path: Path) -> None:
+    async def main() -> None:
+        flusher = started(tmp_path)
+        fs = flusher.filesystem_rounds
+        assert fs is not None
+        parts = [real_partition(tmp_path, i) for i in range(4)]
+        waiters: list[Waiter] = []
+        for part in parts:
+            append(part, waiters, flusher)
+        await until(lambda: all(w.calls for w in waiters))
+        assert all(w.calls == [None] for w in waiters)
+        assert fs.rounds == 1, "the four partitions asked in one turn went into one round"
+        for part in parts:
+            assert part.log.flushed_offset == part.log.log_end_offset == 2
+            assert log_size(part) == len(make_batch(2)), "the round covered the bytes in the file"
+        lone: list[Waiter] = []
+        append(parts[0], lone, flusher)
+        await until(lambda: lone[0].calls)
+        assert lone[0].calls == [None] and parts[0].log.flushed_offset == 4
+        assert fs.rounds == 1, "one partition alone is synced by its own fdatasync"
+        await flusher.close()
+        for part in parts:
+            part.log.close()
+
+    asyncio.run(main())
+
+
+def test_the_line_waits_for_the_round_in_flight_and_forms_the_next(tmp_path: Path) -> None:
+    async def main() -> None:
+        flusher = started(tmp_path)
+        fs = flusher.filesystem_rounds
+        assert fs is not None
+        gate = threading.Event()
+        real_syncfs = fs._syncfs
+
+        def held(fd: int) -> int:  # the sync itself happens first: what is written later is not covered
+            result = int(real_syncfs(fd))
+            assert gate.wait(10)
+            return result
+
+        fs._syncfs = held
+        parts = [real_partition(tmp_path, i) for i in range(6)]
+        first: list[Waiter] = []
+        for part in parts[:3]:
+            append(part, first, flusher)
+        await until(lambda: fs.busy)
+        second: list[Waiter] = []
+        for part in parts:  # three in the round (asked again) and three new ones
+            append(part, second, flusher)
+        await asyncio.sleep(0.05)
+        assert not any(w.calls for w in first + second), "nothing is released before its round ends"
+        assert all(p.log.flushed_offset == 0 for p in parts)
+        assert flusher._in_flight.keys() == {id(p) for p in parts[:3]}, "the new ones wait in line"
+        gate.set()
+        await until(lambda: all(w.calls for w in first + second))
+        assert all(w.calls == [None] for w in first + second)
+        assert fs.rounds == 2, "what arrived during the first round went into the second"
+        assert all(p.log.flushed_offset == p.log.log_end_offset for p in parts)
+        await flusher.close()
+        for part in parts:
+            part.log.close()
+
+    asyncio.run(main())
+
+
+def test_a_failed_round_fails_every_waiter_in_it_and_the_next_round_works(tmp_path: Path) -> None:
+    async def main() -> None:
+        flusher = started(tmp_path)
+        fs = flusher.filesystem_rounds
+        assert fs is not None
+        real_syncfs = fs._syncfs
+
+        def broken(_fd: int) -> int:
+            ctypes.set_errno(5)
+            return -1
+
+        fs._syncfs = broken
+        parts = [real_partition(tmp_path, i) for i in range(2)]
+        failed: list[Waiter] = []
+        for part in parts:
+            append(part, failed, flusher)
+        await until(lambda: all(w.calls for w in failed))
+        assert all(len(w.calls) == 1 and isinstance(w.calls[0], OSError) for w in failed)
+        assert "fsync failed" in str(failed[0].calls[0])
+        assert all(p.log.flushed_offset == 0 for p in parts), "a failed round claims nothing"
+        fs._syncfs = real_syncfs
+        retried: list[Waiter] = []
+        for part in parts:
+            append(part, retried, flusher)
+        await until(lambda: all(w.calls for w in retried))
+        assert all(w.calls == [None] for w in retried)
+        assert all(p.log.flushed_offset == 4 for p in parts)
+        await flusher.close()
+        for part in parts:
+            part.log.close()
+
+    asyncio.run(main())
+
+
+def test_much_dirty_data_sends_rounds_back_to_per_file_syncs(tmp_path: Path) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        flusher = FlushCoordinator(lambda _p: None, threads=2)
+        flusher.start()
+        # Swap in rounds that see a machine with 1 GiB dirty (the flusher's own would read the real one).
+        fs = FilesystemSync.open(loop, str(tmp_path), flusher._fs_done, read_dirty=lambda: 1 << 30)
+        if fs is None:
+            pytest.skip("syncfs is not available here")
+        flusher._fs = fs
+        parts = [real_partition(tmp_path, i) for i in range(3)]
+        waiters: list[Waiter] = []
+        for part in parts:
+            append(part, waiters, flusher)
+        await until(lambda: all(w.calls for w in waiters))
+        assert all(w.calls == [None] for w in waiters)
+        assert fs.rounds == 0 and fs.declined >= 1
+        assert all(p.log.flushed_offset == 2 for p in parts)
+        await flusher.close()
+        for part in parts:
+            part.log.close()
+
+    asyncio.run(main())
+
+
+def test_broker_settings_choose_the_scope_and_the_cache_tail(tmp_path: Path) -> None:
+    config = BrokerConfig({"log.dirs": str(tmp_path)})
+    assert config.get("streamlog.fsync.scope") == "filesystem"
+    assert config.get("streamlog.page.cache.tail.bytes") == 64 * 1024 * 1024
+    per_file = BrokerConfig({"streamlog.fsync.scope": "file", "streamlog.page.cache.tail.bytes": "-1"})
+    assert per_file.get("streamlog.fsync.scope") == "file"
+    assert per_file.get("streamlog.page.cache.tail.bytes") == -1
+    with pytest.raises(ConfigError):
+        BrokerConfig({"streamlog.fsync.scope": "disk"})
+    with pytest.raises(ConfigError):
+        BrokerConfig({"streamlog.page.cache.tail.bytes": "-2"})

@@ -1,0 +1,107 @@
+"""Page-cache tail: once synced, all but a segment's last `tail` bytes may leave the page cache.
+
+Only durable bytes are ever dropped, in steps of at least 4 MiB, by whichever flush path synced
+them; -1 drops nothing; reads of dropped ranges still return the data (from the disk).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from storage_support import make_batch, offsets
+
+from streamlog.storage.config import LogConfig
+from streamlog.storage.log import PartitionLog
+
+MiB = 1024 * 1024
+
+
+class Advice:
+    """Records posix_fadvise calls, then lets the real one run."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[tuple[int, int, int]] = []
+        real = os.posix_fadvise
+
+        def record(fd: int, offset: int, length: int, advice: int) -> None:
+            self.calls.append((offset, length, advice))
+            real(fd, offset, length, advice)
+
+        monkeypatch.setattr(os, "posix_fadvise", record)
+
+
+def open_log(tmp_path: Path, tail: int) -> PartitionLog:
+    plog = PartitionLog.open(tmp_path / "t-0", LogConfig(), now_ms=0)
+    plog.set_write_behind(True)
+    plog.set_cache_tail(tail)
+    return plog
+
+
+def append_mib(plog: PartitionLog, mib: int) -> None:
+    for _ in range(mib):
+        plog.append(make_batch(100, value_size=10_000), now_ms=0)  # about 1 MiB
+
+
+def read_offsets(plog: PartitionLog) -> list[tuple[int, int]]:
+    """(first, last) offset of every batch read back, from the start."""
+    found: list[tuple[int, int]] = []
+    offset = 0
+    while offset < plog.log_end_offset:
+        result = plog.read(offset, 4 * MiB)
+        found += offsets(result.data)
+        offset = result.next_offset
+    return found
+
+
+def test_a_flush_drops_what_lies_before_the_tail_and_reads_still_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    advice = Advice(monkeypatch)
+    plog = open_log(tmp_path, tail=1 * MiB)
+    append_mib(plog, 7)
+    before = read_offsets(plog)
+    plog.prepare_flush()
+    plog.flush()
+    size = plog.segments[-1].size_bytes
+    assert advice.calls == [(0, size - MiB, os.POSIX_FADV_DONTNEED)]
+    append_mib(plog, 2)
+    plog.prepare_flush()
+    plog.flush()
+    assert len(advice.calls) == 1, "less than 4 MiB more to drop: not asked yet"
+    append_mib(plog, 3)
+    assert len(advice.calls) == 1, "appends alone never drop anything"
+    plog.prepare_flush()
+    plog.flush()
+    new_size = plog.segments[-1].size_bytes
+    assert advice.calls[1] == (size - MiB, new_size - size, os.POSIX_FADV_DONTNEED), "from the last one's end"
+    after = read_offsets(plog)
+    assert after[: len(before)] == before and after[-1][1] + 1 == plog.log_end_offset
+    plog.close()
+
+
+def test_the_asynchronous_flush_path_drops_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    advice = Advice(monkeypatch)
+    plog = open_log(tmp_path, tail=0)
+    append_mib(plog, 5)
+    plog.prepare_flush()
+    plan = plog.begin_flush()
+    assert plan is not None
+    assert advice.calls == []
+    os.fdatasync(plan.fd)
+    plog.finish_flush(plan)
+    assert advice.calls == [(0, plan.size, os.POSIX_FADV_DONTNEED)], "all of it: the tail is 0"
+    assert plog.flushed_offset == plog.log_end_offset
+    assert read_offsets(plog) == [(i * 100, i * 100 + 99) for i in range(5)]
+    plog.close()
+
+
+def test_minus_one_keeps_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    advice = Advice(monkeypatch)
+    plog = open_log(tmp_path, tail=-1)
+    append_mib(plog, 6)
+    plog.prepare_flush()
+    plog.flush()
+    assert advice.calls == []
+    plog.close()
