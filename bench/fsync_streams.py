@@ -3,13 +3,17 @@
 Theory of operation: a durable produce to N partitions is acknowledged once every partition's new
 bytes are fdatasync'ed. Streamlog does that with one fdatasync per partition file (N per round,
 all handed to the kernel with one io_uring_enter by the broker's own engine,
-``streamlog.broker.uring_fsync``). The alternative is one shared write-ahead file: one write of
-all N chunks and one fdatasync per round. This script runs rounds of either kind back to back
-for a while, on the broker's engine, and reports rounds per second, round-time p50/p99 and this
-process's CPU per round (io_uring's io-wq workers belong to the process, so their CPU counts).
+``streamlog.broker.uring_fsync``). One alternative is one shared write-ahead file: one write of
+all N chunks and one fdatasync per round. Another keeps the N files and makes the round durable
+with one ``syncfs`` of their filesystem, run on a thread (io_uring has no syncfs operation), as
+the broker does for rounds of several partitions (``streamlog.broker.fs_sync``). This script runs
+rounds of one kind back to back for a while, on the broker's engine, and reports rounds per
+second, round-time p50/p99 and this process's CPU per round (io_uring's io-wq workers belong to
+the process, so their CPU counts).
 
     python -m bench.fsync_streams --mode files  [--partitions 16 --chunk 16384 --seconds 8]
     python -m bench.fsync_streams --mode shared
+    python -m bench.fsync_streams --mode syncfs
 
 Run the two modes alternately, and with other load on the machine as well as without: the
 difference that matters shows under CPU contention (docs/performance.md, fourth round). io_uring
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import json
 import os
 import shutil
@@ -29,6 +34,18 @@ import time
 from typing import Any
 
 from streamlog.broker.uring_fsync import UringFsync
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def syncfs(fd: int) -> None:
+    """syncfs(2) on the filesystem holding ``fd``, then fdatasync(2) of ``fd``: syncfs writes out
+    everything dirty there, but on ext4 without a journal the inode blocks it writes last are not
+    followed by a cache flush; the fdatasync of an already clean file adds that flush."""
+    if _libc.syncfs(fd) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
+    os.fdatasync(fd)
 
 
 async def run_rounds(
@@ -52,7 +69,7 @@ async def run_rounds(
     ring = UringFsync.open(loop, on_done)
     if ring is None:
         raise RuntimeError("io_uring is not available here")
-    names = [f"p{i}" for i in range(partitions)] if mode == "files" else ["shared"]
+    names = ["shared"] if mode == "shared" else [f"p{i}" for i in range(partitions)]
     fds = [os.open(os.path.join(directory, n), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) for n in names]
     data = os.urandom(chunk)
     shared = data * partitions
@@ -62,11 +79,15 @@ async def run_rounds(
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             began = time.perf_counter()
-            if mode == "files":
+            if mode == "shared":
+                os.write(fds[0], shared)
+            else:
                 for fd in fds:
                     os.write(fd, data)
-            else:
-                os.write(fds[0], shared)
+            if mode == "syncfs":
+                await asyncio.to_thread(syncfs, fds[0])
+                times.append(time.perf_counter() - began)
+                continue
             round_done = loop.create_future()
             waiting = len(fds)
             if ring.submit([(fd, i) for i, fd in enumerate(fds)]) != len(fds):
@@ -94,7 +115,7 @@ async def run_rounds(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fsync_streams", description=__doc__.split("\n")[0])
-    parser.add_argument("--mode", choices=("files", "shared"), required=True)
+    parser.add_argument("--mode", choices=("files", "shared", "syncfs"), required=True)
     parser.add_argument("--partitions", type=int, default=16)
     parser.add_argument("--chunk", type=int, default=16384, help="bytes per partition per round")
     parser.add_argument("--seconds", type=float, default=8.0)

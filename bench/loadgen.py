@@ -116,11 +116,13 @@ class WorkerResult:
 
 # ---------------------------------------------------------------------------------------------- producer
 class _Stats:
-    """Keeps the first and last librdkafka statistics sample taken after ``go``."""
+    """Keeps the first and last librdkafka statistics sample taken after ``go``, and each sample's
+    average request round trip (``rtt.avg`` of the brokers that answered in that interval)."""
 
     def __init__(self) -> None:
         self.first: tuple[float, int, int] | None = None
         self.last: tuple[float, int, int] | None = None
+        self.rtts_us: list[float] = []
         self.armed = False
 
     def __call__(self, text: str) -> None:
@@ -129,14 +131,19 @@ class _Stats:
         data = json.loads(text)
         produce_reqs = sum(int(b.get("req", {}).get("Produce", 0)) for b in data.get("brokers", {}).values())
         sample = (float(data.get("ts", 0)) / 1e6, produce_reqs, int(data.get("txmsgs", 0)))
+        for broker in data.get("brokers", {}).values():
+            rtt = broker.get("rtt", {})
+            if int(broker.get("nodeid", -1)) >= 0 and int(rtt.get("cnt", 0)) > 0:
+                self.rtts_us.append(float(rtt.get("avg", 0)))
         if self.first is None:
             self.first = sample
         self.last = sample
 
 
 def _process_cpu_s() -> float:
-    times = os.times()
-    return times.user + times.system
+    # CLOCK_PROCESS_CPUTIME_ID: every thread of the process, to the nanosecond (os.times() counts
+    # 10 ms ticks, which a short run's producer could round to zero).
+    return time.process_time()
 
 
 def producer_worker(spec: ProducerSpec, ready: Event, go: Event, stop: Event, out: Any) -> None:
@@ -221,6 +228,8 @@ def _produce(spec: ProducerSpec, ready: Event, go: Event, result: WorkerResult) 
         result.stats_window_s = stats.last[0] - stats.first[0]
         result.requests = stats.last[1] - stats.first[1]
         result.stats_msgs = stats.last[2] - stats.first[2]
+    if stats.rtts_us:
+        result.extra["rtt_avg_ms"] = sum(stats.rtts_us) / len(stats.rtts_us) / 1e3
     if hist is not None:
         result.hist = hist.encode()
 

@@ -188,6 +188,11 @@ def _throughput_metrics(outcome: Outcome, phase: PhaseResult, record_size: int) 
         # The load generator's CPU per record: on a small machine the clients and the broker share the
         # cores, and a client holding more records unacknowledged spends more per record.
         outcome.add("client_cpu_us_per_record", client_cpu / acked * 1e6, "us", None)
+    rtts = [r.extra["rtt_avg_ms"] for r in phase.producers if "rtt_avg_ms" in r.extra]
+    if rtts:
+        # librdkafka's own average Produce round trip (request sent to response read), per 500 ms
+        # sample, averaged: the longer it is, the more records each client holds unacknowledged.
+        outcome.add("client_rtt_avg_ms", sum(rtts) / len(rtts), "ms", None)
 
 
 # ---------------------------------------------------------------------------------------------- consume
