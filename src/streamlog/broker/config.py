@@ -19,8 +19,9 @@ Settings of Streamlog's own (no Kafka counterpart) start with ``streamlog.``:
 * ``streamlog.fsync.engine``: how fdatasyncs run (``auto``: io_uring, else native AIO, else
   threads; see ``broker/durability.py``).  For diagnosis and comparison; ``auto`` is the choice.
 * ``streamlog.fsync.scope``: ``filesystem`` (default) makes a flush round of two or more partitions
-  durable with one ``syncfs`` of the data directory's filesystem (``broker/fs_sync.py``), which is
-  several times cheaper than one fdatasync per file; ``file`` keeps one fdatasync per partition.
+  durable with one ``syncfs`` of the data directory's filesystem (``broker/fs_sync.py``; on ext4
+  and xfs, Linux 5.8 and later), which is several times cheaper than one fdatasync per file;
+  ``file`` keeps one fdatasync per partition.
   ``syncfs`` also writes out other programs' dirty data on that filesystem, so rounds fall back to
   per-file syncs while much is dirty machine-wide; ``file`` avoids the coupling altogether.
 * ``streamlog.page.cache.tail.bytes`` (64 MiB): once a segment's bytes are durable, all but its last

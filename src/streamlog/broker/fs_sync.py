@@ -27,7 +27,11 @@ The cost of ``syncfs`` is everyone's dirty data on that filesystem, not just our
 round the flusher asks ``affordable()``, which reads ``Dirty`` + ``Writeback`` from /proc/meminfo
 (at most every ``_MEMINFO_EVERY_S``): above ``dirty_limit`` bytes machine-wide, the round uses
 per-file fdatasyncs instead, so another program's large write does not stall our acknowledgements.
-Linux only (``syncfs`` through libc); elsewhere ``open`` returns None and every round is per file.
+Where rounds are used: Linux 5.8 or later (before it, ``syncfs`` did not report write-back errors),
+and a data directory on ext4 or xfs, where ``syncfs`` costs what the dirty data costs (found in
+/proc/self/mountinfo by the directory's device number).  Elsewhere (btrfs, whose ``syncfs``
+commits a whole transaction; network filesystems; anything not recognised) ``open`` returns None
+and every round is per file, as it is with ``streamlog.fsync.scope=file``.
 """
 
 from __future__ import annotations
@@ -47,6 +51,43 @@ log = logging.getLogger(__name__)
 
 DIRTY_LIMIT: Final = 32 << 20  # bytes dirty or under write-back machine-wide above which rounds go per file
 _MEMINFO_EVERY_S: Final = 0.05
+FILESYSTEMS: Final = frozenset({"ext4", "xfs"})  # where rounds are used
+MIN_KERNEL: Final = (5, 8)  # syncfs reports write-back errors from this release on
+
+
+def kernel_release(release: str) -> tuple[int, int] | None:
+    """``(major, minor)`` from a release string such as ``6.18.44-fc-v769``; None if unparsable."""
+    parts = release.split(".")
+    if len(parts) < 2:
+        return None
+    minor = ""
+    for ch in parts[1]:
+        if not ch.isdigit():
+            break
+        minor += ch
+    if not parts[0].isdigit() or not minor:
+        return None
+    return int(parts[0]), int(minor)
+
+
+def filesystem_type(directory: str, mountinfo: str = "/proc/self/mountinfo") -> str | None:
+    """The type of the mounted filesystem holding ``directory`` (matched by device number), or None."""
+    try:
+        dev = os.stat(directory).st_dev
+        with open(mountinfo, encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    wanted = f"{os.major(dev)}:{os.minor(dev)}"
+    found = None
+    for line in lines:
+        # 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+        fields = line.split()
+        if len(fields) > 4 and fields[2] == wanted and " - " in line:
+            after = line.split(" - ", 1)[1].split()
+            if after:
+                found = after[0]  # the last match is the mount on top
+    return found
 
 
 def read_dirty_bytes(path: str = "/proc/meminfo") -> int | None:
@@ -94,6 +135,16 @@ class FilesystemSync:
              dirty_limit: int = DIRTY_LIMIT,
              read_dirty: Callable[[], int | None] = read_dirty_bytes) -> FilesystemSync | None:
         if not sys.platform.startswith("linux"):
+            return None
+        release = kernel_release(os.uname().release)
+        if release is None or release < MIN_KERNEL:
+            log.info("syncfs rounds off: kernel %s reports no write-back errors from syncfs",
+                     os.uname().release)
+            return None
+        fstype = filesystem_type(directory)
+        if fstype not in FILESYSTEMS:
+            log.info("syncfs rounds off: %s is on %s, not on %s", directory,
+                     fstype or "an unknown filesystem", " or ".join(sorted(FILESYSTEMS)))
             return None
         libc = ctypes.CDLL(None, use_errno=True)
         syncfs = getattr(libc, "syncfs", None)

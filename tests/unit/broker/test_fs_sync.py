@@ -20,7 +20,7 @@ from tests.unit.storage.storage_support import make_batch
 
 from streamlog.broker.config import BrokerConfig, ConfigError
 from streamlog.broker.durability import FlushCoordinator
-from streamlog.broker.fs_sync import FilesystemSync, read_dirty_bytes
+from streamlog.broker.fs_sync import FilesystemSync, filesystem_type, kernel_release, read_dirty_bytes
 from streamlog.broker.topics import Partition
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs is Linux's")
@@ -35,6 +35,45 @@ def test_read_dirty_bytes_sums_dirty_and_writeback(tmp_path: Path) -> None:
     assert read_dirty_bytes(str(tmp_path / "absent")) is None
     real = read_dirty_bytes()
     assert real is not None and real >= 0
+
+
+def test_kernel_release_and_filesystem_type_decide_where_rounds_are_used(tmp_path: Path) -> None:
+    assert kernel_release("6.18.44-fc-v769") == (6, 18)
+    assert kernel_release("5.8.0-rc1") == (5, 8) and kernel_release("5.7.19") == (5, 7)
+    assert kernel_release("5") is None and kernel_release("x.y") is None
+    dev = os.stat(tmp_path).st_dev
+    mine = f"{os.major(dev)}:{os.minor(dev)}"
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "22 1 0:21 / /proc rw,nosuid - proc proc rw\n"
+        f"30 1 {mine} / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
+        f"31 30 {mine} / /data rw - btrfs /dev/vda rw\n"  # mounted on top: the later line wins
+    )
+    assert filesystem_type(str(tmp_path), str(mountinfo)) == "btrfs"
+    mountinfo.write_text("22 1 0:21 / /proc rw,nosuid - proc proc rw\n")
+    assert filesystem_type(str(tmp_path), str(mountinfo)) is None
+    assert filesystem_type(str(tmp_path / "absent")) is None
+    assert filesystem_type("/proc") == "proc"
+
+
+def test_no_rounds_on_filesystems_or_kernels_not_known_to_suit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import streamlog.broker.fs_sync as fs_sync
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        monkeypatch.setattr(fs_sync, "filesystem_type", lambda _d: "btrfs")
+        assert FilesystemSync.open(loop, str(tmp_path), lambda _r: None) is None
+        monkeypatch.setattr(fs_sync, "filesystem_type", lambda _d: "xfs")
+        monkeypatch.setattr(fs_sync, "kernel_release", lambda _r: (5, 4))
+        assert FilesystemSync.open(loop, str(tmp_path), lambda _r: None) is None
+        monkeypatch.setattr(fs_sync, "kernel_release", lambda _r: (6, 1))
+        fs = FilesystemSync.open(loop, str(tmp_path), lambda _r: None)
+        assert fs is not None
+        fs.close()
+
+    asyncio.run(main())
 
 
 def append(part: Partition, waiters: list[Waiter], flusher: FlushCoordinator, count: int = 2) -> None:
