@@ -3,7 +3,8 @@
 Theory of operation: :func:`describe` reads the CPU model and core count (/proc/cpuinfo,
 ``os.cpu_count``), memory (/proc/meminfo), the filesystem and block device holding the temporary
 directory where the brokers keep their data (``os.statvfs``, /proc/mounts, /sys/block, and for
-ext3/ext4 whether it has a journal, /proc/fs/jbd2), the kernel
+ext3/ext4 whether it has a journal, /proc/fs/jbd2; the device's cache mode), whether the VM hands
+freed memory back to its host (/sys/bus/virtio), the kernel
 (``uname``) and the versions of Python, confluent-kafka and librdkafka.  It also times a few small
 write+fsync pairs on that filesystem, because a durable broker's acknowledgement waits on fsync.
 :func:`render` turns the result into ``machine.md``.
@@ -18,7 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 
 def _cpu_model() -> str:
@@ -80,6 +81,42 @@ def journal(device: str, fstype: str, jbd2: Path = Path("/proc/fs/jbd2")) -> str
     return "journal" if any(e.rpartition("-")[0] == name for e in entries) else "no journal"
 
 
+def write_cache(device: str, sys_block: Path = Path("/sys/block")) -> str:
+    """The block device's cache mode as the kernel reports it: "write back" (a volatile cache, which
+    an fsync must flush) or "write through"; "unknown" if it cannot be read."""
+    try:
+        return (sys_block / Path(device).name / "queue" / "write_cache").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+_VIRTIO_BALLOON: Final = "0x0005"  # virtio device id
+_BALLOON_F_REPORTING: Final = 5  # feature bit: free page reporting
+
+
+def free_page_reporting(devices: Path = Path("/sys/bus/virtio/devices")) -> bool | None:
+    """Whether this VM reports freed memory to its host (a virtio balloon with free page reporting),
+    None if there is no virtio bus to look at.
+
+    It matters for memory-hungry workloads: the host takes such memory back, and touching it again
+    costs a host fault, about ten times the cost of writing to a reused page here
+    (docs/performance.md, fifth round)."""
+    try:
+        entries = list(devices.iterdir())
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            if (entry / "device").read_text().strip() != _VIRTIO_BALLOON:
+                continue
+            features = (entry / "features").read_text().strip()
+        except OSError:
+            continue
+        if len(features) > _BALLOON_F_REPORTING and features[_BALLOON_F_REPORTING] == "1":
+            return True
+    return False
+
+
 def fsync_ms(directory: str, rounds: int = 30) -> float:
     """Median time of one 4 KiB write + fsync in ``directory``."""
     samples = []
@@ -107,7 +144,10 @@ def describe() -> dict[str, Any]:
         "cpu_model": _cpu_model(),
         "cpu_cores": os.cpu_count(),
         "memory_gib": round(_mem_total_gib() or 0.0, 1),
-        "data_dir_filesystem": f"{device} on {mount} ({fstype}{kind}, {_rotational(device)})",
+        "memory_returned_to_host": {True: "yes (virtio balloon, free page reporting)", False: "no",
+                                    None: "unknown"}[free_page_reporting()],
+        "data_dir_filesystem": f"{device} on {mount} ({fstype}{kind}, {_rotational(device)}, "
+                               f"write cache: {write_cache(device)})",
         "data_dir_disk_size_gib": round(stat.f_blocks * stat.f_frsize / 1024**3, 1),
         "data_dir_disk_free_gib": round(stat.f_bavail * stat.f_frsize / 1024**3, 1),
         "fsync_4k_median_ms": round(fsync_ms(tmp), 3),
@@ -129,6 +169,7 @@ LABELS = {
     "cpu_model": "CPU model",
     "cpu_cores": "Cores (logical)",
     "memory_gib": "Memory (GiB)",
+    "memory_returned_to_host": "Freed memory returned to the host",
     "data_dir_filesystem": "Data-dir filesystem",
     "data_dir_disk_size_gib": "Disk size (GiB)",
     "data_dir_disk_free_gib": "Disk free at run time (GiB)",

@@ -82,6 +82,12 @@ def render_markdown(report: dict[str, Any]) -> str:
     for broker in report["brokers"]:
         lines.append(f"- **{broker['name']}**: {broker['version']}, storage: {broker['storage']}")
     lines.append("")
+    if len(report["brokers"]) > 1:
+        lines += [
+            "Each workload runs on each broker in turn; the first turn alternates between them from one "
+            "workload to the next (odd-numbered workloads in the order listed above, even ones reversed).",
+            "",
+        ]
     if pair:
         lines += [
             f'Ratio = {names[0]} / {names[1]}. "Better" says which direction is good for that figure: '

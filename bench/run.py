@@ -252,6 +252,16 @@ def maybe_profile(
         set_phase_hook(None)
 
 
+def turn_order(brokers: list[BenchBroker], index: int) -> list[BenchBroker]:
+    """The brokers in the order they take workload ``index`` (1-based): as listed for odd, reversed
+    for even.  What one broker's turn leaves behind reaches the next one's: dirty data still being
+    written back, and memory just freed.  On a VM with free page reporting, memory freed a few
+    seconds earlier is still backed by the host and cheap to touch again, and a broker that
+    deleted gigabytes of page cache handed the next one that gift (docs/performance.md, fifth
+    round).  Alternating gives each broker the first turn in half of the workloads."""
+    return list(brokers) if index % 2 else list(reversed(brokers))
+
+
 def run_one(fn: WorkloadFn, broker: BenchBroker, sizing: Sizing) -> Outcome:
     if broker.owned and broker.pid is None:
         tail = broker.log_tail(1500)
@@ -298,7 +308,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 broker.facts["idle_rss_kb"] = idle
         for index, (name, description, fn) in enumerate(chosen, 1):
             entry: dict[str, Any] = {"name": name, "description": description, "results": {}}
-            for broker in brokers:
+            for broker in turn_order(brokers, index):
                 progress(f"({index}/{len(chosen)}) {name} on {broker.name} ...")
                 synced_s, settled_s = settle_disk()
                 load, ticks = loadavg(), cpu_ticks()

@@ -256,3 +256,30 @@ def test_librdkafka_statistics_give_requests_messages_and_round_trips() -> None:
     stats(sample(2_000_000, 50, 5_000, 8_000, 2))
     assert stats.first == (1.0, 10, 1_000) and stats.last == (2.0, 50, 5_000)
     assert stats.rtts_us == [4_000, 8_000], "only real brokers that answered something count"
+
+
+def test_machine_tells_write_cache_and_free_page_reporting(tmp_path: Path) -> None:
+    from bench import machine
+
+    queue = tmp_path / "block" / "vda" / "queue"
+    queue.mkdir(parents=True)
+    (queue / "write_cache").write_text("write back\n")
+    assert machine.write_cache("/dev/vda", tmp_path / "block") == "write back"
+    assert machine.write_cache("/dev/sdb", tmp_path / "block") == "unknown"
+    devices = tmp_path / "virtio"
+    for name, device, features in [("virtio0", "0x0002", "0000010000"), ("virtio1", "0x0005", "0110000000")]:
+        (devices / name).mkdir(parents=True)
+        (devices / name / "device").write_text(device + "\n")
+        (devices / name / "features").write_text(features + "\n")
+    assert machine.free_page_reporting(devices) is False, "a balloon without bit 5; bit 5 on a disk"
+    (devices / "virtio1" / "features").write_text("0110010000\n")
+    assert machine.free_page_reporting(devices) is True
+    assert machine.free_page_reporting(tmp_path / "absent") is None
+
+
+def test_turns_alternate_between_brokers() -> None:
+    from bench.run import turn_order
+
+    brokers = ["streamlog", "tansu"]
+    assert [turn_order(brokers, i)[0] for i in range(1, 5)] == ["streamlog", "tansu", "streamlog", "tansu"]  # type: ignore[arg-type]
+    assert turn_order(brokers[:1], 2) == ["streamlog"]  # type: ignore[arg-type]
