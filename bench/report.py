@@ -195,14 +195,17 @@ def plot_latency(report: dict[str, Any], path: Path) -> str | None:
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
     styles = {"e2e": "-", "publish": "--"}
     ticks = [0.0, 50.0, 90.0, 99.0, 99.9, 99.99, 100.0]
+    # One colour per broker in every panel (the results' order follows the turns, which alternate).
+    colours = {b["name"]: f"C{i}" for i, b in enumerate(report["brokers"])}
     for ax, workload in zip(axes[0], panels, strict=True):
-        for index, (broker_name, outcome) in enumerate(workload["results"].items()):
+        for broker_name, colour in colours.items():
+            outcome = workload["results"].get(broker_name, {})
             for label, points in outcome.get("curves", {}).items():
                 xs = [_x(p) for p, _ in points]
                 ys = [max(v, 1e-3) for _, v in points]
                 style = styles.get(label, ":")
                 ax.plot(
-                    xs, ys, style, color=f"C{index}", marker="o", markersize=3, label=f"{broker_name} {label}"
+                    xs, ys, style, color=colour, marker="o", markersize=3, label=f"{broker_name} {label}"
                 )
         ax.set_xscale("log")
         ax.set_yscale("log")
