@@ -185,18 +185,24 @@ class FilesystemSync:
 
     def _work(self) -> None:
         while self._jobs.get():
-            result = 0
-            if self._syncfs(self._dir_fd) != 0:
-                result = -(ctypes.get_errno() or 5)
-            else:
-                try:
-                    os.fsync(self._dir_fd)
-                except OSError as exc:
-                    result = -(exc.errno or 5)
+            try:
+                result = self._sync_once()
+            except Exception:  # never leave a round unanswered: the flusher's line waits for it
+                log.exception("syncfs round failed unexpectedly")
+                result = -5  # EIO
             try:
                 self._loop.call_soon_threadsafe(self._finished, result)
             except RuntimeError:  # the loop is closed: shutting down
                 return
+
+    def _sync_once(self) -> int:
+        if self._syncfs(self._dir_fd) != 0:
+            return -(ctypes.get_errno() or 5)
+        try:
+            os.fsync(self._dir_fd)
+        except OSError as exc:
+            return -(exc.errno or 5)
+        return 0
 
     def _finished(self, result: int) -> None:
         self.busy = False

@@ -171,22 +171,26 @@ def test_a_failed_round_fails_every_waiter_in_it_and_the_next_round_works(tmp_pa
             ctypes.set_errno(5)
             return -1
 
-        fs._syncfs = broken
+        def raising(_fd: int) -> int:
+            raise ValueError("a bug in the round itself")
+
         parts = [real_partition(tmp_path, i) for i in range(2)]
-        failed: list[Waiter] = []
-        for part in parts:
-            append(part, failed, flusher)
-        await until(lambda: all(w.calls for w in failed))
-        assert all(len(w.calls) == 1 and isinstance(w.calls[0], OSError) for w in failed)
-        assert "fsync failed" in str(failed[0].calls[0])
-        assert all(p.log.flushed_offset == 0 for p in parts), "a failed round claims nothing"
+        for failure in (broken, raising):  # an error from the kernel, and an unexpected exception
+            fs._syncfs = failure
+            failed: list[Waiter] = []
+            for part in parts:
+                append(part, failed, flusher)
+            await until(lambda: all(w.calls for w in failed))  # noqa: B023
+            assert all(len(w.calls) == 1 and isinstance(w.calls[0], OSError) for w in failed)
+            assert "fsync failed" in str(failed[0].calls[0])
+            assert all(p.log.flushed_offset == 0 for p in parts), "a failed round claims nothing"
         fs._syncfs = real_syncfs
         retried: list[Waiter] = []
         for part in parts:
             append(part, retried, flusher)
         await until(lambda: all(w.calls for w in retried))
         assert all(w.calls == [None] for w in retried)
-        assert all(p.log.flushed_offset == 4 for p in parts)
+        assert all(p.log.flushed_offset == 6 for p in parts)
         await flusher.close()
         for part in parts:
             part.log.close()
