@@ -33,16 +33,19 @@ import tempfile
 import time
 from typing import Any
 
+from streamlog.broker.fs_sync import load_syncfs
 from streamlog.broker.uring_fsync import UringFsync
 
-_libc = ctypes.CDLL(None, use_errno=True)
+_syncfs = load_syncfs()
 
 
 def syncfs(fd: int) -> None:
     """syncfs(2) on the filesystem holding ``fd``, then fdatasync(2) of ``fd``: syncfs writes out
     everything dirty there, but on ext4 without a journal the inode blocks it writes last are not
     followed by a cache flush; the fdatasync of an already clean file adds that flush."""
-    if _libc.syncfs(fd) != 0:
+    if _syncfs is None:
+        raise OSError(38, "syncfs is not available here")  # ENOSYS
+    if _syncfs(fd) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, os.strerror(errno))
     os.fdatasync(fd)

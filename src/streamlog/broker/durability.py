@@ -91,7 +91,6 @@ class FlushCoordinator:
         ``syncfs_dir``: the data directory, for filesystem rounds (``broker/fs_sync.py``); None: none."""
         self._syncfs_dir = syncfs_dir
         self._fs: FilesystemSync | None = None
-        self._fs_keys: list[int] = []  # the partitions of the filesystem round in flight
         self._max_threads = max(1, threads)
         self._engines = tuple(ENGINES) if engine == "auto" else () if engine == "threads" else (engine,)
         self._aio: AsyncFsync | None = None
@@ -191,8 +190,7 @@ class FlushCoordinator:
             else:
                 self._to_thread(part)
         if len(together) >= 2 and fs is not None:
-            self._fs_keys = together
-            fs.submit()
+            fs.submit(together)
         else:
             batch.extend((self._aio_plans[key][1].fd, key) for key in together)
         if batch:
@@ -203,8 +201,7 @@ class FlushCoordinator:
                     part, _plan = self._aio_plans.pop(key)
                     self._to_thread(part)
 
-    def _fs_done(self, result: int) -> None:
-        keys, self._fs_keys = self._fs_keys, []
+    def _fs_done(self, keys: list[int], result: int) -> None:
         for key in keys:
             self._aio_done(key, result)
 

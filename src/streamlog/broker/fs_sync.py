@@ -41,6 +41,7 @@ import ctypes
 import logging
 import os
 import queue
+import re
 import sys
 import threading
 import time
@@ -51,23 +52,25 @@ log = logging.getLogger(__name__)
 
 DIRTY_LIMIT: Final = 32 << 20  # bytes dirty or under write-back machine-wide above which rounds go per file
 _MEMINFO_EVERY_S: Final = 0.05
+RoundDone = Callable[[list[int], int], None]  # (the round's tokens, 0 or -errno), on the loop
 FILESYSTEMS: Final = frozenset({"ext4", "xfs"})  # where rounds are used
 MIN_KERNEL: Final = (5, 8)  # syncfs reports write-back errors from this release on
 
 
 def kernel_release(release: str) -> tuple[int, int] | None:
     """``(major, minor)`` from a release string such as ``6.18.44-fc-v769``; None if unparsable."""
-    parts = release.split(".")
-    if len(parts) < 2:
+    found = re.match(r"(\d+)\.(\d+)", release)
+    return (int(found[1]), int(found[2])) if found else None
+
+
+def load_syncfs() -> Callable[[int], int] | None:
+    """libc's ``syncfs(fd)`` (0, or -1 with errno set), or None where libc has none."""
+    syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+    if syncfs is None:
         return None
-    minor = ""
-    for ch in parts[1]:
-        if not ch.isdigit():
-            break
-        minor += ch
-    if not parts[0].isdigit() or not minor:
-        return None
-    return int(parts[0]), int(minor)
+    syncfs.argtypes = [ctypes.c_int]
+    syncfs.restype = ctypes.c_int
+    return syncfs  # type: ignore[no-any-return]
 
 
 def filesystem_type(directory: str, mountinfo: str = "/proc/self/mountinfo") -> str | None:
@@ -109,9 +112,10 @@ def read_dirty_bytes(path: str = "/proc/meminfo") -> int | None:
 
 
 class FilesystemSync:
-    """syncfs rounds on one thread; ``on_done(result)`` runs on the loop (0, or -errno)."""
+    """syncfs rounds on one thread; ``on_done(tokens, result)`` runs on the loop with the round's
+    tokens as submitted and 0 or -errno."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, on_done: Callable[[int], None],
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_done: RoundDone,
                  syncfs: Callable[[int], int], dir_fd: int, dirty_limit: int,
                  read_dirty: Callable[[], int | None]) -> None:
         self._loop = loop
@@ -123,7 +127,7 @@ class FilesystemSync:
         self._read_dirty = read_dirty
         self._dirty_checked = -1.0
         self._dirty_ok = True
-        self._jobs: queue.SimpleQueue[bool] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[list[int] | None] = queue.SimpleQueue()
         self.busy = False
         self.rounds = 0
         self.declined = 0  # rounds that went per file because too much was dirty
@@ -131,7 +135,7 @@ class FilesystemSync:
         self._thread.start()
 
     @classmethod
-    def open(cls, loop: asyncio.AbstractEventLoop, directory: str, on_done: Callable[[int], None], *,
+    def open(cls, loop: asyncio.AbstractEventLoop, directory: str, on_done: RoundDone, *,
              dirty_limit: int = DIRTY_LIMIT,
              read_dirty: Callable[[], int | None] = read_dirty_bytes) -> FilesystemSync | None:
         if not sys.platform.startswith("linux"):
@@ -146,12 +150,9 @@ class FilesystemSync:
             log.info("syncfs rounds off: %s is on %s, not on %s", directory,
                      fstype or "an unknown filesystem", " or ".join(sorted(FILESYSTEMS)))
             return None
-        libc = ctypes.CDLL(None, use_errno=True)
-        syncfs = getattr(libc, "syncfs", None)
+        syncfs = load_syncfs()
         if syncfs is None:
             return None
-        syncfs.argtypes = [ctypes.c_int]
-        syncfs.restype = ctypes.c_int
         try:
             dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
@@ -177,21 +178,22 @@ class FilesystemSync:
             self.declined += 1
         return self._dirty_ok
 
-    def submit(self) -> None:
-        """Start a round: everything written to files on this filesystem before now becomes durable."""
+    def submit(self, tokens: list[int]) -> None:
+        """Start a round: everything written to files on this filesystem before now becomes durable;
+        ``tokens`` come back with the result."""
         assert not self.busy, "one round at a time"
         self.busy = True
-        self._jobs.put(True)
+        self._jobs.put(tokens)
 
     def _work(self) -> None:
-        while self._jobs.get():
+        while (tokens := self._jobs.get()) is not None:
             try:
                 result = self._sync_once()
             except Exception:  # never leave a round unanswered: the flusher's line waits for it
                 log.exception("syncfs round failed unexpectedly")
                 result = -5  # EIO
             try:
-                self._loop.call_soon_threadsafe(self._finished, result)
+                self._loop.call_soon_threadsafe(self._finished, tokens, result)
             except RuntimeError:  # the loop is closed: shutting down
                 return
 
@@ -204,13 +206,13 @@ class FilesystemSync:
             return -(exc.errno or 5)
         return 0
 
-    def _finished(self, result: int) -> None:
+    def _finished(self, tokens: list[int], result: int) -> None:
         self.busy = False
         self.rounds += 1
-        self._on_done(result)
+        self._on_done(tokens, result)
 
     def close(self) -> None:
         """Wait for the round in flight (its completion is not delivered), then stop."""
-        self._jobs.put(False)
+        self._jobs.put(None)
         self._thread.join()
         os.close(self._dir_fd)

@@ -64,12 +64,12 @@ def test_no_rounds_on_filesystems_or_kernels_not_known_to_suit(
     async def main() -> None:
         loop = asyncio.get_running_loop()
         monkeypatch.setattr(fs_sync, "filesystem_type", lambda _d: "btrfs")
-        assert FilesystemSync.open(loop, str(tmp_path), lambda _r: None) is None
+        assert FilesystemSync.open(loop, str(tmp_path), lambda _k, _r: None) is None
         monkeypatch.setattr(fs_sync, "filesystem_type", lambda _d: "xfs")
         monkeypatch.setattr(fs_sync, "kernel_release", lambda _r: (5, 4))
-        assert FilesystemSync.open(loop, str(tmp_path), lambda _r: None) is None
+        assert FilesystemSync.open(loop, str(tmp_path), lambda _k, _r: None) is None
         monkeypatch.setattr(fs_sync, "kernel_release", lambda _r: (6, 1))
-        fs = FilesystemSync.open(loop, str(tmp_path), lambda _r: None)
+        fs = FilesystemSync.open(loop, str(tmp_path), lambda _k, _r: None)
         assert fs is not None
         fs.close()
 
@@ -87,23 +87,32 @@ def log_size(part: Partition) -> int:
     return os.path.getsize(os.path.join(part.log.name, "00000000000000000000.log"))
 
 
-def started(tmp_path: Path, **kwargs: object) -> FlushCoordinator:
-    flusher = FlushCoordinator(lambda _p: None, threads=2, syncfs_dir=str(tmp_path), **kwargs)  # type: ignore[arg-type]
+def append_each(parts: list[Partition], flusher: FlushCoordinator) -> list[Waiter]:
+    waiters: list[Waiter] = []
+    for part in parts:
+        append(part, waiters, flusher)
+    return waiters
+
+
+def started(tmp_path: Path) -> tuple[FlushCoordinator, FilesystemSync]:
+    flusher = FlushCoordinator(lambda _p: None, threads=2, syncfs_dir=str(tmp_path))
     flusher.start()
     if flusher.filesystem_rounds is None:
         pytest.skip("syncfs is not available here")
-    return flusher
+    return flusher, flusher.filesystem_rounds
+
+
+async def shut(flusher: FlushCoordinator, parts: list[Partition]) -> None:
+    await flusher.close()
+    for part in parts:
+        part.log.close()
 
 
 def test_several_partitions_share_one_round_and_a_lone_one_keeps_its_own_sync(tmp_path: Path) -> None:
     async def main() -> None:
-        flusher = started(tmp_path)
-        fs = flusher.filesystem_rounds
-        assert fs is not None
+        flusher, fs = started(tmp_path)
         parts = [real_partition(tmp_path, i) for i in range(4)]
-        waiters: list[Waiter] = []
-        for part in parts:
-            append(part, waiters, flusher)
+        waiters = append_each(parts, flusher)
         await until(lambda: all(w.calls for w in waiters))
         assert all(w.calls == [None] for w in waiters)
         assert fs.rounds == 1, "the four partitions asked in one turn went into one round"
@@ -115,18 +124,14 @@ def test_several_partitions_share_one_round_and_a_lone_one_keeps_its_own_sync(tm
         await until(lambda: lone[0].calls)
         assert lone[0].calls == [None] and parts[0].log.flushed_offset == 4
         assert fs.rounds == 1, "one partition alone is synced by its own fdatasync"
-        await flusher.close()
-        for part in parts:
-            part.log.close()
+        await shut(flusher, parts)
 
     asyncio.run(main())
 
 
 def test_the_line_waits_for_the_round_in_flight_and_forms_the_next(tmp_path: Path) -> None:
     async def main() -> None:
-        flusher = started(tmp_path)
-        fs = flusher.filesystem_rounds
-        assert fs is not None
+        flusher, fs = started(tmp_path)
         gate = threading.Event()
         real_syncfs = fs._syncfs
 
@@ -137,13 +142,9 @@ def test_the_line_waits_for_the_round_in_flight_and_forms_the_next(tmp_path: Pat
 
         fs._syncfs = held
         parts = [real_partition(tmp_path, i) for i in range(6)]
-        first: list[Waiter] = []
-        for part in parts[:3]:
-            append(part, first, flusher)
+        first = append_each(parts[:3], flusher)
         await until(lambda: fs.busy)
-        second: list[Waiter] = []
-        for part in parts:  # three in the round (asked again) and three new ones
-            append(part, second, flusher)
+        second = append_each(parts, flusher)  # three in the round (asked again) and three new ones
         await asyncio.sleep(0.05)
         assert not any(w.calls for w in first + second), "nothing is released before its round ends"
         assert all(p.log.flushed_offset == 0 for p in parts)
@@ -153,18 +154,14 @@ def test_the_line_waits_for_the_round_in_flight_and_forms_the_next(tmp_path: Pat
         assert all(w.calls == [None] for w in first + second)
         assert fs.rounds == 2, "what arrived during the first round went into the second"
         assert all(p.log.flushed_offset == p.log.log_end_offset for p in parts)
-        await flusher.close()
-        for part in parts:
-            part.log.close()
+        await shut(flusher, parts)
 
     asyncio.run(main())
 
 
 def test_a_failed_round_fails_every_waiter_in_it_and_the_next_round_works(tmp_path: Path) -> None:
     async def main() -> None:
-        flusher = started(tmp_path)
-        fs = flusher.filesystem_rounds
-        assert fs is not None
+        flusher, fs = started(tmp_path)
         real_syncfs = fs._syncfs
 
         def broken(_fd: int) -> int:
@@ -177,23 +174,17 @@ def test_a_failed_round_fails_every_waiter_in_it_and_the_next_round_works(tmp_pa
         parts = [real_partition(tmp_path, i) for i in range(2)]
         for failure in (broken, raising):  # an error from the kernel, and an unexpected exception
             fs._syncfs = failure
-            failed: list[Waiter] = []
-            for part in parts:
-                append(part, failed, flusher)
+            failed = append_each(parts, flusher)
             await until(lambda: all(w.calls for w in failed))  # noqa: B023
             assert all(len(w.calls) == 1 and isinstance(w.calls[0], OSError) for w in failed)
             assert "fsync failed" in str(failed[0].calls[0])
             assert all(p.log.flushed_offset == 0 for p in parts), "a failed round claims nothing"
         fs._syncfs = real_syncfs
-        retried: list[Waiter] = []
-        for part in parts:
-            append(part, retried, flusher)
+        retried = append_each(parts, flusher)
         await until(lambda: all(w.calls for w in retried))
         assert all(w.calls == [None] for w in retried)
         assert all(p.log.flushed_offset == 6 for p in parts)
-        await flusher.close()
-        for part in parts:
-            part.log.close()
+        await shut(flusher, parts)
 
     asyncio.run(main())
 
@@ -209,16 +200,12 @@ def test_much_dirty_data_sends_rounds_back_to_per_file_syncs(tmp_path: Path) -> 
             pytest.skip("syncfs is not available here")
         flusher._fs = fs
         parts = [real_partition(tmp_path, i) for i in range(3)]
-        waiters: list[Waiter] = []
-        for part in parts:
-            append(part, waiters, flusher)
+        waiters = append_each(parts, flusher)
         await until(lambda: all(w.calls for w in waiters))
         assert all(w.calls == [None] for w in waiters)
         assert fs.rounds == 0 and fs.declined >= 1
         assert all(p.log.flushed_offset == 2 for p in parts)
-        await flusher.close()
-        for part in parts:
-            part.log.close()
+        await shut(flusher, parts)
 
     asyncio.run(main())
 
