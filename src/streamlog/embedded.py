@@ -22,10 +22,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from streamlog.broker.clock import now_ms
 from streamlog.broker.config import BrokerConfig
 from streamlog.broker.server import BrokerServer
 from streamlog.broker.topics import TopicError
+from streamlog.storage.logdir import StorageFailure
 
 T = TypeVar("T")
 
@@ -70,16 +70,17 @@ class EmbeddedBroker:
         asyncio.set_event_loop(loop)
 
         async def main() -> None:
-            self._stopped = asyncio.Event()
-            self._server = BrokerServer(self._config)
+            server = BrokerServer(self._config)
+            self._server = server
+            self._stopped = server.stop_requested
             try:
-                address = await self._server.start()
+                address = await server.start()
             except BaseException as exc:
                 ready.set_exception(exc)
                 return
             ready.set_result(address)
-            await self._stopped.wait()
-            await self._server.stop()
+            await server.stop_requested.wait()  # stop(), or a failed data directory (fail-stop)
+            await server.stop()
 
         try:
             loop.run_until_complete(main())
@@ -95,6 +96,11 @@ class EmbeddedBroker:
             self._loop.call_soon_threadsafe(stopped.set)
         self._thread.join(timeout=30)
         self._thread = None
+
+    @property
+    def failure(self) -> StorageFailure | None:
+        """Why the broker stopped by itself (its data directory failed: fail-stop), or None."""
+        return None if self._server is None else self._server.failure
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
@@ -136,7 +142,7 @@ class EmbeddedBroker:
 
         def create() -> None:
             try:
-                server.broker.topics.create(name, partitions, configs, now_ms())
+                server.broker.topics.create(name, partitions, configs, server.broker.clock.now_ms())
             except TopicError as exc:
                 raise ValueError(exc.message) from None
 
@@ -152,18 +158,6 @@ class EmbeddedBroker:
         server = self._server
         assert server is not None
 
-        def reset() -> None:
-            broker = server.broker
-            stamp = now_ms()
-            for name in list(broker.topics.topics):
-                topic = broker.topics.topics[name]
-                if broker.flusher is not None:
-                    for part in topic.partitions:
-                        broker.flusher.forget(part.tp)
-                broker.topics.delete(name, stamp)
-            for ext in broker.extensions.values():
-                resetter = getattr(ext, "reset", None)
-                if resetter is not None:
-                    resetter()
-
-        self._call(reset)
+        if self._loop is None or self._thread is None:
+            raise RuntimeError("the broker is not running")
+        asyncio.run_coroutine_threadsafe(server.broker.reset(), self._loop).result(timeout=30)

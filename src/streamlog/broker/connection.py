@@ -2,25 +2,25 @@
 
 Theory of operation: ``Connection`` is an ``asyncio.Protocol`` (callbacks, no stream objects and no
 task per connection).  ``data_received`` feeds the sans-IO ``FrameDecoder``; each complete frame is
-decoded and its handler started at once, so pipelined requests overlap (several produces share one
-group-commit fsync).  What comes back goes to the out-queue in arrival order: the response bytes
-when the handler answered at once, or a slot that a task (most handlers, and a fast handler that
-has to wait after all, e.g. a long-polling Fetch) or a ``Deferred`` (Produce waiting for its fsync)
-fills in later.  Responses leave from the head of the queue only, so they always go out in request
-order; responses that become ready together are written with one ``transport.write``.  A request
-without a response (Produce acks=0) takes no place.
+decoded and its handler called at once (one shape for all: ``handlers/__init__.py``), so pipelined
+requests overlap (several produces share one group-commit fsync).  What comes back goes to the
+out-queue in arrival order: the response bytes when the handler answered at once, or a slot that a
+``Deferred`` (a Produce waiting for its fsync, a Fetch parked in the purgatory) or a task (the
+``async def`` handlers) fills in later. Responses leave from the head of the queue only, so they
+always go out in request order; responses that become ready together are written with one
+``transport.write``. A request without a response (Produce acks=0) takes no place.
 
 Backpressure: at most ``MAX_IN_FLIGHT`` requests are queued per connection; when the queue is full
-reading stops (frames already received wait in the decoder) until responses leave.  Responses
-leave only while the transport accepts writes (``pause_writing``/``resume_writing``), so a client
-that sends without reading fills its own queue and stops only its own reading; other connections
-never notice.
+reading stops (frames already received wait in the decoder) until responses leave. Responses leave
+only while the transport accepts writes (``pause_writing``/``resume_writing``), so a client that
+sends without reading fills its own queue and stops only its own reading; other connections never
+notice.
 
 Bad input: an oversize or undersize frame, a frame that does not decode, or an unsupported API
-version stops reading; the requests before it are answered, then the connection is closed with a
-log line (as Kafka does).  ApiVersions with a version we do not know is answered with
-UNSUPPORTED_VERSION and our ranges, as KIP-511 requires.  A handler raising ``CloseConnection``
-closes the connection once the responses before it are written.
+version stops reading; the requests before it are answered, then the connection is closed with a log
+line (as Kafka does). ApiVersions with a version we do not know is answered with UNSUPPORTED_VERSION
+and our ranges, as KIP-511 requires. A handler raising ``CloseConnection`` closes the connection
+once the responses before it are written.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from streamlog.broker.handlers import FAST_HANDLERS, HANDLERS
+from streamlog.broker.handlers import HANDLERS
 from streamlog.broker.handlers.base import CloseConnection, Deferred, RequestContext
 from streamlog.protocol.errors import ErrorCode
 from streamlog.protocol.framing import NEED_DATA, FrameDecoder, FrameError
@@ -209,16 +209,12 @@ class Connection(asyncio.Protocol):
         api_key = header.api_key
         ctx = RequestContext(api_key, header.api_version, header.correlation_id, header.client_id,
                              self.peer, self.local_host, self.local_port)
-        fast = FAST_HANDLERS.get(api_key)
-        if fast is not None:
-            self._start_fast(fast, ctx, body)
-            return
         handler = HANDLERS.get(api_key)
         if handler is None:
             log.warning("closing connection from %s: no handler for API key %d", self.peer, api_key)
             self._closing = True
             return
-        self._start_task(handler(self.broker, ctx, body), ctx)
+        self._dispatch(handler, ctx, body)
 
     def _start_task(self, pending: Awaitable[Any], ctx: RequestContext) -> None:
         slot = _Slot(self, ctx)
@@ -228,9 +224,10 @@ class Connection(asyncio.Protocol):
         task.add_done_callback(slot.task_done)
         self._out.append(slot)
 
-    def _start_fast(self, fast: Callable[..., Any], ctx: RequestContext, body: dict[str, Any]) -> None:
+    def _dispatch(self, handler: Callable[..., Any], ctx: RequestContext, body: dict[str, Any]) -> None:
+        """Call the handler; queue its answer, or a slot for a ``Deferred`` or a task to fill."""
         try:
-            result = fast(self.broker, ctx, body)
+            result = handler(self.broker, ctx, body)
             if result is None:
                 return
             if isinstance(result, Deferred):
@@ -238,7 +235,7 @@ class Connection(asyncio.Protocol):
                 self._out.append(slot)
                 result.listen(slot.deferred_done)
                 return
-            if not isinstance(result, dict):  # a coroutine: the handler has to wait (as a task)
+            if not isinstance(result, dict):  # a coroutine: the handler waits (as a task)
                 self._start_task(result, ctx)
                 return
             self._out.append(encode_response(ctx.api_key, ctx.api_version, ctx.correlation_id, result))

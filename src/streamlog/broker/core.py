@@ -1,24 +1,53 @@
-"""The broker object: configuration, topics, durability and the parked-request purgatory.
+"""The composition root: every broker component, built, started and stopped in one place, in order.
 
-Theory of operation: one ``Broker`` per process (or per EmbeddedBroker).  ``open`` loads durable
-metadata and every partition log (running crash recovery), ``start`` launches the background tasks
-(group-commit flusher, periodic flush for ``flush.ms``), and ``close`` stops them and closes every
-log cleanly.  Handlers (``handlers/``) receive the broker and reach everything through it.
+Theory of operation: ``Broker.open`` (blocking: run it off the event loop) builds the components
+bottom up, each receiving only what it uses, and recovers every log on the way:
+
+    clock, purgatory                      time and the one home of waiting requests
+    LogManager (+ LogDir), MetadataStore  the data directory's lock and health, the cluster metadata log
+    TopicRegistry                         topics and their partition logs (recovery runs here)
+    FlushPolicy                           when partitions are flushed; waits for durability
+    GroupService                          ``__consumer_offsets`` replayed; the group coordinator
+    TxnService                            ``__transaction_state`` replayed; producer state
+    LogCleanerService, RetentionService   compaction (also of the internal logs) and retention
+    FailStop                              what a failed data directory does to the rest
+
+``start`` (on the loop) starts them in the same order; ``close`` stops them in the reverse order of
+what depends on what (the listener and the connections are stopped first, by ``server``):
+
+    1. the transaction service: its in-flight completions (markers, group offsets, completion
+       records) finish first, while the group service, the flusher and the logs still run; what
+       cannot finish stays prepared in ``__transaction_state`` and is completed at the next start
+    2. the group service: timers stop, its pending writes finish
+    3. the purgatory: every request still parked is cancelled (its connection is gone)
+    4. the log cleaner and retention: the cleaning in progress is abandoned or completed
+    5. the flusher: flushes in flight finish, no new ones start
+    6. the logs: producer-state snapshots, the internal logs, the partition logs, the metadata log
+       (each fsynced and marked clean; on a failed directory, closed without writing), then the
+       data directory's lock
+
+Handlers (``handlers/``) receive the ``Broker`` and reach the components through its typed
+attributes; the components themselves never see the ``Broker``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
-from streamlog.broker.clock import now_ms
+from streamlog.broker.clock import SYSTEM_CLOCK, Clock
 from streamlog.broker.config import BrokerConfig
-from streamlog.broker.durability import FlushCoordinator
-from streamlog.broker.topics import Partition, TopicRegistry
-from streamlog.broker.waiters import PartitionWaiters
+from streamlog.broker.fail_stop import FailStop
+from streamlog.broker.flush_policy import FlushPolicy, FlushWait
+from streamlog.broker.group_service import OFFSETS_LOG, GroupService
+from streamlog.broker.log_cleaner import LogCleanerService
+from streamlog.broker.purgatory import Purgatory
+from streamlog.broker.retention import RetentionService
+from streamlog.broker.topics import Partition, Topic, TopicRegistry
+from streamlog.broker.txn_service import TxnService
 from streamlog.storage.log import remove_tree_now
 from streamlog.storage.manager import LogManager
 from streamlog.storage.metadata import MetadataStore
@@ -35,125 +64,153 @@ class Listener:
 
 
 class Broker:
-    def __init__(self, config: BrokerConfig) -> None:
+    """Every component of one broker; build it with ``Broker.open``."""
+
+    def __init__(self, *, config: BrokerConfig, clock: Clock, logs: LogManager, metadata: MetadataStore,
+                 topics: TopicRegistry, purgatory: Purgatory, flush: FlushPolicy, groups: GroupService,
+                 txn: TxnService, cleaner: LogCleanerService, retention: RetentionService,
+                 fail_stop: FailStop, remover: ThreadPoolExecutor | None) -> None:
         self.config = config
         self.node_id = config.node_id
-        self.metadata: MetadataStore | None = None
-        self.logs: LogManager | None = None
-        self._registry: TopicRegistry | None = None
-        self.waiters = PartitionWaiters()
-        self.flusher: FlushCoordinator | None = None
+        self.clock = clock
+        self.logs = logs
+        self.metadata = metadata
+        self.topics = topics
+        self.purgatory = purgatory
+        self.flush = flush
+        self.groups = groups
+        self.txn = txn
+        self.cleaner = cleaner
+        self.retention = retention
+        self.fail_stop = fail_stop
         self.listener = Listener("127.0.0.1", 0, "127.0.0.1", 0)
-        self._tasks: list[asyncio.Task[Any]] = []
-        self.extensions: dict[str, Any] = {}  # coordinators and other subsystems register here
-        self._remover: ThreadPoolExecutor | None = None  # removes deleted topics' files
+        self._remover = remover  # removes deleted topics' files off the event loop
+        self._closed = False
 
-    # --- lifecycle ------------------------------------------------------------------------------
+    # --- building -------------------------------------------------------------------------------
 
-    def open(self) -> None:
-        stamp = now_ms()
-        data_dir = self.config.data_dir
+    @classmethod
+    def open(cls, config: BrokerConfig, clock: Clock = SYSTEM_CLOCK) -> Broker:
+        """Build every component and recover every log (blocking; run it off the event loop)."""
+        stamp = clock.now_ms()
+        data_dir = config.data_dir
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
-        self.logs = LogManager.open(data_dir)
-        if data_dir is not None:
-            # Removing a deleted topic's files (about a second for a few GB) happens on this
-            # thread, not on the event loop; the directory was already renamed away, durably.
-            remover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamlog-remove")
-            self._remover = remover
-            self.logs.remove_tree = lambda path: remover.submit(remove_tree_now, path)
-        self.metadata = MetadataStore.open(data_dir, stamp)
-        self._registry = TopicRegistry(self.config, self.metadata, self.logs)
-        self._registry.load(stamp)
-        # Retention and log compaction (issue 5): first, so they stop before others close their logs.
-        from streamlog.broker.log_cleaner import install_log_maintenance
-
-        install_log_maintenance(self)
-        # Consumer groups (issue 3): replay __consumer_offsets and register the group coordinator.
-        from streamlog.broker.group_service import GroupService
-
-        self.extensions["groups"] = GroupService.open(self, stamp)
-        # Transactions (issue 4): replay __transaction_state and register the "txn" extension.
-        from streamlog.broker.txn_service import install as install_txn
-
-        install_txn(self)
-
-    @property
-    def topics(self) -> TopicRegistry:
-        assert self._registry is not None, "broker not opened"
-        return self._registry
+        logs = LogManager.open(data_dir)
+        undo: list[Callable[[], object]] = []  # closes what was opened, should a later step fail
+        remover: ThreadPoolExecutor | None = None
+        try:
+            if data_dir is not None:
+                # Removing a deleted topic's files (about a second for a few GB) happens on this
+                # thread, not on the event loop; the directory was already renamed away, durably.
+                remover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamlog-remove")
+                pool = remover
+                logs.remove_tree = lambda path: pool.submit(remove_tree_now, path)
+            metadata = MetadataStore.open(data_dir, stamp, logdir=logs.logdir)
+            undo.append(metadata.close)
+            topics = TopicRegistry(config, metadata, logs)
+            topics.load(stamp)
+            purgatory = Purgatory(clock)
+            flush = FlushPolicy(config, clock, purgatory)
+            groups = GroupService.open(config, clock, purgatory, flush, logs.logdir, stamp)
+            undo.append(groups.close_logs)
+            txn = TxnService.open(config, clock, topics, flush, groups, logs.logdir, stamp)
+            undo.append(txn.close_logs)
+            cleaner = LogCleanerService(config, clock, topics, txn, logs.logdir)
+            cleaner.register_log("__cluster_metadata", metadata.log)
+            cleaner.register_log(OFFSETS_LOG, groups.partition.log, groups.cleaner_config)
+            retention = RetentionService(config, clock, topics, cleaner, logs.logdir)
+        except BaseException:
+            for close in reversed(undo):
+                try:
+                    close()
+                except Exception:
+                    log.exception("closing after a failed start")
+            logs.close_all()
+            if remover is not None:
+                remover.shutdown(wait=True)
+            raise
+        return cls(config=config, clock=clock, logs=logs, metadata=metadata, topics=topics,
+                   purgatory=purgatory, flush=flush, groups=groups, txn=txn, cleaner=cleaner,
+                   retention=retention, fail_stop=FailStop(logs.logdir, purgatory), remover=remover)
 
     @property
     def cluster_id(self) -> str:
         configured = str(self.config.get("cluster.id"))
         if configured:
             return configured
-        assert self.metadata is not None
         return str(self.metadata.cluster_id)
 
+    def all_partitions(self) -> Iterator[Partition]:
+        """Every partition this broker writes: the topics' and the internal logs'."""
+        yield from self.topics.all_partitions()
+        yield self.groups.partition
+        yield self.txn.log_partition
+
+    # --- running --------------------------------------------------------------------------------
+
     def start(self) -> None:
-        engine = "threads" if self.config.memory else str(self.config.get("streamlog.fsync.engine"))
-        data_dir = self.config.data_dir
-        whole_fs = data_dir is not None and self.config.get("streamlog.fsync.scope") == "filesystem"
-        self.flusher = FlushCoordinator(self._flushed, engine=engine,
-                                        syncfs_dir=str(data_dir) if whole_fs else None)
-        self.flusher.start()
-        if not self.config.memory:
-            rounds = "per file"
-            if self.flusher.filesystem_rounds is not None:
-                rounds = "syncfs for rounds of several partitions"
-            log.info("fdatasync engine: %s; %s", self.flusher.engine, rounds)
-        loop = asyncio.get_running_loop()
-        self._tasks.append(loop.create_task(self._periodic_flush(), name="periodic-flush"))
+        """Start every component (on the event loop), in the order they were built."""
+        self.flush.start(self.all_partitions)
+        flusher = self.flush.flusher
+        assert flusher is not None
+        self.fail_stop.start(flusher.stop_flushing, self.all_partitions)
+        self.groups.start()
+        self.txn.start()
+        self.cleaner.start()
+        self.retention.start()
+
+    def cancel_requests(self) -> None:
+        """Cancel every parked request (their connections are gone), sparing the services' own
+        waits for durability, which the services' stops still need."""
+        self.purgatory.cancel_all(spare=lambda op: isinstance(op, FlushWait))
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:  # noqa: SIM105 - explicit: reaping cancelled tasks, swallowing their CancelledError on purpose
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
-        self._tasks.clear()
-        if self.flusher is not None:
-            await self.flusher.close()
-        if self.logs is not None:
+        """Stop every component in order (see the module docstring)."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.txn.stop()
+        await self.groups.stop()
+        self.purgatory.cancel_all()
+        await self.cleaner.close()
+        await self.retention.close()
+        await self.flush.close()
+        self.txn.close_logs()
+        self.groups.close_logs()
+        try:
             self.logs.close_all()
+        except OSError as exc:
+            log.error("closing the logs failed: %s", exc)
         if self._remover is not None:
             remover, self._remover = self._remover, None
             await asyncio.get_running_loop().run_in_executor(None, remover.shutdown)
-        if self.metadata is not None:
+        try:
             self.metadata.close()
+        except OSError as exc:
+            log.error("closing the metadata log failed: %s", exc)
 
-    def add_task(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.append(task)
+    # --- operations that span components ----------------------------------------------------------
 
-    # --- durability -----------------------------------------------------------------------------
+    async def delete_topic(self, name: str) -> Topic:
+        """Delete a topic: gone from the metadata (durably) and for clients at once; its committed
+        offsets go too; whatever waited on its partitions gives up; once no flush of its logs is
+        in flight, the logs are removed.  Raises ``TopicError``."""
+        topic = self.topics.detach(name, self.clock.now_ms())
+        try:
+            self.groups.topic_deleted(name)  # committed offsets of a deleted topic go too, as in Kafka
+            for part in topic.partitions:
+                self.purgatory.notify(part.tp)  # parked fetches and produces see the partition gone
+            for part in topic.partitions:
+                await self.flush.quiesce(part)
+                self.txn.forget_partition(part)
+        finally:
+            self.topics.remove_logs(topic)
+        return topic
 
-    def _flushed(self, part: Partition) -> None:
-        self.waiters.notify(part.tp)
-
-    def appended(self, part: Partition) -> None:
-        """Called after every append: schedule flushes and wake fetches for visible data."""
-        if part.durable:
-            # Visible once fsynced: fetches wake when the flush completes.  acks=0 producers wait
-            # for nothing, so the flush is requested here for every append.
-            if self.flusher is not None:
-                self.flusher.request_flush(part)
-            return
-        self.waiters.notify(part.tp)
-        if self.flusher is not None and not self.config.memory:
-            unflushed = part.log.log_end_offset - part.log.flushed_offset
-            if unflushed >= int(part.config["flush.messages"]):
-                self.flusher.request_flush(part)
-
-    async def _periodic_flush(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            if self.config.memory or self.flusher is None:
-                continue
-            stamp = now_ms()
-            for part in self.topics.all_partitions():
-                if (part.log.log_end_offset > part.log.flushed_offset
-                        and stamp - part.last_flush_ms >= int(part.config["flush.ms"])):
-                    self.flusher.request_flush(part)
+    async def reset(self) -> None:
+        """Delete every topic, group and transaction, keeping the broker running (EmbeddedBroker)."""
+        for name in list(self.topics.topics):
+            await self.delete_topic(name)
+        self.groups.reset()
+        self.txn.reset()

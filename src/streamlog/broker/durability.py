@@ -1,15 +1,19 @@
 """Group commit: acknowledged means fsynced, and one fsync covers every append made before it.
 
-Theory of operation: after a produce appends to a durable partition, it registers a waiter for the
-partition to be flushed past the batch's last offset.  The partition joins a first-in first-out
-line of partitions waiting for a flush (once: asking again while it waits changes nothing).  A
-limited number of flushes run at once; when a slot is free, the partition at the front has its
-log prepared (``prepare_flush``: durable logs are in write-behind mode, so this writes every
-append kept since the last flush with one system call) and its data is fdatasync'ed.  When that
-ends, waiters whose offset is now covered are released (produce's waiters are plain callbacks,
-other callers get futures), the fetch purgatory hears that the high watermark moved, and the slot
-goes to the next partition in line.  Appends that arrive while a partition's fsync runs put it back
-in line when that fsync ends.
+Theory of operation: after an append to a durable partition, the partition is asked to be flushed
+(``request_flush``; requests that wait for it park in the purgatory, see ``flush_policy``).  The
+partition joins a first-in first-out line of partitions waiting for a flush (once: asking again
+while it waits changes nothing).  A limited number of flushes run at once; when a slot is free, the
+partition at the front has its log prepared (``prepare_flush``: durable logs are in write-behind
+mode, so this writes every append kept since the last flush with one system call) and its data is
+fdatasync'ed.  When that ends, the listener hears ``flushed(part)`` (the purgatory then wakes what
+waits on the partition: produce acknowledgements, fetches, services' writes) and the slot goes to
+the next partition in line.  Appends that arrive while a partition's fsync runs put it back in line
+when that fsync ends.
+
+Failures are final (fail-stop, ``storage/logdir.py``): a failed write or fdatasync is reported to
+the log's directory, which goes offline; the listener hears ``flush_failed(part, error)``, the
+partition is never flushed again (its log refuses), and nothing is retried on the same pages.
 
 So a partition waiting in line gathers every append made meanwhile into one write and one fsync:
 the busier the broker, the more requests each fsync covers, and the cost follows the fsync rate the
@@ -50,7 +54,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
 from streamlog.broker.aio_fsync import AioFsync
-from streamlog.broker.clock import now_ms
 from streamlog.broker.fs_sync import FilesystemSync
 from streamlog.broker.topics import Partition
 from streamlog.broker.uring_fsync import UringFsync
@@ -59,13 +62,14 @@ from streamlog.storage.log import FlushPlan
 log = logging.getLogger(__name__)
 
 
-class FlushWaiter(Protocol):
-    """Told once: ``error`` is None when everything below its offset is on disk."""
+class FlushListener(Protocol):
+    """Hears how each flush ended, on the event loop."""
 
-    def flushed(self, error: BaseException | None) -> None: ...
+    def flushed(self, part: Partition) -> None:
+        """The flush made ``part.log.flushed_offset`` durable."""
 
-
-Waiter = FlushWaiter | asyncio.Future[None]
+    def flush_failed(self, part: Partition, error: BaseException) -> None:
+        """The flush failed; the log's directory is offline (``error`` says why)."""
 
 
 class AsyncFsync(Protocol):
@@ -85,7 +89,7 @@ ENGINES: Final[dict[str, EngineOpener]] = {"io_uring": UringFsync.open, "aio": A
 
 
 class FlushCoordinator:
-    def __init__(self, on_flushed: Callable[[Partition], None], threads: int = 8, *,
+    def __init__(self, listener: FlushListener, threads: int = 8, *,
                  engine: str = "auto", aio_depth: int = 16, syncfs_dir: str | None = None) -> None:
         """``engine``: "auto" (the ``ENGINES`` in order), one of them by name, or "threads".
         ``syncfs_dir``: the data directory, for filesystem rounds (``broker/fs_sync.py``); None: none."""
@@ -107,8 +111,8 @@ class FlushCoordinator:
         self._in_flight: dict[int, Partition] = {}  # handed to the threads, not back yet
         self._again: dict[int, Partition] = {}  # asked for while in flight: back in line after it
         self._start_scheduled = False
-        self._waiters: dict[int, tuple[Partition, list[tuple[int, Waiter]]]] = {}
-        self._on_flushed = on_flushed
+        self._quiescing: dict[int, list[asyncio.Future[None]]] = {}  # in flight, awaited by quiesce
+        self._listener = listener
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self.fsyncs = 0
@@ -142,7 +146,7 @@ class FlushCoordinator:
         if key in self._in_flight:
             self._again[key] = part  # the running flush may not cover this
             return
-        if self._closed:
+        if self._closed or part.log.offline:
             return
         self._line[key] = part
         if not self._start_scheduled:
@@ -171,13 +175,12 @@ class FlushCoordinator:
             plog = part.log
             try:
                 plog.prepare_flush()  # write-behind bytes go to the file here, on the loop thread
-            except OSError as exc:
-                log.error("write to %s-%d failed: %s", part.topic, part.index, exc)
+                plan = plog.begin_flush() if aio is not None or fs_round else None
+            except OSError as exc:  # reported to the log's directory, which is offline now
                 self._again.pop(key, None)
-                self._fail(key, OSError(f"write failed: {exc}"))
+                self._listener.flush_failed(part, exc)
                 continue
             in_flight[key] = part
-            plan = plog.begin_flush() if aio is not None or fs_round else None
             if plan is not None:
                 self._aio_plans[key] = (part, plan)
                 if fs_round and fs is not None and fs.covers(plan.fd):
@@ -231,7 +234,7 @@ class FlushCoordinator:
         part, plan = found
         error: BaseException | None = None
         if result < 0:
-            error = OSError(-result, os.strerror(-result))
+            error = part.log.flush_failed(OSError(-result, os.strerror(-result)))
         else:
             try:
                 part.log.finish_flush(plan)
@@ -244,31 +247,6 @@ class FlushCoordinator:
         if not self._drain_scheduled:
             self._drain_scheduled = True
             asyncio.get_running_loop().call_soon(self._drain)
-
-    def add_waiter(self, part: Partition, offset: int, waiter: FlushWaiter) -> bool:
-        """Call ``waiter.flushed`` once everything below ``offset`` is on disk.  Returns False (and
-        registers nothing) if it already is."""
-        if part.log.flushed_offset >= offset:
-            return False
-        self._register(part, offset, waiter)
-        return True
-
-    def wait_flushed(self, part: Partition, offset: int) -> asyncio.Future[None]:
-        """A future that completes once everything below ``offset`` is on disk."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if part.log.flushed_offset >= offset:
-            fut.set_result(None)
-        else:
-            self._register(part, offset, fut)
-        return fut
-
-    def _register(self, part: Partition, offset: int, waiter: Waiter) -> None:
-        entry = self._waiters.get(id(part))
-        if entry is None:
-            self._waiters[id(part)] = (part, [(offset, waiter)])
-        else:
-            entry[1].append((offset, waiter))
-        self.request_flush(part)
 
     # --- fsync threads ---------------------------------------------------------------------------
 
@@ -307,7 +285,6 @@ class FlushCoordinator:
         if self._closed:
             return
         done = self._done
-        stamp = now_ms()
         if done and not self._start_scheduled:  # slots free up: the next in line start next turn
             self._start_scheduled = True
             asyncio.get_running_loop().call_soon(self._start)
@@ -317,62 +294,38 @@ class FlushCoordinator:
             self._in_flight.pop(key, None)
             again = self._again.pop(key, None)
             if error is not None:
-                log.error("fsync of %s-%d failed: %s", part.topic, part.index, error)
-                self._fail(key, OSError(f"fsync failed: {error}"))
+                self._listener.flush_failed(part, error)
             else:
                 self.fsyncs += 1
-                part.last_flush_ms = stamp
-                self._release(key, part)
-                self._on_flushed(part)
-            # Appended to while its fsync ran (the flush may or may not have covered it).
-            if again is not None and key not in self._in_flight and again.log.flush_needed():
-                self.request_flush(again)
+                self._listener.flushed(part)
+                # Appended to while its fsync ran (the flush may or may not have covered it).
+                if again is not None and key not in self._in_flight and again.log.flush_needed():
+                    self.request_flush(again)
+            waiting = self._quiescing.pop(key, None)
+            if waiting is not None and key not in self._in_flight:
+                for fut in waiting:
+                    if not fut.done():
+                        fut.set_result(None)
 
-    def _release(self, key: int, part: Partition) -> None:
-        entry = self._waiters.get(key)
-        if entry is None:
-            return
-        flushed = part.log.flushed_offset
-        remaining = []
-        for offset, waiter in entry[1]:
-            if offset > flushed:
-                remaining.append((offset, waiter))
-            elif isinstance(waiter, asyncio.Future):
-                if not waiter.done():
-                    waiter.set_result(None)
-            else:
-                waiter.flushed(None)
-        if remaining:
-            self._waiters[key] = (part, remaining)
-            self.request_flush(part)
-        else:
-            del self._waiters[key]
+    async def quiesce(self, part: Partition) -> None:
+        """Take ``part`` out of line and wait until no flush of it is in flight (before its log is
+        closed or deleted: a flush that ran on afterwards could write into a new log created under
+        the same name)."""
+        key = id(part)
+        self._line.pop(key, None)
+        self._again.pop(key, None)
+        if key in self._in_flight:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._quiescing.setdefault(key, []).append(fut)
+            await fut
 
-    def _fail(self, key: int, exc: BaseException) -> None:
-        entry = self._waiters.pop(key, None)
-        if entry is None:
-            return
-        for _offset, waiter in entry[1]:
-            if isinstance(waiter, asyncio.Future):
-                if not waiter.done():
-                    waiter.set_exception(exc)
-            else:
-                waiter.flushed(exc)
-
-    def forget(self, tp: tuple[str, int]) -> None:
-        """A partition was deleted: fail its waiters and drop it."""
-        for key, (part, _waiters) in list(self._waiters.items()):
-            if part.tp == tp:
-                self._fail(key, OSError("partition deleted"))
-        for key, part in list(self._again.items()):
-            if part.tp == tp:
-                del self._again[key]
-        for key, part in list(self._line.items()):
-            if part.tp == tp:
-                del self._line[key]
+    def stop_flushing(self) -> None:
+        """Start no more flushes (the data directory failed); those in flight end as they will."""
+        self._line.clear()
+        self._again.clear()
 
     async def close(self) -> None:
-        """Stop the threads once they finish what they are doing; waiters still parked stay so."""
+        """Stop the threads once they finish what they are doing (what waits stays parked)."""
         self._closed = True
         if self._fs is not None:
             self._fs.close()  # waits for the round in flight

@@ -2,24 +2,26 @@
 makes group state durable in ``__consumer_offsets``.
 
 Theory of operation: ``GroupService.open`` (called from ``Broker.open``, off the event loop) opens the
-private log ``<data dir>/__consumer_offsets`` (a ``MemoryPartitionLog`` in memory mode), replays every
-record into a fresh ``GroupCoordinator`` and registers itself as ``broker.extensions["groups"]``.
-The log is not a topic: it is absent from the topic registry, so Metadata never lists it and
-clients cannot produce to or delete it.  Its directory name has no ``-<partition>`` suffix so the log
-manager never mistakes it for a partition.  It is registered with the log cleaner (when there is
-one) as a compacted log, so superseded commits and tombstoned keys are eventually removed.
+private log ``<data dir>/__consumer_offsets`` (a ``MemoryPartitionLog`` in memory mode) and replays
+every record into a fresh ``GroupCoordinator``.  The log is not a topic: it is absent from the topic
+registry, so Metadata never lists it and clients cannot produce to or delete it.  Its directory name
+has no ``-<partition>`` suffix so the log manager never mistakes it for a partition.  The broker
+registers it with the log cleaner as a compacted log (``cleaner_config``), so superseded commits and
+tombstoned keys are eventually removed.
 
 Every request handler builds a typed request, calls the coordinator synchronously (before its first
 ``await``, so requests on one connection change state in arrival order) and hands the ``Outcome`` to
 ``_execute``, which carries out the effects in order:
 
-* ParkJoin/ParkSync create a future under (group, member); CompleteJoin/CompleteSync resolve it.
-* ScheduleTimer sets an asyncio timer (replacing one with the same key) that feeds ``on_timer`` back
-  into the coordinator with the wall-clock time.
-* Persist encodes the records as one v2 batch, appends it, and asks the broker's flusher to fsync it.
-  Completions after a Persist, and the caller's own response, wait for that fsync: a commit is
-  acknowledged only once it is on disk, and a SyncGroup only once the generation's assignment is.
-  Should the write fail, the responses it held back become COORDINATOR_NOT_AVAILABLE (retriable).
+* ParkJoin/ParkSync park the request in the broker's purgatory under ("join"|"sync", group, member);
+  CompleteJoin/CompleteSync answer what is parked there.
+* ScheduleTimer sets a timer on the broker's clock (replacing one with the same key) that feeds
+  ``on_timer`` back into the coordinator with the wall-clock time.
+* Persist encodes the records as one v2 batch, appends it, and waits until it is flushed
+  (``FlushPolicy.wait_flushed``).  Completions after a Persist, and the caller's own response, wait
+  for that fsync: a commit is acknowledged only once it is on disk, and a SyncGroup only once the
+  generation's assignment is.  Should the write fail, the responses it held back become
+  COORDINATOR_NOT_AVAILABLE (retriable).
 
 A background task expires offsets every ``offsets.retention.check.interval.ms``.
 """
@@ -31,10 +33,13 @@ import contextlib
 import logging
 import os
 import uuid
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
-from streamlog.broker.clock import now_ms
+from streamlog.broker.clock import Clock, TimerHandle
+from streamlog.broker.config import BrokerConfig
+from streamlog.broker.flush_policy import FlushPolicy
+from streamlog.broker.purgatory import ParkedValue, Purgatory
 from streamlog.broker.topics import Partition
 from streamlog.coordinator.group import (
     CommitRequest,
@@ -67,10 +72,8 @@ from streamlog.protocol.records.builder import NewRecord, build_batch
 from streamlog.protocol.records.record import iter_records
 from streamlog.storage.config import LogConfig
 from streamlog.storage.log import PartitionLog
+from streamlog.storage.logdir import LogDir
 from streamlog.storage.memory import MemoryPartitionLog
-
-if TYPE_CHECKING:
-    from streamlog.broker.core import Broker
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +84,7 @@ _READ_BYTES = 1 << 20
 E = ErrorCode
 
 
-def group_config(broker: Broker) -> GroupConfig:
-    cfg = broker.config
+def group_config(cfg: BrokerConfig) -> GroupConfig:
     return GroupConfig(
         min_session_timeout_ms=int(cfg.get("group.min.session.timeout.ms")),
         max_session_timeout_ms=int(cfg.get("group.max.session.timeout.ms")),
@@ -107,14 +109,32 @@ def replay(plog: PartitionLog) -> Iterator[tuple[bytes, bytes | None]]:
         offset = result.next_offset
 
 
+ParkKey = tuple[str, str, str]  # ("join" or "sync", group id, member id): a purgatory key
+
+
+def _join_key(group_id: str, member_id: str) -> ParkKey:
+    return ("join", group_id, member_id)
+
+
+def _sync_key(group_id: str, member_id: str) -> ParkKey:
+    return ("sync", group_id, member_id)
+
+
 class GroupService:
-    def __init__(self, broker: Broker, plog: PartitionLog, coordinator: GroupCoordinator) -> None:
-        self.broker = broker
+    # Compacted by key, like Kafka's __consumer_offsets (the broker registers it with the cleaner).
+    cleaner_config: Mapping[str, str] = {"cleanup.policy": "compact",
+                                         "segment.bytes": str(_LOG_CONFIG.segment_bytes)}
+
+    def __init__(self, config: BrokerConfig, clock: Clock, purgatory: Purgatory, flush: FlushPolicy,
+                 plog: PartitionLog, coordinator: GroupCoordinator) -> None:
+        self._config = config
+        self._clock = clock
+        self._purgatory = purgatory
+        self._flush = flush
         self.coordinator = coordinator
-        self.partition = Partition(OFFSETS_LOG, 0, plog, {}, durable=not broker.config.memory)
-        self._joins: dict[tuple[str, str], asyncio.Future[JoinResponse]] = {}
-        self._syncs: dict[tuple[str, str], asyncio.Future[SyncResponse]] = {}
-        self._timers: dict[TimerKey, asyncio.TimerHandle] = {}
+        self.partition = Partition(OFFSETS_LOG, 0, plog, {}, durable=not config.memory)
+        self._parked_keys: set[ParkKey] = set()  # what join/sync requests were parked under
+        self._timers: dict[TimerKey, TimerHandle] = {}
         self._pending_writes: set[asyncio.Future[None]] = set()
         self._startup: Outcome[None] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -122,20 +142,18 @@ class GroupService:
     # --- lifecycle ---------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, broker: Broker, now: int) -> GroupService:
+    def open(cls, config: BrokerConfig, clock: Clock, purgatory: Purgatory, flush: FlushPolicy,
+             logdir: LogDir | None, now: int) -> GroupService:
         """Open and replay ``__consumer_offsets`` (blocking; call off the event loop)."""
-        data_dir = broker.config.data_dir
+        data_dir = config.data_dir
         plog: PartitionLog
         if data_dir is None:
             plog = MemoryPartitionLog.open(OFFSETS_LOG, _LOG_CONFIG, now_ms=now)
         else:
-            plog = PartitionLog.open(os.path.join(os.fspath(data_dir), OFFSETS_LOG), _LOG_CONFIG, now_ms=now)
-        coordinator = GroupCoordinator(group_config(broker))
-        service = cls(broker, plog, coordinator)
-        cleaner = broker.extensions.get("log-cleaner")
-        if cleaner is not None:  # compacted by key, like Kafka's __consumer_offsets
-            cleaner.register_log(OFFSETS_LOG, plog, {"cleanup.policy": "compact",
-                                                     "segment.bytes": str(_LOG_CONFIG.segment_bytes)})
+            plog = PartitionLog.open(os.path.join(os.fspath(data_dir), OFFSETS_LOG), _LOG_CONFIG, now_ms=now,
+                                     logdir=logdir)
+        coordinator = GroupCoordinator(group_config(config))
+        service = cls(config, clock, purgatory, flush, plog, coordinator)
         service._startup = coordinator.load(replay(plog), now)
         if coordinator.skipped_records:
             log.warning("skipped %d undecodable records in %s", coordinator.skipped_records, OFFSETS_LOG)
@@ -149,112 +167,109 @@ class GroupService:
             self._startup = None
         self._task = asyncio.get_running_loop().create_task(self._expire_loop(), name="offset-expiry")
 
-    async def close(self) -> None:
+    async def stop(self) -> None:
+        """Stop the timers and the expiry task; wait (up to 10 s) for pending writes.  Requests
+        still parked are the purgatory's to cancel."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
         if self._pending_writes:
             await asyncio.wait(list(self._pending_writes), timeout=10)
-        parked: list[asyncio.Future[Any]] = [*self._joins.values(), *self._syncs.values()]
-        for fut in parked:
-            if not fut.done():
-                fut.cancel()
-        cleaner = self.broker.extensions.get("log-cleaner")
-        if cleaner is not None:
-            cleaner.unregister_log(OFFSETS_LOG)
+
+    def close_logs(self) -> None:
+        """Close ``__consumer_offsets`` (after ``stop`` and after the flusher stopped)."""
         self.partition.log.close()
 
     def reset(self) -> None:
         """Forget every group (EmbeddedBroker.reset): tombstone all keys, answer parked requests."""
-        stamp = now_ms()
+        stamp = self._now()
         for key in list(self.coordinator.groups):
             group = self.coordinator.groups[key]
             self._append([*self.coordinator.tombstones(group)], stamp)
-        for k, jf in list(self._joins.items()):
-            if not jf.done():
-                jf.set_result(JoinResponse(E.COORDINATOR_NOT_AVAILABLE, member_id=k[1]))
-        for sf in list(self._syncs.values()):
-            if not sf.done():
-                sf.set_result(SyncResponse(E.COORDINATOR_NOT_AVAILABLE))
-        self._joins.clear()
-        self._syncs.clear()
+        for pkey in list(self._parked_keys):
+            kind, _group, member = pkey
+            if kind == "join":
+                self._purgatory.notify(pkey, JoinResponse(E.COORDINATOR_NOT_AVAILABLE, member_id=member))
+            else:
+                self._purgatory.notify(pkey, SyncResponse(E.COORDINATOR_NOT_AVAILABLE))
+        self._parked_keys.clear()
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
         self.coordinator = GroupCoordinator(self.coordinator.config)
 
     async def _expire_loop(self) -> None:
-        interval = int(self.broker.config.get("offsets.retention.check.interval.ms")) / 1000.0
+        interval = int(self._config.get("offsets.retention.check.interval.ms")) / 1000.0
         while True:
-            await asyncio.sleep(interval)
+            await self._clock.sleep(interval)
             try:
-                outcome = self.coordinator.expire_offsets(now_ms())
+                outcome = self.coordinator.expire_offsets(self._now())
                 if outcome.response:
                     log.info("expired %d committed offsets", outcome.response)
                 self._execute(outcome)
             except Exception:
                 log.exception("offset expiry failed")
 
+    def _now(self) -> int:
+        return self._clock.now_ms()
+
     # --- effects -----------------------------------------------------------------------------------
 
     def _execute(self, outcome: Outcome[Any]
                  ) -> tuple[asyncio.Future[Any] | None, asyncio.Future[None] | None]:
         """Carry out the effects in order; returns the caller's parked future and the write barrier."""
-        loop = asyncio.get_running_loop()
         parked: asyncio.Future[Any] | None = None
         barrier: asyncio.Future[None] | None = None
         debug = log.isEnabledFor(logging.DEBUG)
         for effect in outcome.effects:
             if isinstance(effect, ParkJoin):
-                jf: asyncio.Future[JoinResponse] = loop.create_future()
-                self._replace(self._joins, (effect.group_id, effect.member_id), jf)
-                parked = jf
+                parked = self._park(_join_key(effect.group_id, effect.member_id))
             elif isinstance(effect, ParkSync):
-                sf: asyncio.Future[SyncResponse] = loop.create_future()
-                self._replace(self._syncs, (effect.group_id, effect.member_id), sf)
-                parked = sf
+                parked = self._park(_sync_key(effect.group_id, effect.member_id))
             elif isinstance(effect, CompleteJoin):
                 if debug:
                     r = effect.response
                     log.debug("join %s/%s answered: %s generation %d leader %s, %d members", effect.group_id,
                               effect.member_id, r.error.name, r.generation_id, r.leader, len(r.members))
-                found = self._joins.pop((effect.group_id, effect.member_id), None)
-                if found is not None:
-                    failed = JoinResponse(E.COORDINATOR_NOT_AVAILABLE, member_id=effect.member_id)
-                    self._resolve(found, effect.response, failed, barrier)
+                failed = JoinResponse(E.COORDINATOR_NOT_AVAILABLE, member_id=effect.member_id)
+                self._answer(_join_key(effect.group_id, effect.member_id), effect.response, failed, barrier)
             elif isinstance(effect, CompleteSync):
                 if debug:
                     log.debug("sync %s/%s answered: %s", effect.group_id, effect.member_id,
                               effect.response.error.name)
-                found_sync = self._syncs.pop((effect.group_id, effect.member_id), None)
-                if found_sync is not None:
-                    failed_sync = SyncResponse(E.COORDINATOR_NOT_AVAILABLE)
-                    self._resolve(found_sync, effect.response, failed_sync, barrier)
+                failed_sync = SyncResponse(E.COORDINATOR_NOT_AVAILABLE)
+                self._answer(_sync_key(effect.group_id, effect.member_id), effect.response, failed_sync,
+                             barrier)
             elif isinstance(effect, ScheduleTimer):
                 self._schedule(effect.key, effect.deadline_ms)
             elif isinstance(effect, Persist):
-                barrier = self._append(effect.records, now_ms())
+                barrier = self._append(effect.records, self._now())
         return parked, barrier
 
-    @staticmethod
-    def _replace(table: dict[tuple[str, str], Any], key: tuple[str, str], fut: asyncio.Future[Any]) -> None:
-        old = table.get(key)
-        if old is not None and not old.done():
-            old.cancel()  # the machine answers a superseded request itself; this is only a safety net
-        table[key] = fut
+    def _park(self, key: ParkKey) -> asyncio.Future[Any]:
+        # The machine answers a superseded request itself; cancelling one still parked under the
+        # same key is only a safety net (its handler then answers COORDINATOR_NOT_AVAILABLE).
+        self._purgatory.cancel(key)
+        self._parked_keys.add(key)
+        return ParkedValue(self._purgatory, key).future
 
-    @staticmethod
-    def _resolve(fut: asyncio.Future[Any], value: Any, failed: Any,
-                 barrier: asyncio.Future[None] | None) -> None:
+    def _answer(self, key: ParkKey, value: Any, failed: Any, barrier: asyncio.Future[None] | None) -> None:
+        """Answer the request parked under ``key`` with ``value`` once ``barrier`` (the write the
+        answer depends on) is durable, or with ``failed`` if that write failed."""
+        waiting = self._purgatory.parked(key)
+        if not waiting:
+            return
+        self._parked_keys.discard(key)
+
         def done(b: asyncio.Future[None] | None = None) -> None:
-            if fut.done():
-                return
             ok = b is None or (not b.cancelled() and b.exception() is None)
-            fut.set_result(value if ok else failed)
+            for op in waiting:
+                op.wake(key, value if ok else failed)
 
         if barrier is None:
             done()
@@ -277,12 +292,12 @@ class GroupService:
             failed: asyncio.Future[None] = loop.create_future()
             failed.set_exception(exc)
             return failed
-        flusher = self.broker.flusher
-        if not self.partition.durable or flusher is None:
+        self._flush.appended(self.partition)
+        if not self.partition.durable:
             ok: asyncio.Future[None] = loop.create_future()
             ok.set_result(None)
             return ok
-        fut = flusher.wait_flushed(self.partition, info.last_offset + 1)
+        fut = self._flush.wait_flushed(self.partition, info.last_offset + 1)
         self._pending_writes.add(fut)
         fut.add_done_callback(self._pending_writes.discard)
         return fut
@@ -291,14 +306,14 @@ class GroupService:
         old = self._timers.pop(key, None)
         if old is not None:
             old.cancel()
-        delay = max(deadline_ms - now_ms(), 0) / 1000.0
-        self._timers[key] = asyncio.get_running_loop().call_later(delay, self._fire, key)
+        delay = max(deadline_ms - self._now(), 0) / 1000.0
+        self._timers[key] = self._clock.call_later(delay, self._fire, key)
 
     def _fire(self, key: TimerKey) -> None:
         self._timers.pop(key, None)
         log.debug("group timer %s %s/%s fired", key.kind.name, key.group_id, key.member_id)
         try:
-            self._execute(self.coordinator.on_timer(key, now_ms()))
+            self._execute(self.coordinator.on_timer(key, self._now()))
         except Exception:
             log.exception("group timer %s failed", key)
 
@@ -327,7 +342,7 @@ class GroupService:
         return f"{instance_id if instance_id is not None else (client_id or '')}-{uuid.uuid4()}"
 
     async def join(self, req: JoinRequest) -> JoinResponse:
-        outcome = self.coordinator.join(req, now_ms())
+        outcome = self.coordinator.join(req, self._now())
         if log.isEnabledFor(logging.DEBUG):
             answer = "parked" if outcome.response is None else outcome.response.error.name
             log.debug("JoinGroup v%d %s member %r instance %r from %s: %s", req.api_version, req.group_id,
@@ -338,11 +353,11 @@ class GroupService:
     async def sync(self, req: SyncRequest) -> SyncResponse:
         log.debug("SyncGroup %s member %r generation %d, %d assignments", req.group_id, req.member_id,
                   req.generation_id, len(req.assignments))
-        return await self._respond(self.coordinator.sync(req, now_ms()),
+        return await self._respond(self.coordinator.sync(req, self._now()),
                                    SyncResponse(E.COORDINATOR_NOT_AVAILABLE))
 
     async def heartbeat(self, req: HeartbeatRequest) -> ErrorCode:
-        outcome = self.coordinator.heartbeat(req, now_ms())
+        outcome = self.coordinator.heartbeat(req, self._now())
         if outcome.response not in (None, E.NONE):
             log.debug("Heartbeat %s member %r generation %d: %s", req.group_id, req.member_id,
                       req.generation_id, outcome.response)
@@ -350,21 +365,22 @@ class GroupService:
 
     async def leave(self, group_id: str, members: tuple[LeaveMember, ...]) -> LeaveResponse:
         log.debug("LeaveGroup %s: %s", group_id, members)
-        return await self._respond(self.coordinator.leave(group_id, members, now_ms()),
+        return await self._respond(self.coordinator.leave(group_id, members, self._now()),
                                    LeaveResponse(E.COORDINATOR_NOT_AVAILABLE))
 
     async def commit(self, req: CommitRequest) -> CommitResult:
         failed = [(p, E.COORDINATOR_NOT_AVAILABLE) for p in req.partitions]
-        return await self._respond(self.coordinator.commit(req, now_ms()), failed)
+        return await self._respond(self.coordinator.commit(req, self._now()), failed)
 
     async def txn_offset_commit(self, req: CommitRequest, producer_id: int) -> CommitResult:
         """TxnOffsetCommit: stage offsets for ``producer_id``'s open transaction (durably)."""
         failed = [(p, E.COORDINATOR_NOT_AVAILABLE) for p in req.partitions]
-        return await self._respond(self.coordinator.txn_commit(req, producer_id, now_ms()), failed)
+        return await self._respond(self.coordinator.txn_commit(req, producer_id, self._now()), failed)
 
     async def end_txn(self, producer_id: int, commit: bool, group_ids: Sequence[str] | None = None) -> bool:
         """A transaction ended: publish or drop its staged offsets; True once durable."""
-        _parked, barrier = self._execute(self.coordinator.end_txn(producer_id, commit, now_ms(), group_ids))
+        outcome = self.coordinator.end_txn(producer_id, commit, self._now(), group_ids)
+        _parked, barrier = self._execute(outcome)
         if barrier is not None:
             try:
                 await barrier
@@ -391,9 +407,9 @@ class GroupService:
 
     async def delete_groups(self, group_ids: Sequence[str]) -> list[tuple[str, ErrorCode]]:
         failed = [(g, E.COORDINATOR_NOT_AVAILABLE) for g in group_ids]
-        return await self._respond(self.coordinator.delete_groups(group_ids, now_ms()), failed)
+        return await self._respond(self.coordinator.delete_groups(group_ids, self._now()), failed)
 
     async def delete_offsets(self, group_id: str, tps: Sequence[tuple[str, int]]
                              ) -> tuple[ErrorCode, list[tuple[tuple[str, int], ErrorCode]]]:
         failed: tuple[ErrorCode, list[tuple[tuple[str, int], ErrorCode]]] = (E.COORDINATOR_NOT_AVAILABLE, [])
-        return await self._respond(self.coordinator.delete_offsets(group_id, tps, now_ms()), failed)
+        return await self._respond(self.coordinator.delete_offsets(group_id, tps, self._now()), failed)

@@ -12,13 +12,13 @@ appends, fetches and retention), and finished on the cleaner thread (fsync of th
 cleaner checkpoint).  Appends continue meanwhile: the cleaner only touches closed segments.
 
 Transactions: the cleaning stops before the partition's last stable offset, taken from the
-``"txn"`` extension's ``last_stable_offset(part)`` when there is one; if that extension offers
-``producer_last_offsets(part)`` (producer id -> offset of its last batch), it decides which
-empty batch headers are kept for producer state.
+transaction service's ``last_stable_offset(part)``.
 
-Internal logs: a subsystem with its own compacted log (``__consumer_offsets``,
-``__transaction_state``) calls ``broker.extensions["log-cleaner"].register_log(name, plog,
-config)`` once it has opened the log, and ``unregister_log(name)`` before it closes it.
+Internal logs: the broker registers the compacted internal logs (``__cluster_metadata``,
+``__consumer_offsets``) with ``register_log(name, plog, config)`` once they are open.
+
+Failures: an ``OSError`` from a cleaning (reading, writing, fsyncing or swapping segment files)
+takes the data directory offline (fail-stop, ``storage/logdir.py``), as Kafka's cleaner does.
 """
 
 from __future__ import annotations
@@ -30,9 +30,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from streamlog.broker.clock import now_ms
+from streamlog.broker.clock import Clock
+from streamlog.broker.config import BrokerConfig
+from streamlog.broker.topics import Partition, TopicRegistry
 from streamlog.storage.cleaner import (
     CleanerCheckpoints,
     CleanerConfig,
@@ -42,9 +44,13 @@ from streamlog.storage.cleaner import (
     is_compacted,
 )
 from streamlog.storage.log import PartitionLog
+from streamlog.storage.logdir import LogDir
 
-if TYPE_CHECKING:
-    from streamlog.broker.core import Broker
+
+class StableOffsets(Protocol):
+    """Where a partition's transactions are decided (the transaction service)."""
+
+    def last_stable_offset(self, part: Partition) -> int: ...
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +75,15 @@ class _Candidate:
 
 
 class LogCleanerService:
-    """Broker extension ``"log-cleaner"``."""
+    """Compacts topic partitions and registered internal logs, one at a time."""
 
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
+    def __init__(self, config: BrokerConfig, clock: Clock, topics: TopicRegistry, txn: StableOffsets,
+                 logdir: LogDir | None) -> None:
+        self._config = config
+        self._clock = clock
+        self._topics = topics
+        self._txn = txn
+        self._logdir = logdir
         self.checkpoints = CleanerCheckpoints()
         self._internal: dict[str, _Registered] = {}
         self._pool: ThreadPoolExecutor | None = None
@@ -84,8 +95,6 @@ class LogCleanerService:
         self.records_read = 0
         self.records_removed = 0
         self.last_result: CleanResult | None = None
-        if broker.metadata is not None:
-            self.register_log("__cluster_metadata", broker.metadata.log)
 
     # --- registration ------------------------------------------------------------------------
 
@@ -119,7 +128,7 @@ class LogCleanerService:
 
     @property
     def enabled(self) -> bool:
-        return bool(self.broker.config.get("log.cleaner.enable"))
+        return bool(self._config.get("log.cleaner.enable"))
 
     def start(self) -> None:
         if not self.enabled:
@@ -151,23 +160,33 @@ class LogCleanerService:
                 result = await self.clean_once()
             except asyncio.CancelledError:
                 raise
+            except OSError as exc:
+                if self._logdir is None:
+                    log.exception("log cleaner failed")
+                else:  # fail-stop: the directory goes offline (logged once, by the broker)
+                    self._logdir.fail("log cleaning", exc)
+                result = None
             except Exception:
                 log.exception("log cleaner failed")
                 result = None
             if result is None and self._wake is not None:
-                backoff = int(self.broker.config.get("log.cleaner.backoff.ms")) / 1000.0
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), backoff)
+                backoff = int(self._config.get("log.cleaner.backoff.ms")) / 1000.0
+                waiting = asyncio.ensure_future(self._wake.wait())
+                sleeping = asyncio.ensure_future(self._clock.sleep(backoff))
+                try:
+                    await asyncio.wait({waiting, sleeping}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiting.cancel()
+                    sleeping.cancel()
                 self._wake.clear()
 
     # --- one cleaning ------------------------------------------------------------------------
 
     def _logs(self) -> Iterator[tuple[str, PartitionLog, Mapping[str, Any], int | None, Any]]:
-        txn = self.broker.extensions.get("txn")
-        for part in list(self.broker.topics.all_partitions()):
+        for part in list(self._topics.all_partitions()):
             if not is_compacted(part.config):
                 continue
-            stable = int(txn.last_stable_offset(part)) if txn is not None else None
+            stable = int(self._txn.last_stable_offset(part))
             yield f"{part.topic}-{part.index}", part.log, part.config, stable, part
         for name, reg in list(self._internal.items()):
             props = reg.config()
@@ -175,7 +194,7 @@ class LogCleanerService:
                 yield name, reg.log, props, (reg.stable_offset() if reg.stable_offset else None), None
 
     def _cleaner_config(self, props: Mapping[str, Any]) -> CleanerConfig:
-        cfg = self.broker.config
+        cfg = self._config
         return CleanerConfig.from_topic_config(
             props,
             producer_expiration_ms=int(cfg.get("producer.id.expiration.ms")),
@@ -191,14 +210,11 @@ class LogCleanerService:
                 best = (_Candidate(name, plog, config, stable, part), found.ratio, found.reason)
         return best
 
-    def _producer_last_offsets(self, part: Any) -> Mapping[int, int] | None:
-        txn = self.broker.extensions.get("txn")
-        getter = getattr(txn, "producer_last_offsets", None) if part is not None else None
-        return None if getter is None else getter(part)
-
     async def clean_once(self) -> CleanResult | None:
         """Clean the dirtiest log that is due, if any; returns what was done."""
-        now = now_ms()
+        if self._logdir is not None and self._logdir.offline:
+            return None
+        now = self._clock.now_ms()
         picked = self._pick(now)
         if picked is None or self._stopping:
             return None
@@ -208,7 +224,6 @@ class LogCleanerService:
         job = CleaningJob(
             cand.log, cand.config, self.checkpoints.get(cand.log), now,
             stable_offset=cand.stable_offset,
-            producer_last_offsets=self._producer_last_offsets(cand.part),
             should_stop=lambda: self._stopping,
         )
         log.info("log cleaner: cleaning %s (due to %s; dirty ratio %.2f)", cand.name, reason, ratio)
@@ -243,11 +258,3 @@ class LogCleanerService:
         return result
 
 
-def install_log_maintenance(broker: Broker) -> LogCleanerService:
-    """Register the ``"log-cleaner"`` and ``"retention"`` extensions (call from ``Broker.open``)."""
-    from streamlog.broker.retention import RetentionService
-
-    cleaner = LogCleanerService(broker)
-    broker.extensions["log-cleaner"] = cleaner
-    broker.extensions["retention"] = RetentionService(broker, cleaner)
-    return cleaner

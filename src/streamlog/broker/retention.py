@@ -16,15 +16,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from streamlog.broker.clock import now_ms
+from streamlog.broker.clock import Clock
+from streamlog.broker.config import BrokerConfig
+from streamlog.broker.log_cleaner import LogCleanerService
+from streamlog.broker.topics import TopicRegistry
+from streamlog.storage.logdir import LogDir
 from streamlog.storage.retention import RetentionConfig, has_delete_policy, plan_retention
 from streamlog.storage.segment import Segment
-
-if TYPE_CHECKING:
-    from streamlog.broker.core import Broker
-    from streamlog.broker.log_cleaner import LogCleanerService
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,14 @@ def _delete_files(segments: Sequence[Segment]) -> None:
 
 
 class RetentionService:
-    """Broker extension ``"retention"``."""
+    """Deletes expired segments of topic partitions, every check interval."""
 
-    def __init__(self, broker: Broker, cleaner: LogCleanerService | None = None) -> None:
-        self.broker = broker
+    def __init__(self, config: BrokerConfig, clock: Clock, topics: TopicRegistry,
+                 cleaner: LogCleanerService | None = None, logdir: LogDir | None = None) -> None:
+        self._config = config
+        self._clock = clock
+        self._topics = topics
+        self._logdir = logdir
         self.cleaner = cleaner
         self._task: asyncio.Task[None] | None = None
         self.segments_deleted = 0
@@ -46,7 +50,7 @@ class RetentionService:
 
     @property
     def interval_ms(self) -> int:
-        return int(self.broker.config.get("log.retention.check.interval.ms"))
+        return int(self._config.get("log.retention.check.interval.ms"))
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="log-retention")
@@ -60,7 +64,7 @@ class RetentionService:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.interval_ms / 1000.0)
+            await self._clock.sleep(self.interval_ms / 1000.0)
             try:
                 await self.check_once()
             except Exception:
@@ -68,11 +72,11 @@ class RetentionService:
 
     async def check_once(self, now: int | None = None) -> int:
         """Apply retention to every partition once; returns the number of segments deleted."""
-        stamp = now_ms() if now is None else now
+        stamp = self._clock.now_ms() if now is None else now
         loop = asyncio.get_running_loop()
         total = 0
-        for part in list(self.broker.topics.all_partitions()):
-            if not has_delete_policy(part.config):
+        for part in list(self._topics.all_partitions()):
+            if not has_delete_policy(part.config) or part.log.offline:
                 continue
             plog: Any = part.log
             if self.cleaner is not None and self.cleaner.busy(plog):
@@ -93,5 +97,8 @@ class RetentionService:
             try:
                 await loop.run_in_executor(None, _delete_files, doomed)
             except OSError as exc:
-                log.error("retention: deleting files of %s-%d failed: %s", part.topic, part.index, exc)
+                if self._logdir is None:
+                    log.error("retention: deleting files of %s-%d failed: %s", part.topic, part.index, exc)
+                else:  # fail-stop: the directory goes offline (logged once, by the broker)
+                    self._logdir.fail(f"deleting expired segments of {part.topic}-{part.index}", exc)
         return total

@@ -3,8 +3,12 @@
 Theory of operation: ``BrokerServer`` opens the broker (recovering every log), binds the listener
 (port 0 picks a free port), and gives each accepted socket a ``Connection`` protocol.  ``run_server`` is
 what ``streamlog serve`` calls: it prints ``streamlog: listening on HOST:PORT`` once the socket is
-accepting, and shuts down cleanly on SIGTERM or SIGINT (stop accepting, close connections, flush
-and close every log).  Recovery time plus bind is the start-to-ready time.
+accepting, and shuts down cleanly on SIGTERM or SIGINT (stop accepting, close connections, then
+``Broker.close``: every component in order, every log flushed and closed).  Recovery time plus bind
+is the start-to-ready time.
+
+A failed data directory (fail-stop, ``fail_stop.py``) stops the server the same way, except that
+nothing more is written, and ``streamlog serve`` exits with status 1.
 """
 
 from __future__ import annotations
@@ -16,29 +20,46 @@ import logging
 import signal
 import sys
 
+from streamlog.broker.clock import SYSTEM_CLOCK, Clock
 from streamlog.broker.config import BrokerConfig, ConfigError, parse_host_port
 from streamlog.broker.connection import Connection
 from streamlog.broker.core import Broker, Listener
+from streamlog.broker.fail_stop import EXIT_STORAGE_FAILURE
+from streamlog.storage.logdir import StorageFailure
 
 log = logging.getLogger(__name__)
 
 
 class BrokerServer:
-    def __init__(self, config: BrokerConfig) -> None:
+    def __init__(self, config: BrokerConfig, clock: Clock = SYSTEM_CLOCK) -> None:
         self.config = config
-        self.broker = Broker(config)
+        self.clock = clock
+        self._broker: Broker | None = None
         self._server: asyncio.Server | None = None
         self._connections: set[Connection] = set()
+        self.stop_requested = asyncio.Event()  # set by a signal, EmbeddedBroker.stop, or a failure
+        self.failure: StorageFailure | None = None
+
+    @property
+    def broker(self) -> Broker:
+        if self._broker is None:
+            raise RuntimeError("the broker is not started")
+        return self._broker
 
     async def start(self) -> tuple[str, int]:
         """Open storage, bind, start serving.  Returns the bound (host, port)."""
-        await asyncio.get_running_loop().run_in_executor(None, self.broker.open)
-        self.broker.start()
-        self._start_extensions()
-        host, port = self.config.listen_address()
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: Connection(self.broker, self._connections),
-                                                host, port, reuse_address=True, backlog=1024)
+        broker = await loop.run_in_executor(None, Broker.open, self.config, self.clock)
+        self._broker = broker
+        try:
+            broker.start()
+            broker.fail_stop.when_failed(self._failed)
+            host, port = self.config.listen_address()
+            self._server = await loop.create_server(lambda: Connection(broker, self._connections),
+                                                    host, port, reuse_address=True, backlog=1024)
+        except BaseException:
+            await broker.close()
+            raise
         bound = self._server.sockets[0].getsockname()
         bound_host, bound_port = str(bound[0]), int(bound[1])
         adv_raw = str(self.config.raw("advertised.listeners"))
@@ -48,14 +69,16 @@ class BrokerServer:
                 adv_port = bound_port
         else:
             adv_host, adv_port = ("", 0)  # advertise the address each client connected to
-        self.broker.listener = Listener(bound_host, bound_port, adv_host, adv_port)
+        broker.listener = Listener(bound_host, bound_port, adv_host, adv_port)
         return bound_host, bound_port
 
-    def _start_extensions(self) -> None:
-        for ext in list(self.broker.extensions.values()):
-            starter = getattr(ext, "start", None)
-            if starter is not None:
-                starter()
+    def _failed(self, failure: StorageFailure) -> None:
+        self.failure = failure
+        self.stop_requested.set()
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_STORAGE_FAILURE if self.failure is not None else 0
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -69,19 +92,16 @@ class BrokerServer:
                 conn.transport.abort()
         while self._connections and loop.time() < deadline:
             await asyncio.sleep(0.01)  # connection_lost runs on the next turns of the loop
-        self.broker.waiters.cancel_all()  # parked fetches: nobody is left to answer
+        broker = self._broker
+        if broker is not None:
+            broker.cancel_requests()  # parked requests: nobody is left to answer
         if tasks:  # handlers still running (long-polling fetches): let them end, for up to 2 s
             await asyncio.wait(tasks, timeout=max(deadline - loop.time(), 0.01))
         if self._server is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
-        for ext in list(self.broker.extensions.values()):
-            closer = getattr(ext, "close", None)
-            if closer is not None:
-                result = closer()
-                if asyncio.iscoroutine(result):
-                    await result
-        await self.broker.close()
+        if broker is not None:
+            await broker.close()
 
 
 async def _serve(config: BrokerConfig) -> int:
@@ -97,14 +117,18 @@ async def _serve(config: BrokerConfig) -> int:
     # stall the event loop for 10 to 15 ms (seen in the latency benchmark).
     gc.collect()
     gc.freeze()
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+            loop.add_signal_handler(sig, server.stop_requested.set)
+    await server.stop_requested.wait()
     log.info("shutting down")
     await server.stop()
+    if server.failure is not None:
+        log.critical("stopped: %s", server.failure.describe())
+        print(f"streamlog: error: stopped because the data directory failed: {server.failure.describe()}",
+              file=sys.stderr, flush=True)
+        return server.exit_code
     log.info("stopped cleanly")
     return 0
 

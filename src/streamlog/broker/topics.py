@@ -13,6 +13,7 @@ otherwise, so a consumer never sees a record that a crash could take back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import uuid
@@ -23,6 +24,7 @@ from typing import Any
 from streamlog.broker.config import BrokerConfig, ConfigError, validate_topic_config
 from streamlog.protocol.errors import ErrorCode
 from streamlog.storage.config import LogConfig, MessageTimestampType
+from streamlog.storage.errors import LogDirOffline
 from streamlog.storage.manager import LogManager
 from streamlog.storage.metadata import MetadataStore
 
@@ -39,6 +41,13 @@ class TopicError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class PartitionGone(Exception):
+    """The partition was deleted while something waited on it."""
+
+    def __init__(self, topic: str, index: int) -> None:
+        super().__init__(f"partition {topic}-{index} was deleted")
 
 
 def validate_topic_name(name: str) -> None:
@@ -64,6 +73,7 @@ class Partition:
     durable: bool
     leader_epoch: int = 0
     last_flush_ms: int = 0
+    deleted: bool = False  # its topic was deleted: waiters on it give up
     # Values the hot paths derive from `config` (e.g. produce's limits), cached by whoever needs
     # them; emptied whenever `config` is replaced.
     derived: dict[str, Any] = field(default_factory=dict)
@@ -89,6 +99,15 @@ class Topic:
         return self.name in INTERNAL_TOPICS
 
 
+@contextlib.contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn a failed log directory (fail-stop: ``storage/logdir.py``) into KAFKA_STORAGE_ERROR."""
+    try:
+        yield
+    except LogDirOffline as exc:
+        raise TopicError(ErrorCode.KAFKA_STORAGE_ERROR, str(exc)) from exc
+
+
 def log_config_for(effective: Mapping[str, Any]) -> LogConfig:
     segment_ms = int(effective["segment.ms"])
     if "compact" in str(effective["cleanup.policy"]):  # as Kafka: roll in time for max.compaction.lag.ms
@@ -109,6 +128,7 @@ class TopicRegistry:
         self.logs = logs
         self.topics: dict[str, Topic] = {}
         self.by_id: dict[uuid.UUID, Topic] = {}
+        self._deleting: set[str] = set()  # detached, logs not yet removed: the name stays taken
 
     # --- loading ------------------------------------------------------------------------------
 
@@ -163,6 +183,8 @@ class TopicRegistry:
                              f"Topic '{name}' is reserved for the broker's internal state.")
         if name in self.topics:
             raise TopicError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
+        if name in self._deleting:
+            raise TopicError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' is marked for deletion.")
         if partitions == -1:
             partitions = int(self.config.get("num.partitions"))
         if partitions <= 0:
@@ -175,28 +197,46 @@ class TopicRegistry:
         clean = self.check_create(name, partitions, configs)
         if partitions == -1:
             partitions = int(self.config.get("num.partitions"))
-        meta = self.metadata.create_topic(name, partitions, clean, now_ms)
-        topic = Topic(name, meta.topic_id, dict(clean))
-        effective = self.config.effective_topic_config(clean)
-        for index in range(partitions):
-            topic.partitions.append(self._open_partition(name, index, effective, now_ms))
+        with storage_errors():
+            meta = self.metadata.create_topic(name, partitions, clean, now_ms)
+            topic = Topic(name, meta.topic_id, dict(clean))
+            effective = self.config.effective_topic_config(clean)
+            for index in range(partitions):
+                topic.partitions.append(self._open_partition(name, index, effective, now_ms))
         self.topics[name] = topic
         self.by_id[topic.topic_id] = topic
         log.info("created topic %s with %d partitions%s", name, partitions,
                  f" and configs {clean}" if clean else "")
         return topic
 
-    def delete(self, name: str, now_ms: int) -> Topic:
+    def detach(self, name: str, now_ms: int) -> Topic:
+        """Delete a topic from the metadata and the registry (durably: it is gone for clients from
+        now on) and mark its partitions deleted; their logs stay open until ``remove_logs``, which
+        the caller runs once no flush of them is in flight."""
         topic = self.topics.get(name)
         if topic is None:
             raise TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
                              "This server does not host this topic-partition.")
-        self.metadata.delete_topic(name, now_ms)
+        with storage_errors():
+            self.metadata.delete_topic(name, now_ms)
         del self.topics[name]
         self.by_id.pop(topic.topic_id, None)
-        self.logs.delete(name)
-        log.info("deleted topic %s", name)
+        self._deleting.add(name)
+        for part in topic.partitions:
+            part.deleted = True
         return topic
+
+    def remove_logs(self, topic: Topic) -> None:
+        """Close and remove the logs of a detached topic (its directories go at once, by rename;
+        their files on a background thread)."""
+        if self.topics.get(topic.name) is topic:
+            raise ValueError(f"topic {topic.name} is not detached")
+        try:
+            with storage_errors():
+                self.logs.delete(topic.name)
+        finally:
+            self._deleting.discard(topic.name)
+        log.info("deleted topic %s", topic.name)
 
     def add_partitions(self, name: str, count: int, now_ms: int, *, validate_only: bool = False) -> None:
         topic = self.topics.get(name)
@@ -211,16 +251,18 @@ class TopicRegistry:
             raise TopicError(ErrorCode.INVALID_PARTITIONS, f"Topic already has {current} partitions.")
         if validate_only:
             return
-        self.metadata.set_partitions(name, count, now_ms)
-        effective = self.config.effective_topic_config(topic.overrides)
-        for index in range(current, count):
-            topic.partitions.append(self._open_partition(name, index, effective, now_ms))
+        with storage_errors():
+            self.metadata.set_partitions(name, count, now_ms)
+            effective = self.config.effective_topic_config(topic.overrides)
+            for index in range(current, count):
+                topic.partitions.append(self._open_partition(name, index, effective, now_ms))
         log.info("topic %s now has %d partitions", name, count)
 
     def set_overrides(self, name: str, overrides: Mapping[str, str], now_ms: int) -> None:
         topic = self.topics[name]
         clean = dict(overrides)
-        self.metadata.set_configs(name, clean, now_ms)
+        with storage_errors():
+            self.metadata.set_configs(name, clean, now_ms)
         topic.overrides = clean
         effective = self.config.effective_topic_config(clean)
         for part in topic.partitions:

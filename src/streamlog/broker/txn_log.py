@@ -16,13 +16,13 @@ either a complete ``.compact`` and no log (renamed into place at the next open) 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import shutil
 from collections.abc import Iterator
 from typing import Any
 
+from streamlog.broker.flush_policy import FlushPolicy
 from streamlog.broker.topics import Partition
 from streamlog.protocol.records.batch import iter_batches
 from streamlog.protocol.records.builder import NewRecord, build_batch
@@ -30,6 +30,7 @@ from streamlog.protocol.records.record import iter_records
 from streamlog.storage.checkpoint import fsync_dir
 from streamlog.storage.config import LogConfig
 from streamlog.storage.log import PartitionLog
+from streamlog.storage.logdir import LogDir
 from streamlog.storage.memory import MemoryPartitionLog
 
 log = logging.getLogger(__name__)
@@ -54,15 +55,17 @@ def _read(plog: Any) -> Iterator[tuple[bytes, bytes | None]]:
 
 
 class TxnLog:
-    def __init__(self, data_dir: str | os.PathLike[str] | None, now_ms: int) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str] | None, now_ms: int, *,
+                 logdir: LogDir | None = None) -> None:
         self._data_dir = None if data_dir is None else os.fspath(data_dir)
+        self._logdir = logdir
         plog: Any
         if self._data_dir is None:
             plog = MemoryPartitionLog.open(TXN_LOG_DIR, _CONFIG, now_ms=now_ms)
         else:
             path = os.path.join(self._data_dir, TXN_LOG_DIR)
             self._finish_compaction(path)
-            plog = PartitionLog.open(path, _CONFIG, now_ms=now_ms)
+            plog = PartitionLog.open(path, _CONFIG, now_ms=now_ms, logdir=logdir)
         self.partition = Partition(TXN_LOG_DIR, 0, plog, {}, durable=self._data_dir is not None)
         self.records = 0
 
@@ -104,7 +107,7 @@ class TxnLog:
         shutil.rmtree(path + ".delete", ignore_errors=True)
         log.info("__transaction_state compacted from %d to %d records", self.records, len(live))
         self.records = len(live)
-        self.partition.log = PartitionLog.open(path, _CONFIG, now_ms=now_ms)
+        self.partition.log = PartitionLog.open(path, _CONFIG, now_ms=now_ms, logdir=self._logdir)
 
     def append(self, key: bytes, value: bytes | None, now_ms: int) -> int:
         """Append one record; returns the offset after it (pass to ``durable``)."""
@@ -112,14 +115,11 @@ class TxnLog:
         self.records += 1
         return int(info.last_offset) + 1
 
-    async def durable(self, flusher: Any, end_offset: int) -> None:
+    async def durable(self, flush: FlushPolicy, end_offset: int) -> None:
         """Wait until everything below ``end_offset`` is on disk."""
-        if not self.partition.durable:
-            return
-        if flusher is None:
-            await asyncio.get_running_loop().run_in_executor(None, self.plog.flush)
-            return
-        await flusher.wait_flushed(self.partition, end_offset)
+        flush.appended(self.partition)
+        if self.partition.durable:
+            await flush.wait_flushed(self.partition, end_offset)
 
     def close(self) -> None:
         self.plog.close()

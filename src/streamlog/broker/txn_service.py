@@ -1,7 +1,7 @@
 """The ``txn`` extension: idempotent producers, the transaction coordinator and read_committed.
 
-Theory of operation: one ``TxnService`` per broker, registered as ``broker.extensions["txn"]`` by
-``install`` (called once the broker's logs are open).  It joins three pieces:
+Theory of operation: one ``TxnService`` per broker, built by ``TxnService.open`` once the topic logs
+and the group service are open.  It joins three pieces:
 
 * the pure coordinator (``coordinator.txn.TxnCoordinator``), whose effects it carries out: metadata
   records appended to ``__transaction_state`` (``txn_log``) and awaited until durable before the
@@ -25,7 +25,7 @@ PrepareCommit/PrepareAbort get their markers rewritten (markers are idempotent f
 completed.  Open (Ongoing) transactions keep their start time, so one left by a dead producer is
 aborted once its timeout passes, which moves the last stable offset past it.
 
-Integration with the group coordinator (``broker.extensions["groups"]``, ``GroupService``):
+Integration with the group coordinator (``GroupService``, given to ``open``):
     ``await groups.txn_offset_commit(req: CommitRequest, producer_id) -> [(CommitPartition, ErrorCode)]``
         stages transactional offsets durably (TxnOffsetCommit, after the checks here);
     ``await groups.end_txn(producer_id, commit, group_ids) -> bool``
@@ -40,11 +40,13 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
-from streamlog.broker.clock import now_ms
+from streamlog.broker.clock import Clock
+from streamlog.broker.config import BrokerConfig
+from streamlog.broker.flush_policy import FlushPolicy
+from streamlog.broker.group_service import GroupService
 from streamlog.broker.producer_states import PartitionStates
-from streamlog.broker.topics import Partition
+from streamlog.broker.topics import Partition, TopicRegistry
 from streamlog.broker.txn_log import TxnLog
 from streamlog.coordinator.group.offsets import CommitResult
 from streamlog.coordinator.group.requests import CommitRequest
@@ -55,10 +57,8 @@ from streamlog.coordinator.txn.producer_ids import NeedBlock
 from streamlog.protocol.errors import ErrorCode
 from streamlog.protocol.records.batch import iter_batches
 from streamlog.protocol.records.builder import build_control_batch
+from streamlog.storage.logdir import LogDir
 from streamlog.storage.producer_state import CheckKind, ProducerEntry, ProducerStateManager
-
-if TYPE_CHECKING:
-    from streamlog.broker.core import Broker
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +78,19 @@ class ProduceVerdict:
 
 
 class TxnService:
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
-        cfg = broker.config
+    def __init__(self, config: BrokerConfig, clock: Clock, topics: TopicRegistry, flush: FlushPolicy,
+                 groups: GroupService, txn_log: TxnLog) -> None:
+        self._clock = clock
+        self._topics = topics
+        self._flush = flush
+        self._groups = groups
+        cfg = config
         self.limits = TxnLimits(int(cfg.get("transaction.max.timeout.ms")),
                                 int(cfg.get("transactional.id.expiration.ms")))
         self.producer_expiration_ms = int(cfg.get("producer.id.expiration.ms"))
         self.coordinator = TxnCoordinator(self.limits)
         self.states = PartitionStates()
-        self.log: TxnLog | None = None
+        self.log = txn_log
         self._locks: dict[str, asyncio.Lock] = {}
         self._pid_lock: asyncio.Lock | None = None
         self._task: asyncio.Task[None] | None = None
@@ -94,9 +98,20 @@ class TxnService:
 
     # --- lifecycle -----------------------------------------------------------------------------
 
-    def open(self) -> None:
-        stamp = now_ms()
-        self.log = TxnLog(self.broker.config.data_dir, stamp)
+    @classmethod
+    def open(cls, config: BrokerConfig, clock: Clock, topics: TopicRegistry, flush: FlushPolicy,
+             groups: GroupService, logdir: LogDir | None, stamp: int) -> TxnService:
+        """Open and replay ``__transaction_state`` (blocking; call off the event loop)."""
+        service = cls(config, clock, topics, flush, groups, TxnLog(config.data_dir, stamp, logdir=logdir))
+        service._load(stamp)
+        return service
+
+    @property
+    def log_partition(self) -> Partition:
+        """``__transaction_state`` as a partition (for the flusher and fail-stop)."""
+        return self.log.partition
+
+    def _load(self, stamp: int) -> None:
         skipped = self.coordinator.load(self.log.replay())
         if skipped:
             log.warning("__transaction_state: %d records not understood; skipped", skipped)
@@ -111,31 +126,39 @@ class TxnService:
         self._pid_lock = asyncio.Lock()
         self._task = asyncio.get_running_loop().create_task(self._timers(), name="txn-timers")
 
-    async def close(self) -> None:
+    async def stop(self) -> None:
+        """Stop the timer task and let the completions in flight finish (what they leave prepared is
+        completed at the next start)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        if self._completing:  # let them finish: what they leave prepared is completed at restart
+            self._task = None
+        if self._completing:
             await asyncio.gather(*self._completing, return_exceptions=True)
+
+    def close_logs(self) -> None:
+        """Snapshot producer state where it covers the flushed log; close ``__transaction_state``
+        (after ``stop``, after the flusher stopped, before the partition logs close)."""
         self.states.save_all(flush=True)
-        if self.log is not None:
-            self.log.close()
+        self.log.close()
+
+    def forget_partition(self, part: Partition) -> None:
+        """A partition was deleted: drop its producer state."""
+        self.states.forget(part.tp)
 
     def reset(self) -> None:
         """Forget every transactional id and all producer state (EmbeddedBroker.reset)."""
-        assert self.log is not None
-        stamp = now_ms()
+        stamp = self._now()
         for effect in self.coordinator.forget_all():
             if isinstance(effect, Forget):
                 self.log.append(records.txn_key(effect.transactional_id), None, stamp)
         self.states.clear()
 
-    # --- effects -------------------------------------------------------------------------------
+    def _now(self) -> int:
+        return self._clock.now_ms()
 
-    @property
-    def _flusher(self) -> Any:
-        return self.broker.flusher
+    # --- effects -------------------------------------------------------------------------------
 
     def _lock(self, transactional_id: str) -> asyncio.Lock:
         lock = self._locks.get(transactional_id)
@@ -144,46 +167,45 @@ class TxnService:
         return lock
 
     async def _ensure_pids(self) -> None:
-        assert self.log is not None and self._pid_lock is not None
+        assert self._pid_lock is not None
         pids = self.coordinator.pids
         async with self._pid_lock:
             if pids.needs_block(2):
                 until = pids.block_end()
                 value = records.producer_id_block_value(until)
-                end = self.log.append(records.PRODUCER_IDS_KEY, value, now_ms())
-                await self.log.durable(self._flusher, end)
+                end = self.log.append(records.PRODUCER_IDS_KEY, value, self._now())
+                await self.log.durable(self._flush, end)
                 pids.reserved(until)
 
     async def _run(self, effects: Sequence[Effect], *, wait: bool = True) -> None:
         """Carry out effects in order.  ``wait=False`` leaves the last records' fsync to the flusher
         (used for CompleteCommit/CompleteAbort: recovery redoes a completion that a crash lost)."""
-        assert self.log is not None
         end: int | None = None
         for effect in effects:
             if isinstance(effect, Persist):
                 meta = effect.meta
                 key = records.txn_key(meta.transactional_id)
-                end = self.log.append(key, records.txn_value(meta), now_ms())
+                end = self.log.append(key, records.txn_value(meta), self._now())
             elif isinstance(effect, Forget):
-                end = self.log.append(records.txn_key(effect.transactional_id), None, now_ms())
+                end = self.log.append(records.txn_key(effect.transactional_id), None, self._now())
             elif isinstance(effect, WriteMarkers):
                 if end is not None:
-                    await self.log.durable(self._flusher, end)
+                    await self.log.durable(self._flush, end)
                     end = None
                 await self._write_markers(effect)
-                completed = self.coordinator.complete(effect.transactional_id, now_ms())
+                completed = self.coordinator.complete(effect.transactional_id, self._now())
                 await self._run(completed.effects, wait=False)
         if end is not None:
             if wait:
-                await self.log.durable(self._flusher, end)
-            elif self.log.partition.durable and self._flusher is not None:
-                self._flusher.request_flush(self.log.partition)
+                await self.log.durable(self._flush, end)
+            else:
+                self._flush.appended(self.log.partition)
 
     async def _write_markers(self, eff: WriteMarkers) -> None:
-        stamp = now_ms()
+        stamp = self._now()
         waits = []
         for topic, index in sorted(eff.partitions):
-            part = self.broker.topics.partition(topic, index)
+            part = self._topics.partition(topic, index)
             if part is None:
                 continue  # the topic was deleted meanwhile
             state = self.states.get(part)
@@ -193,17 +215,11 @@ class TxnService:
             info = part.log.append(batch, now_ms=stamp)
             state.record_marker(eff.producer_id, eff.epoch, eff.commit, info.first_offset, COORDINATOR_EPOCH,
                                 stamp)
-            self.broker.appended(part)
-            if part.durable and self._flusher is not None:
-                waits.append(self._flusher.wait_flushed(part, info.last_offset + 1))
-        if eff.groups:
-            groups = self.broker.extensions.get("groups")
-            if groups is None:
-                log.error("transaction %s: no group coordinator to end offsets of %s", eff.transactional_id,
-                          sorted(eff.groups))
-            else:
-                if not await groups.end_txn(eff.producer_id, eff.commit, sorted(eff.groups)):
-                    raise OSError(f"transaction {eff.transactional_id}: group offsets not written")
+            self._flush.appended(part)
+            if part.durable:
+                waits.append(self._flush.wait_flushed(part, info.last_offset + 1))
+        if eff.groups and not await self._groups.end_txn(eff.producer_id, eff.commit, sorted(eff.groups)):
+            raise OSError(f"transaction {eff.transactional_id}: group offsets not written")
         if waits:
             await asyncio.gather(*waits)
 
@@ -215,7 +231,8 @@ class TxnService:
             for _attempt in range(3):
                 await self._ensure_pids()
                 try:
-                    result = self.coordinator.init_producer_id(None, timeout_ms, producer_id, epoch, now_ms())
+                    result = self.coordinator.init_producer_id(None, timeout_ms, producer_id, epoch,
+                                                               self._now())
                 except NeedBlock:
                     continue
                 return result.error, result.producer_id, result.epoch
@@ -225,7 +242,7 @@ class TxnService:
                 await self._ensure_pids()
                 try:
                     result = self.coordinator.init_producer_id(transactional_id, timeout_ms, producer_id,
-                                                               epoch, now_ms())
+                                                               epoch, self._now())
                 except NeedBlock:
                     continue
                 await self._run(result.effects)
@@ -237,21 +254,21 @@ class TxnService:
                              partitions: Sequence[tuple[str, int]]) -> ErrorCode:
         async with self._lock(transactional_id):
             result = self.coordinator.add_partitions(transactional_id, producer_id, epoch, partitions,
-                                                     now_ms())
+                                                     self._now())
             await self._run(result.effects)
             return result.error
 
     async def add_offsets(self, transactional_id: str, producer_id: int, epoch: int,
                           group_id: str) -> ErrorCode:
         async with self._lock(transactional_id):
-            result = self.coordinator.add_offsets(transactional_id, producer_id, epoch, group_id, now_ms())
+            result = self.coordinator.add_offsets(transactional_id, producer_id, epoch, group_id, self._now())
             await self._run(result.effects)
             return result.error
 
     async def end_txn(self, transactional_id: str, producer_id: int, epoch: int, commit: bool) -> ErrorCode:
         lock = self._lock(transactional_id)
         async with lock:
-            result = self.coordinator.end_txn(transactional_id, producer_id, epoch, commit, now_ms())
+            result = self.coordinator.end_txn(transactional_id, producer_id, epoch, commit, self._now())
             split = next((i for i, e in enumerate(result.effects) if isinstance(e, WriteMarkers)), None)
             if split is None:
                 await self._run(result.effects)
@@ -287,10 +304,7 @@ class TxnService:
                                                         request.group_id)
             if code != ErrorCode.NONE:
                 return code
-            groups = self.broker.extensions.get("groups")
-            if groups is None:
-                return ErrorCode.COORDINATOR_NOT_AVAILABLE
-            staged: CommitResult = await groups.txn_offset_commit(request, producer_id)
+            staged: CommitResult = await self._groups.txn_offset_commit(request, producer_id)
             return staged
 
     def describe(self, transactional_id: str) -> TxnMetadata | None:
@@ -298,7 +312,7 @@ class TxnService:
 
     def list_transactions(self, states: Sequence[str], producer_ids: Sequence[int],
              min_duration_ms: int) -> tuple[list[TxnMetadata], list[str]]:
-        return self.coordinator.list_transactions(states, producer_ids, min_duration_ms, now_ms())
+        return self.coordinator.list_transactions(states, producer_ids, min_duration_ms, self._now())
 
     def producers(self, part: Partition) -> list[ProducerEntry]:
         return sorted(self.states.get(part).active(), key=lambda e: e.producer_id)
@@ -350,13 +364,13 @@ class TxnService:
     async def _timers(self) -> None:
         shortest = min(self.producer_expiration_ms, self.limits.id_expiration_ms)
         check_every = min(600_000, max(1000, shortest // 10))
-        last_check = last_snapshot = now_ms()
+        last_check = last_snapshot = self._now()
         first = True
         while True:
             if not first:
-                await asyncio.sleep(TIMEOUT_CHECK_MS / 1000.0)
+                await self._clock.sleep(TIMEOUT_CHECK_MS / 1000.0)
             first = False
-            stamp = now_ms()
+            stamp = self._now()
             try:
                 await self.abort_timed_out(stamp)
                 if stamp - last_check >= check_every:
@@ -381,14 +395,14 @@ class TxnService:
                         await self._run([eff])
         for name in self.coordinator.timed_out(stamp):
             async with self._lock(name):
-                result = self.coordinator.abort_timed_out(name, now_ms())
+                result = self.coordinator.abort_timed_out(name, self._now())
                 if result.effects:
                     log.info("aborting transaction %s: open longer than its timeout", name)
                 await self._run(result.effects)
 
     async def expire(self, stamp: int) -> None:
         for tp, plog, state in self.states.loaded():
-            part = self.broker.topics.partition(*tp)
+            part = self._topics.partition(*tp)
             if part is None or part.log is not plog:
                 self.states.forget(tp)
                 continue
@@ -401,9 +415,3 @@ class TxnService:
             del self._locks[name]
 
 
-def install(broker: Broker) -> TxnService:
-    """Create, load and register the ``txn`` extension (call after ``broker.open``)."""
-    service = TxnService(broker)
-    service.open()
-    broker.extensions["txn"] = service
-    return service

@@ -2,7 +2,9 @@
 
 The broker maps them to Kafka error codes: `OffsetOutOfRange` becomes OFFSET_OUT_OF_RANGE (1),
 `TopicAlreadyExists` TOPIC_ALREADY_EXISTS (36), `UnknownTopic` UNKNOWN_TOPIC_OR_PARTITION (3).
-Anything else (an `OSError` from a write or an fsync) means the log directory is unusable.
+An `OSError` from a write, a read or an fsync takes the log directory offline (`logdir`): it is
+raised once as it happened, and every later call on a log of that directory raises `LogDirOffline`
+(KAFKA_STORAGE_ERROR, 56).
 """
 
 from __future__ import annotations
@@ -43,3 +45,18 @@ class TopicAlreadyExists(StorageError):
 
 class UnknownTopic(StorageError):
     """The metadata store has no topic of that name."""
+
+
+class LogDirOffline(OSError, StorageError):
+    """The log directory failed an I/O operation earlier (see `logdir.LogDir`): every log in it
+    refuses appends, reads and flushes from then on. The broker answers KAFKA_STORAGE_ERROR.
+
+    An `OSError` too (with the failed operation's errno), so code that handles a failed write
+    handles this the same way."""
+
+    def __init__(self, errno: int, message: str) -> None:
+        super().__init__(errno, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message

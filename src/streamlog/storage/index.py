@@ -101,6 +101,14 @@ class _IndexFile:
             os.close(self._fd)
             self._fd = None
 
+    def abandon(self) -> None:
+        """Drop what is queued and release the descriptor, writing nothing (the directory failed)."""
+        self._pending = bytearray()
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
     def sync(self) -> None:
         """fsync the file by path, so any thread may call it while another one appends."""
         if self.path is None:

@@ -32,6 +32,12 @@ Page cache (`set_cache_tail`): once a flush has made a segment's bytes durable, 
 the next writes (taking fresh pages cost 10 times more per byte on this project's VM; see
 docs/performance.md, fifth round). Readers further back than the tail read from the disk.
 
+Failures (fail-stop, see `logdir`): an `OSError` from any write, read, fsync or file operation of
+a durable log is reported to its `LogDir`, which goes offline for good; the error raised is
+`LogDirOffline`, and every later call on any log of that directory raises it too, before touching a
+file. Nothing is retried, so a failed fdatasync can never be followed by one that reports success
+for pages the kernel dropped; the flushed offset stays where the last successful flush put it.
+
 Retention takes whole closed segments off the front (`detach_oldest_segments`; their files can be
 deleted on another thread), and the log cleaner (`cleaner`) swaps runs of closed segments for
 compacted copies (`replace_segments`); both run their decisions and swaps on the owner's thread.
@@ -71,8 +77,9 @@ from streamlog.storage.checkpoint import (
     write_log_start,
 )
 from streamlog.storage.config import INT32_MAX, LogConfig
-from streamlog.storage.errors import LogClosedError, OffsetOutOfRange
+from streamlog.storage.errors import LogClosedError, LogDirOffline, OffsetOutOfRange
 from streamlog.storage.index import OffsetIndex, TimeIndex
+from streamlog.storage.logdir import LogDir
 from streamlog.storage.recovery import RecoveryReport, list_segment_files, load_segments
 from streamlog.storage.segment import FileStore, Segment, SegmentInfo, log_path
 
@@ -137,8 +144,10 @@ class PartitionLog:
         leader_epoch: int,
         report: RecoveryReport,
         checkpoint: RecoveryCheckpoint | None,
+        logdir: LogDir | None = None,
     ) -> None:
         self.name = name
+        self._dir = logdir
         self._checkpoint = checkpoint
         self._config = config
         self._segments = segments
@@ -161,10 +170,29 @@ class PartitionLog:
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str], config: LogConfig, *, now_ms: int, leader_epoch: int = 0
+        cls,
+        path: str | os.PathLike[str],
+        config: LogConfig,
+        *,
+        now_ms: int,
+        leader_epoch: int = 0,
+        logdir: LogDir | None = None,
     ) -> PartitionLog:
-        """Open (creating if needed) the log in directory `path`, recovering it after a crash."""
+        """Open (creating if needed) the log in directory `path`, recovering it after a crash.
+        `logdir`: the health of the data directory it lives in (failures are reported there)."""
         directory = os.fspath(path)
+        if logdir is not None:
+            logdir.check()
+            try:
+                return cls._open(directory, config, now_ms=now_ms, leader_epoch=leader_epoch, logdir=logdir)
+            except OSError as exc:
+                raise logdir.fail(f"opening the log {directory}", exc) from exc
+        return cls._open(directory, config, now_ms=now_ms, leader_epoch=leader_epoch, logdir=None)
+
+    @classmethod
+    def _open(
+        cls, directory: str, config: LogConfig, *, now_ms: int, leader_epoch: int, logdir: LogDir | None
+    ) -> PartitionLog:
         if not os.path.isdir(directory):
             os.makedirs(directory)
             fsync_dir(os.path.dirname(os.path.abspath(directory)))
@@ -191,6 +219,7 @@ class PartitionLog:
             leader_epoch=leader_epoch,
             report=report,
             checkpoint=checkpoint,
+            logdir=logdir,
         )
         self._drop_below_log_start()
         if not report.clean_shutdown:
@@ -206,6 +235,35 @@ class PartitionLog:
 
     def _persist_log_start(self, offset: int) -> None:
         write_log_start(self.name, offset)
+
+    # -- failures ----------------------------------------------------------------------------
+
+    @property
+    def logdir(self) -> LogDir | None:
+        return self._dir
+
+    @property
+    def offline(self) -> bool:
+        """Whether the log's directory has failed (every call then raises `LogDirOffline`)."""
+        return self._dir is not None and self._dir.failure is not None
+
+    def _failed(self, operation: str, exc: BaseException) -> BaseException:
+        """Report a failed I/O operation to the log directory; the error to raise."""
+        if self._dir is None or isinstance(exc, LogDirOffline):
+            return exc
+        return self._dir.fail(operation, exc)
+
+    def _guard(self) -> None:
+        if self._closed:
+            raise LogClosedError(self.name)
+        logdir = self._dir
+        if logdir is not None and logdir.failure is not None:
+            raise logdir.offline_error()
+
+    def flush_failed(self, exc: BaseException) -> BaseException:
+        """An fdatasync of `begin_flush`'s descriptor failed (run by the caller): report it. Returns
+        the error to hand on."""
+        return self._failed(f"fdatasync of a segment of {self.name}", exc)
 
     # -- properties --------------------------------------------------------------------------
 
@@ -247,7 +305,10 @@ class PartitionLog:
         """On the owner's thread, before `flush` runs (on any thread): write out the appended bytes
         kept in memory and publish them for `flush`. Raises OSError if the write fails (what was
         not written stays kept, for the next try)."""
-        if self._write_behind and self.log_end_offset > self._snapshot.end_offset:
+        if self._write_behind and self.log_end_offset > self._snapshot.end_offset and not self._closed:
+            logdir = self._dir
+            if logdir is not None and logdir.failure is not None:
+                raise logdir.offline_error()
             self._publish()
 
     @property
@@ -286,8 +347,7 @@ class PartitionLog:
 
     def append(self, batches: bytearray | memoryview, *, now_ms: int) -> AppendInfo:
         """Assign offsets to the validated v2 batches in `batches` (in place) and store them."""
-        if self._closed:
-            raise LogClosedError(self.name)
+        self._guard()
         total = len(batches)
         if total == 0:
             raise ValueError("nothing to append")
@@ -301,9 +361,12 @@ class PartitionLog:
                 max_ts, offset_of_max = batch_max_ts, next_offset
             next_offset += last_delta + 1
         last = next_offset - 1
-        seg = self._maybe_roll(total, last, now_ms)
-        start = seg.size
-        seg.write(batches)
+        try:
+            seg = self._maybe_roll(total, last, now_ms)
+            start = seg.size
+            seg.write(batches)
+        except OSError as exc:
+            raise self._failed(f"append to {self.name}", exc) from exc
         seg.note_batches(start, first, spans, self._config)
         # Index entries reach their files in blocks (see `index`); recovery rebuilds the indexes of
         # every segment past the recovery point anyway.
@@ -361,19 +424,22 @@ class PartitionLog:
     def read(self, offset: int, max_bytes: int, *, max_offset: int | None = None) -> ReadResult:
         """Whole batches from the one holding `offset`: at least one, then more while they fit in
         `max_bytes`; none whose base offset is at or past `max_offset` (high watermark or LSO)."""
-        self._check_open()
+        self._guard()
         start, end = self._log_start, self.log_end_offset
         if offset < start or offset > end:
             raise OffsetOutOfRange(offset, start, end)
         if offset < end and (max_offset is None or offset < max_offset):
-            for seg in self._segments[self._segment_index(offset) :]:
-                pos = seg.locate(offset)
-                if pos is not None:
-                    data, next_offset = seg.read(pos, max_bytes, max_offset)
-                    if data:
-                        first = int.from_bytes(data[:8], "big", signed=True)
-                        return ReadResult(data, first, next_offset, start, end)
-                    break
+            try:
+                for seg in self._segments[self._segment_index(offset) :]:
+                    pos = seg.locate(offset)
+                    if pos is not None:
+                        data, next_offset = seg.read(pos, max_bytes, max_offset)
+                        if data:
+                            first = int.from_bytes(data[:8], "big", signed=True)
+                            return ReadResult(data, first, next_offset, start, end)
+                        break
+            except OSError as exc:
+                raise self._failed(f"read from {self.name}", exc) from exc
         return ReadResult(b"", offset, offset, start, end)
 
     def _segment_index(self, offset: int) -> int:
@@ -384,30 +450,39 @@ class PartitionLog:
     def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first record at or after the log start whose timestamp is
         >= `timestamp`, or None if there is none (ListOffsets by timestamp)."""
-        self._check_open()
-        return timestamps.offset_for_timestamp(self._segments, self._log_start, timestamp)
+        self._guard()
+        try:
+            return timestamps.offset_for_timestamp(self._segments, self._log_start, timestamp)
+        except OSError as exc:
+            raise self._failed(f"read from {self.name}", exc) from exc
 
     def max_timestamp(self) -> tuple[int, int] | None:
         """(offset, timestamp) of the first record with the largest timestamp, or None (ListOffsets
         MAX_TIMESTAMP)."""
-        self._check_open()
-        return timestamps.max_timestamp(self._segments, self._log_start)
+        self._guard()
+        try:
+            return timestamps.max_timestamp(self._segments, self._log_start)
+        except OSError as exc:
+            raise self._failed(f"read from {self.name}", exc) from exc
 
     # -- deletion ----------------------------------------------------------------------------
 
     def delete_records_before(self, offset: int) -> int:
         """Make `offset` the log start offset (DeleteRecords); returns the new log start offset."""
-        self._check_open()
+        self._guard()
         if offset > self.log_end_offset:
             raise OffsetOutOfRange(offset, self._log_start, self.log_end_offset)
         if offset <= self._log_start:
             return self._log_start
-        self._persist_log_start(offset)
-        self._log_start = offset
-        active = self._segments[-1]
-        if active.size > 0 and active.next_offset <= offset:
-            self._roll()
-        self._drop_below_log_start()
+        try:
+            self._persist_log_start(offset)
+            self._log_start = offset
+            active = self._segments[-1]
+            if active.size > 0 and active.next_offset <= offset:
+                self._roll()
+            self._drop_below_log_start()
+        except OSError as exc:
+            raise self._failed(f"deleting records of {self.name}", exc) from exc
         return offset
 
     def _drop_below_log_start(self) -> None:
@@ -442,15 +517,18 @@ class PartitionLog:
     def delete_oldest_segments(self, count: int) -> int:
         """Delete up to `count` oldest segments, never the active one; returns how many."""
         doomed = self.detach_oldest_segments(count)
-        for seg in doomed:
-            seg.delete()
+        try:
+            for seg in doomed:
+                seg.delete()
+        except OSError as exc:
+            raise self._failed(f"deleting segments of {self.name}", exc) from exc
         return len(doomed)
 
     def detach_oldest_segments(self, count: int) -> list[Segment]:
         """Take up to `count` oldest segments (never the active one) out of the log and advance the
         log start offset past them; the caller deletes their files (`Segment.delete`), which may
         happen on another thread since nothing in the log refers to them any more."""
-        self._check_open()
+        self._guard()
         count = max(0, min(count, len(self._segments) - 1))
         doomed, self._segments = self._segments[:count], self._segments[count:]
         for seg in doomed:
@@ -488,7 +566,12 @@ class PartitionLog:
             ):
                 return False
             spans.append((at, end, new))
-        install()
+        if self.offline:
+            return False
+        try:
+            install()
+        except OSError as exc:
+            raise self._failed(f"swapping cleaned segments into {self.name}", exc) from exc
         for at, end, new in sorted(spans, key=lambda span: span[0], reverse=True):
             self._size += new.size - sum(s.size for s in self._segments[at:end])
             self._segments[at:end] = [new]
@@ -502,26 +585,32 @@ class PartitionLog:
 
     def truncate_all(self, start_offset: int = 0) -> None:
         """Delete every record and restart the (empty) log at `start_offset`."""
-        self._check_open()
-        for seg in self._segments:
-            seg.delete()
-        self._segments = [self._new_segment(start_offset)]
-        self._dir_generation += 1
-        self._dirty = []
-        self._size = 0
-        self._persist_log_start(start_offset)
-        self._log_start = start_offset
-        self._flushed = start_offset
-        self._publish()
-        self._sync_everything()
+        self._guard()
+        try:
+            for seg in self._segments:
+                seg.delete()
+            self._segments = [self._new_segment(start_offset)]
+            self._dir_generation += 1
+            self._dirty = []
+            self._size = 0
+            self._persist_log_start(start_offset)
+            self._log_start = start_offset
+            self._flushed = start_offset
+            self._publish()
+            self._sync_everything()
+        except OSError as exc:
+            raise self._failed(f"truncating {self.name}", exc) from exc
 
     # -- durability --------------------------------------------------------------------------
 
     def _publish(self) -> None:
         if self._write_behind:
-            for seg in self._dirty:
-                if not seg.deleted:
-                    seg.write_out()
+            try:
+                for seg in self._dirty:
+                    if not seg.deleted:
+                        seg.write_out()
+            except OSError as exc:
+                raise self._failed(f"write to {self.name}", exc) from exc
         self._dirty = [
             s
             for s in self._dirty
@@ -544,18 +633,27 @@ class PartitionLog:
         snap = self._snapshot
         if self._closed:
             return self._flushed
-        for seg, size, sealed in snap.dirty:
-            if seg.flushed_size < size:
-                seg.sync_data()
-                seg.flushed_size = size
-                self._drop_cache(seg)
-            if sealed and not seg.indexes_synced:
-                seg.sync_indexes()
-                seg.indexes_synced = True
-        if snap.dir_generation > self._synced_dir_generation:
-            fsync_dir(self.name)
-            self._synced_dir_generation = snap.dir_generation
-        return self._flushed_through(snap)
+        self._guard()
+        operation = "fdatasync"
+        try:
+            for seg, size, sealed in snap.dirty:
+                if seg.flushed_size < size:
+                    operation = f"fdatasync of segment {seg.base_offset}"
+                    seg.sync_data()
+                    seg.flushed_size = size
+                    self._drop_cache(seg)
+                if sealed and not seg.indexes_synced:
+                    operation = f"fdatasync of the indexes of segment {seg.base_offset}"
+                    seg.sync_indexes()
+                    seg.indexes_synced = True
+            if snap.dir_generation > self._synced_dir_generation:
+                operation = "fsync of the directory"
+                fsync_dir(self.name)
+                self._synced_dir_generation = snap.dir_generation
+            operation = "writing the recovery point"
+            return self._flushed_through(snap)
+        except OSError as exc:
+            raise self._failed(f"{operation} of {self.name}", exc) from exc
 
     def _flushed_through(self, snap: _FlushSnapshot) -> int:
         """Everything `snap` names is synced: record it (and, now and then, the recovery point)."""
@@ -576,7 +674,7 @@ class PartitionLog:
         owner's thread, after `prepare_flush`, the one descriptor whose fdatasync makes everything
         published durable; the caller then calls `finish_flush`. None when the flush needs more than
         one data sync (index files, the directory, several segments, or nothing): use `flush`."""
-        if self._closed:
+        if self._closed or self.offline:
             return None
         snap = self._snapshot
         if snap.dir_generation > self._synced_dir_generation or snap.end_offset <= self._flushed:
@@ -589,17 +687,24 @@ class PartitionLog:
         if len(todo) != 1 or todo[0][0].sealed:
             return None
         seg, size = todo[0]
-        fd = seg.store.sync_descriptor()
+        try:
+            fd = seg.store.sync_descriptor()
+        except OSError as exc:
+            raise self._failed(f"opening segment {seg.base_offset} of {self.name}", exc) from exc
         return None if fd is None else FlushPlan(snap, seg, size, fd)
 
     def finish_flush(self, plan: FlushPlan) -> int:
         """`plan.fd` was fdatasync'ed: record what is durable; returns the new flushed offset."""
         if self._closed:
             return self._flushed
+        self._guard()
         if plan.segment.flushed_size < plan.size:
             plan.segment.flushed_size = plan.size
             self._drop_cache(plan.segment)
-        return self._flushed_through(plan.snapshot)
+        try:
+            return self._flushed_through(plan.snapshot)
+        except OSError as exc:
+            raise self._failed(f"writing the recovery point of {self.name}", exc) from exc
 
     def _sync_everything(self, *, clean: bool = False) -> None:
         """fsync every segment and index and the directory, then write the checkpoint durably."""
@@ -624,15 +729,24 @@ class PartitionLog:
         self._publish()
 
     def close(self) -> None:
-        """Flush everything, mark the shutdown clean and release the files."""
+        """Flush everything, mark the shutdown clean and release the files. On an offline
+        directory nothing is written or synced (recovery at the next start re-checks the log)."""
         if self._closed:
+            return
+        if self.offline:
+            self._abandon()
             return
         active = self._segments[-1]
         if active.max_timestamp >= 0:
             relative = active.offset_of_max_timestamp - active.base_offset
             active.time_index.maybe_add(active.max_timestamp, relative)
-        self._sync_everything(clean=True)
-        self._release()
+        try:
+            self._sync_everything(clean=True)
+            self._release()
+        except OSError as exc:
+            error = self._failed(f"closing {self.name}", exc)
+            self._abandon()
+            raise error from exc
 
     def _release(self) -> None:
         self._closed = True
@@ -641,11 +755,23 @@ class PartitionLog:
         if self._checkpoint is not None:
             self._checkpoint.close()
 
+    def _abandon(self) -> None:
+        """Close every descriptor without writing anything (the directory failed)."""
+        self._closed = True
+        for seg in self._segments:
+            seg.abandon()
+        if self._checkpoint is not None:
+            self._checkpoint.close()
+
     def delete(self, remove_tree: Callable[[str], object] = remove_tree_now) -> None:
         """Close the log and remove its directory (see `remove_directory`)."""
-        if not self._closed:
-            self._release()
-        self.remove_directory(self.name, remove_tree)
+        self._guard_dir()
+        try:
+            if not self._closed:
+                self._release()
+            self.remove_directory(self.name, remove_tree)
+        except OSError as exc:
+            raise self._failed(f"deleting {self.name}", exc) from exc
 
     @staticmethod
     def remove_directory(path: str, remove_tree: Callable[[str], object] = remove_tree_now) -> None:
@@ -666,6 +792,13 @@ class PartitionLog:
     def _check_open(self) -> None:
         if self._closed:
             raise LogClosedError(self.name)
+
+    def _guard_dir(self) -> None:
+        logdir = self._dir
+        if logdir is not None and logdir.failure is not None:
+            if not self._closed:
+                self._abandon()
+            raise logdir.offline_error()
 
     def __repr__(self) -> str:
         return (

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from streamlog.storage.config import LogConfig
 from streamlog.storage.errors import LogDirLockedError
 from streamlog.storage.log import PartitionLog, remove_tree_now
+from streamlog.storage.logdir import LogDir
 from streamlog.storage.memory import MemoryPartitionLog
 
 LOCK_FILE = ".lock"
@@ -52,6 +53,8 @@ class LogManager:
 
     def __init__(self, data_dir: str | None, lock_fd: int | None) -> None:
         self.data_dir = data_dir
+        # The directory's health, shared with every log in it (fail-stop: see `logdir`).
+        self.logdir: LogDir | None = None if data_dir is None else LogDir(data_dir)
         self._lock_fd = lock_fd
         self._logs: dict[tuple[str, int], PartitionLog] = {}
         # Removes a renamed-away partition directory (by default at once, on the caller's thread).
@@ -108,7 +111,11 @@ class LogManager:
             log = MemoryPartitionLog.open(name, config, now_ms=now_ms, leader_epoch=leader_epoch)
         else:
             log = PartitionLog.open(
-                os.path.join(self.data_dir, name), config, now_ms=now_ms, leader_epoch=leader_epoch
+                os.path.join(self.data_dir, name),
+                config,
+                now_ms=now_ms,
+                leader_epoch=leader_epoch,
+                logdir=self.logdir,
             )
         self._logs[key] = log
         return log
@@ -139,11 +146,18 @@ class LogManager:
         return len(self._logs)
 
     def close_all(self) -> None:
-        """Close every log cleanly and release the directory lock."""
+        """Close every log cleanly and release the directory lock. If a log fails to close, the
+        directory goes offline, the others are closed without writing, and the error is raised."""
         logs, self._logs = list(self._logs.values()), {}
+        error: OSError | None = None
         try:
             for log in logs:
-                log.close()
+                try:
+                    log.close()
+                except OSError as exc:
+                    error = error or exc
+            if error is not None:
+                raise error
         finally:
             if self._lock_fd is not None:
                 os.close(self._lock_fd)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from streamlog.storage.config import LogConfig
 from streamlog.storage.index import OffsetIndex, TimeIndex
 from streamlog.storage.log import PartitionLog, remove_tree_now
+from streamlog.storage.logdir import LogDir
 from streamlog.storage.recovery import EMPTY_REPORT
 from streamlog.storage.segment import BytesLike, Segment
 
@@ -53,6 +54,9 @@ class MemoryStore:
     def close(self) -> None:
         pass
 
+    def abandon(self) -> None:
+        pass
+
     def delete(self) -> None:
         self._buf = bytearray()
 
@@ -69,7 +73,13 @@ class MemoryPartitionLog(PartitionLog):
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str], config: LogConfig, *, now_ms: int, leader_epoch: int = 0
+        cls,
+        path: str | os.PathLike[str],
+        config: LogConfig,
+        *,
+        now_ms: int,
+        leader_epoch: int = 0,
+        logdir: LogDir | None = None,
     ) -> MemoryPartitionLog:
         return cls(
             os.fspath(path),

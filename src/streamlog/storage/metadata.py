@@ -39,6 +39,7 @@ from streamlog.protocol.records.record import Record, iter_records
 from streamlog.storage.config import LogConfig
 from streamlog.storage.errors import TopicAlreadyExists, UnknownTopic
 from streamlog.storage.log import PartitionLog
+from streamlog.storage.logdir import LogDir
 from streamlog.storage.manager import METADATA_DIR
 from streamlog.storage.memory import MemoryPartitionLog
 
@@ -158,12 +159,16 @@ class MetadataStore:
         self._cluster_id: str | None = None
 
     @classmethod
-    def open(cls, data_dir: str | os.PathLike[str] | None, now_ms: int) -> MetadataStore:
-        """Open (or create) the store in `data_dir`, or in memory when it is None."""
+    def open(
+        cls, data_dir: str | os.PathLike[str] | None, now_ms: int, *, logdir: LogDir | None = None
+    ) -> MetadataStore:
+        """Open (or create) the store in `data_dir`, or in memory when it is None; `logdir` is the
+        data directory's health (failures are reported there)."""
         if data_dir is None:
             plog: PartitionLog = MemoryPartitionLog.open(METADATA_DIR, _CONFIG, now_ms=now_ms)
         else:
-            plog = PartitionLog.open(os.path.join(os.fspath(data_dir), METADATA_DIR), _CONFIG, now_ms=now_ms)
+            path = os.path.join(os.fspath(data_dir), METADATA_DIR)
+            plog = PartitionLog.open(path, _CONFIG, now_ms=now_ms, logdir=logdir)
         store = cls(plog)
         for record in store._replay():
             try:

@@ -64,6 +64,7 @@ class SegmentStore(Protocol):
     def truncate(self, size: int) -> None: ...
     def sync(self) -> None: ...
     def close(self) -> None: ...
+    def abandon(self) -> None: ...
     def delete(self) -> None: ...
     def mtime_ms(self) -> int | None: ...
 
@@ -209,6 +210,15 @@ class FileStore:
         fd, self._fd = self._fd, None  # see `sync`: unpublish, then close
         if fd is not None:
             os.close(fd)
+
+    def abandon(self) -> None:
+        """Release the descriptor and drop the write-behind bytes, writing nothing (the
+        directory failed: see `logdir`)."""
+        self._pending.clear()
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def delete(self) -> None:
         self._pending.clear()
@@ -419,6 +429,12 @@ class Segment:
         self.offset_index.file.close()
         self.time_index.file.close()
         self.store.close()
+
+    def abandon(self) -> None:
+        """Release every descriptor, writing nothing (the directory failed)."""
+        self.offset_index.file.abandon()
+        self.time_index.file.abandon()
+        self.store.abandon()
 
     def delete(self) -> None:
         self.deleted = True

@@ -29,8 +29,7 @@ ZERO = uuid.UUID(int=0)
 
 
 def make_broker(**settings: str) -> Broker:
-    broker = Broker(BrokerConfig(settings, memory=True))
-    broker.open()
+    broker = Broker.open(BrokerConfig(settings, memory=True))
     return broker
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from streamlog.broker.config import BrokerConfig
 from streamlog.broker.connection import MAX_IN_FLIGHT, Connection
-from streamlog.broker.handlers import FAST_HANDLERS, HANDLERS
+from streamlog.broker.handlers import HANDLERS
 from streamlog.broker.handlers.base import CloseConnection, Deferred, RequestContext
 from streamlog.protocol.registry import encode_request
 
@@ -89,7 +89,7 @@ async def turn() -> None:
 def test_responses_leave_in_request_order(monkeypatch: pytest.MonkeyPatch) -> None:
     async def main() -> None:
         pending: dict[int, Deferred] = {}
-        monkeypatch.setitem(FAST_HANDLERS, 0, deferring(pending))
+        monkeypatch.setitem(HANDLERS, 0, deferring(pending))
         conn, transport = open_connection()
         conn.data_received(b"".join(produce_frame(i) for i in range(1, 6)))
         for cid in (5, 3, 4):
@@ -107,7 +107,7 @@ def test_responses_leave_in_request_order(monkeypatch: pytest.MonkeyPatch) -> No
     asyncio.run(main())
 
 
-def test_task_and_fast_handlers_interleave_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_task_and_immediate_answers_interleave_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
     async def main() -> None:
         release = asyncio.Event()
 
@@ -117,20 +117,18 @@ def test_task_and_fast_handlers_interleave_in_order(monkeypatch: pytest.MonkeyPa
 
         calls = []
 
-        def fast(_broker: Any, ctx: RequestContext, _body: Any) -> dict[str, Any]:
+        def mixed(broker: Any, ctx: RequestContext, body: Any) -> Any:
             calls.append(ctx.correlation_id)
-            if ctx.correlation_id == 1:
-                del FAST_HANDLERS[0]  # request 2 goes to the task handler
+            if ctx.correlation_id == 2:
+                return slow(broker, ctx, body)  # request 2 answers through a task
             return EMPTY_PRODUCE_RESPONSE
 
-        monkeypatch.setitem(FAST_HANDLERS, 0, fast)
-        monkeypatch.setitem(HANDLERS, 0, slow)
+        monkeypatch.setitem(HANDLERS, 0, mixed)
         conn, transport = open_connection()
         conn.data_received(produce_frame(1) + produce_frame(2))
-        monkeypatch.setitem(FAST_HANDLERS, 0, fast)
         conn.data_received(produce_frame(3))
         await turn()
-        assert transport.correlation_ids() == [1] and calls == [1, 3]
+        assert transport.correlation_ids() == [1] and calls == [1, 2, 3]
         release.set()
         await turn()
         assert transport.correlation_ids() == [1, 2, 3]
@@ -141,7 +139,7 @@ def test_task_and_fast_handlers_interleave_in_order(monkeypatch: pytest.MonkeyPa
 def test_a_full_queue_stops_reading_until_answers_leave(monkeypatch: pytest.MonkeyPatch) -> None:
     async def main() -> None:
         pending: dict[int, Deferred] = {}
-        monkeypatch.setitem(FAST_HANDLERS, 0, deferring(pending))
+        monkeypatch.setitem(HANDLERS, 0, deferring(pending))
         conn, transport = open_connection()
         total = MAX_IN_FLIGHT + 20
         conn.data_received(b"".join(produce_frame(i) for i in range(total)))
@@ -165,7 +163,7 @@ def test_a_full_queue_stops_reading_until_answers_leave(monkeypatch: pytest.Monk
 
 def test_nothing_is_written_while_the_transport_is_full(monkeypatch: pytest.MonkeyPatch) -> None:
     async def main() -> None:
-        monkeypatch.setitem(FAST_HANDLERS, 0, lambda *_a: EMPTY_PRODUCE_RESPONSE)
+        monkeypatch.setitem(HANDLERS, 0, lambda *_a: EMPTY_PRODUCE_RESPONSE)
         conn, transport = open_connection()
         conn.pause_writing()
         conn.data_received(b"".join(produce_frame(i) for i in range(MAX_IN_FLIGHT + 5)))
@@ -181,7 +179,7 @@ def test_nothing_is_written_while_the_transport_is_full(monkeypatch: pytest.Monk
 def test_a_bad_frame_closes_after_the_earlier_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     async def main() -> None:
         pending: dict[int, Deferred] = {}
-        monkeypatch.setitem(FAST_HANDLERS, 0, deferring(pending))
+        monkeypatch.setitem(HANDLERS, 0, deferring(pending))
         conn, transport = open_connection()
         conn.data_received(produce_frame(1) + struct.pack(">i", 3) + b"bad" + produce_frame(2))
         assert sorted(pending) == [1] and not transport.closed
@@ -202,7 +200,7 @@ def test_close_connection_from_a_handler(monkeypatch: pytest.MonkeyPatch) -> Non
                 raise CloseConnection
             return EMPTY_PRODUCE_RESPONSE
 
-        monkeypatch.setitem(FAST_HANDLERS, 0, handler)
+        monkeypatch.setitem(HANDLERS, 0, handler)
         conn, transport = open_connection()
         conn.data_received(b"".join(produce_frame(i) for i in (1, 2, 3)))
         await turn()
@@ -215,7 +213,7 @@ def test_close_connection_from_a_handler(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_end_of_input_closes_once_everything_is_answered(monkeypatch: pytest.MonkeyPatch) -> None:
     async def main() -> None:
         pending: dict[int, Deferred] = {}
-        monkeypatch.setitem(FAST_HANDLERS, 0, deferring(pending))
+        monkeypatch.setitem(HANDLERS, 0, deferring(pending))
         conn, transport = open_connection()
         conn.data_received(produce_frame(1))
         assert conn.eof_received() is True, "stay open to answer"

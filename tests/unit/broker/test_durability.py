@@ -1,6 +1,8 @@
-"""FlushCoordinator: waiters are released only by a flush that covers them; failures reach them.
+"""FlushCoordinator: waiters are released only by a flush that covers them; failures reach them and
+are final (fail-stop: nothing is flushed again after a failure).
 
-Most cases use a fake log and the thread path; the last ones flush real logs by native AIO.
+The waiters park in a purgatory woken by the flusher's listener, as ``FlushPolicy`` wires them.  Most
+cases use a fake log and the thread path; the last ones flush real logs by native AIO.
 """
 
 from __future__ import annotations
@@ -9,22 +11,30 @@ import asyncio
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.unit.storage.storage_support import make_batch
 
 from streamlog.broker.aio_fsync import AioFsync
+from streamlog.broker.clock import SYSTEM_CLOCK
 from streamlog.broker.durability import ENGINES, FlushCoordinator
-from streamlog.broker.topics import Partition
+from streamlog.broker.flush_policy import FlushWait
+from streamlog.broker.purgatory import Purgatory
+from streamlog.broker.topics import Partition, PartitionGone
 from streamlog.broker.uring_fsync import UringFsync
 from streamlog.storage.config import LogConfig
+from streamlog.storage.errors import LogDirOffline
 from streamlog.storage.log import PartitionLog
+from streamlog.storage.logdir import LogDir
 
 
 class FakeLog:
-    """A log whose flush takes what was published (prepare_flush) and can be held or made to fail."""
+    """A log whose flush takes what was published (prepare_flush) and can be held or made to fail
+    (a failure takes its directory offline, as a real log's does)."""
 
     def __init__(self) -> None:
+        self.logdir = LogDir("fake")
         self.log_end_offset = 0
         self.published = 0
         self.flushed_offset = 0
@@ -45,14 +55,19 @@ class FakeLog:
     def flush(self) -> int:
         target = self.published
         assert self.gate.wait(10)
+        self.logdir.check()
         self.flushes += 1
         if self.fail is not None:
-            raise self.fail
+            raise self.logdir.fail("fdatasync of the fake log", self.fail)
         self.flushed_offset = max(self.flushed_offset, target)
         return self.flushed_offset
 
     def flush_needed(self) -> bool:
         return self.log_end_offset > self.flushed_offset
+
+    @property
+    def offline(self) -> bool:
+        return self.logdir.offline
 
 
 def partition(index: int = 0) -> tuple[Partition, FakeLog]:
@@ -68,6 +83,43 @@ class Waiter:
         self.calls.append(error)
 
 
+class Harness(FlushCoordinator):
+    """A flusher that is its own listener: flushes wake a purgatory, where waiters park (as
+    ``FlushPolicy`` does it)."""
+
+    def __init__(self, threads: int = 8, **kw: Any) -> None:
+        self.purgatory = Purgatory(SYSTEM_CLOCK)
+        self.notified: list[Partition] = []
+        self.failures: list[tuple[Partition, BaseException]] = []
+        super().__init__(self, threads, **kw)
+
+    def flushed(self, part: Partition) -> None:
+        self.notified.append(part)
+        self.purgatory.notify(part.tp)
+
+    def flush_failed(self, part: Partition, error: BaseException) -> None:
+        self.failures.append((part, error))
+        self.purgatory.notify(part.tp)
+
+    def wait_flushed(self, part: Partition, offset: int) -> asyncio.Future[None]:
+        op = FlushWait(self.purgatory, part, offset)
+        self.purgatory.park(op, (part.tp,))
+        op.wake(part.tp, None)
+        self.request_flush(part)
+        return op.future
+
+    def add_waiter(self, part: Partition, offset: int, waiter: Waiter) -> bool:
+        """Tell ``waiter`` once everything below ``offset`` is flushed; False if it already is."""
+        if part.log.flushed_offset >= offset:
+            return False
+
+        def told(fut: asyncio.Future[None]) -> None:
+            waiter.flushed(None if fut.cancelled() else fut.exception())
+
+        self.wait_flushed(part, offset).add_done_callback(told)
+        return True
+
+
 async def until(condition: object, timeout: float = 10.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -78,8 +130,8 @@ async def until(condition: object, timeout: float = 10.0) -> None:
 
 def test_a_waiter_is_released_by_the_flush_covering_it() -> None:
     async def main() -> None:
-        notified: list[Partition] = []
-        flusher = FlushCoordinator(notified.append, threads=2, engine="threads")
+        flusher = Harness(threads=2, engine="threads")
+        notified = flusher.notified
         flusher.start()
         part, log = partition()
         waiter = Waiter()
@@ -97,7 +149,7 @@ def test_a_waiter_is_released_by_the_flush_covering_it() -> None:
 
 def test_appends_during_a_flush_get_the_next_one() -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=2, engine="threads")
+        flusher = Harness(threads=2, engine="threads")
         flusher.start()
         part, log = partition()
         log.gate.clear()  # the first flush blocks in the "fsync"
@@ -117,7 +169,7 @@ def test_appends_during_a_flush_get_the_next_one() -> None:
 
 def test_requests_in_one_turn_share_one_flush() -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=2, engine="threads")
+        flusher = Harness(threads=2, engine="threads")
         flusher.start()
         part, log = partition()
         waiters = [Waiter() for _ in range(5)]
@@ -132,7 +184,7 @@ def test_requests_in_one_turn_share_one_flush() -> None:
 
 def test_partitions_wait_in_line_for_a_free_thread_and_gather_appends() -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=1, engine="threads")
+        flusher = Harness(threads=1, engine="threads")
         flusher.start()
         (first, first_log), (second, second_log) = partition(0), partition(1)
         first_log.gate.clear()
@@ -160,7 +212,7 @@ async def turn_of_the_loop() -> None:
 
 def test_many_partitions_many_waiters() -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=4, engine="threads")
+        flusher = Harness(threads=4, engine="threads")
         flusher.start()
         parts = [partition(i) for i in range(20)]
         waiters = []
@@ -178,9 +230,9 @@ def test_many_partitions_many_waiters() -> None:
     asyncio.run(main())
 
 
-def test_a_failed_flush_fails_its_waiters_and_futures() -> None:
+def test_a_failed_flush_fails_its_waiters_and_is_never_retried() -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=1, engine="threads")
+        flusher = Harness(threads=1, engine="threads")
         flusher.start()
         part, log = partition()
         log.fail = OSError(5, "Input/output error")
@@ -189,27 +241,43 @@ def test_a_failed_flush_fails_its_waiters_and_futures() -> None:
         fut = flusher.wait_flushed(part, 1)
         await until(lambda: waiter.calls)
         error = waiter.calls[0]
-        assert isinstance(error, OSError) and "fsync failed" in str(error)
-        with pytest.raises(OSError, match="fsync failed"):
+        assert isinstance(error, LogDirOffline) and "Input/output error" in str(error)
+        with pytest.raises(LogDirOffline, match="offline"):
             await fut
+        assert [p for p, _e in flusher.failures] == [part]
+        assert log.flushes == 1 and log.flushed_offset == 0
+        log.fail = None  # the disk "recovers": a retry would now report success
+        late = Waiter()
+        flusher.add_waiter(part, log.append(1), late)
+        flusher.request_flush(part)
+        await until(lambda: late.calls)
+        assert isinstance(late.calls[0], LogDirOffline), "a waiter on an offline log fails at once"
+        await asyncio.sleep(0.05)
+        assert log.flushes == 1 and log.flushed_offset == 0, "nothing is flushed after a failure"
         await flusher.close()
 
     asyncio.run(main())
 
 
-def test_forget_fails_the_waiters_of_a_deleted_partition() -> None:
+def test_waiters_of_a_deleted_partition_give_up_and_quiesce_waits_for_the_flush_in_flight() -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=1, engine="threads")
+        flusher = Harness(threads=1, engine="threads")
         flusher.start()
         part, log = partition()
         log.gate.clear()
         waiter = Waiter()
         flusher.add_waiter(part, log.append(1), waiter)
-        flusher.forget(part.tp)
-        assert len(waiter.calls) == 1 and "deleted" in str(waiter.calls[0])
-        log.gate.set()
+        await until(lambda: log.prepares == 1)
+        part.deleted = True
+        flusher.purgatory.notify(part.tp)
+        await until(lambda: waiter.calls)
+        assert isinstance(waiter.calls[0], PartitionGone)
+        quiesced = asyncio.ensure_future(flusher.quiesce(part))
         await asyncio.sleep(0.05)
-        assert len(waiter.calls) == 1, "told once"
+        assert not quiesced.done(), "the flush in flight has not ended"
+        log.gate.set()
+        await asyncio.wait_for(quiesced, 10)
+        assert log.flushes == 1 and len(waiter.calls) == 1, "told once"
         await flusher.close()
 
     asyncio.run(main())
@@ -217,12 +285,12 @@ def test_forget_fails_the_waiters_of_a_deleted_partition() -> None:
 
 def test_a_write_failure_in_prepare_fails_the_waiters() -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=1, engine="threads")
+        flusher = Harness(threads=1, engine="threads")
         flusher.start()
         part, log = partition()
 
         def broken() -> None:
-            raise OSError(28, "No space left on device")
+            raise log.logdir.fail("write to the fake log", OSError(28, "No space left on device"))
 
         log.prepare_flush = broken  # type: ignore[method-assign]
         waiter = Waiter()
@@ -235,8 +303,9 @@ def test_a_write_failure_in_prepare_fails_the_waiters() -> None:
     asyncio.run(main())
 
 
-def real_partition(path: Path, index: int = 0) -> Partition:
-    plog = PartitionLog.open(path / f"t-{index}", LogConfig(), now_ms=0)
+def real_partition(path: Path, index: int = 0, logdir: LogDir | None = None) -> Partition:
+    """A durable partition log under ``path``; ``logdir``: the directory's health (fresh if None)."""
+    plog = PartitionLog.open(path / f"t-{index}", LogConfig(), now_ms=0, logdir=logdir or LogDir(str(path)))
     plog.set_write_behind(True)
     return Partition("t", index, plog, {}, True)
 
@@ -247,7 +316,7 @@ ENGINE_CLASSES = {"io_uring": UringFsync, "aio": AioFsync}
 @pytest.mark.parametrize("engine", list(ENGINES))
 def test_kernel_engine_flushes_real_logs(tmp_path: Path, engine: str) -> None:
     async def main() -> None:
-        flusher = FlushCoordinator(lambda _p: None, threads=2, engine=engine)
+        flusher = Harness(threads=2, engine=engine)
         flusher.start()
         if flusher._aio is None:
             pytest.skip(f"{engine} is not available here")
@@ -280,11 +349,11 @@ def test_engines_are_tried_in_order_and_threads_are_the_last_resort(
 ) -> None:
     async def main() -> None:
         monkeypatch.setitem(ENGINES, "io_uring", lambda _loop, _done: None)
-        flusher = FlushCoordinator(lambda _p: None, threads=2)
+        flusher = Harness(threads=2)
         flusher.start()
         assert flusher.engine in ("aio", "threads"), "io_uring refused: the next one is used"
         await flusher.close()
-        only_threads = FlushCoordinator(lambda _p: None, threads=2, engine="threads")
+        only_threads = Harness(threads=2, engine="threads")
         only_threads.start()
         assert only_threads.engine == "threads" and only_threads._aio is None
         part = real_partition(tmp_path)
@@ -307,7 +376,7 @@ def test_a_refused_submission_falls_back_to_threads(
             raise OSError(22, "Invalid argument")
 
         monkeypatch.setattr(ENGINE_CLASSES[engine], "submit", refuse)
-        flusher = FlushCoordinator(lambda _p: None, threads=2, engine=engine)
+        flusher = Harness(threads=2, engine=engine)
         flusher.start()
         if flusher._aio is None:
             pytest.skip(f"{engine} is not available here")

@@ -1,5 +1,6 @@
-"""The fetch purgatory: a long-polling fetch parks (no task), wakes when a partition it reads moves,
-answers once ``min_bytes`` are ready or at ``max_wait_ms``, and gives up when the broker stops."""
+"""Fetch in the purgatory: a long-polling fetch parks (no task), wakes when a partition it reads
+moves, answers once ``min_bytes`` are ready or at ``max_wait_ms`` (on a manual clock: no sleeping),
+and gives up when the broker stops."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from streamlog.broker.clock import ManualClock
 from streamlog.broker.config import BrokerConfig
 from streamlog.broker.core import Broker
 from streamlog.broker.handlers.base import Deferred, RequestContext
 from streamlog.broker.handlers.fetch import ParkedFetch, start_fetch
-from streamlog.broker.waiters import PartitionWaiters
 from streamlog.protocol.codec import Msg
 from streamlog.protocol.records.builder import NewRecord, build_batch
 from streamlog.protocol.registry import decode_request, encode_request
@@ -22,11 +23,16 @@ VERSION = 12
 
 @pytest.fixture()
 def broker() -> Iterator[Broker]:
-    b = Broker(BrokerConfig({}, memory=True))
-    b.open()
+    b = Broker.open(BrokerConfig({}, memory=True), ManualClock())
     b.topics.create("t", 2, {}, now_ms=0)
     yield b
     asyncio.run(b.close())
+
+
+def advance(broker: Broker, ms: float) -> None:
+    clock = broker.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(ms)
 
 
 def fetch_body(max_wait_ms: int, min_bytes: int, partitions: tuple[int, ...] = (0, 1),
@@ -53,7 +59,7 @@ def append(broker: Broker, index: int, value: bytes = b"v") -> None:
     part = broker.topics.partition("t", index)
     assert part is not None
     part.log.append(bytearray(build_batch([NewRecord(None, value, 1000)])), now_ms=1000)
-    broker.appended(part)
+    broker.flush.appended(part)
 
 
 def records_of(answer: Msg) -> dict[int, int]:
@@ -71,11 +77,9 @@ def test_data_already_there_is_answered_at_once(broker: Broker) -> None:
 
 def test_a_parked_fetch_answers_when_a_partition_it_reads_moves(broker: Broker) -> None:
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        began = loop.time()
         parked = fetch(broker, fetch_body(5000, 1))
         assert isinstance(parked, ParkedFetch) and not parked.done
-        assert broker.waiters.parked_on(("t", 0)) == broker.waiters.parked_on(("t", 1)) == 1
+        assert broker.purgatory.parked_on(("t", 0)) == broker.purgatory.parked_on(("t", 1)) == 1
         append(broker, 1)
         append(broker, 0)  # moved in the same turn: one look sees both
         assert not parked.done, "it looks at the end of the turn, not inside notify"
@@ -84,29 +88,31 @@ def test_a_parked_fetch_answers_when_a_partition_it_reads_moves(broker: Broker) 
         assert parked.done and parked.result is not None
         sizes = records_of(parked.result)
         assert sizes[0] > 0 and sizes[1] > 0
-        assert loop.time() - began < 1.0
-        assert broker.waiters.parked_on(("t", 0)) == broker.waiters.parked_on(("t", 1)) == 0
+        assert broker.purgatory.parked_on(("t", 0)) == broker.purgatory.parked_on(("t", 1)) == 0
+        assert len(broker.purgatory) == 0
 
     asyncio.run(main())
 
 
 def test_too_few_bytes_parks_again_until_the_deadline(broker: Broker) -> None:
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        began = loop.time()
+        clock = broker.clock
         parked = fetch(broker, fetch_body(200, 1 << 20))
         assert isinstance(parked, ParkedFetch)
         answers: list[float] = []
-        parked.listen(lambda _d: answers.append(loop.time()))
+        parked.listen(lambda _d: answers.append(clock.monotonic()))
         append(broker, 0)
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
         assert not parked.done, "1 MiB asked for: a small record is not enough"
-        assert broker.waiters.parked_on(("t", 0)) == 1, "parked again after looking"
-        await asyncio.sleep(0.3)
+        assert broker.purgatory.parked_on(("t", 0)) == 1, "still parked after looking"
+        advance(broker, 199)
+        assert not parked.done
+        advance(broker, 1)
         assert parked.done and parked.result is not None and answers
-        assert 0.19 <= answers[0] - began < 1.0, "answered at max_wait_ms with what there is"
+        assert answers[0] == pytest.approx(0.2), "answered at max_wait_ms with what there is"
         assert records_of(parked.result)[0] > 0
-        assert broker.waiters.parked_on(("t", 0)) == 0
+        assert broker.purgatory.parked_on(("t", 0)) == 0
 
     asyncio.run(main())
 
@@ -115,9 +121,8 @@ def test_a_deleted_partition_ends_the_wait(broker: Broker) -> None:
     async def main() -> None:
         parked = fetch(broker, fetch_body(5000, 1, partitions=(0,)))
         assert isinstance(parked, ParkedFetch)
-        broker.topics.delete("t", now_ms=2000)
-        broker.waiters.notify(("t", 0))
-        await asyncio.sleep(0.01)
+        await broker.delete_topic("t")
+        await asyncio.sleep(0)
         assert parked.done and parked.result is not None
         entry = parked.result["responses"][0]["partitions"][0]
         assert entry["error_code"] != 0
@@ -129,9 +134,9 @@ def test_cancel_all_gives_up_without_answering(broker: Broker) -> None:
     async def main() -> None:
         parked = [fetch(broker, fetch_body(5000, 1)) for _ in range(3)]
         assert all(isinstance(p, ParkedFetch) for p in parked)
-        broker.waiters.cancel_all()
+        broker.purgatory.cancel_all()
         assert all(p.done and p.result is None and not p.failed for p in parked)
-        assert broker.waiters.parked_on(("t", 0)) == 0
+        assert broker.purgatory.parked_on(("t", 0)) == 0
         append(broker, 0)  # nothing left to wake
         await asyncio.sleep(0.01)
 
@@ -152,32 +157,3 @@ def test_a_failing_look_fails_the_request(broker: Broker, monkeypatch: pytest.Mo
         assert parked.done and parked.failed, "the connection is closed, the broker goes on"
 
     asyncio.run(main())
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.woken = 0
-        self.cancelled = 0
-
-    def wake(self) -> None:
-        self.woken += 1
-
-    def cancel(self) -> None:
-        self.cancelled += 1
-
-
-def test_waiters_wake_each_parked_request_once_per_park() -> None:
-    waiters = PartitionWaiters()
-    a, b = Recorder(), Recorder()
-    waiters.park(a, [("t", 0), ("t", 1)])
-    waiters.park(b, [("t", 1)])
-    waiters.notify(("t", 1))
-    assert (a.woken, b.woken) == (1, 1)
-    waiters.notify(("t", 1))
-    assert (a.woken, b.woken) == (1, 1), "taken off the partition that moved"
-    waiters.unpark(a, [("t", 0), ("t", 1)])
-    waiters.notify(("t", 0))
-    assert a.woken == 1 and waiters.parked_on(("t", 0)) == 0
-    waiters.park(a, [("t", 2)])
-    waiters.cancel_all()
-    assert a.cancelled == 1 and b.cancelled == 0 and waiters.parked_on(("t", 2)) == 0

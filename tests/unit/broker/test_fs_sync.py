@@ -2,7 +2,8 @@
 
 The flusher hands a round to ``FilesystemSync`` when two or more partitions wait; a lone partition
 keeps its own fdatasync; while a round runs, the line waits for the next one; a failed round fails
-every waiter in it; too much dirty data machine-wide sends rounds back to per-file syncs.
+every waiter in it and takes the directory offline for good (fail-stop); too much dirty data
+machine-wide sends rounds back to per-file syncs.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ import threading
 from pathlib import Path
 
 import pytest
-from tests.unit.broker.test_durability import Waiter, real_partition, until
+from tests.unit.broker.test_durability import Harness, Waiter, real_partition, until
 from tests.unit.storage.storage_support import make_batch
 
 from streamlog.broker.config import BrokerConfig, ConfigError
 from streamlog.broker.durability import FlushCoordinator
 from streamlog.broker.fs_sync import FilesystemSync, filesystem_type, kernel_release, read_dirty_bytes
 from streamlog.broker.topics import Partition
+from streamlog.storage.errors import LogDirOffline
+from streamlog.storage.logdir import LogDir
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs is Linux's")
 
@@ -95,7 +98,7 @@ def append_each(parts: list[Partition], flusher: FlushCoordinator) -> list[Waite
 
 
 def started(tmp_path: Path) -> tuple[FlushCoordinator, FilesystemSync]:
-    flusher = FlushCoordinator(lambda _p: None, threads=2, syncfs_dir=str(tmp_path))
+    flusher = Harness(threads=2, syncfs_dir=str(tmp_path))
     flusher.start()
     if flusher.filesystem_rounds is None:
         pytest.skip("syncfs is not available here")
@@ -159,31 +162,39 @@ def test_the_line_waits_for_the_round_in_flight_and_forms_the_next(tmp_path: Pat
     asyncio.run(main())
 
 
-def test_a_failed_round_fails_every_waiter_in_it_and_the_next_round_works(tmp_path: Path) -> None:
+def broken_syncfs(_fd: int) -> int:
+    ctypes.set_errno(5)
+    return -1
+
+
+def raising_syncfs(_fd: int) -> int:
+    raise ValueError("a bug in the round itself")
+
+
+@pytest.mark.parametrize("failure", [broken_syncfs, raising_syncfs], ids=["EIO", "exception"])
+def test_a_failed_round_fails_every_waiter_in_it_and_takes_the_directory_offline(
+    tmp_path: Path, failure: object
+) -> None:
     async def main() -> None:
         flusher, fs = started(tmp_path)
         real_syncfs = fs._syncfs
-
-        def broken(_fd: int) -> int:
-            ctypes.set_errno(5)
-            return -1
-
-        def raising(_fd: int) -> int:
-            raise ValueError("a bug in the round itself")
-
-        parts = [real_partition(tmp_path, i) for i in range(2)]
-        for failure in (broken, raising):  # an error from the kernel, and an unexpected exception
-            fs._syncfs = failure
-            failed = append_each(parts, flusher)
-            await until(lambda: all(w.calls for w in failed))  # noqa: B023
-            assert all(len(w.calls) == 1 and isinstance(w.calls[0], OSError) for w in failed)
-            assert "fsync failed" in str(failed[0].calls[0])
-            assert all(p.log.flushed_offset == 0 for p in parts), "a failed round claims nothing"
-        fs._syncfs = real_syncfs
-        retried = append_each(parts, flusher)
-        await until(lambda: all(w.calls for w in retried))
-        assert all(w.calls == [None] for w in retried)
-        assert all(p.log.flushed_offset == 6 for p in parts)
+        logdir = LogDir(str(tmp_path))
+        parts = [real_partition(tmp_path, i, logdir) for i in range(2)]
+        fs._syncfs = failure
+        failed = append_each(parts, flusher)
+        await until(lambda: all(w.calls for w in failed))
+        assert all(len(w.calls) == 1 and isinstance(w.calls[0], LogDirOffline) for w in failed)
+        assert "Input/output error" in str(failed[0].calls[0])
+        assert all(p.log.flushed_offset == 0 for p in parts), "a failed round claims nothing"
+        assert logdir.offline and logdir.failure is not None and logdir.failure.errno == 5
+        fs._syncfs = real_syncfs  # the disk "recovers": nothing is synced again all the same
+        with pytest.raises(LogDirOffline):
+            parts[0].log.append(make_batch(1), now_ms=0)
+        for part in parts:
+            flusher.request_flush(part)
+        await asyncio.sleep(0.05)
+        assert all(p.log.flushed_offset == 0 for p in parts)
+        assert fs.rounds == 1, "no round after the failed one"
         await shut(flusher, parts)
 
     asyncio.run(main())
@@ -192,7 +203,7 @@ def test_a_failed_round_fails_every_waiter_in_it_and_the_next_round_works(tmp_pa
 def test_much_dirty_data_sends_rounds_back_to_per_file_syncs(tmp_path: Path) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        flusher = FlushCoordinator(lambda _p: None, threads=2)
+        flusher = Harness(threads=2)
         flusher.start()
         # Swap in rounds that see a machine with 1 GiB dirty (the flusher's own would read the real one).
         fs = FilesystemSync.open(loop, str(tmp_path), flusher._fs_done, read_dirty=lambda: 1 << 30)

@@ -28,8 +28,7 @@ E = ErrorCode
 
 @pytest.fixture()
 def broker() -> Iterator[Broker]:
-    b = Broker(BrokerConfig({"group.min.session.timeout.ms": "100"}, memory=True))
-    b.open()
+    b = Broker.open(BrokerConfig({"group.min.session.timeout.ms": "100"}, memory=True))
     b.listener.advertised_host = (
         ""  # as when no advertised.listeners is set: answer with the connected address
     )

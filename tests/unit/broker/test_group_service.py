@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 from streamlog.broker.config import BrokerConfig
 from streamlog.broker.core import Broker
@@ -20,25 +19,13 @@ from streamlog.storage.config import LogConfig
 
 
 async def open_broker(data: Path) -> tuple[Broker, GroupService]:
-    broker = Broker(BrokerConfig({"log.dirs": str(data), "log.cleaner.backoff.ms": "3600000"}))
-    await asyncio.get_running_loop().run_in_executor(None, broker.open)
+    config = BrokerConfig({"log.dirs": str(data), "log.cleaner.backoff.ms": "3600000"})
+    broker = await asyncio.get_running_loop().run_in_executor(None, Broker.open, config)
     broker.start()
-    for ext in broker.extensions.values():
-        starter = getattr(ext, "start", None)
-        if starter is not None:
-            starter()
-    service = broker.extensions["groups"]
-    assert isinstance(service, GroupService)
-    return broker, service
+    return broker, broker.groups
 
 
 async def close_broker(broker: Broker) -> None:
-    for ext in list(broker.extensions.values()):
-        closer = getattr(ext, "close", None)
-        if closer is not None:
-            result: Any = closer()
-            if asyncio.iscoroutine(result):
-                await result
     await broker.close()
 
 
@@ -71,8 +58,7 @@ def test_commits_are_durable_compacted_and_replayed(tmp_path: Path) -> None:
             )
             assert synced.assignment == b"ASSIGNED"
             before = svc.partition.log.size_bytes
-            cleaner = broker.extensions["log-cleaner"]
-            result = await cleaner.clean_once()
+            result = await broker.cleaner.clean_once()
             assert result is not None, "the cleaner did not pick __consumer_offsets"
             return before, svc.partition.log.size_bytes
         finally:

@@ -1,4 +1,4 @@
-"""The retention and log cleaner extensions on an in-memory broker: topic configs are read at every
+"""The retention and log cleaner services on an in-memory broker: topic configs are read at every
 check, so AlterConfigs / IncrementalAlterConfigs changes apply to running topics; internal logs
 registered with the cleaner are compacted like topics."""
 
@@ -31,15 +31,13 @@ HOUR = 3_600_000
 
 @pytest.fixture()
 def broker() -> Iterator[Broker]:
-    b = Broker(BrokerConfig({"producer.id.expiration.ms": "86400000"}, memory=True))
-    b.open()
+    b = Broker.open(BrokerConfig({"producer.id.expiration.ms": "86400000"}, memory=True))
     yield b
-    asyncio.run(b.extensions["log-cleaner"].close())
     asyncio.run(b.close())
 
 
 def services(broker: Broker) -> tuple[RetentionService, LogCleanerService]:
-    return broker.extensions["retention"], broker.extensions["log-cleaner"]
+    return broker.retention, broker.cleaner
 
 
 def write(plog: Any, count: int, keys: int, timestamp: int, start: int = 0) -> None:

@@ -1,36 +1,45 @@
 """Request handlers, one module per API family, gathered into one table keyed by API key.
 
-A handler is ``async def handle(broker, ctx, body) -> Msg | None``.  It must do its state changes
-before its first ``await`` (requests on a connection start in arrival order, so appends keep the
-order the client sent them in), and it returns the response body, or ``None`` for no response
-(Produce with acks=0).  The set of keys in ``HANDLERS`` is exactly what ApiVersions advertises.
-A module may also export ``FAST_HANDLERS``: the same APIs as plain functions that may answer
-through a ``Deferred`` (see ``base``); connections prefer those.
+Every handler has one shape, ``handle(broker, ctx, body) -> Reply``, where the reply is the response
+body (answered at once), ``None`` (no response: Produce with acks=0), a ``Deferred`` that callbacks
+finish later (a Produce waiting for its fsync, a Fetch parked in the purgatory), or an awaitable (a
+coroutine: ``async def`` handlers, which the connection runs as a task).  A handler does its state
+changes before its first ``await`` (requests on a connection start in arrival order, so appends keep
+the order the client sent them in).  The set of keys in ``HANDLERS`` is exactly what ApiVersions
+advertises.
+
+The modules are imported by name, so a module that fails to import fails the broker's start, loudly,
+instead of silently dropping its APIs from ApiVersions.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
-
-from streamlog.broker.handlers.base import FastHandler, Handler
-
-log = logging.getLogger(__name__)
-
-HANDLERS: dict[int, Handler] = {}
-FAST_HANDLERS: dict[int, FastHandler] = {}
-
-_MODULES = (
-    "api_versions", "metadata", "produce", "fetch", "list_offsets", "leader_epoch", "topics", "configs",
-    "cluster", "groups", "offsets", "txn",
+from streamlog.broker.handlers import (
+    api_versions,
+    cluster,
+    configs,
+    fetch,
+    groups,
+    leader_epoch,
+    list_offsets,
+    metadata,
+    offsets,
+    produce,
+    topics,
+    txn,
 )
+from streamlog.broker.handlers.base import Handler
 
-for _name in _MODULES:
-    try:
-        _mod = importlib.import_module(f"streamlog.broker.handlers.{_name}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"streamlog.broker.handlers.{_name}":
-            raise
-        continue
-    HANDLERS.update(getattr(_mod, "HANDLERS", {}))
-    FAST_HANDLERS.update(getattr(_mod, "FAST_HANDLERS", {}))
+
+def _gather() -> dict[int, Handler]:
+    table: dict[int, Handler] = {}
+    for module in (api_versions, metadata, produce, fetch, list_offsets, leader_epoch, topics, configs,
+                   cluster, groups, offsets, txn):
+        for key, handler in module.HANDLERS.items():
+            if key in table:
+                raise RuntimeError(f"API key {key} has two handlers ({module.__name__})")
+            table[key] = handler
+    return table
+
+
+HANDLERS: dict[int, Handler] = _gather()

@@ -1,16 +1,17 @@
-"""What every handler receives: the broker, the request context and the decoded body.
+"""What every handler receives (the broker, the request context and the decoded body) and returns.
 
-Most handlers are coroutines run as tasks.  A few hot ones (Produce) also come as plain functions
-that do all their work at once and return the response, ``None`` (no response), or a ``Deferred``
-that callbacks finish later, so a request costs no task and no extra event-loop turn.
+A handler returns the response, ``None`` (no response), a ``Deferred`` that callbacks finish later,
+or an awaitable that the connection runs as a task (``async def`` handlers).  The hot ones (Produce,
+Fetch) are plain functions that do all their work at once and answer directly or through a
+``Deferred``, so a request costs no task and no extra event-loop turn.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from streamlog.protocol.codec import Msg
 
@@ -29,7 +30,6 @@ class RequestContext:
     local_port: int
 
 
-Handler = Callable[["Broker", RequestContext, Msg], Awaitable[Msg | None]]
 
 
 class Deferred:
@@ -79,9 +79,10 @@ class Deferred:
         return self.result
 
 
-# A fast handler answers at once (a Msg, or None for no response), through a Deferred, or, when it
-# has to wait after all, with a coroutine that the connection runs as a task.
-FastHandler = Callable[["Broker", RequestContext, Msg], "Msg | Deferred | Coroutine[Any, Any, Msg] | None"]
+# What a handler returns: the response at once (a Msg, or None for no response), a Deferred, or a
+# coroutine that the connection runs as a task.
+Reply: TypeAlias = "Msg | Deferred | Coroutine[Any, Any, Msg | None] | None"
+Handler: TypeAlias = Callable[["Broker", RequestContext, Msg], Reply]
 
 
 class CloseConnection(Exception):

@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterable, Mapping
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from streamlog.broker.clock import now_ms
 from streamlog.broker.config import (
     BROKER_BY_NAME,
     BROKER_SETTINGS,
@@ -277,7 +276,7 @@ def alter_topic(broker: Broker, name: str, build: Callable[[dict[str, str]], dic
     except TopicError as exc:
         raise ResourceError(exc.code, exc.message) from None
     if not validate_only:
-        broker.topics.set_overrides(name, clean, now_ms())
+        broker.topics.set_overrides(name, clean, broker.clock.now_ms())
 
 
 def alter_resource(broker: Broker, res: Msg, build: Callable[[dict[str, str]], dict[str, str]],

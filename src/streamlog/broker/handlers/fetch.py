@@ -4,8 +4,9 @@ For each partition: check the leader epoch, check the offset is within [log star
 whole batches (the batch holding ``fetch_offset`` first; at least one batch in the response even if
 it exceeds the limits, as KIP-74 requires) capped at the high watermark, or at the last stable
 offset under read_committed.  If fewer than ``min_bytes`` are ready, the request parks in the
-purgatory (``ParkedFetch``, a ``Deferred``: no task) until a requested partition's high watermark
-moves or ``max_wait_ms`` passes.
+purgatory (``ParkedFetch``, a ``Deferred``: no task) under every partition it reads, until one of
+them moves (its high watermark, a failure, a deletion) or ``max_wait_ms`` passes.  A partition whose
+data directory failed (fail-stop) answers KAFKA_STORAGE_ERROR.
 
 Fetch sessions (KIP-227) are declined by answering ``session_id`` 0, which tells the client to keep
 sending full requests; that is always allowed.
@@ -18,10 +19,11 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from streamlog.broker.handlers.base import Deferred, RequestContext
+from streamlog.broker.purgatory import Key
 from streamlog.broker.topics import Partition
 from streamlog.protocol.codec import Msg
 from streamlog.protocol.errors import ErrorCode
-from streamlog.storage.errors import OffsetOutOfRange
+from streamlog.storage.errors import LogDirOffline, OffsetOutOfRange
 
 if TYPE_CHECKING:
     from streamlog.broker.core import Broker
@@ -40,18 +42,11 @@ def check_leader_epoch(part: Partition, current_leader_epoch: int) -> ErrorCode:
 
 
 def last_stable_offset(broker: Broker, part: Partition) -> int:
-    txn = broker.extensions.get("txn")
-    if txn is not None:
-        return int(txn.last_stable_offset(part))
-    return part.high_watermark
+    return broker.txn.last_stable_offset(part)
 
 
-def aborted_transactions(broker: Broker, part: Partition, start: int, end: int) -> list[Msg] | None:
-    txn = broker.extensions.get("txn")
-    if txn is None:
-        return None
-    found = txn.aborted_transactions(part, start, end)
-    return None if found is None else list(found)
+def aborted_transactions(broker: Broker, part: Partition, start: int, end: int) -> list[Msg]:
+    return list(broker.txn.aborted_transactions(part, start, end))
 
 
 class _FetchState:
@@ -93,6 +88,8 @@ class _FetchState:
             entry["error_code"] = int(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
             return entry, 0
         code = check_leader_epoch(part, int(req.get("current_leader_epoch", -1)))
+        if code == ErrorCode.NONE and part.log.offline:
+            code = ErrorCode.KAFKA_STORAGE_ERROR
         if code != ErrorCode.NONE:
             entry["error_code"] = int(code)
             return entry, 0
@@ -116,6 +113,9 @@ class _FetchState:
         except OffsetOutOfRange:
             entry["error_code"] = int(ErrorCode.OFFSET_OUT_OF_RANGE)
             return entry, 0
+        except LogDirOffline:
+            entry["error_code"] = int(ErrorCode.KAFKA_STORAGE_ERROR)
+            return entry, 0
         data = result.data
         entry["records"] = data
         if self.isolation == READ_COMMITTED and len(data):
@@ -131,29 +131,31 @@ def _response(responses: list[Msg]) -> Msg:
 def start_fetch(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | Deferred:
     """The response, if it can be given at once; otherwise a parked fetch that answers later."""
     state = _FetchState(broker, body, ctx.api_version)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + max(int(body["max_wait_ms"]), 0) / 1000.0
+    clock = broker.clock
+    deadline = clock.monotonic() + max(int(body["max_wait_ms"]), 0) / 1000.0
     responses, total, waiting = state.collect()
-    if total >= max(int(body["min_bytes"]), 0) or deadline <= loop.time() or not waiting:
+    if total >= max(int(body["min_bytes"]), 0) or deadline <= clock.monotonic() or not waiting:
         return _response(responses)
     return ParkedFetch(broker, state, max(int(body["min_bytes"]), 0), deadline, waiting)
 
 
 class ParkedFetch(Deferred):
-    """A fetch in the purgatory (``broker.waiters``) until ``min_bytes`` are ready or its deadline.
+    """A fetch in the purgatory until ``min_bytes`` are ready or its deadline.
 
     States, and what moves it on:
 
-    * parked: on the partitions in ``waiting``, with a timer at ``deadline``.
-      ``wake`` (a partition moved) -> woken; timer -> answered; ``cancel`` -> answered (no response).
+    * parked: in the purgatory under the partitions in ``waiting``, with the deadline.
+      ``wake`` (a partition moved) -> woken; deadline -> answered (``expire``); ``cancel`` -> answered
+      (no response).
     * woken: a look is scheduled for the end of this turn of the loop (so partitions flushed in the
       same turn are seen together).  The look answers if ``min_bytes`` are ready, the deadline has
-      passed or no partition is left to wait on; otherwise -> parked again.
-    * answered: ``finish`` (or ``fail``, if collecting raised) has been called; nothing more happens.
+      passed or no partition is left to wait on; otherwise -> parked again (under the partitions it
+      still reads, keeping its deadline).
+    * answered: ``finish`` (or ``fail``, if collecting raised) has been called, and it is released
+      from the purgatory; nothing more happens.
     """
 
-    __slots__ = ("_broker", "_loop", "_min_bytes", "_scheduled", "_state", "_timer", "deadline",
-                 "waiting")
+    __slots__ = ("_broker", "_min_bytes", "_scheduled", "_state", "deadline", "waiting")
 
     def __init__(self, broker: Broker, state: _FetchState, min_bytes: int, deadline: float,
                  waiting: list[tuple[str, int]]) -> None:
@@ -164,55 +166,38 @@ class ParkedFetch(Deferred):
         self.deadline = deadline
         self.waiting = waiting
         self._scheduled = False
-        self._loop = asyncio.get_running_loop()
-        self._timer = self._loop.call_at(deadline, self._expire)
-        broker.waiters.park(self, waiting)
+        broker.purgatory.park(self, waiting, deadline)
 
-    def wake(self) -> None:
+    def wake(self, key: Key, event: Any) -> None:
         if not self._scheduled and not self.done:
             self._scheduled = True
-            self._loop.call_soon(self._look)
+            asyncio.get_running_loop().call_soon(self._look)
+
+    def expire(self) -> None:
+        self._look(expired=True)
 
     def cancel(self) -> None:
-        if not self.done:
-            self._timer.cancel()
-            self._broker.waiters.unpark(self, self.waiting)
-            self.finish(None)
+        self.finish(None)
 
     def _look(self, expired: bool = False) -> None:
         self._scheduled = False
         if self.done:
             return
-        self._broker.waiters.unpark(self, self.waiting)
+        purgatory = self._broker.purgatory
         try:
             responses, total, waiting = self._state.collect()
         except Exception:
-            self._failed()
+            log.exception("parked fetch failed; closing the connection")
+            purgatory.release(self)
+            self.fail()
             return
-        if expired or total >= self._min_bytes or self.deadline <= self._loop.time() or not waiting:
-            self._timer.cancel()
+        if (expired or total >= self._min_bytes or self.deadline <= self._broker.clock.monotonic()
+                or not waiting):
+            purgatory.release(self)
             self.finish(_response(responses))
-        else:
+        elif waiting != self.waiting:
             self.waiting = waiting
-            self._broker.waiters.park(self, waiting)
-
-    def _expire(self) -> None:
-        self._look(expired=True)
-
-    def _failed(self) -> None:
-        log.exception("parked fetch failed; closing the connection")
-        self._timer.cancel()
-        self.fail()
+            purgatory.park(self, waiting)  # keeps the deadline
 
 
-async def handle_fetch(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    result = start_fetch(broker, ctx, body)
-    if isinstance(result, Deferred):
-        answer = await result.wait()
-        assert answer is not None
-        return answer
-    return result
-
-
-HANDLERS = {1: handle_fetch}
-FAST_HANDLERS = {1: start_fetch}
+HANDLERS = {1: start_fetch}

@@ -3,9 +3,8 @@ DescribeGroups, ListGroups and DeleteGroups.
 
 Theory of operation: each handler translates the decoded wire message into the coordinator's typed
 request (adding what the wire leaves implicit: client id and host, a fresh member id, version-
-dependent defaults), calls the ``GroupService`` registered as ``broker.extensions["groups"]`` and
-translates the answer back, version by version.  Without a registered service every group API answers
-COORDINATOR_NOT_AVAILABLE.  This node is the coordinator for every group and every transactional id,
+dependent defaults), calls the broker's ``GroupService`` (``broker.groups``) and translates the
+answer back, version by version.  This node is the coordinator for every group and every transactional id,
 so FindCoordinator always names us, at the address the client connected to (or the advertised one).
 """
 
@@ -35,11 +34,6 @@ KEY_TYPE_GROUP = 0
 KEY_TYPE_TRANSACTION = 1
 
 
-def service(broker: Broker) -> GroupService | None:
-    found = broker.extensions.get("groups")
-    return found if isinstance(found, GroupService) else None
-
-
 def client_host(ctx: RequestContext) -> str:
     host = ctx.peer.rsplit(":", 1)[0] if ":" in ctx.peer else ctx.peer
     return "/" + host.strip("[]")
@@ -52,8 +46,6 @@ async def handle_find_coordinator(broker: Broker, ctx: RequestContext, body: Msg
     host, port = advertised_address(broker, ctx)
     key_type = int(body.get("key_type", 0))
     code = E.NONE if key_type in (KEY_TYPE_GROUP, KEY_TYPE_TRANSACTION) else E.INVALID_REQUEST
-    if code == E.NONE and key_type == KEY_TYPE_GROUP and service(broker) is None:
-        code = E.COORDINATOR_NOT_AVAILABLE
     found = code == E.NONE
     entry = {"node_id": broker.node_id if found else -1, "host": host if found else "",
              "port": port if found else -1, "error_code": int(code),
@@ -85,10 +77,7 @@ def join_msg(resp: JoinResponse, version: int) -> Msg:
 
 
 async def handle_join_group(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    svc = service(broker)
     member_id = str(body.get("member_id") or "")
-    if svc is None:
-        return join_msg(JoinResponse(E.COORDINATOR_NOT_AVAILABLE, member_id=member_id), ctx.api_version)
     session = int(body["session_timeout_ms"])
     rebalance = int(body.get("rebalance_timeout_ms", -1))
     instance = body.get("group_instance_id")
@@ -105,7 +94,7 @@ async def handle_join_group(broker: Broker, ctx: RequestContext, body: Msg) -> M
         api_version=ctx.api_version,
         new_member_id=GroupService.new_member_id(ctx.client_id, instance),
     )
-    return join_msg(await svc.join(req), ctx.api_version)
+    return join_msg(await broker.groups.join(req), ctx.api_version)
 
 
 # --- SyncGroup, Heartbeat, LeaveGroup ------------------------------------------------------------------
@@ -117,9 +106,6 @@ def sync_msg(resp: SyncResponse) -> Msg:
 
 
 async def handle_sync_group(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    svc = service(broker)
-    if svc is None:
-        return sync_msg(SyncResponse(E.COORDINATOR_NOT_AVAILABLE))
     req = SyncRequest(
         group_id=str(body["group_id"]),
         generation_id=int(body["generation_id"]),
@@ -129,28 +115,22 @@ async def handle_sync_group(broker: Broker, ctx: RequestContext, body: Msg) -> M
         protocol_name=body.get("protocol_name"),
         assignments=tuple((str(a["member_id"]), bytes(a["assignment"])) for a in body["assignments"]),
     )
-    return sync_msg(await svc.sync(req))
+    return sync_msg(await broker.groups.sync(req))
 
 
 async def handle_heartbeat(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    svc = service(broker)
-    if svc is None:
-        return {"throttle_time_ms": 0, "error_code": int(E.COORDINATOR_NOT_AVAILABLE)}
     req = HeartbeatRequest(str(body["group_id"]), int(body["generation_id"]), str(body["member_id"]),
                            body.get("group_instance_id"))
-    return {"throttle_time_ms": 0, "error_code": int(await svc.heartbeat(req))}
+    return {"throttle_time_ms": 0, "error_code": int(await broker.groups.heartbeat(req))}
 
 
 async def handle_leave_group(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    svc = service(broker)
     version = ctx.api_version
     if version >= 3:
         leaving = tuple(LeaveMember(str(m["member_id"]), m.get("group_instance_id")) for m in body["members"])
     else:
         leaving = (LeaveMember(str(body["member_id"])),)
-    if svc is None:
-        return {"throttle_time_ms": 0, "error_code": int(E.COORDINATOR_NOT_AVAILABLE), "members": []}
-    resp = await svc.leave(str(body["group_id"]), leaving)
+    resp = await broker.groups.leave(str(body["group_id"]), leaving)
     if version < 3:
         code = resp.error
         if code == E.NONE and resp.members:
@@ -168,15 +148,9 @@ async def handle_leave_group(broker: Broker, ctx: RequestContext, body: Msg) -> 
 
 
 async def handle_describe_groups(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    svc = service(broker)
     ids = [str(g) for g in body["groups"]]
-    if svc is None:
-        groups: list[Msg] = [{"error_code": int(E.COORDINATOR_NOT_AVAILABLE), "group_id": g,
-                              "group_state": "", "protocol_type": "", "protocol_data": "", "members": []}
-                             for g in ids]
-        return {"throttle_time_ms": 0, "groups": groups}
     out: list[Msg] = []
-    for d in svc.describe(ids):
+    for d in broker.groups.describe(ids):
         members: list[Any] = [
             {"member_id": m.member_id, "group_instance_id": m.group_instance_id, "client_id": m.client_id,
              "client_host": m.client_host, "member_metadata": m.metadata, "member_assignment": m.assignment}
@@ -188,10 +162,7 @@ async def handle_describe_groups(broker: Broker, ctx: RequestContext, body: Msg)
 
 
 async def handle_list_groups(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    svc = service(broker)
-    if svc is None:
-        return {"throttle_time_ms": 0, "error_code": int(E.COORDINATOR_NOT_AVAILABLE), "groups": []}
-    listing = svc.list_groups(body.get("states_filter") or [], body.get("types_filter") or [])
+    listing = broker.groups.list_groups(body.get("states_filter") or [], body.get("types_filter") or [])
     return {
         "throttle_time_ms": 0,
         "error_code": 0,
@@ -201,12 +172,8 @@ async def handle_list_groups(broker: Broker, ctx: RequestContext, body: Msg) -> 
 
 
 async def handle_delete_groups(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    svc = service(broker)
     ids = [str(g) for g in body["groups_names"]]
-    if svc is None:
-        results = [(g, E.COORDINATOR_NOT_AVAILABLE) for g in ids]
-    else:
-        results = await svc.delete_groups(ids)
+    results = await broker.groups.delete_groups(ids)
     return {"throttle_time_ms": 0, "results": [{"group_id": g, "error_code": int(c)} for g, c in results]}
 
 

@@ -2,7 +2,8 @@
 
 Latest is the high watermark, or the last stable offset under read_committed (v2+).  A timestamp
 lookup returns the first record whose timestamp is at or after the target, among records below the
-high watermark; none found gives offset -1 and timestamp -1, as Kafka answers.
+high watermark; none found gives offset -1 and timestamp -1, as Kafka answers.  A partition whose
+data directory failed (fail-stop) answers KAFKA_STORAGE_ERROR.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from typing import TYPE_CHECKING
 
 from streamlog.broker.handlers.base import RequestContext
 from streamlog.broker.handlers.fetch import READ_COMMITTED, check_leader_epoch, last_stable_offset
+from streamlog.broker.topics import Partition
 from streamlog.protocol.codec import Msg
 from streamlog.protocol.errors import ErrorCode
+from streamlog.storage.errors import LogDirOffline
 
 if TYPE_CHECKING:
     from streamlog.broker.core import Broker
@@ -32,9 +35,19 @@ def list_partition(broker: Broker, name: str, req: Msg, isolation: int, version:
         out["error_code"] = int(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         return out
     code = check_leader_epoch(part, int(req.get("current_leader_epoch", -1)))
+    if code == ErrorCode.NONE and part.log.offline:
+        code = ErrorCode.KAFKA_STORAGE_ERROR  # its data directory failed (fail-stop)
     if code != ErrorCode.NONE:
         out["error_code"] = int(code)
         return out
+    try:
+        return _lookup(broker, part, req, out, isolation, version)
+    except LogDirOffline:
+        out["error_code"] = int(ErrorCode.KAFKA_STORAGE_ERROR)
+        return out
+
+
+def _lookup(broker: Broker, part: Partition, req: Msg, out: Msg, isolation: int, version: int) -> Msg:
     hw = part.high_watermark
     ts = int(req["timestamp"])
     if ts == LATEST:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from streamlog.broker.clock import now_ms
 from streamlog.broker.handlers.base import RequestContext
 from streamlog.broker.topics import Topic, TopicError, validate_topic_name
 from streamlog.protocol.codec import Msg
@@ -68,7 +67,7 @@ def maybe_auto_create(broker: Broker, name: str, allowed: bool) -> Topic | Error
     if not allowed or not broker.config.get("auto.create.topics.enable"):
         return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
     try:
-        return broker.topics.create(name, -1, {}, now_ms())
+        return broker.topics.create(name, -1, {}, broker.clock.now_ms())
     except TopicError as exc:
         if exc.code == ErrorCode.TOPIC_ALREADY_EXISTS:
             existing = broker.topics.get(name)

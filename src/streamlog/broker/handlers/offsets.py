@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from streamlog.broker.handlers.base import RequestContext
-from streamlog.broker.handlers.groups import service
 from streamlog.coordinator.group import CommitPartition, CommitRequest, FetchedOffset
 from streamlog.protocol.codec import Msg
 from streamlog.protocol.errors import ErrorCode
@@ -40,7 +39,6 @@ def _by_topic(items: Sequence[tuple[str, Msg]]) -> list[Msg]:
 
 
 async def handle_offset_commit(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    svc = service(broker)
     codes: dict[tuple[str, int], ErrorCode] = {}
     order: list[tuple[str, int]] = []
     valid: list[CommitPartition] = []
@@ -49,15 +47,13 @@ async def handle_offset_commit(broker: Broker, ctx: RequestContext, body: Msg) -
         for p in topic["partitions"]:
             tp = (name, int(p["partition_index"]))
             order.append(tp)
-            if svc is None:
-                codes[tp] = E.COORDINATOR_NOT_AVAILABLE
-            elif not known(broker, *tp):
+            if not known(broker, *tp):
                 codes[tp] = E.UNKNOWN_TOPIC_OR_PARTITION
             else:
                 valid.append(CommitPartition(name, tp[1], int(p["committed_offset"]),
                                              int(p.get("committed_leader_epoch", -1)),
                                              p.get("committed_metadata")))
-    if svc is not None and valid:
+    if valid:
         req = CommitRequest(
             group_id=str(body["group_id"]),
             generation_id=int(body.get("generation_id_or_member_epoch", -1)),
@@ -66,7 +62,7 @@ async def handle_offset_commit(broker: Broker, ctx: RequestContext, body: Msg) -
             retention_time_ms=int(body.get("retention_time_ms", -1)),
             partitions=tuple(valid),
         )
-        for part, code in await svc.commit(req):
+        for part, code in await broker.groups.commit(req):
             codes[(part.topic, part.partition)] = code
     items = [(tp[0], {"partition_index": tp[1], "error_code": int(codes[tp])}) for tp in order]
     return {"throttle_time_ms": 0, "topics": _by_topic(items)}
@@ -77,12 +73,9 @@ async def handle_offset_commit(broker: Broker, ctx: RequestContext, body: Msg) -
 
 def _fetch_group(broker: Broker, group_id: str, topics: list[Any] | None,
                  require_stable: bool) -> tuple[ErrorCode, list[FetchedOffset]]:
-    svc = service(broker)
-    if svc is None:
-        return E.COORDINATOR_NOT_AVAILABLE, []
     wanted = None if topics is None else [(str(t["name"]), [int(p) for p in t["partition_indexes"]])
                                           for t in topics]
-    return E.NONE, svc.fetch_offsets(group_id, wanted, require_stable)
+    return E.NONE, broker.groups.fetch_offsets(group_id, wanted, require_stable)
 
 
 def _partition_msg(f: FetchedOffset) -> Msg:
@@ -112,9 +105,6 @@ async def handle_offset_fetch(broker: Broker, ctx: RequestContext, body: Msg) ->
 
 
 async def handle_offset_delete(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    svc = service(broker)
-    if svc is None:
-        return {"error_code": int(E.COORDINATOR_NOT_AVAILABLE), "throttle_time_ms": 0, "topics": []}
     order: list[tuple[str, int]] = []
     codes: dict[tuple[str, int], ErrorCode] = {}
     for topic in body["topics"]:
@@ -123,7 +113,8 @@ async def handle_offset_delete(broker: Broker, ctx: RequestContext, body: Msg) -
             order.append(tp)
             if not known(broker, *tp):
                 codes[tp] = E.UNKNOWN_TOPIC_OR_PARTITION
-    top, results = await svc.delete_offsets(str(body["group_id"]), [tp for tp in order if tp not in codes])
+    wanted = [tp for tp in order if tp not in codes]
+    top, results = await broker.groups.delete_offsets(str(body["group_id"]), wanted)
     if top != E.NONE:
         return {"error_code": int(top), "throttle_time_ms": 0, "topics": []}
     codes.update(dict(results))

@@ -10,23 +10,25 @@ connection land in order.
 
 Acknowledgement: acks=0 gets no response (on an error Kafka closes the connection, and so do we);
 acks=1 and acks=-1 wait until the group-commit flusher has fsynced past the batch on durable
-partitions.  The handler is a plain function (``start_produce``, a fast handler): it appends
-everything at once and returns the response, or a ``PendingProduce`` that the flusher's callbacks
-finish when the last partition is durable (or a timer, after ``timeout_ms``, with
-REQUEST_TIMED_OUT for the partitions still waiting): no task and no futures per request.  Errors
-use Kafka's codes, with per-batch ``record_errors`` from v8.
+partitions.  The handler is a plain function (``start_produce``): it appends everything at once
+and returns the response, or a ``PendingProduce`` parked in the purgatory under every partition it
+waits for, which flush completions wake and which answers once the last partition is durable (or,
+after ``timeout_ms``, with REQUEST_TIMED_OUT for the partitions still waiting): no task and no
+futures per request.  A partition whose data directory failed meanwhile (fail-stop) answers
+KAFKA_STORAGE_ERROR; one deleted meanwhile, UNKNOWN_TOPIC_OR_PARTITION.  Errors use Kafka's codes,
+with per-batch ``record_errors`` from v8.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from streamlog.broker.clock import now_ms
 from streamlog.broker.handlers.base import CloseConnection, Deferred, RequestContext
+from streamlog.broker.purgatory import Key, Purgatory
 from streamlog.broker.topics import Partition
+from streamlog.broker.txn_service import TxnService
 from streamlog.protocol.codec import Msg
 from streamlog.protocol.errors import ErrorCode
 from streamlog.protocol.records.batch import (
@@ -68,18 +70,23 @@ class PartitionResult:
     record_errors: list[Msg] | None = None
     wait_offset: int = -1  # > 0: the response waits until the partition is flushed below this offset
     partition: Partition | None = None
-    reply: PendingProduce | None = None  # set while this result waits for an fsync
 
-    def flushed(self, error: BaseException | None) -> None:
-        """``FlushWaiter``: the fsync covering this partition's batches ended (``error`` if it failed)."""
-        reply = self.reply
-        if reply is None:
-            return
-        self.reply = None
-        if error is not None:
+    def settled(self) -> bool:
+        """Whether this result no longer waits: flushed past its batches, or failed meanwhile."""
+        part = self.partition
+        assert part is not None
+        plog = part.log
+        if plog.flushed_offset >= self.wait_offset:
+            return True
+        if plog.offline:
             self.error = ErrorCode.KAFKA_STORAGE_ERROR
-            self.message = str(error)
-        reply.one_done()
+            self.message = str(plog.logdir.offline_error())
+            return True
+        if part.deleted:
+            self.error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            self.message = "The partition was deleted before its records were durable."
+            return True
+        return False
 
     def to_msg(self) -> Msg:
         return {
@@ -94,32 +101,40 @@ class PartitionResult:
 
 
 class PendingProduce(Deferred):
-    """A produce response waiting for fsyncs: finished by the last one, or by the request timeout."""
+    """A produce response waiting for fsyncs, parked in the purgatory under each partition it waits
+    for: finished by the wake that settles the last one, or by the request timeout (``expire``)."""
 
-    __slots__ = ("outstanding", "timer", "topics_out")
+    __slots__ = ("_purgatory", "topics_out", "waiting")
 
-    def __init__(self, topics_out: list[tuple[str, list[PartitionResult]]]) -> None:
+    def __init__(self, purgatory: Purgatory, topics_out: list[tuple[str, list[PartitionResult]]]) -> None:
         super().__init__()
+        self._purgatory = purgatory
         self.topics_out = topics_out
-        self.outstanding = 0
-        self.timer: asyncio.TimerHandle | None = None
+        self.waiting: dict[Key, list[PartitionResult]] = {}  # by partition: results not yet durable
 
-    def one_done(self) -> None:
-        self.outstanding -= 1
-        if self.outstanding == 0 and not self.done:
-            if self.timer is not None:
-                self.timer.cancel()
+    def wake(self, key: Key, event: Any) -> None:
+        results = self.waiting.get(key)
+        if results is None:
+            return
+        left = [r for r in results if not r.settled()]
+        if left:
+            self.waiting[key] = left
+            return
+        del self.waiting[key]
+        if not self.waiting:
+            self._purgatory.release(self)
             self.finish(response(self.topics_out))
 
-    def time_out(self) -> None:
-        if self.done:
-            return
-        for _name, results in self.topics_out:
+    def expire(self) -> None:
+        for results in self.waiting.values():
             for r in results:
-                if r.reply is not None:
-                    r.reply = None
-                    r.error = ErrorCode.REQUEST_TIMED_OUT
+                r.error = ErrorCode.REQUEST_TIMED_OUT
+        self.waiting.clear()
         self.finish(response(self.topics_out))
+
+    def cancel(self) -> None:  # the broker is stopping: nobody is left to answer
+        self.waiting.clear()
+        self.finish(None)
 
 
 def response(topics_out: list[tuple[str, list[PartitionResult]]]) -> Msg:
@@ -250,11 +265,11 @@ def check_batches(records: memoryview, part: Partition, version: int, stamp: int
 
 
 def produce_partition(broker: Broker, topic: str, index: int, records: Any, version: int, acks: int,
-                      stamp: int, part: Partition | None = None, txn: Any = None) -> PartitionResult:
+                      stamp: int, part: Partition | None = None) -> PartitionResult:
     """One partition of a produce request: check, append, and say what the answer waits for.
 
-    ``part`` (the partition, or None if unknown) and ``txn`` (the transaction extension) may be
-    passed in by a caller that already looked them up."""
+    ``part`` (the partition, or None if unknown) may be passed in by a caller that already looked
+    it up."""
     result = PartitionResult(index)
     if part is None:
         part = broker.topics.partition(topic, index)
@@ -279,10 +294,9 @@ def produce_partition(broker: Broker, topic: str, index: int, records: Any, vers
                                      "batch_index_error_message": exc.message}]
         result.log_start_offset = plog.log_start_offset
         return result
-    # --- idempotence and transactions (txn extension, issue 4): sequence/epoch checks, duplicates ---
-    if txn is None:
-        txn = broker.extensions.get("txn")
-    verdict = txn.check_produce(part, view) if txn is not None and has_pid else None
+    # --- idempotence and transactions: sequence/epoch checks, duplicates ---
+    txn: TxnService = broker.txn
+    verdict = txn.check_produce(part, view) if has_pid else None
     if verdict is not None and (verdict.error != ErrorCode.NONE or verdict.duplicate is not None):
         result.log_start_offset = plog.log_start_offset
         if verdict.duplicate is None:
@@ -301,14 +315,14 @@ def produce_partition(broker: Broker, topic: str, index: int, records: Any, vers
         result.error = ErrorCode.KAFKA_STORAGE_ERROR
         result.message = str(exc)
         return result
-    if verdict is not None and txn is not None:
-        txn.record_produce(part, view)  # txn extension: remember the appended batches' sequences
+    if verdict is not None:
+        txn.record_produce(part, view)  # remember the appended batches' sequences
     result.base_offset = info.first_offset
     result.log_start_offset = plog.log_start_offset
     if rules_of(part).log_append:
         result.log_append_time = stamp
     result.partition = part
-    broker.appended(part)
+    broker.flush.appended(part)
     if acks != 0 and part.durable:
         result.wait_offset = info.last_offset + 1
     return result
@@ -317,10 +331,9 @@ def produce_partition(broker: Broker, topic: str, index: int, records: Any, vers
 def start_produce(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | PendingProduce | None:
     """Append everything now; answer now, or through a ``PendingProduce`` once the fsyncs are done."""
     acks = int(body["acks"])
-    stamp = now_ms()
+    stamp = broker.clock.now_ms()
     version = ctx.api_version
     registry = broker.topics
-    txn = broker.extensions.get("txn")
     topics_out: list[tuple[str, list[PartitionResult]]] = []
     for topic in body["topic_data"]:
         name = topic["name"]
@@ -336,39 +349,26 @@ def start_produce(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | Pendi
                 results.append(PartitionResult(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
                 continue
             results.append(produce_partition(broker, name, index, pdata["records"], version, acks, stamp,
-                                             partitions[index], txn))
+                                             partitions[index]))
         topics_out.append((name, results))
     if acks == 0:
         if any(r.error != ErrorCode.NONE for _n, rs in topics_out for r in rs):
             raise CloseConnection  # Kafka closes the connection so the producer refreshes metadata
         return None
-    flusher = broker.flusher
     reply: PendingProduce | None = None
-    if flusher is not None:
-        for _name, results in topics_out:
-            for r in results:
-                if r.wait_offset > 0 and r.partition is not None:
-                    if reply is None:
-                        reply = PendingProduce(topics_out)
-                    r.reply = reply
-                    if flusher.add_waiter(r.partition, r.wait_offset, r):
-                        reply.outstanding += 1
-                    else:
-                        r.reply = None
-    if reply is None or reply.outstanding == 0:
+    for _name, results in topics_out:
+        for r in results:
+            part = r.partition
+            if r.wait_offset > 0 and part is not None and not r.settled():
+                if reply is None:
+                    reply = PendingProduce(broker.purgatory, topics_out)
+                reply.waiting.setdefault(part.tp, []).append(r)
+                broker.flush.request_flush(part)
+    if reply is None:
         return response(topics_out)
     timeout = max(int(body.get("timeout_ms", 30000)), 1) / 1000.0
-    reply.timer = asyncio.get_running_loop().call_later(timeout, reply.time_out)
+    broker.purgatory.park(reply, reply.waiting, broker.clock.monotonic() + timeout)
     return reply
 
 
-async def handle_produce(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | None:
-    """The same as ``start_produce``, awaitable (for callers that run handlers as tasks)."""
-    result = start_produce(broker, ctx, body)
-    if isinstance(result, Deferred):
-        return await result.wait()
-    return result
-
-
-HANDLERS = {0: handle_produce}
-FAST_HANDLERS = {0: start_produce}
+HANDLERS = {0: start_produce}

@@ -35,7 +35,6 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from streamlog.broker.clock import now_ms
 from streamlog.broker.handlers.base import RequestContext
 from streamlog.broker.topics import Topic, TopicError, validate_topic_name
 from streamlog.protocol.codec import Msg
@@ -175,7 +174,7 @@ async def handle_create_topics(broker: Broker, ctx: RequestContext, body: Msg) -
             if validate_only:
                 results.append(created_result(broker, name, ZERO_UUID, partitions, configs))
             else:
-                topic = broker.topics.create(name, partitions, configs, now_ms())
+                topic = broker.topics.create(name, partitions, configs, broker.clock.now_ms())
                 results.append(created_result(broker, name, topic.topic_id, len(topic.partitions),
                                               dict(topic.overrides)))
         except TopicError as exc:
@@ -191,22 +190,14 @@ def delete_result(name: str | None, topic_id: uuid.UUID, code: ErrorCode = Error
     return {"name": name, "topic_id": topic_id, "error_code": int(code), "error_message": message}
 
 
-def delete_one(broker: Broker, topic: Topic) -> Msg:
+async def delete_one(broker: Broker, topic: Topic) -> Msg:
     if topic.internal:
         return delete_result(topic.name, topic.topic_id, ErrorCode.INVALID_TOPIC_EXCEPTION,
                              f"Topic '{topic.name}' holds the broker's internal state and cannot be deleted.")
-    tps = [part.tp for part in topic.partitions]
     try:
-        broker.topics.delete(topic.name, now_ms())
+        await broker.delete_topic(topic.name)
     except TopicError as exc:
         return delete_result(topic.name, topic.topic_id, exc.code, exc.message)
-    groups = broker.extensions.get("groups")
-    if groups is not None:
-        groups.topic_deleted(topic.name)  # committed offsets of a deleted topic go too, as in Kafka
-    for tp in tps:
-        if broker.flusher is not None:
-            broker.flusher.forget(tp)
-        broker.waiters.notify(tp)  # parked fetches wake and see the partition gone
     return delete_result(topic.name, topic.topic_id)
 
 
@@ -246,7 +237,7 @@ async def handle_delete_topics(broker: Broker, ctx: RequestContext, body: Msg) -
                 results.append(delete_result(name, ZERO_UUID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
                                              "This server does not host this topic-partition."))
             else:
-                results.append(delete_one(broker, topic))
+                results.append(await delete_one(broker, topic))
         else:
             if str(tid) in dup_ids:
                 if str(tid) not in reported:
@@ -258,7 +249,7 @@ async def handle_delete_topics(broker: Broker, ctx: RequestContext, body: Msg) -
                 results.append(delete_result(None, tid, ErrorCode.UNKNOWN_TOPIC_ID,
                                              "This server does not host this topic ID."))
             else:
-                results.append(delete_one(broker, by_id))
+                results.append(await delete_one(broker, by_id))
     return {"throttle_time_ms": 0, "responses": results}
 
 
@@ -285,12 +276,12 @@ def grow_topic(broker: Broker, item: Msg, validate_only: bool) -> None:
     name = str(item["name"])
     count = int(item["count"])
     registry = broker.topics
-    registry.add_partitions(name, count, now_ms(), validate_only=True)
+    registry.add_partitions(name, count, broker.clock.now_ms(), validate_only=True)
     topic = registry.get(name)
     assert topic is not None  # add_partitions raised otherwise
     check_new_assignments(item["assignments"], count - len(topic.partitions), broker.node_id)
     if not validate_only:
-        registry.add_partitions(name, count, now_ms())
+        registry.add_partitions(name, count, broker.clock.now_ms())
 
 
 async def handle_create_partitions(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:

@@ -2,8 +2,8 @@
 TxnOffsetCommit, DescribeProducers, DescribeTransactions and ListTransactions.
 
 Theory of operation: each handler unpacks the decoded request, calls the ``TxnService`` registered
-as ``broker.extensions["txn"]`` (which runs the coordinator and waits until its writes are durable)
-and packs the answer.  Without the service every API answers COORDINATOR_NOT_AVAILABLE.
+as ``broker.txn`` (which runs the coordinator and waits until its writes are durable) and packs the
+answer.
 FindCoordinator for transactional ids (key type 1) is answered by the group handlers: this node is
 the coordinator for everything.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from streamlog.broker.handlers.base import RequestContext
-from streamlog.broker.txn_service import TxnService
 from streamlog.coordinator.group.requests import CommitPartition, CommitRequest
 from streamlog.protocol.codec import Msg
 from streamlog.protocol.errors import ErrorCode
@@ -24,38 +23,27 @@ if TYPE_CHECKING:
 E = ErrorCode
 
 
-def service(broker: Broker) -> TxnService | None:
-    found = broker.extensions.get("txn")
-    return found if isinstance(found, TxnService) else None
-
-
 async def handle_init_producer_id(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    svc = service(broker)
-    code, pid, epoch = E.COORDINATOR_NOT_AVAILABLE, -1, -1
-    if svc is not None:
-        code, pid, epoch = await svc.init_producer_id(
-            body.get("transactional_id"), int(body["transaction_timeout_ms"]),
-            int(body.get("producer_id", -1)), int(body.get("producer_epoch", -1)))
+    code, pid, epoch = await broker.txn.init_producer_id(
+        body.get("transactional_id"), int(body["transaction_timeout_ms"]),
+        int(body.get("producer_id", -1)), int(body.get("producer_epoch", -1)))
     if code != E.NONE:
         pid, epoch = -1, -1
     return {"throttle_time_ms": 0, "error_code": int(code), "producer_id": pid, "producer_epoch": epoch}
 
 
 async def handle_add_partitions(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    svc = service(broker)
     topics = [(t["name"], [int(p) for p in t["partitions"]]) for t in body["v3_and_below_topics"]]
     errors: dict[tuple[str, int], ErrorCode] = {}
     unknown = {(name, p) for name, parts in topics for p in parts if broker.topics.partition(name, p) is None}
-    if svc is None:
-        errors = {(name, p): E.COORDINATOR_NOT_AVAILABLE for name, parts in topics for p in parts}
-    elif unknown:
+    if unknown:
         errors = {(name, p): E.UNKNOWN_TOPIC_OR_PARTITION if (name, p) in unknown
                   else E.OPERATION_NOT_ATTEMPTED for name, parts in topics for p in parts}
     else:
-        code = await svc.add_partitions(body["v3_and_below_transactional_id"],
-                                        int(body["v3_and_below_producer_id"]),
-                                        int(body["v3_and_below_producer_epoch"]),
-                                        [(name, p) for name, parts in topics for p in parts])
+        code = await broker.txn.add_partitions(body["v3_and_below_transactional_id"],
+                                               int(body["v3_and_below_producer_id"]),
+                                               int(body["v3_and_below_producer_epoch"]),
+                                               [(name, p) for name, parts in topics for p in parts])
         errors = {(name, p): code for name, parts in topics for p in parts}
     return {"throttle_time_ms": 0, "results_by_topic_v3_and_below": [
         {"name": name, "results_by_partition": [
@@ -64,25 +52,18 @@ async def handle_add_partitions(broker: Broker, ctx: RequestContext, body: Msg) 
 
 
 async def handle_add_offsets(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    svc = service(broker)
-    code = E.COORDINATOR_NOT_AVAILABLE
-    if svc is not None:
-        code = await svc.add_offsets(body["transactional_id"], int(body["producer_id"]),
-                                     int(body["producer_epoch"]), body["group_id"])
+    code = await broker.txn.add_offsets(body["transactional_id"], int(body["producer_id"]),
+                                        int(body["producer_epoch"]), body["group_id"])
     return {"throttle_time_ms": 0, "error_code": int(code)}
 
 
 async def handle_end_txn(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    svc = service(broker)
-    code = E.COORDINATOR_NOT_AVAILABLE
-    if svc is not None:
-        code = await svc.end_txn(body["transactional_id"], int(body["producer_id"]),
-                                 int(body["producer_epoch"]), bool(body["committed"]))
+    code = await broker.txn.end_txn(body["transactional_id"], int(body["producer_id"]),
+                                    int(body["producer_epoch"]), bool(body["committed"]))
     return {"throttle_time_ms": 0, "error_code": int(code)}
 
 
 async def handle_txn_offset_commit(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    svc = service(broker)
     partitions = tuple(
         CommitPartition(t["name"], int(p["partition_index"]), int(p["committed_offset"]),
                         int(p.get("committed_leader_epoch", -1)), p.get("committed_metadata"))
@@ -90,15 +71,12 @@ async def handle_txn_offset_commit(broker: Broker, ctx: RequestContext, body: Ms
     request = CommitRequest(body["group_id"], int(body.get("generation_id", -1)),
                             body.get("member_id", "") or "", body.get("group_instance_id"), -1, partitions)
     results: dict[tuple[str, int], ErrorCode]
-    if svc is None:
-        results = {(p.topic, p.partition): E.COORDINATOR_NOT_AVAILABLE for p in partitions}
+    outcome = await broker.txn.txn_offset_commit(body["transactional_id"], int(body["producer_id"]),
+                                                 int(body["producer_epoch"]), request)
+    if isinstance(outcome, ErrorCode):
+        results = {(p.topic, p.partition): outcome for p in partitions}
     else:
-        outcome = await svc.txn_offset_commit(body["transactional_id"], int(body["producer_id"]),
-                                                   int(body["producer_epoch"]), request)
-        if isinstance(outcome, ErrorCode):
-            results = {(p.topic, p.partition): outcome for p in partitions}
-        else:
-            results = {(p.topic, p.partition): code for p, code in outcome}
+        results = {(p.topic, p.partition): code for p, code in outcome}
     return {"throttle_time_ms": 0, "topics": [
         {"name": t["name"], "partitions": [
             {"partition_index": int(p["partition_index"]),
@@ -108,7 +86,6 @@ async def handle_txn_offset_commit(broker: Broker, ctx: RequestContext, body: Ms
 
 
 async def handle_describe_producers(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    svc = service(broker)
     topics_out = []
     for topic in body["topics"]:
         parts_out = []
@@ -118,27 +95,24 @@ async def handle_describe_producers(broker: Broker, ctx: RequestContext, body: M
                                      "active_producers": []}
             if part is None:
                 entry["error_code"] = int(E.UNKNOWN_TOPIC_OR_PARTITION)
-            elif svc is None:
-                entry["error_code"] = int(E.COORDINATOR_NOT_AVAILABLE)
             else:
                 entry["active_producers"] = [
                     {"producer_id": p.producer_id, "producer_epoch": p.epoch, "last_sequence": p.last_seq,
                      "last_timestamp": p.last_timestamp, "coordinator_epoch": p.coordinator_epoch,
                      "current_txn_start_offset": p.txn_first_offset}
-                    for p in svc.producers(part)]
+                    for p in broker.txn.producers(part)]
             parts_out.append(entry)
         topics_out.append({"name": topic["name"], "partitions": parts_out})
     return {"throttle_time_ms": 0, "topics": topics_out}
 
 
 async def handle_describe_transactions(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    svc = service(broker)
     out = []
     for name in body["transactional_ids"]:
-        meta = svc.describe(name) if svc is not None else None
+        meta = broker.txn.describe(name)
         if meta is None:
-            code = E.COORDINATOR_NOT_AVAILABLE if svc is None else E.TRANSACTIONAL_ID_NOT_FOUND
-            out.append({"error_code": int(code), "transactional_id": name, "transaction_state": "",
+            out.append({"error_code": int(E.TRANSACTIONAL_ID_NOT_FOUND), "transactional_id": name,
+                        "transaction_state": "",
                         "transaction_timeout_ms": 0, "transaction_start_time_ms": -1, "producer_id": -1,
                         "producer_epoch": -1, "topics": []})
             continue
@@ -153,11 +127,7 @@ async def handle_describe_transactions(broker: Broker, ctx: RequestContext, body
 
 
 async def handle_list_transactions(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    svc = service(broker)
-    if svc is None:
-        return {"throttle_time_ms": 0, "error_code": int(E.COORDINATOR_NOT_AVAILABLE),
-                "unknown_state_filters": [], "transaction_states": []}
-    found, unknown = svc.list_transactions(list(body.get("state_filters") or []),
+    found, unknown = broker.txn.list_transactions(list(body.get("state_filters") or []),
                               [int(p) for p in body.get("producer_id_filters") or []],
                               int(body.get("duration_filter", -1)))
     return {"throttle_time_ms": 0, "error_code": 0, "unknown_state_filters": unknown,
