@@ -30,6 +30,12 @@ Settings of Streamlog's own (no Kafka counterpart) start with ``streamlog.``:
   each written byte cost 10 times the CPU of a reused one and halved large-record produce
   throughput (docs/performance.md, fifth round). Tailing consumers read within the tail; older
   data is read from disk (and cached again by the kernel as it is read). -1 keeps everything.
+* ``streamlog.storage.min.free.bytes`` (256 MiB): below this much free space on the data
+  directory's filesystem, produce is refused with KAFKA_STORAGE_ERROR (retriable: producers keep
+  retrying) and it resumes by itself once space is freed (``broker/disk_space.py``).  Kafka has no
+  such guard: a full disk fails a write, which takes the log directory offline until a restart.
+  Streamlog does that too if the disk fills anyway (fail-stop), but the guard keeps it from
+  happening to produce traffic, and the internal logs (offsets, transactions) keep the headroom.
 """
 
 from __future__ import annotations
@@ -186,6 +192,9 @@ BROKER_SETTINGS: Final[tuple[Setting, ...]] = (
     _s("streamlog.page.cache.tail.bytes", "LONG", str(64 * 1024 * 1024), _int(-1),
        "Bytes at the end of each segment kept in the page cache once durable; the pages before "
        "them are dropped so that new writes reuse them. -1 keeps everything (Kafka's behaviour)."),
+    _s("streamlog.storage.min.free.bytes", "LONG", str(256 * 1024 * 1024), _int(0),
+       "Produce is refused with KAFKA_STORAGE_ERROR while the data directory's filesystem has less "
+       "free space than this, and resumes by itself once space is freed; 0 turns the guard off."),
 )
 
 BROKER_BY_NAME: Final = {s.name: s for s in BROKER_SETTINGS}

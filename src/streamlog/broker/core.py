@@ -5,6 +5,7 @@ bottom up, each receiving only what it uses, and recovers every log on the way:
 
     clock, purgatory                      time and the one home of waiting requests
     LogManager (+ LogDir), MetadataStore  the data directory's lock and health, the cluster metadata log
+    DiskSpaceGuard                        produce refused while the disk is nearly full
     TopicRegistry                         topics and their partition logs (recovery runs here)
     FlushPolicy                           when partitions are flushed; waits for durability
     GroupService                          ``__consumer_offsets`` replayed; the group coordinator
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 
 from streamlog.broker.clock import SYSTEM_CLOCK, Clock
 from streamlog.broker.config import BrokerConfig
+from streamlog.broker.disk_space import DiskSpaceGuard
 from streamlog.broker.fail_stop import FailStop
 from streamlog.broker.flush_policy import FlushPolicy, FlushWait
 from streamlog.broker.group_service import OFFSETS_LOG, GroupService
@@ -69,7 +71,7 @@ class Broker:
     def __init__(self, *, config: BrokerConfig, clock: Clock, logs: LogManager, metadata: MetadataStore,
                  topics: TopicRegistry, purgatory: Purgatory, flush: FlushPolicy, groups: GroupService,
                  txn: TxnService, cleaner: LogCleanerService, retention: RetentionService,
-                 fail_stop: FailStop, remover: ThreadPoolExecutor | None) -> None:
+                 disk: DiskSpaceGuard, fail_stop: FailStop, remover: ThreadPoolExecutor | None) -> None:
         self.config = config
         self.node_id = config.node_id
         self.clock = clock
@@ -82,6 +84,7 @@ class Broker:
         self.txn = txn
         self.cleaner = cleaner
         self.retention = retention
+        self.disk = disk
         self.fail_stop = fail_stop
         self.listener = Listener("127.0.0.1", 0, "127.0.0.1", 0)
         self._remover = remover  # removes deleted topics' files off the event loop
@@ -112,11 +115,13 @@ class Broker:
             topics.load(stamp)
             purgatory = Purgatory(clock)
             flush = FlushPolicy(config, clock, purgatory)
+            disk = DiskSpaceGuard(clock, None if data_dir is None else str(data_dir),
+                                  int(config.get("streamlog.storage.min.free.bytes")))
             groups = GroupService.open(config, clock, purgatory, flush, logs.logdir, stamp)
             undo.append(groups.close_logs)
             txn = TxnService.open(config, clock, topics, flush, groups, logs.logdir, stamp)
             undo.append(txn.close_logs)
-            cleaner = LogCleanerService(config, clock, topics, txn, logs.logdir)
+            cleaner = LogCleanerService(config, clock, topics, txn, logs.logdir, disk)
             cleaner.register_log("__cluster_metadata", metadata.log)
             cleaner.register_log(OFFSETS_LOG, groups.partition.log, groups.cleaner_config)
             retention = RetentionService(config, clock, topics, cleaner, logs.logdir)
@@ -132,7 +137,8 @@ class Broker:
             raise
         return cls(config=config, clock=clock, logs=logs, metadata=metadata, topics=topics,
                    purgatory=purgatory, flush=flush, groups=groups, txn=txn, cleaner=cleaner,
-                   retention=retention, fail_stop=FailStop(logs.logdir, purgatory), remover=remover)
+                   retention=retention, disk=disk, fail_stop=FailStop(logs.logdir, purgatory),
+                   remover=remover)
 
     @property
     def cluster_id(self) -> str:

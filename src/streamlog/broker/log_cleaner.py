@@ -17,6 +17,9 @@ transaction service's ``last_stable_offset(part)``.
 Internal logs: the broker registers the compacted internal logs (``__cluster_metadata``,
 ``__consumer_offsets``) with ``register_log(name, plog, config)`` once they are open.
 
+Disk full: no cleaning starts while the data directory is below its free-space threshold
+(``disk_space.py``), since a cleaning writes the cleaned copy before it deletes anything.
+
 Failures: an ``OSError`` from a cleaning (reading, writing, fsyncing or swapping segment files)
 takes the data directory offline (fail-stop, ``storage/logdir.py``), as Kafka's cleaner does.
 """
@@ -34,6 +37,7 @@ from typing import Any, Protocol
 
 from streamlog.broker.clock import Clock
 from streamlog.broker.config import BrokerConfig
+from streamlog.broker.disk_space import DiskSpaceGuard
 from streamlog.broker.topics import Partition, TopicRegistry
 from streamlog.storage.cleaner import (
     CleanerCheckpoints,
@@ -78,7 +82,8 @@ class LogCleanerService:
     """Compacts topic partitions and registered internal logs, one at a time."""
 
     def __init__(self, config: BrokerConfig, clock: Clock, topics: TopicRegistry, txn: StableOffsets,
-                 logdir: LogDir | None) -> None:
+                 logdir: LogDir | None, disk: DiskSpaceGuard | None = None) -> None:
+        self._disk = disk
         self._config = config
         self._clock = clock
         self._topics = topics
@@ -213,6 +218,8 @@ class LogCleanerService:
     async def clean_once(self) -> CleanResult | None:
         """Clean the dirtiest log that is due, if any; returns what was done."""
         if self._logdir is not None and self._logdir.offline:
+            return None
+        if self._disk is not None and self._disk.full():  # a cleaning writes a copy first
             return None
         now = self._clock.now_ms()
         picked = self._pick(now)

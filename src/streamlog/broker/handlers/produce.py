@@ -15,7 +15,9 @@ and returns the response, or a ``PendingProduce`` parked in the purgatory under 
 waits for, which flush completions wake and which answers once the last partition is durable (or,
 after ``timeout_ms``, with REQUEST_TIMED_OUT for the partitions still waiting): no task and no
 futures per request.  A partition whose data directory failed meanwhile (fail-stop) answers
-KAFKA_STORAGE_ERROR; one deleted meanwhile, UNKNOWN_TOPIC_OR_PARTITION.  Errors use Kafka's codes,
+KAFKA_STORAGE_ERROR; one deleted meanwhile, UNKNOWN_TOPIC_OR_PARTITION.  While the data directory's
+filesystem is nearly full (``disk_space.py``) every partition answers KAFKA_STORAGE_ERROR at once,
+with nothing appended.  Errors use Kafka's codes,
 with per-batch ``record_errors`` from v8.
 """
 
@@ -334,6 +336,7 @@ def start_produce(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | Pendi
     stamp = broker.clock.now_ms()
     version = ctx.api_version
     registry = broker.topics
+    full = broker.disk.full()  # nearly out of space: refuse before appending (disk_space.py)
     topics_out: list[tuple[str, list[PartitionResult]]] = []
     for topic in body["topic_data"]:
         name = topic["name"]
@@ -347,6 +350,10 @@ def start_produce(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | Pendi
                 continue
             if not 0 <= index < len(partitions):
                 results.append(PartitionResult(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
+                continue
+            if full:
+                results.append(PartitionResult(index, ErrorCode.KAFKA_STORAGE_ERROR,
+                                               message=broker.disk.refusal()))
                 continue
             results.append(produce_partition(broker, name, index, pdata["records"], version, acks, stamp,
                                              partitions[index]))
