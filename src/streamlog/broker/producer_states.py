@@ -119,7 +119,7 @@ class PartitionStates:
         """Write the snapshot if the state covers exactly the flushed log; True if written."""
         path = _snapshot_path(plog)
         end = plog.log_end_offset
-        if path is None or plog.flushed_offset < end:
+        if path is None or plog.flushed_offset < end or plog.offline:
             return False
         state.end_offset = end
         tmp = path + ".tmp"
@@ -130,9 +130,13 @@ class PartitionStates:
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
             fsync_dir(os.path.dirname(path))
-        except OSError as exc:  # e.g. the partition was deleted meanwhile
+        except FileNotFoundError as exc:  # the partition was deleted meanwhile
             log.debug("producer-state snapshot %s not written: %s", path, exc)
             return False
+        except OSError as exc:  # a checkpoint file follows the logs' rule: fail-stop
+            if plog.logdir is None:
+                raise
+            raise plog.logdir.fail(f"writing the producer-state snapshot {path}", exc) from exc
         return True
 
     def save_all(self, *, flush: bool) -> None:

@@ -128,7 +128,12 @@ class LogManager:
         elif self.data_dir is not None:
             path = os.path.join(self.data_dir, partition_dir_name(topic, partition))
             if os.path.isdir(path):
-                PartitionLog.remove_directory(path, self.remove_tree)
+                try:
+                    PartitionLog.remove_directory(path, self.remove_tree)
+                except OSError as exc:
+                    if self.logdir is None:
+                        raise
+                    raise self.logdir.fail(f"removing {path}", exc) from exc
 
     def delete(self, topic: str) -> int:
         """Remove every partition of `topic`; returns how many were removed."""
