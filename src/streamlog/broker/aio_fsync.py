@@ -11,7 +11,20 @@ process: a thread that finishes an fsync has to take the GIL back from a busy lo
 The kernel takes its own reference to each file at submission, so the caller may close a
 descriptor while its request is in flight.  ``open`` returns None where this is unavailable (not
 Linux x86-64 or arm64, or the kernel or a seccomp policy refuses ``io_setup``); the caller then
-uses threads.  Called on the event-loop thread only.
+uses threads.  Called on the event-loop thread only.  Slots, tokens, the eventfd and the order of
+reports are ``kernel_fsync``'s; this module holds what is AIO's.
+
+No memory is shared with the kernel while it runs: ``io_submit`` copies the iocbs in during the
+call and ``io_getevents`` copies the events out during the call (the kernel's own completion ring
+in the context's mapping is never read here), so no memory-ordering question arises, on any
+architecture.  The four system calls go through ``kernel_fsync.Syscall`` with their kernel
+signatures declared (``aio_context_t`` is an ``unsigned long``; ``nr`` and ``min_nr`` are ``long``)::
+
+    io_setup(unsigned nr_events, aio_context_t *ctxp)
+    io_destroy(aio_context_t ctx)
+    io_getevents(aio_context_t ctx, long min_nr, long nr, struct io_event *events,
+                 struct __kernel_timespec *timeout)
+    io_submit(aio_context_t ctx, long nr, struct iocb **iocbpp)
 
 Kernel structures (``linux/aio_abi.h``, little-endian layout)::
 
@@ -30,15 +43,16 @@ Kernel structures (``linux/aio_abi.h``, little-endian layout)::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import logging
 import os
 import platform
 import struct
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from streamlog.broker.kernel_fsync import Done, KernelFsync, Syscall, new_eventfd
 
 log = logging.getLogger(__name__)
 
@@ -59,104 +73,81 @@ class _IoEvent(ctypes.Structure):
                 ("res2", ctypes.c_int64)]
 
 
-class _Timespec(ctypes.Structure):
-    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+class _Timespec(ctypes.Structure):  # struct __kernel_timespec: two 64-bit fields on every machine
+    _fields_ = [("tv_sec", ctypes.c_int64), ("tv_nsec", ctypes.c_int64)]
 
 
-class AioFsync:
+class AioSyscalls(NamedTuple):
+    io_setup: Syscall
+    io_destroy: Syscall
+    io_getevents: Syscall
+    io_submit: Syscall
+
+
+def aio_syscalls(numbers: tuple[int, int, int, int]) -> AioSyscalls:
+    """The four system calls (numbers as in ``_SYSCALLS``), each with its signature declared."""
+    setup, destroy, getevents, submit = numbers
+    context = ctypes.c_ulong  # aio_context_t
+    return AioSyscalls(
+        io_setup=Syscall("io_setup", setup, ctypes.c_uint, ctypes.POINTER(ctypes.c_ulong)),
+        io_destroy=Syscall("io_destroy", destroy, context),
+        io_getevents=Syscall("io_getevents", getevents, context, ctypes.c_long, ctypes.c_long,
+                             ctypes.POINTER(_IoEvent), ctypes.POINTER(_Timespec)),
+        io_submit=Syscall("io_submit", submit, context, ctypes.c_long, ctypes.POINTER(ctypes.c_void_p)),
+    )
+
+
+class AioFsync(KernelFsync):
     """Batches of fdatasync on one kernel AIO context; results go to ``on_done(token, result)``."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, on_done: Callable[[Any, int], None], libc: Any,
-                 numbers: tuple[int, int, int, int], context: ctypes.c_ulong, eventfd: int) -> None:
-        self._loop = loop
-        self._on_done = on_done
-        self._syscall = libc.syscall
-        self._io_destroy, self._io_getevents, self._io_submit = numbers[1], numbers[2], numbers[3]
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_done: Done, calls: AioSyscalls, context: int,
+                 eventfd: int) -> None:
+        self._calls = calls
         self._context = context
-        self._eventfd = eventfd
         # One iocb slot per request in flight, reused; a request's aio_data is its slot number.
         self._iocbs = ctypes.create_string_buffer(_IOCB.size * _DEPTH)
         base = ctypes.addressof(self._iocbs)
         self._addresses = [base + slot * _IOCB.size for slot in range(_DEPTH)]
-        self._free = list(range(_DEPTH - 1, -1, -1))
-        self._pending: dict[int, Any] = {}  # slot -> token
         self._events = (_IoEvent * 64)()
         self._no_wait = _Timespec(0, 0)
-        self._closed = False
-        loop.add_reader(eventfd, self._ready)
+        super().__init__(loop, on_done, eventfd, _DEPTH)
 
     @classmethod
-    def open(cls, loop: asyncio.AbstractEventLoop, on_done: Callable[[Any, int], None]) -> AioFsync | None:
+    def open(cls, loop: asyncio.AbstractEventLoop, on_done: Done) -> AioFsync | None:
         numbers = _SYSCALLS.get(platform.machine())
         if not sys.platform.startswith("linux") or numbers is None or sys.byteorder != "little":
             return None
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.syscall.restype = ctypes.c_long
+        calls = aio_syscalls(numbers)
         context = ctypes.c_ulong(0)
-        if libc.syscall(numbers[0], _DEPTH, ctypes.byref(context)) != 0:
-            log.info("native AIO unavailable (%s); fsyncs run on threads", os.strerror(ctypes.get_errno()))
+        result = calls.io_setup(_DEPTH, ctypes.byref(context))
+        if result != 0:
+            log.info("native AIO unavailable (%s); fsyncs run on threads", os.strerror(-result))
             return None
         try:
-            eventfd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            eventfd = new_eventfd()
         except (AttributeError, OSError):
-            libc.syscall(numbers[1], context)
+            calls.io_destroy(context.value)
             return None
-        return cls(loop, on_done, libc, numbers, context, eventfd)
+        return cls(loop, on_done, calls, context.value, eventfd)
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._pending)
-
-    def submit(self, requests: Sequence[tuple[int, Any]]) -> int:
-        """Start fdatasync of each ``(fd, token)``; returns how many were started (from the front).
-        Raises OSError if the kernel refuses the very first one for a reason other than being busy."""
-        if self._closed or not requests:
-            return 0
-        count = min(len(requests), len(self._free))
-        if count <= 0:
-            return 0
-        free, iocbs, pack, eventfd = self._free, self._iocbs, _IOCB.pack_into, self._eventfd
-        slots = [free.pop() for _ in range(count)]
+    def _start(self, slots: list[int], requests: Sequence[tuple[int, Any]]) -> int:
+        iocbs, pack, eventfd = self._iocbs, _IOCB.pack_into, self._eventfd
         for slot, (fd, _token) in zip(slots, requests, strict=False):
             pack(iocbs, slot * 64, slot, 0, 0, _IOCB_CMD_FDSYNC, 0, fd, 0, 0, 0, 0, _IOCB_FLAG_RESFD, eventfd)
-        pointers = (ctypes.c_void_p * count)(*[self._addresses[slot] for slot in slots])
-        started = self._syscall(self._io_submit, self._context, count, pointers)
-        if started < 0:
-            error = ctypes.get_errno()
-            free.extend(slots)
-            if error == 11:  # EAGAIN: the kernel is out of room for now
-                return 0
-            raise OSError(error, os.strerror(error))
-        for slot, (_fd, token) in zip(slots[:started], requests, strict=False):
-            self._pending[slot] = token
-        free.extend(slots[started:])
-        return int(started)
+        pointers = (ctypes.c_void_p * len(slots))(*[self._addresses[slot] for slot in slots])
+        return self._calls.io_submit(self._context, len(slots), pointers)
 
-    def _ready(self) -> None:
-        with contextlib.suppress(BlockingIOError):
-            os.eventfd_read(self._eventfd)
-        events = self._events
+    def _collect(self, done: list[tuple[Any, int]]) -> None:
+        events, getevents = self._events, self._calls.io_getevents
         while self._pending:
-            got = self._syscall(self._io_getevents, self._context, 0, len(events), events,
-                                ctypes.byref(self._no_wait))
+            got = getevents(self._context, 0, len(events), events, ctypes.byref(self._no_wait))
             if got <= 0:
                 break
             for i in range(got):
                 event = events[i]
-                slot = int(event.data)
-                if slot in self._pending:
-                    token = self._pending.pop(slot)
-                    self._free.append(slot)
-                    self._on_done(token, int(event.res))
+                self._finish(int(event.data), int(event.res), done)
             if got < len(events):
                 break
 
-    def close(self) -> None:
-        """Stop watching; the kernel waits for what is in flight (io_destroy blocks until then)."""
-        if self._closed:
-            return
-        self._closed = True
-        self._loop.remove_reader(self._eventfd)
-        self._syscall(self._io_destroy, self._context)  # returns once nothing is in flight
-        os.close(self._eventfd)
-        self._pending.clear()
+    def _shutdown(self) -> None:
+        self._calls.io_destroy(self._context)  # returns once nothing is in flight

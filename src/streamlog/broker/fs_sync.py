@@ -48,6 +48,8 @@ import time
 from collections.abc import Callable
 from typing import Final
 
+from streamlog.broker.kernel_fsync import c_function
+
 log = logging.getLogger(__name__)
 
 DIRTY_LIMIT: Final = 32 << 20  # bytes dirty or under write-back machine-wide above which rounds go per file
@@ -64,13 +66,13 @@ def kernel_release(release: str) -> tuple[int, int] | None:
 
 
 def load_syncfs() -> Callable[[int], int] | None:
-    """libc's ``syncfs(fd)`` (0, or -1 with errno set), or None where libc has none."""
-    syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
-    if syncfs is None:
+    """libc's ``int syncfs(int fd)`` (0, or -1 with errno set), its signature declared
+    (``kernel_fsync.c_function``); None where libc has none."""
+    try:
+        syncfs: Callable[[int], int] = c_function("syncfs", ctypes.c_int, ctypes.c_int)
+    except AttributeError:
         return None
-    syncfs.argtypes = [ctypes.c_int]
-    syncfs.restype = ctypes.c_int
-    return syncfs  # type: ignore[no-any-return]
+    return syncfs
 
 
 def filesystem_type(directory: str, mountinfo: str = "/proc/self/mountinfo") -> str | None:

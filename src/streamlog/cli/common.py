@@ -16,7 +16,7 @@ import argparse
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -204,3 +204,18 @@ def wait_all(futures: Mapping[Any, Any], describe: Any = str) -> tuple[dict[Any,
             else:
                 failures[key] = f"{describe(key)}: {kafka_message(exc)}"
     return results, failures
+
+
+def delete_each(kind: str, names: Sequence[str], delete: Callable[[list[str]], Mapping[str, Any]],
+                failure: Callable[[str, str], str]) -> int:
+    """The ``delete`` subcommands: ``delete`` (an admin call, one future per name) each name once,
+    in order; print "deleted KIND NAME" for each that went, then fail with one line for the others,
+    by name, each worded ``failure(name, error text)``."""
+    unique = list(dict.fromkeys(names))
+    results, failures = wait_all(delete(unique))
+    for name in unique:
+        if name in results:
+            print(f"deleted {kind} {name}")
+    if failures:
+        raise CliError("; ".join(failure(name, failures[name]) for name in sorted(failures, key=str)))
+    return 0

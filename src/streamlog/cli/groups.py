@@ -35,6 +35,7 @@ from streamlog.cli.common import (
     add_bootstrap_argument,
     bootstrap_of,
     connect,
+    delete_each,
     kafka_message,
     wait_all,
 )
@@ -380,16 +381,10 @@ def reset_offsets(args: argparse.Namespace) -> int:
 
 
 def delete_groups(args: argparse.Namespace) -> int:
-    cluster = connect(bootstrap_of(args))
-    names = list(dict.fromkeys(args.groups))
-    futures = cluster.admin.delete_consumer_groups(names, request_timeout=CONNECT_TIMEOUT_S)
-    results, failures = wait_all(futures)
-    for name in names:
-        if name in results:
-            print(f"deleted group {name}")
-    if failures:
-        raise CliError("; ".join(f"group {k!r}: {v}" for k, v in sorted(failures.items())))
-    return 0
+    admin = connect(bootstrap_of(args)).admin
+    return delete_each("group", args.groups,
+                       lambda names: admin.delete_consumer_groups(names, request_timeout=CONNECT_TIMEOUT_S),
+                       lambda name, text: f"group {name!r}: {text}")
 
 
 # --- OffsetDelete over the wire ------------------------------------------------------------------------

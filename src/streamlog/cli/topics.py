@@ -33,6 +33,7 @@ from streamlog.cli.common import (
     add_bootstrap_argument,
     bootstrap_of,
     connect,
+    delete_each,
     key_value,
     positive_int,
     wait_all,
@@ -184,12 +185,7 @@ def alter_topic(args: argparse.Namespace) -> int:
 
 
 def delete_topics(args: argparse.Namespace) -> int:
-    cluster = connect(bootstrap_of(args))
-    names = list(dict.fromkeys(args.names))
-    futures = cluster.admin.delete_topics(names, request_timeout=CONNECT_TIMEOUT_S)
-    results, failures = wait_all(futures)
-    for name in names:
-        if name in results:
-            print(f"deleted topic {name}")
-    _raise_failures(failures)
-    return 0
+    admin = connect(bootstrap_of(args)).admin
+    return delete_each("topic", args.names,
+                       lambda names: admin.delete_topics(names, request_timeout=CONNECT_TIMEOUT_S),
+                       lambda _name, text: text)

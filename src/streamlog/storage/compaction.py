@@ -3,8 +3,10 @@ the records compaction removes.
 
 Theory of operation. `scan_records` walks the (decompressed) records section of one batch once,
 without building `Record` objects, and returns per record what the cleaner needs: where its bytes
-are, its key, whether it is a tombstone (null value), and its offset and timestamp deltas. Record
-layout: see `streamlog.protocol.records.record`.
+are, its key, whether it is a tombstone (null value), and its offset and timestamp deltas. It and
+`map_keys` read only each record's head, through the records layer's decoder
+(`streamlog.protocol.records.varint.iter_record_heads`). Record layout: see
+`streamlog.protocol.records.record`.
 
 `rebuild_batch` writes the batch again with only the records kept. Offsets never change: the
 batch keeps its baseOffset and lastOffsetDelta (so the producer's last sequence survives, as
@@ -36,7 +38,6 @@ from collections.abc import Sequence
 
 from streamlog.protocol.records.compression import Compression, compress
 from streamlog.protocol.records.crc import batch_crc
-from streamlog.protocol.records.errors import CorruptRecordError
 from streamlog.protocol.records.header import (
     ATTR_CODEC_MASK,
     ATTR_DELETE_HORIZON,
@@ -48,8 +49,8 @@ from streamlog.protocol.records.header import (
     MAGIC,
     BatchHeader,
 )
-from streamlog.protocol.records.record import MIN_RECORD_BODY, records_section
-from streamlog.protocol.records.varint import VARINT_MAX_BYTES, read_varint, write_varint
+from streamlog.protocol.records.record import records_section
+from streamlog.protocol.records.varint import NULL_LENGTH, iter_record_heads, write_varint
 
 Buffer = bytes | bytearray | memoryview
 
@@ -65,117 +66,28 @@ def records_of(buf: Buffer, pos: int, header: BatchHeader) -> tuple[Buffer, int,
 
 
 def scan_records(data: Buffer, p: int, end: int, count: int) -> list[Scanned]:
-    """The `count` records in data[p:end]. Raises CorruptRecordError for malformed data.
-
-    Varints of one and two bytes (nearly all of them) are decoded inline; longer ones through
-    `read_varint`. `v >> 1 ^ -(v & 1)` undoes the zig-zag mapping.
-    """
-    out: list[Scanned] = []
-    append = out.append
-    rv = read_varint
-    vi = VARINT_MAX_BYTES
-    try:
-        for _ in range(count):
-            start = p
-            b = data[p]
-            if b < 0x80:
-                length, p = b >> 1 ^ -(b & 1), p + 1
-            elif (c := data[p + 1]) < 0x80:
-                v = (b & 0x7F) | c << 7
-                length, p = v >> 1 ^ -(v & 1), p + 2
-            else:
-                length, p = rv(data, p, vi)
-            record_end = p + length
-            if length < MIN_RECORD_BODY or record_end > end:
-                raise CorruptRecordError(f"bad record length {length}")
-            body = p
-            p += 1  # attributes
-            b = data[p]
-            if b < 0x80:
-                ts, p = b >> 1 ^ -(b & 1), p + 1
-            elif (c := data[p + 1]) < 0x80:
-                v = (b & 0x7F) | c << 7
-                ts, p = v >> 1 ^ -(v & 1), p + 2
-            else:
-                ts, p = rv(data, p)
-            after_ts = p
-            b = data[p]
-            if b < 0x80:
-                delta, p = b >> 1 ^ -(b & 1), p + 1
-            elif (c := data[p + 1]) < 0x80:
-                v = (b & 0x7F) | c << 7
-                delta, p = v >> 1 ^ -(v & 1), p + 2
-            else:
-                delta, p = rv(data, p, vi)
-            b = data[p]
-            if b < 0x80:
-                n, p = b >> 1 ^ -(b & 1), p + 1
-            else:
-                n, p = rv(data, p, vi)
-            key = None
-            if n >= 0:
-                key = bytes(data[p : p + n])
-                p += n
-            elif n != -1:
-                raise CorruptRecordError(f"bad key length {n}")
-            append((start, body, after_ts, record_end, ts, delta, key, data[p] == 1))  # value length -1
-            p = record_end
-    except IndexError:
-        raise CorruptRecordError("record runs past the end of the records section") from None
-    if p != end:
-        raise CorruptRecordError(f"{end - p} bytes remain after the {count} records of a batch")
-    return out
+    """The `count` records in data[p:end]. Raises CorruptRecordError (or InvalidRecordError for a
+    count that does not match) for malformed data; checks only the records' heads (the bytes up to
+    each value), which is all the cleaner reads."""
+    null = NULL_LENGTH
+    return [
+        (start, body, after_ts, record_end, ts, delta, None if key_length < 0 else bytes(data[key:tail]),
+         data[tail] == null)
+        for start, body, after_ts, record_end, ts, delta, key, key_length, tail in (
+            iter_record_heads(data, p, end, count)
+        )
+    ]
 
 
 def map_keys(data: Buffer, p: int, end: int, count: int, base_offset: int, offsets: dict[bytes, int]) -> None:
     """Record in `offsets` key -> offset for every keyed record of the batch, as `~offset` (negative)
     for a tombstone (the offset map pass: `scan_records` without building anything else)."""
-    rv = read_varint
-    vi = VARINT_MAX_BYTES
-    try:
-        for _ in range(count):
-            b = data[p]
-            if b < 0x80:
-                length, p = b >> 1 ^ -(b & 1), p + 1
-            elif (c := data[p + 1]) < 0x80:
-                v = (b & 0x7F) | c << 7
-                length, p = v >> 1 ^ -(v & 1), p + 2
-            else:
-                length, p = rv(data, p, vi)
-            record_end = p + length
-            if length < MIN_RECORD_BODY or record_end > end:
-                raise CorruptRecordError(f"bad record length {length}")
-            p += 1  # attributes
-            b = data[p]  # timestampDelta: skip it
-            if b < 0x80:
-                p += 1
-            elif data[p + 1] < 0x80:
-                p += 2
-            else:
-                p = rv(data, p)[1]
-            b = data[p]
-            if b < 0x80:
-                delta, p = b >> 1 ^ -(b & 1), p + 1
-            elif (c := data[p + 1]) < 0x80:
-                v = (b & 0x7F) | c << 7
-                delta, p = v >> 1 ^ -(v & 1), p + 2
-            else:
-                delta, p = rv(data, p, vi)
-            b = data[p]
-            if b < 0x80:
-                n, p = b >> 1 ^ -(b & 1), p + 1
-            else:
-                n, p = rv(data, p, vi)
-            if n >= 0:
-                key = bytes(data[p : p + n])
-                offsets[key] = ~(base_offset + delta) if data[p + n] == 1 else base_offset + delta
-            elif n != -1:
-                raise CorruptRecordError(f"bad key length {n}")
-            p = record_end
-    except IndexError:
-        raise CorruptRecordError("record runs past the end of the records section") from None
-    if p != end:
-        raise CorruptRecordError(f"{end - p} bytes remain after the {count} records of a batch")
+    null = NULL_LENGTH
+    heads = iter_record_heads(data, p, end, count)
+    for _start, _body, _after, _end, _ts, delta, key, key_length, tail in heads:
+        if key_length >= 0:
+            offset = base_offset + delta
+            offsets[bytes(data[key:tail])] = ~offset if data[tail] == null else offset
 
 
 def rebuild_batch(

@@ -45,6 +45,20 @@ _WRITE_BLOCK = 4096  # queued entry bytes written with one os.write
 _TIME_ENTRY = struct.Struct(">qi")
 
 
+def fdatasync_path(path: str) -> None:
+    """fdatasync the file at ``path`` through a descriptor of its own (so any thread may call it
+    whoever else has the file open); nothing if the file is gone (deleted meanwhile: nothing is
+    left to make durable)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
 class _IndexFile:
     """An append-only file of fixed-width entries, or nothing at all when `path` is None."""
 
@@ -111,16 +125,8 @@ class _IndexFile:
 
     def sync(self) -> None:
         """fsync the file by path, so any thread may call it while another one appends."""
-        if self.path is None:
-            return
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except FileNotFoundError:
-            return
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
+        if self.path is not None:
+            fdatasync_path(self.path)
 
     def delete(self) -> None:
         self._pending = bytearray()

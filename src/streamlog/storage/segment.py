@@ -33,7 +33,7 @@ from typing import Protocol
 
 from streamlog.storage.config import LogConfig
 from streamlog.storage.errors import CorruptLogError
-from streamlog.storage.index import OffsetIndex, TimeIndex
+from streamlog.storage.index import OffsetIndex, TimeIndex, fdatasync_path
 
 BytesLike = bytes | bytearray | memoryview
 
@@ -196,14 +196,7 @@ class FileStore:
             except OSError as exc:
                 if exc.errno != errno.EBADF:
                     raise
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except FileNotFoundError:  # deleted by the owner meanwhile: nothing left to make durable
-            return
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
+        fdatasync_path(self.path)
 
     def close(self) -> None:
         self.write_out()

@@ -160,6 +160,31 @@ def test_delete_duplicate_names(broker: Broker) -> None:
     assert broker.topics.get("d") is not None
 
 
+def test_duplicates_are_answered_once_with_kafkas_message_and_nothing_is_done(broker: Broker) -> None:
+    create(broker, topic("p", 1), topic("x"))
+    created = create(broker, topic("n"), topic("m"), topic("n", 4), topic("o"), topic("n"), topic("m"),
+                     validate_only=False)
+    assert [(r["name"], r["error_code"], r["error_message"]) for r in created] == [
+        ("n", ErrorCode.INVALID_REQUEST, "Duplicate topic name."),
+        ("m", ErrorCode.INVALID_REQUEST, "Duplicate topic name."), ("o", 0, None)]
+    assert broker.topics.get("n") is None and broker.topics.get("m") is None
+    grown = grow(broker, ("p", 2, None), ("o", 3, None), ("p", 3, None))
+    assert [(r["name"], r["error_code"], r["error_message"]) for r in grown] == [
+        ("p", ErrorCode.INVALID_REQUEST, "Duplicate topic name."), ("o", 0, None)]
+    assert len(broker.topics.get("p").partitions) == 1  # type: ignore[union-attr]
+    x_id = broker.topics.get("x").topic_id  # type: ignore[union-attr]
+    o_id = broker.topics.get("o").topic_id  # type: ignore[union-attr]
+    named_like_an_id = str(x_id)  # a legal topic name: a name and an id never count as the same
+    deleted = delete(broker, 6, topics=[(None, x_id), ("p", ZERO), (None, x_id), ("p", ZERO), ("p", o_id),
+                                        (named_like_an_id, ZERO), (named_like_an_id, ZERO)])
+    assert [(r["name"], r["topic_id"], r["error_code"], r["error_message"]) for r in deleted] == [
+        (None, x_id, ErrorCode.INVALID_REQUEST, "Duplicate topic id."),
+        ("p", ZERO, ErrorCode.INVALID_REQUEST, "Duplicate topic name."),
+        ("p", o_id, ErrorCode.INVALID_REQUEST, "You may not specify both topic name and topic id."),
+        (named_like_an_id, ZERO, ErrorCode.INVALID_REQUEST, "Duplicate topic name.")]
+    assert set(broker.topics.topics) == {"p", "x", "o"}
+
+
 @pytest.mark.parametrize(("version", "code"), [(1, ErrorCode.INVALID_REQUEST), (2, ErrorCode.INVALID_REQUEST),
                                                (3, ErrorCode.TOPIC_DELETION_DISABLED),
                                                (6, ErrorCode.TOPIC_DELETION_DISABLED)])

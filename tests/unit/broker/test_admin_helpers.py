@@ -23,8 +23,8 @@ from streamlog.broker.handlers.topics import (
     check_assignments,
     check_new_assignments,
     check_placement,
+    collapse_duplicates,
     collision_key,
-    duplicates,
 )
 from streamlog.broker.topics import TopicError
 from streamlog.protocol.errors import ErrorCode
@@ -99,7 +99,10 @@ def test_new_partition_assignments() -> None:
 
 
 def test_duplicates_and_collisions() -> None:
-    assert duplicates(["a", "b", "a", None, None]) == {"a"}
+    entries = ["a", "b", "a", None, None, "c", "a", "b"]
+    assert collapse_duplicates(entries, lambda name: name) == [
+        ("a", True), ("b", True), (None, False), (None, False), ("c", False)]
+    assert collapse_duplicates([], lambda name: name) == []
     assert collision_key("metrics.in") == collision_key("metrics_in")
     assert collision_key("metrics-in") != collision_key("metrics_in")
 

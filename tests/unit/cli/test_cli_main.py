@@ -83,3 +83,47 @@ def test_python_dash_m_runs_main() -> None:
         check=False,
     )
     assert done.returncode == 0 and done.stdout.startswith("streamlog ")
+
+
+class Done:
+    def __init__(self, error: object = None) -> None:
+        self.error = error
+
+    def result(self) -> None:
+        if self.error is not None:
+            raise self.error  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("command", "kind"), [("topics", "topic"), ("groups", "group")])
+def test_delete_commands_report_each_name_once(
+    command: str, kind: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from confluent_kafka import KafkaError, KafkaException
+
+    from streamlog.cli import groups
+
+    asked: list[list[str]] = []
+
+    def delete(names: list[str], request_timeout: float = 0) -> dict[str, Done]:
+        asked.append(names)
+        gone = KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, "Broker: unknown"))
+        busy = KafkaException(KafkaError(KafkaError.NON_EMPTY_GROUP, "Broker: group is not empty"))
+        return {"b": Done(), "a": Done(busy), "c": Done(), "z": Done(gone)}
+
+    class Admin:
+        delete_topics = staticmethod(delete)
+        delete_consumer_groups = staticmethod(delete)
+
+    class Cluster:
+        admin = Admin()
+
+    module = topics if command == "topics" else groups
+    monkeypatch.setattr(module, "connect", lambda _bootstrap: Cluster())
+    assert main([command, "delete", "b", "z", "a", "b", "c", "-b", "h:1"]) == 1
+    assert asked == [["b", "z", "a", "c"]], "each name once, in order"
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"deleted {kind} b", f"deleted {kind} c"]
+    failures = ["a: group is not empty", "unknown topic 'z'"]
+    if kind == "group":
+        failures = [f"group {name!r}: {text}" for name, text in zip("az", failures, strict=True)]
+    assert err.splitlines() == ["streamlog: error: " + "; ".join(failures)]

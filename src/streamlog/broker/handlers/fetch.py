@@ -41,6 +41,20 @@ def check_leader_epoch(part: Partition, current_leader_epoch: int) -> ErrorCode:
     return ErrorCode.UNKNOWN_LEADER_EPOCH
 
 
+def leader_partition(broker: Broker, topic: str, index: int, req: Msg) -> Partition | ErrorCode:
+    """The partition a read-side request (Fetch, ListOffsets, OffsetForLeaderEpoch) names, or the
+    error to answer for it: UNKNOWN_TOPIC_OR_PARTITION, the check of the request's
+    ``current_leader_epoch`` (FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH), or KAFKA_STORAGE_ERROR
+    when its data directory failed (fail-stop)."""
+    part = broker.topics.partition(topic, index)
+    if part is None:
+        return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    code = check_leader_epoch(part, int(req.get("current_leader_epoch", -1)))
+    if code == ErrorCode.NONE and part.log.offline:
+        code = ErrorCode.KAFKA_STORAGE_ERROR
+    return part if code == ErrorCode.NONE else code
+
+
 def last_stable_offset(broker: Broker, part: Partition) -> int:
     return broker.txn.last_stable_offset(part)
 
@@ -83,15 +97,9 @@ class _FetchState:
         entry: dict[str, Any] = {"partition_index": index, "error_code": 0, "high_watermark": -1,
                                  "last_stable_offset": -1, "log_start_offset": -1,
                                  "aborted_transactions": None, "preferred_read_replica": -1, "records": b""}
-        part = self.broker.topics.partition(name, index)
-        if part is None:
-            entry["error_code"] = int(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-            return entry, 0
-        code = check_leader_epoch(part, int(req.get("current_leader_epoch", -1)))
-        if code == ErrorCode.NONE and part.log.offline:
-            code = ErrorCode.KAFKA_STORAGE_ERROR
-        if code != ErrorCode.NONE:
-            entry["error_code"] = int(code)
+        part = leader_partition(self.broker, name, index, req)
+        if isinstance(part, ErrorCode):
+            entry["error_code"] = int(part)
             return entry, 0
         hw = part.high_watermark
         lso = last_stable_offset(self.broker, part)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from streamlog.broker.handlers.base import RequestContext
-from streamlog.broker.handlers.fetch import check_leader_epoch
+from streamlog.broker.handlers.fetch import leader_partition
 from streamlog.protocol.codec import Msg
 from streamlog.protocol.errors import ErrorCode
 
@@ -22,13 +22,9 @@ if TYPE_CHECKING:
 def epoch_end(broker: Broker, topic: str, req: Msg) -> Msg:
     index = int(req["partition"])
     out: Msg = {"error_code": 0, "partition": index, "leader_epoch": -1, "end_offset": -1}
-    part = broker.topics.partition(topic, index)
-    if part is None:
-        out["error_code"] = int(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-        return out
-    code = check_leader_epoch(part, int(req.get("current_leader_epoch", -1)))
-    if code != ErrorCode.NONE:
-        out["error_code"] = int(code)
+    part = leader_partition(broker, topic, index, req)
+    if isinstance(part, ErrorCode):
+        out["error_code"] = int(part)
         return out
     if int(req["leader_epoch"]) <= part.leader_epoch:
         out["leader_epoch"] = part.leader_epoch

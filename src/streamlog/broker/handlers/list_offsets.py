@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from streamlog.broker.handlers.base import RequestContext
-from streamlog.broker.handlers.fetch import READ_COMMITTED, check_leader_epoch, last_stable_offset
+from streamlog.broker.handlers.fetch import READ_COMMITTED, last_stable_offset, leader_partition
 from streamlog.broker.topics import Partition
 from streamlog.protocol.codec import Msg
 from streamlog.protocol.errors import ErrorCode
@@ -30,15 +30,9 @@ def list_partition(broker: Broker, name: str, req: Msg, isolation: int, version:
     index = int(req["partition_index"])
     out: Msg = {"partition_index": index, "error_code": 0, "timestamp": -1, "offset": -1, "leader_epoch": -1,
                 "old_style_offsets": []}
-    part = broker.topics.partition(name, index)
-    if part is None:
-        out["error_code"] = int(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-        return out
-    code = check_leader_epoch(part, int(req.get("current_leader_epoch", -1)))
-    if code == ErrorCode.NONE and part.log.offline:
-        code = ErrorCode.KAFKA_STORAGE_ERROR  # its data directory failed (fail-stop)
-    if code != ErrorCode.NONE:
-        out["error_code"] = int(code)
+    part = leader_partition(broker, name, index, req)
+    if isinstance(part, ErrorCode):
+        out["error_code"] = int(part)
         return out
     try:
         return _lookup(broker, part, req, out, isolation, version)

@@ -9,7 +9,10 @@ client that sends CreateTopics and then Metadata on the same connection sees the
 Kafka behaviours kept (checked against Kafka 3.9's controller, ``ReplicationControlManager``):
 
 * a name given twice in one CreateTopics/CreatePartitions/DeleteTopics request answers
-  INVALID_REQUEST "Duplicate topic name." for that name and nothing is done for it;
+  INVALID_REQUEST "Duplicate topic name." once for that name and nothing is done for it (an id
+  given twice in DeleteTopics: "Duplicate topic id."); all three through ``collapse_duplicates``.
+  The answer stands where the name first occurs; Kafka's stand after the others (CreateTopics),
+  before them (CreatePartitions) or shuffled (DeleteTopics), and clients match answers by name;
 * CreateTopics checks, in order: the name (INVALID_TOPIC_EXCEPTION, also when it collides with an
   existing topic once '.' and '_' are treated alike; ``__cluster_metadata`` is
   TOPIC_AUTHORIZATION_FAILED, as in Kafka, because that name is the metadata log's), existence
@@ -32,8 +35,8 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Hashable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from streamlog.broker.handlers.base import RequestContext
 from streamlog.broker.topics import Topic, TopicError, validate_topic_name
@@ -48,12 +51,33 @@ DEFAULT = -1  # num_partitions / replication_factor "use the broker default"
 HIGH_WATERMARK = -1  # DeleteRecords offset meaning "everything below the high watermark"
 METADATA_TOPIC = "__cluster_metadata"  # the metadata log's name; Kafka refuses to create it too
 DUPLICATE_NAME = "Duplicate topic name."
+T = TypeVar("T")
 
 
-def duplicates(names: Iterable[str | None]) -> set[str]:
-    """Names that occur more than once (None never counts)."""
-    counts = Counter(name for name in names if name is not None)
-    return {name for name, count in counts.items() if count > 1}
+def collapse_duplicates(entries: Iterable[T], key: Callable[[T], Hashable | None]) -> list[tuple[T, bool]]:
+    """The request's ``entries`` in order, each with whether its key is given more than once.
+
+    Kafka's rule for a topic named twice in one request (see above): the name gets one
+    INVALID_REQUEST answer and none of its entries is acted on.  So an entry whose key repeats
+    stands here once, flagged, where the key first occurs, and its later occurrences are left out.
+    A key of None (an entry that names no topic that way) never counts.
+    """
+    listed = list(entries)
+    keys = [key(entry) for entry in listed]
+    counts = Counter(k for k in keys if k is not None)
+    reported: set[Hashable] = set()
+    out: list[tuple[T, bool]] = []
+    for entry, k in zip(listed, keys, strict=True):
+        if k is None or counts[k] == 1:
+            out.append((entry, False))
+        elif k not in reported:
+            reported.add(k)
+            out.append((entry, True))
+    return out
+
+
+def topic_name(item: Msg) -> str:
+    return str(item["name"])
 
 
 def collision_key(name: str) -> str:
@@ -159,15 +183,11 @@ def create_error(name: str, code: ErrorCode, message: str | None) -> Msg:
 
 async def handle_create_topics(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
     validate_only = bool(body.get("validate_only", False))
-    dup = duplicates(t["name"] for t in body["topics"])
     results: list[Msg] = []
-    reported: set[str] = set()
-    for item in body["topics"]:
-        name = str(item["name"])
-        if name in dup:
-            if name not in reported:
-                reported.add(name)
-                results.append(create_error(name, ErrorCode.INVALID_REQUEST, DUPLICATE_NAME))
+    for item, duplicate in collapse_duplicates(body["topics"], topic_name):
+        name = topic_name(item)
+        if duplicate:
+            results.append(create_error(name, ErrorCode.INVALID_REQUEST, DUPLICATE_NAME))
             continue
         try:
             partitions, configs = plan_create(broker, item)
@@ -208,6 +228,14 @@ def requested_deletions(version: int, body: Msg) -> list[tuple[str | None, uuid.
     return [(t["name"], t["topic_id"]) for t in body["topics"]]
 
 
+def deletion_key(wanted: tuple[str | None, uuid.UUID]) -> tuple[str, str] | None:
+    """What makes two deletions the same: the name (no id given) or the id (no name given)."""
+    name, tid = wanted
+    if tid == ZERO_UUID:
+        return None if name is None else ("name", name)
+    return ("id", str(tid)) if name is None else None
+
+
 async def handle_delete_topics(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
     version = ctx.api_version
     wanted = requested_deletions(version, body)
@@ -215,23 +243,18 @@ async def handle_delete_topics(broker: Broker, ctx: RequestContext, body: Msg) -
         code = ErrorCode.INVALID_REQUEST if version < 3 else ErrorCode.TOPIC_DELETION_DISABLED
         disabled = [delete_result(name, tid, code, "Topic deletion is disabled.") for name, tid in wanted]
         return {"throttle_time_ms": 0, "responses": disabled}
-    dup_names = duplicates(name for name, tid in wanted if tid == ZERO_UUID)
-    dup_ids = duplicates(str(tid) for name, tid in wanted if name is None and tid != ZERO_UUID)
     results: list[Msg] = []
-    reported: set[str] = set()
-    for name, tid in wanted:
-        if name is not None and tid != ZERO_UUID:
+    for (name, tid), duplicate in collapse_duplicates(wanted, deletion_key):
+        if duplicate:
+            message = "Duplicate topic id." if name is None else DUPLICATE_NAME
+            results.append(delete_result(name, tid, ErrorCode.INVALID_REQUEST, message))
+        elif name is not None and tid != ZERO_UUID:
             results.append(delete_result(name, tid, ErrorCode.INVALID_REQUEST,
                                          "You may not specify both topic name and topic id."))
         elif name is None and tid == ZERO_UUID:
             results.append(delete_result(None, tid, ErrorCode.INVALID_REQUEST,
                                          "Neither topic name nor id were specified."))
         elif name is not None:
-            if name in dup_names:
-                if name not in reported:
-                    reported.add(name)
-                    results.append(delete_result(name, ZERO_UUID, ErrorCode.INVALID_REQUEST, DUPLICATE_NAME))
-                continue
             topic = broker.topics.get(name)
             if topic is None:
                 results.append(delete_result(name, ZERO_UUID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
@@ -239,11 +262,6 @@ async def handle_delete_topics(broker: Broker, ctx: RequestContext, body: Msg) -
             else:
                 results.append(await delete_one(broker, topic))
         else:
-            if str(tid) in dup_ids:
-                if str(tid) not in reported:
-                    reported.add(str(tid))
-                    results.append(delete_result(None, tid, ErrorCode.INVALID_REQUEST, "Duplicate topic id."))
-                continue
             by_id = broker.topics.by_id.get(tid)
             if by_id is None:
                 results.append(delete_result(None, tid, ErrorCode.UNKNOWN_TOPIC_ID,
@@ -286,16 +304,12 @@ def grow_topic(broker: Broker, item: Msg, validate_only: bool) -> None:
 
 async def handle_create_partitions(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
     validate_only = bool(body.get("validate_only", False))
-    dup = duplicates(t["name"] for t in body["topics"])
     results: list[Msg] = []
-    reported: set[str] = set()
-    for item in body["topics"]:
-        name = str(item["name"])
-        if name in dup:
-            if name not in reported:
-                reported.add(name)
-                results.append({"name": name, "error_code": int(ErrorCode.INVALID_REQUEST),
-                                "error_message": DUPLICATE_NAME})
+    for item, duplicate in collapse_duplicates(body["topics"], topic_name):
+        name = topic_name(item)
+        if duplicate:
+            results.append({"name": name, "error_code": int(ErrorCode.INVALID_REQUEST),
+                            "error_message": DUPLICATE_NAME})
             continue
         try:
             grow_topic(broker, item, validate_only)

@@ -21,7 +21,7 @@ expiry instead.  An Empty group left with no offsets dies and is removed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from streamlog.coordinator.group import records
 from streamlog.coordinator.group.consumer_protocol import subscribed_topics
@@ -118,10 +118,10 @@ class OffsetsMachine(MembershipMachine):
         expire = now_ms + req.retention_time_ms if req.retention_time_ms >= 0 else -1
         return OffsetEntry(part.offset, part.leader_epoch, part.metadata, now_ms, expire)
 
-    def commit(self, req: CommitRequest, now_ms: int) -> Outcome[CommitResult]:
-        group, code, effects = self._commit_target(req, now_ms, transactional=False)
-        if group is None or code != E.NONE:
-            return Outcome([(p, code) for p in req.partitions], effects)
+    def _store(self, req: CommitRequest, now_ms: int, effects: list[Effect],
+               into: dict[TopicPartition, OffsetEntry],
+               record: Callable[[TopicPartition, OffsetEntry], LogRecord]) -> Outcome[CommitResult]:
+        """Each partition's entry, checked, into ``into``, and its ``record`` to persist."""
         results: CommitResult = []
         written: list[LogRecord] = []
         for part in req.partitions:
@@ -130,29 +130,27 @@ class OffsetsMachine(MembershipMachine):
                 results.append((part, entry))
                 continue
             tp = (part.topic, part.partition)
-            group.offsets[tp] = entry
-            written.append(offset_record(group.group_id, tp, entry))
+            into[tp] = entry
+            written.append(record(tp, entry))
             results.append((part, E.NONE))
         return Outcome(results, effects + persist(written))
+
+    def commit(self, req: CommitRequest, now_ms: int) -> Outcome[CommitResult]:
+        group, code, effects = self._commit_target(req, now_ms, transactional=False)
+        if group is None or code != E.NONE:
+            return Outcome([(p, code) for p in req.partitions], effects)
+        group_id = group.group_id
+        return self._store(req, now_ms, effects, group.offsets,
+                           lambda tp, entry: offset_record(group_id, tp, entry))
 
     def txn_commit(self, req: CommitRequest, producer_id: int, now_ms: int) -> Outcome[CommitResult]:
         """Stage a transaction's offsets; they become visible when ``end_txn`` commits."""
         group, code, effects = self._commit_target(req, now_ms, transactional=True)
         if group is None or code != E.NONE:
             return Outcome([(p, code) for p in req.partitions], effects)
-        staged = group.pending_txn.setdefault(producer_id, {})
-        results: CommitResult = []
-        written: list[LogRecord] = []
-        for part in req.partitions:
-            entry = self._entry(part, req, now_ms)
-            if isinstance(entry, ErrorCode):
-                results.append((part, entry))
-                continue
-            tp = (part.topic, part.partition)
-            staged[tp] = entry
-            written.append(pending_record(group.group_id, producer_id, tp, entry))
-            results.append((part, E.NONE))
-        return Outcome(results, effects + persist(written))
+        group_id = group.group_id
+        return self._store(req, now_ms, effects, group.pending_txn.setdefault(producer_id, {}),
+                           lambda tp, entry: pending_record(group_id, producer_id, tp, entry))
 
     def end_txn(self, producer_id: int, commit: bool, now_ms: int,
                 group_ids: Sequence[str] | None = None) -> Outcome[None]:

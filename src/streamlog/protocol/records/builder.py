@@ -26,7 +26,7 @@ from .header import (
     TimestampType,
 )
 from .record import CONTROL_KEY_STRUCT, END_TXN_VALUE_STRUCT, ControlType, Header
-from .varint import write_varint
+from .varint import NULL_LENGTH, write_varint
 
 __all__ = ["NewRecord", "build_batch", "build_control_batch", "encode_records"]
 
@@ -65,7 +65,7 @@ def encode_records(records: Sequence[NewRecord], base_timestamp: int) -> bytes:
 
 def _write_bytes(out: bytearray, data: bytes | None) -> None:
     if data is None:
-        out.append(1)  # zig-zag varint of -1
+        out.append(NULL_LENGTH)
     else:
         write_varint(out, len(data))
         out += data

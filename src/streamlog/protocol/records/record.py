@@ -6,6 +6,8 @@ from the caller's buffer; a compressed one is inflated once, on the first ``next
 timestamps are made absolute: offset = baseOffset + offsetDelta; timestamp = baseTimestamp +
 timestampDelta, or the batch's maxTimestamp for every record under LogAppendTime (as Kafka's
 readers do). The CRC is not checked here; call ``verify_crc`` (or ``validate_batch``) for that.
+The varints are decoded by ``varint.iter_record_heads`` and ``varint.read_record_tail``, the one
+decoder of record fields that the validator and the cleaner use too.
 
 Record layout (varints are zig-zag, see ``varint``)::
 
@@ -35,9 +37,9 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from .compression import DEFAULT_MAX_DECOMPRESSED, Compression, decompress
-from .errors import CorruptRecordError, InvalidRecordError
+from .errors import CorruptRecordError
 from .header import ATTR_LOG_APPEND_TIME, HEADER_SIZE, BatchHeader, parse_header
-from .varint import VARINT_MAX_BYTES, read_varint
+from .varint import MIN_RECORD_BODY, iter_record_heads, read_record_tail
 
 __all__ = [
     "CONTROL_KEY_STRUCT",
@@ -52,9 +54,6 @@ __all__ = [
 ]
 
 Buffer = bytes | bytearray | memoryview
-
-# Smallest record body (after the length varint): attributes + five one-byte varints.
-MIN_RECORD_BODY = 6
 
 CONTROL_KEY_STRUCT = struct.Struct(">hh")
 END_TXN_VALUE_STRUCT = struct.Struct(">hi")
@@ -121,67 +120,28 @@ def _iter_records(
     buf: Buffer, pos: int, header: BatchHeader, max_decompressed: int | None
 ) -> Iterator[Record]:
     data, p, end = records_section(buf, pos, header, max_decompressed)
-    count = header.records_count
     base_offset = header.base_offset
     base_timestamp = header.base_timestamp
     append_time = header.max_timestamp if header.attributes & ATTR_LOG_APPEND_TIME else None
-    for index in range(count):
-        if p >= end:
-            raise InvalidRecordError(f"batch declares {count} records but holds {index}")
-        record, p = _decode_record(data, p, end, base_offset, base_timestamp, append_time)
-        yield record
-    if p != end:
-        raise InvalidRecordError(f"{end - p} bytes remain after the {count} declared records")
-
-
-def _decode_record(
-    data: Buffer, p: int, end: int, base_offset: int, base_timestamp: int, append_time: int | None
-) -> tuple[Record, int]:
-    try:
-        length, p = read_varint(data, p, VARINT_MAX_BYTES)
-        record_end = p + length
-        if length < MIN_RECORD_BODY or record_end > end:
-            raise CorruptRecordError(f"bad record length {length}")
-        timestamp_delta, p = read_varint(data, p + 1)  # skip the attributes byte
-        offset_delta, p = read_varint(data, p, VARINT_MAX_BYTES)
-        key_length, p = read_varint(data, p, VARINT_MAX_BYTES)
-        key = None
-        if key_length >= 0:
-            key = bytes(data[p : p + key_length])
-            p += key_length
-        elif key_length != -1:
-            raise CorruptRecordError(f"bad key length {key_length}")
-        value_length, p = read_varint(data, p, VARINT_MAX_BYTES)
-        value = None
-        if value_length >= 0:
-            value = bytes(data[p : p + value_length])
-            p += value_length
-        elif value_length != -1:
-            raise CorruptRecordError(f"bad value length {value_length}")
-        count, p = read_varint(data, p, VARINT_MAX_BYTES)
-        if count < 0 or count > (record_end - p) // 2:
-            raise CorruptRecordError(f"bad header count {count}")
-        headers: list[Header] = []
-        for _ in range(count):
-            hk_length, p = read_varint(data, p, VARINT_MAX_BYTES)
-            if hk_length < 0 or p + hk_length > record_end:
-                raise CorruptRecordError(f"bad header key length {hk_length}")
-            h_key = bytes(data[p : p + hk_length]).decode("utf-8", "replace")
-            p += hk_length
-            hv_length, p = read_varint(data, p, VARINT_MAX_BYTES)
-            h_value = None
-            if hv_length >= 0:
-                h_value = bytes(data[p : p + hv_length])
-                p += hv_length
-            elif hv_length != -1:
-                raise CorruptRecordError(f"bad header value length {hv_length}")
-            headers.append(Header(h_key, h_value))
-    except IndexError:
-        raise CorruptRecordError("record runs past the end of the records section") from None
-    if p != record_end:
-        raise CorruptRecordError(f"record length {length} does not match its contents")
-    timestamp = base_timestamp + timestamp_delta if append_time is None else append_time
-    return Record(base_offset + offset_delta, timestamp, key, value, tuple(headers)), p
+    for _start, _body, _after, record_end, timestamp_delta, offset_delta, key_start, key_length, tail in (
+        iter_record_heads(data, p, end, header.records_count)
+    ):
+        value_start, value_length, spans = read_record_tail(data, tail, record_end)
+        yield Record(
+            base_offset + offset_delta,
+            base_timestamp + timestamp_delta if append_time is None else append_time,
+            None if key_length < 0 else bytes(data[key_start:tail]),
+            None if value_length < 0 else bytes(data[value_start : value_start + value_length]),
+            tuple(
+                Header(
+                    bytes(data[k : k + k_length]).decode("utf-8", "replace"),
+                    None if v_length < 0 else bytes(data[v : v + v_length]),
+                )
+                for k, k_length, v, v_length in spans
+            )
+            if spans
+            else (),
+        )
 
 
 def decode_control_record(record: Record) -> tuple[int, int] | None:

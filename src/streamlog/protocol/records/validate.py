@@ -26,8 +26,8 @@ from .compression import DEFAULT_MAX_DECOMPRESSED
 from .crc import batch_crc
 from .errors import CorruptRecordError, InvalidRecordError, RecordTooLargeError
 from .header import ATTR_CONTROL, BatchHeader, check_header
-from .record import MIN_RECORD_BODY, records_section
-from .varint import VARINT_MAX_BYTES, read_varint
+from .record import records_section
+from .varint import iter_record_heads, read_record_tail
 
 __all__ = ["BatchStats", "validate_batch"]
 
@@ -78,83 +78,23 @@ def validate_batch(
     if header.producer_id >= 0 and header.base_sequence < 0 and not is_control:
         raise InvalidRecordError(f"invalid base sequence {header.base_sequence} for a producer id")
     data, p, end = records_section(buf, pos, header, max_decompressed)
-    try:
-        lo, hi, hi_delta = _scan(data, p, end, count, require_keys)
-    except IndexError:
-        raise CorruptRecordError("record runs past the end of the records section") from None
+    lo, hi, hi_delta = _scan(data, p, end, count, require_keys)
     base = header.base_timestamp
     return BatchStats(base + lo, base + hi, hi_delta)
 
 
 def _scan(data: Buffer, p: int, end: int, count: int, require_keys: bool) -> tuple[int, int, int]:
     """One pass over the records: returns (min ts delta, max ts delta, offset delta of the max)."""
-    rv = read_varint
-    vi = VARINT_MAX_BYTES
     lo = hi = 0
     hi_delta = -1
-    for index in range(count):
-        if p >= end:
-            raise InvalidRecordError(f"batch declares {count} records but holds {index}")
-        b = data[p]
-        if b < 0x80:
-            length, p = (b >> 1) ^ -(b & 1), p + 1
-        else:
-            length, p = rv(data, p, vi)
-        record_end = p + length
-        if length < MIN_RECORD_BODY or record_end > end:
-            raise CorruptRecordError(f"bad record length {length}")
-        p += 1  # attributes
-        b = data[p]
-        if b < 0x80:
-            ts, p = (b >> 1) ^ -(b & 1), p + 1
-        else:
-            ts, p = rv(data, p)
-        b = data[p]
-        if b < 0x80:
-            offset_delta, p = (b >> 1) ^ -(b & 1), p + 1
-        else:
-            offset_delta, p = rv(data, p, vi)
+    tail_of = read_record_tail
+    heads = iter_record_heads(data, p, end, count)
+    for index, (_s, _b, _a, record_end, ts, offset_delta, _k, key_length, tail) in enumerate(heads):
         if offset_delta != index:
             raise InvalidRecordError(f"record {index} has offset delta {offset_delta}")
-        b = data[p]
-        if b < 0x80:
-            n, p = (b >> 1) ^ -(b & 1), p + 1
-        else:
-            n, p = rv(data, p, vi)
-        if n >= 0:
-            p += n
-        elif n != -1:
-            raise CorruptRecordError(f"bad key length {n}")
-        elif require_keys:
+        if key_length < 0 and require_keys:
             raise InvalidRecordError("compacted topic cannot accept a record without a key")
-        b = data[p]
-        if b < 0x80:
-            n, p = (b >> 1) ^ -(b & 1), p + 1
-        else:
-            n, p = rv(data, p, vi)
-        if n >= 0:
-            p += n
-        elif n != -1:
-            raise CorruptRecordError(f"bad value length {n}")
-        b = data[p]
-        if b < 0x80:
-            n, p = (b >> 1) ^ -(b & 1), p + 1
-        else:
-            n, p = rv(data, p, vi)
-        if n:
-            if n < 0 or n > (record_end - p) // 2:
-                raise CorruptRecordError(f"bad header count {n}")
-            for _ in range(n):
-                h, p = rv(data, p, vi)
-                if h < 0:
-                    raise CorruptRecordError(f"bad header key length {h}")
-                h, p = rv(data, p + h, vi)
-                if h >= 0:
-                    p += h
-                elif h != -1:
-                    raise CorruptRecordError(f"bad header value length {h}")
-        if p != record_end:
-            raise CorruptRecordError(f"record length {length} does not match its contents")
+        tail_of(data, tail, record_end)
         if hi_delta < 0:
             lo = hi = ts
             hi_delta = index
@@ -162,6 +102,4 @@ def _scan(data: Buffer, p: int, end: int, count: int, require_keys: bool) -> tup
             hi, hi_delta = ts, index
         elif ts < lo:
             lo = ts
-    if p != end:
-        raise InvalidRecordError(f"{end - p} bytes remain after the {count} declared records")
     return lo, hi, hi_delta
