@@ -25,7 +25,7 @@ from typing import Any
 from streamlog.broker.clock import Clock
 from streamlog.broker.config import BrokerConfig
 from streamlog.broker.durability import FlushCoordinator
-from streamlog.broker.purgatory import Key, Purgatory
+from streamlog.broker.purgatory import FutureOperation, Key, Purgatory
 from streamlog.broker.topics import Partition, PartitionGone
 from streamlog.storage.errors import LogDirOffline
 
@@ -34,43 +34,25 @@ log = logging.getLogger(__name__)
 PERIODIC_CHECK_S = 1.0
 
 
-class FlushWait:
+class FlushWait(FutureOperation):
     """A purgatory operation: resolve ``future`` once ``part`` is flushed below ``offset``; fail it
     if the partition's directory goes offline or the partition is deleted."""
 
-    __slots__ = ("_purgatory", "future", "offset", "part")
+    __slots__ = ("offset", "part")
 
     def __init__(self, purgatory: Purgatory, part: Partition, offset: int) -> None:
-        self._purgatory = purgatory
+        super().__init__(purgatory)
         self.part = part
         self.offset = offset
-        self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def wake(self, key: Key, event: Any) -> None:
         part = self.part
-        error: BaseException | None = None
         if part.log.flushed_offset >= self.offset:
-            pass
+            self.settle()
         elif part.log.offline:
-            error = part.log.logdir.offline_error()
+            self.settle(error=part.log.logdir.offline_error())
         elif part.deleted:
-            error = PartitionGone(part.topic, part.index)
-        else:
-            return
-        self._purgatory.release(self)
-        if not self.future.done():
-            if error is None:
-                self.future.set_result(None)
-            else:
-                self.future.set_exception(error)
-
-    def expire(self) -> None:  # parked without a deadline
-        self.cancel()
-
-    def cancel(self) -> None:
-        self._purgatory.release(self)
-        if not self.future.done():
-            self.future.cancel()
+            self.settle(error=PartitionGone(part.topic, part.index))
 
 
 class FlushPolicy:

@@ -136,29 +136,49 @@ class Purgatory:
         return len(self._parked)
 
 
-class ParkedValue:
-    """A coroutine's wait for an event: ``notify(key, value)`` resolves ``future`` with ``value``.
+class FutureOperation:
+    """A purgatory operation that a coroutine awaits as ``future``: ``settle`` releases it and
+    resolves (or fails) the future once; ``cancel`` (the broker stops) cancels it.  It is parked
+    without a deadline, so ``expire`` only guards against misuse."""
 
-    Used by the group service for JoinGroup and SyncGroup: the coroutine handling the request
-    parks one of these and awaits ``future``; the completion is notified with the response."""
+    __slots__ = ("_purgatory", "future")
 
-    __slots__ = ("_purgatory", "future", "key")
-
-    def __init__(self, purgatory: Purgatory, key: Key) -> None:
+    def __init__(self, purgatory: Purgatory) -> None:
         self._purgatory = purgatory
-        self.key = key
         self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        purgatory.park(self, (key,))
 
     def wake(self, key: Key, event: Any) -> None:
+        raise NotImplementedError
+
+    def settle(self, result: Any = None, error: BaseException | None = None) -> None:
         self._purgatory.release(self)
         if not self.future.done():
-            self.future.set_result(event)
+            if error is None:
+                self.future.set_result(result)
+            else:
+                self.future.set_exception(error)
 
-    def expire(self) -> None:  # parked without a deadline
+    def expire(self) -> None:
         self.cancel()
 
     def cancel(self) -> None:
         self._purgatory.release(self)
         if not self.future.done():
             self.future.cancel()
+
+
+class ParkedValue(FutureOperation):
+    """A coroutine's wait for an event: ``notify(key, value)`` resolves ``future`` with ``value``.
+
+    Used by the group service for JoinGroup and SyncGroup: the coroutine handling the request
+    parks one of these and awaits ``future``; the completion is notified with the response."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, purgatory: Purgatory, key: Key) -> None:
+        super().__init__(purgatory)
+        self.key = key
+        purgatory.park(self, (key,))
+
+    def wake(self, key: Key, event: Any) -> None:
+        self.settle(event)
