@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 
 import mfusepy
 from tests.support.faultfs import unmount
-from tests.support.faultfs_model import Dir, File, Model
+from tests.support.faultfs_model import KEEP_MODES, Dir, File, Model
 
 log = logging.getLogger("faultfs")
 T = TypeVar("T")
@@ -249,13 +249,24 @@ class Daemon:
             return out
 
     def cmd_power_cut(self, keep: str = "none", seed: int = 0) -> dict[str, Any]:
+        """Freeze, unmount, cut, mount again (see the module docstring).  The report adds to the
+        model's: how the unmount went, and how many handles the daemon still had open (the kernel
+        releases handles asynchronously after close, so a few may linger even after a clean exit)."""
+        if keep not in KEEP_MODES:
+            raise ValueError(f"keep must be one of {KEEP_MODES}, not {keep!r}")
         with self._cut_lock:
             with self.lock:
                 self.frozen = True
-                holders = len(self.model.handles)
+                handles = len(self.model.handles)
             self.remount = True
             self.unmounted.clear()
-            how = unmount(self.mountpoint)
+            try:
+                how = unmount(self.mountpoint)
+            except OSError:
+                self.remount = False
+                with self.lock:
+                    self.frozen = False
+                raise
             if not self.unmounted.wait(MOUNT_TIMEOUT_S):
                 raise RuntimeError(f"the FUSE loop did not end after unmounting ({how})")
             self.remount = False
@@ -266,7 +277,7 @@ class Daemon:
             self.go.set()
             if not self.inited.wait(MOUNT_TIMEOUT_S):
                 raise RuntimeError("the filesystem was not mounted again in time")
-            report |= {"unmount": how, "open_handles_at_cut": holders}
+            report |= {"unmount": how, "open_handles_at_cut": handles}
             log.info("power cut (keep=%s, seed=%s): %s", keep, seed, report)
             return report
 

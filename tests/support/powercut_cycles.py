@@ -71,7 +71,7 @@ PRODUCERS: Mapping[str, Mapping[str, Any]] = {
 
 def run_cycles(fs: FaultFS, *, cycles: int, syncfs: bool, settings: Mapping[str, str] | None = None,
                topic_config: Mapping[str, str] | None = None, partitions: int = 12, seed: int = 1,
-               stop_at_first_loss: bool = False, min_acks_per_cycle: int = 200,
+               stop_at_first_loss: bool = False, min_acks_per_cycle: int = 200, rate: float = 150.0,
                log_path: str | os.PathLike[str] | None = None,
                env: Mapping[str, str] | None = None) -> CycleReport:
     """Produce; ``cycles`` times crash (keep "none" and "random" in turn) + restart + verify the
@@ -83,7 +83,7 @@ def run_cycles(fs: FaultFS, *, cycles: int, syncfs: bool, settings: Mapping[str,
     started = time.monotonic()
     with BrokerOnFaultFS(fs, syncfs=syncfs, settings=settings, log_path=log_path, env=env) as broker:
         create_topic(broker.bootstrap, topic, partitions, topic_config)
-        producers = [AckingProducer(name, broker.bootstrap, topic, partitions, acks, config)
+        producers = [AckingProducer(name, broker.bootstrap, topic, partitions, acks, config, rate=rate)
                      for name, config in PRODUCERS.items()]
         for producer in producers:
             producer.start()
