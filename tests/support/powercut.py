@@ -133,7 +133,9 @@ class AckingProducer(threading.Thread):
 
     def finish(self, timeout: float = 60.0) -> int:
         """Stop producing, wait up to ``timeout`` for what is in flight, drop the rest; returns how many
-        were never delivered."""
+        were never delivered (0 when already finished)."""
+        if self._stopping.is_set():
+            return 0
         self._stopping.set()
         self.join(10)
         left = int(self.producer.flush(timeout))
@@ -228,9 +230,13 @@ class BrokerOnFaultFS:
         return self.broker.bootstrap
 
     def start(self) -> BrokerOnFaultFS:
-        if not self.data_dir.exists():
+        if not self.data_dir.exists():  # the operator's part: the data directory exists, durably
             self.data_dir.mkdir()
-            self.fs.syncfs()  # the operator's part: the data directory exists, durably
+            fd = os.open(self.data_dir.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         self.broker.start()
         return self
 

@@ -254,3 +254,24 @@ def test_a_dead_daemon_makes_the_client_raise_not_hang(faultfs: FaultFS) -> None
     assert time.monotonic() - started < 5
     faultfs.close()
     assert not is_mounted(faultfs.mountpoint), "close unmounted the dead mount"
+
+
+def test_the_single_threaded_daemon_and_fsyncgate_off(tmp_path: Path) -> None:
+    from tests.support.faultfs import require_fuse
+
+    require_fuse()
+    with FaultFS(tmp_path, threaded=False, fsyncgate=False) as fs:
+        root = fs.mountpoint
+        write_file(root / "f", b"first")
+        fsync_dir(root)
+        fs.fail("fsync", errno.EIO)
+        fd = os.open(root / "f", os.O_RDONLY)
+        try:
+            with pytest.raises(OSError):
+                os.fsync(fd)
+            os.fsync(fd)  # without fsyncgate the retry really syncs
+        finally:
+            os.close(fd)
+        fs.power_cut()
+        assert (root / "f").read_bytes() == b"first"
+        assert fs.stats()["fsyncgate"] is False
