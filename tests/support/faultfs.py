@@ -218,7 +218,7 @@ class FaultFS:
                 raise FaultFSError(f"the FaultFS daemon exited with code {self._proc.returncode} while "
                                    f"mounting; log {self.log_path}:\n{self.log_tail()}")
             with contextlib.suppress(FaultFSError):
-                if os.path.exists(self.socket_path) and self.call("ping", timeout=2)["mounted"]:
+                if os.path.exists(self.socket_path) and self._conn.call("ping", timeout=2)["mounted"]:
                     return self
             if time.monotonic() > deadline:
                 self.close()
