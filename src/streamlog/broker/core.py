@@ -97,9 +97,7 @@ class Broker:
         """Build every component and recover every log (blocking; run it off the event loop)."""
         stamp = clock.now_ms()
         data_dir = config.data_dir
-        if data_dir is not None:
-            data_dir.mkdir(parents=True, exist_ok=True)
-        logs = LogManager.open(data_dir)
+        logs = LogManager.open(data_dir)  # creates the data directory (durably) if it is new
         undo: list[Callable[[], object]] = []  # closes what was opened, should a later step fail
         remover: ThreadPoolExecutor | None = None
         try:

@@ -138,8 +138,11 @@ class FilesystemSync:
 
     @classmethod
     def open(cls, loop: asyncio.AbstractEventLoop, directory: str, on_done: RoundDone, *,
-             dirty_limit: int = DIRTY_LIMIT,
-             read_dirty: Callable[[], int | None] = read_dirty_bytes) -> FilesystemSync | None:
+             dirty_limit: int | None = None,
+             read_dirty: Callable[[], int | None] | None = None) -> FilesystemSync | None:
+        """Rounds for ``directory``'s filesystem, or None where they are not used.  ``dirty_limit``
+        and ``read_dirty`` default to this module's ``DIRTY_LIMIT`` and ``read_dirty_bytes``, looked
+        up at the call (tests that run the broker on another filesystem replace them)."""
         if not sys.platform.startswith("linux"):
             return None
         release = kernel_release(os.uname().release)
@@ -160,7 +163,8 @@ class FilesystemSync:
         except OSError as exc:
             log.info("syncfs rounds off: cannot open %s (%s)", directory, exc)
             return None
-        return cls(loop, on_done, syncfs, dir_fd, dirty_limit, read_dirty)
+        return cls(loop, on_done, syncfs, dir_fd, DIRTY_LIMIT if dirty_limit is None else dirty_limit,
+                   read_dirty_bytes if read_dirty is None else read_dirty)
 
     def covers(self, fd: int) -> bool:
         """Whether ``fd``'s file lives on the filesystem this syncs."""

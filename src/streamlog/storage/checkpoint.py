@@ -88,14 +88,22 @@ class RecoveryCheckpoint:
             return None
         return RecoveryPoint(offset, base, position, bool(flags & _FLAG_CLEAN))
 
-    def write(self, point: RecoveryPoint, *, sync: bool) -> None:
+    def write(self, point: RecoveryPoint, *, sync: bool) -> bool:
+        """Rewrite the file in place (fdatasync'ed if `sync`); True if this call created it (its
+        name is then durable only once the caller fsyncs the directory)."""
+        created = False
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+                created = True
+            except FileExistsError:
+                self._fd = os.open(self.path, os.O_RDWR, 0o644)
         flags = _FLAG_CLEAN if point.clean else 0
         data = _seal(_RP.pack(_RP_MAGIC, 0, flags, point.offset, point.segment_base, point.position))
         os.pwrite(self._fd, data, 0)
         if sync:
             os.fdatasync(self._fd)
+        return created
 
     def close(self) -> None:
         if self._fd is not None:

@@ -707,7 +707,9 @@ class PartitionLog:
             raise self._failed(f"writing the recovery point of {self.name}", exc) from exc
 
     def _sync_everything(self, *, clean: bool = False) -> None:
-        """fsync every segment and index and the directory, then write the checkpoint durably."""
+        """fsync every segment and index and the directory, then write the checkpoint durably (and
+        fsync the directory again if that created the checkpoint file, so that its name survives a
+        power cut too)."""
         for seg in self._segments:
             seg.write_index_entries()
             seg.write_out()
@@ -721,9 +723,11 @@ class PartitionLog:
         self._synced_dir_generation = self._dir_generation
         active = self._segments[-1]
         if self._checkpoint is not None:
-            self._checkpoint.write(
+            created = self._checkpoint.write(
                 RecoveryPoint(self.log_end_offset, active.base_offset, active.size, clean), sync=True
             )
+            if created:
+                fsync_dir(self.name)
             self._checkpointed = (active.base_offset, active.size)
         self._flushed = self.log_end_offset
         self._publish()

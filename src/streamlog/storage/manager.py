@@ -25,6 +25,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 
+from streamlog.storage.checkpoint import fsync_dir
 from streamlog.storage.config import LogConfig
 from streamlog.storage.errors import LogDirLockedError
 from streamlog.storage.log import PartitionLog, remove_tree_now
@@ -65,7 +66,9 @@ class LogManager:
         if data_dir is None:
             return cls(None, None)
         directory = os.fspath(data_dir)
-        os.makedirs(directory, exist_ok=True)
+        if not os.path.isdir(directory):  # a new data directory: make its name durable too
+            os.makedirs(directory, exist_ok=True)
+            fsync_dir(os.path.dirname(os.path.abspath(directory)))
         fd = os.open(os.path.join(directory, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
