@@ -73,6 +73,7 @@ def maybe_auto_create(broker: Broker, name: str, allowed: bool) -> Topic | Error
             existing = broker.topics.get(name)
             if existing is not None:
                 return existing
+            return ErrorCode.LEADER_NOT_AVAILABLE  # being deleted: the name is free again shortly
         return exc.code
 
 
