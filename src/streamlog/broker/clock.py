@@ -9,6 +9,10 @@ comes due, in deadline order, with the clock set to that timer's deadline while 
 session timeouts, transaction timeouts, fetch long-polls and produce timeouts can be tested
 deterministically and without sleeping.
 
+What does not go through the clock, on purpose: measurements of the machine itself (the log
+cleaner's throughput, the 2 s grace period for connections at shutdown, the rate limit on reading
+/proc/meminfo), which must be real time even in a test on a manual clock.
+
 Two times, as in asyncio: ``now_ms()`` (wall clock, epoch milliseconds) and ``monotonic()`` (seconds,
 the timers' time base).  On a ``ManualClock`` both move together.  ``sleep`` is for the periodic
 background tasks; on a ``ManualClock`` it returns when ``advance`` passes its deadline.
