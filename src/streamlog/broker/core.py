@@ -3,6 +3,7 @@
 Theory of operation: ``Broker.open`` (blocking: run it off the event loop) builds the components
 bottom up, each receiving only what it uses, and recovers every log on the way:
 
+    ResourceLimits                        the broker's share of the open-file limit (``resources``)
     clock, purgatory                      time and the one home of waiting requests
     LogManager (+ LogDir), MetadataStore  the data directory's lock and health, the cluster metadata log
     TopicRegistry                         topics and their partition logs (recovery runs here)
@@ -45,6 +46,7 @@ from streamlog.broker.flush_policy import FlushPolicy, FlushWait
 from streamlog.broker.group_service import OFFSETS_LOG, GroupService
 from streamlog.broker.log_cleaner import LogCleanerService
 from streamlog.broker.purgatory import Purgatory
+from streamlog.broker.resources import ResourceLimits
 from streamlog.broker.retention import RetentionService
 from streamlog.broker.topics import Partition, Topic, TopicRegistry
 from streamlog.broker.txn_service import TxnService
@@ -69,8 +71,10 @@ class Broker:
     def __init__(self, *, config: BrokerConfig, clock: Clock, logs: LogManager, metadata: MetadataStore,
                  topics: TopicRegistry, purgatory: Purgatory, flush: FlushPolicy, groups: GroupService,
                  txn: TxnService, cleaner: LogCleanerService, retention: RetentionService,
-                 fail_stop: FailStop, remover: ThreadPoolExecutor | None) -> None:
+                 fail_stop: FailStop, remover: ThreadPoolExecutor | None,
+                 limits: ResourceLimits | None = None) -> None:
         self.config = config
+        self.limits = limits if limits is not None else ResourceLimits.derive(config)
         self.node_id = config.node_id
         self.clock = clock
         self.logs = logs
@@ -94,9 +98,12 @@ class Broker:
         """Build every component and recover every log (blocking; run it off the event loop)."""
         stamp = clock.now_ms()
         data_dir = config.data_dir
+        limits = ResourceLimits.derive(config)
+        log.info("%s", limits.describe())
+        limits.warn_if_low()
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
-        logs = LogManager.open(data_dir)
+        logs = LogManager.open(data_dir, open_files=limits.log_files)
         undo: list[Callable[[], object]] = []  # closes what was opened, should a later step fail
         remover: ThreadPoolExecutor | None = None
         try:
@@ -111,7 +118,7 @@ class Broker:
             topics = TopicRegistry(config, metadata, logs)
             topics.load(stamp)
             purgatory = Purgatory(clock)
-            flush = FlushPolicy(config, clock, purgatory)
+            flush = FlushPolicy(config, clock, purgatory, max_round=limits.flush_round)
             groups = GroupService.open(config, clock, purgatory, flush, logs.logdir, stamp)
             undo.append(groups.close_logs)
             txn = TxnService.open(config, clock, topics, flush, groups, logs.logdir, stamp)
@@ -132,7 +139,8 @@ class Broker:
             raise
         return cls(config=config, clock=clock, logs=logs, metadata=metadata, topics=topics,
                    purgatory=purgatory, flush=flush, groups=groups, txn=txn, cleaner=cleaner,
-                   retention=retention, fail_stop=FailStop(logs.logdir, purgatory), remover=remover)
+                   retention=retention, fail_stop=FailStop(logs.logdir, purgatory), remover=remover,
+                   limits=limits)
 
     @property
     def cluster_id(self) -> str:

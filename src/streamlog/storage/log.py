@@ -233,8 +233,8 @@ class PartitionLog:
             files=files,
         )
         self._drop_below_log_start()
-        if not report.clean_shutdown:
-            log.info("%s: recovered (%s)", directory, report)
+        if not report.clean_shutdown and (self._size or report.truncated_bytes or report.deleted_segments):
+            log.info("%s: recovered (%s)", directory, report)  # (an empty log has nothing to tell)
         if self._size == 0:
             # Nothing in it (a new partition, or one never written): nothing to make durable and no
             # recovery point to claim. The files just made go durable with the first flush that
