@@ -8,7 +8,10 @@ the `DescriptorCache` of the data directory (``logdir.LogDir.files``), which hol
 ``capacity`` of them (the broker derives the capacity from the open-file limit:
 ``broker/resources.py``, setting ``streamlog.max.open.log.files``). When the cache is full, opening
 a file first closes the least recently used descriptor that may be closed (below); its file is
-reopened by path the next time it is used. The other files of a partition keep no descriptor at
+reopened by path the next time it is used. Recency is tracked the "second chance" (CLOCK) way, so
+that a use costs one attribute store on the read and write paths: the list is in order of opening,
+a use sets a bit, and looking for a descriptor to close moves an entry whose bit is set to the back
+(clearing it) instead of closing it. The other files of a partition keep no descriptor at
 all: index blocks and recovery points are written through short-lived descriptors (``index``,
 ``checkpoint``), and opening a log closes what recovery opened (``log.PartitionLog.open``), so the
 number of open files no longer grows with partitions and segments.
@@ -67,14 +70,14 @@ _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
 class CachedFile:
     """One file that is opened on demand and whose descriptor lives in a `DescriptorCache`."""
 
-    __slots__ = ("_cache", "_doomed", "_lru", "fd", "flags", "path", "pins", "synced", "writes")
+    __slots__ = ("_cache", "_doomed", "fd", "flags", "path", "pins", "synced", "used", "writes")
 
     def __init__(self, cache: DescriptorCache, path: str, flags: int) -> None:
         self._cache = cache
-        self._lru = cache._lru  # touched on every use: one attribute away, not two
         self.path = path
         self.flags = flags
         self.fd: int | None = None  # the open descriptor, or None; read by any thread
+        self.used = False  # used since the cache last looked at it (its second chance)
         self.pins = 0  # lent for asynchronous fdatasyncs not yet given back
         self.writes = 0  # changes made through this object (writes, shrinking truncates)
         self.synced = 0  # `writes` as it was when the last successful fdatasync began
@@ -90,10 +93,7 @@ class CachedFile:
         fd = self.fd
         if fd is None:
             return self._cache.open(self)
-        try:  # noqa: SIM105 - the read and write paths: no context manager here
-            self._lru.move_to_end(self)
-        except KeyError:  # closed while pinned: open until given back, no longer in the cache
-            pass
+        self.used = True  # (the read and write paths: one store, no reordering here)
         return fd
 
     def wrote(self) -> None:
@@ -108,7 +108,9 @@ class CachedFile:
     def pin(self) -> tuple[int, int]:
         """Lend the descriptor for an asynchronous fdatasync: ``(fd, mark)``; it stays open until
         `unpin`. ``mark`` goes to `unpin` to record what the fdatasync covered."""
-        fd = self.get()
+        fd = self.fd
+        if fd is None:
+            fd = self._cache.open(self)
         self.pins += 1
         return fd, self.writes
 
@@ -116,12 +118,14 @@ class CachedFile:
         """The fdatasync lent by `pin` ended: it succeeded and covered ``mark`` (from `pin`), or it
         failed or never ran (None)."""
         self.pins -= 1
-        if mark is not None:
-            self.synced_through(mark)
+        if mark is not None and mark > self.synced:
+            self.synced = mark
         if self.pins == 0 and self._doomed:
             self._doomed = False
             self._close_now()
-        self._cache.trim()
+        cache = self._cache
+        if cache.over:
+            cache.trim()
 
     def release(self) -> bool:
         """Close the descriptor if that is safe now (not pinned, clean); True if none is left open."""
@@ -157,7 +161,7 @@ class CachedFile:
 class DescriptorCache:
     """Open descriptors of `CachedFile`s, least recently used first; ``capacity`` None: unbounded."""
 
-    __slots__ = ("_lru", "capacity", "evicted", "on_sync_failure", "opened", "overflows", "peak",
+    __slots__ = ("_lru", "capacity", "evicted", "on_sync_failure", "opened", "over", "overflows", "peak",
                  "synced_on_evict")
 
     def __init__(self, capacity: int | None = None) -> None:
@@ -168,6 +172,7 @@ class DescriptorCache:
         # Set by the data directory (``LogDir``): reports a failed fdatasync of a dirty descriptor
         # that had to be closed, and returns the error to raise (fail-stop).
         self.on_sync_failure: SyncFailure | None = None
+        self.over = False  # above the capacity (everything was pinned when a file had to be opened)
         self.opened = 0
         self.evicted = 0
         self.synced_on_evict = 0
@@ -195,10 +200,13 @@ class DescriptorCache:
                 raise
             fd = os.open(entry.path, entry.flags, 0o644)
         entry.fd = fd
+        entry.used = True
         self._lru[entry] = None
         self.opened += 1
         if len(self._lru) > self.peak:
             self.peak = len(self._lru)
+        if capacity is not None and len(self._lru) > capacity:
+            self.over = True
         return fd
 
     def forget(self, entry: CachedFile) -> None:
@@ -209,11 +217,13 @@ class DescriptorCache:
         recently used first (dirty ones wait for their next sync or eviction)."""
         capacity = self.capacity
         if capacity is None or len(self._lru) <= capacity:
+            self.over = False
             return
         excess = len(self._lru) - capacity
         for entry in [e for e in self._lru if not e.pins and not e.dirty][:excess]:
             entry._close_now()
             self.evicted += 1
+        self.over = len(self._lru) > capacity
 
     def shed(self) -> int:
         """Close every descriptor that may be closed without a sync (clean, not pinned); how many."""
@@ -225,16 +235,27 @@ class DescriptorCache:
         return closed
 
     def _make_room(self) -> None:
+        """Close one descriptor: the least recently used clean one, else a dirty one (synced first).
+        Recency is approximated the "second chance" way (CLOCK): a use only sets `used`; here an
+        entry found used is cleared and moved to the back instead of being closed, so a descriptor
+        goes once it has gone unused for a whole round of the list."""
+        lru = self._lru
         victim: CachedFile | None = None
         dirty: CachedFile | None = None
-        for entry in self._lru:  # least recently used first
-            if entry.pins:
-                continue
-            if not entry.dirty:
+        for _ in range(2 * len(lru)):  # each entry is looked at most twice
+            entry = next(iter(lru))  # the oldest
+            if entry.used:
+                entry.used = False
+                lru.move_to_end(entry)
+            elif entry.pins:
+                lru.move_to_end(entry)
+            elif entry.dirty:
+                if dirty is None:
+                    dirty = entry
+                lru.move_to_end(entry)
+            else:
                 victim = entry
                 break
-            if dirty is None:
-                dirty = entry
         if victim is None and dirty is not None:
             self._sync_for_eviction(dirty)
             victim = dirty

@@ -233,15 +233,16 @@ class PartitionLog:
             files=files,
         )
         self._drop_below_log_start()
-        if not report.clean_shutdown and (self._size or report.truncated_bytes or report.deleted_segments):
+        cut = bool(report.truncated_bytes or report.deleted_segments)
+        if not report.clean_shutdown and (self._size or cut):
             log.info("%s: recovered (%s)", directory, report)  # (an empty log has nothing to tell)
-        if self._size == 0:
+        if self._size == 0 and not cut:
             # Nothing in it (a new partition, or one never written): nothing to make durable and no
             # recovery point to claim. The files just made go durable with the first flush that
             # has something to make durable (the directory fsync it then needs).
             self._dir_generation += 1
             self._publish()
-        else:
+        else:  # (what recovery cut or deleted must stay cut: made durable before anything else)
             if not report.clean_shutdown:
                 self._dir_generation += 1  # recovery may have cut, deleted or created files
             self._sync_everything()
