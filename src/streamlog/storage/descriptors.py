@@ -30,12 +30,14 @@ accepted but not yet written back can fail later, and that error must reach an f
 * A *dirty* one only as the last resort, and then only after an fdatasync through that same
   descriptor has succeeded (``synced_on_evict``). The reason: when write-back of a dirty page fails,
   Linux records the error in the file's in-memory inode and reports it to the next fsync of every
-  descriptor opened before it, and (since the errseq work of 4.13 and its "report it once" change)
-  to a descriptor opened later if nobody has seen it yet. But only while the inode stays in memory:
-  with no descriptor left open, the kernel may evict the inode and the error with it, and an
-  fdatasync through a new descriptor would then report success for pages that never reached the
-  disk (PostgreSQL's "fsyncgate"). If the fdatasync fails, the failure is reported like any other
-  (``on_sync_failure``: the directory goes offline) and nothing is closed.
+  descriptor opened before it, and (errseq, Linux 4.13, with the "report it at least once" change
+  that followed) to a descriptor opened later if nobody has seen it yet. But only while the inode
+  stays in memory: with no descriptor left open, the kernel may evict the inode and the error with
+  it, and an fdatasync through a new descriptor would then report success for pages that never
+  reached the disk (PostgreSQL's "fsyncgate"). If the fdatasync fails, the failure is reported like
+  any other (``on_sync_failure``: the directory goes offline) and nothing is closed. In practice
+  only partitions that are not durable (``flush.messages`` above 1) keep unsynced writes for long;
+  a durable partition's active segment is dirty only between the flusher's write and its sync.
 * If every open descriptor is pinned, the cache opens one more anyway, above its capacity, and
   counts it (``overflows``): the broker bounds how many are pinned at once (flush slots and syncfs
   round size, ``broker/durability.py``) well below the capacity. When a descriptor is given back,

@@ -32,6 +32,14 @@ Page cache (`set_cache_tail`): once a flush has made a segment's bytes durable, 
 the next writes (taking fresh pages cost 10 times more per byte on this project's VM; see
 docs/performance.md, fifth round). Readers further back than the tail read from the disk.
 
+Descriptors and the cost of opening (`descriptors`): segment files are opened on demand through the
+data directory's descriptor cache, and `open` releases what recovery opened, so an idle partition
+holds no descriptor. A log with nothing in it (a new partition, or one never written) is opened and
+closed without any fsync or recovery point: there is nothing to make durable, and its first flush
+also fsyncs the directory (so that flush runs on a thread, not as one asynchronous fdatasync). A
+non-empty log pays one recovery-point fdatasync at open and one at close, plus a directory fsync
+only when its files changed.
+
 Failures (fail-stop, see `logdir`): an `OSError` from any write, read, fsync or file operation of
 a durable log is reported to its `LogDir`, which goes offline for good; the error raised is
 `LogDirOffline`, and every later call on any log of that directory raises it too, before touching a
