@@ -6,6 +6,10 @@ without sharing the caller's loop.  Storage is in memory unless ``data_dir=`` is
 binds port 0 on 127.0.0.1 and advertises the bound address, so clients connect without any
 listener configuration.  Broker settings pass through with Kafka's names (``config={...}``).
 
+The broker shares the host process's open-file limit and does not raise it (``streamlog serve``
+does): `raise_open_file_limit` (re-exported from ``broker/resources.py``) is there for callers
+who want it, explicitly.
+
 ``reset()`` deletes every topic (and asks the group and transaction coordinators, if present, to
 forget their state) without a restart, which is what a per-test fixture needs.  Calls from the
 caller's thread into the broker are marshalled onto the broker's loop, so nothing races.
@@ -23,11 +27,14 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from streamlog.broker.config import BrokerConfig
+from streamlog.broker.resources import OpenFileLimit, raise_open_file_limit
 from streamlog.broker.server import BrokerServer
 from streamlog.broker.topics import TopicError
 from streamlog.storage.logdir import StorageFailure
 
 T = TypeVar("T")
+
+__all__ = ["EmbeddedBroker", "OpenFileLimit", "raise_open_file_limit"]
 
 TEST_FRIENDLY_DEFAULTS: dict[str, str] = {
     "group.initial.rebalance.delay.ms": "0",

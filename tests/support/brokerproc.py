@@ -15,6 +15,10 @@ hands out ``bootstrap`` ("host:port").  Three targets, picked by the environment
 * external (``STREAMLOG_TEST_BOOTSTRAP=host:port``): nothing is started; ``kill``/``restart`` raise
   :class:`BrokerControlError`.
 
+``nofile=(soft, hard)`` starts the broker under that open-file limit (``RLIMIT_NOFILE``, set in the
+child before it runs Python, as ``prlimit`` or ``ulimit -n`` would); ``open_fds()`` lists what it
+holds open, from /proc.
+
 A broker never outlives the test process: the child asks the kernel for SIGKILL when its parent dies
 (Linux ``PR_SET_PDEATHSIG``), and an ``atexit`` hook kills whatever is still running.  The child runs in
 its own session, so a Ctrl-C aimed at pytest does not reach it before the fixtures stop it.
@@ -32,6 +36,7 @@ import ctypes
 import importlib.util
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -70,6 +75,17 @@ def _die_with_parent() -> None:
     with contextlib.suppress(Exception):
         pr_set_pdeathsig = 1
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def _preexec(nofile: tuple[int, int] | None) -> Callable[[], None]:
+    """preexec_fn: the open-file limit, if given, then `_die_with_parent`."""
+
+    def setup() -> None:
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
+        _die_with_parent()
+
+    return setup
 
 
 class BrokerStartError(RuntimeError):
@@ -151,10 +167,12 @@ class BrokerProcess:
         target: str | None = None,
         module: str = "streamlog",
         env: Mapping[str, str] | None = None,
+        nofile: tuple[int, int] | None = None,
     ) -> None:
         self.target = target or broker_target()
         self.module = module  # streamlog: ``python -m MODULE serve ...`` (a wrapper with the same arguments)
         self.env: dict[str, str] = dict(env or {})  # added to the child's environment
+        self.nofile = nofile
         self.data_dir: Path | None = Path(data_dir) if data_dir is not None else None
         self.settings: dict[str, str] = dict(settings or {})
         self.ready_timeout = ready_timeout
@@ -202,6 +220,17 @@ class BrokerProcess:
         if self.target == "external":
             return self.port is not None
         return self._proc is not None and self._proc.poll() is None
+
+    def open_fds(self) -> list[str]:
+        """What the running broker process holds open (the targets of /proc/PID/fd)."""
+        if self._proc is None or self._proc.poll() is not None:
+            return []
+        found = []
+        base = f"/proc/{self._proc.pid}/fd"
+        for name in os.listdir(base):
+            with contextlib.suppress(FileNotFoundError):
+                found.append(os.readlink(f"{base}/{name}"))
+        return found
 
     def log_text(self) -> str:
         """Everything the broker wrote so far (all starts), decoded leniently."""
@@ -349,7 +378,7 @@ class BrokerProcess:
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=_preexec(self.nofile) if sys.platform.startswith("linux") else None,
         )
         _LIVE.add(self._proc)
 

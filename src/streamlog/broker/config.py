@@ -24,6 +24,11 @@ Settings of Streamlog's own (no Kafka counterpart) start with ``streamlog.``:
   ``file`` keeps one fdatasync per partition.
   ``syncfs`` also writes out other programs' dirty data on that filesystem, so rounds fall back to
   per-file syncs while much is dirty machine-wide; ``file`` avoids the coupling altogether.
+* ``streamlog.max.open.log.files`` (-1: derived) and ``max.connections`` (Kafka's setting; -1,
+  derived, where Kafka's default is unlimited): the broker's share of the open-file limit for
+  segment files and client connections (``broker/resources.py``).
+* ``streamlog.max.partitions`` (10,000): topic partitions at most; more is refused before anything
+  is written, with Kafka's POLICY_VIOLATION (``broker/topics.py``).
 * ``streamlog.page.cache.tail.bytes`` (64 MiB): once a segment's bytes are durable, all but its last
   this many bytes may leave the page cache (``posix_fadvise(DONTNEED)``), so new writes reuse those
   pages. On VMs that hand freed memory back to the host (free page reporting), a fresh page for
@@ -63,6 +68,19 @@ def _int(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
             raise ConfigError(f"value {value} is below the minimum {lo}")
         if hi is not None and value > hi:
             raise ConfigError(f"value {value} is above the maximum {hi}")
+        return value
+
+    return parse
+
+
+def _int_or_derived(lo: int) -> Callable[[str], int]:
+    """An integer of at least ``lo``, or -1: "derived" (from the open-file limit)."""
+    check = _int(-1)
+
+    def parse(raw: str) -> int:
+        value = check(raw)
+        if value != -1 and value < lo:
+            raise ConfigError(f"value {value} is below the minimum {lo} (or -1: derived)")
         return value
 
     return parse
@@ -184,6 +202,9 @@ BROKER_SETTINGS: Final[tuple[Setting, ...]] = (
     _s("transactional.id.expiration.ms", "INT", "604800000", _int(1), "Idle transactional id expiry."),
     _s("producer.id.expiration.ms", "INT", "86400000", _int(1), "Idle producer id expiry."),
     _s("connections.max.idle.ms", "LONG", "600000", _int(-1), "Idle connections are closed after this."),
+    _s("max.connections", "INT", "-1", _int_or_derived(1),
+       "Client connections at most; at the limit the listener stops accepting until one closes. "
+       "-1: derived from the open-file limit (broker/resources.py)."),
     _s("streamlog.fsync.engine", "STRING", "auto", _choice("auto", "io_uring", "aio", "threads"),
        "How fdatasyncs run: auto (io_uring, else native AIO, else threads), or one of them."),
     _s("streamlog.fsync.scope", "STRING", "filesystem", _choice("filesystem", "file"),
@@ -195,6 +216,12 @@ BROKER_SETTINGS: Final[tuple[Setting, ...]] = (
     _s("streamlog.storage.min.free.bytes", "LONG", str(256 * 1024 * 1024), _int(0),
        "Produce is refused with KAFKA_STORAGE_ERROR while the data directory's filesystem has less "
        "free space than this, and resumes by itself once space is freed; 0 turns the guard off."),
+    _s("streamlog.max.open.log.files", "INT", "-1", _int_or_derived(1),
+       "Segment files kept open at most (the others are opened on demand). -1: derived from the "
+       "open-file limit, half of what is left after 64 reserved descriptors."),
+    _s("streamlog.max.partitions", "INT", "10000", _int(-1),
+       "Topic partitions this broker holds at most; CreateTopics and CreatePartitions beyond it are "
+       "refused with POLICY_VIOLATION. -1: no limit."),
 )
 
 BROKER_BY_NAME: Final = {s.name: s for s in BROKER_SETTINGS}

@@ -31,7 +31,7 @@ import logging
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from streamlog.broker.handlers import HANDLERS
 from streamlog.broker.handlers.base import CloseConnection, Deferred, RequestContext
@@ -97,8 +97,17 @@ _CLOSE_MARK: Final = object()  # queued where a handler asked to close the conne
 Outgoing = bytes | _Slot | object
 
 
+class ConnectionRegistry(Protocol):
+    """Where connections add themselves once made and discard themselves once lost (a set, or the
+    listener's ``Connections``, which also resumes accepting at the connection limit)."""
+
+    def add(self, conn: Connection, /) -> None: ...
+
+    def discard(self, conn: Connection, /) -> None: ...
+
+
 class Connection(asyncio.Protocol):
-    def __init__(self, broker: Broker, registry: set[Connection] | None = None) -> None:
+    def __init__(self, broker: Broker, registry: ConnectionRegistry | None = None) -> None:
         self.broker = broker
         self.decoder = FrameDecoder(int(broker.config.get("socket.request.max.bytes")))
         self.transport: asyncio.Transport | None = None

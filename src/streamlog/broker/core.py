@@ -3,6 +3,7 @@
 Theory of operation: ``Broker.open`` (blocking: run it off the event loop) builds the components
 bottom up, each receiving only what it uses, and recovers every log on the way:
 
+    ResourceLimits                        the broker's share of the open-file limit (``resources``)
     clock, purgatory                      time and the one home of waiting requests
     LogManager (+ LogDir), MetadataStore  the data directory's lock and health, the cluster metadata log
     DiskSpaceGuard                        produce refused while the disk is nearly full
@@ -47,6 +48,7 @@ from streamlog.broker.flush_policy import FlushPolicy, FlushWait
 from streamlog.broker.group_service import OFFSETS_LOG, GroupService
 from streamlog.broker.log_cleaner import LogCleanerService
 from streamlog.broker.purgatory import Purgatory
+from streamlog.broker.resources import ResourceLimits
 from streamlog.broker.retention import RetentionService
 from streamlog.broker.topics import Partition, Topic, TopicRegistry
 from streamlog.broker.txn_service import TxnService
@@ -71,8 +73,10 @@ class Broker:
     def __init__(self, *, config: BrokerConfig, clock: Clock, logs: LogManager, metadata: MetadataStore,
                  topics: TopicRegistry, purgatory: Purgatory, flush: FlushPolicy, groups: GroupService,
                  txn: TxnService, cleaner: LogCleanerService, retention: RetentionService,
-                 disk: DiskSpaceGuard, fail_stop: FailStop, remover: ThreadPoolExecutor | None) -> None:
+                 disk: DiskSpaceGuard, fail_stop: FailStop, remover: ThreadPoolExecutor | None,
+                 limits: ResourceLimits | None = None) -> None:
         self.config = config
+        self.limits = limits if limits is not None else ResourceLimits.derive(config)
         self.node_id = config.node_id
         self.clock = clock
         self.logs = logs
@@ -97,7 +101,10 @@ class Broker:
         """Build every component and recover every log (blocking; run it off the event loop)."""
         stamp = clock.now_ms()
         data_dir = config.data_dir
-        logs = LogManager.open(data_dir)  # creates the data directory (durably) if it is new
+        limits = ResourceLimits.derive(config)
+        log.info("%s", limits.describe())
+        limits.warn_if_low()
+        logs = LogManager.open(data_dir, open_files=limits.log_files)  # creates a new data dir durably
         undo: list[Callable[[], object]] = []  # closes what was opened, should a later step fail
         remover: ThreadPoolExecutor | None = None
         try:
@@ -112,7 +119,7 @@ class Broker:
             topics = TopicRegistry(config, metadata, logs)
             topics.load(stamp)
             purgatory = Purgatory(clock)
-            flush = FlushPolicy(config, clock, purgatory)
+            flush = FlushPolicy(config, clock, purgatory, max_round=limits.flush_round)
             disk = DiskSpaceGuard(clock, None if data_dir is None else str(data_dir),
                                   int(config.get("streamlog.storage.min.free.bytes")))
             groups = GroupService.open(config, clock, purgatory, flush, logs.logdir, stamp)
@@ -136,7 +143,7 @@ class Broker:
         return cls(config=config, clock=clock, logs=logs, metadata=metadata, topics=topics,
                    purgatory=purgatory, flush=flush, groups=groups, txn=txn, cleaner=cleaner,
                    retention=retention, disk=disk, fail_stop=FailStop(logs.logdir, purgatory),
-                   remover=remover)
+                   remover=remover, limits=limits)
 
     @property
     def cluster_id(self) -> str:

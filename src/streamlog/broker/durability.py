@@ -37,6 +37,13 @@ a deque and one ``call_soon_threadsafe`` for however many end before the loop ge
 Threads cost more: each fsync ends with the thread taking the GIL back from a busy loop thread,
 which in CPython means futex waits and context switches on both sides.
 
+Descriptors: ``begin_flush`` lends the segment's descriptor out of the data directory's bounded
+descriptor cache, which keeps it open until ``finish_flush``, ``flush_failed(error, plan)`` or
+``cancel_flush`` gives it back (every path here ends in one of them, ``close`` included), so the
+kernel never syncs a closed or reused number (``storage/descriptors.py``).  A filesystem round
+takes at most ``max_round`` partitions (half the broker's descriptor budget, ``resources.py``),
+since each keeps its descriptor lent until the round ends; the rest of the line waits for the next.
+
 Non-durable partitions (``flush.messages`` > 1, or in-memory storage) are acknowledged at once;
 they are flushed once ``flush.messages`` unflushed records accumulate or ``flush.ms`` passes, by the
 same machinery, without anyone waiting.
@@ -90,10 +97,13 @@ ENGINES: Final[dict[str, EngineOpener]] = {"io_uring": UringFsync.open, "aio": A
 
 class FlushCoordinator:
     def __init__(self, listener: FlushListener, threads: int = 8, *,
-                 engine: str = "auto", aio_depth: int = 16, syncfs_dir: str | None = None) -> None:
+                 engine: str = "auto", aio_depth: int = 16, syncfs_dir: str | None = None,
+                 max_round: int | None = None) -> None:
         """``engine``: "auto" (the ``ENGINES`` in order), one of them by name, or "threads".
-        ``syncfs_dir``: the data directory, for filesystem rounds (``broker/fs_sync.py``); None: none."""
+        ``syncfs_dir``: the data directory, for filesystem rounds (``broker/fs_sync.py``); None: none.
+        ``max_round``: partitions in one filesystem round at most (None: every one in line)."""
         self._syncfs_dir = syncfs_dir
+        self._max_round = max_round
         self._fs: FilesystemSync | None = None
         self._max_threads = max(1, threads)
         self._engines = tuple(ENGINES) if engine == "auto" else () if engine == "threads" else (engine,)
@@ -169,7 +179,9 @@ class FlushCoordinator:
             fs_round = False
         batch: list[tuple[int, int]] = []  # (fd, key) for one io_submit
         together: list[int] = []  # keys for the filesystem round
-        slots = len(line) + len(in_flight) if fs_round else self._slots
+        slots = self._slots
+        if fs_round:  # everything in line, up to the round's limit (each lends a descriptor)
+            slots = len(in_flight) + min(len(line), self._max_round or len(line))
         while line and len(in_flight) < slots and not self._closed:
             key, part = line.popitem(last=False)
             plog = part.log
@@ -201,7 +213,8 @@ class FlushCoordinator:
                 self._submit(aio, batch)
             else:  # planned for a filesystem round that did not happen, and there is no AIO
                 for _fd, key in batch:
-                    part, _plan = self._aio_plans.pop(key)
+                    part, plan = self._aio_plans.pop(key)
+                    part.log.cancel_flush(plan)
                     self._to_thread(part)
 
     def _fs_done(self, keys: list[int], result: int) -> None:
@@ -224,7 +237,8 @@ class FlushCoordinator:
             aio.close()
             started = 0
         for _fd, key in batch[started:]:  # not started: flush on a thread instead
-            part, _plan = self._aio_plans.pop(key)
+            part, plan = self._aio_plans.pop(key)
+            part.log.cancel_flush(plan)
             self._to_thread(part)
 
     def _aio_done(self, key: int, result: int) -> None:
@@ -234,7 +248,7 @@ class FlushCoordinator:
         part, plan = found
         error: BaseException | None = None
         if result < 0:
-            error = part.log.flush_failed(OSError(-result, os.strerror(-result)))
+            error = part.log.flush_failed(OSError(-result, os.strerror(-result)), plan)
         else:
             try:
                 part.log.finish_flush(plan)
@@ -335,6 +349,9 @@ class FlushCoordinator:
         if self._aio is not None:
             self._aio.close()  # waits for the fdatasyncs in flight
             self._aio = None
+        plans, self._aio_plans = self._aio_plans, {}
+        for part, plan in plans.values():  # ended, but their completions will not be delivered
+            part.log.cancel_flush(plan)
         for _ in self._threads:
             self._queue.put(None)
         threads, self._threads = self._threads, []

@@ -58,8 +58,11 @@ class FlushWait(FutureOperation):
 class FlushPolicy:
     """Decides when partitions are flushed; the flusher's listener; ``wait_flushed`` for services."""
 
-    def __init__(self, config: BrokerConfig, clock: Clock, purgatory: Purgatory) -> None:
+    def __init__(self, config: BrokerConfig, clock: Clock, purgatory: Purgatory, *,
+                 max_round: int | None = None) -> None:
+        """``max_round``: partitions in one syncfs round at most (None: no limit)."""
         self._config = config
+        self._max_round = max_round
         self._clock = clock
         self._purgatory = purgatory
         self._memory = config.memory
@@ -75,7 +78,8 @@ class FlushPolicy:
         engine = "threads" if self._memory else str(config.get("streamlog.fsync.engine"))
         data_dir = config.data_dir
         whole_fs = data_dir is not None and config.get("streamlog.fsync.scope") == "filesystem"
-        self.flusher = FlushCoordinator(self, engine=engine, syncfs_dir=str(data_dir) if whole_fs else None)
+        self.flusher = FlushCoordinator(self, engine=engine, syncfs_dir=str(data_dir) if whole_fs else None,
+                                        max_round=self._max_round)
         self.flusher.start()
         if not self._memory:
             rounds = "per file"

@@ -1,11 +1,13 @@
 """The asyncio server: listen, accept connections, run until told to stop.
 
 Theory of operation: ``BrokerServer`` opens the broker (recovering every log), binds the listener
-(port 0 picks a free port), and gives each accepted socket a ``Connection`` protocol.  ``run_server`` is
-what ``streamlog serve`` calls: it prints ``streamlog: listening on HOST:PORT`` once the socket is
-accepting, and shuts down cleanly on SIGTERM or SIGINT (stop accepting, close connections, then
-``Broker.close``: every component in order, every log flushed and closed).  Recovery time plus bind
-is the start-to-ready time.
+(port 0 picks a free port; accepting, the connection limit and the back-off when the process is
+out of descriptors are ``listener.py``'s), and gives each accepted socket a ``Connection``
+protocol.  ``run_server`` is what ``streamlog serve`` calls: it raises the process's soft
+open-file limit to the hard one (``resources.py``; one INFO line), prints ``streamlog: listening
+on HOST:PORT`` once the socket is accepting, and shuts down cleanly on SIGTERM or SIGINT (stop
+accepting, close connections, then ``Broker.close``: every component in order, every log flushed
+and closed).  Recovery time plus bind is the start-to-ready time.
 
 A failed data directory (fail-stop, ``fail_stop.py``) stops the server the same way, except that
 nothing more is written, and ``streamlog serve`` exits with status 1.
@@ -25,6 +27,8 @@ from streamlog.broker.config import BrokerConfig, ConfigError, parse_host_port
 from streamlog.broker.connection import Connection
 from streamlog.broker.core import Broker, Listener
 from streamlog.broker.fail_stop import EXIT_STORAGE_FAILURE
+from streamlog.broker.listener import Acceptor, Connections, bind
+from streamlog.broker.resources import raise_open_file_limit
 from streamlog.storage.logdir import StorageFailure
 
 log = logging.getLogger(__name__)
@@ -35,8 +39,8 @@ class BrokerServer:
         self.config = config
         self.clock = clock
         self._broker: Broker | None = None
-        self._server: asyncio.Server | None = None
-        self._connections: set[Connection] = set()
+        self._server: Acceptor | None = None
+        self._connections: Connections[Connection] = Connections()
         self.stop_requested = asyncio.Event()  # set by a signal, EmbeddedBroker.stop, or a failure
         self.failure: StorageFailure | None = None
 
@@ -55,8 +59,11 @@ class BrokerServer:
             broker.start()
             broker.fail_stop.when_failed(self._failed)
             host, port = self.config.listen_address()
-            self._server = await loop.create_server(lambda: Connection(broker, self._connections),
-                                                    host, port, reuse_address=True, backlog=1024)
+            sockets = await bind(host, port, backlog=1024)
+            self._server = Acceptor(sockets, lambda: Connection(broker, self._connections),
+                                    self._connections, max_connections=broker.limits.connections,
+                                    clock=self.clock)
+            self._server.start()
         except BaseException:
             await broker.close()
             raise
@@ -105,6 +112,7 @@ class BrokerServer:
 
 
 async def _serve(config: BrokerConfig) -> int:
+    log.info("%s", raise_open_file_limit().describe())
     server = BrokerServer(config)
     host, port = await server.start()
     shown = f"[{host}]" if ":" in host else host

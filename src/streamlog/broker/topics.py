@@ -5,6 +5,14 @@ counts, config overrides, all durable) with the log manager (one ``PartitionLog`
 Every topic-changing admin request goes through here, so validation (names, partition counts,
 configs) lives in one place and answers with Kafka's error codes via :class:`TopicError`.
 
+Creating a topic or partitions is all or nothing, across crashes: every check runs first (names,
+configs, and the partition limit ``streamlog.max.partitions``, refused with POLICY_VIOLATION), so
+a refusal writes nothing; then the new partitions' directories are made durable, then the metadata
+record that makes them exist is written, then their logs are opened (the protocol and why it
+holds: ``storage/manager.py``). At start, ``load`` opens what the metadata names and removes the
+partition directories it does not name (an interrupted creation or deletion), unless the
+metadata log held records this version could not read (they might name them).
+
 A ``Partition`` caches what the hot paths need: its log, its parsed effective config, and whether
 acknowledgements wait for fsync (``durable``: the topic's ``flush.messages`` is 1 and storage is on
 disk).  The high watermark is the durable end offset for durable partitions and the log end offset
@@ -140,7 +148,31 @@ class TopicRegistry:
                 topic.partitions.append(self._open_partition(name, index, effective, now_ms))
             self.topics[name] = topic
             self.by_id[topic.topic_id] = topic
-        log.info("loaded %d topics", len(self.topics))
+        log.info("loaded %d topics (%d partitions)", len(self.topics), self.partition_count())
+        self._remove_strays()
+
+    def _remove_strays(self) -> None:
+        """Remove the partition directories no topic has (see the module doc)."""
+        known = {name: len(topic.partitions) for name, topic in self.topics.items()}
+        if self.metadata.skipped_records:
+            strays = [tp for tp in self.logs.partition_dirs()
+                      if tp[0] not in INTERNAL_TOPICS and tp[1] >= known.get(tp[0], 0)]
+            if strays:
+                log.warning("%d partition directories belong to no topic, but the metadata log holds "
+                            "records this version cannot read: left in place (%s)", len(strays),
+                            ", ".join(f"{t}-{i}" for t, i in strays[:10]))
+            return
+        try:
+            removed = self.logs.remove_strays(known, keep=INTERNAL_TOPICS)
+        except OSError as exc:
+            logdir = self.logs.logdir
+            if logdir is None:
+                raise
+            raise logdir.fail("removing partition directories no topic has", exc) from exc
+        if removed:
+            names = ", ".join(f"{t}-{i}" for t, i in removed[:10]) + (" ..." if len(removed) > 10 else "")
+            log.warning("removed %d partition directories that no topic has (left by a topic creation or "
+                        "deletion interrupted by a crash): %s", len(removed), names)
 
     def _open_partition(self, name: str, index: int, effective: Mapping[str, Any], now_ms: int) -> Partition:
         plog = self.logs.create(name, index, log_config_for(effective), now_ms=now_ms)
@@ -163,6 +195,10 @@ class TopicRegistry:
     def all_partitions(self) -> Iterator[Partition]:
         for topic in list(self.topics.values()):
             yield from topic.partitions
+
+    def partition_count(self) -> int:
+        """Partitions of every topic (the internal logs not counted)."""
+        return sum(len(topic.partitions) for topic in self.topics.values())
 
     # --- changes ------------------------------------------------------------------------------
 
@@ -189,15 +225,34 @@ class TopicRegistry:
             partitions = int(self.config.get("num.partitions"))
         if partitions <= 0:
             raise TopicError(ErrorCode.INVALID_PARTITIONS, "Number of partitions must be larger than 0.")
-        if partitions > 100_000:
-            raise TopicError(ErrorCode.INVALID_PARTITIONS, "Number of partitions is too large.")
-        return self.validate_configs(configs)
+        clean = self.validate_configs(configs)
+        self.check_capacity(name, partitions, adding=False)
+        return clean
+
+    def check_capacity(self, name: str, new: int, *, adding: bool) -> None:
+        """Refuse ``new`` more partitions beyond ``streamlog.max.partitions``, with POLICY_VIOLATION:
+        Kafka's answer when a request would take a cluster past a partition limit (its controller
+        refuses more than 10,000 partitions in one request so, and managed Kafka services refuse
+        partitions beyond their quota so); INVALID_PARTITIONS would say the number itself is wrong."""
+        limit = int(self.config.get("streamlog.max.partitions"))
+        if limit < 0:
+            return
+        held = self.partition_count()
+        if held + new > limit:
+            what = f"add {new} partitions to topic '{name}'" if adding else \
+                f"create topic '{name}' with {new} partitions"
+            raise TopicError(ErrorCode.POLICY_VIOLATION,
+                             f"Cannot {what}: this broker holds {held} partitions and is limited to {limit} "
+                             f"(streamlog.max.partitions), so at most {max(limit - held, 0)} more can be "
+                             "created.")
 
     def create(self, name: str, partitions: int, configs: Mapping[str, str | None], now_ms: int) -> Topic:
         clean = self.check_create(name, partitions, configs)
         if partitions == -1:
             partitions = int(self.config.get("num.partitions"))
         with storage_errors():
+            # All or nothing (storage/manager.py): directories, then the record, then the logs.
+            self.logs.prepare_partitions(name, range(partitions))
             meta = self.metadata.create_topic(name, partitions, clean, now_ms)
             topic = Topic(name, meta.topic_id, dict(clean))
             effective = self.config.effective_topic_config(clean)
@@ -249,9 +304,11 @@ class TopicRegistry:
                              f"which is higher than the requested {count}.")
         if count == current:
             raise TopicError(ErrorCode.INVALID_PARTITIONS, f"Topic already has {current} partitions.")
+        self.check_capacity(name, count - current, adding=True)
         if validate_only:
             return
         with storage_errors():
+            self.logs.prepare_partitions(name, range(current, count))  # then the record, then the logs
             self.metadata.set_partitions(name, count, now_ms)
             effective = self.config.effective_topic_config(topic.overrides)
             for index in range(current, count):

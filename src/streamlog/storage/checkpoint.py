@@ -6,6 +6,12 @@ reaches a new segment or moves a few MiB past the last one written (`PartitionLo
 fsynced only on clean close and on open: a stale or lost update is harmless (recovery then starts
 earlier), and a torn or unreadable file (its CRC fails) just means "recover everything".
 
+Descriptors: none is kept. Each write opens the file, writes (and, when it must be durable,
+fdatasyncs through that same descriptor), and closes it: a write is rare (a new segment, a few
+MiB, open and close), and a partition that is not written holds nothing open. An update written
+without an fdatasync may be lost, write-back error and all, which is the harmless case above; the
+durable ones are synced through the descriptor they were written with.
+
 The log start offset moves only on DeleteRecords, which promises the client that the records
 below it are gone for good, so it is replaced atomically and durably: write a temporary file,
 fsync it, rename it over the old one, fsync the directory.
@@ -67,13 +73,13 @@ def _unseal(data: bytes, size: int) -> bytes | None:
 
 
 class RecoveryCheckpoint:
-    """The recovery-point file of one partition; `write` may run on a flusher thread."""
+    """The recovery-point file of one partition; `write` may run on a flusher thread. It keeps no
+    descriptor (see the module doc)."""
 
-    __slots__ = ("_fd", "path")
+    __slots__ = ("path",)
 
     def __init__(self, directory: str) -> None:
         self.path = os.path.join(directory, RECOVERY_POINT_FILE)
-        self._fd: int | None = None
 
     def read(self) -> RecoveryPoint | None:
         try:
@@ -89,26 +95,27 @@ class RecoveryCheckpoint:
         return RecoveryPoint(offset, base, position, bool(flags & _FLAG_CLEAN))
 
     def write(self, point: RecoveryPoint, *, sync: bool) -> bool:
-        """Rewrite the file in place (fdatasync'ed if `sync`); True if this call created it (its
-        name is then durable only once the caller fsyncs the directory)."""
-        created = False
-        if self._fd is None:
-            try:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-                created = True
-            except FileExistsError:
-                self._fd = os.open(self.path, os.O_RDWR, 0o644)
+        """Rewrite the file in place through a short-lived descriptor (fdatasync'ed if `sync`);
+        True if this call created it (its name is then durable only once the caller fsyncs the
+        directory)."""
         flags = _FLAG_CLEAN if point.clean else 0
         data = _seal(_RP.pack(_RP_MAGIC, 0, flags, point.offset, point.segment_base, point.position))
-        os.pwrite(self._fd, data, 0)
-        if sync:
-            os.fdatasync(self._fd)
+        created = False
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            created = True
+        except FileExistsError:
+            fd = os.open(self.path, os.O_WRONLY)
+        try:
+            os.pwrite(fd, data, 0)
+            if sync:
+                os.fdatasync(fd)
+        finally:
+            os.close(fd)
         return created
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        """Nothing to release: kept for the log's close sequence."""
 
 
 def read_log_start(directory: str) -> int | None:

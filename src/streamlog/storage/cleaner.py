@@ -359,7 +359,7 @@ class CleaningJob:
             return Segment(base, MemoryStore(), OffsetIndex(None), TimeIndex(None))
         return Segment(
             base,
-            FileStore(log_path(self._path, base, ".log")),
+            FileStore(log_path(self._path, base, ".log"), self.log.files),
             OffsetIndex(log_path(self._path, base, ".index")),
             TimeIndex(log_path(self._path, base, ".timeindex")),
         )

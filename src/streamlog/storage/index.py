@@ -60,14 +60,14 @@ def fdatasync_path(path: str) -> None:
 
 
 class _IndexFile:
-    """An append-only file of fixed-width entries, or nothing at all when `path` is None."""
+    """An append-only file of fixed-width entries, or nothing at all when `path` is None. It keeps no
+    descriptor: each block is written through one opened for the write (see the module doc)."""
 
-    __slots__ = ("_fd", "_pending", "path", "width")
+    __slots__ = ("_pending", "path", "width")
 
     def __init__(self, path: str | None, width: int) -> None:
         self.path = path
         self.width = width
-        self._fd: int | None = None
         self._pending = bytearray()
 
     def read_all(self) -> bytes | None:
@@ -89,13 +89,15 @@ class _IndexFile:
     def write_pending(self) -> None:
         if not self._pending or self.path is None:
             return
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         data = self._pending
         self._pending = bytearray()
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
 
     def truncate_entries(self, count: int) -> None:
         """Cut the file to `count` entries (dropping queued ones too)."""
@@ -109,19 +111,12 @@ class _IndexFile:
             os.close(fd)
 
     def close(self) -> None:
-        """Write what is queued and release the file descriptor (reopened on the next write)."""
+        """Write what is queued."""
         self.write_pending()
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
     def abandon(self) -> None:
-        """Drop what is queued and release the descriptor, writing nothing (the directory failed)."""
+        """Drop what is queued, writing nothing (the directory failed)."""
         self._pending = bytearray()
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            with contextlib.suppress(OSError):
-                os.close(fd)
 
     def sync(self) -> None:
         """fsync the file by path, so any thread may call it while another one appends."""
@@ -130,9 +125,6 @@ class _IndexFile:
 
     def delete(self) -> None:
         self._pending = bytearray()
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
         if self.path is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)

@@ -32,6 +32,14 @@ Page cache (`set_cache_tail`): once a flush has made a segment's bytes durable, 
 the next writes (taking fresh pages cost 10 times more per byte on this project's VM; see
 docs/performance.md, fifth round). Readers further back than the tail read from the disk.
 
+Descriptors and the cost of opening (`descriptors`): segment files are opened on demand through the
+data directory's descriptor cache, and `open` releases what recovery opened, so an idle partition
+holds no descriptor. A log with nothing in it (a new partition, or one never written) is opened and
+closed without any fsync or recovery point: there is nothing to make durable, and its first flush
+also fsyncs the directory (so that flush runs on a thread, not as one asynchronous fdatasync). A
+non-empty log pays one recovery-point fdatasync at open and one at close, plus a directory fsync
+only when its files changed.
+
 Failures (fail-stop, see `logdir`): an `OSError` from any write, read, fsync or file operation of
 a durable log is reported to its `LogDir`, which goes offline for good; the error raised is
 `LogDirOffline`, and every later call on any log of that directory raises it too, before touching a
@@ -77,6 +85,7 @@ from streamlog.storage.checkpoint import (
     write_log_start,
 )
 from streamlog.storage.config import INT32_MAX, LogConfig
+from streamlog.storage.descriptors import DescriptorCache
 from streamlog.storage.errors import LogClosedError, LogDirOffline, OffsetOutOfRange
 from streamlog.storage.index import OffsetIndex, TimeIndex
 from streamlog.storage.logdir import LogDir
@@ -123,12 +132,15 @@ class _FlushSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class FlushPlan:
-    """`PartitionLog.begin_flush`: fdatasync `fd`, then hand the plan to `finish_flush`."""
+    """`PartitionLog.begin_flush`: fdatasync `fd`, then hand the plan to `finish_flush` (or, if the
+    fdatasync failed, to `flush_failed`; if it never ran, to `cancel_flush`). `fd` stays open until
+    then: it is lent out of the descriptor cache (`descriptors`)."""
 
     snapshot: _FlushSnapshot
     segment: Segment
     size: int  # the segment's bytes that the sync makes durable
     fd: int
+    mark: int  # the file's write count when the descriptor was lent (what the sync covers)
 
 
 class PartitionLog:
@@ -145,9 +157,14 @@ class PartitionLog:
         report: RecoveryReport,
         checkpoint: RecoveryCheckpoint | None,
         logdir: LogDir | None = None,
+        files: DescriptorCache | None = None,
     ) -> None:
         self.name = name
         self._dir = logdir
+        # Where the segments' descriptors live: the data directory's cache, else one of its own.
+        if files is None:
+            files = logdir.files if logdir is not None else DescriptorCache()
+        self._files = files
         self._checkpoint = checkpoint
         self._config = config
         self._segments = segments
@@ -162,6 +179,7 @@ class PartitionLog:
         self._closed = False
         self._write_behind = False
         self._cache_tail = -1  # set_cache_tail: bytes of a synced segment kept in the page cache
+        self._opened_as = (-1, -1, -1, -1)  # _fingerprint() once opened: close knows if anything changed
         self.recovery_report = report
         self._snapshot = _FlushSnapshot(0, 0, 0, (), 0)
         self._publish()
@@ -196,16 +214,16 @@ class PartitionLog:
         if not os.path.isdir(directory):
             os.makedirs(directory)
             fsync_dir(os.path.dirname(os.path.abspath(directory)))
+        files = logdir.files if logdir is not None else DescriptorCache()
         checkpoint = RecoveryCheckpoint(directory)
         point = checkpoint.read()
-        segments = [_file_segment(directory, base) for base in list_segment_files(directory)]
+        segments = [_file_segment(directory, base, files) for base in list_segment_files(directory)]
         kept, report = load_segments(directory, segments, config, point)
         log_start = read_log_start(directory) or 0
         if not kept:
-            kept = [_file_segment(directory, log_start, create=True)]
+            kept = [_file_segment(directory, log_start, files, create=True)]
         for seg in kept[:-1]:
             seg.seal()
-            seg.store.close()  # reopened on the first read; keeps descriptors to what is used
         for seg in kept:  # what was loaded trusted is on disk; what was rebuilt is synced below
             trusted = seg.base_offset not in report.segments_rebuilt
             seg.flushed_size = seg.size if trusted else 0
@@ -220,15 +238,33 @@ class PartitionLog:
             report=report,
             checkpoint=checkpoint,
             logdir=logdir,
+            files=files,
         )
         self._drop_below_log_start()
-        if not report.clean_shutdown:
-            log.info("%s: recovered (%s)", directory, report)
-        self._sync_everything()
+        cut = bool(report.truncated_bytes or report.deleted_segments)
+        if not report.clean_shutdown and (self._size or cut):
+            log.info("%s: recovered (%s)", directory, report)  # (an empty log has nothing to tell)
+        if self._size == 0 and not cut:
+            # Nothing in it (a new partition, or one never written): nothing to make durable and no
+            # recovery point to claim. The files just made go durable with the first flush that
+            # has something to make durable (the directory fsync it then needs).
+            self._dir_generation += 1
+            self._publish()
+        else:  # (what recovery cut or deleted must stay cut: made durable before anything else)
+            if not report.clean_shutdown:
+                self._dir_generation += 1  # recovery may have cut, deleted or created files
+            self._sync_everything()
+        self._opened_as = self._fingerprint()
+        for seg in self._segments:  # recovery opened them; the next use reopens what it needs
+            seg.release()
         return self
 
+    def _fingerprint(self) -> tuple[int, int, int, int]:
+        """What changes when the log does (appends, rolls, retention, compaction, truncation)."""
+        return (self._log_start, self.log_end_offset, len(self._segments), self._dir_generation)
+
     def _new_segment(self, base_offset: int) -> Segment:
-        seg = _file_segment(self.name, base_offset, create=True)
+        seg = _file_segment(self.name, base_offset, self._files, create=True)
         if isinstance(seg.store, FileStore):
             seg.store.write_behind = self._write_behind
         return seg
@@ -241,6 +277,11 @@ class PartitionLog:
     @property
     def logdir(self) -> LogDir | None:
         return self._dir
+
+    @property
+    def files(self) -> DescriptorCache:
+        """The cache that holds this log's segment descriptors (shared with the data directory)."""
+        return self._files
 
     @property
     def offline(self) -> bool:
@@ -260,9 +301,11 @@ class PartitionLog:
         if logdir is not None and logdir.failure is not None:
             raise logdir.offline_error()
 
-    def flush_failed(self, exc: BaseException) -> BaseException:
-        """An fdatasync of `begin_flush`'s descriptor failed (run by the caller): report it. Returns
-        the error to hand on."""
+    def flush_failed(self, exc: BaseException, plan: FlushPlan | None = None) -> BaseException:
+        """An fdatasync of `begin_flush`'s descriptor (`plan`'s) failed (run by the caller): report
+        it and take the descriptor back. Returns the error to hand on."""
+        if plan is not None:
+            plan.segment.store.return_descriptor(None)
         return self._failed(f"fdatasync of a segment of {self.name}", exc)
 
     # -- properties --------------------------------------------------------------------------
@@ -533,6 +576,9 @@ class PartitionLog:
         doomed, self._segments = self._segments[:count], self._segments[count:]
         for seg in doomed:
             self._size -= seg.size
+            # Closed here, on the owner's thread, which alone changes the descriptor cache; the
+            # files are about to be deleted, so nothing they hold needs a sync any more.
+            seg.close()
         self._dirty = [s for s in self._dirty if not s.deleted and all(s is not d for d in doomed)]
         self._log_start = max(self._log_start, self._segments[0].base_offset)
         self._publish()
@@ -688,13 +734,18 @@ class PartitionLog:
             return None
         seg, size = todo[0]
         try:
-            fd = seg.store.sync_descriptor()
+            lent = seg.store.lend_descriptor()
         except OSError as exc:
             raise self._failed(f"opening segment {seg.base_offset} of {self.name}", exc) from exc
-        return None if fd is None else FlushPlan(snap, seg, size, fd)
+        return None if lent is None else FlushPlan(snap, seg, size, lent[0], lent[1])
+
+    def cancel_flush(self, plan: FlushPlan) -> None:
+        """`plan.fd` will not be fdatasync'ed after all (the caller flushes another way): give it back."""
+        plan.segment.store.return_descriptor(None)
 
     def finish_flush(self, plan: FlushPlan) -> int:
         """`plan.fd` was fdatasync'ed: record what is durable; returns the new flushed offset."""
+        plan.segment.store.return_descriptor(plan.mark)
         if self._closed:
             return self._flushed
         self._guard()
@@ -719,8 +770,9 @@ class PartitionLog:
             if not seg.indexes_synced:
                 seg.sync_indexes()
                 seg.indexes_synced = True
-        fsync_dir(self.name)
-        self._synced_dir_generation = self._dir_generation
+        if self._dir_generation > self._synced_dir_generation:
+            fsync_dir(self.name)
+            self._synced_dir_generation = self._dir_generation
         active = self._segments[-1]
         if self._checkpoint is not None:
             created = self._checkpoint.write(
@@ -745,7 +797,15 @@ class PartitionLog:
             relative = active.offset_of_max_timestamp - active.base_offset
             active.time_index.maybe_add(active.max_timestamp, relative)
         try:
-            self._sync_everything(clean=True)
+            changed = self._fingerprint() != self._opened_as
+            if self._size > 0 or changed or self.flush_needed():
+                if changed:
+                    # Files may have been created or deleted since the open (rolls, retention,
+                    # compaction): the directory must hold what the clean checkpoint describes.
+                    self._dir_generation += 1
+                self._sync_everything(clean=True)
+            # else: nothing in it and nothing changed since it was opened: nothing to write, and
+            # no recovery point is needed to open it again
             self._release()
         except OSError as exc:
             error = self._failed(f"closing {self.name}", exc)
@@ -811,8 +871,10 @@ class PartitionLog:
         )
 
 
-def _file_segment(directory: str, base_offset: int, *, create: bool = False) -> Segment:
-    store = FileStore(log_path(directory, base_offset, ".log"))
+def _file_segment(
+    directory: str, base_offset: int, files: DescriptorCache, *, create: bool = False
+) -> Segment:
+    store = FileStore(log_path(directory, base_offset, ".log"), files)
     seg = Segment(
         base_offset,
         store,

@@ -9,6 +9,9 @@ rest of the process's life, and every log in it refuses appends, reads and flush
 ``LogDirOffline`` (``check``).  The flushed offset, and with it the high watermark, never moves past
 the failed flush.  A restart runs recovery, which trusts only what is on disk.
 
+The directory also owns the one ``DescriptorCache`` of its logs' segment files (``files``; see
+``descriptors``): the cache reports here an fdatasync that fails before it closes a descriptor.
+
 Listeners registered with ``on_failure`` hear the first failure once; ``fail`` may be called from any
 thread (a flusher thread, the cleaner's), so listeners must be thread-safe (the broker's posts to its
 event loop).  Two threads failing at the same moment may both notify; listeners tolerate that.
@@ -21,6 +24,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from streamlog.storage.descriptors import DescriptorCache
 from streamlog.storage.errors import LogDirOffline
 
 
@@ -41,12 +45,15 @@ class StorageFailure:
 class LogDir:
     """One data directory's health; shared by every log in it."""
 
-    __slots__ = ("_listeners", "failure", "path")
+    __slots__ = ("_listeners", "failure", "files", "path")
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, files: DescriptorCache | None = None) -> None:
+        """``files``: the cache of the logs' segment descriptors (default: an unbounded one)."""
         self.path = path
         self.failure: StorageFailure | None = None
         self._listeners: list[Callable[[StorageFailure], None]] = []
+        self.files = files if files is not None else DescriptorCache()
+        self.files.on_sync_failure = self.fail
 
     @property
     def offline(self) -> bool:

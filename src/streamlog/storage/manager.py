@@ -10,27 +10,50 @@ to `[A-Za-z0-9._-]`, so they are safe file names, and the partition number is ev
 the last `-`). `__cluster_metadata-0` belongs to `MetadataStore` and is not listed here.
 Partition logs are opened lazily by `create` (which opens an existing directory or makes a new
 one) because only the metadata store knows which topics exist and what their configs are; the
-broker opens the metadata store, then calls `create` for every partition it lists, then deletes
-what `partition_dirs()` shows that the metadata does not know (a topic deletion interrupted by a
-crash). Deleting renames the directory to `<name>.<random>.delete` first (atomic), so a
-half-removed directory is never mistaken for a partition; leftovers are removed on open. The
-removal of a renamed directory goes through `remove_tree`, which the broker points at a background
-thread so that deleting a large topic does not stall the event loop.
+broker opens the metadata store, then calls `create` for every partition it lists, then
+`remove_strays` deletes what `partition_dirs()` shows that the metadata does not know. Deleting
+renames the directory to `<name>.<random>.delete` first (atomic), so a half-removed directory is
+never mistaken for a partition; leftovers are removed on open. The removal of a renamed directory
+goes through `remove_tree`, which the broker points at a background thread so that deleting a large
+topic does not stall the event loop.
+
+Creating partitions, all or nothing. The metadata record that names a topic (or a new partition
+count) is the commit point; the directories come first, so that a crash or a failure at any step
+leaves either the whole topic or nothing:
+
+1. `prepare_partitions`: make every new partition's directory, empty, and fsync the data directory
+   (so they are all on disk before anything names them). Nothing refers to them yet.
+2. The caller writes the metadata record (fsynced, `MetadataStore`): from here the partitions exist.
+3. The caller opens each new log (`create`), which makes its first files; an empty directory is a
+   valid empty log, so a crash before or during this step loses nothing: the next start opens
+   every partition the metadata names, making the files of those not opened yet.
+
+A crash or an I/O error before step 2 completes leaves directories that no metadata names (a
+failed step 1 or 2 takes the directory offline, fail-stop, and nothing more is written); the next
+start removes them (`remove_strays`), as it removes the directories of a topic whose deletion was
+interrupted. An error that is not an I/O error (a bug, an interrupt) in step 1 removes what step 1
+made at once. Before step 1 the caller checks everything it can (names, configs, the partition
+limit), so a refusal writes nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import logging
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 
 from streamlog.storage.checkpoint import fsync_dir
 from streamlog.storage.config import LogConfig
+from streamlog.storage.descriptors import DescriptorCache
 from streamlog.storage.errors import LogDirLockedError
 from streamlog.storage.log import PartitionLog, remove_tree_now
 from streamlog.storage.logdir import LogDir
 from streamlog.storage.memory import MemoryPartitionLog
+
+log = logging.getLogger("streamlog.storage")
 
 LOCK_FILE = ".lock"
 METADATA_DIR = "__cluster_metadata-0"
@@ -52,17 +75,22 @@ def parse_partition_dir(name: str) -> tuple[str, int] | None:
 class LogManager:
     """Partition logs by (topic, partition); durable under `data_dir`, or in memory."""
 
-    def __init__(self, data_dir: str | None, lock_fd: int | None) -> None:
+    def __init__(self, data_dir: str | None, lock_fd: int | None, *, open_files: int | None = None) -> None:
         self.data_dir = data_dir
-        # The directory's health, shared with every log in it (fail-stop: see `logdir`).
-        self.logdir: LogDir | None = None if data_dir is None else LogDir(data_dir)
+        # The directory's health and its cache of segment descriptors, shared with every log in it
+        # (fail-stop: see `logdir`; `descriptors`).
+        self.logdir: LogDir | None = (
+            None if data_dir is None else LogDir(data_dir, DescriptorCache(open_files))
+        )
         self._lock_fd = lock_fd
         self._logs: dict[tuple[str, int], PartitionLog] = {}
         # Removes a renamed-away partition directory (by default at once, on the caller's thread).
         self.remove_tree: Callable[[str], object] = remove_tree_now
 
     @classmethod
-    def open(cls, data_dir: str | os.PathLike[str] | None) -> LogManager:
+    def open(cls, data_dir: str | os.PathLike[str] | None, *, open_files: int | None = None) -> LogManager:
+        """Lock and open `data_dir` (None: in memory). `open_files`: how many segment descriptors
+        its logs keep open at most (None: no limit)."""
         if data_dir is None:
             return cls(None, None)
         directory = os.fspath(data_dir)
@@ -78,7 +106,7 @@ class LogManager:
         for name in os.listdir(directory):
             if name.endswith(DELETE_SUFFIX):
                 shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
-        return cls(directory, fd)
+        return cls(directory, fd, open_files=open_files)
 
     @property
     def in_memory(self) -> bool:
@@ -97,6 +125,51 @@ class LogManager:
 
     def get(self, topic: str, partition: int) -> PartitionLog | None:
         return self._logs.get((topic, partition))
+
+    def prepare_partitions(self, topic: str, partitions: Iterable[int]) -> None:
+        """Step 1 of creating partitions (module doc): make their directories, empty, and fsync the
+        data directory. A directory already there is a stray that no metadata names (the caller
+        checked): it is removed first. Raises `LogDirOffline` after an I/O error."""
+        data_dir, logdir = self.data_dir, self.logdir
+        if data_dir is None or logdir is None:
+            return
+        logdir.check()
+        made: list[str] = []
+        try:
+            for index in partitions:
+                if (topic, index) in self._logs:
+                    raise ValueError(f"partition {topic}-{index} is open already")
+                path = os.path.join(data_dir, partition_dir_name(topic, index))
+                if os.path.lexists(path):
+                    log.warning("%s: removing a partition directory no topic has (left by an interrupted "
+                                "creation or deletion) before creating it again", path)
+                    PartitionLog.remove_directory(path, self.remove_tree)
+                os.mkdir(path)
+                made.append(path)
+            fsync_dir(data_dir)
+        except OSError as exc:
+            raise logdir.fail(f"creating the directories of the new partitions of {topic}", exc) from exc
+        except BaseException:
+            for path in made:  # not an I/O error: nothing names them, take them back at once
+                with contextlib.suppress(OSError):
+                    os.rmdir(path)
+            raise
+
+    def remove_strays(self, known: Mapping[str, int], keep: Collection[str] = ()) -> list[tuple[str, int]]:
+        """Remove the partition directories that no topic has: a topic not in `known` (topic ->
+        partition count), or a partition at or past its count (left by a creation interrupted
+        before its metadata record, or a deletion interrupted after it); topics in `keep` are left
+        alone. Returns what was removed."""
+        if self.data_dir is None:
+            return []
+        removed: list[tuple[str, int]] = []
+        for topic, index in self.partition_dirs():
+            if topic in keep or index < known.get(topic, 0) or (topic, index) in self._logs:
+                continue
+            PartitionLog.remove_directory(os.path.join(self.data_dir, partition_dir_name(topic, index)),
+                                          self.remove_tree)
+            removed.append((topic, index))
+        return removed
 
     def create(
         self, topic: str, partition: int, config: LogConfig, *, now_ms: int, leader_epoch: int = 0

@@ -39,8 +39,14 @@ class MemoryStore:
     def write_out(self) -> None:
         pass
 
-    def sync_descriptor(self) -> int | None:
-        return None
+    def lend_descriptor(self) -> tuple[int, int] | None:
+        return None  # nothing to fdatasync
+
+    def return_descriptor(self, mark: int | None) -> None:
+        pass
+
+    def release(self) -> bool:
+        return True
 
     def drop_cache(self, below: int) -> None:
         """Nothing to drop: the bytes are the store."""

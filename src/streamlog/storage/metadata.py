@@ -157,6 +157,7 @@ class MetadataStore:
         self._topics: dict[str, TopicMeta] = {}
         self._by_id: dict[uuid.UUID, TopicMeta] = {}
         self._cluster_id: str | None = None
+        self.skipped_records = 0  # records this version did not understand (written by a newer one?)
 
     @classmethod
     def open(
@@ -177,6 +178,7 @@ class MetadataStore:
                 event = None
             if event is None:
                 log.warning("metadata record at offset %d is not understood; skipped", record.offset)
+                store.skipped_records += 1
                 continue
             store._apply(event)
         if store._cluster_id is None:

@@ -4,7 +4,8 @@ A segment starts at `base_offset` (the name of its files) and holds whole v2 rec
 back, exactly as they arrived on the wire with base offset and leader epoch filled in. Only the
 newest ("active") segment is appended to; `seal` finishes a segment when the log rolls.
 
-The bytes live in a `SegmentStore`: `FileStore` (a `.log` file, used by `PartitionLog`) or
+The bytes live in a `SegmentStore`: `FileStore` (a `.log` file, used by `PartitionLog`, whose
+descriptor is opened on demand and kept in the data directory's bounded `DescriptorCache`) or
 `MemoryStore` (a bytearray, used by `MemoryPartitionLog`); everything else is shared.
 
 `<base>.log` file format: nothing but record batches, each laid out as in the Kafka protocol
@@ -18,8 +19,10 @@ on its hot paths:
 Everything else (CRC, timestamps, records) is read through `streamlog.protocol.records`.
 
 Threading: the owning log's thread does everything except `sync_data` / `sync_indexes`, which a
-flusher thread may call at any time (see `FileStore.sync` for the descriptor it uses); the fields
-they write (`flushed_size`, `indexes_synced`) are written by nobody else.
+flusher thread may call at any time (see `FileStore.sync` for the descriptor it uses), and
+`delete` of a segment already taken out of its log and closed (retention deletes files on a
+worker thread); the fields the flusher writes (`flushed_size`, `indexes_synced`) are written by
+nobody else.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from streamlog.storage.config import LogConfig
+from streamlog.storage.descriptors import CachedFile, DescriptorCache
 from streamlog.storage.errors import CorruptLogError
 from streamlog.storage.index import OffsetIndex, TimeIndex, fdatasync_path
 
@@ -59,7 +63,9 @@ class SegmentStore(Protocol):
     def read(self, position: int, size: int) -> bytes: ...
     def write(self, data: BytesLike) -> None: ...
     def write_out(self) -> None: ...
-    def sync_descriptor(self) -> int | None: ...
+    def lend_descriptor(self) -> tuple[int, int] | None: ...
+    def return_descriptor(self, mark: int | None) -> None: ...
+    def release(self) -> bool: ...
     def drop_cache(self, below: int) -> None: ...
     def truncate(self, size: int) -> None: ...
     def sync(self) -> None: ...
@@ -70,7 +76,11 @@ class SegmentStore(Protocol):
 
 
 class FileStore:
-    """A `.log` file; the descriptor is opened on first use and kept until `close`.
+    """A `.log` file, opened on demand through the data directory's `DescriptorCache`.
+
+    Its descriptor may be closed by the cache whenever no write through it is waiting for an
+    fdatasync and none is lent out (``descriptors`` has the rules), and is reopened by path on the
+    next use; `release` gives it back at once if that is safe.
 
     Write-behind (`write_behind` set, by the log of a partition whose appends are acknowledged
     only after a flush): `write` keeps the bytes in memory and `write_out` hands everything kept to
@@ -80,28 +90,29 @@ class FileStore:
     owner calls `write_out` first (on its own thread; `sync` may run on another).
     """
 
-    __slots__ = ("_cache_dropped", "_fd", "_file_size", "_pending", "path", "write_behind")
+    __slots__ = ("_cache_dropped", "_file", "_file_size", "_pending", "path", "write_behind")
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, files: DescriptorCache | None = None) -> None:
         self.path = path
-        self._fd: int | None = None
+        cache = files if files is not None else DescriptorCache()
+        self._file = cache.file(path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
         self._pending = bytearray()  # write-behind bytes, which follow the file's content
         self._file_size = -1  # bytes in the file, once known (kept while written through this object)
         self.write_behind = False
         self._cache_dropped = 0  # `drop_cache` has asked the kernel to drop the pages below this
 
-    def _open(self) -> int:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-        return self._fd
+    @property
+    def file(self) -> CachedFile:
+        """The descriptor's state in the cache (for tests and tools)."""
+        return self._file
 
     def _on_file(self) -> int:
         if self._file_size < 0:
-            self._file_size = os.fstat(self._open()).st_size
+            self._file_size = os.fstat(self._file.get()).st_size
         return self._file_size
 
     def size(self) -> int:
-        return os.fstat(self._open()).st_size + len(self._pending)
+        return os.fstat(self._file.get()).st_size + len(self._pending)
 
     def read(self, position: int, size: int) -> bytes:
         pending = self._pending
@@ -114,7 +125,7 @@ class FileStore:
         return self._pread(position, size)
 
     def _pread(self, position: int, size: int) -> bytes:
-        fd = self._open()
+        fd = self._file.get()
         data = os.pread(fd, size, position)
         while len(data) < size:  # short reads only happen at end of file
             more = os.pread(fd, size - len(data), position + len(data))
@@ -129,7 +140,9 @@ class FileStore:
                 self._on_file()
             self._pending += data
             return
-        fd = self._fd if self._fd is not None else self._open()
+        file = self._file
+        fd = file.get()
+        file.writes += 1  # dirty from here on (`wrote`, inlined: this is the append path)
         total = data.nbytes if isinstance(data, memoryview) else len(data)
         written = os.write(fd, data)
         if written < total:  # a short write (signal, full disk): write the rest
@@ -144,7 +157,9 @@ class FileStore:
         pending = self._pending
         if not pending:
             return
-        fd = self._fd if self._fd is not None else self._open()
+        file = self._file
+        fd = file.get()
+        file.writes += 1
         written = 0
         with memoryview(pending) as view:
             try:
@@ -154,17 +169,24 @@ class FileStore:
                 self._file_size += written
         del pending[:written]
 
-    def sync_descriptor(self) -> int:
-        """A descriptor that a caller may fdatasync (asynchronously) to do what `sync` does."""
-        return self._fd if self._fd is not None else self._open()
+    def lend_descriptor(self) -> tuple[int, int]:
+        """``(fd, mark)``: a descriptor that a caller may fdatasync (asynchronously) to do what `sync`
+        does. It stays open until `return_descriptor(mark)` (the fdatasync succeeded) or
+        `return_descriptor(None)` (it failed or never ran)."""
+        return self._file.pin()
+
+    def return_descriptor(self, mark: int | None) -> None:
+        self._file.unpin(mark)
 
     def drop_cache(self, below: int) -> None:
         """Tell the kernel it may drop this file's cached pages below byte `below`, which the caller
         knows to be durable (clean pages go; the kernel reuses them for the next writes). Asks in
-        steps of at least `_DROP_STEP` bytes. Only a hint: errors are ignored. May run on another
-        thread, like `sync`, with the same reasoning about the descriptor."""
+        steps of at least `_DROP_STEP` bytes. Only a hint: errors are ignored, and nothing is done
+        while the descriptor is closed. May run on another thread, like `sync`: the descriptor can
+        be closed under it, and if its number is reused meanwhile the hint lands on another file's
+        clean pages, which costs that file a read and loses nothing."""
         start = self._cache_dropped
-        fd = self._fd
+        fd = self._file.fd
         if below - start < _DROP_STEP or fd is None:
             return
         with contextlib.suppress(OSError):
@@ -179,39 +201,49 @@ class FileStore:
                 del pending[size - on_file :]
                 return
             pending.clear()
-        os.ftruncate(self._open(), size)
+        file = self._file
+        fd = file.get()
+        if size != self._on_file():
+            file.wrote()  # (a new file "cut" to its size, 0, changed nothing: nothing to sync)
+        os.ftruncate(fd, size)
         self._file_size = size
         self._cache_dropped = min(self._cache_dropped, size)
 
     def sync(self) -> None:
         # Another thread may call this while the owner works. The owner's descriptor is used when
         # it is open; the owner may close it meanwhile, but it closes a store only once the data
-        # is synced (log close), replaced (compaction) or deleted, so a call that then fails with
-        # EBADF, or lands on the number reused for another file, loses nothing.
-        fd = self._fd
+        # is synced (the cache, or log close), replaced (compaction) or deleted, so a call that
+        # then fails with EBADF, or lands on the number reused for another file, loses nothing.
+        file = self._file
+        mark = file.writes
+        fd = file.fd
         if fd is not None:
             try:
                 os.fdatasync(fd)
-                return
             except OSError as exc:
                 if exc.errno != errno.EBADF:
                     raise
+            else:
+                file.synced_through(mark)
+                return
         fdatasync_path(self.path)
+        file.synced_through(mark)
+
+    def release(self) -> bool:
+        """Close the descriptor now if nothing written through it waits for an fdatasync and it is
+        not lent out (kept bytes stay kept); True if no descriptor is left open."""
+        return self._file.release()
 
     def close(self) -> None:
         self.write_out()
-        fd, self._fd = self._fd, None  # see `sync`: unpublish, then close
-        if fd is not None:
-            os.close(fd)
+        self._file.close()
 
     def abandon(self) -> None:
         """Release the descriptor and drop the write-behind bytes, writing nothing (the
         directory failed: see `logdir`)."""
         self._pending.clear()
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with contextlib.suppress(OSError):
+            self._file.close()
 
     def delete(self) -> None:
         self._pending.clear()
@@ -350,7 +382,8 @@ class Segment:
         self.time_index.file.write_pending()
 
     def seal(self) -> None:
-        """The log rolled past this segment: record its final max timestamp, close index files."""
+        """The log rolled past this segment: record its final max timestamp, write out the index
+        entries still queued."""
         if self.max_timestamp >= 0:
             self.time_index.maybe_add(self.max_timestamp, self.offset_of_max_timestamp - self.base_offset)
         self.offset_index.file.close()
@@ -417,6 +450,11 @@ class Segment:
     def sync_indexes(self) -> None:
         self.offset_index.file.sync()
         self.time_index.file.sync()
+
+    def release(self) -> bool:
+        """Close the store's descriptor if that is safe now (`FileStore.release`); index files keep
+        none. True if no descriptor is left open."""
+        return self.store.release()
 
     def close(self) -> None:
         self.offset_index.file.close()

@@ -231,6 +231,35 @@ def test_create_partitions_results_per_topic(broker: Broker) -> None:
     assert len(broker.topics.get("q").partitions) == 5  # type: ignore[union-attr]
 
 
+def test_beyond_the_partition_limit_create_topics_and_create_partitions_answer_policy_violation() -> None:
+    b = make_broker(**{"streamlog.max.partitions": "8"})
+    try:
+        results = create(b, topic("first", 5), topic("wide", 100_000), topic("second", 4), topic("third", 3))
+        assert [(r["name"], r["error_code"]) for r in results] == [
+            ("first", 0), ("wide", ErrorCode.POLICY_VIOLATION), ("second", ErrorCode.POLICY_VIOLATION),
+            ("third", 0)]
+        assert "limited to 8 (streamlog.max.partitions)" in results[1]["error_message"]
+        assert "at most 3 more" in results[2]["error_message"]
+        (checked,) = create(b, topic("check", 1), validate_only=True)
+        assert checked["error_code"] == ErrorCode.POLICY_VIOLATION, "validate_only runs the same check"
+        grown = grow(b, ("first", 6, None))
+        assert [r["error_code"] for r in grown] == [ErrorCode.POLICY_VIOLATION]
+        assert "add 1 partitions to topic 'first'" in grown[0]["error_message"]
+        assert [r["error_code"] for r in grow(b, ("first", 6, None), validate_only=True)] == [
+            ErrorCode.POLICY_VIOLATION]
+        assert b.topics.partition_count() == 8 and set(b.topics.topics) == {"first", "third"}
+    finally:
+        asyncio.run(b.close())
+
+
+def test_the_default_partition_limit_refuses_100000_partitions(broker: Broker) -> None:
+    (result,) = create(broker, topic("wide", 100_000))
+    assert result["error_code"] == ErrorCode.POLICY_VIOLATION
+    assert result["error_message"] == (
+        "Cannot create topic 'wide' with 100000 partitions: this broker holds 0 partitions and is limited "
+        "to 10000 (streamlog.max.partitions), so at most 10000 more can be created.")
+
+
 # --- DeleteRecords ---------------------------------------------------------------------------------
 
 

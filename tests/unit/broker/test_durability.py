@@ -24,6 +24,7 @@ from streamlog.broker.purgatory import Purgatory
 from streamlog.broker.topics import Partition, PartitionGone
 from streamlog.broker.uring_fsync import UringFsync
 from streamlog.storage.config import LogConfig
+from streamlog.storage.descriptors import DescriptorCache
 from streamlog.storage.errors import LogDirOffline
 from streamlog.storage.log import PartitionLog
 from streamlog.storage.logdir import LogDir
@@ -304,8 +305,12 @@ def test_a_write_failure_in_prepare_fails_the_waiters() -> None:
 
 
 def real_partition(path: Path, index: int = 0, logdir: LogDir | None = None) -> Partition:
-    """A durable partition log under ``path``; ``logdir``: the directory's health (fresh if None)."""
+    """A durable partition log under ``path``; ``logdir``: the directory's health (fresh if None).
+    Its directory is made durable first, as a new log's first flush does (on a thread): the next
+    flushes are one fdatasync each."""
     plog = PartitionLog.open(path / f"t-{index}", LogConfig(), now_ms=0, logdir=logdir or LogDir(str(path)))
+    plog.flush()
+    assert plog.begin_flush() is None, "nothing to flush"
     plog.set_write_behind(True)
     return Partition("t", index, plog, {}, True)
 
@@ -388,5 +393,73 @@ def test_a_refused_submission_falls_back_to_threads(
         assert flusher._aio is None and flusher.engine == "threads", "threads from then on"
         await flusher.close()
         part.log.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_a_descriptor_lent_to_the_kernel_is_not_closed_before_its_fdatasync_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    """Six partitions share a descriptor cache of two: every flush needs room, but no descriptor
+    handed to io_uring or AIO is closed (or reused) before its completion comes back."""
+
+    async def main() -> None:
+        in_flight: dict[int, int] = {}  # fd -> inode, between submission and completion
+        violations: list[str] = []
+        real_close = os.close
+
+        def checked_close(fd: int) -> None:
+            if fd in in_flight:
+                violations.append(f"fd {fd} closed while its fdatasync was in flight")
+            real_close(fd)
+
+        real_submit = ENGINE_CLASSES[engine].submit
+
+        def recording_submit(self: Any, requests: Any) -> int:
+            for fd, _token in requests:
+                in_flight[fd] = os.fstat(fd).st_ino
+            return int(real_submit(self, requests))
+
+        real_done = FlushCoordinator._aio_done
+
+        def recording_done(self: FlushCoordinator, key: int, result: int) -> None:
+            found = self._aio_plans.get(key)
+            if found is not None:
+                fd = found[1].fd
+                if os.fstat(fd).st_ino != in_flight.get(fd):
+                    violations.append(f"fd {fd} no longer the file it was when submitted")
+                in_flight.pop(fd, None)
+            real_done(self, key, result)
+
+        monkeypatch.setattr(os, "close", checked_close)
+        monkeypatch.setattr(ENGINE_CLASSES[engine], "submit", recording_submit)
+        monkeypatch.setattr(FlushCoordinator, "_aio_done", recording_done)
+        flusher = Harness(threads=2, engine=engine)
+        flusher.start()
+        if flusher._aio is None:
+            pytest.skip(f"{engine} is not available here")
+        logdir = LogDir(str(tmp_path), DescriptorCache(2))
+        parts = [real_partition(tmp_path, i, logdir) for i in range(6)]
+        waiters = []
+        for round_ in range(5):
+            for part in parts:
+                waiter = Waiter()
+                end = part.log.append(make_batch(2, round_), now_ms=0).last_offset + 1
+                assert flusher.add_waiter(part, end, waiter)
+                waiters.append(waiter)
+                part.log.read(0, 100)  # reads of the others need descriptors too
+            await asyncio.sleep(0)
+        await until(lambda: all(w.calls for w in waiters))
+        assert all(w.calls == [None] for w in waiters) and not violations, violations
+        assert not in_flight and not flusher._aio_plans
+        files = logdir.files
+        assert files.evicted > 0 and files.overflows > 0, "the cache was too small for all of them"
+        assert len(files) <= 2, "back within its capacity once the descriptors were given back"
+        assert all(part.log.flushed_offset == 10 for part in parts)
+        await flusher.close()
+        for part in parts:
+            part.log.close()
+        assert len(logdir.files) == 0
 
     asyncio.run(main())

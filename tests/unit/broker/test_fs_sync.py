@@ -100,11 +100,13 @@ def append_each(parts: list[Partition], flusher: FlushCoordinator) -> list[Waite
 def started(tmp_path: Path) -> tuple[FlushCoordinator, FilesystemSync]:
     flusher = Harness(threads=2, syncfs_dir=str(tmp_path))
     flusher.start()
-    if flusher.filesystem_rounds is None:
+    fs = flusher.filesystem_rounds
+    if fs is None:
         pytest.skip("syncfs is not available here")
-    # Other programs' dirty data (other tests writing) must not send rounds back to per-file syncs.
-    flusher.filesystem_rounds._read_dirty = lambda: 0
-    return flusher, flusher.filesystem_rounds
+    # Rounds as on an idle machine: another program's writes (dirty pages machine-wide) would
+    # otherwise send them back to per-file syncs, and these tests count rounds.
+    fs._read_dirty = lambda: 0
+    return flusher, fs
 
 
 async def shut(flusher: FlushCoordinator, parts: list[Partition]) -> None:
@@ -234,3 +236,33 @@ def test_broker_settings_choose_the_scope_and_the_cache_tail(tmp_path: Path) -> 
         BrokerConfig({"streamlog.fsync.scope": "disk"})
     with pytest.raises(ConfigError):
         BrokerConfig({"streamlog.page.cache.tail.bytes": "-2"})
+
+
+def test_a_round_takes_at_most_max_round_partitions(tmp_path: Path) -> None:
+    """Each partition in a round keeps its descriptor lent until the round ends, so the broker caps
+    a round at half its descriptor budget; the rest of the line waits for the next round."""
+
+    async def main() -> None:
+        flusher = Harness(threads=2, syncfs_dir=str(tmp_path), max_round=2)
+        flusher.start()
+        fs = flusher.filesystem_rounds
+        if fs is None:
+            pytest.skip("syncfs is not available here")
+        fs._read_dirty = lambda: 0
+        sizes: list[int] = []
+        real_submit = fs.submit
+
+        def recorded(tokens: list[int]) -> None:
+            sizes.append(len(tokens))
+            real_submit(tokens)
+
+        fs.submit = recorded  # type: ignore[method-assign]
+        parts = [real_partition(tmp_path, i) for i in range(5)]
+        waiters = append_each(parts, flusher)
+        await until(lambda: all(w.calls for w in waiters))
+        assert all(w.calls == [None] for w in waiters)
+        assert sizes and max(sizes) == 2, sizes
+        assert all(p.log.flushed_offset == 2 for p in parts)
+        await shut(flusher, parts)
+
+    asyncio.run(main())

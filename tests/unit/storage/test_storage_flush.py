@@ -86,9 +86,12 @@ def test_flush_on_a_thread_while_appending(tmp_path: Path) -> None:
     assert all(f <= end for f, end in results)
     assert log_.flush() == log_.log_end_offset == 1_200
     end = log_.log_end_offset
-    log_._release()  # crash: the recovery point must already cover everything flushed
+    log_._release()  # crash: what was flushed must come back
     again = PartitionLog.open(tmp_path, SMALL, now_ms=0)
-    assert again.recovery_report.recovery_point == end
+    # The recovery point is rewritten on a new segment or every few MiB, not on every flush, so it
+    # may lag the last flushes within the last segment (recovery then re-checks a little more).
+    point = again.recovery_report.recovery_point
+    assert point is not None and again.segments[-1].base_offset <= point <= end
     assert again.recovery_report.truncated_bytes == 0
     assert again.log_end_offset == end
     again.close()

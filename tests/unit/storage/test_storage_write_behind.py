@@ -132,12 +132,15 @@ def test_recovery_point_is_rewritten_per_segment_and_every_few_mib(
 ) -> None:
     log_ = PartitionLog.open(tmp_path / "t-0", SMALL, now_ms=0)
     checkpoint = RecoveryCheckpoint(log_.name)
-    opened = checkpoint.read()
-    assert opened is not None and opened.offset == 0
+    assert checkpoint.read() is None, "a new, empty log has nothing to claim"
     log_.append(make_batch(3), now_ms=0)
     log_.flush()
-    assert log_.flushed_offset == 3
-    assert checkpoint.read() == opened, "same segment, a few bytes on: not rewritten"
+    first = checkpoint.read()
+    assert first is not None and first.offset == 3, "the first flush writes one"
+    log_.append(make_batch(3), now_ms=0)
+    log_.flush()
+    assert log_.flushed_offset == 6
+    assert checkpoint.read() == first, "same segment, a few bytes on: not rewritten"
     while len(log_.segments) == 1:
         log_.append(make_batch(3), now_ms=0)
     log_.flush()
