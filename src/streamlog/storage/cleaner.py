@@ -357,12 +357,16 @@ class CleaningJob:
     def _new_segment(self, base: int) -> Segment:
         if not self._durable:
             return Segment(base, MemoryStore(), OffsetIndex(None), TimeIndex(None))
-        return Segment(
+        seg = Segment(
             base,
             FileStore(log_path(self._path, base, ".log"), self.log.files),
             OffsetIndex(log_path(self._path, base, ".index")),
             TimeIndex(log_path(self._path, base, ".timeindex")),
         )
+        # Its index paths are the old segment's until the swap: no block may reach them before.
+        seg.offset_index.file.hold = True
+        seg.time_index.file.hold = True
+        return seg
 
     def _write_groups(self) -> None:
         """Pass C: each run of segments into one `.cleaned` file (fsynced), or a memory segment."""
@@ -439,7 +443,9 @@ class CleaningJob:
                     directory.unlink(segment_name(new.base_offset, suffix))
                 directory.replace(cleaned_name(new.base_offset), segment_name(new.base_offset, ".log"))
                 self._step("swap:renamed")
-            new.seal()
+            new.offset_index.file.hold = False
+            new.time_index.file.hold = False
+            new.seal()  # writes the index entries held back, to the new files
             if directory is not None:  # an index with no entries still gets its (empty) file
                 for index in (new.offset_index.file, new.time_index.file):
                     if index.path is not None and not os.path.exists(index.path):

@@ -63,12 +63,15 @@ class _IndexFile:
     """An append-only file of fixed-width entries, or nothing at all when `path` is None. It keeps no
     descriptor: each block is written through one opened for the write (see the module doc)."""
 
-    __slots__ = ("_pending", "path", "width")
+    __slots__ = ("_pending", "hold", "path", "width")
 
     def __init__(self, path: str | None, width: int) -> None:
         self.path = path
         self.width = width
         self._pending = bytearray()
+        # Keep every entry queued instead of writing blocks (a segment the log cleaner builds: its
+        # path is still the old segment's until the swap); `close` writes them all.
+        self.hold = False
 
     def read_all(self) -> bytes | None:
         """The file's whole content, or None if there is no file."""
@@ -83,7 +86,7 @@ class _IndexFile:
     def queue(self, entry: bytes) -> None:
         if self.path is not None:
             self._pending += entry
-            if len(self._pending) >= _WRITE_BLOCK:
+            if len(self._pending) >= _WRITE_BLOCK and not self.hold:
                 self.write_pending()
 
     def write_pending(self) -> None:

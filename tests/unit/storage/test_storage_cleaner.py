@@ -459,3 +459,34 @@ def test_last_batch_before_active_segment_is_kept(open_log: OpenLog) -> None:
     header, recs = headers[tail]
     assert recs == [] and header.records_count == 0 and header.last_offset == tail
     assert log.read(tail - 3, 1 << 20).first_offset == tail  # a read in the gap lands on it
+
+
+def test_a_cleaned_segment_keeps_every_index_entry_and_the_old_index_is_untouched(tmp_path: Path) -> None:
+    # An index entry for every batch, and enough batches for several 4 KiB index blocks: blocks
+    # written while the cleaned copy is built must not land in the old segment's index file.
+    config = LogConfig(segment_bytes=100_000, index_interval_bytes=1)
+    path = tmp_path / "t-0"
+    log = PartitionLog.open(path, config, now_ms=0)
+    try:
+        for i in range(1_800):
+            append(log, batch([(f"k{i % 700}".encode(), b"v")]))
+        log.flush()
+        first = log.closed_segments()[0]
+        index_path = path / "00000000000000000000.index"
+        old_index = index_path.read_bytes()
+        job = CleaningJob(log, CleanerConfig(), CleanerCheckpoints().get(log), NOW)
+        assert job.build()
+        assert index_path.read_bytes() == old_index, "the build wrote into the old segment's index"
+        assert job.swap()
+        job.finish()
+        cleaned = log.closed_segments()[0]
+        assert cleaned is not first and len(cleaned.offset_index) > 4096 // 8
+        assert os.path.getsize(index_path) == 8 * len(cleaned.offset_index), "every entry reached the file"
+    finally:
+        log.close()
+    again = PartitionLog.open(path, config, now_ms=0)
+    try:
+        assert again.recovery_report.segments_rebuilt == ()
+        assert len(again.closed_segments()[0].offset_index) == len(cleaned.offset_index)
+    finally:
+        again.close()
