@@ -95,6 +95,7 @@ from streamlog.storage.segment import FileStore, Segment, SegmentInfo, log_path
 log = logging.getLogger("streamlog.storage")
 
 _MAX_TIMESTAMP_AT = 35  # maxTimestamp field of a batch header
+_NAME_MAX = 255  # bytes in a file name (ext4, xfs)
 _CHECKPOINT_BYTES = 4 << 20  # a flush rewrites the recovery point once the log moved this far
 
 
@@ -846,9 +847,12 @@ class PartitionLog:
         takes about a second for a few GB on ext4, may happen later, off the caller's thread. The
         random part keeps a re-created partition that is deleted again from colliding with a
         removal still under way. A crash in between leaves only a `.delete` directory, which
-        `LogManager.open` removes.
+        `LogManager.open` removes. The name is cut to fit 255 bytes (a 249-character topic name
+        plus the partition and the suffix would not).
         """
-        doomed = f"{path}.{uuid.uuid4().hex[:12]}.delete"
+        suffix = f".{uuid.uuid4().hex[:12]}.delete"
+        parent, base = os.path.split(path)
+        doomed = os.path.join(parent, base[: _NAME_MAX - len(suffix)] + suffix)
         os.rename(path, doomed)
         fsync_dir(os.path.dirname(os.path.abspath(path)))
         remove_tree(doomed)
