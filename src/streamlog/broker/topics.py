@@ -107,6 +107,16 @@ class Topic:
         return self.name in INTERNAL_TOPICS
 
 
+def check_directory_names(name: str, partitions: int) -> None:
+    """Refuse partitions whose directory name ``<topic>-<partition>`` would not fit in a file name
+    (255 bytes): Kafka's 249-character topic limit leaves room for 5 digits only."""
+    longest = len(name) + 1 + len(str(partitions - 1))
+    if longest > 255:
+        raise TopicError(ErrorCode.INVALID_PARTITIONS,
+                         f"Topic '{name[:40]}...' cannot have {partitions} partitions: the directory of "
+                         f"partition {partitions - 1} would need a {longest}-byte name (at most 255).")
+
+
 @contextlib.contextmanager
 def storage_errors() -> Iterator[None]:
     """Turn a failed log directory (fail-stop: ``storage/logdir.py``) into KAFKA_STORAGE_ERROR."""
@@ -225,6 +235,7 @@ class TopicRegistry:
             partitions = int(self.config.get("num.partitions"))
         if partitions <= 0:
             raise TopicError(ErrorCode.INVALID_PARTITIONS, "Number of partitions must be larger than 0.")
+        check_directory_names(name, partitions)
         clean = self.validate_configs(configs)
         self.check_capacity(name, partitions, adding=False)
         return clean
@@ -304,6 +315,7 @@ class TopicRegistry:
                              f"which is higher than the requested {count}.")
         if count == current:
             raise TopicError(ErrorCode.INVALID_PARTITIONS, f"Topic already has {current} partitions.")
+        check_directory_names(name, count)
         self.check_capacity(name, count - current, adding=True)
         if validate_only:
             return

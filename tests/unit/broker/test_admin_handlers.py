@@ -418,3 +418,17 @@ def test_stubs(broker: Broker) -> None:
 
 def test_handlers_registered() -> None:
     assert {19, 20, 21, 37, 32, 33, 44, 60, 35, 48, 29} <= set(HANDLERS)
+
+
+def test_partitions_whose_directory_names_would_not_fit_are_refused(broker: Broker) -> None:
+    name = "y" * 249
+    topics = [{"name": name, "num_partitions": 100_001, "replication_factor": -1, "assignments": [],
+               "configs": []}]
+    big = make_broker(**{"streamlog.max.partitions": "-1"})
+    try:
+        [result] = call(big, 19, 7, {"topics": topics, "timeout_ms": 1000, "validate_only": False})["topics"]
+        assert result["error_code"] == ErrorCode.INVALID_PARTITIONS
+        assert "255" in result["error_message"]
+        assert big.topics.get(name) is None
+    finally:
+        asyncio.run(big.close())
