@@ -28,6 +28,8 @@ comma-separated list of):
   (until a clean shutdown): offset commits and transactional offsets are lost by a power cut.
 * ``no-txn-timeout``: the transaction coordinator never aborts a transaction open past its
   timeout, so one whose producer is gone hangs the last stable offset.
+* ``ignore-enospc``: a segment write that runs out of space is taken as written (short writes
+  not handled): the flush then syncs a file without those bytes and acknowledges them.
 * ``checkpoint-dirsync``: a newly created recovery-point checkpoint is not followed by an fsync of
   its directory (the bug fixed in main): its name is lost by a power cut right after.
 """
@@ -129,6 +131,23 @@ def no_transaction_timeout() -> None:
     TxnService.abort_timed_out = abort_timed_out  # type: ignore[method-assign]
 
 
+def ignore_enospc() -> None:
+    from streamlog.storage.segment import FileStore
+
+    write_out = FileStore.write_out
+
+    def written(self: FileStore) -> None:
+        try:
+            write_out(self)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            self._file_size += len(self._pending)  # "written"
+            self._pending.clear()
+
+    FileStore.write_out = written  # type: ignore[method-assign]
+
+
 def checkpoint_without_dirsync() -> None:
     from streamlog.storage.checkpoint import RecoveryCheckpoint
 
@@ -146,6 +165,7 @@ BREAKAGES: Final[dict[str, Callable[[], None]]] = {
     "retry-fsync": retry_failed_fdatasync,
     "offsets-nosync": offsets_without_fsync,
     "no-txn-timeout": no_transaction_timeout,
+    "ignore-enospc": ignore_enospc,
     "checkpoint-dirsync": checkpoint_without_dirsync,
 }
 
