@@ -136,6 +136,10 @@ def run_eio(tmp_path: Path, variant: str, *, env: dict[str, str] | None = None,
     return result
 
 
+def syncfs_variant(variant: str) -> bool:
+    return VARIANTS[variant][0]
+
+
 @pytest.mark.parametrize("variant", ["file", "syncfs"])
 def test_eio_on_sync_stops_the_broker_and_loses_nothing_acknowledged(tmp_path: Path, variant: str) -> None:
     require_fuse()
@@ -144,6 +148,9 @@ def test_eio_on_sync_stops_the_broker_and_loses_nothing_acknowledged(tmp_path: P
     assert result.exit_code == 1, result.summary()
     assert result.log is not None and len(result.log.critical) == 1, result.log
     assert len(result.log.stopped) == 1 and "(EIO)" in result.log.stopped[0], result.log
+    what = ("syncfs of the filesystem (a flush round" if syncfs_variant(variant)
+            else f"segment of {TOPIC}-{FAILED}")
+    assert what in result.log.stopped[0], result.log.stopped  # the message names what failed
     assert result.log.tracebacks == 0, result.log
     outcomes = result.raw_after_failure
     assert outcomes and (outcomes[0][:2] == ("error", STORAGE_ERROR) or outcomes[0][0] == "closed"), outcomes

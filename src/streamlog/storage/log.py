@@ -260,9 +260,11 @@ class PartitionLog:
         if logdir is not None and logdir.failure is not None:
             raise logdir.offline_error()
 
-    def flush_failed(self, exc: BaseException) -> BaseException:
-        """An fdatasync of `begin_flush`'s descriptor failed (run by the caller): report it. Returns
-        the error to hand on."""
+    def flush_failed(self, exc: BaseException, *, syncfs: bool = False) -> BaseException:
+        """An fdatasync of `begin_flush`'s descriptor failed (run by the caller), or the syncfs of
+        a flush round that covered this log (`syncfs`): report it. Returns the error to hand on."""
+        if syncfs:
+            return self._failed(f"syncfs of the filesystem (a flush round with {self.name})", exc)
         return self._failed(f"fdatasync of a segment of {self.name}", exc)
 
     # -- properties --------------------------------------------------------------------------
