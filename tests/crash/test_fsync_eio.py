@@ -94,7 +94,7 @@ def run_eio(tmp_path: Path, variant: str, *, env: dict[str, str] | None = None,
                             env=env) as broker:
         create_topic(broker.bootstrap, TOPIC, PARTITIONS)
         producers = [AckingProducer(name, broker.bootstrap, TOPIC, PARTITIONS, acks,
-                                    {**config, "message.timeout.ms": 10_000}, rate=150)
+                                    {**config, "message.timeout.ms": 5000}, rate=150)
                      for name, config in PRODUCERS.items()]
         raw = RawProducer(broker.bootstrap, TOPIC, FAILED)
         watcher = WatchingConsumer(broker.bootstrap, TOPIC, PARTITIONS)
@@ -113,7 +113,7 @@ def run_eio(tmp_path: Path, variant: str, *, env: dict[str, str] | None = None,
             raw.stop()
             watcher.stop()
             for producer in producers:
-                producer.finish(12)
+                producer.finish(7)
         result.delivery_errors = len(acks.errors)
         result.log = fail_stop_report(broker.broker.log_since_start())
         result.raw_after_failure = raw.after_first_failure()
