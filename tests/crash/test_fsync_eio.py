@@ -1,18 +1,18 @@
 """An EIO from fdatasync (or from syncfs) under acks=all load, end to end on FaultFS: fail-stop,
 then a power cut that loses what the failed sync covered (fsyncgate), then recovery.
 
-Scenario (:func:`run_eio`): the broker on FaultFS (per-file fdatasyncs, or syncfs rounds through
-the interposer), three confluent-kafka producers on six partitions, a raw producer writing 8 KB
-batches to partition 3 one request at a time, and a consumer reading everything it is served.
-Once 300 records are acknowledged, FaultFS fails the next fdatasync (or the next syncfs that covers
-unsynced data) of partition 3's segment with EIO, marking its dirty pages clean without writing
-them, as Linux does.  Fail-stop must follow: the request waiting for that sync answers
-KAFKA_STORAGE_ERROR (56) or loses its connection, nothing succeeds after it, one CRITICAL line,
-exit status 1 with the "stopped because the data directory failed" line.  Then, with only the fault
-cleared, the power is cut and the broker restarted: every acknowledged record (of every producer,
-on every partition) is at its offset, every record the consumer was served is still there, the
-records of the request that failed are gone, offsets are dense, and new writes land at the high
-watermark.
+Scenario (:func:`run_eio`): the broker on FaultFS (per-file fdatasyncs, or syncfs rounds through the
+interposer), three confluent-kafka producers on six partitions, a raw producer writing 8 KB batches
+to a seventh one request at a time (so a failed sync of it covers whole pages), and a consumer
+reading everything it is served. Once 300 records are acknowledged, FaultFS fails the next fdatasync
+(or the next syncfs that covers unsynced data) of partition 6's segment with EIO, marking its dirty
+pages clean without writing them, as Linux does. Fail-stop must follow: the request waiting for that
+sync answers KAFKA_STORAGE_ERROR (56) or loses its connection, nothing succeeds after it, one
+CRITICAL line, exit status 1 with the "stopped because the data directory failed" line. Then, with
+only the fault cleared, the power is cut and the broker restarted: every acknowledged record (of
+every producer, on every partition) is at its offset, every record the consumer was served is still
+there, the records of the request that failed are gone, offsets are dense, and new writes land at
+the high watermark.
 
 The last test proves that this can fail: a broker that retries a failed fdatasync (or syncfs)
 once and believes the retry (``STREAMLOG_FAULTFS_BREAK=retry-fsync``, the behaviour before
@@ -54,8 +54,8 @@ pytestmark = pytest.mark.skipif(broker_target() != "streamlog",
                                 reason="needs a Streamlog broker on a data dir")
 
 TOPIC = "eio"
-PARTITIONS = 6
-FAILED = 3  # the partition whose segment sync fails
+PARTITIONS = 6  # written by the confluent-kafka producers
+FAILED = 6  # one more, written only by the raw producer (8 KB batches): the one whose sync fails
 
 
 @dataclass
@@ -92,12 +92,12 @@ def run_eio(tmp_path: Path, variant: str, *, env: dict[str, str] | None = None,
     with FaultFS(tmp_path / "faultfs") as fs, \
             BrokerOnFaultFS(fs, syncfs=syncfs, settings=settings, log_path=tmp_path / "broker.log",
                             env=env) as broker:
-        create_topic(broker.bootstrap, TOPIC, PARTITIONS)
+        create_topic(broker.bootstrap, TOPIC, PARTITIONS + 1)
         producers = [AckingProducer(name, broker.bootstrap, TOPIC, PARTITIONS, acks,
                                     {**config, "message.timeout.ms": 5000}, rate=150)
                      for name, config in PRODUCERS.items()]
         raw = RawProducer(broker.bootstrap, TOPIC, FAILED)
-        watcher = WatchingConsumer(broker.bootstrap, TOPIC, PARTITIONS)
+        watcher = WatchingConsumer(broker.bootstrap, TOPIC, PARTITIONS + 1)
         for thread in (*producers, raw, watcher):
             thread.start()
         try:
@@ -130,7 +130,7 @@ def run_eio(tmp_path: Path, variant: str, *, env: dict[str, str] | None = None,
         if raw.unanswered:
             stored, _ends = read_partitions(broker.bootstrap, TOPIC, {FAILED: 0})
             result.failed_request_still_there = len(set(raw.unanswered) & set(stored[FAILED].values()))
-        for p, (offset, _value) in produce_each(broker.bootstrap, TOPIC, PARTITIONS, "after").items():
+        for p, (offset, _value) in produce_each(broker.bootstrap, TOPIC, PARTITIONS + 1, "after").items():
             result.new_writes[p] = (offset, result.verdict.ends.get(p, -1))
     print(f"EIO on {op} ({variant}): {result.summary()}")
     return result
@@ -149,7 +149,7 @@ def test_eio_on_sync_stops_the_broker_and_loses_nothing_acknowledged(tmp_path: P
     assert result.log is not None and len(result.log.critical) == 1, result.log
     assert len(result.log.stopped) == 1 and "(EIO)" in result.log.stopped[0], result.log
     what = ("syncfs of the filesystem (a flush round" if syncfs_variant(variant)
-            else f"segment of {TOPIC}-{FAILED}")
+            else f"/{TOPIC}-{FAILED} failed")
     assert what in result.log.stopped[0], result.log.stopped  # the message names what failed
     assert result.log.tracebacks == 0, result.log
     outcomes = result.raw_after_failure
