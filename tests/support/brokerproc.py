@@ -232,6 +232,22 @@ class BrokerProcess:
                 found.append(os.readlink(f"{base}/{name}"))
         return found
 
+    def wait(self, timeout: float) -> int | None:
+        """Wait up to ``timeout`` for the broker to exit by itself; its exit code, or None if it
+        still runs (it is left running)."""
+        if self._proc is None:
+            return None
+        try:
+            code = self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._close_log()
+        return code
+
+    def log_since_start(self) -> str:
+        """What the broker wrote since its latest start, decoded leniently."""
+        return self._read_since_start().decode("utf-8", "replace")
+
     def log_text(self) -> str:
         """Everything the broker wrote so far (all starts), decoded leniently."""
         try:

@@ -14,9 +14,24 @@ daemon injects a failure or cannot be reached (EIO).  It also adds ``fuse`` to
 then never used on FUSE and every flush is one fdatasync per file, as with
 ``--set streamlog.fsync.scope=file``.
 
-``STREAMLOG_FAULTFS_BREAK=dir-fsync`` breaks the broker on purpose, to prove that a test notices:
-the partition logs' directory fsyncs (``streamlog.storage.log.fsync_dir``: new partition
-directories, new segment files after a roll) do nothing.  A SIGKILL cannot tell; a power cut can.
+``STREAMLOG_FAULTFS_BREAK`` breaks the broker on purpose, to prove that a test notices (a
+comma-separated list of):
+
+* ``dir-fsync``: the partition logs' directory fsyncs (``streamlog.storage.log.fsync_dir``: new
+  partition directories, new segment files after a roll) do nothing.  A SIGKILL cannot tell; a
+  power cut can.
+* ``retry-fsync``: the behaviour before fail-stop: a failed fdatasync (or syncfs) is retried once,
+  and the retry's success counts.  After an EIO Linux (and FaultFS, "fsyncgate") has marked the
+  pages clean without writing them, so the retry succeeds with nothing written.  fdatasyncs run on
+  threads (``os.fdatasync``, which this wraps) instead of io_uring/AIO.
+* ``offsets-nosync``: ``__consumer_offsets`` appends are acknowledged at once and never flushed
+  (until a clean shutdown): offset commits and transactional offsets are lost by a power cut.
+* ``no-txn-timeout``: the transaction coordinator never aborts a transaction open past its
+  timeout, so one whose producer is gone hangs the last stable offset.
+* ``ignore-enospc``: a segment write that runs out of space is taken as written (short writes
+  not handled): the flush then syncs a file without those bytes and acknowledges them.
+* ``checkpoint-dirsync``: a newly created recovery-point checkpoint is not followed by an fsync of
+  its directory (the bug fixed in main): its name is lost by a power cut right after.
 """
 
 from __future__ import annotations
@@ -24,23 +39,29 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Sequence
+from typing import Any, Final
 
 from tests.support.faultfs import ControlConnection, FaultFSError
 
 SOCKET_ENV: Final = "STREAMLOG_FAULTFS_SOCKET"
 SYNCFS_ENV: Final = "STREAMLOG_FAULTFS_SYNCFS"  # "0": do not install the interposer
-BREAK_ENV: Final = "STREAMLOG_FAULTFS_BREAK"  # "dir-fsync": a deliberately broken broker
+BREAK_ENV: Final = "STREAMLOG_FAULTFS_BREAK"  # a deliberately broken broker, see above
 
 
-def faultfs_syncfs(socket_path: str) -> Callable[[int], int]:
-    """A libc-style ``syncfs(fd)`` that syncs the whole FaultFS through its daemon."""
+def faultfs_syncfs(socket_path: str, *, retry: bool = False) -> Callable[[int], int]:
+    """A libc-style ``syncfs(fd)`` that syncs the whole FaultFS through its daemon (``retry``: once
+    more after a failure, the "retry-fsync" breakage)."""
     conn = ControlConnection(socket_path, timeout=60.0)
 
     def syncfs(fd: int) -> int:
         try:
-            conn.call("syncfs")
+            try:
+                conn.call("syncfs")
+            except OSError:
+                if not retry:
+                    raise
+                conn.call("syncfs")
         except OSError as exc:  # an injected failure
             ctypes.set_errno(exc.errno or errno.EIO)
             return -1
@@ -52,10 +73,10 @@ def faultfs_syncfs(socket_path: str) -> Callable[[int], int]:
     return syncfs
 
 
-def install_interposer(socket_path: str) -> None:
+def install_interposer(socket_path: str, *, retry: bool = False) -> None:
     from streamlog.broker import fs_sync
 
-    syncfs = faultfs_syncfs(socket_path)
+    syncfs = faultfs_syncfs(socket_path, retry=retry)
     fs_sync.load_syncfs = lambda: syncfs
     fs_sync.FILESYSTEMS = fs_sync.FILESYSTEMS | {"fuse"}  # type: ignore[misc]
     # A FaultFS syncfs costs FaultFS's own dirty data only: other programs' dirty pages on the
@@ -69,15 +90,96 @@ def break_directory_fsync() -> None:
     log.fsync_dir = lambda directory: None
 
 
+def retry_failed_fdatasync() -> None:
+    from streamlog.broker import durability
+
+    durability.ENGINES.clear()  # fdatasyncs on threads, through os.fdatasync
+    real = os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        try:
+            real(fd)
+        except OSError:
+            real(fd)  # "succeeds": the pages the failed call dropped are clean now
+
+    os.fdatasync = fdatasync
+
+
+def offsets_without_fsync() -> None:
+    import asyncio
+
+    from streamlog.broker.group_service import GroupService
+    from streamlog.protocol.records.builder import NewRecord, build_batch
+
+    def append(self: GroupService, records: Sequence[Any], stamp: int) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if records:
+            batch = build_batch([NewRecord(r.key, r.value, stamp) for r in records])
+            self.partition.log.append(bytearray(batch), now_ms=stamp)
+        done.set_result(None)
+        return done
+
+    GroupService._append = append  # type: ignore[method-assign]
+
+
+def no_transaction_timeout() -> None:
+    from streamlog.broker.txn_service import TxnService
+
+    async def abort_timed_out(self: TxnService, stamp: int) -> None:
+        return None
+
+    TxnService.abort_timed_out = abort_timed_out  # type: ignore[method-assign]
+
+
+def ignore_enospc() -> None:
+    from streamlog.storage.segment import FileStore
+
+    write_out = FileStore.write_out
+
+    def written(self: FileStore) -> None:
+        try:
+            write_out(self)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            self._file_size += len(self._pending)  # "written"
+            self._pending.clear()
+
+    FileStore.write_out = written  # type: ignore[method-assign]
+
+
+def checkpoint_without_dirsync() -> None:
+    from streamlog.storage.checkpoint import RecoveryCheckpoint
+
+    write = RecoveryCheckpoint.write
+
+    def written(self: RecoveryCheckpoint, point: Any, *, sync: bool) -> bool:
+        write(self, point, sync=sync)
+        return False  # "not created": the caller skips the directory fsync
+
+    RecoveryCheckpoint.write = written  # type: ignore[method-assign]
+
+
+BREAKAGES: Final[dict[str, Callable[[], None]]] = {
+    "dir-fsync": break_directory_fsync,
+    "retry-fsync": retry_failed_fdatasync,
+    "offsets-nosync": offsets_without_fsync,
+    "no-txn-timeout": no_transaction_timeout,
+    "ignore-enospc": ignore_enospc,
+    "checkpoint-dirsync": checkpoint_without_dirsync,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
+    broken = [name for name in os.environ.get(BREAK_ENV, "").split(",") if name]
+    unknown = [name for name in broken if name not in BREAKAGES]
+    if unknown:
+        raise SystemExit(f"{BREAK_ENV}: unknown breakage {unknown}; on offer: {sorted(BREAKAGES)}")
     socket_path = os.environ.get(SOCKET_ENV)
     if socket_path and os.environ.get(SYNCFS_ENV, "1") != "0":
-        install_interposer(socket_path)
-    broken = os.environ.get(BREAK_ENV, "")
-    if broken == "dir-fsync":
-        break_directory_fsync()
-    elif broken:
-        raise SystemExit(f"{BREAK_ENV}={broken!r}: the only breakage on offer is 'dir-fsync'")
+        install_interposer(socket_path, retry="retry-fsync" in broken)
+    for name in broken:
+        BREAKAGES[name]()
     from streamlog.cli.main import main as streamlog_main
 
     return streamlog_main(argv)

@@ -13,6 +13,11 @@ after the recovered end: a torn tail that recovery did not cut would show as a l
 record.  At the end the producers drain, a last crash follows, and every acknowledgement ever
 received is checked again (a cut can only lose; data lost in a later cycle shows here).
 
+Other clients join a run as :class:`Workload` objects (``workloads=``; ``powercut_txn.TxnWorkload``:
+transactions and group commits): started once the topic exists, quiesced after each restart (the
+operation in hand finishes, no new one starts), checked, and resumed; their problems count as
+losses.
+
 :data:`VARIANTS` names the two durability paths: ``file`` (``streamlog.fsync.scope=file``: one
 fdatasync per partition) and ``syncfs`` (flush rounds through the syncfs interposer).
 :func:`run_variant` and :func:`assert_nothing_lost` are what ``tests/crash/test_power_cut*.py``
@@ -24,13 +29,33 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tests.support.faultfs import FaultFS
 from tests.support.powercut import Ack, AckingProducer, AckLog, BrokerOnFaultFS, create_topic
+
+
+class Workload(Protocol):
+    """More clients in a power-cut run; see the module docstring."""
+
+    name: str
+
+    def start(self, bootstrap: str, in_topic: str, in_partitions: int) -> None: ...
+
+    def before_cut(self, rng: random.Random) -> None: ...
+
+    def quiesce(self) -> None: ...
+
+    def check(self, bootstrap: str) -> list[str]: ...
+
+    def resume(self) -> None: ...
+
+    def summary(self) -> str: ...
+
+    def finish(self) -> None: ...
 
 
 @dataclass
@@ -50,6 +75,8 @@ class CycleReport:
     fs_counters: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     details: list[str] = field(default_factory=list)
+    workload_problems: list[str] = field(default_factory=list)  # "cycle N, workload: problem"
+    workload_summaries: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         pages_lost = sum(c.get("pages_lost", 0) for c in self.cuts)
@@ -59,7 +86,9 @@ class CycleReport:
                 f"{len(self.lost)} acknowledged records lost (first in cycle {self.first_loss_cycle}), "
                 f"{self.holes} holes, {len(self.delivery_errors)} delivery errors, {self.undelivered} "
                 f"undelivered; unsynced pages lost at the cuts {pages_lost}, written back {pages_kept}; "
-                f"fs {self.fs_counters}")
+                f"fs {self.fs_counters}"
+                + "".join(f"; {w}" for w in self.workload_summaries)
+                + (f"; {len(self.workload_problems)} workload problems" if self.workload_problems else ""))
 
 
 PRODUCERS: Mapping[str, Mapping[str, Any]] = {
@@ -73,7 +102,7 @@ def run_cycles(fs: FaultFS, *, cycles: int, syncfs: bool, settings: Mapping[str,
                topic_config: Mapping[str, str] | None = None, partitions: int = 12, seed: int = 1,
                stop_at_first_loss: bool = False, min_acks_per_cycle: int = 200, rate: float = 150.0,
                log_path: str | os.PathLike[str] | None = None,
-               env: Mapping[str, str] | None = None) -> CycleReport:
+               env: Mapping[str, str] | None = None, workloads: Sequence[Workload] = ()) -> CycleReport:
     """Produce; ``cycles`` times crash (keep "none" and "random" in turn) + restart + verify the
     acknowledgements received since the previous check; then a last crash and a check of all."""
     topic = "powercut"
@@ -87,6 +116,8 @@ def run_cycles(fs: FaultFS, *, cycles: int, syncfs: bool, settings: Mapping[str,
                      for name, config in PRODUCERS.items()]
         for producer in producers:
             producer.start()
+        for workload in workloads:
+            workload.start(broker.bootstrap, topic, partitions)
         try:
             checked = 0
             for cycle in range(1, cycles + 1):
@@ -94,6 +125,8 @@ def run_cycles(fs: FaultFS, *, cycles: int, syncfs: bool, settings: Mapping[str,
                 if not acks.wait_for(before + min_acks_per_cycle, 60):
                     raise AssertionError(f"cycle {cycle}: producing stalled at {len(acks)} acks; "
                                          f"errors {acks.errors[:3]}")
+                for workload in workloads:
+                    workload.before_cut(rng)
                 time.sleep(rng.uniform(0.0, 0.8))  # the cut lands at a random moment
                 keep = "none" if cycle % 2 else "random"
                 report.cuts.append(broker.crash(keep=keep, seed=rng.randrange(1 << 30)) | {"keep": keep})
@@ -103,19 +136,26 @@ def run_cycles(fs: FaultFS, *, cycles: int, syncfs: bool, settings: Mapping[str,
                 batch = acks.since(checked)
                 checked += len(batch)
                 _check(broker, topic, batch, cycle, report)
-                if report.lost and stop_at_first_loss:
+                _check_workloads(broker, workloads, cycle, report)
+                if (report.lost or report.workload_problems) and stop_at_first_loss:
                     break
             for producer in producers:
                 report.undelivered += producer.finish(5 if report.lost and stop_at_first_loss else 60)
+            for workload in workloads:
+                workload.quiesce()
             report.cuts.append(broker.crash(keep="random", seed=rng.randrange(1 << 30)) | {"keep": "random"})
             broker.restart()
             everything = acks.since(0)
             report.acks = len(everything)
             _check(broker, topic, everything, report.cycles + 1, report)
+            _check_workloads(broker, workloads, report.cycles + 1, report, resume=False)
             report.delivery_errors = list(acks.errors)
         finally:
             for producer in producers:
                 producer.finish(0)  # after a failure: stop them (no-op when finished above)
+            for workload in workloads:
+                workload.finish()
+                report.workload_summaries.append(f"{workload.name}: {workload.summary()}")
     report.fs_counters = {k: v for k, v in fs.stats()["counters"].items() if not k.startswith("bytes_")}
     report.seconds = time.monotonic() - started
     return report
@@ -130,6 +170,19 @@ def _check(broker: BrokerOnFaultFS, topic: str, acks: list[Ack], cycle: int, rep
         report.details.append(f"cycle {cycle}: {verdict.describe()}")
         if report.first_loss_cycle is None:
             report.first_loss_cycle = cycle
+
+
+def _check_workloads(broker: BrokerOnFaultFS, workloads: Sequence[Workload], cycle: int, report: CycleReport,
+                     *, resume: bool = True) -> None:
+    for workload in workloads:
+        workload.quiesce()
+    for workload in workloads:
+        found = workload.check(broker.bootstrap)
+        report.workload_problems += [f"cycle {cycle}, {workload.name}: {p}" for p in found]
+        if found and report.first_loss_cycle is None:
+            report.first_loss_cycle = cycle
+    for workload in workloads if resume else ():
+        workload.resume()
 
 
 # ------------------------------------------------------------------------------ the test scenarios
@@ -162,6 +215,7 @@ def assert_nothing_lost(report: CycleReport, variant: str, cycles: int) -> None:
     durability path was the one exercised."""
     assert report.cycles == cycles
     assert not report.lost and not report.holes, "\n".join(report.details)
+    assert not report.workload_problems, "\n".join(report.workload_problems[:20])
     assert not report.delivery_errors, report.delivery_errors[:5]
     assert report.undelivered == 0
     assert report.acks >= cycles * 200, "the producers kept producing across the restarts"

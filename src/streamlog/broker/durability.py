@@ -219,7 +219,7 @@ class FlushCoordinator:
 
     def _fs_done(self, keys: list[int], result: int) -> None:
         for key in keys:
-            self._aio_done(key, result)
+            self._aio_done(key, result, syncfs=True)
 
     def _to_thread(self, part: Partition) -> None:
         self._queue.put(part)
@@ -241,14 +241,14 @@ class FlushCoordinator:
             part.log.cancel_flush(plan)
             self._to_thread(part)
 
-    def _aio_done(self, key: int, result: int) -> None:
+    def _aio_done(self, key: int, result: int, *, syncfs: bool = False) -> None:
         found = self._aio_plans.pop(key, None)
         if found is None:
             return
         part, plan = found
         error: BaseException | None = None
         if result < 0:
-            error = part.log.flush_failed(OSError(-result, os.strerror(-result)), plan)
+            error = part.log.flush_failed(OSError(-result, os.strerror(-result)), plan, syncfs=syncfs)
         else:
             try:
                 part.log.finish_flush(plan)

@@ -302,11 +302,15 @@ class PartitionLog:
         if logdir is not None and logdir.failure is not None:
             raise logdir.offline_error()
 
-    def flush_failed(self, exc: BaseException, plan: FlushPlan | None = None) -> BaseException:
-        """An fdatasync of `begin_flush`'s descriptor (`plan`'s) failed (run by the caller): report
-        it and take the descriptor back. Returns the error to hand on."""
+    def flush_failed(self, exc: BaseException, plan: FlushPlan | None = None, *,
+                     syncfs: bool = False) -> BaseException:
+        """An fdatasync of `begin_flush`'s descriptor (`plan`'s) failed (run by the caller), or the
+        syncfs of a flush round that covered this log (`syncfs`): report it and take the descriptor
+        back. Returns the error to hand on."""
         if plan is not None:
             plan.segment.store.return_descriptor(None)
+        if syncfs:
+            return self._failed(f"syncfs of the filesystem (a flush round with {self.name})", exc)
         return self._failed(f"fdatasync of a segment of {self.name}", exc)
 
     # -- properties --------------------------------------------------------------------------

@@ -191,6 +191,7 @@ def test_a_failed_round_fails_every_waiter_in_it_and_takes_the_directory_offline
         assert "Input/output error" in str(failed[0].calls[0])
         assert all(p.log.flushed_offset == 0 for p in parts), "a failed round claims nothing"
         assert logdir.offline and logdir.failure is not None and logdir.failure.errno == 5
+        assert logdir.failure.operation.startswith("syncfs of the filesystem (a flush round with ")
         fs._syncfs = real_syncfs  # the disk "recovers": nothing is synced again all the same
         with pytest.raises(LogDirOffline):
             parts[0].log.append(make_batch(1), now_ms=0)
