@@ -2,8 +2,10 @@
 start (a new checkpoint file is followed by an fsync of its directory), so recovery of those logs
 starts from a recovery point rather than from nothing.
 
-The broker starts on a fresh FaultFS, is SIGKILLed and the power cut (nothing unsynced kept), and
-started again: its "recovered (RecoveryReport(... recovery_point=...))" lines for
+The broker starts on a fresh FaultFS, an offset is committed and a transactional producer
+initialised (so that the offsets and transaction logs have something in them: an empty log claims
+no recovery point and logs no recovery), the broker is SIGKILLed and the power cut (nothing unsynced
+kept), and started again: its "recovered (RecoveryReport(... recovery_point=...))" lines for
 ``__cluster_metadata-0``, ``__consumer_offsets`` and ``__transaction_state`` must name a point.  The
 second test proves that this can fail: without that directory fsync
 (``STREAMLOG_FAULTFS_BREAK=checkpoint-dirsync``) the files are lost and recovery starts from None.
@@ -14,6 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 from tests.support.brokerproc import broker_target
 from tests.support.faultfs import FaultFS, require_fuse
 from tests.support.faultfs_broker import BREAK_ENV
@@ -26,11 +30,26 @@ pytestmark = pytest.mark.skipif(broker_target() != "streamlog",
 INTERNAL_LOGS = ("__cluster_metadata-0", "__consumer_offsets", "__transaction_state")
 
 
+def write_internal_logs(bootstrap: str) -> None:
+    """A durable group commit (``__consumer_offsets``) and a producer id for a transactional id
+    (``__transaction_state``); both are acknowledged only once fsynced."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic("rp", 1, 1)])["rp"].result(20)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "rp-group", "log_level": 2})
+    try:
+        consumer.commit(offsets=[TopicPartition("rp", 0, 0)], asynchronous=False)
+    finally:
+        consumer.close()
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": "rp-txn", "log_level": 2})
+    producer.init_transactions(30)
+
+
 def points_after_first_start_and_cut(tmp_path: Path,
                                      env: dict[str, str] | None = None) -> dict[str, int | None]:
     with FaultFS(tmp_path / "faultfs") as fs, \
             BrokerOnFaultFS(fs, syncfs=False, settings={"streamlog.fsync.scope": "file"},
                             log_path=tmp_path / "broker.log", env=env) as broker:
+        write_internal_logs(broker.bootstrap)
         cut = broker.crash(keep="none")
         broker.restart()
         reports = recovery_reports(broker.broker.log_since_start())

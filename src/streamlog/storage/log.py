@@ -175,6 +175,7 @@ class PartitionLog:
         self._dirty: list[Segment] = []
         self._dir_generation = 0
         self._synced_dir_generation = 0
+        self._dir_sync_owed = False  # a new recovery-point file awaits a directory fsync
         self._flushed = self.log_end_offset
         self._checkpointed = (-1, 0)  # (segment base, position) of the last recovery point written
         self._closed = False
@@ -702,22 +703,34 @@ class PartitionLog:
                 fsync_dir(self.name)
                 self._synced_dir_generation = snap.dir_generation
             operation = "writing the recovery point"
-            return self._flushed_through(snap)
+            flushed = self._flushed_through(snap)
+            if self._dir_sync_owed:
+                operation = "fsync of the directory"
+                fsync_dir(self.name)
+                self._dir_sync_owed = False
+            return flushed
         except OSError as exc:
             raise self._failed(f"{operation} of {self.name}", exc) from exc
 
     def _flushed_through(self, snap: _FlushSnapshot) -> int:
-        """Everything `snap` names is synced: record it (and, now and then, the recovery point)."""
-        if snap.end_offset > self._flushed and self._checkpoint is not None:
+        """Everything `snap` names is synced: record it (and, now and then, the recovery point; the
+        first flush of a log writes one even if empty, so that the file exists from then on)."""
+        first = self._checkpointed[0] < 0
+        if (snap.end_offset > self._flushed or first) and self._checkpoint is not None:
             # The checkpoint only bounds how much recovery re-checks, so within one segment it is
             # rewritten every _CHECKPOINT_BYTES, not on every flush (a write each time otherwise).
             base, position = self._checkpointed
-            if snap.segment_base != base or snap.position - position >= _CHECKPOINT_BYTES:
-                self._checkpoint.write(
-                    RecoveryPoint(snap.end_offset, snap.segment_base, snap.position, False), sync=False
-                )
+            if first or snap.segment_base != base or snap.position - position >= _CHECKPOINT_BYTES:
+                # The first one is fdatasync'ed (once in a log's life), the later ones are not: a
+                # power cut then leaves an older recovery point, never none.
+                if self._checkpoint.write(
+                    RecoveryPoint(snap.end_offset, snap.segment_base, snap.position, False), sync=first
+                ):
+                    # A new checkpoint file (the first flush of a new log): its name is durable
+                    # once the directory is fsynced again, by this flush or the next one.
+                    self._dir_sync_owed = True
                 self._checkpointed = (snap.segment_base, snap.position)
-            self._flushed = snap.end_offset
+            self._flushed = max(self._flushed, snap.end_offset)
         return self._flushed
 
     def begin_flush(self) -> FlushPlan | None:
@@ -728,7 +741,8 @@ class PartitionLog:
         if self._closed or self.offline:
             return None
         snap = self._snapshot
-        if snap.dir_generation > self._synced_dir_generation or snap.end_offset <= self._flushed:
+        if (snap.dir_generation > self._synced_dir_generation or snap.end_offset <= self._flushed
+                or self._dir_sync_owed):
             return None
         todo = [
             (seg, size)
@@ -775,9 +789,10 @@ class PartitionLog:
             if not seg.indexes_synced:
                 seg.sync_indexes()
                 seg.indexes_synced = True
-        if self._dir_generation > self._synced_dir_generation:
+        if self._dir_generation > self._synced_dir_generation or self._dir_sync_owed:
             fsync_dir(self.name)
             self._synced_dir_generation = self._dir_generation
+            self._dir_sync_owed = False
         active = self._segments[-1]
         if self._checkpoint is not None:
             created = self._checkpoint.write(
