@@ -12,7 +12,9 @@ hook, restricted to ``streamlog`` (so the decoders report coverage and the harne
 the target instrument what the hook cannot see (``prepare``), and hands the remaining arguments to
 libFuzzer.  Without a corpus directory or input file among them, it fuzzes with the working corpus
 ``.fuzz-work/TARGET/corpus`` (written by libFuzzer, never committed) followed by the committed seeds
-``fuzz/corpus/TARGET`` (only read), and writes findings under ``.fuzz-work/TARGET/artifacts/``.
+``fuzz/corpus/TARGET`` (only read), and writes findings under ``.fuzz-work/TARGET/artifacts/``;
+``fuzz/dicts/TARGET.dict``, where there is one, is passed as the libFuzzer dictionary (magics and
+tokens that byte mutations rarely produce).
 Given input files, libFuzzer runs each once: that is how a finding is reproduced.  Unless given,
 ``-timeout=10`` and ``-rss_limit_mb=1024`` are added: a decoder that spends ten seconds on one
 input, or a gigabyte, has a bug.  ``--all`` is :mod:`fuzz.runner`.
@@ -29,6 +31,7 @@ from fuzz.targets import TARGETS
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "fuzz" / "corpus"
+DICTS = REPO / "fuzz" / "dicts"
 WORK = REPO / ".fuzz-work"
 DEFAULT_FLAGS = {"-timeout": "10", "-rss_limit_mb": "1024"}
 
@@ -40,6 +43,9 @@ def libfuzzer_args(target: str, args: list[str]) -> list[str]:
     for flag, value in DEFAULT_FLAGS.items():
         if flag not in given:
             out.append(f"{flag}={value}")
+    dictionary = DICTS / f"{target}.dict"
+    if "-dict" not in given and dictionary.exists():
+        out.append(f"-dict={dictionary}")
     if "-artifact_prefix" not in given:
         artifacts = WORK / target / "artifacts"
         artifacts.mkdir(parents=True, exist_ok=True)

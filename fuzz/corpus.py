@@ -217,7 +217,7 @@ def write_corpus(connections: list[Connection], data_dir: Path, root: Path) -> d
             sets, lambda s: (s[0], s[1], s[3]), lambda s: len(s[2]), 2):
         if len(data) <= MAX_SEED:
             flavour = "-".join(codecs) + ("-control" if control else "") + ("-txn" if txn else "")
-            writer.write("records", f"{client}-{source}-{flavour}", b"\x00" + data)
+            writer.write("records", f"{client}-{source}-{flavour}", b"\x01" + data)  # flag: fix CRCs
     # compression: the compressed sections of those batches, two per (client, codec).
     sections = []
     for client, _source, data, _kind in sets:
@@ -289,14 +289,15 @@ def _storage(writer: CorpusWriter, data_dir: Path) -> None:
                 content = _U32.pack(size) + content[: 2048 - 2048 % 8]
             elif mode == 1:
                 content = _U32.pack(0x7FFFFFFF) + content[: 2040 - 2040 % 12]
-            found[mode].append((f"{Path(directory).name}-{name}", bytes([mode]) + content))
+            flag = 0x80 if mode >= 2 else 0  # CRC-protected files: the target rewrites the CRC
+            found[mode].append((f"{Path(directory).name}-{name}", bytes([mode | flag]) + content))
     for _mode, items in sorted(found.items()):
         for name, data in sorted(items, key=lambda item: -len(item[1]))[:3]:
             writer.write("storage", re.sub(r"-[0-9a-f]{6}-", "-", name), data)
     writer.write("storage", "synthetic-cleaner-swap.manifest",
-                 bytes([5]) + encode_manifest([(0, 10), (20, 35)]))
+                 bytes([5 | 0x80]) + encode_manifest([(0, 10), (20, 35)]))
     writer.write("storage", "synthetic-cleaner-offset.checkpoint",
-                 bytes([6]) + encode_checkpoint(CleanerCheckpoint(120, 1_700_000_000_000)))
+                 bytes([6 | 0x80]) + encode_checkpoint(CleanerCheckpoint(120, 1_700_000_000_000)))
 
 
 __all__ = ["CorpusWriter", "Frame", "requests_and_responses", "split_frames", "write_corpus"]
