@@ -19,7 +19,7 @@ from fuzz.targets import TARGETS
 
 REPO = Path(__file__).resolve().parents[2]
 SEEDS = REPO / "fuzz" / "corpus"
-SECONDS_PER_TARGET = 3
+SECONDS_PER_TARGET = 2
 
 pytestmark = pytest.mark.slow
 
