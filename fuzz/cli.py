@@ -15,7 +15,9 @@ libFuzzer.  Without a corpus directory or input file among them, it fuzzes with 
 ``fuzz/corpus/TARGET`` (only read), and writes findings under ``.fuzz-work/TARGET/artifacts/``;
 ``fuzz/dicts/TARGET.dict``, where there is one, is passed as the libFuzzer dictionary (magics and
 tokens that byte mutations rarely produce).
-Given input files, libFuzzer runs each once: that is how a finding is reproduced.  Unless given,
+Given input files, libFuzzer runs each once: that is how a finding is reproduced.  libFuzzer's
+argv[0] is a small launcher script in ``.fuzz-work/TARGET/`` that runs ``python -m fuzz TARGET``,
+so the modes that start the fuzzer again (``-minimize_crash``, ``-merge``, ``-fork``) work.  Unless given,
 ``-timeout=10`` and ``-rss_limit_mb=1024`` are added: a decoder that spends ten seconds on one
 input, or a gigabyte, has a bug.  ``--all`` is :mod:`fuzz.runner`.
 """
@@ -66,8 +68,20 @@ def run_target(target: str, args: list[str]) -> None:
     prepare = getattr(module, "prepare", None)
     if prepare is not None:
         prepare(atheris.instrument_func)
-    atheris.Setup([sys.argv[0], *libfuzzer_args(target, args)], module.test_one_input)
+    atheris.Setup([str(_launcher(target)), *libfuzzer_args(target, args)], module.test_one_input)
     atheris.Fuzz()
+
+
+def _launcher(target: str) -> Path:
+    """An executable that runs ``python -m fuzz TARGET ARGS``: libFuzzer starts its argv[0] again for
+    ``-minimize_crash``, ``-merge``, ``-fork`` and ``-jobs``, and ``__main__.py`` cannot be run so."""
+    path = WORK / target / f"run-{target}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    script = f'#!/bin/sh\ncd "{REPO}" && exec "{sys.executable}" -m fuzz {target} "$@"\n'
+    if not path.exists() or path.read_text() != script:
+        path.write_text(script)
+        path.chmod(0o755)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

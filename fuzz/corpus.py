@@ -70,7 +70,8 @@ def requests_and_responses(connections: Iterable[Connection]) -> tuple[list[Fram
 
 
 class CorpusWriter:
-    """Empties each target's directory, then writes seeds, one file per distinct content."""
+    """Empties each target's directory (except the inputs of past findings, ``finding-*``), then
+    writes seeds, one file per distinct content."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -80,7 +81,7 @@ class CorpusWriter:
             directory = root / target
             directory.mkdir(parents=True, exist_ok=True)
             for path in directory.iterdir():
-                if path.is_file():
+                if path.is_file() and not path.name.startswith("finding-"):  # findings' inputs stay
                     path.unlink()
             self.counts[target] = (0, 0)
 

@@ -9,13 +9,14 @@ produce path) instead of ``bytes``; bit 4 a decompression bound of 4 KiB instead
 Readers: ``batch_spans`` (the append path's header walk), ``iter_batches`` and ``parse_header``,
 ``valid_prefix_length`` with and without CRCs (torn-tail detection in recovery), ``verify_crc``,
 ``validate_batch`` (produce validation, decompression included), ``iter_records`` (lazy records:
-varints, keys, values, headers) and ``decode_control_record``; and, on a batch that validates, the
+varints, keys, values, headers), ``decode_control_record``, the log cleaner's readers of stored
+batches ``scan_records`` and ``map_keys`` (record heads only); and, on a batch that validates, the
 in-place edits ``assign_offsets`` and ``set_log_append_time``.
 
 Documented refusals: ``CorruptRecordError`` and ``InvalidRecordError`` (``RecordTooLargeError`` is
-one) from ``batch_spans``, ``iter_batches``, ``parse_header``, ``validate_batch`` and
-``iter_records``; ``valid_prefix_length``, ``verify_crc`` and ``decode_control_record`` refuse
-nothing by raising.
+one) from ``batch_spans``, ``iter_batches``, ``parse_header``, ``validate_batch``, ``iter_records``,
+``scan_records`` and ``map_keys``; ``valid_prefix_length``, ``verify_crc`` and
+``decode_control_record`` refuse nothing by raising.
 
 Invariants: ``valid_prefix_length(check_crc=False)`` ends where the batches ``iter_batches`` yields
 end, and with CRCs where the first CRC mismatch among them is; when ``batch_spans`` accepts the
@@ -27,7 +28,9 @@ statistics' ones; after ``assign_offsets`` and ``set_log_append_time`` it still 
 record carries the new offsets and the append time.  Conversely a batch that ``iter_records``
 reads whole must validate unless it breaks a rule only ``validate_batch`` checks (count and last
 offset delta, producer id without sequence, CRC, size, offset deltas, required keys).  Records
-carry int64 offsets and timestamps.
+carry int64 offsets and timestamps.  ``scan_records`` and ``map_keys`` refuse the same batches; on a
+batch that ``iter_records`` reads whole, ``scan_records`` gives the same offset deltas, keys and
+tombstones.
 """
 
 from __future__ import annotations
@@ -57,7 +60,8 @@ from streamlog.protocol.records.header import (
     LOG_OVERHEAD,
     batch_spans,
 )
-from streamlog.protocol.records.record import Record, decode_control_record, iter_records
+from streamlog.protocol.records.record import Record, decode_control_record, iter_records, records_section
+from streamlog.storage.compaction import Scanned, map_keys, scan_records
 
 Buffer = bytes | bytearray | memoryview
 
@@ -91,21 +95,24 @@ def _check_validated(buf: Buffer, pos: int, header: BatchHeader, records: list[R
                      failure: Exception | None, require_keys: bool, max_decompressed: int,
                      stats_min: int, stats_max: int, stats_delta: int) -> None:
     what = f"batch at {pos} ({describe(header)})"
-    if records is None:
-        raise Finding(f"{what}: validate_batch accepts it, iter_records refuses it: {failure!r}")
     count = header.records_count
-    check(len(records) == count, f"{what}: validated, but iterates to {len(records)} records")
-    check([r.offset for r in records] == [header.base_offset + i for i in range(count)],
-          f"{what}: validated, but record offsets are {[r.offset for r in records][:10]}")
     check(verify_crc(buf, pos, header), f"{what}: validated with a bad CRC")
-    if require_keys:
-        check(all(r.key is not None for r in records), f"{what}: validated without keys")
-    if not header.attributes & ATTR_LOG_APPEND_TIME:
-        stamps = [r.timestamp for r in records]
-        hi = max(stamps)
-        check((stats_min, stats_max, stats_delta) == (min(stamps), hi, stamps.index(hi)),
-              f"{what}: statistics {(stats_min, stats_max, stats_delta)} but record timestamps "
-              f"{stamps[:10]}")
+    # validate_batch does not look at the base offset (the broker overwrites it); iter_records
+    # refuses offsets past int64.
+    if header.base_offset + count - 1 <= _INT64_MAX:
+        if records is None:
+            raise Finding(f"{what}: validate_batch accepts it, iter_records refuses it: {failure!r}")
+        check(len(records) == count, f"{what}: validated, but iterates to {len(records)} records")
+        check([r.offset for r in records] == [header.base_offset + i for i in range(count)],
+              f"{what}: validated, but record offsets are {[r.offset for r in records][:10]}")
+        if require_keys:
+            check(all(r.key is not None for r in records), f"{what}: validated without keys")
+        if not header.attributes & ATTR_LOG_APPEND_TIME:
+            stamps = [r.timestamp for r in records]
+            hi = max(stamps)
+            check((stats_min, stats_max, stats_delta) == (min(stamps), hi, stamps.index(hi)),
+                  f"{what}: statistics {(stats_min, stats_max, stats_delta)} but record timestamps "
+                  f"{stamps[:10]}")
     # The produce path's in-place edits keep the batch valid.
     copy = bytearray(buf[pos : pos + header.size])
     assign_offsets(copy, 0, _NEW_BASE, 7)
@@ -123,6 +130,34 @@ def _check_validated(buf: Buffer, pos: int, header: BatchHeader, records: list[R
           f"{what}: after the in-place edits the records read {failure!r}")
 
 
+def _check_cleaner(buf: Buffer, pos: int, header: BatchHeader, records: list[Record] | None,
+                   max_decompressed: int) -> None:
+    """The log cleaner's readers of stored batches: they read only the records' heads."""
+    try:
+        data, p, end = records_section(buf, pos, header, max_decompressed)
+    except (CorruptRecordError, InvalidRecordError):
+        return
+    count = header.records_count
+    try:
+        scanned: list[Scanned] | None = scan_records(data, p, end, count)
+    except (CorruptRecordError, InvalidRecordError):
+        scanned = None
+    offsets: dict[bytes, int] = {}
+    try:
+        map_keys(data, p, end, count, header.base_offset, offsets)
+        mapped = True
+    except (CorruptRecordError, InvalidRecordError):
+        mapped = False
+    what = f"batch at {pos} ({describe(header)})"
+    check(mapped == (scanned is not None), f"{what}: scan_records and map_keys disagree on refusing it")
+    if records is not None:
+        check(scanned is not None, f"{what}: iter_records reads it, scan_records refuses it")
+        assert scanned is not None
+        mine = [(s[5], s[6], s[7]) for s in scanned]
+        theirs = [(r.offset - header.base_offset, r.key, r.value is None) for r in records]
+        check(mine == theirs, f"{what}: scan_records reads {mine[:5]}, iter_records {theirs[:5]}")
+
+
 def _check_batch(buf: Buffer, pos: int, header: BatchHeader, require_keys: bool, max_batch_bytes: int | None,
                  max_decompressed: int) -> None:
     check(parse_header(buf, pos) == header, f"parse_header at {pos} disagrees with iter_batches")
@@ -134,6 +169,7 @@ def _check_batch(buf: Buffer, pos: int, header: BatchHeader, require_keys: bool,
     except (CorruptRecordError, InvalidRecordError) as exc:
         refused = exc
     records, failure = _records(buf, pos, max_decompressed)
+    _check_cleaner(buf, pos, header, records, max_decompressed)
     for record in records or ():
         check(_INT64_MIN <= record.offset <= _INT64_MAX and _INT64_MIN <= record.timestamp <= _INT64_MAX,
               f"batch at {pos}: record offset {record.offset} or timestamp {record.timestamp} "
