@@ -350,6 +350,6 @@ def decode_snapshot(raw: bytes) -> ProducerStateManager | None:
                 state.ongoing[entry.producer_id] = entry.txn_first_offset
         state.unstable = [(int(f), int(m)) for f, m in body["unstable"]]
         state.aborted = [AbortedTxn(*map(int, a)) for a in body["aborted"]]
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, OverflowError, RecursionError):  # 1e999 is inf; [[[[...
         return None
     return state

@@ -5,7 +5,8 @@ the call), then yields records one at a time. An uncompressed records section is
 from the caller's buffer; a compressed one is inflated once, on the first ``next()``. Offsets and
 timestamps are made absolute: offset = baseOffset + offsetDelta; timestamp = baseTimestamp +
 timestampDelta, or the batch's maxTimestamp for every record under LogAppendTime (as Kafka's
-readers do). The CRC is not checked here; call ``verify_crc`` (or ``validate_batch``) for that.
+readers do); a record whose offset or timestamp falls outside int64 is corrupt. The CRC is not
+checked here; call ``verify_crc`` (or ``validate_batch``) for that.
 The varints are decoded by ``varint.iter_record_heads`` and ``varint.read_record_tail``, the one
 decoder of record fields that the validator and the cleaner use too.
 
@@ -54,6 +55,8 @@ __all__ = [
 ]
 
 Buffer = bytes | bytearray | memoryview
+
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1  # offsets and timestamps are int64 on the wire
 
 CONTROL_KEY_STRUCT = struct.Struct(">hh")
 END_TXN_VALUE_STRUCT = struct.Struct(">hi")
@@ -127,9 +130,13 @@ def _iter_records(
         iter_record_heads(data, p, end, header.records_count)
     ):
         value_start, value_length, spans = read_record_tail(data, tail, record_end)
+        offset = base_offset + offset_delta
+        timestamp = base_timestamp + timestamp_delta if append_time is None else append_time
+        if not (_INT64_MIN <= offset <= _INT64_MAX and _INT64_MIN <= timestamp <= _INT64_MAX):
+            raise CorruptRecordError(f"record offset {offset} or timestamp {timestamp} is not an int64")
         yield Record(
-            base_offset + offset_delta,
-            base_timestamp + timestamp_delta if append_time is None else append_time,
+            offset,
+            timestamp,
             None if key_length < 0 else bytes(data[key_start:tail]),
             None if value_length < 0 else bytes(data[value_start : value_start + value_length]),
             tuple(

@@ -13,9 +13,10 @@ place, so it must first prove a batch is sound. In order, as Kafka checks them:
    offset deltas must be 0..n-1, the section must hold exactly recordsCount records, and with
    ``require_keys`` (compacted topics) every key must be non-null (else ``InvalidRecordError``).
 
-The pass also collects the records' smallest and largest CreateTime timestamps, which the produce
-handler needs for Kafka's timestamp checks (message.timestamp.before/after.max.ms ->
-INVALID_TIMESTAMP) and for the time index. Record layout: see ``record``.
+The pass also collects the records' smallest and largest CreateTime timestamps (outside int64:
+``CorruptRecordError``), which the produce handler needs for Kafka's timestamp checks
+(message.timestamp.before/after.max.ms -> INVALID_TIMESTAMP) and for the time index. Record
+layout: see ``record``.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from dataclasses import dataclass
 from .compression import DEFAULT_MAX_DECOMPRESSED
 from .crc import batch_crc
 from .errors import CorruptRecordError, InvalidRecordError, RecordTooLargeError
-from .header import ATTR_CONTROL, BatchHeader, check_header
+from .header import ATTR_CONTROL, ATTR_LOG_APPEND_TIME, BatchHeader, check_header
 from .record import records_section
 from .varint import iter_record_heads, read_record_tail
 
 __all__ = ["BatchStats", "validate_batch"]
 
 Buffer = bytes | bytearray | memoryview
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +82,10 @@ def validate_batch(
     data, p, end = records_section(buf, pos, header, max_decompressed)
     lo, hi, hi_delta = _scan(data, p, end, count, require_keys)
     base = header.base_timestamp
-    return BatchStats(base + lo, base + hi, hi_delta)
+    lo_ts, hi_ts = base + lo, base + hi
+    if (lo_ts < _INT64_MIN or hi_ts > _INT64_MAX) and not header.attributes & ATTR_LOG_APPEND_TIME:
+        raise CorruptRecordError(f"record timestamps {lo_ts}..{hi_ts} are not int64 values")
+    return BatchStats(lo_ts, hi_ts, hi_delta)
 
 
 def _scan(data: Buffer, p: int, end: int, count: int, require_keys: bool) -> tuple[int, int, int]:

@@ -27,9 +27,10 @@ key_length, value_start, value_length)``.
 
 Together they check what every reader checked before: the batch holds exactly ``count`` records
 (``InvalidRecordError`` otherwise, as Kafka reports a count mismatch), each record's length is at
-least ``MIN_RECORD_BODY`` and inside the section, no length is below -1 (key and header keys: not
-negative), the header count fits, and a record's fields end exactly at its end (the last two
-checks are the tail's). Damage is ``CorruptRecordError``. Record layout: see ``record``.
+least ``MIN_RECORD_BODY`` and inside the section, its head leaves room in it for the value length
+and the header count (so a head-only reader never reads past the record), no length is below -1
+(key and header keys: not negative), the header count fits, and a record's fields end exactly at
+its end (the last two checks are the tail's). Damage is ``CorruptRecordError``. Record layout: see ``record``.
 
 Fast paths by table: for a first byte ``b`` below 0x80 the value is ``ZIGZAG_FIRST[b]``; for a
 two-byte encoding ``b, c`` (``b >= 0x80 > c``) it is ``ZIGZAG_FIRST[b] + ZIGZAG_STEP[b] * c``.
@@ -143,12 +144,14 @@ def iter_record_heads(data: Buffer, p: int, end: int, count: int) -> Iterator[Re
             else:
                 key_length, p = rv(data, p, vi)
             if key_length >= 0:
-                yield (start, body, after_timestamp, record_end, timestamp_delta, offset_delta, p,
-                       key_length, p + key_length)
+                tail = p + key_length
             elif key_length == -1:
-                yield start, body, after_timestamp, record_end, timestamp_delta, offset_delta, p, -1, p
+                tail = p
             else:
                 raise CorruptRecordError(f"bad key length {key_length}")
+            if tail > record_end - 2:  # the value length and the header count must follow in the record
+                raise CorruptRecordError(f"record fields run past its length {length}")
+            yield start, body, after_timestamp, record_end, timestamp_delta, offset_delta, p, key_length, tail
             p = record_end
     except IndexError:
         raise CorruptRecordError("record runs past the end of the records section") from None
