@@ -432,3 +432,27 @@ def test_partitions_whose_directory_names_would_not_fit_are_refused(broker: Brok
         assert big.topics.get(name) is None
     finally:
         asyncio.run(big.close())
+
+
+def test_list_offsets_on_a_stored_batch_that_does_not_decode_answers_an_error(broker: Broker) -> None:
+    import struct
+
+    from streamlog.broker.handlers.produce import start_produce
+    from streamlog.protocol.records.crc import batch_crc
+
+    broker.topics.create("bad", 1, {}, 0)
+    batch = bytearray(build_batch([NewRecord(b"k", b"v", 5_000)]))
+    batch[61] = 0x7E  # the first record's length (zigzag 63) now runs past the batch
+    struct.pack_into(">I", batch, 17, batch_crc(batch, 0, len(batch)))  # still CRC-valid
+    ctx = RequestContext(0, 9, 1, "unit", "peer", "127.0.0.1", 9092)
+    body = {"transactional_id": None, "acks": 1, "timeout_ms": 1000,
+            "topic_data": [{"name": "bad", "partition_data": [{"index": 0, "records": memoryview(batch)}]}]}
+
+    async def produce() -> object:
+        return start_produce(broker, ctx, body)
+
+    asyncio.run(produce())
+    request = {"replica_id": -1, "isolation_level": 0, "topics": [
+        {"name": "bad", "partitions": [{"partition_index": 0, "current_leader_epoch": -1, "timestamp": 1}]}]}
+    [topic] = call(broker, 2, 7, request)["topics"]
+    assert topic["partitions"][0]["error_code"] == ErrorCode.UNKNOWN_SERVER_ERROR

@@ -8,6 +8,7 @@ data directory failed (fail-stop) answers KAFKA_STORAGE_ERROR.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from streamlog.broker.handlers.base import RequestContext
@@ -15,10 +16,13 @@ from streamlog.broker.handlers.fetch import READ_COMMITTED, last_stable_offset, 
 from streamlog.broker.topics import Partition
 from streamlog.protocol.codec import Msg
 from streamlog.protocol.errors import ErrorCode
+from streamlog.protocol.records.errors import CorruptRecordError, InvalidRecordError
 from streamlog.storage.errors import LogDirOffline
 
 if TYPE_CHECKING:
     from streamlog.broker.core import Broker
+
+log = logging.getLogger(__name__)
 
 LATEST = -1
 EARLIEST = -2
@@ -38,6 +42,12 @@ def list_partition(broker: Broker, name: str, req: Msg, isolation: int, version:
         return _lookup(broker, part, req, out, isolation, version)
     except LogDirOffline:
         out["error_code"] = int(ErrorCode.KAFKA_STORAGE_ERROR)
+        return out
+    except (CorruptRecordError, InvalidRecordError) as exc:
+        # Produce checks a batch's header and CRC, not every record, so a CRC-valid batch with a
+        # malformed record inside can be stored; looking inside it must not close the connection.
+        log.warning("ListOffsets on %s-%d: a stored batch does not decode: %s", name, index, exc)
+        out["error_code"] = int(ErrorCode.UNKNOWN_SERVER_ERROR)
         return out
 
 
