@@ -1,6 +1,7 @@
-"""The power-cut tests of test_power_cut.py and test_power_cut_txn.py with 50 cycles per durability
-path (``STREAMLOG_POWER_CUT_LONG_CYCLES`` to change it): about two minutes each for the plain
-producers, about five with transactions and group commits, on a 2-core machine.  Run alone with
+"""The power cuts of test_power_cut.py with 50 cycles per durability path
+(``STREAMLOG_POWER_CUT_LONG_CYCLES`` to change it): about two and a half minutes each on a 2-core
+machine.  The runs with transactions and group commits as well are test_power_cut_long_txn_*.py
+(one file each, so that parallel workers share them).  Run alone with
 ``./scripts/test.sh tests/crash/test_power_cut_long.py``."""
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import pytest
 from tests.support.brokerproc import broker_target
 from tests.support.faultfs import require_fuse
 from tests.support.powercut_cycles import assert_nothing_lost, run_variant
-from tests.support.powercut_txn import run_txn_variant
 
 pytestmark = pytest.mark.skipif(broker_target() != "streamlog",
                                 reason="needs a Streamlog broker on a data dir")
@@ -27,11 +27,3 @@ def test_acknowledged_records_survive_50_power_cuts(tmp_path: Path, variant: str
     require_fuse()
     report = run_variant(tmp_path, variant, LONG_CYCLES)
     assert_nothing_lost(report, variant, LONG_CYCLES)
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(1800)
-@pytest.mark.parametrize("variant", ["file", "syncfs"])
-def test_transactions_and_group_commits_survive_50_power_cuts(tmp_path: Path, variant: str) -> None:
-    require_fuse()
-    run_txn_variant(tmp_path, variant, LONG_CYCLES)
