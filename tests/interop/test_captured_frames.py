@@ -8,15 +8,13 @@ declarations agree with a real client byte for byte).
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
 import uuid
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from fuzz.capture import RecordingProxy  # the corpus capture's proxy: both directions, per connection
 
 from streamlog import EmbeddedBroker
 from streamlog.protocol.codec import build_encoder
@@ -25,60 +23,6 @@ from streamlog.protocol.headers import encode_request_header
 from streamlog.protocol.registry import SPECS, decode_request
 
 pytestmark = pytest.mark.interop
-
-
-class RecordingProxy:
-    """Forwards TCP to a target and keeps every client->broker byte, per connection."""
-
-    def __init__(self) -> None:
-        self.target: tuple[str, int] | None = None
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.streams: list[bytearray] = []
-        self._stop = threading.Event()
-
-    def start(self, target: tuple[str, int]) -> None:
-        self.target = target
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        self.listener.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                client, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:  # close() closed the listener under us
-                if self._stop.is_set():
-                    return
-                raise
-            assert self.target is not None
-            upstream = socket.create_connection(self.target)
-            record = bytearray()
-            self.streams.append(record)
-            threading.Thread(target=self._pipe, args=(client, upstream, record), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, None), daemon=True).start()
-
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket, record: bytearray | None) -> None:
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if record is not None:
-                    record += data
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-    def close(self) -> None:
-        self._stop.set()
-        self.listener.close()
 
 
 def frames_of(stream: bytes) -> list[bytearray]:
@@ -134,7 +78,7 @@ def test_librdkafka_requests_decode_and_reencode_byte_for_byte() -> None:
         time.sleep(0.2)
         proxy.close()
 
-    frames = [frame for stream in proxy.streams for frame in frames_of(bytes(stream))]
+    frames = [frame for conn in proxy.connections for frame in frames_of(bytes(conn.to_broker))]
     apis = {int.from_bytes(frame[0:2], "big", signed=True) for frame in frames}
     assert {18, 3, 19, 0, 1, 10, 11, 14, 8} <= apis, f"captured the main APIs, got {sorted(apis)}"
     mismatched = []

@@ -492,3 +492,22 @@ def run_txn_variant(tmp_path: Path, variant: str, cycles: int) -> TxnWorkload:
     assert counts.committed >= cycles and counts.aborted >= 1, workload.summary()
     assert counts.group_commits >= cycles, workload.summary()
     return workload
+
+
+def long_txn_test(variant: str) -> Callable[[Path], None]:
+    """The 50-cycle run (``STREAMLOG_POWER_CUT_LONG_CYCLES``) of one durability path, as a test
+    function for a module of its own, so that parallel workers (``--dist loadfile``) share them."""
+    import pytest
+    from tests.support.brokerproc import broker_target
+    from tests.support.faultfs import require_fuse
+
+    cycles = int(os.environ.get("STREAMLOG_POWER_CUT_LONG_CYCLES", "50"))
+
+    @pytest.mark.slow
+    @pytest.mark.timeout(1800)
+    @pytest.mark.skipif(broker_target() != "streamlog", reason="needs a Streamlog broker on a data dir")
+    def test(tmp_path: Path) -> None:
+        require_fuse()
+        run_txn_variant(tmp_path, variant, cycles)
+
+    return test
