@@ -109,6 +109,7 @@ class BenchBroker:
         settings: dict[str, str] | None = None,
         work_dir: Path | None = None,
         ready_timeout: float = 120.0,
+        extra_args: list[str] | None = None,
     ) -> None:
         if kind not in ("streamlog", "tansu", "external"):
             raise ValueError(f"unknown broker kind {kind!r}")
@@ -116,6 +117,7 @@ class BenchBroker:
         self.kind = kind
         self.memory = memory or kind == "tansu"
         self.settings = dict(settings or {})
+        self.extra_args = list(extra_args or [])  # more ``streamlog serve`` options, e.g. --no-registry
         self.ready_timeout = ready_timeout
         self._own_work_dir = work_dir is None and kind != "external"
         self.work_dir = work_dir or (
@@ -239,9 +241,10 @@ class BenchBroker:
                 cmd += ["--data-dir", str(self.data_dir)]
             else:
                 cmd += ["--memory"]
-            cmd += ["--listen", f"{self.host}:0", "--log-level", "WARNING"]
+            cmd += ["--listen", f"{self.host}:0", "--log-level", "WARNING", "--no-registry"]
             for key, value in self.settings.items():
                 cmd += ["--set", f"{key}={value}"]
+            cmd += self.extra_args
         began = time.monotonic()
         self._launch(cmd)
         if self.kind == "tansu":

@@ -10,6 +10,10 @@ The broker shares the host process's open-file limit and does not raise it (``st
 does): `raise_open_file_limit` (re-exported from ``broker/resources.py``) is there for callers
 who want it, explicitly.
 
+``registry=True`` also serves the schema registry (the Confluent Schema Registry REST API, over
+the broker's ``_schemas`` topic) on a free port of 127.0.0.1, in a thread and event loop of its
+own; ``registry_url`` is its address.
+
 ``reset()`` deletes every topic (and asks the group and transaction coordinators, if present, to
 forget their state) without a restart, which is what a per-test fixture needs.  Calls from the
 caller's thread into the broker are marshalled onto the broker's loop, so nothing races.
@@ -44,7 +48,7 @@ TEST_FRIENDLY_DEFAULTS: dict[str, str] = {
 
 class EmbeddedBroker:
     def __init__(self, *, data_dir: str | Path | None = None, config: Mapping[str, Any] | None = None,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, registry: bool = False) -> None:
         values: dict[str, str] = dict(TEST_FRIENDLY_DEFAULTS)
         for key, value in (config or {}).items():
             values[key] = str(value).lower() if isinstance(value, bool) else str(value)
@@ -58,6 +62,9 @@ class EmbeddedBroker:
         self._stopped: asyncio.Event | None = None
         self.host = host
         self.port = 0
+        self._want_registry = registry
+        self._registry: Any = None
+        self._registry_url: str | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -69,6 +76,15 @@ class EmbeddedBroker:
                                         daemon=True)
         self._thread.start()
         self.host, self.port = ready.result(timeout=60)
+        if self._want_registry:
+            from streamlog.registry.server import RegistryServer
+
+            self._registry = RegistryServer(f"{self.host}:{self.port}", host="127.0.0.1", port=0)
+            try:
+                self._registry_url = self._registry.start_in_thread()
+            except BaseException:
+                self.stop()
+                raise
         return self
 
     def _run(self, ready: Future[tuple[str, int]]) -> None:
@@ -95,7 +111,18 @@ class EmbeddedBroker:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
+    @property
+    def registry_url(self) -> str:
+        """The schema registry's base URL (``EmbeddedBroker(registry=True)`` only)."""
+        if self._registry_url is None:
+            raise RuntimeError("no schema registry: create the broker with EmbeddedBroker(registry=True)")
+        return self._registry_url
+
     def stop(self) -> None:
+        if self._registry is not None:
+            self._registry.stop()
+            self._registry = None
+            self._registry_url = None
         if self._thread is None or self._loop is None or self._stopped is None:
             return
         stopped = self._stopped

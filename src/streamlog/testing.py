@@ -8,6 +8,8 @@ Registered through the ``pytest11`` entry point, so installing streamlog is enou
 * ``streamlog_topic``: a fresh, uniquely named topic for the test.  Partitions and configs come from
   ``@pytest.mark.streamlog_topic(partitions=3, config={"cleanup.policy": "compact"})``.
 * ``streamlog_topic_factory``: call it to make more topics: ``streamlog_topic_factory(partitions=2)``.
+* ``streamlog_registry_url``: the URL of a schema registry (Confluent's API) over a session-wide
+  broker of its own (``streamlog_registry_broker``), not reset between tests.
 
 Broker settings for the session come from ``--streamlog-set key=value`` options (repeatable).
 Group timeouts are short by default, so group tests do not wait on Kafka's production timeouts.
@@ -93,3 +95,30 @@ def streamlog_topic(request: pytest.FixtureRequest, streamlog_topic_factory: Cal
     marker = request.node.get_closest_marker("streamlog_topic")
     kwargs: dict[str, Any] = dict(marker.kwargs) if marker is not None else {}
     return streamlog_topic_factory(partitions=int(kwargs.get("partitions", 1)), config=kwargs.get("config"))
+
+
+@pytest.fixture(scope="session")
+def _streamlog_registry_broker() -> Iterator[EmbeddedBroker]:
+    """A broker of its own with the schema registry; never reset, so ``_schemas`` survives tests."""
+    broker = EmbeddedBroker(registry=True)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def streamlog_registry_url(_streamlog_registry_broker: EmbeddedBroker) -> str:
+    """Base URL of a schema registry (Confluent's REST API) backed by an embedded broker.
+
+    The registry and its broker live for the whole session and are not reset between tests: use
+    subject names of your own per test.  Its broker is ``streamlog_registry_broker``.
+    """
+    return _streamlog_registry_broker.registry_url
+
+
+@pytest.fixture
+def streamlog_registry_broker(_streamlog_registry_broker: EmbeddedBroker) -> EmbeddedBroker:
+    """The broker behind ``streamlog_registry_url`` (for producing and consuming serialized records)."""
+    return _streamlog_registry_broker

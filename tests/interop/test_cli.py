@@ -467,6 +467,7 @@ def test_serve_prints_ready_line_and_stops_on_sigterm(tmp_path: Path) -> None:
             str(tmp_path / "data"),
             "--listen",
             "127.0.0.1:0",
+            "--no-registry",
             "--log-level",
             "warning",
         ],

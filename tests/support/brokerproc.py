@@ -343,7 +343,7 @@ class BrokerProcess:
             cmd += ["--data-dir", str(self.data_dir)]
         else:
             cmd += ["--memory"]
-        cmd += ["--listen", f"{self.host}:{port}"]
+        cmd += ["--listen", f"{self.host}:{port}", "--no-registry"]
         if os.environ.get(LOG_LEVEL_ENV):
             cmd += ["--log-level", os.environ[LOG_LEVEL_ENV]]
         for key, value in self.settings.items():

@@ -60,7 +60,8 @@ def test_command_follows_the_contract(tmp_path: Path) -> None:
     cmd = on_disk._streamlog_command(0)
     assert cmd[1:4] == ["-m", "streamlog", "serve"]
     data = str(tmp_path / "d")
-    assert cmd[4:] == ["--data-dir", data, "--listen", "127.0.0.1:0", "--set", "num.partitions=3"]
+    assert cmd[4:] == ["--data-dir", data, "--listen", "127.0.0.1:0", "--no-registry", "--set",
+                       "num.partitions=3"]
     assert "--memory" in BrokerProcess(target="streamlog")._streamlog_command(9092)
 
 

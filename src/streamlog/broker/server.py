@@ -21,6 +21,7 @@ import gc
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
 from streamlog.broker.clock import SYSTEM_CLOCK, Clock
 from streamlog.broker.config import BrokerConfig, ConfigError, parse_host_port
@@ -111,7 +112,7 @@ class BrokerServer:
             await broker.close()
 
 
-async def _serve(config: BrokerConfig) -> int:
+async def _serve(config: BrokerConfig, on_ready: Callable[[str, int], None] | None = None) -> int:
     log.info("%s", raise_open_file_limit().describe())
     server = BrokerServer(config)
     host, port = await server.start()
@@ -120,6 +121,8 @@ async def _serve(config: BrokerConfig) -> int:
     where = "memory" if config.memory else str(config.data_dir)
     log.info("broker %d ready on %s:%d (data: %s, cluster %s)", config.node_id, host, port, where,
              server.broker.cluster_id)
+    if on_ready is not None:
+        on_ready(host, port)
     # What start-up built (modules, config, recovered logs' metadata) lives as long as the process:
     # keep it out of the cyclic collector's full passes, which otherwise rescan it every time and
     # stall the event loop for 10 to 15 ms (seen in the latency benchmark).
@@ -141,10 +144,13 @@ async def _serve(config: BrokerConfig) -> int:
     return 0
 
 
-def run_server(config: BrokerConfig) -> int:
-    """Run a broker until SIGTERM/SIGINT.  Returns the process exit code."""
+def run_server(config: BrokerConfig, on_ready: Callable[[str, int], None] | None = None) -> int:
+    """Run a broker until SIGTERM/SIGINT.  Returns the process exit code.
+
+    `on_ready(host, port)` runs once the broker listens (``serve`` starts the schema registry there).
+    """
     try:
-        return asyncio.run(_serve(config))
+        return asyncio.run(_serve(config, on_ready))
     except ConfigError as exc:
         print(f"streamlog: error: {exc}", file=sys.stderr)
         return 2

@@ -40,6 +40,7 @@ from streamlog.cli.common import (
     positive_int,
 )
 from streamlog.cli.output import DEFAULT_FORMAT, RecordFormat, RecordView, compile_format, parse_timestamp
+from streamlog.cli.schema_serde import Decode, add_consume_arguments, build_decoder
 
 BATCH: Final = 500
 POLL_S: Final = 0.2
@@ -93,6 +94,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         "%%v value, %%s value with newlines escaped, %%T timestamp (ms), %%h headers, "
                         "%%K/%%S key/value length, %%%% percent (default: %%v)")
     add_bootstrap_argument(parser)
+    add_consume_arguments(parser)
     parser.set_defaults(handler=run, validate=_validate)
 
 
@@ -176,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
         if args.partition not in meta.partitions:
             raise CliError(f"topic {args.topic!r} has no partition {args.partition} (it has {len(numbers)})")
         numbers = [args.partition]
+    decode = build_decoder(args)
     consumer = Consumer(client_config(bootstrap, ErrorLog(), **consumer_settings(args)))
     progress = Progress()
     try:
@@ -186,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             consumer.subscribe([args.topic], on_assign=_on_assign(args, progress),
                                on_revoke=_on_revoke(progress))
-        consume_loop(consumer, args, progress, sys.stdout.buffer)
+        consume_loop(consumer, args, progress, sys.stdout.buffer, decode=decode)
     finally:
         consumer.close()
     return 0
@@ -217,7 +220,9 @@ def _on_revoke(progress: Progress) -> Callable[[Any, list[TopicPartition]], None
 
 
 def consume_loop(consumer: Any, args: argparse.Namespace, progress: Progress, out: IO[bytes],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, decode: Decode | None = None) -> None:
+    """Print records until a stop condition; ``decode`` rewrites each record first (schema-aware
+    mode: registry wire format to JSON); when it fails, what came before is printed, then it raises."""
     fmt: RecordFormat = args.format
     started = last_event = clock()
     seen_event = False  # a record or a partition end; until then the consumer may still be starting
@@ -225,14 +230,22 @@ def consume_loop(consumer: Any, args: argparse.Namespace, progress: Progress, ou
         want = BATCH if args.max_messages is None else min(BATCH, args.max_messages - progress.printed)
         messages = consumer.consume(num_messages=want, timeout=POLL_S)
         events_before = progress.events
-        chunks = []
+        chunks: list[bytes] = []
         for message in messages:
             error = message.error()
             if error is not None:
                 _handle_error(error, message, progress)
                 continue
             progress.at_end.discard((message.topic(), message.partition()))
-            chunks.append(fmt.render(view_of(message)))
+            view = view_of(message)
+            if decode is not None:
+                try:
+                    view = decode(view)
+                except CliError:
+                    out.write(b"".join(chunks))
+                    out.flush()
+                    raise
+            chunks.append(fmt.render(view))
             progress.events += 1
         if chunks:
             out.write(b"".join(chunks))

@@ -33,6 +33,7 @@ from streamlog.cli.common import (
     key_value,
     non_negative_int,
 )
+from streamlog.cli.schema_serde import Encode, add_produce_arguments, build_encoder, validate_produce
 
 PROGRESS_INTERVAL_S: Final = 5.0
 DELIVERY_TIMEOUT_MS: Final = 30_000  # a record not acknowledged within this fails (librdkafka default: 300 s)
@@ -56,13 +57,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--acks", choices=tuple(ACKS), default="all",
                         help="acknowledgements to wait for (default all)")
     add_bootstrap_argument(parser)
+    add_produce_arguments(parser)
     parser.set_defaults(handler=run, validate=_validate)
 
 
 def _validate(args: argparse.Namespace) -> str | None:
     if args.key_separator == "":
         return "--key-separator must not be empty"
-    return None
+    return validate_produce(args)
 
 
 def split_line(line: bytes, separator: bytes | None, number: int) -> tuple[bytes | None, bytes]:
@@ -137,9 +139,10 @@ def run(args: argparse.Namespace) -> int:
     errors = ErrorLog()
     producer = Producer(client_config(bootstrap, errors, **producer_settings(args)))
     check_topic(producer, args.topic, args.partition)
+    encode = build_encoder(args)  # registers or looks up schemas before any input is read
     deliveries = Deliveries()
     try:
-        produced = produce_lines(producer, args, sys.stdin.buffer, deliveries)
+        produced = produce_lines(producer, args, sys.stdin.buffer, deliveries, encode=encode)
     except KeyboardInterrupt:
         _flush(producer, deadline=time.monotonic() + 5.0)
         raise
@@ -156,8 +159,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def produce_lines(producer: Any, args: argparse.Namespace, source: IO[bytes] | Iterable[bytes],
-                  deliveries: Deliveries, clock: Any = time.monotonic, out: IO[str] | None = None) -> int:
-    """Queue one record per line; return how many were queued."""
+                  deliveries: Deliveries, clock: Any = time.monotonic, out: IO[str] | None = None,
+                  encode: Encode | None = None) -> int:
+    """Queue one record per line; return how many were queued.  ``encode`` turns the line's
+    (key, value) into what is sent (schema-aware mode: JSON text to registry wire format)."""
     separator = None if args.key_separator is None else args.key_separator.encode()
     headers = [(k, v.encode()) for k, v in args.headers] or None
     extra: dict[str, Any] = {"on_delivery": deliveries}
@@ -169,9 +174,10 @@ def produce_lines(producer: Any, args: argparse.Namespace, source: IO[bytes] | I
     count = 0
     for number, raw in enumerate(source, 1):
         key, value = split_line(strip_line_ending(raw), separator, number)
+        sent_key, sent_value = (key, value) if encode is None else encode(key, value, number)
         while True:
             try:
-                producer.produce(args.topic, value=value, key=key, **extra)
+                producer.produce(args.topic, value=sent_value, key=sent_key, **extra)
                 break
             except BufferError:  # local queue full: let deliveries drain it
                 producer.poll(0.1)

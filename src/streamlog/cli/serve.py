@@ -44,6 +44,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", type=key_value, action="append",
                         default=[], help="set one broker setting (repeatable; wins over --config)")
     parser.add_argument("--memory", action="store_true", help="keep all data in memory (nothing on disk)")
+    parser.add_argument("--registry-listen", metavar="HOST:PORT", default="127.0.0.1:8081",
+                        help="address of the schema registry's REST API (default 127.0.0.1:8081)")
+    parser.add_argument("--no-registry", action="store_true",
+                        help="do not run the schema registry beside the broker")
     parser.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default="INFO",
                         help="logging threshold (default INFO)")
     parser.set_defaults(handler=run)
@@ -84,9 +88,27 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc), 2) from None
     from streamlog.broker.server import run_server  # imported late: only serve needs the broker
 
+    child = None
+    if not args.no_registry:
+        from streamlog.cli.registry_child import RegistryChild
+
+        child = RegistryChild(args.registry_listen, args.log_level)
     try:
-        return run_server(config)
+        return run_server(config, on_ready=None if child is None else
+                          (lambda host, port: child.start(f"{_client_host(host)}:{port}")))
     except ConfigError as exc:
         raise CliError(str(exc), 2) from None
     except OSError as exc:  # e.g. the port is taken or the data directory is not writable
         raise CliError(re.sub(r"^\[Errno \d+\] ", "", str(exc))) from None
+    finally:
+        if child is not None:
+            child.stop()
+
+
+def _client_host(host: str) -> str:
+    """Where a local client reaches a broker bound to `host` (a wildcard address means loopback)."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host

@@ -122,14 +122,17 @@ def test_config_errors_exit_2_with_one_line(
 
 def test_runs_server_and_returns_its_code(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[BrokerConfig] = []
+    seen_ready: list[object] = []
 
-    def fake(config: BrokerConfig) -> int:
+    def fake(config: BrokerConfig, on_ready: object = None) -> int:
         seen.append(config)
+        seen_ready.append(on_ready)
         return 7
 
     monkeypatch.setattr(streamlog.broker.server, "run_server", fake)
     assert main(["serve", "--memory", "--listen", "127.0.0.1:0", "--log-level", "warning"]) == 7
     assert seen[0].memory and seen[0].listen_address() == ("127.0.0.1", 0)
+    assert seen_ready and seen_ready[0] is not None  # the schema registry starts once the broker listens
     assert logging.getLogger().level == logging.WARNING
 
 
@@ -139,7 +142,7 @@ def test_runs_server_and_returns_its_code(monkeypatch: pytest.MonkeyPatch) -> No
 def test_server_errors_become_one_line(
     exc: Exception, code: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def failing(_config: BrokerConfig) -> int:
+    def failing(_config: BrokerConfig, on_ready: object = None) -> int:
         raise exc
 
     monkeypatch.setattr(streamlog.broker.server, "run_server", failing)
