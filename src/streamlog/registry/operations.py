@@ -174,10 +174,8 @@ class Operations:
         found = self.store.by_id.get(SchemaId(schema_id))
         if found is None:
             raise errors.schema_not_found(f"Schema {schema_id} not found")
-        if subject:
-            users = self.store.id_users.get(SchemaId(schema_id), set())
-            if not any(s == subject for s, _ in users):
-                raise errors.schema_not_found(f"Schema {schema_id} not found")
+        # `subject` only picks the context in Confluent (one context here); an id registered under
+        # other subjects still resolves: deserializers pass the topic's subject whatever strategy wrote it
         return found
 
     def id_versions(self, schema_id: int, deleted: bool) -> list[tuple[str, int]]:
@@ -209,7 +207,7 @@ class Operations:
             if not version.deleted and self._same(version, parsed, text, request, normalize):
                 if request.schema_id is not None and request.schema_id != version.schema_id:
                     break
-                return Write([], {"id": version.schema_id})
+                return Write([], self._registered(version))
         live = [v for v in existing if not v.deleted]
         level = self.store.effective_compatibility(subject)
         breaks = compatibility.check(level, parsed, [self._earlier(v) for v in live])
