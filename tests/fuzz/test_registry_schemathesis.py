@@ -89,6 +89,13 @@ def test_the_document_is_served_and_lists_every_route(fuzz_registry_url: str) ->
                     )
 
 
+def test_the_document_is_what_its_generator_prints() -> None:
+    script = Path(__file__).resolve().parents[2] / "scripts" / "registry_openapi.py"
+    printed = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True).stdout
+    assert json.loads(printed) == json.loads(DOCUMENT.read_text()), \
+        "regenerate: python scripts/registry_openapi.py > src/streamlog/registry/http/openapi.json"
+
+
 def test_api_conforms_to_its_document(fuzz_registry_url: str, tmp_path: Path) -> None:
     cli = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or shutil.which("schemathesis")
     assert cli is not None, "schemathesis is not installed (the test extra)"
