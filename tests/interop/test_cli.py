@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from tests.support.brokerproc import broker_target, free_port
+from tests.support.cli_output import ok, one_error_line
 from tests.support.interop import TopicFactory
 
 pytestmark = pytest.mark.interop
@@ -51,21 +52,6 @@ def cli(
     if bootstrap is not None:
         args += ["--bootstrap", bootstrap]
     return subprocess.run(args, input=stdin, capture_output=True, timeout=timeout, env=_env(env), check=False)
-
-
-def ok(done: subprocess.CompletedProcess[bytes]) -> str:
-    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr.decode(errors='replace')}"
-    return done.stdout.decode()
-
-
-def one_error_line(done: subprocess.CompletedProcess[bytes], code: int = 1) -> str:
-    err = done.stderr.decode(errors="replace")
-    assert done.returncode == code, f"exit {done.returncode}, expected {code}: {err}"
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, f"expected one stderr line, got: {err!r}"
-    assert lines[0].startswith("streamlog: error: "), lines[0]
-    return lines[0]
 
 
 def lines_of(done: subprocess.CompletedProcess[bytes]) -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.cli_output import ok, one_error_line
 
 from streamlog.embedded import EmbeddedBroker
 
@@ -52,21 +53,6 @@ def cli(*argv: str, registry: str, stdin: bytes = b"") -> subprocess.CompletedPr
         env=env,
         check=False,
     )
-
-
-def ok(done: subprocess.CompletedProcess[bytes]) -> str:
-    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr.decode(errors='replace')}"
-    return done.stdout.decode()
-
-
-def one_error_line(done: subprocess.CompletedProcess[bytes], code: int = 1) -> str:
-    err = done.stderr.decode(errors="replace")
-    assert done.returncode == code, f"exit {done.returncode}, expected {code}: {err}"
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, f"expected one stderr line, got: {err!r}"
-    assert lines[0].startswith("streamlog: error: "), lines[0]
-    return lines[0]
 
 
 def schema_file(tmp_path: Path, name: str, text: str) -> str:

@@ -83,10 +83,17 @@ class SchemaVersion:
     metadata: Any = None
     rule_set: Any = None
 
-    def to_json(self, *, with_type: bool = True) -> dict[str, Any]:
-        """The REST body for this version (``schemaType`` omitted for Avro, as Confluent does)."""
-        body: dict[str, Any] = {"subject": self.subject, "version": self.version, "id": self.schema_id}
-        if with_type and self.schema_type is not SchemaType.AVRO:
+    def to_json(self) -> dict[str, Any]:
+        """The REST body for this version."""
+        return {"subject": self.subject, "version": self.version, "id": self.schema_id,
+                **self.schema_fields()}
+
+    def schema_fields(self, schema: str | None = None) -> dict[str, Any]:
+        """What every body about this schema carries, in Confluent's order: ``schemaType`` (omitted
+        for Avro, as Confluent does), ``references``, ``metadata``, ``ruleSet`` when present, then
+        ``schema`` (this version's text unless another rendering is given)."""
+        body: dict[str, Any] = {}
+        if self.schema_type is not SchemaType.AVRO:
             body["schemaType"] = self.schema_type.value
         if self.references:
             body["references"] = [ref.to_json() for ref in self.references]
@@ -94,7 +101,7 @@ class SchemaVersion:
             body["metadata"] = self.metadata
         if self.rule_set is not None:
             body["ruleSet"] = self.rule_set
-        body["schema"] = self.schema
+        body["schema"] = self.schema if schema is None else schema
         return body
 
 

@@ -96,17 +96,7 @@ def encode(record: Record) -> tuple[bytes, bytes | None]:
     match record:
         case SchemaRecord(version=v):
             key = {"keytype": "SCHEMA", "subject": v.subject, "version": v.version, "magic": 1}
-            value: dict[str, Any] = {"subject": v.subject, "version": v.version, "id": int(v.schema_id)}
-            if v.schema_type is not SchemaType.AVRO:
-                value["schemaType"] = v.schema_type.value
-            if v.references:
-                value["references"] = [ref.to_json() for ref in v.references]
-            if v.metadata is not None:
-                value["metadata"] = v.metadata
-            if v.rule_set is not None:
-                value["ruleSet"] = v.rule_set
-            value["schema"] = v.schema
-            value["deleted"] = v.deleted
+            value = {**v.to_json(), "deleted": v.deleted}
             return _dumps(key), _dumps(value)
         case SchemaTombstone(subject=subject, version=version):
             return _dumps({"keytype": "SCHEMA", "subject": subject, "version": version, "magic": 1}), None

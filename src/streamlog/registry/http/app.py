@@ -148,16 +148,7 @@ def build_app(service: RegistryService, forwarder: Forwarder | None = None) -> S
     # --- schemas by id ---------------------------------------------------------------------------
 
     def id_body(version: SchemaVersion, request: Request) -> dict[str, Any]:
-        body: dict[str, Any] = {}
-        if version.schema_type is not SchemaType.AVRO:
-            body["schemaType"] = version.schema_type.value
-        if version.references:
-            body["references"] = [r.to_json() for r in version.references]
-        if version.metadata is not None:
-            body["metadata"] = version.metadata
-        if version.rule_set is not None:
-            body["ruleSet"] = version.rule_set
-        body["schema"] = _formatted(version, _q(request, "format"))
+        body = version.schema_fields(_formatted(version, _q(request, "format")))
         if _flag(request, "fetchMaxId"):
             body["maxId"] = service.store.max_id
         return body
