@@ -24,7 +24,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from streamlog.registry import records
-from streamlog.registry.records import Record
+from streamlog.registry.records import NoopRecord, Record
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ class SchemasTopic:
     def _read(self, on_batch: Callable[[Batch], None]) -> None:
         consumer = self._consumer
         assert consumer is not None
+        delivered = -1
         while not self._stop.is_set():
             try:
                 # poll returns at the first record; consume(timeout=0) then takes what is already
@@ -118,8 +119,22 @@ class SchemasTopic:
                     continue
                 if offset is not None:
                     batch.append((offset, records.decode(message.key(), message.value())))
+            if not messages:
+                # Idle: the position may be past offsets no record was delivered for (transaction
+                # markers, offsets compaction removed); report it, so "read to offset N" completes.
+                position = self._position(consumer)
+                if position - 1 > delivered:
+                    batch.append((position - 1, NoopRecord()))
             if batch:
+                delivered = max(delivered, batch[-1][0])
                 on_batch(batch)
+
+    def _position(self, consumer: Consumer) -> int:
+        try:
+            (position,) = consumer.position([TopicPartition(self.topic, 0)])
+        except (KafkaException, RuntimeError, ValueError):
+            return -1
+        return position.offset if position.offset is not None and position.offset >= 0 else -1
 
     def _poll_producer(self) -> None:
         producer = self._producer
