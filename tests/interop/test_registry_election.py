@@ -99,3 +99,20 @@ def test_without_an_eligible_instance_writes_fail_with_50004(own_broker: Embedde
         assert httpx.get(f"{url}/subjects").json() == []  # reads still work
     finally:
         lonely.stop()
+
+
+def test_a_forwarded_write_is_not_forwarded_again(own_broker: EmbeddedBroker) -> None:
+    follower = RegistryServer(own_broker.bootstrap_servers, port=0, eligible=False)
+    url = follower.start_in_thread()
+    leader = RegistryServer(own_broker.bootstrap_servers, port=0)
+    leader.start_in_thread()
+    try:
+        wait_for(lambda: leader.is_leader)
+        # as if another instance had forwarded it here, believing this one leads
+        answer = httpx.post(f"{url}/subjects/x/versions", json=record("X"), timeout=30,
+                            headers={"X-Streamlog-Registry-Forwarded-By": "http://elsewhere"})
+        assert answer.status_code == 500 and answer.json()["error_code"] == 50003
+        assert httpx.get(f"{url}/subjects").json() == []
+    finally:
+        leader.stop()
+        follower.stop()

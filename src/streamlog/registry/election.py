@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from streamlog.registry.errors import ErrorCode, RegistryError
+from streamlog.registry.http.app import FORWARDED_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class Election:
         self._on_change: Callable[[bool], None] = lambda _: None
         self._known_leader: tuple[float, str | None] = (0.0, None)
         self._client: httpx.AsyncClient | None = None
+        self._admin: AdminClient | None = None
 
     @property
     def is_leader(self) -> bool:
@@ -101,7 +103,9 @@ class Election:
             self._on_change(leader)
 
     def _describe_leader(self) -> str | None:
-        admin = AdminClient(self._config)
+        if self._admin is None:
+            self._admin = AdminClient(self._config)
+        admin = self._admin
         try:
             description = admin.describe_consumer_groups([self.group])[self.group].result(timeout=10)
         except KafkaException:
@@ -115,12 +119,19 @@ class Election:
                 return str(member.client_id[len(CLIENT_ID_PREFIX):])
         return None
 
-    async def route(self) -> str | None:
-        """None when this instance writes itself; else the leader's URL (waits for an election)."""
+    async def route(self, forwarded: bool = False) -> str | None:
+        """None when this instance writes itself; else the leader's URL (waits for an election).
+
+        A request another instance `forwarded` here is never forwarded again: if leadership moved
+        meanwhile, it fails with 50003 rather than travel between instances.
+        """
         deadline = time.monotonic() + LEADER_WAIT_S
         while True:
             if self._leader:
                 return None
+            if forwarded:
+                raise RegistryError(ErrorCode.REQUEST_FORWARDING_FAILED,
+                                    "This registry is no longer the leader; retry the request")
             checked, url = self._known_leader
             if url is None or time.monotonic() - checked > DESCRIBE_EVERY_S:
                 url = await asyncio.to_thread(self._describe_leader)
@@ -136,6 +147,7 @@ class Election:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=60.0)
         headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type", "accept")}
+        headers[FORWARDED_HEADER] = self.url
         target = url.rstrip("/") + request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
         if request.url.query and "?" not in target:
             target += "?" + request.url.query

@@ -34,6 +34,7 @@ from streamlog.registry.service import RegistryService
 
 log = logging.getLogger(__name__)
 
+FORWARDED_HEADER = "X-Streamlog-Registry-Forwarded-By"  # set by election.py on a forwarded write
 SLASH = "\x00"  # stands for an encoded "/" inside a path segment until the handler reads it
 VERSION = "0.1.0"
 
@@ -41,7 +42,7 @@ VERSION = "0.1.0"
 class Forwarder(Protocol):
     """Sends a write to the leader when this instance is not it (election.py)."""
 
-    async def route(self) -> str | None: ...
+    async def route(self, forwarded: bool = False) -> str | None: ...
 
     async def forward(self, url: str, request: Request, body: bytes) -> Response: ...
 
@@ -98,7 +99,8 @@ def build_app(service: RegistryService, forwarder: Forwarder | None = None) -> S
     ops = service.ops
 
     async def write(request: Request, decide: Callable[[Any], operations.Write], has_body: bool) -> Any:
-        leader = None if forwarder is None else await forwarder.route()
+        forwarded = FORWARDED_HEADER.lower() in request.headers
+        leader = None if forwarder is None else await forwarder.route(forwarded)
         if forwarder is not None and leader is not None:
             return await forwarder.forward(leader, request, await request.body())
         body = await json_body(request) if has_body else None
