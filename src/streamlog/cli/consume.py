@@ -40,7 +40,7 @@ from streamlog.cli.common import (
     positive_int,
 )
 from streamlog.cli.output import DEFAULT_FORMAT, RecordFormat, RecordView, compile_format, parse_timestamp
-from streamlog.cli.schema_serde import Decode, add_consume_arguments, build_decoder
+from streamlog.cli.schema_decode import Decode, add_consume_arguments, build_decoder
 
 BATCH: Final = 500
 POLL_S: Final = 0.2

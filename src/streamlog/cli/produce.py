@@ -33,7 +33,7 @@ from streamlog.cli.common import (
     key_value,
     non_negative_int,
 )
-from streamlog.cli.schema_serde import Encode, add_produce_arguments, build_encoder, validate_produce
+from streamlog.cli.schema_encode import Encode, add_produce_arguments, build_encoder, validate_produce
 
 PROGRESS_INTERVAL_S: Final = 5.0
 DELIVERY_TIMEOUT_MS: Final = 30_000  # a record not acknowledged within this fails (librdkafka default: 300 s)

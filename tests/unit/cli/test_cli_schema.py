@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from streamlog.cli import schema_serde
+from streamlog.cli import schema_decode, schema_serde
 from streamlog.cli.base import CliError
 from streamlog.cli.main import main, parse_args
 from streamlog.cli.schema_check import Finding, parse_messages, type_of_path
@@ -296,13 +296,13 @@ def test_check_against_unreachable_registry_one_line(
 
 
 def test_wire_header_and_message_indexes() -> None:
-    assert schema_serde.wire_header(b"\x00\x00\x00\x01\x02rest") == (258, 5)
+    assert schema_decode.wire_header(b"\x00\x00\x00\x01\x02rest") == (258, 5)
     with pytest.raises(ValueError, match="wire format"):
-        schema_serde.wire_header(b"plain text")
-    assert schema_serde.message_indexes(b"\x00", 0) == [0]
-    assert schema_serde.message_indexes(b"\x04\x02\x06", 0) == [1, 3]  # zigzag: count 2, then 1, 3
+        schema_decode.wire_header(b"plain text")
+    assert schema_decode.message_indexes(b"\x00", 0) == [0]
+    assert schema_decode.message_indexes(b"\x04\x02\x06", 0) == [1, 3]  # zigzag: count 2, then 1, 3
     with pytest.raises(ValueError, match="truncated"):
-        schema_serde.message_indexes(b"\x04\x02", 0)
+        schema_decode.message_indexes(b"\x04\x02", 0)
 
 
 def test_protobuf_message_class_by_name_and_index() -> None:
@@ -324,6 +324,6 @@ def test_json_output_of_decoded_values() -> None:
     import decimal
 
     assert (
-        schema_serde.to_json({"b": b"\x01", "d": decimal.Decimal("1.50"), "s": "é"})
+        schema_decode.to_json({"b": b"\x01", "d": decimal.Decimal("1.50"), "s": "é"})
         == '{"b": "AQ==", "d": "1.50", "s": "é"}'.encode()
     )

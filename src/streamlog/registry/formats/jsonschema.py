@@ -35,7 +35,7 @@ import referencing.exceptions
 from referencing import Registry, Resource
 
 from streamlog.registry.formats.base import Incompatibility, InvalidSchema, ResolvedReference, SchemaType
-from streamlog.registry.formats.jsonschema_diff import SPECS, Node, differences
+from streamlog.registry.formats.jsonschema_diff import differences
 from streamlog.registry.formats.jsonschema_keywords import (
     LISTS,
     MAPS,
@@ -46,6 +46,7 @@ from streamlog.registry.formats.jsonschema_keywords import (
     subschemas,
     validator_class,
 )
+from streamlog.registry.formats.jsonschema_node import SPECS, Node
 from streamlog.registry.formats.jsonschema_rules import RULES, Difference
 
 if TYPE_CHECKING:
