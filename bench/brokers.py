@@ -77,6 +77,16 @@ def port_accepts(host: str, port: int) -> bool:
         return False
 
 
+def proc_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time process `pid` has used so far (all threads), from /proc/PID/stat."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def proc_status_kb(pid: int, field: str) -> int | None:
     """A ``kB`` field of /proc/PID/status (VmRSS, VmHWM), or None if the process is gone."""
     try:
@@ -179,15 +189,7 @@ class BenchBroker:
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU time the broker process has used so far (all threads)."""
-        pid = self.pid
-        if pid is None:
-            return None
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                fields = fh.read().rpartition(")")[2].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError):
-            return None
+        return proc_cpu_seconds(self.pid) if self.pid is not None else None
 
     def data_bytes(self) -> int | None:
         return dir_bytes(self.data_dir) if self.data_dir is not None and self.data_dir.exists() else None
