@@ -155,7 +155,7 @@ def run_registry(kind: str, bootstrap: str, work: Path, args: argparse.Namespace
     write_s = write_schemas_topic(bootstrap, topic, args.subjects, total)
     reg = RegistryProcess(kind, bootstrap, topic, work, karapace_python=kpython)
     try:
-        ready = reg.start(expect_subjects=min(args.subjects, total))
+        ready = reg.start(expect_subjects=min(args.subjects, total), expect_schema_id=total)
         results["startup"] = {"ready_s": ready, "rss_mib": (reg.rss_kb() or 0) / 1024,
                               "empty_ready_s": empty_ready, "write_s": write_s}
         progress(f"startup on {kind}: {total:,} schemas ready in {ready:.2f}s "

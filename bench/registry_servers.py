@@ -12,10 +12,13 @@ the caller, so two registries share one broker but never one ``_schemas`` topic.
   off.  Everything else stays at Karapace's defaults, as Streamlog's do.
 
 Ready means the process answers ``GET /subjects`` with HTTP 200 and, when ``expect_subjects`` is
-given, with that many subjects: Streamlog only listens once its store is read, while Karapace
-listens at once and fills its store from the topic afterwards, so the count is what makes the
-start-up figure comparable.  Polling is every 10 ms.  Output goes to a log file (never a pipe), and
-only the process started here is ever signalled, by its pid.
+given, with that many subjects, and, when ``expect_schema_id`` is given, resolves that id (the last
+one written, so every record has been read): Streamlog only listens once its store is read, while
+Karapace listens at once and fills its store from the topic afterwards, so these checks are what
+make the start-up figure comparable.  (The subject count alone is not enough: the first versions
+of all subjects come first in the topic, so it is reached after a tenth of the records.)  Polling
+is every 10 ms.  Output goes to a log file (never a pipe), and only the process started here is
+ever signalled, by its pid.
 """
 
 from __future__ import annotations
@@ -104,6 +107,15 @@ def subjects(url: str, timeout: float = 5.0) -> list[str] | None:
         return None
 
 
+def schema_resolves(url: str, schema_id: int, timeout: float = 5.0) -> bool:
+    """Whether ``GET /schemas/ids/{schema_id}`` answers 200."""
+    try:
+        with urllib.request.urlopen(f"{url}/schemas/ids/{schema_id}", timeout=timeout) as response:
+            return bool(response.status == 200)
+    except (OSError, ValueError, urllib.error.URLError):
+        return False
+
+
 class RegistryProcess:
     def __init__(self, kind: str, bootstrap: str, topic: str, work_dir: Path, *,
                  karapace_python: str | None = None, ready_timeout: float = 900.0) -> None:
@@ -162,7 +174,7 @@ class RegistryProcess:
         })
         return [self.karapace_python, "-m", "karapace"], env
 
-    def start(self, expect_subjects: int | None = None) -> float:
+    def start(self, expect_subjects: int | None = None, expect_schema_id: int | None = None) -> float:
         """Launch and wait until ready (see the module docstring); seconds from launch to ready."""
         if self.pid is not None:
             raise RegistryError(f"{self.kind} already running")
@@ -178,7 +190,8 @@ class RegistryProcess:
         deadline = began + self.ready_timeout
         while True:
             listed = subjects(self.url, timeout=30.0)
-            if listed is not None and (expect_subjects is None or len(listed) >= expect_subjects):
+            if listed is not None and (expect_subjects is None or len(listed) >= expect_subjects) and (
+                    expect_schema_id is None or schema_resolves(self.url, expect_schema_id)):
                 return time.monotonic() - began
             code = self._proc.poll()
             if code is not None:
