@@ -86,6 +86,8 @@ class SchemasTopic:
         self._consumer = Consumer({
             **self._client_config, "group.id": "streamlog-registry-reader", "enable.auto.commit": False,
             "enable.partition.eof": False, "fetch.wait.max.ms": 10, "isolation.level": "read_committed",
+            # large fetches: a replay of 100,000 schemas takes a few round trips, not a hundred
+            "max.partition.fetch.bytes": 16 * 1024 * 1024, "fetch.max.bytes": 64 * 1024 * 1024,
         })
         self._consumer.assign([TopicPartition(self.topic, 0, OFFSET_BEGINNING)])
         self._producer = Producer({**self._client_config, "acks": "all", "enable.idempotence": True,
