@@ -112,7 +112,7 @@ DELETED = qbool("deleted", "Include soft-deleted subjects/versions.")
 NORMALIZE = qbool("normalize", "Compare and store the normalized form of the schema.")
 FORMAT = qstr(
     "format",
-    '"serialized": a Protobuf schema as a base64 FileDescriptorProto. Other values return the schema as stored.',
+    '"serialized": a Protobuf schema as a base64 FileDescriptorProto; "resolved": an Avro schema with its referenced types written out in full. Other values return the schema as stored.',
 )
 DEFAULT_GLOBAL = qbool("defaultToGlobal", "Answer the global setting when the subject has none of its own.")
 PERMANENT = qbool("permanent", "Hard delete (needs a prior soft delete: 40405 / 40407).")

@@ -384,6 +384,10 @@ def test_references_avro_named_types(sr: httpx.Client) -> None:
     assert json.loads(stored)["fields"] == [{"name": "home", "type": "Address"}]
     assert got == {"subject": main_subject, "version": 1, "id": main_id, "references": refs, "schema": stored}
     assert ok(sr.get(f"/schemas/ids/{main_id}")) == {"references": refs, "schema": stored}
+    # ?format=resolved writes the referenced type out in full: a schema that stands on its own
+    resolved = json.loads(ok(sr.get(f"/schemas/ids/{main_id}", params={"format": "resolved"}))["schema"])
+    assert resolved["fields"][0]["type"]["type"] == "record"
+    assert resolved["fields"][0]["type"]["name"] == f"{ns}.Address"
     assert ok(sr.get(f"/subjects/{dep_subject}/versions/1/referencedby")) == [main_id]
     assert ok(sr.get(f"/subjects/{dep_subject}/versions/latest/referencedby")) == [main_id]
     assert ok(sr.get(f"/subjects/{main_subject}/versions/1/referencedby")) == []

@@ -156,6 +156,12 @@ def build_app(service: RegistryService, forwarder: Forwarder | None = None) -> S
         return body
 
     def _formatted(version: SchemaVersion, fmt: str | None) -> str:
+        """``?format=``: ``serialized`` gives a Protobuf schema as base64 of its FileDescriptorProto,
+        ``resolved`` an Avro schema with its referenced types written out in full; else as stored."""
+        if fmt == "resolved" and version.schema_type is SchemaType.AVRO:
+            expanded = getattr(ops.parse_version(version), "expanded", None)
+            if isinstance(expanded, str):
+                return expanded
         if fmt == "serialized" and version.schema_type is SchemaType.PROTOBUF:
             parsed = ops.parse_version(version)
             serialize = getattr(parsed, "serialized_descriptor", None)
