@@ -85,7 +85,9 @@ class SchemasTopic:
     def start(self, on_batch: Callable[[Batch], None]) -> None:
         self._consumer = Consumer({
             **self._client_config, "group.id": "streamlog-registry-reader", "enable.auto.commit": False,
-            "enable.partition.eof": False, "fetch.wait.max.ms": 10, "isolation.level": "read_committed",
+            # a long poll: the broker answers as soon as a record arrives, so read-back is not
+            # delayed, and an idle registry costs the broker two fetches a second, not a hundred
+            "enable.partition.eof": False, "fetch.wait.max.ms": 500, "isolation.level": "read_committed",
             # large fetches: a replay of 100,000 schemas takes a few round trips, not a hundred
             "max.partition.fetch.bytes": 16 * 1024 * 1024, "fetch.max.bytes": 64 * 1024 * 1024,
         })
