@@ -60,7 +60,7 @@ def skipped(note: str) -> Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Sizing:
-    """How long and how big each workload is; ``FULL`` fits the whole comparison in < 10 minutes."""
+    """How long and how big each workload is; with ``FULL`` the whole comparison takes 6 to 8 minutes."""
 
     name: str
     throughput_s: float  # duration of each produce-throughput workload

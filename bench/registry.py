@@ -16,7 +16,8 @@ request is the figure that does not depend on how hard the clients could push). 
 figure: ``--startup-schemas`` SCHEMA records are written straight into a fresh topic per registry
 (``_schemas_startup_KIND``), and the time from launching the registry to ``GET /subjects`` listing
 every subject is measured, with the RSS right after.  The report (Markdown and JSON, ratio
-streamlog/karapace per figure) goes to ``--out`` (default docs/bench/registry.md).  A registry that
+streamlog/karapace per figure) goes to ``--out`` (default bench/results/registry.md in the repository,
+ignored by git; ``--out docs/bench/registry.md`` replaces the committed report).  A registry that
 cannot run (Karapace not installed) is skipped with a note.  Progress lines go to stderr.
 
     python -m bench.registry                                      # full: 10,000 subjects, 100,000 schemas
@@ -52,6 +53,7 @@ from bench.registry_servers import KARAPACE_RECIPE, KINDS, RegistryError, Regist
 from bench.report import _fmt, ratio, verdict
 
 REPO = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO / "bench" / "results" / "registry.md"  # docs/bench/registry.md only with an explicit --out
 _T0 = time.monotonic()
 HTTP_WORKLOADS = ("register", "lookup-by-id", "lookup-by-schema", "compatibility")
 WORKLOADS = (*HTTP_WORKLOADS, "startup")
@@ -262,8 +264,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="requests per lookup workload at most")
     parser.add_argument("--clients", type=int, default=16, help="concurrent requests (default 16)")
     parser.add_argument("--procs", type=int, default=2, help="client processes (default 2)")
-    parser.add_argument("--quick", action="store_true", help="small numbers, a couple of minutes")
-    parser.add_argument("--out", default=str(REPO / "docs" / "bench" / "registry.md"), help="Markdown report")
+    parser.add_argument("--quick", action="store_true", help="small numbers, about two minutes")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), metavar="FILE",
+                        help="Markdown report, JSON next to it (default: bench/results/registry.md, "
+                             "ignored by git; --out docs/bench/registry.md replaces the committed report)")
     args = parser.parse_args(argv)
     args.argv = argv
     quick = args.quick
@@ -285,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(report))
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    progress(f"done in {report['duration_s']:.0f}s; report: {out}")
+    progress(f"done in {report['duration_s']:.0f}s; report: {out.resolve()}")
     return 0 if report["registries"] else 1
 
 

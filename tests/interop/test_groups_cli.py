@@ -3,8 +3,10 @@
 Theory of operation: records with known timestamps (one second apart, alternating between two
 partitions) are consumed and committed by a real group member; the CLI then describes the group
 (lag 0), rewinds it (``--shift-by -3``: lag 3), resets it to a point in time, and a restarted member
-must start exactly at the first record at or after that time.  Resetting a group with live members
-is refused; ``delete-offsets`` and ``delete`` remove what they name.
+must start exactly at the first record at or after that time.  ``reset-offsets`` only prints its plan
+unless given ``--execute`` (as kafka-consumer-groups.sh).  Resetting a group with live members is
+refused; ``delete-offsets`` and ``delete`` remove what they name.  Describing a group that never
+existed is one error line; a group that has only committed offsets describes normally.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 from confluent_kafka import Producer
+from tests.support.cli_output import one_error_line
 from tests.support.group_members import Member
 from tests.support.interop import TopicFactory, now_ms, unique_name
 
@@ -80,28 +83,37 @@ def test_replay_by_resetting_offsets(
     assert group in cli(bootstrap, "list", "--state", "Empty").stdout
     assert group not in cli(bootstrap, "list", "--state", "Stable").stdout
 
-    dry = cli(bootstrap, "reset-offsets", group, "--topic", topic, "--to-earliest", "--dry-run")
-    assert "dry run" in dry.stdout
-    assert lag_table(cli(bootstrap, "describe", group).stdout)[0] == ("10", "10", "0")
+    # Without --execute (and with the explicit --dry-run) only the plan is printed; nothing moves.
+    dry_run_line = "streamlog: dry run, nothing committed; add --execute to apply these offsets"
+    unchanged = {0: ("10", "10", "0"), 1: ("10", "10", "0")}
+    for flags in ((), ("--dry-run",)):
+        dry = cli(bootstrap, "reset-offsets", group, "--topic", topic, "--to-earliest", *flags)
+        plan = [line.split() for line in dry.stdout.splitlines()]
+        assert plan == [["TOPIC", "PARTITION", "OLD-OFFSET", "NEW-OFFSET"], [topic, "0", "10", "0"],
+                        [topic, "1", "10", "0"]], dry.stdout
+        assert dry.stderr.splitlines() == [dry_run_line]
+        assert lag_table(cli(bootstrap, "describe", group).stdout) == unchanged
 
-    cli(bootstrap, "reset-offsets", group, "--topic", topic, "--shift-by", "-3")
+    done = cli(bootstrap, "reset-offsets", group, "--topic", topic, "--shift-by", "-3", "--execute")
+    assert done.stdout.splitlines()[-1] == f"reset offsets of group {group} on 2 partition(s)"
+    assert done.stderr == ""
     assert lag_table(cli(bootstrap, "describe", group).stdout) == {0: ("7", "10", "3"), 1: ("7", "10", "3")}
 
     # Record 10 is partition 0 offset 5; record 11 is partition 1 offset 5.
     when = str(base + 10 * 1000)
-    cli(bootstrap, "reset-offsets", group, "--topic", topic, "--to-datetime", when)
+    cli(bootstrap, "reset-offsets", group, "--topic", topic, "--to-datetime", when, "--execute")
     assert lag_table(cli(bootstrap, "describe", group).stdout) == {0: ("5", "10", "5"), 1: ("5", "10", "5")}
     replayed = consume(members, bootstrap, topic, group, 10)
     firsts = {p: min(o for q, o in replayed if q == p) for p in (0, 1)}
     assert firsts == {0: 5, 1: 5}, f"the replay started at {firsts}"
 
-    cli(bootstrap, "reset-offsets", group, "--topic", f"{topic}:1", "--to-offset", "2")
+    cli(bootstrap, "reset-offsets", group, "--topic", f"{topic}:1", "--to-offset", "2", "--execute")
     assert lag_table(cli(bootstrap, "describe", group).stdout) == {0: ("10", "10", "0"), 1: ("2", "10", "8")}
 
     live = Member("confluent", bootstrap, topic, group, session_ms=6000)
     members.append(live)
     live.wait_for(lambda m: bool(m.assignment), 30, "an assignment")
-    refused = cli(bootstrap, "reset-offsets", group, "--topic", topic, "--to-latest", ok=False)
+    refused = cli(bootstrap, "reset-offsets", group, "--topic", topic, "--to-latest", "--execute", ok=False)
     assert refused.returncode != 0 and "member" in refused.stderr
     assert cli(bootstrap, "delete", group, ok=False).returncode != 0
     described = cli(bootstrap, "describe", group).stdout
@@ -112,3 +124,26 @@ def test_replay_by_resetting_offsets(
     assert set(lag_table(cli(bootstrap, "describe", group).stdout)) == {1}
     cli(bootstrap, "delete", group)
     assert group not in cli(bootstrap, "list").stdout
+
+
+def test_describe_tells_a_missing_group_from_an_empty_one(
+    bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    def missing(name: str) -> str:
+        argv = [sys.executable, "-m", "streamlog", "groups", "describe", name, "--bootstrap", bootstrap]
+        return one_error_line(subprocess.run(argv, capture_output=True, timeout=60, check=False))
+
+    ghost = unique_name("never-existed")
+    assert missing(ghost) == f"streamlog: error: consumer group '{ghost}' does not exist"
+
+    # A group that only has committed offsets (a standalone commit, no member ever joined) exists.
+    topic = topic_factory.create(2)
+    group = unique_name("offsets-only")
+    cli(bootstrap, "reset-offsets", group, "--topic", f"{topic}:1", "--to-latest", "--execute")
+    described = cli(bootstrap, "describe", group).stdout
+    assert described.startswith(f"Group: {group}  State: Empty "), described
+    assert lag_table(described) == {1: ("0", "0", "0")}
+
+    # Deleted, it is gone again.
+    cli(bootstrap, "delete", group)
+    assert missing(group) == f"streamlog: error: consumer group '{group}' does not exist"

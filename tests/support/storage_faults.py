@@ -26,8 +26,9 @@ from streamlog.protocol.records.builder import NewRecord, build_batch
 
 STORAGE_ERROR: Final = 56  # KAFKA_STORAGE_ERROR
 STOPPED_LINE: Final = "streamlog: error: stopped because the data directory failed: "
-RECOVERED: Final = re.compile(r"data/(?P<log>\S+): recovered \(RecoveryReport\(clean_shutdown=\w+, "
-                              r"recovery_point=(?P<point>None|\d+), .*?truncated_bytes=(?P<cut>\d+)")
+RECOVERED: Final = re.compile(r"data/(?P<log>\S+): recovered after an unclean shutdown: .*? from "
+                              r"(?:the start|the recovery point, offset (?P<point>\d+)).*?; "
+                              r"(?:nothing was lost|cut (?P<cut>\d+) bytes|removed)")
 
 
 def produce_body(topic: str, partition: int, batch: bytes, acks: int = -1) -> dict[str, Any]:
@@ -143,7 +144,7 @@ def fail_stop_report(log: str) -> FailStopReport:
 
 def recovery_reports(log: str) -> dict[str, tuple[int | None, int]]:
     """Log name -> (recovery point, bytes truncated) from a start's "recovered" lines."""
-    return {m["log"]: (None if m["point"] == "None" else int(m["point"]), int(m["cut"]))
+    return {m["log"]: (None if m["point"] is None else int(m["point"]), int(m["cut"] or 0))
             for m in RECOVERED.finditer(log)}
 
 

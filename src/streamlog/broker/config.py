@@ -13,6 +13,11 @@ Deliberate differences from Kafka, each with its reason:
   so an acknowledged record must be on disk; fsyncs are grouped, so this costs one fsync per
   partition per flush window, not one per record.  Set it high to get Kafka's page-cache behaviour.
 * ``group.initial.rebalance.delay.ms`` defaults to 0 (Kafka: 3000): a lone consumer should not wait.
+* Replication settings (``SINGLE_NODE_SETTINGS``: ``min.insync.replicas``, the replication factors,
+  ``unclean.leader.election.enable``, ...) are accepted with Kafka's names and ranges, but a single
+  node keeps one replica of everything: a value other than what one node does is logged once per
+  name (WARNING, saying what it means here) and has no effect.  The replication factors default
+  to 1 (Kafka: 3 for the internal topics), ``transaction.state.log.min.isr`` to 1 (Kafka: 2).
 
 Settings of Streamlog's own (no Kafka counterpart) start with ``streamlog.``:
 
@@ -45,10 +50,13 @@ Settings of Streamlog's own (no Kafka counterpart) start with ``streamlog.``:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+
+log = logging.getLogger(__name__)
 
 LONG_MAX: Final = 9223372036854775807
 INT_MAX: Final = 2147483647
@@ -157,7 +165,14 @@ BROKER_SETTINGS: Final[tuple[Setting, ...]] = (
     _s("advertised.listeners", "STRING", "", _str,
        "HOST:PORT clients are told to use; defaults to the listener."),
     _s("num.partitions", "INT", "1", _int(1), "Partitions of an auto-created topic."),
-    _s("default.replication.factor", "SHORT", "1", _int(1, 1), "Always 1 on a single node."),
+    _s("default.replication.factor", "SHORT", "1", _int(1),
+       "Replicas of a new topic; a single node keeps one, whatever this says."),
+    _s("offsets.topic.replication.factor", "SHORT", "1", _int(1),
+       "Replicas of __consumer_offsets; a single node keeps one, whatever this says."),
+    _s("transaction.state.log.replication.factor", "SHORT", "1", _int(1),
+       "Replicas of __transaction_state; a single node keeps one, whatever this says."),
+    _s("transaction.state.log.min.isr", "INT", "1", _int(1),
+       "Always met on a single node: __transaction_state has one replica, always in sync."),
     _s("auto.create.topics.enable", "BOOLEAN", "true", _bool, "Create unknown topics on Metadata/Produce."),
     _s("delete.topic.enable", "BOOLEAN", "true", _bool, "Allow DeleteTopics."),
     _s("socket.request.max.bytes", "INT", "104857600", _int(1), "Largest request; larger closes the socket."),
@@ -188,8 +203,10 @@ BROKER_SETTINGS: Final[tuple[Setting, ...]] = (
     _s("log.message.timestamp.after.max.ms", "LONG", str(LONG_MAX), _int(0), "Newest accepted timestamp."),
     _s("compression.type", "STRING", "producer",
        _choice("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"), "Broker-side compression."),
-    _s("min.insync.replicas", "INT", "1", _int(1), "Always met on a single node."),
-    _s("unclean.leader.election.enable", "BOOLEAN", "false", _bool, "Meaningless on a single node."),
+    _s("min.insync.replicas", "INT", "1", _int(1),
+       "Always met on a single node: every partition has one replica, always in sync."),
+    _s("unclean.leader.election.enable", "BOOLEAN", "false", _bool,
+       "No effect on a single node: there is no other replica to elect."),
     _s("group.initial.rebalance.delay.ms", "INT", "0", _int(0), "Delay before the first rebalance."),
     _s("group.min.session.timeout.ms", "INT", "6000", _int(0), "Smallest session timeout."),
     _s("group.max.session.timeout.ms", "INT", "1800000", _int(0), "Largest session timeout."),
@@ -283,6 +300,36 @@ TOPIC_SETTINGS: Final[tuple[TopicSetting, ...]] = (
 
 TOPIC_BY_NAME: Final = {s.name: s for s in TOPIC_SETTINGS}
 
+
+# --- replication settings on a single node -----------------------------------------------------------
+
+# Kafka's replication settings (broker and topic), accepted so that a configuration written for a
+# cluster works unchanged: name -> (the value a single node behaves as, what any other value means).
+SINGLE_NODE_SETTINGS: Final = {
+    "min.insync.replicas": ("1", "every partition has one replica, which is always in sync"),
+    "default.replication.factor": ("1", "every partition has one replica"),
+    "offsets.topic.replication.factor": ("1", "__consumer_offsets has one replica"),
+    "transaction.state.log.replication.factor": ("1", "__transaction_state has one replica"),
+    "transaction.state.log.min.isr": ("1", "__transaction_state has one replica, which is always in sync"),
+    "unclean.leader.election.enable": ("false",
+                                       "every partition has one replica, so no other can be elected"),
+}
+_warned: set[str] = set()  # names warned about in this process
+
+
+def warn_single_node(name: str, value: Any) -> None:
+    """One WARNING per setting name per process when a replication setting (``SINGLE_NODE_SETTINGS``)
+    asks for something a single node cannot do, saying what it means here."""
+    known = SINGLE_NODE_SETTINGS.get(name)
+    if known is None or name in _warned:
+        return
+    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    single, meaning = known
+    if text == single:
+        return
+    _warned.add(name)
+    log.warning("%s=%s has no effect on a single node: %s", name, text, meaning)
+
 # DescribeConfigs config_source values.
 SOURCE_DYNAMIC_TOPIC: Final = 1
 SOURCE_STATIC_BROKER: Final = 4
@@ -297,6 +344,7 @@ def validate_topic_config(name: str, value: str | None) -> str:
     if value is None:
         raise ConfigError(f"null value for {name}")
     parsed = setting.parse(value)
+    warn_single_node(name, parsed)
     if isinstance(parsed, bool):
         return "true" if parsed else "false"
     return str(parsed)
@@ -338,6 +386,7 @@ class BrokerConfig:
             self._parsed[setting.name] = setting.parse(value)
         except ConfigError as exc:
             raise ConfigError(f"{key}: {exc}") from None
+        warn_single_node(setting.name, self._parsed[setting.name])
         self._raw[setting.name] = str(value)
         self._explicit.add(setting.name)
 

@@ -75,9 +75,12 @@ class Connections(Generic[T]):
         return iter(list(self._items))
 
 
-async def bind(host: str, port: int, backlog: int) -> list[socket.socket]:
+async def bind(host: str, port: int, backlog: int, *, listen: bool = True) -> list[socket.socket]:
     """Listening, non-blocking sockets for every address ``host`` resolves to (as asyncio binds them:
-    SO_REUSEADDR, IPv6 sockets IPv6-only). Raises OSError naming the address that failed."""
+    SO_REUSEADDR, IPv6 sockets IPv6-only). Raises OSError naming the address that failed.
+
+    ``listen=False``: bound only (a port in use fails here all the same, since another listener holds
+    it), so that connections are refused rather than queued until `start_listening`."""
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host or None, port, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM,
                                    flags=socket.AI_PASSIVE)
@@ -98,7 +101,8 @@ async def bind(host: str, port: int, backlog: int) -> list[socket.socket]:
             except OSError as exc:
                 raise OSError(exc.errno, f"error while attempting to bind on address {address!r}: "
                                          f"{(exc.strerror or str(exc)).lower()}") from None
-            sock.listen(backlog)
+            if listen:
+                sock.listen(backlog)
             sock.setblocking(False)
     except BaseException:
         for sock in sockets:
@@ -107,6 +111,16 @@ async def bind(host: str, port: int, backlog: int) -> list[socket.socket]:
     if not sockets:
         raise OSError(errno.EADDRNOTAVAIL, f"{host!r} resolves to no address")
     return sockets
+
+
+def start_listening(sockets: list[socket.socket], backlog: int) -> None:
+    """``listen`` on sockets that `bind` bound with ``listen=False``; OSError names the address."""
+    for sock in sockets:
+        try:
+            sock.listen(backlog)
+        except OSError as exc:
+            raise OSError(exc.errno, f"error while attempting to listen on address {sock.getsockname()!r}: "
+                                     f"{(exc.strerror or str(exc)).lower()}") from None
 
 
 class Acceptor:

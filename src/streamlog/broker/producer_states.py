@@ -42,7 +42,8 @@ def _snapshot_path(plog: Any) -> str | None:
 
 
 def rebuild(plog: Any, state: ProducerStateManager, start: int) -> int:
-    """Replay batch headers of ``plog`` from ``start`` into ``state``; returns batches replayed."""
+    """Replay batch headers of ``plog`` from ``start`` into ``state``; returns how many of them carry
+    a producer id (the others, from plain producers, leave nothing in the state)."""
     offset = max(start, plog.log_start_offset)
     end = plog.log_end_offset
     count = 0
@@ -64,7 +65,7 @@ def rebuild(plog: Any, state: ProducerStateManager, start: int) -> int:
                 except (CorruptRecordError, InvalidRecordError):
                     control = None
             state.load_batch(header, control)
-            count += 1
+            count += header.producer_id >= 0
         offset = max(result.next_offset, offset + 1)
     state.end_offset = max(state.end_offset, end)
     return count
@@ -111,8 +112,11 @@ class PartitionStates:
             state = ProducerStateManager()
         count = rebuild(plog, state, start)
         state.truncate_below(plog.log_start_offset)
-        if count:
-            log.info("%s-%d: producer state rebuilt from %d batches (from offset %d)", *part.tp, count, start)
+        if count:  # only when the log held something of idempotent or transactional producers
+            producers = len(state.producers)
+            log.info("%s-%d: producer state rebuilt from the log: %d producer%s, from %d batch%s between "
+                     "offsets %d and %d", *part.tp, producers, "" if producers == 1 else "s", count,
+                     "" if count == 1 else "es", start, plog.log_end_offset)
         return state
 
     def save(self, plog: Any, state: ProducerStateManager) -> bool:

@@ -1,13 +1,16 @@
 """The asyncio server: listen, accept connections, run until told to stop.
 
-Theory of operation: ``BrokerServer`` opens the broker (recovering every log), binds the listener
-(port 0 picks a free port; accepting, the connection limit and the back-off when the process is
-out of descriptors are ``listener.py``'s), and gives each accepted socket a ``Connection``
-protocol.  ``run_server`` is what ``streamlog serve`` calls: it raises the process's soft
-open-file limit to the hard one (``resources.py``; one INFO line), prints ``streamlog: listening
-on HOST:PORT`` once the socket is accepting, and shuts down cleanly on SIGTERM or SIGINT (stop
-accepting, close connections, then ``Broker.close``: every component in order, every log flushed
-and closed).  Recovery time plus bind is the start-to-ready time.
+Theory of operation: ``BrokerServer`` binds the listening address first (port 0 picks a free port),
+so that a port in use fails the start before the data directory is created or locked, then opens
+the broker (recovering every log), and only then listens (accepting, the connection limit and
+the back-off when the process is out of descriptors are ``listener.py``'s), giving each accepted
+socket a ``Connection`` protocol.  ``run_server`` is what ``streamlog serve`` calls: it raises the
+process's soft open-file limit to the hard one (``resources.py``; one INFO line), prints
+``streamlog: listening on HOST:PORT`` once the socket is accepting, and shuts down cleanly on
+SIGTERM or SIGINT (stop accepting, close connections, then ``Broker.close``: every component in
+order, every log flushed and closed).  Recovery time plus bind is the start-to-ready time.  A start
+that fails (a data directory locked by another broker, a port in use, an unusable path) is one
+``streamlog: error:`` line naming what failed, and exit status 1.
 
 A failed data directory (fail-stop, ``fail_stop.py``) stops the server the same way, except that
 nothing more is written, and ``streamlog serve`` exits with status 1.
@@ -28,11 +31,14 @@ from streamlog.broker.config import BrokerConfig, ConfigError, parse_host_port
 from streamlog.broker.connection import Connection
 from streamlog.broker.core import Broker, Listener
 from streamlog.broker.fail_stop import EXIT_STORAGE_FAILURE
-from streamlog.broker.listener import Acceptor, Connections, bind
+from streamlog.broker.listener import Acceptor, Connections, bind, start_listening
 from streamlog.broker.resources import raise_open_file_limit
+from streamlog.storage.errors import LogDirLockedError
 from streamlog.storage.logdir import StorageFailure
 
 log = logging.getLogger(__name__)
+
+BACKLOG = 1024  # connections the kernel queues before the broker accepts them
 
 
 class BrokerServer:
@@ -52,20 +58,31 @@ class BrokerServer:
         return self._broker
 
     async def start(self) -> tuple[str, int]:
-        """Open storage, bind, start serving.  Returns the bound (host, port)."""
+        """Bind, open storage, listen, start serving.  Returns the bound (host, port)."""
         loop = asyncio.get_running_loop()
-        broker = await loop.run_in_executor(None, Broker.open, self.config, self.clock)
+        host, port = self.config.listen_address()
+        # Bound before the data directory is touched (a port in use leaves no new directory behind),
+        # listening only once the logs are recovered (until then a client is refused, not queued).
+        sockets = await bind(host, port, backlog=BACKLOG, listen=False)
+        try:
+            broker = await loop.run_in_executor(None, Broker.open, self.config, self.clock)
+        except BaseException:
+            for sock in sockets:
+                sock.close()
+            raise
         self._broker = broker
         try:
             broker.start()
             broker.fail_stop.when_failed(self._failed)
-            host, port = self.config.listen_address()
-            sockets = await bind(host, port, backlog=1024)
+            start_listening(sockets, BACKLOG)
             self._server = Acceptor(sockets, lambda: Connection(broker, self._connections),
                                     self._connections, max_connections=broker.limits.connections,
                                     clock=self.clock)
             self._server.start()
         except BaseException:
+            if self._server is None:
+                for sock in sockets:
+                    sock.close()
             await broker.close()
             raise
         bound = self._server.sockets[0].getsockname()
@@ -112,7 +129,8 @@ class BrokerServer:
             await broker.close()
 
 
-async def _serve(config: BrokerConfig, on_ready: Callable[[str, int], None] | None = None) -> int:
+async def _serve(config: BrokerConfig, on_ready: Callable[[str, int], None] | None = None,
+                 on_stopping: Callable[[], None] | None = None) -> int:
     log.info("%s", raise_open_file_limit().describe())
     server = BrokerServer(config)
     host, port = await server.start()
@@ -134,6 +152,8 @@ async def _serve(config: BrokerConfig, on_ready: Callable[[str, int], None] | No
             loop.add_signal_handler(sig, server.stop_requested.set)
     await server.stop_requested.wait()
     log.info("shutting down")
+    if on_stopping is not None:  # e.g. the schema registry: its clients go before the broker does
+        await asyncio.get_running_loop().run_in_executor(None, on_stopping)
     await server.stop()
     if server.failure is not None:
         log.critical("stopped: %s", server.failure.describe())
@@ -144,16 +164,29 @@ async def _serve(config: BrokerConfig, on_ready: Callable[[str, int], None] | No
     return 0
 
 
-def run_server(config: BrokerConfig, on_ready: Callable[[str, int], None] | None = None) -> int:
+def run_server(config: BrokerConfig, on_ready: Callable[[str, int], None] | None = None,
+               on_stopping: Callable[[], None] | None = None) -> int:
     """Run a broker until SIGTERM/SIGINT.  Returns the process exit code.
 
-    `on_ready(host, port)` runs once the broker listens (``serve`` starts the schema registry there).
+    `on_ready(host, port)` runs once the broker listens (``serve`` starts the schema registry there);
+    `on_stopping()` when a stop is asked for, before the broker closes (``serve`` stops the registry).
     """
     try:
-        return asyncio.run(_serve(config, on_ready))
+        return asyncio.run(_serve(config, on_ready, on_stopping))
     except ConfigError as exc:
         print(f"streamlog: error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        print(f"streamlog: error: {exc.strerror or exc}", file=sys.stderr)
+    except LogDirLockedError as exc:  # another broker runs on this data directory
+        print(f"streamlog: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        print(f"streamlog: error: {os_error_text(exc)}", file=sys.stderr)
+        return 1
+
+
+def os_error_text(exc: OSError) -> str:
+    """An OSError as one line that names the file it concerns, if any ("No such file...: PATH")."""
+    text = exc.strerror or str(exc)
+    if exc.filename is not None:
+        text = f"{text}: {exc.filename}"
+    return text

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamlog.broker.config import BrokerConfig, ConfigError, validate_topic_config
+from streamlog.broker.config import TOPIC_BY_NAME, BrokerConfig, ConfigError, validate_topic_config
 from streamlog.protocol.errors import ErrorCode
 from streamlog.storage.config import LogConfig, MessageTimestampType
 from streamlog.storage.errors import LogDirOffline
@@ -215,6 +215,8 @@ class TopicRegistry:
     def validate_configs(self, configs: Mapping[str, str | None]) -> dict[str, str]:
         out: dict[str, str] = {}
         for key, value in configs.items():
+            if key not in TOPIC_BY_NAME:  # Kafka's wording (LogConfig.validateNames)
+                raise TopicError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {key}")
             try:
                 out[key] = validate_topic_config(key, value)
             except ConfigError as exc:

@@ -32,6 +32,8 @@ DEFAULT_BOOTSTRAP: Final = "localhost:9092"
 BOOTSTRAP_ENV: Final = "STREAMLOG_BOOTSTRAP"
 CONNECT_TIMEOUT_S: Final = 10.0  # deadline for reaching the cluster and for each admin request
 ALL_DOWN_GRACE_S: Final = 2.0  # how long "all brokers down" is tolerated before giving up early
+COMPACTED_KEY_HINT: Final = (
+    "compacted topics need a key on every record (give each line one with --key-separator)")
 
 
 def default_bootstrap(environ: Mapping[str, str] | None = None) -> str:
@@ -47,8 +49,27 @@ def add_bootstrap_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def bootstrap_of(args: argparse.Namespace) -> str:
+    """The bootstrap address to use (flag, else environment, else default), checked: CliError (exit 2)
+    for a port that is not 1-65535, which librdkafka would only report as "Connection refused"."""
     value: str | None = getattr(args, "bootstrap", None)
-    return value if value else default_bootstrap()
+    return check_bootstrap(value if value else default_bootstrap())
+
+
+def check_bootstrap(text: str) -> str:
+    """``text`` if every comma-separated ``HOST[:PORT]`` in it (also ``[v6]:PORT`` and ``SCHEME://``)
+    has a port of 1-65535 or none (librdkafka's default, 9092); else CliError, exit 2."""
+    for entry in text.split(","):
+        address = entry.strip().split("://", 1)[-1]
+        if address.startswith("["):
+            _host, _, rest = address[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else None
+        elif address.count(":") == 1:
+            port = address.split(":", 1)[1]
+        else:  # no port, or an IPv6 address without brackets (left to librdkafka)
+            port = None
+        if port is not None and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+            raise CliError(f"bad bootstrap address {text!r}: invalid port {port!r} (expected 1-65535)", 2)
+    return text
 
 
 def non_negative_int(text: str) -> int:
@@ -115,6 +136,18 @@ def kafka_message(exc: BaseException) -> str:
         text = str(error.str())
         return text.removeprefix("Broker: ")
     return str(exc) or type(exc).__name__
+
+
+def delivery_error(error: KafkaError, message: Any) -> str:
+    """How a failed delivery reads: librdkafka's text for the error code (the broker's own message,
+    e.g. Kafka's "Compacted topic cannot accept message without key...", does not reach delivery
+    reports), plus the cause where it is plain: a keyless record refused as INVALID_RECORD went to a
+    compacted topic (the one record rule a line of text can break)."""
+    text = str(error.str()).removeprefix("Broker: ")
+    keyless = message is not None and message.key() is None
+    if isinstance(error, KafkaError) and error.code() == KafkaError.INVALID_RECORD and keyless:
+        text += f": {COMPACTED_KEY_HINT}"
+    return text
 
 
 def error_code(exc: BaseException) -> int | None:

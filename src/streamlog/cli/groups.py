@@ -7,12 +7,16 @@ protocol codec, to the coordinator that FindCoordinator names.
 
 ``reset-offsets`` is how a group replays history.  It works like Kafka's kafka-consumer-groups tool:
 it is refused while the group has members (they would overwrite the new offsets), it computes one
-target per selected partition, and it commits them as a standalone commit (generation -1), unless
-``--dry-run``.  Targets: ``--to-earliest`` / ``--to-latest`` (log start / end), ``--to-offset N``,
-``--to-datetime ISO`` and ``--by-duration D`` (the first record at or after that time, or the log end
-if there is none), ``--shift-by N`` (committed offset + N).  Every target is clamped into
-[log start, log end], as Kafka clamps it.  ``describe`` shows state, members and, per partition, the
-committed offset, the log end offset and the lag between them.
+target per selected partition and prints the plan, and only with ``--execute`` commits it as a
+standalone commit (generation -1); without it (``--dry-run`` says so explicitly) nothing changes and a
+line on stderr says so, as kafka-consumer-groups.sh warns "No action will be performed as the
+--execute option is missing".  Targets: ``--to-earliest`` / ``--to-latest`` (log start / end),
+``--to-offset N``, ``--to-datetime ISO`` and ``--by-duration D`` (the first record at or after that
+time, or the log end if there is none), ``--shift-by N`` (committed offset + N).  Every target is
+clamped into [log start, log end], as Kafka clamps it.  ``describe`` shows state, members and, per
+partition, the committed offset, the log end offset and the lag between them; a group the coordinator
+does not know (Dead, with no members and no committed offsets, or GROUP_ID_NOT_FOUND from newer
+brokers) is an error, as kafka-consumer-groups.sh says "Consumer group 'NAME' does not exist."
 """
 
 from __future__ import annotations
@@ -20,22 +24,25 @@ from __future__ import annotations
 import argparse
 import re
 import socket
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
 
 from streamlog.cli.common import (
     CONNECT_TIMEOUT_S,
+    PROG,
     CliError,
     Cluster,
     add_bootstrap_argument,
     bootstrap_of,
     connect,
     delete_each,
+    error_code,
     kafka_message,
     wait_all,
 )
@@ -157,7 +164,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="DURATION",
         help="the first record at or after now minus DURATION (PT1H, P1D, 15m ...)",
     )
-    reset.add_argument("--dry-run", action="store_true", help="show the new offsets without committing them")
+    mode = reset.add_mutually_exclusive_group()
+    mode.add_argument("--execute", action="store_true",
+                      help="commit the new offsets (default: only show them)")
+    mode.add_argument("--dry-run", action="store_true",
+                      help="only show the new offsets, commit nothing (the default)")
     reset.set_defaults(handler=reset_offsets)
 
     delete = actions.add_parser("delete", help="delete groups (only groups without members)")
@@ -191,11 +202,21 @@ def _state_name(state: Any) -> str:
 
 
 def _describe(cluster: Cluster, group: str) -> Any:
+    """The group's description, or None when the coordinator says it does not know the group."""
     futures = cluster.admin.describe_consumer_groups([group], request_timeout=CONNECT_TIMEOUT_S)
-    results, failures = wait_all(futures)
+    try:
+        return futures[group].result()
+    except KafkaException as exc:
+        if error_code(exc) == KafkaError.GROUP_ID_NOT_FOUND:
+            return None
+    results, failures = wait_all(futures)  # words the failure as every other command does
     if failures:
         raise CliError(f"cannot describe group {group!r}: {failures[group]}")
     return results[group]
+
+
+def _missing(group: str) -> CliError:
+    return CliError(f"consumer group {group!r} does not exist")
 
 
 def _committed(cluster: Cluster, group: str) -> dict[tuple[str, int], int]:
@@ -267,7 +288,13 @@ def list_groups(args: argparse.Namespace) -> int:
 def describe_group(args: argparse.Namespace) -> int:
     cluster = connect(bootstrap_of(args))
     desc = _describe(cluster, args.group)
+    if desc is None:
+        raise _missing(args.group)
     committed = _committed(cluster, args.group)
+    # Kafka's coordinator (and Streamlog's) describes a group it has never seen, or has deleted, as
+    # Dead with no members; one that only has committed offsets is Empty, but check them regardless.
+    if _state_name(desc.state) == "DEAD" and not desc.members and not committed:
+        raise _missing(args.group)
     owners: dict[tuple[str, int], str] = {}
     member_rows = []
     for m in desc.members:
@@ -339,9 +366,9 @@ def reset_targets(
 
 def reset_offsets(args: argparse.Namespace) -> int:
     cluster = connect(bootstrap_of(args))
-    desc = _describe(cluster, args.group)
-    state = _state_name(desc.state)
-    if state not in INACTIVE_STATES or desc.members:
+    desc = _describe(cluster, args.group)  # None: no such group yet, and resetting creates it (as Kafka)
+    state = "DEAD" if desc is None else _state_name(desc.state)
+    if desc is not None and (state not in INACTIVE_STATES or desc.members):
         raise CliError(
             f"group {args.group!r} is {state.title().replace('_', '')} with {len(desc.members)} "
             "member(s); offsets can only be reset while it has none (stop its consumers first)"
@@ -359,8 +386,9 @@ def reset_offsets(args: argparse.Namespace) -> int:
     targets = reset_targets(partitions, args, earliest, latest, committed, by_time)
     rows = [(t, p, committed.get((t, p), "-"), targets[(t, p)]) for t, p in partitions]
     print(table(("TOPIC", "PARTITION", "OLD-OFFSET", "NEW-OFFSET"), rows))
-    if args.dry_run:
-        print("(dry run: nothing committed)")
+    if not args.execute:
+        print(f"{PROG}: dry run, nothing committed; add --execute to apply these offsets",
+              file=sys.stderr, flush=True)
         return 0
     request = ConsumerGroupTopicPartitions(
         args.group, [TopicPartition(t, p, o) for (t, p), o in targets.items()]

@@ -4,7 +4,11 @@ Theory of operation: after :func:`connect` has shown a broker answers, a Produce
 topic's metadata (which auto-creates the topic when the broker allows it, exactly as a first
 produce would); a topic that still does not exist is an error.  Each input line, stripped of its
 line ending, becomes one record: the whole line is the value, or with ``--key-separator`` the text
-before the first separator is the key and the rest the value.  Records are queued with
+before the first separator is the key and the rest the value.  A keyed record without ``--partition``
+goes where ``--partitioner`` puts it: by default librdkafka's ``murmur2_random``, the murmur2 hash
+of the key bytes that Kafka's Java client, kafkajs, kafka-python and aiokafka use, so a key lands on
+the same partition whichever of them wrote it (librdkafka's own default, CRC32, would not).  In the
+schema-aware modes the hash is of the encoded key, as with Kafka's serializers.  Records are queued with
 ``produce()``; when librdkafka's queue is full we serve delivery reports and retry.  Delivery
 reports count successes and keep the first failure.  At end of input (or Ctrl-C) the producer is
 flushed, a summary goes to stderr, and a progress line is printed every few seconds meanwhile.
@@ -29,6 +33,7 @@ from streamlog.cli.common import (
     bootstrap_of,
     client_config,
     connect,
+    delivery_error,
     kafka_message,
     key_value,
     non_negative_int,
@@ -39,6 +44,11 @@ PROGRESS_INTERVAL_S: Final = 5.0
 DELIVERY_TIMEOUT_MS: Final = 30_000  # a record not acknowledged within this fails (librdkafka default: 300 s)
 COMPRESSION_CODECS: Final = ("none", "gzip", "snappy", "lz4", "zstd")
 ACKS: Final = {"all": "all", "-1": "all", "1": "1", "0": "0"}
+# librdkafka's partitioner names.  The *_random ones send keyless records to a random partition.
+PARTITIONERS: Final = (
+    "murmur2_random", "murmur2", "consistent_random", "consistent", "fnv1a_random", "fnv1a", "random",
+)
+DEFAULT_PARTITIONER: Final = "murmur2_random"  # Kafka's Java client (and kafkajs, kafka-python, aiokafka)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,6 +63,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         default=[], help="header added to every record (repeatable)")
     parser.add_argument("--partition", type=non_negative_int, metavar="N",
                         help="produce to partition N (default: the partitioner picks, by key)")
+    parser.add_argument("--partitioner", choices=PARTITIONERS, default=DEFAULT_PARTITIONER, metavar="NAME",
+                        help="how keys map to partitions, one of librdkafka's " + ", ".join(PARTITIONERS)
+                             + " (default murmur2_random: murmur2 of the key, as Kafka's clients; "
+                             "keyless records go to random partitions)")
     parser.add_argument("--compression", choices=COMPRESSION_CODECS, default="none", help="batch compression")
     parser.add_argument("--acks", choices=tuple(ACKS), default="all",
                         help="acknowledgements to wait for (default all)")
@@ -99,13 +113,14 @@ class Deliveries:
             return
         self.failed += 1
         if self.first_error is None:
-            self.first_error = str(error.str()).removeprefix("Broker: ")
+            self.first_error = delivery_error(error, _message)
 
 
 def producer_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "acks": ACKS[args.acks],
         "compression.type": args.compression,
+        "partitioner": args.partitioner,
         "message.timeout.ms": DELIVERY_TIMEOUT_MS,
         "linger.ms": 5,
     }

@@ -5,15 +5,18 @@ server.properties file (``--config``), ``--set key=value`` pairs, then the dedic
 (``--data-dir`` -> ``log.dirs``, ``--listen`` -> ``listeners``, ``--advertised-listener`` ->
 ``advertised.listeners``).  A flag left out adds nothing, so a value from the file or ``--set``
 survives; the defaults (./streamlog-data, 127.0.0.1:9092) live in ``BrokerConfig``.  A bad setting
-is a usage error: one line, exit 2.  ``run_server`` owns the listener, the ready line and signals.
+is a usage error: one line, exit 2; a data directory that cannot be one (a file, or below a file)
+is refused before starting, naming the path (exit 1).  ``run_server`` owns the listener, the ready
+line and signals; it binds before it creates the data directory, and reports a data directory
+locked by another broker, or any other start-up failure, as one line (exit 1).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
+from pathlib import Path
 from typing import Final
 
 from streamlog.broker.config import BrokerConfig, ConfigError
@@ -86,7 +89,11 @@ def run(args: argparse.Namespace) -> int:
         config.listen_address()  # a malformed listener is a usage error, reported before starting
     except ConfigError as exc:
         raise CliError(str(exc), 2) from None
-    from streamlog.broker.server import run_server  # imported late: only serve needs the broker
+    if config.data_dir is not None:
+        problem = data_dir_problem(config.data_dir)
+        if problem is not None:
+            raise CliError(problem)
+    from streamlog.broker.server import os_error_text, run_server  # late: only serve needs the broker
 
     child = None
     if not args.no_registry:
@@ -95,14 +102,27 @@ def run(args: argparse.Namespace) -> int:
         child = RegistryChild(args.registry_listen, args.log_level)
     try:
         return run_server(config, on_ready=None if child is None else
-                          (lambda host, port: child.start(f"{_client_host(host)}:{port}")))
+                          (lambda host, port: child.start(f"{_client_host(host)}:{port}")),
+                          on_stopping=None if child is None else child.stop)
     except ConfigError as exc:
         raise CliError(str(exc), 2) from None
     except OSError as exc:  # e.g. the port is taken or the data directory is not writable
-        raise CliError(re.sub(r"^\[Errno \d+\] ", "", str(exc))) from None
+        raise CliError(os_error_text(exc)) from None
     finally:
         if child is not None:
             child.stop()
+
+
+def data_dir_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be the data directory, as one line naming it (None: it may be)."""
+    if path.exists() and not path.is_dir():
+        return f"data directory {path} is not a directory"
+    for parent in path.parents:  # the nearest existing ancestor is where it would be created
+        if parent.exists():
+            if not parent.is_dir():
+                return f"cannot create data directory {path}: {parent} is not a directory"
+            break
+    return None
 
 
 def _client_host(host: str) -> str:

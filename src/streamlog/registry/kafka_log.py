@@ -41,7 +41,9 @@ class SchemasTopic:
                  client_config: dict[str, Any] | None = None) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
-        self._client_config = {"bootstrap.servers": bootstrap, **(client_config or {})}
+        # librdkafka's informational lines (e.g. "Purging unserved events" when the start-up admin
+        # client closes) are noise in `streamlog serve`'s output; warnings and errors stay
+        self._client_config = {"bootstrap.servers": bootstrap, "log_level": 4, **(client_config or {})}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._producer: Producer | None = None

@@ -244,8 +244,8 @@ class PartitionLog:
         )
         self._drop_below_log_start()
         cut = bool(report.truncated_bytes or report.deleted_segments)
-        if not report.clean_shutdown and (self._size or cut):
-            log.info("%s: recovered (%s)", directory, report)  # (an empty log has nothing to tell)
+        if not report.clean_shutdown and (self._size or cut):  # (an empty log has nothing to tell)
+            log.info("%s: %s", directory, report.describe())
         if self._size == 0 and not cut:
             # Nothing in it (a new partition, or one never written): nothing to make durable and no
             # recovery point to claim. The files just made go durable with the first flush that

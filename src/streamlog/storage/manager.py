@@ -97,12 +97,14 @@ class LogManager:
         if not os.path.isdir(directory):  # a new data directory: make its name durable too
             os.makedirs(directory, exist_ok=True)
             fsync_dir(os.path.dirname(os.path.abspath(directory)))
-        fd = os.open(os.path.join(directory, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        lock_path = os.path.join(directory, LOCK_FILE)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise LogDirLockedError(f"{directory} is in use by another broker") from None
+            raise LogDirLockedError(f"data directory {directory} is in use by another broker "
+                                    f"(it holds the lock on {lock_path})") from None
         for name in os.listdir(directory):
             if name.endswith(DELETE_SUFFIX):
                 shutil.rmtree(os.path.join(directory, name), ignore_errors=True)

@@ -60,6 +60,24 @@ class RecoveryReport:
     truncated_at_offset: int | None  # log end offset after the cut, if anything was cut
     deleted_segments: tuple[int, ...]  # base offsets of segment files removed
 
+    def describe(self) -> str:
+        """What recovery did, for an operator (the log line after an unclean shutdown)."""
+        checked = len(self.segments_rebuilt)
+        where = ("the start (no recovery point)" if self.recovery_point is None
+                 else f"the recovery point, offset {self.recovery_point}")
+        text = (f"recovered after an unclean shutdown: checked {checked} of {self.segments_loaded} "
+                f"segment{'' if self.segments_loaded == 1 else 's'} from {where}; ")
+        if not self.truncated_bytes and not self.deleted_segments:
+            return text + "nothing was lost"
+        lost = []
+        if self.truncated_bytes:
+            lost.append(f"cut {self.truncated_bytes} bytes of torn or corrupt data (the log now ends at "
+                        f"offset {self.truncated_at_offset})")
+        if self.deleted_segments:
+            count = len(self.deleted_segments)
+            lost.append(f"removed {count} segment{'' if count == 1 else 's'} after the end of the valid data")
+        return text + "; ".join(lost)
+
 
 EMPTY_REPORT = RecoveryReport(True, None, 0, (), 0, None, ())
 

@@ -377,6 +377,21 @@ def test_incremental_alter_configs(broker: Broker) -> None:
     assert broker.topics.get("t").overrides == {"cleanup.policy": "compact"}  # type: ignore[union-attr]
 
 
+def test_unknown_config_names_are_invalid_config(broker: Broker) -> None:
+    """A name that is no topic config is INVALID_CONFIG with Kafka's message, whether set or deleted,
+    and the topic's overrides stay as they were."""
+    create(broker, topic("t", configs={"retention.ms": "5"}))
+    results = alter(broker, 44, [(2, "t", [cfg("no.such", None, 1)])])
+    assert [(r["error_code"], r["error_message"]) for r in results] == [
+        (ErrorCode.INVALID_CONFIG, "Unknown topic config name: no.such")]
+    results = alter(broker, 44, [(2, "t", [cfg("retention.ms", None, 1), cfg("no.such", "1", 0)])])
+    assert [(r["error_code"], r["error_message"]) for r in results] == [
+        (ErrorCode.INVALID_CONFIG, "Unknown topic config name: no.such")]
+    results = alter(broker, 33, [(2, "t", [cfg("no.such", "1")])])
+    assert [r["error_code"] for r in results] == [ErrorCode.INVALID_CONFIG]
+    assert broker.topics.get("t").overrides == {"retention.ms": "5"}  # type: ignore[union-attr]
+
+
 # --- cluster ---------------------------------------------------------------------------------------
 
 

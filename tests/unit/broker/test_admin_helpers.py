@@ -140,6 +140,16 @@ def test_operations_apply_in_order() -> None:
     assert out == {"cleanup.policy": "compact,delete"}
 
 
+def test_deleting_an_unknown_config_is_invalid_config() -> None:
+    """Kafka answers INVALID_CONFIG for a name that is no topic config, DELETE included (a DELETE of
+    a known config that has no override is fine: it is already at its default)."""
+    with pytest.raises(ResourceError) as info:
+        apply_incremental({"retention.ms": "5"}, EFFECTIVE, [("no.such", AlterOp.DELETE, None)])
+    assert info.value.code == ErrorCode.INVALID_CONFIG
+    assert info.value.message == "Unknown topic config name: no.such"
+    assert apply_incremental({}, EFFECTIVE, [("segment.bytes", AlterOp.DELETE, None)]) == {}
+
+
 @pytest.mark.parametrize(("name", "op", "value", "code"), [
     ("retention.ms", AlterOp.APPEND, "5", ErrorCode.INVALID_CONFIG),
     ("no.such.key", AlterOp.SUBTRACT, "x", ErrorCode.INVALID_CONFIG),

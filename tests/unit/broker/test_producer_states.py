@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+
+import pytest
 
 from streamlog.broker.producer_states import SNAPSHOT_FILE, PartitionStates
 from streamlog.broker.topics import Partition
@@ -81,4 +84,34 @@ def test_unflushed_state_is_not_snapshotted(tmp_path: Path) -> None:
     part.log.append(batch(1, 0, 0, 1), now_ms=1)
     states = PartitionStates()
     assert not states.save(part.log, states.get(part))
+    part.log.close()
+
+
+def rebuilt_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "streamlog.broker.producer_states" and r.levelno >= logging.INFO]
+
+
+def test_a_log_of_plain_producers_rebuilds_nothing_to_tell(tmp_path: Path,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """The first produce with a producer id to a topic written only by plain producers (or to a new
+    topic) loads an empty state: no INFO line claims it was rebuilt."""
+    caplog.set_level(logging.INFO, logger="streamlog.broker.producer_states")
+    part = open_part(tmp_path / "t-0")
+    states = PartitionStates()
+    assert states.get(part).producers == {}
+    part.log.append(batch(-1, -1, -1, 2), now_ms=1)
+    part.log.append(batch(-1, -1, -1, 1), now_ms=1)
+    assert PartitionStates().get(part).producers == {}
+    assert rebuilt_lines(caplog) == []
+    part.log.close()
+
+
+def test_a_rebuild_from_data_says_what_it_found(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="streamlog.broker.producer_states")
+    part = open_part(tmp_path / "t-0")
+    fill(part.log)
+    check_state(PartitionStates(), part)
+    assert rebuilt_lines(caplog) == [
+        "t-0: producer state rebuilt from the log: 3 producers, from 4 batches between offsets 0 and 9"]
     part.log.close()

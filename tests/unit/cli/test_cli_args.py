@@ -87,6 +87,7 @@ def test_topics_other_actions() -> None:
         (["produce", "t", "--compression", "brotli"], "invalid choice"),
         (["produce", "t", "--key-separator", ""], "must not be empty"),
         (["produce", "t", "--partition", "-1"], "non-negative"),
+        (["produce", "t", "--partitioner", "crc32"], "invalid choice"),
         (["consume", "t", "--from-beginning", "--offset", "3"], "not allowed with"),
         (["consume", "t", "--offset", "x"], "integer offset"),
         (["consume", "t", "--from-timestamp", "soon"], "ISO 8601"),

@@ -126,6 +126,26 @@ def test_producer_settings() -> None:
     assert produce.producer_settings(parse_args(["produce", "t"]))["acks"] == "all"
 
 
+def test_partitioner_defaults_to_kafkas_murmur2() -> None:
+    # librdkafka's own default (consistent_random, CRC32) places keys unlike Kafka's clients.
+    assert produce.producer_settings(parse_args(["produce", "t"]))["partitioner"] == "murmur2_random"
+    for name in ("murmur2", "consistent_random", "consistent", "fnv1a", "fnv1a_random", "random"):
+        chosen = parse_args(["produce", "t", "--partitioner", name])
+        assert produce.producer_settings(chosen)["partitioner"] == name
+
+
+def test_schema_aware_produce_uses_the_same_partitioner() -> None:
+    argv = ["produce", "t", "--key-separator", ":", "--key-format", "json-schema", "--key-schema-id", "1"]
+    assert produce.producer_settings(parse_args(argv))["partitioner"] == "murmur2_random"
+
+
+def test_every_partitioner_choice_is_one_librdkafka_accepts() -> None:
+    from confluent_kafka import Producer
+
+    for name in produce.PARTITIONERS:
+        Producer({"partitioner": name, "log_level": 0})  # raises KafkaException on an unknown name
+
+
 def test_strip_line_ending() -> None:
     assert produce.strip_line_ending(b"a\r\n") == b"a"
     assert produce.strip_line_ending(b"a\n") == b"a"

@@ -124,7 +124,7 @@ def test_runs_server_and_returns_its_code(monkeypatch: pytest.MonkeyPatch) -> No
     seen: list[BrokerConfig] = []
     seen_ready: list[object] = []
 
-    def fake(config: BrokerConfig, on_ready: object = None) -> int:
+    def fake(config: BrokerConfig, on_ready: object = None, on_stopping: object = None) -> int:
         seen.append(config)
         seen_ready.append(on_ready)
         return 7
@@ -142,7 +142,7 @@ def test_runs_server_and_returns_its_code(monkeypatch: pytest.MonkeyPatch) -> No
 def test_server_errors_become_one_line(
     exc: Exception, code: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def failing(_config: BrokerConfig, on_ready: object = None) -> int:
+    def failing(_config: BrokerConfig, on_ready: object = None, on_stopping: object = None) -> int:
         raise exc
 
     monkeypatch.setattr(streamlog.broker.server, "run_server", failing)
@@ -154,3 +154,22 @@ def test_server_errors_become_one_line(
 def test_handler_is_serve_run() -> None:
     args = parse_args(["serve"])
     assert isinstance(args, argparse.Namespace) and args.handler is serve.run
+
+
+def test_an_unusable_data_directory_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def never(_config: BrokerConfig, on_ready: object = None, on_stopping: object = None) -> int:
+        raise AssertionError("run_server must not be called with an unusable data directory")
+
+    monkeypatch.setattr(streamlog.broker.server, "run_server", never)
+    a_file = tmp_path / "afile"
+    a_file.write_text("")
+    for data_dir, line in [
+        (a_file, f"data directory {a_file} is not a directory"),
+        (a_file / "sub", f"cannot create data directory {a_file / 'sub'}: {a_file} is not a directory"),
+    ]:
+        assert main(["serve", "--data-dir", str(data_dir), "--no-registry"]) == 1
+        assert capsys.readouterr().err.splitlines() == [f"streamlog: error: {line}"]
+    assert serve.data_dir_problem(tmp_path / "new" / "data") is None
+    assert serve.data_dir_problem(tmp_path) is None

@@ -17,8 +17,10 @@ from streamlog.storage.memory import MemoryPartitionLog
 
 def test_second_manager_on_the_same_directory_is_refused(tmp_path: Path) -> None:
     first = LogManager.open(tmp_path)
-    with pytest.raises(LogDirLockedError):
+    with pytest.raises(LogDirLockedError) as info:
         LogManager.open(tmp_path)
+    assert str(info.value) == (f"data directory {tmp_path} is in use by another broker "
+                               f"(it holds the lock on {tmp_path / '.lock'})")
     first.close_all()
     LogManager.open(tmp_path).close_all()  # released on close
 

@@ -72,6 +72,42 @@ def test_empty_log_reopens(tmp_path: Path) -> None:
     again.close()
 
 
+def info_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "streamlog.storage" and r.levelno >= logging.INFO]
+
+
+def test_a_new_or_never_written_log_logs_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="streamlog.storage")
+    log_ = open_small(tmp_path / "new-0")
+    crash(log_)  # not even a clean shutdown: there is nothing in it to recover
+    open_small(tmp_path / "new-0").close()
+    assert info_lines(caplog) == []
+
+
+def test_recovery_is_one_line_for_an_operator(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="streamlog.storage")
+    log_ = open_small(tmp_path)
+    fill(log_, 40)
+    crash(log_)
+    open_small(tmp_path).close()
+    assert info_lines(caplog) == [f"{tmp_path}: recovered after an unclean shutdown: checked 5 of 5 segments "
+                                  "from the start (no recovery point); nothing was lost"]
+    caplog.clear()
+    log_ = open_small(tmp_path)
+    fill(log_, 1, start=40)
+    log_.flush()
+    fill(log_, 1, start=41)
+    crash(log_)
+    with open(segment_files(tmp_path)[-1], "ab") as f:
+        f.write(b"\x00\x01garbage" * 30)
+    open_small(tmp_path).close()
+    [line] = [line for line in info_lines(caplog) if "recovered" in line]
+    assert line == (f"{tmp_path}: recovered after an unclean shutdown: checked 1 of 6 segments from the "
+                    "recovery point, offset 123; cut 270 bytes of torn or corrupt data (the log now ends "
+                    "at offset 126)")
+
+
 def test_crash_without_flush_rescans_everything(tmp_path: Path) -> None:
     log_ = open_small(tmp_path)
     fill(log_, 40)

@@ -228,12 +228,15 @@ def apply_incremental(current: Mapping[str, str], effective: Mapping[str, str],
     """New override set after IncrementalAlterConfigs operations (name, op, value).
 
     ``effective`` is each config's current value (override or default): APPEND and SUBTRACT start
-    from it.  Raises ResourceError for an unknown operation, a null value, or a list operation on a
-    config that is not a LIST.  The result still needs validation.
+    from it.  Raises ResourceError for an unknown operation, a null value, a list operation on a
+    config that is not a LIST, or a DELETE of a name that is no topic config (INVALID_CONFIG,
+    "Unknown topic config name", as Kafka answers).  The result still needs validation.
     """
     out = dict(current)
     for name, op, value in ops:
         if op == AlterOp.DELETE:
+            if name not in TOPIC_BY_NAME:  # Kafka's LogConfig.validateNames: nothing to revert
+                raise ResourceError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {name}")
             out.pop(name, None)
             continue
         if op not in (AlterOp.SET, AlterOp.APPEND, AlterOp.SUBTRACT):

@@ -43,6 +43,7 @@ from streamlog.protocol.records.batch import (
     validate_batch,
 )
 from streamlog.protocol.records.crc import batch_crc
+from streamlog.protocol.records.errors import MissingKeyError
 from streamlog.protocol.records.header import (
     ATTR_CODEC_MASK,
     ATTR_CONTROL,
@@ -243,6 +244,10 @@ def check_batches(records: memoryview, part: Partition, version: int, stamp: int
                 stats = validate_batch(records, pos, BatchHeader(*fields), require_keys=require_keys)
             except RecordTooLargeError as exc:
                 raise BatchRejected(ErrorCode.MESSAGE_TOO_LARGE, str(exc), index) from None
+            except MissingKeyError:  # Kafka's words (LogValidator), which clients show their users
+                raise BatchRejected(ErrorCode.INVALID_RECORD,
+                                    f"Compacted topic cannot accept message without key in topic partition "
+                                    f"{part.topic}-{part.index}.", index) from None
             except InvalidRecordError as exc:
                 raise BatchRejected(ErrorCode.INVALID_RECORD, str(exc), index) from None
             except CorruptRecordError as exc:

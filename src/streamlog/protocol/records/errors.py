@@ -14,7 +14,7 @@ that the produce handler can map it to a Kafka error code without inspecting mes
 
 from __future__ import annotations
 
-__all__ = ["CorruptRecordError", "InvalidRecordError", "RecordTooLargeError"]
+__all__ = ["CorruptRecordError", "InvalidRecordError", "MissingKeyError", "RecordTooLargeError"]
 
 
 class CorruptRecordError(Exception):
@@ -23,6 +23,14 @@ class CorruptRecordError(Exception):
 
 class InvalidRecordError(Exception):
     """Well-formed record data that violates a validation rule (Kafka INVALID_RECORD, error code 87)."""
+
+
+class MissingKeyError(InvalidRecordError):
+    """A record without a key where every record needs one (a compacted topic): INVALID_RECORD."""
+
+    def __init__(self, record_index: int) -> None:
+        super().__init__(f"record {record_index} has no key; compacted topics need a key on every record")
+        self.record_index = record_index
 
 
 class RecordTooLargeError(InvalidRecordError):

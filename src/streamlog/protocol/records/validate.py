@@ -11,7 +11,8 @@ place, so it must first prove a batch is sound. In order, as Kafka checks them:
 4. one pass over the (decompressed) records without building objects: every length and varint
    must fit inside its record and the record inside the section (else ``CorruptRecordError``);
    offset deltas must be 0..n-1, the section must hold exactly recordsCount records, and with
-   ``require_keys`` (compacted topics) every key must be non-null (else ``InvalidRecordError``).
+   ``require_keys`` (compacted topics) every key must be non-null (else ``MissingKeyError``, an
+   ``InvalidRecordError`` naming the record).
 
 The pass also collects the records' smallest and largest CreateTime timestamps (outside int64:
 ``CorruptRecordError``), which the produce handler needs for Kafka's timestamp checks
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 from .compression import DEFAULT_MAX_DECOMPRESSED
 from .crc import batch_crc
-from .errors import CorruptRecordError, InvalidRecordError, RecordTooLargeError
+from .errors import CorruptRecordError, InvalidRecordError, MissingKeyError, RecordTooLargeError
 from .header import ATTR_CONTROL, ATTR_LOG_APPEND_TIME, BatchHeader, check_header
 from .record import records_section
 from .varint import iter_record_heads, read_record_tail
@@ -98,7 +99,7 @@ def _scan(data: Buffer, p: int, end: int, count: int, require_keys: bool) -> tup
         if offset_delta != index:
             raise InvalidRecordError(f"record {index} has offset delta {offset_delta}")
         if key_length < 0 and require_keys:
-            raise InvalidRecordError("compacted topic cannot accept a record without a key")
+            raise MissingKeyError(index)
         tail_of(data, tail, record_end)
         if hi_delta < 0:
             lo = hi = ts
