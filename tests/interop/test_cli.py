@@ -592,3 +592,31 @@ def test_serve_logs_what_an_operator_needs_and_no_more(tmp_path: Path) -> None:
     ], err
     assert "recovered" not in err and "RecoveryReport" not in err, err
     assert "producer state rebuilt" not in err, err
+
+
+def test_client_properties_reach_the_broker(bootstrap: str, topic_factory: TopicFactory) -> None:
+    name, group = topic_factory.create(1), f"props-{topic_factory.name()}"
+    args = [sys.executable, "-m", "streamlog", "consume", name, "--group", group, "--bootstrap", bootstrap,
+            "-X", "client.id=xyz-props"]
+    member = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env())
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            done = cli("groups", "describe", group, bootstrap=bootstrap)  # fails until the member joins
+            out = done.stdout.decode() + done.stderr.decode()
+            rows = [line.split() for line in out.splitlines()]
+            if any("xyz-props" in row for row in rows) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert any("xyz-props" in row for row in rows), out
+    finally:
+        member.send_signal(signal.SIGTERM)
+        member.wait(timeout=30)
+
+
+def test_a_protocol_the_broker_does_not_speak_fails_fast(bootstrap: str) -> None:
+    started = time.monotonic()
+    done = cli("topics", "list", "-X", "security.protocol=SSL", bootstrap=bootstrap, timeout=30)
+    line = one_error_line(done)
+    assert time.monotonic() - started < 20
+    assert f"cannot reach a broker at {bootstrap}" in line and "SSL" in line

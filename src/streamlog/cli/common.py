@@ -27,6 +27,13 @@ from confluent_kafka.admin import AdminClient
 from streamlog.cli.base import PROG as PROG
 from streamlog.cli.base import CliError as CliError
 from streamlog.cli.base import key_value as key_value
+from streamlog.cli.client_properties import (
+    COMMAND_CONFIG_ENV,
+    command_config_path,
+    is_secret,
+    merge,
+    read_properties_file,
+)
 
 DEFAULT_BOOTSTRAP: Final = "localhost:9092"
 BOOTSTRAP_ENV: Final = "STREAMLOG_BOOTSTRAP"
@@ -42,16 +49,46 @@ def default_bootstrap(environ: Mapping[str, str] | None = None) -> str:
 
 
 def add_bootstrap_argument(parser: argparse.ArgumentParser) -> None:
+    """The connection flags of every client command: -b, -X and --command-config."""
     parser.add_argument(
         "--bootstrap", "-b", metavar="HOST:PORT", default=None,
-        help=f"broker to bootstrap from (default: ${BOOTSTRAP_ENV}, else {DEFAULT_BOOTSTRAP})",
+        help=f"broker to bootstrap from (default: a bootstrap.servers client property, else "
+             f"${BOOTSTRAP_ENV}, else {DEFAULT_BOOTSTRAP})",
+    )
+    parser.add_argument(
+        "-X", dest="client_properties", metavar="KEY=VALUE", type=key_value, action="append", default=[],
+        help="client property, librdkafka's name (repeatable; wins over --command-config), "
+             "e.g. -X security.protocol=SASL_SSL",
+    )
+    parser.add_argument(
+        "--command-config", metavar="FILE", default=None,
+        help=f"Java client properties file, as Kafka's tools take (default: ${COMMAND_CONFIG_ENV}); "
+             "security.protocol, sasl.mechanism, sasl.jaas.config (PLAIN/SCRAM), PEM trust/key stores, "
+             "and librdkafka's own names",
     )
 
 
+def properties_of(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The user's client properties (librdkafka names): the command-config file translated, then -X.
+    Read once per command; CliError (exit 2) for a file that cannot be read or used."""
+    cached: dict[str, str] | None = getattr(args, "_resolved_properties", None)
+    if cached is not None:
+        return cached
+    env = os.environ if environ is None else environ
+    path = command_config_path(getattr(args, "command_config", None), env)
+    file_props = read_properties_file(path) if path else None
+    properties = merge(file_props, getattr(args, "client_properties", None) or [])
+    args._resolved_properties = properties
+    return properties
+
+
 def bootstrap_of(args: argparse.Namespace) -> str:
-    """The bootstrap address to use (flag, else environment, else default), checked: CliError (exit 2)
-    for a port that is not 1-65535, which librdkafka would only report as "Connection refused"."""
+    """The bootstrap address to use (flag, else a bootstrap.servers client property, else environment,
+    else default), checked: CliError (exit 2) for a port that is not 1-65535, which librdkafka would only
+    report as "Connection refused"."""
     value: str | None = getattr(args, "bootstrap", None)
+    if not value:
+        value = properties_of(args).get("bootstrap.servers", "").strip() or None
     return check_bootstrap(value if value else default_bootstrap())
 
 
@@ -117,16 +154,44 @@ class ErrorLog:
             self.seen.append(error)
 
 
-def client_config(bootstrap: str, errors: ErrorLog | None = None, **extra: Any) -> dict[str, Any]:
-    """librdkafka settings shared by every client the CLI creates."""
-    config: dict[str, Any] = {
+def client_config(bootstrap: str, errors: ErrorLog | None = None, properties: Mapping[str, str] | None = None,
+                  **extra: Any) -> dict[str, Any]:
+    """librdkafka settings of every client the CLI creates: built-in defaults, then the user's
+    ``properties`` (-X, --command-config), then the command's own ``extra`` settings; the bootstrap
+    address, logging and error callback are always ours."""
+    config: dict[str, Any] = {"client.id": "streamlog-cli"}
+    config.update(properties or {})
+    config.update(extra)
+    config.update({
         "bootstrap.servers": bootstrap,
-        "client.id": "streamlog-cli",
         "log_level": 0,  # librdkafka logs nothing; failures come back as errors we word ourselves
         "error_cb": errors if errors is not None else ErrorLog(),
-    }
-    config.update(extra)
+    })
     return config
+
+
+def make_client(factory: Callable[[dict[str, Any]], Any], config: dict[str, Any],
+                properties: Mapping[str, str] | None = None) -> Any:
+    """``factory(config)`` (a confluent-kafka Producer, Consumer or AdminClient); a setting librdkafka
+    rejects is CliError (exit 2) naming it, with a secret value never shown."""
+    try:
+        return factory(config)
+    except (KafkaException, ValueError, TypeError) as exc:
+        raise CliError(config_error(exc, config, properties or {}), 2) from None
+
+
+def config_error(exc: BaseException, config: Mapping[str, Any], properties: Mapping[str, str]) -> str:
+    text = kafka_message(exc)
+    for name, value in config.items():
+        if isinstance(value, str) and len(value) >= 3 and name in properties and is_secret(name):
+            text = text.replace(value, "***")
+    named = re.search(r'property "([^"]+)"|property: "?([\w.]+)"?', text)
+    name = next((g for g in named.groups() if g), "") if named else ""
+    if name and name in properties:
+        return f"client property {name}: {text}"
+    if name or ("bootstrap" not in text.lower() and properties):
+        return f"invalid client properties: {text}"
+    return f"bad bootstrap address {config.get('bootstrap.servers')!r}: {text}"
 
 
 def kafka_message(exc: BaseException) -> str:
@@ -165,6 +230,7 @@ class Cluster:
     admin: Any  # confluent_kafka.admin.AdminClient (untyped library)
     metadata: Any  # confluent_kafka.admin.ClusterMetadata
     errors: ErrorLog
+    properties: dict[str, str] = field(default_factory=dict)  # the user's client properties
 
     def topic_names(self) -> list[str]:
         return sorted(self.metadata.topics)
@@ -195,19 +261,18 @@ def unreachable(bootstrap: str, errors: ErrorLog) -> CliError:
     return CliError(f"cannot reach a broker at {bootstrap}{detail}")
 
 
-def connect(bootstrap: str, timeout: float = CONNECT_TIMEOUT_S) -> Cluster:
+def connect(bootstrap: str, timeout: float = CONNECT_TIMEOUT_S,
+            properties: Mapping[str, str] | None = None) -> Cluster:
     """Connect an AdminClient and fetch the cluster's metadata, failing fast when nothing answers."""
     errors = ErrorLog()
-    try:
-        admin = AdminClient(client_config(bootstrap, errors))
-    except (KafkaException, ValueError) as exc:
-        raise CliError(f"bad bootstrap address {bootstrap!r}: {kafka_message(exc)}", 2) from None
+    user = dict(properties or {})
+    admin = make_client(AdminClient, client_config(bootstrap, errors, user), user)
     deadline = time.monotonic() + timeout
     while True:
         remaining = deadline - time.monotonic()
         try:
             metadata = admin.list_topics(timeout=max(0.05, min(0.5, remaining)))
-            return Cluster(bootstrap, admin, metadata, errors)
+            return Cluster(bootstrap, admin, metadata, errors, user)
         except KafkaException as exc:
             code = error_code(exc)
             if code not in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN):

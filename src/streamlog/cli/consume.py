@@ -35,9 +35,11 @@ from streamlog.cli.common import (
     bootstrap_of,
     client_config,
     connect,
+    make_client,
     non_negative_int,
     positive_float,
     positive_int,
+    properties_of,
 )
 from streamlog.cli.output import DEFAULT_FORMAT, RecordFormat, RecordView, compile_format, parse_timestamp
 from streamlog.cli.schema_decode import Decode, add_consume_arguments, build_decoder
@@ -171,7 +173,7 @@ def consumer_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     bootstrap = bootstrap_of(args)
-    cluster = connect(bootstrap)
+    cluster = connect(bootstrap, properties=properties_of(args))
     meta = cluster.require_topic(args.topic)
     numbers = sorted(meta.partitions)
     if args.partition is not None:
@@ -179,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"topic {args.topic!r} has no partition {args.partition} (it has {len(numbers)})")
         numbers = [args.partition]
     decode = build_decoder(args)
-    consumer = Consumer(client_config(bootstrap, ErrorLog(), **consumer_settings(args)))
+    config = client_config(bootstrap, ErrorLog(), cluster.properties, **consumer_settings(args))
+    consumer = make_client(Consumer, config, cluster.properties)
     progress = Progress()
     try:
         if args.group is None:

@@ -36,7 +36,9 @@ from streamlog.cli.common import (
     delivery_error,
     kafka_message,
     key_value,
+    make_client,
     non_negative_int,
+    properties_of,
 )
 from streamlog.cli.schema_encode import Encode, add_produce_arguments, build_encoder, validate_produce
 
@@ -150,9 +152,11 @@ def check_topic(producer: Any, topic: str, partition: int | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     bootstrap = bootstrap_of(args)
-    connect(bootstrap)
+    properties = properties_of(args)
+    connect(bootstrap, properties=properties)
     errors = ErrorLog()
-    producer = Producer(client_config(bootstrap, errors, **producer_settings(args)))
+    producer = make_client(Producer, client_config(bootstrap, errors, properties, **producer_settings(args)),
+                           properties)
     check_topic(producer, args.topic, args.partition)
     encode = build_encoder(args)  # registers or looks up schemas before any input is read
     deliveries = Deliveries()

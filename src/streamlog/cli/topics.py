@@ -36,6 +36,7 @@ from streamlog.cli.common import (
     delete_each,
     key_value,
     positive_int,
+    properties_of,
     wait_all,
 )
 from streamlog.cli.output import table
@@ -93,7 +94,7 @@ def _raise_failures(failures: dict[Any, str]) -> None:
 
 
 def create_topic(args: argparse.Namespace) -> int:
-    cluster = connect(bootstrap_of(args))
+    cluster = connect(bootstrap_of(args), properties=properties_of(args))
     new = NewTopic(args.name, num_partitions=args.partitions or -1, replication_factor=-1,
                    config=dict(args.configs))
     futures = cluster.admin.create_topics([new], request_timeout=CONNECT_TIMEOUT_S)
@@ -104,7 +105,7 @@ def create_topic(args: argparse.Namespace) -> int:
 
 
 def list_topics(args: argparse.Namespace) -> int:
-    cluster = connect(bootstrap_of(args))
+    cluster = connect(bootstrap_of(args), properties=properties_of(args))
     for name in cluster.topic_names():
         if args.all or not name.startswith("__"):
             print(name)
@@ -112,7 +113,7 @@ def list_topics(args: argparse.Namespace) -> int:
 
 
 def describe_topics(args: argparse.Namespace) -> int:
-    cluster = connect(bootstrap_of(args))
+    cluster = connect(bootstrap_of(args), properties=properties_of(args))
     names: list[str] = list(dict.fromkeys(args.names)) or [
         name for name in cluster.topic_names() if not name.startswith("__")]
     topics = {name: cluster.require_topic(name) for name in names}
@@ -162,7 +163,7 @@ def _offsets(cluster: Cluster, partitions: list[TopicPartition], spec: Any) -> d
 
 
 def alter_topic(args: argparse.Namespace) -> int:
-    cluster = connect(bootstrap_of(args))
+    cluster = connect(bootstrap_of(args), properties=properties_of(args))
     meta = cluster.require_topic(args.name)
     if args.configs or args.delete_configs:
         entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in args.configs]
@@ -185,7 +186,7 @@ def alter_topic(args: argparse.Namespace) -> int:
 
 
 def delete_topics(args: argparse.Namespace) -> int:
-    admin = connect(bootstrap_of(args)).admin
+    admin = connect(bootstrap_of(args), properties=properties_of(args)).admin
     return delete_each("topic", args.names,
                        lambda names: admin.delete_topics(names, request_timeout=CONNECT_TIMEOUT_S),
                        lambda _name, text: text)

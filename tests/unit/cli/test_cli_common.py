@@ -31,7 +31,7 @@ def test_bad_ports_are_usage_errors(address: str, port: str) -> None:
 
 def test_a_bad_port_fails_before_connecting(monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    def connect(_bootstrap: str, timeout: float = 0) -> object:
+    def connect(_bootstrap: str, timeout: float = 0, properties: object = None) -> object:
         raise AssertionError("connected despite an invalid port")
 
     monkeypatch.setattr(topics, "connect", connect)

@@ -148,7 +148,7 @@ class FakeAdmin:
 def use(admin: FakeAdmin, monkeypatch: pytest.MonkeyPatch) -> None:
     topic = SimpleNamespace(partitions={0: None, 1: None}, error=None)
     cluster = SimpleNamespace(admin=admin, require_topic=lambda name: topic)
-    monkeypatch.setattr(groups, "connect", lambda _bootstrap: cluster)
+    monkeypatch.setattr(groups, "connect", lambda _bootstrap, **_: cluster)
 
 
 RESET = ["groups", "reset-offsets", "g", "--topic", "t", "--to-earliest", "-b", "h:1"]

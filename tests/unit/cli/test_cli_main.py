@@ -13,7 +13,7 @@ from streamlog.cli.main import main
 
 
 def raiser(exc: BaseException) -> object:
-    def connect(_bootstrap: str, timeout: float = 0) -> object:
+    def connect(_bootstrap: str, timeout: float = 0, properties: object = None) -> object:
         raise exc
 
     return connect
@@ -118,7 +118,7 @@ def test_delete_commands_report_each_name_once(
         admin = Admin()
 
     module = topics if command == "topics" else groups
-    monkeypatch.setattr(module, "connect", lambda _bootstrap: Cluster())
+    monkeypatch.setattr(module, "connect", lambda _bootstrap, **_: Cluster())
     assert main([command, "delete", "b", "z", "a", "b", "c", "-b", "h:1"]) == 1
     assert asked == [["b", "z", "a", "c"]], "each name once, in order"
     out, err = capsys.readouterr()
