@@ -77,6 +77,17 @@ def port_accepts(host: str, port: int) -> bool:
         return False
 
 
+def terminate(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """SIGTERM a child process still running and wait for it; SIGKILL after ``timeout`` seconds."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
 def proc_cpu_seconds(pid: int) -> float | None:
     """User + system CPU time process `pid` has used so far (all threads), from /proc/PID/stat."""
     try:
@@ -260,14 +271,7 @@ class BenchBroker:
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM and wait; SIGKILL after ``timeout``."""
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        terminate(self._proc, timeout)
         self._close_log()
 
     def kill9(self) -> None:

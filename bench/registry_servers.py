@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Final
 
-from bench.brokers import free_port, proc_cpu_seconds, proc_status_kb
+from bench.brokers import free_port, proc_cpu_seconds, proc_status_kb, terminate
 
 KINDS: Final = ("streamlog", "karapace")
 KARAPACE_RECIPE: Final = """## Installing Karapace for this benchmark
@@ -218,14 +217,7 @@ class RegistryProcess:
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM and wait; SIGKILL after ``timeout``."""
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        terminate(self._proc, timeout)
         if self._log is not None:
             with contextlib.suppress(OSError):
                 self._log.close()

@@ -51,12 +51,8 @@ def _streamlog_session_broker(request: pytest.FixtureRequest) -> Iterator[Embedd
         if not sep:
             raise pytest.UsageError(f"--streamlog-set expects KEY=VALUE, got {item!r}")
         settings[key.strip()] = value.strip()
-    broker = EmbeddedBroker(config=settings)
-    broker.start()
-    try:
+    with EmbeddedBroker(config=settings) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture
@@ -100,12 +96,8 @@ def streamlog_topic(request: pytest.FixtureRequest, streamlog_topic_factory: Cal
 @pytest.fixture(scope="session")
 def _streamlog_registry_broker() -> Iterator[EmbeddedBroker]:
     """A broker of its own with the schema registry; never reset, so ``_schemas`` survives tests."""
-    broker = EmbeddedBroker(registry=True)
-    broker.start()
-    try:
+    with EmbeddedBroker(registry=True) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture

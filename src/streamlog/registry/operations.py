@@ -170,12 +170,13 @@ class Operations:
 
     # --- ids ------------------------------------------------------------------------------------
 
-    def by_id(self, schema_id: int, subject: str | None = None) -> SchemaVersion:
+    def by_id(self, schema_id: int) -> SchemaVersion:
+        """The schema with this id, under any subject (``?subject=`` only picks the context in
+        Confluent, and there is one context here: deserializers pass the topic's subject whatever
+        subject strategy wrote the record)."""
         found = self.store.by_id.get(SchemaId(schema_id))
         if found is None:
             raise errors.schema_not_found(f"Schema {schema_id} not found")
-        # `subject` only picks the context in Confluent (one context here); an id registered under
-        # other subjects still resolves: deserializers pass the topic's subject whatever strategy wrote it
         return found
 
     def id_versions(self, schema_id: int, deleted: bool) -> list[tuple[str, int]]:
@@ -207,7 +208,7 @@ class Operations:
             if not version.deleted and self._same(version, parsed, text, request, normalize):
                 if request.schema_id is not None and request.schema_id != version.schema_id:
                     break
-                return Write([], self._registered(version))
+                return Write([], version.to_json())
         live = [v for v in existing if not v.deleted]
         level = self.store.effective_compatibility(subject)
         breaks = compatibility.check(level, parsed, [self._earlier(v) for v in live])
@@ -225,10 +226,7 @@ class Operations:
         number = (max(v.version for v in existing) if existing else 0) + 1
         version = SchemaVersion(subject, number, schema_id, text, request.schema_type, request.references,
                                 False, request.metadata, request.rule_set)
-        return Write([SchemaRecord(version)], self._registered(version))
-
-    def _registered(self, version: SchemaVersion) -> dict[str, Any]:
-        return {"id": version.schema_id, **version.to_json()}
+        return Write([SchemaRecord(version)], version.to_json())
 
     def _import(self, subject: str, request: SchemaRequest, text: str,
                 existing: list[SchemaVersion]) -> Write:
@@ -241,7 +239,7 @@ class Operations:
         number = request.version or ((max(v.version for v in existing) if existing else 0) + 1)
         version = SchemaVersion(subject, number, SchemaId(request.schema_id), text, request.schema_type,
                                 request.references, False, request.metadata, request.rule_set)
-        return Write([SchemaRecord(version)], self._registered(version))
+        return Write([SchemaRecord(version)], version.to_json())
 
     def _earlier(self, version: SchemaVersion) -> compatibility.Earlier:
         return compatibility.Earlier(version.version, version.schema, self.parse_version(version))

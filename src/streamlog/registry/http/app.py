@@ -143,9 +143,10 @@ def build_app(service: RegistryService, forwarder: Forwarder | None = None) -> S
     async def leader_available(request: Request) -> Any:
         return {"master_available": True}
 
+    openapi_text = importlib.resources.files("streamlog.registry.http").joinpath("openapi.json").read_text()
+
     async def openapi(request: Request) -> Any:
-        text = importlib.resources.files("streamlog.registry.http").joinpath("openapi.json").read_text()
-        return Response(text, media_type="application/json")
+        return Response(openapi_text, media_type="application/json")
 
     # --- schemas by id ---------------------------------------------------------------------------
 
@@ -170,10 +171,10 @@ def build_app(service: RegistryService, forwarder: Forwarder | None = None) -> S
         return version.schema
 
     async def schema_by_id(request: Request) -> Any:
-        return id_body(ops.by_id(_schema_id(request), _q(request, "subject")), request)
+        return id_body(ops.by_id(_schema_id(request)), request)
 
     async def schema_by_id_raw(request: Request) -> Any:
-        return operations.raw_schema(ops.by_id(_schema_id(request), _q(request, "subject")))
+        return operations.raw_schema(ops.by_id(_schema_id(request)))
 
     async def schema_id_subjects(request: Request) -> Any:
         pairs = ops.id_versions(_schema_id(request), _flag(request, "deleted"))
