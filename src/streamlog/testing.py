@@ -10,6 +10,8 @@ Registered through the ``pytest11`` entry point, so installing streamlog is enou
 * ``streamlog_topic_factory``: call it to make more topics: ``streamlog_topic_factory(partitions=2)``.
 * ``streamlog_registry_url``: the URL of a schema registry (Confluent's API) over a session-wide
   broker of its own (``streamlog_registry_broker``), not reset between tests.
+* ``streams_test_driver``: a factory for ``streamlog.streams.testing.TestDriver``:
+  ``driver = streams_test_driver(app)``; every driver it made is closed at teardown.  No broker.
 
 Broker settings for the session come from ``--streamlog-set key=value`` options (repeatable).
 Group timeouts are short by default, so group tests do not wait on Kafka's production timeouts.
@@ -114,3 +116,21 @@ def streamlog_registry_url(_streamlog_registry_broker: EmbeddedBroker) -> str:
 def streamlog_registry_broker(_streamlog_registry_broker: EmbeddedBroker) -> EmbeddedBroker:
     """The broker behind ``streamlog_registry_url`` (for producing and consuming serialized records)."""
     return _streamlog_registry_broker
+
+
+@pytest.fixture
+def streams_test_driver() -> Iterator[Callable[..., Any]]:
+    """A factory: ``streams_test_driver(app)`` -> a TestDriver; each is closed after the test."""
+    from streamlog.streams.testing import TestDriver  # imported lazily: plain broker tests never load streams
+
+    drivers: list[TestDriver] = []
+
+    def make(app: Any, initial_wall_clock_ms: int = 0, *, persistent_stores: bool = False) -> TestDriver:
+        driver = TestDriver(app, initial_wall_clock_ms=initial_wall_clock_ms,
+                            persistent_stores=persistent_stores)
+        drivers.append(driver)
+        return driver
+
+    yield make
+    for driver in drivers:
+        driver.close()

@@ -16,6 +16,7 @@ import dataclasses
 import datetime
 import decimal
 import json
+import struct
 import uuid
 from collections.abc import Callable
 from typing import Any, Final
@@ -38,6 +39,7 @@ from streamlog.cli.schema_serde import (
 MAGIC: Final = 0
 
 Decode = Callable[[RecordView], RecordView]
+PLAIN_FORMATS: Final = {"int32": ">i", "int64": ">q", "float64": ">d"}
 
 
 # --- arguments ------------------------------------------------------------------------------------
@@ -46,8 +48,10 @@ def add_consume_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "schema registry", "decode records in the registry wire format and print them as JSON")
     for part in ("key", "value"):
-        group.add_argument(f"--{part}-format", choices=(*FORMATS, "auto"), default=None,
-                           help=f"decode each {part} with its registered schema (auto: any type)")
+        group.add_argument(f"--{part}-format", choices=(*FORMATS, "auto", *PLAIN_FORMATS), default=None,
+                           help=f"decode each {part} with its registered schema (auto: any type); "
+                           "int32/int64/float64: Kafka's big-endian numbers, as Java's IntegerDeserializer, "
+                           "LongDeserializer, DoubleDeserializer (no registry)")
     add_registry_argument(group)
 
 
@@ -147,20 +151,36 @@ class FieldDecoder:
         return to_json(json_format.MessageToDict(message, preserving_proto_field_name=True))
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class PlainDecoder:
+    """A fixed-width big-endian number (Kafka's Integer/Long/Double serializers) printed as text."""
+
+    part: str
+    layout: struct.Struct
+
+    def __call__(self, data: bytes) -> bytes:
+        if len(data) != self.layout.size:
+            raise CliError(f"the {self.part} has {len(data)} bytes, not the {self.layout.size} of the format")
+        return repr(self.layout.unpack(data)[0]).encode()
+
+
 def build_decoder(args: argparse.Namespace) -> Decode | None:
-    """RecordView -> RecordView with key/value decoded to JSON, or None without schema flags."""
+    """RecordView -> RecordView with key/value decoded to JSON (or numbers), or None without format flags."""
     if not wants_schemas(args):
         return None
     url = registry_of(args)
-    client = registry_client(args)
-    parts: dict[str, FieldDecoder] = {}
+    parts: dict[str, FieldDecoder | PlainDecoder] = {}
+    client: Any = None
     for part in ("key", "value"):
         fmt = getattr(args, f"{part}_format")
-        if fmt is not None:
+        if fmt in PLAIN_FORMATS:
+            parts[part] = PlainDecoder(part, struct.Struct(PLAIN_FORMATS[fmt]))
+        elif fmt is not None:
+            client = client or registry_client(args)
             expected = None if fmt == "auto" else REGISTRY_TYPE[fmt]
             parts[part] = FieldDecoder(client, args.topic, part, expected, url)
 
-    def run(decoder: FieldDecoder, data: bytes | None, view: RecordView) -> bytes | None:
+    def run(decoder: FieldDecoder | PlainDecoder, data: bytes | None, view: RecordView) -> bytes | None:
         if data is None:
             return None
         try:
