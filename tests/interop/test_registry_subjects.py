@@ -328,6 +328,10 @@ def test_protobuf_serialized_format(sr: httpx.Client) -> None:
     assert [m.name for m in descriptor.message_type] == ["Order"]
     assert [(f.name, f.number) for f in descriptor.message_type[0].field] == [("id", 1), ("item", 2)]
     assert ok(sr.get(f"/subjects/{subject}/versions/1/schema")) == by_id["schema"]
+    for version in ("1", "latest"):  # confluent's Protobuf deserializer fetches references this way
+        by_version = ok(sr.get(f"/subjects/{subject}/versions/{version}", params={"format": "serialized"}))
+        assert by_version["schema"] == serialized["schema"] and by_version["id"] == created["id"]
+    assert "message Order" in ok(sr.get(f"/subjects/{subject}/versions/1"))["schema"]
 
 
 def test_json_schema_register_and_fetch(sr: httpx.Client) -> None:

@@ -305,7 +305,8 @@ class FaultFS:
 
     def power_cut(self, keep: str = "none", seed: int = 0) -> dict[str, Any]:
         """Cut the power and remount; returns the daemon's report of what was lost."""
-        report: dict[str, Any] = self.call("power_cut", timeout=max(self.timeout, 60.0), keep=keep, seed=seed)
+        report: dict[str, Any] = self.call("power_cut", timeout=max(self.timeout, 120.0),
+                                           keep=keep, seed=seed)
         return report
 
     def stats(self) -> dict[str, Any]:

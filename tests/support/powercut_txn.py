@@ -118,9 +118,13 @@ class _Pausable(threading.Thread):
     def resume(self) -> None:
         self._paused.clear()
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
+        """Stop the thread; False if its step is still stuck in a client call (the broker gone
+        for good after a failed cut): then its client must not be closed, since librdkafka's
+        close waits for that call and would hang the test until pytest-timeout."""
         self._stopping.set()
         self.join(CALL_TIMEOUT_S * 3)
+        return not self.is_alive()
 
 
 def _input_consumer(bootstrap: str, group: str, topic: str, partitions: int) -> Consumer:
@@ -247,11 +251,13 @@ class TxnProducer(_Pausable):
             self.producer.purge()
         self.producer = self._new_producer()
 
-    def stop(self) -> None:
-        super().stop()
+    def stop(self) -> bool:
+        if not super().stop():
+            return False
         with contextlib.suppress(KafkaException, RuntimeError):
             self.consumer.close()
         self.abandoned.clear()
+        return True
 
 
 class GroupCommitter(_Pausable):
@@ -274,10 +280,12 @@ class GroupCommitter(_Pausable):
         if done:
             self.acked.append(done)
 
-    def stop(self) -> None:
-        super().stop()
+    def stop(self) -> bool:
+        if not super().stop():
+            return False
         with contextlib.suppress(KafkaException, RuntimeError):
             self.consumer.close()
+        return True
 
 
 # ------------------------------------------------------------------------------ checks

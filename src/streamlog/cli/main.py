@@ -70,7 +70,7 @@ def build_parser(*, serve_only: bool = False) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     serve.add_parser(commands)
     if not serve_only:
-        from streamlog.cli import consume, groups, produce, registry, schema, topics
+        from streamlog.cli import consume, groups, produce, registry, schema, streams, topics
 
         topics.add_parser(commands)
         produce.add_parser(commands)
@@ -78,6 +78,7 @@ def build_parser(*, serve_only: bool = False) -> argparse.ArgumentParser:
         groups.add_parser(commands)
         registry.add_parser(commands)
         schema.add_parser(commands)
+        streams.add_parser(commands)
     return parser
 
 

