@@ -67,10 +67,19 @@ def tansu_topics(tansu: str, request: pytest.FixtureRequest) -> Callable[..., st
     return make
 
 
+# Under CI, at-least-once runs only for these cases (and the gaps above): its commit path is the
+# plain consumer's, which the Streamlog parity run covers for every case; run the file without CI set
+# for the whole catalogue under both guarantees (before closing an issue that touches streams).
+CI_AT_LEAST_ONCE = ("filter", "grouped_persistent", "table_group_by", "global_table")
+
+
 def _params() -> list[Any]:
     params = []
     for case in CASES:
         for guarantee in ("at_least_once", "exactly_once"):
+            if (os.environ.get("CI") and guarantee == "at_least_once" and case.name not in CI_AT_LEAST_ONCE
+                    and (case.name, guarantee) not in TANSU_GAPS):
+                continue
             gap = TANSU_GAPS.get((case.name, guarantee))
             marks = [pytest.mark.xfail(reason=gap, strict=True)] if gap else []
             params.append(pytest.param(case, guarantee, id=f"{case.name}-{guarantee}", marks=marks))
