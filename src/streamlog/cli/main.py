@@ -70,12 +70,13 @@ def build_parser(*, serve_only: bool = False) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     serve.add_parser(commands)
     if not serve_only:
-        from streamlog.cli import consume, groups, produce, registry, schema, streams, topics
+        from streamlog.cli import cluster, consume, groups, produce, registry, schema, streams, topics
 
         topics.add_parser(commands)
         produce.add_parser(commands)
         consume.add_parser(commands)
         groups.add_parser(commands)
+        cluster.add_parser(commands)
         registry.add_parser(commands)
         schema.add_parser(commands)
         streams.add_parser(commands)

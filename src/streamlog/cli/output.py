@@ -14,12 +14,22 @@ Format language (a subset of kcat's ``-f``)::
     %h  headers as k=v,k2=v2 (a null header value prints as just k)
     %%  a percent sign     \\n \\r \\t \\\\  newline, carriage return, tab, backslash
 
-A null key or value renders as nothing.  Each record's output ends with a newline: one is appended
-when the format does not already end with one.
+A null key or value renders as nothing, or as the format's ``null`` token (``NULL`` with consume's
+``--print-null``, as kcat's ``-Z``), so null and empty can be told apart.  Each record's output ends
+with a newline: one is appended when the format does not already end with one.
+
+:func:`render_json` is the other output: one JSON object per record with the fields topic, partition,
+offset, timestamp (ms, null when the record has none), key, value and headers (a list of
+``[name, value]`` pairs); a null key or value is JSON null, an empty one ``""``.  Bytes that are not
+UTF-8 are written as base64 and marked by a ``key_encoding``/``value_encoding`` field
+``"base64"``; when any header value is not UTF-8, every header value is base64 and
+``headers_encoding`` is ``"base64"``.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +37,7 @@ from typing import Final
 
 FIELD_CODES: Final = frozenset("tpokvsKSTh")
 DEFAULT_FORMAT: Final = "%v"
+NULL_TOKEN: Final = b"NULL"  # how --print-null shows a null key or value
 _ESCAPES: Final = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\"}
 
 
@@ -48,11 +59,12 @@ class RecordFormat:
     """A compiled format: literals are bytes, fields are one-letter codes (see module docstring)."""
 
     tokens: tuple[bytes | str, ...]
+    null: bytes = b""  # what %k, %v and %s show for a null key or value
 
     def render(self, record: RecordView) -> bytes:
         out: list[bytes] = []
         for token in self.tokens:
-            out.append(token if isinstance(token, bytes) else _field(token, record))
+            out.append(token if isinstance(token, bytes) else _field(token, record, self.null))
         return b"".join(out)
 
 
@@ -102,13 +114,13 @@ def format_headers(headers: Sequence[tuple[str, bytes | None]]) -> bytes:
     return b",".join(parts)
 
 
-def _field(code: str, record: RecordView) -> bytes:
+def _field(code: str, record: RecordView, null: bytes = b"") -> bytes:
     if code == "v":
-        return record.value or b""
+        return null if record.value is None else record.value
     if code == "k":
-        return record.key or b""
+        return null if record.key is None else record.key
     if code == "s":
-        return escape_line(record.value or b"")
+        return null if record.value is None else escape_line(record.value)
     if code == "o":
         return str(record.offset).encode()
     if code == "p":
@@ -124,6 +136,36 @@ def _field(code: str, record: RecordView) -> bytes:
     if code == "S":
         return str(-1 if record.value is None else len(record.value)).encode()
     raise AssertionError(f"unhandled field code {code!r}")  # compile_format admits only FIELD_CODES
+
+
+def render_json(record: RecordView) -> bytes:
+    """One record as one line of JSON (see the module docstring), newline included."""
+    obj: dict[str, object] = {
+        "topic": record.topic, "partition": record.partition, "offset": record.offset,
+        "timestamp": None if record.timestamp_ms < 0 else record.timestamp_ms,
+    }
+    for name, data in (("key", record.key), ("value", record.value)):
+        text, encoded = _json_text(data)
+        obj[name] = text
+        if encoded:
+            obj[f"{name}_encoding"] = "base64"
+    values = [value for _name, value in record.headers]
+    texts = [_json_text(value)[0] for value in values]
+    if any(_json_text(value)[1] for value in values):
+        texts = [None if value is None else base64.b64encode(value).decode("ascii") for value in values]
+        obj["headers_encoding"] = "base64"
+    obj["headers"] = [[name, text] for (name, _value), text in zip(record.headers, texts, strict=True)]
+    return json.dumps(obj, ensure_ascii=False).encode() + b"\n"
+
+
+def _json_text(data: bytes | None) -> tuple[str | None, bool]:
+    """(the text JSON shows for these bytes, whether it is base64 because they are not UTF-8)."""
+    if data is None:
+        return None, False
+    try:
+        return data.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return base64.b64encode(data).decode("ascii"), True
 
 
 def parse_timestamp(text: str) -> int:

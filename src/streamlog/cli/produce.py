@@ -2,16 +2,18 @@
 
 Theory of operation: after :func:`connect` has shown a broker answers, a Producer fetches the
 topic's metadata (which auto-creates the topic when the broker allows it, exactly as a first
-produce would); a topic that still does not exist is an error.  Each input line, stripped of its
-line ending, becomes one record: the whole line is the value, or with ``--key-separator`` the text
-before the first separator is the key and the rest the value.  A keyed record without ``--partition``
-goes where ``--partitioner`` puts it: by default librdkafka's ``murmur2_random``, the murmur2 hash
-of the key bytes that Kafka's Java client, kafkajs, kafka-python and aiokafka use, so a key lands on
-the same partition whichever of them wrote it (librdkafka's own default, CRC32, would not).  In the
-schema-aware modes the hash is of the encoded key, as with Kafka's serializers.  Records are queued with
-``produce()``; when librdkafka's queue is full we serve delivery reports and retry.  Delivery
-reports count successes and keep the first failure.  At end of input (or Ctrl-C) the producer is
-flushed, a summary goes to stderr, and a progress line is printed every few seconds meanwhile.
+produce would); a topic that still does not exist is an error.  Each input line becomes one record:
+produce_input.py reads text lines (the value, ``KEY<SEP>VALUE``, a fixed ``--key``, null markers) or
+JSON lines (key, value, headers, timestamp, partition).  A line that cannot become a record stops the
+input; the records before it are still flushed, and the one error line says how many were produced.
+A keyed record without a partition goes where ``--partitioner`` puts it: by default librdkafka's
+``murmur2_random``, the murmur2 hash of the key bytes that Kafka's Java client, kafkajs,
+kafka-python and aiokafka use, so a key lands on the same partition whichever of them wrote it
+(librdkafka's own default, CRC32, would not).  In the schema-aware modes the hash is of the encoded
+key, as with Kafka's serializers.  Records are queued with ``produce()``; when librdkafka's queue is
+full we serve delivery reports and retry.  Delivery reports count successes and keep the first
+failure.  At end of input (or Ctrl-C) the producer is flushed, a summary goes to stderr, and a
+progress line is printed every few seconds meanwhile.
 """
 
 from __future__ import annotations
@@ -40,6 +42,15 @@ from streamlog.cli.common import (
     non_negative_int,
     properties_of,
 )
+from streamlog.cli.produce_input import (
+    InputError,
+    InputRecord,
+    add_input_arguments,
+    read_records,
+    validate_input,
+)
+from streamlog.cli.produce_input import split_line as split_line
+from streamlog.cli.produce_input import strip_line_ending as strip_line_ending
 from streamlog.cli.schema_encode import Encode, add_produce_arguments, build_encoder, validate_produce
 
 PROGRESS_INTERVAL_S: Final = 5.0
@@ -56,15 +67,23 @@ DEFAULT_PARTITIONER: Final = "murmur2_random"  # Kafka's Java client (and kafkaj
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "produce", help="produce stdin lines as records",
-        description="Read lines from stdin and produce each as one record (the value, or KEY<SEP>VALUE).",
+        description="Read lines from stdin and produce each as one record (the value, or KEY<SEP>VALUE, or "
+                    "with --input-format json an object with key, value, headers, timestamp, partition).",
+        epilog="examples:\n"
+               "  printf 'k1:hello\\nk2:world\\n' | streamlog produce orders --key-separator :\n"
+               "  echo gone | streamlog produce orders --key k1 --null-value gone   # tombstone for k1\n"
+               "  echo '{\"key\": \"k1\", \"value\": null}' | streamlog produce orders --input-format json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("topic", metavar="TOPIC")
     parser.add_argument("--key-separator", metavar="SEP",
                         help="split each line at the first SEP into key and value")
+    add_input_arguments(parser)
     parser.add_argument("--header", dest="headers", metavar="KEY=VALUE", type=key_value, action="append",
                         default=[], help="header added to every record (repeatable)")
     parser.add_argument("--partition", type=non_negative_int, metavar="N",
-                        help="produce to partition N (default: the partitioner picks, by key)")
+                        help="produce to partition N (default: the partitioner picks, by key; "
+                             "a JSON line's partition field wins)")
     parser.add_argument("--partitioner", choices=PARTITIONERS, default=DEFAULT_PARTITIONER, metavar="NAME",
                         help="how keys map to partitions, one of librdkafka's " + ", ".join(PARTITIONERS)
                              + " (default murmur2_random: murmur2 of the key, as Kafka's clients; "
@@ -80,25 +99,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def _validate(args: argparse.Namespace) -> str | None:
     if args.key_separator == "":
         return "--key-separator must not be empty"
-    return validate_produce(args)
-
-
-def split_line(line: bytes, separator: bytes | None, number: int) -> tuple[bytes | None, bytes]:
-    """(key, value) of one input line with its line ending already removed."""
-    if separator is None:
-        return None, line
-    key, found, value = line.partition(separator)
-    if not found:
-        raise CliError(f"line {number}: key separator {separator.decode(errors='replace')!r} not found")
-    return key, value
-
-
-def strip_line_ending(line: bytes) -> bytes:
-    if line.endswith(b"\n"):
-        line = line[:-1]
-        if line.endswith(b"\r"):
-            line = line[:-1]
-    return line
+    return validate_input(args) or validate_produce(args)
 
 
 @dataclass(slots=True)
@@ -108,6 +109,7 @@ class Deliveries:
     delivered: int = 0
     failed: int = 0
     first_error: str | None = None
+    queued: int = 0  # records handed to the producer so far
 
     def __call__(self, error: KafkaError | None, _message: Any) -> None:
         if error is None:
@@ -128,8 +130,9 @@ def producer_settings(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def check_topic(producer: Any, topic: str, partition: int | None) -> None:
-    """Fail unless the topic exists (after any auto-creation) and has the requested partition."""
+def check_topic(producer: Any, topic: str, partition: int | None) -> int:
+    """Fail unless the topic exists (after any auto-creation) and has the requested partition;
+    return its partition count."""
     deadline = time.monotonic() + CONNECT_TIMEOUT_S
     while True:
         try:
@@ -148,6 +151,7 @@ def check_topic(producer: Any, topic: str, partition: int | None) -> None:
         time.sleep(0.2)
     if partition is not None and partition not in meta.partitions:
         raise CliError(f"topic {topic!r} has no partition {partition} (it has {len(meta.partitions)})")
+    return len(meta.partitions)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -157,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     errors = ErrorLog()
     producer = make_client(Producer, client_config(bootstrap, errors, properties, **producer_settings(args)),
                            properties)
-    check_topic(producer, args.topic, args.partition)
+    args.partition_count = check_topic(producer, args.topic, args.partition)
     encode = build_encoder(args)  # registers or looks up schemas before any input is read
     deliveries = Deliveries()
     try:
@@ -165,6 +169,9 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         _flush(producer, deadline=time.monotonic() + 5.0)
         raise
+    except InputError as exc:  # what came before the bad line still goes, and the one line says so
+        _flush(producer)
+        raise CliError(exc.message + _before(args.topic, deliveries, len(producer)), exc.exit_code) from None
     except CliError:
         _flush(producer)
         raise
@@ -177,32 +184,44 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _before(topic: str, deliveries: Deliveries, pending: int) -> str:
+    """What happened to the records read before a bad input line, as the end of the error line."""
+    plural = "" if deliveries.delivered == 1 else "s"
+    text = f"; {deliveries.delivered} record{plural} before it produced to {topic}"
+    lost = deliveries.failed + pending
+    if lost:
+        text += f", {lost} not delivered ({deliveries.first_error or 'timed out'})"
+    return text
+
+
 def produce_lines(producer: Any, args: argparse.Namespace, source: IO[bytes] | Iterable[bytes],
                   deliveries: Deliveries, clock: Any = time.monotonic, out: IO[str] | None = None,
                   encode: Encode | None = None) -> int:
     """Queue one record per line; return how many were queued.  ``encode`` turns the line's
     (key, value) into what is sent (schema-aware mode: JSON text to registry wire format)."""
-    separator = None if args.key_separator is None else args.key_separator.encode()
-    headers = [(k, v.encode()) for k, v in args.headers] or None
-    extra: dict[str, Any] = {"on_delivery": deliveries}
-    if args.partition is not None:
-        extra["partition"] = args.partition
-    if headers:
-        extra["headers"] = headers
+    fixed_headers = [(k, v.encode()) for k, v in args.headers]
+    partitions: int | None = getattr(args, "partition_count", None)
     started = last_report = clock()
     count = 0
-    for number, raw in enumerate(source, 1):
-        key, value = split_line(strip_line_ending(raw), separator, number)
-        sent_key, sent_value = (key, value) if encode is None else encode(key, value, number)
+    for record in read_records(args, source):
+        extra = _record_extra(record, args, fixed_headers, partitions)
+        extra["on_delivery"] = deliveries
+        key, value = record.key, record.value
+        if encode is not None:
+            # JSON null encodes to null, so a tombstone stays one whatever the value's schema.
+            key, value = encode(key, b"null" if value is None else value, record.number)
+            if record.value is None:
+                value = None
         while True:
             try:
-                producer.produce(args.topic, value=sent_value, key=sent_key, **extra)
+                producer.produce(args.topic, value=value, key=key, **extra)
                 break
             except BufferError:  # local queue full: let deliveries drain it
                 producer.poll(0.1)
             except KafkaException as exc:
-                raise CliError(f"line {number}: {kafka_message(exc)}") from None
+                raise CliError(f"line {record.number}: {kafka_message(exc)}") from None
         count += 1
+        deliveries.queued = count
         producer.poll(0)
         now = clock()
         if now - last_report >= PROGRESS_INTERVAL_S:
@@ -213,6 +232,24 @@ def produce_lines(producer: Any, args: argparse.Namespace, source: IO[bytes] | I
         if deliveries.failed:  # stop early: more input will not fix what the broker rejects
             raise CliError(f"record rejected: {deliveries.first_error}")
     return count
+
+
+def _record_extra(record: InputRecord, args: argparse.Namespace, fixed_headers: list[tuple[str, bytes]],
+                  partitions: int | None) -> dict[str, Any]:
+    """produce()'s keyword arguments besides key and value: partition, headers, timestamp."""
+    extra: dict[str, Any] = {}
+    partition = record.partition if record.partition is not None else args.partition
+    if partition is not None:
+        if record.partition is not None and partitions is not None and partition >= partitions:
+            raise InputError(f"line {record.number}: topic {args.topic!r} has no partition {partition} "
+                             f"(it has {partitions})")
+        extra["partition"] = partition
+    headers: list[tuple[str, bytes | None]] = [*fixed_headers, *record.headers]
+    if headers:
+        extra["headers"] = headers
+    if record.timestamp_ms is not None:
+        extra["timestamp"] = record.timestamp_ms
+    return extra
 
 
 def _flush(producer: Any, deadline: float | None = None) -> None:

@@ -1,0 +1,78 @@
+"""How ``streamlog groups`` names group states and shows a group (pure: no client, no network).
+
+Theory of operation: confluent-kafka reports a group's state as a ``ConsumerGroupState`` enum
+(``PREPARING_REBALANCING`` ...); the CLI shows and accepts Kafka's own spelling (``Stable``, ``Empty``,
+``PreparingRebalance``, ``CompletingRebalance``, ``Dead``), matched without regard to case or
+underscores.  :func:`group_block` renders one group for ``describe``: a header line (state, assignor,
+member count), a table of members and their assignments, and a table of partitions with the committed
+offset, the log end offset, the lag between them, and the member that owns each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from streamlog.cli.base import CliError
+from streamlog.cli.groups_plan import Partition
+from streamlog.cli.output import table
+
+
+def state_name(state: Any) -> str:
+    return str(getattr(state, "name", state)).upper()
+
+
+def state_title(state: Any) -> str:
+    """Kafka's spelling of a group state: Stable, Empty, PreparingRebalance, ..."""
+    return state_name(state).title().replace("_", "").replace("Rebalancing", "Rebalance")
+
+
+def wanted_states(names: Sequence[str]) -> set[Any]:
+    from confluent_kafka import ConsumerGroupState
+
+    def norm(text: str) -> str:
+        return text.replace("_", "").lower().replace("rebalancing", "rebalance")
+
+    known = {norm(s.name): s for s in ConsumerGroupState}
+    states = set()
+    for name in (n.strip() for text in names for n in text.split(",")):
+        if norm(name) not in known:
+            shown = ", ".join(state_title(s) for s in ConsumerGroupState)
+            raise CliError(f"unknown group state {name!r} (known: {shown})", 2)
+        states.add(known[norm(name)])
+    return states
+
+
+def group_block(group: str, desc: Any, committed: dict[Partition, int], ends: dict[Partition, int]) -> str:
+    """What ``describe`` prints of one group."""
+    owners: dict[Partition, str] = {}
+    member_rows = []
+    for m in desc.members:
+        parts = sorted(
+            (tp.topic, tp.partition) for tp in (m.assignment.topic_partitions if m.assignment else [])
+        )
+        for tp in parts:
+            owners[tp] = m.member_id
+        shown = ",".join(f"{t}:{p}" for t, p in parts) or "-"
+        member_rows.append((m.member_id, m.group_instance_id or "-", m.client_id, m.host, shown))
+    lines = [
+        f"Group: {group}  State: {state_title(desc.state)}  "
+        f"Assignor: {desc.partition_assignor or '-'}  Members: {len(desc.members)}"
+    ]
+    if member_rows:
+        lines += ["", table(("MEMBER-ID", "INSTANCE-ID", "CLIENT-ID", "HOST", "ASSIGNMENT"), member_rows)]
+    partitions = sorted(set(committed) | set(owners))
+    if partitions:
+        rows = []
+        for tp in partitions:
+            done, end = committed.get(tp), ends.get(tp)
+            lag = end - done if done is not None and end is not None else "-"
+            rows.append((tp[0], tp[1], "-" if done is None else done, "-" if end is None else end, lag,
+                         owners.get(tp, "-")))
+        lines += ["", table(("TOPIC", "PARTITION", "COMMITTED", "LOG-END", "LAG", "OWNER"), rows)]
+    return "\n".join(lines)
+
+
+def assigned(desc: Any) -> set[Partition]:
+    return {(tp.topic, tp.partition) for m in desc.members
+            for tp in (m.assignment.topic_partitions if m.assignment else [])}
