@@ -3,7 +3,8 @@
 # each step checks first and does nothing when its work is already done.
 #
 #   1. kcat (Debian package) for tests/interop/test_kcat.py, if missing   (apt-get update + install);
-#      fuse3 (Debian package: libfuse3 and fusermount3) for the FaultFS storage tests, if missing
+#      fuse3 (Debian package: libfuse3 and fusermount3) for the FaultFS storage tests, if missing;
+#      zsh and fish (Debian packages) so tests/unit/cli/test_completion.py runs their completion scripts
 #   2. node/npm (Debian packages) if missing, then `npm ci` in tests/interop/js (kafkajs and its codecs,
 #      pinned by package-lock.json); skipped while node_modules matches the lock file
 #   3. the Python package with its test extras: `python -m pip install -e '.[test]'` into
@@ -40,6 +41,14 @@ if command -v fusermount3 >/dev/null 2>&1 && [ -n "$LIBFUSE3" ]; then
     log "fuse3 present: $(fusermount3 --version 2>&1 | head -n1)"
 else
     apt_install fuse3
+fi
+# zsh and fish run the completion scripts `streamlog completion zsh|fish` prints
+SHELLS_MISSING=()
+for shell in zsh fish; do
+    if command -v "$shell" >/dev/null 2>&1; then log "$shell present"; else SHELLS_MISSING+=("$shell"); fi
+done
+if [ "${#SHELLS_MISSING[@]}" -ne 0 ]; then
+    apt_install "${SHELLS_MISSING[@]}"
 fi
 
 # --- 2. node packages for the kafkajs driver ---------------------------------------------------------

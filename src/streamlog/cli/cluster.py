@@ -52,7 +52,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "cluster", help="show the cluster's id, controller and brokers",
         description="Inspect the cluster.")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    info = actions.add_parser("info", help="cluster id, controller, and brokers (id, address, rack)")
+    info = actions.add_parser(
+        "info", help="cluster id, controller, and brokers (id, address, rack)",
+        epilog="examples:\n"
+               "  streamlog cluster info\n"
+               "  streamlog cluster info -b kafka.example:9092 --format json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     info.add_argument("--format", choices=("text", "json"), default="text",
                       help="text (default) or one JSON object")
     add_bootstrap_argument(info)

@@ -34,6 +34,7 @@ from streamlog.cli.client_properties import (
     merge,
     read_properties_file,
 )
+from streamlog.cli.profiles import active_profile, add_profile_argument, profile_properties
 
 DEFAULT_BOOTSTRAP: Final = "localhost:9092"
 BOOTSTRAP_ENV: Final = "STREAMLOG_BOOTSTRAP"
@@ -49,11 +50,11 @@ def default_bootstrap(environ: Mapping[str, str] | None = None) -> str:
 
 
 def add_bootstrap_argument(parser: argparse.ArgumentParser) -> None:
-    """The connection flags of every client command: -b, -X and --command-config."""
+    """The connection flags of every client command: -b, -X, --command-config and --profile."""
     parser.add_argument(
         "--bootstrap", "-b", metavar="HOST:PORT", default=None,
         help=f"broker to bootstrap from (default: a bootstrap.servers client property, else "
-             f"${BOOTSTRAP_ENV}, else {DEFAULT_BOOTSTRAP})",
+             f"${BOOTSTRAP_ENV}, else the profile's bootstrap, else {DEFAULT_BOOTSTRAP})",
     )
     parser.add_argument(
         "-X", dest="client_properties", metavar="KEY=VALUE", type=key_value, action="append", default=[],
@@ -66,30 +67,48 @@ def add_bootstrap_argument(parser: argparse.ArgumentParser) -> None:
              "security.protocol, sasl.mechanism, sasl.jaas.config (PLAIN/SCRAM), PEM trust/key stores, "
              "and librdkafka's own names",
     )
+    add_profile_argument(parser)
 
 
 def properties_of(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The user's client properties (librdkafka names): the command-config file translated, then -X.
-    Read once per command; CliError (exit 2) for a file that cannot be read or used."""
+    """The user's client properties (librdkafka names), lowest first: the profile's (profiles.py),
+    the command-config file translated, then -X.  Read once per command; CliError (exit 2) for a file
+    that cannot be read or used."""
     cached: dict[str, str] | None = getattr(args, "_resolved_properties", None)
+    if cached is not None:
+        return cached
+    properties = profile_properties(active_profile(args, environ))
+    properties.update(_flag_properties(args, environ))
+    args._resolved_properties = properties
+    return properties
+
+
+def _flag_properties(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The client properties given above the profile: the command-config file (flag, else
+    environment) translated, then -X."""
+    cached: dict[str, str] | None = getattr(args, "_flag_properties", None)
     if cached is not None:
         return cached
     env = os.environ if environ is None else environ
     path = command_config_path(getattr(args, "command_config", None), env)
     file_props = read_properties_file(path) if path else None
     properties = merge(file_props, getattr(args, "client_properties", None) or [])
-    args._resolved_properties = properties
+    args._flag_properties = properties
     return properties
 
 
 def bootstrap_of(args: argparse.Namespace) -> str:
-    """The bootstrap address to use (flag, else a bootstrap.servers client property, else environment,
-    else default), checked: CliError (exit 2) for a port that is not 1-65535, which librdkafka would only
-    report as "Connection refused"."""
+    """The bootstrap address to use (flag, else a bootstrap.servers client property from
+    --command-config or -X, else environment, else the profile's, else default), checked: CliError
+    (exit 2) for a port that is not 1-65535, which librdkafka would only report as "Connection refused"."""
     value: str | None = getattr(args, "bootstrap", None)
     if not value:
-        value = properties_of(args).get("bootstrap.servers", "").strip() or None
-    return check_bootstrap(value if value else default_bootstrap())
+        value = _flag_properties(args).get("bootstrap.servers", "").strip() or None
+    if not value:
+        profile = active_profile(args)
+        from_env = os.environ.get(BOOTSTRAP_ENV, "").strip()
+        value = from_env or (profile.bootstrap if profile is not None else DEFAULT_BOOTSTRAP)
+    return check_bootstrap(value)
 
 
 def check_bootstrap(text: str) -> str:

@@ -72,7 +72,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    listing = actions.add_parser("list", help="list groups and their states")
+    listing = actions.add_parser(
+        "list", help="list groups and their states",
+        epilog="examples:\n"
+               "  streamlog groups list\n"
+               "  streamlog groups list --state Stable,Empty",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     listing.add_argument(
         "--state",
         dest="states",
@@ -84,13 +89,24 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     listing.set_defaults(handler=list_groups)
 
     describe = actions.add_parser(
-        "describe", help="state, members, and per partition committed offset and lag"
+        "describe", help="state, members, and per partition committed offset and lag",
+        epilog="examples:\n"
+               "  streamlog groups describe billing\n"
+               "  streamlog groups describe --all-groups",
+        formatter_class=argparse.RawDescriptionHelpFormatter
     )
     describe.add_argument("group", metavar="GROUP", nargs="?")
     describe.add_argument("--all-groups", action="store_true", help="describe every group, one block each")
     describe.set_defaults(handler=describe_group, validate=_validate_describe)
 
-    reset = actions.add_parser("reset-offsets", help="move a group's committed offsets (replay or skip)")
+    reset = actions.add_parser(
+        "reset-offsets", help="move a group's committed offsets (replay or skip)",
+        epilog="examples:\n"
+               "  streamlog groups reset-offsets billing --topic orders --to-earliest   # prints the plan\n"
+               "  streamlog groups reset-offsets billing --topic orders:0,2 --shift-by -100 --execute\n"
+               "  streamlog groups reset-offsets billing --all-topics --to-current --export > plan.csv\n"
+               "  streamlog groups reset-offsets billing --from-file plan.csv --execute",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     reset.add_argument("group", metavar="GROUP")
     scope = reset.add_mutually_exclusive_group()
     scope.add_argument(
@@ -139,12 +155,19 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                       help="only show the new offsets, commit nothing (the default)")
     reset.set_defaults(handler=reset_offsets, validate=_validate_reset)
 
-    delete = actions.add_parser("delete", help="delete groups (only groups without members)")
+    delete = actions.add_parser(
+        "delete", help="delete groups (only groups without members)",
+        epilog="examples:\n"
+               "  streamlog groups delete billing audit",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     delete.add_argument("groups", metavar="GROUP", nargs="+")
     delete.set_defaults(handler=delete_groups)
 
     delete_offsets_parser = actions.add_parser(
-        "delete-offsets", help="delete a group's committed offsets for topics"
+        "delete-offsets", help="delete a group's committed offsets for topics",
+        epilog="examples:\n"
+               "  streamlog groups delete-offsets billing --topic orders --topic payments:0,1",
+        formatter_class=argparse.RawDescriptionHelpFormatter
     )
     delete_offsets_parser.add_argument("group", metavar="GROUP")
     delete_offsets_parser.add_argument(

@@ -70,7 +70,18 @@ def build_parser(*, serve_only: bool = False) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     serve.add_parser(commands)
     if not serve_only:
-        from streamlog.cli import cluster, consume, groups, produce, registry, schema, streams, topics
+        from streamlog.cli import (
+            cluster,
+            completion,
+            consume,
+            groups,
+            produce,
+            profile_cmd,
+            registry,
+            schema,
+            streams,
+            topics,
+        )
 
         topics.add_parser(commands)
         produce.add_parser(commands)
@@ -80,6 +91,8 @@ def build_parser(*, serve_only: bool = False) -> argparse.ArgumentParser:
         registry.add_parser(commands)
         schema.add_parser(commands)
         streams.add_parser(commands)
+        profile_cmd.add_parser(commands)
+        completion.add_parser(commands)
     return parser
 
 

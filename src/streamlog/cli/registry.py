@@ -20,7 +20,11 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "registry", help="run the schema registry against a Kafka cluster",
-        description="Serve the Confluent Schema Registry REST API, storing schemas in the _schemas topic.")
+        description="Serve the Confluent Schema Registry REST API, storing schemas in the _schemas topic.",
+        epilog="examples:\n"
+               "  streamlog registry -b localhost:9092 --listen 0.0.0.0:8081\n"
+               "  streamlog registry -b kafka:9092 --leader-eligibility false",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-b", "--bootstrap", default="localhost:9092", metavar="HOST:PORT",
                         help="Kafka cluster holding the _schemas topic (default localhost:9092)")
     parser.add_argument("--listen", default="127.0.0.1:8081", metavar="HOST:PORT",

@@ -21,6 +21,7 @@ import json
 from typing import Any, Final
 
 from streamlog.cli.base import CliError
+from streamlog.cli.profiles import add_profile_argument
 from streamlog.cli.schema_check import offline, parse_messages, read_schema_file, report, type_of_path
 from streamlog.cli.schema_http import (
     SUBJECT_NOT_FOUND,
@@ -91,7 +92,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Work with a Confluent-compatible schema registry (Streamlog's or any other).")
     commands = parser.add_subparsers(dest="schema_command", metavar="SUBCOMMAND", required=True)
 
-    register = commands.add_parser("register", help="register a schema file under a subject; prints its id")
+    register = commands.add_parser(
+        "register", help="register a schema file under a subject; prints its id",
+        epilog="examples:\n"
+               "  streamlog schema register orders-value order.avsc\n"
+               "  streamlog schema register orders-value order.proto --reference common.proto=common:1",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     register.add_argument("subject", metavar="SUBJECT")
     register.add_argument("file", metavar="FILE")
     _type_argument(register)
@@ -101,7 +107,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     register.add_argument("--normalize", action="store_true", help="normalize the schema before registering")
     _common(register, run_register)
 
-    get = commands.add_parser("get", help="print a subject's schema version, or a schema by id")
+    get = commands.add_parser(
+        "get", help="print a subject's schema version, or a schema by id",
+        epilog="examples:\n"
+               "  streamlog schema get orders-value\n"
+               "  streamlog schema get orders-value --version 2 --output json\n"
+               "  streamlog schema get --id 7",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     get.add_argument("subject", metavar="SUBJECT", nargs="?")
     get.add_argument("--version", type=_version_type, default="latest", metavar="N|latest",
                      help="version to print (default latest)")
@@ -110,20 +122,35 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                      help="the schema text (default), or the registry's whole record as JSON")
     _common(get, run_get, _validate_get)
 
-    listing = commands.add_parser("list", help="list subjects, or one subject's versions")
+    listing = commands.add_parser(
+        "list", help="list subjects, or one subject's versions",
+        epilog="examples:\n"
+               "  streamlog schema list --prefix orders- --deleted\n"
+               "  streamlog schema list orders-value           # its versions",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     listing.add_argument("subject", metavar="SUBJECT", nargs="?")
     listing.add_argument("--prefix", metavar="P", help="only subjects starting with P")
     listing.add_argument("--deleted", action="store_true", help="include soft-deleted subjects or versions")
     _common(listing, run_list, _validate_list)
 
-    delete = commands.add_parser("delete", help="delete a subject, or one version of it")
+    delete = commands.add_parser(
+        "delete", help="delete a subject, or one version of it",
+        epilog="examples:\n"
+               "  streamlog schema delete orders-value --version 3\n"
+               "  streamlog schema delete orders-value --permanent",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     delete.add_argument("subject", metavar="SUBJECT")
     delete.add_argument("--version", type=_version_type, metavar="N|latest", help="delete only this version")
     delete.add_argument("--permanent", action="store_true",
                         help="delete for good (soft-deleting first when needed), freeing the version numbers")
     _common(delete, run_delete)
 
-    config = commands.add_parser("config", help="show or set the compatibility level (global or a subject's)")
+    config = commands.add_parser(
+        "config", help="show or set the compatibility level (global or a subject's)",
+        epilog="examples:\n"
+               "  streamlog schema config                      # the global level\n"
+               "  streamlog schema config orders-value --set FULL_TRANSITIVE",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     config.add_argument("subject", metavar="SUBJECT", nargs="?")
     config.add_argument("--set", dest="level", type=_level_type, metavar="LEVEL",
                         help=f"set the level ({', '.join(LEVELS)})")
@@ -131,9 +158,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     check = commands.add_parser(
         "check", help="check a schema file's compatibility (exit 0 compatible, 1 not)",
-        description="Check FILE against SUBJECT's versions in the registry under the subject's level, or "
-                    "offline against local files with --against. Exit 0 when compatible, 1 when not "
-                    "(each breaking change printed), 2 on a usage error.")
+        description="Check FILE against SUBJECT's versions in the registry under the subject's level, or\n"
+                    "offline against local files with --against. Exit 0 when compatible, 1 when not\n"
+                    "(each breaking change printed), 2 on a usage error.",
+        epilog="examples:\n"
+               "  streamlog schema check orders-value order.avsc\n"
+               "  streamlog schema check orders-value order.avsc --against v1.avsc v2.avsc --level FULL",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("subject", metavar="SUBJECT")
     check.add_argument("file", metavar="FILE")
     _type_argument(check)
@@ -153,6 +184,7 @@ def _type_argument(parser: argparse.ArgumentParser) -> None:
 
 def _common(parser: argparse.ArgumentParser, handler: Any, validate: Any = None) -> None:
     add_registry_argument(parser)
+    add_profile_argument(parser)
     parser.set_defaults(handler=handler, validate=validate)
 
 

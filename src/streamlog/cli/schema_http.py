@@ -1,8 +1,9 @@
 """The schema registry as the CLI sees it: its address, and one REST call at a time over httpx.
 
 Theory of operation: every ``streamlog schema`` subcommand (and the schema-aware modes of produce and
-consume) names the registry with ``--registry URL``, else ``$STREAMLOG_REGISTRY``, else
-http://localhost:8081.  :class:`Registry` sends one request per call and returns the decoded JSON body.
+consume) names the registry with ``--registry URL``, else ``$STREAMLOG_REGISTRY``, else the profile's
+``registry`` (profiles.py), else http://localhost:8081.  :class:`Registry` sends one request per call
+and returns the decoded JSON body.
 Failures come back in two kinds: :class:`CliError` for what no caller can handle (the registry cannot
 be reached, answers garbage, or times out), and :class:`RegistryError` for an answer in the registry's
 error format (``{"error_code": 40401, "message": ...}``), which callers inspect (a missing subject is
@@ -21,6 +22,7 @@ from urllib.parse import quote
 import httpx
 
 from streamlog.cli.base import CliError
+from streamlog.cli.profiles import active_profile
 
 DEFAULT_REGISTRY: Final = "http://localhost:8081"
 REGISTRY_ENV: Final = "STREAMLOG_REGISTRY"
@@ -43,11 +45,15 @@ def default_registry(environ: Mapping[str, str] | None = None) -> str:
 
 def add_registry_argument(parser: argparse._ActionsContainer) -> None:
     parser.add_argument("--registry", metavar="URL", default=None,
-                        help=f"schema registry URL (default: ${REGISTRY_ENV}, else {DEFAULT_REGISTRY})")
+                        help=f"schema registry URL (default: ${REGISTRY_ENV}, else the profile's registry, "
+                             f"else {DEFAULT_REGISTRY})")
 
 
 def registry_of(args: argparse.Namespace) -> str:
     value: str | None = getattr(args, "registry", None)
+    if not value and not os.environ.get(REGISTRY_ENV, "").strip():
+        profile = active_profile(args)
+        value = profile.registry if profile is not None else None
     url = value if value else default_registry()
     if "://" not in url:
         url = "http://" + url

@@ -37,6 +37,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = subparsers.add_parser(
         "serve", help="run the broker",
         description="Run a single-node Kafka-protocol broker. Settings use Kafka's property names.",
+        epilog="examples:\n"
+               "  streamlog serve --data-dir /var/lib/streamlog --listen 0.0.0.0:9092 \\\n"
+               "      --advertised-listener kafka.example:9092\n"
+               "  streamlog serve --memory --no-registry --set num.partitions=6 --log-level DEBUG\n"
+               "  streamlog serve --config server.properties",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data-dir", metavar="DIR",
                         help="data directory (log.dirs; default ./streamlog-data)")

@@ -49,9 +49,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     reset = actions.add_parser(
         "reset", help="rewind an application: reset its input offsets, delete its internal topics",
-        description="Reset a stream application so it reprocesses its input, as Kafka's "
-                    "kafka-streams-application-reset: stop every instance first.  Executes unless "
-                    "--dry-run is given.")
+        description="Reset a stream application so it reprocesses its input, as Kafka's\n"
+                    "kafka-streams-application-reset: stop every instance first.  Executes unless\n"
+                    "--dry-run is given.",
+        epilog="examples:\n"
+               "  streamlog streams reset order-totals --input-topics orders --dry-run\n"
+               "  streamlog streams reset order-totals --input-topics orders --to-datetime 2026-01-01T00:00\n"
+               "  streamlog streams reset order-totals --input-topics orders --state-dir /var/lib/app",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     reset.add_argument("application", metavar="APP", nargs="?",
                        help="the application id (its consumer group and internal topic prefix)")
     reset.add_argument("--application-id", dest="application_id", metavar="APP",

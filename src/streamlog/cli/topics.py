@@ -49,7 +49,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                                    description="Manage topics.")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    create = actions.add_parser("create", help="create a topic")
+    create = actions.add_parser(
+        "create", help="create a topic",
+        epilog="examples:\n"
+               "  streamlog topics create orders --partitions 6 --config retention.ms=86400000\n"
+               "  streamlog topics create orders --if-not-exists --config cleanup.policy=compact",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     create.add_argument("name", metavar="NAME")
     create.add_argument("--partitions", type=positive_int, metavar="N",
                         help="number of partitions (default: the broker's num.partitions)")
@@ -59,16 +64,32 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         help="succeed, changing nothing, when the topic exists already")
     create.set_defaults(handler=create_topic)
 
-    listing = actions.add_parser("list", help="list topic names")
+    listing = actions.add_parser(
+        "list", help="list topic names",
+        epilog="examples:\n"
+               "  streamlog topics list\n"
+               "  streamlog topics list --all --format json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     listing.add_argument("--all", action="store_true", help="include internal topics (names starting __)")
     topics_describe.add_format_argument(listing)
     listing.set_defaults(handler=topics_describe.list_topics)
 
-    describe = actions.add_parser("describe", help="show partitions, offsets and settings")
+    describe = actions.add_parser(
+        "describe", help="show partitions, offsets and settings",
+        epilog="examples:\n"
+               "  streamlog topics describe orders\n"
+               "  streamlog topics describe orders payments -a   # every config with its source\n"
+               "  streamlog topics describe --format json        # every topic",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     topics_describe.add_describe_arguments(describe)
     describe.set_defaults(handler=topics_describe.describe_topics)
 
-    alter = actions.add_parser("alter", help="change settings or add partitions")
+    alter = actions.add_parser(
+        "alter", help="change settings or add partitions",
+        epilog="examples:\n"
+               "  streamlog topics alter orders --config cleanup.policy=compact --delete-config segment.ms\n"
+               "  streamlog topics alter orders --partitions 12",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     alter.add_argument("name", metavar="NAME")
     alter.add_argument("--config", dest="configs", metavar="KEY=VALUE", type=key_value, action="append",
                        default=[], help="set a topic setting (repeatable)")
@@ -77,15 +98,24 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     alter.add_argument("--partitions", type=positive_int, metavar="N", help="grow the topic to N partitions")
     alter.set_defaults(handler=alter_topic, validate=_validate_alter)
 
-    delete = actions.add_parser("delete", help="delete topics")
+    delete = actions.add_parser(
+        "delete", help="delete topics",
+        epilog="examples:\n"
+               "  streamlog topics delete orders payments\n"
+               "  streamlog topics delete orders --if-exists",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     delete.add_argument("names", metavar="NAME", nargs="+")
     delete.add_argument("--if-exists", action="store_true", help="skip topics that do not exist, silently")
     delete.set_defaults(handler=delete_topics)
 
-    trim = actions.add_parser("trim-prefix", aliases=["delete-records"],
-                              help="delete the records below an offset (DeleteRecords)",
-                              description="Delete every record below --offset in the chosen partitions; "
-                                          "the offset becomes their log start offset.")
+    trim = actions.add_parser(
+        "trim-prefix", aliases=["delete-records"], help="delete the records below an offset (DeleteRecords)",
+        description="Delete every record below --offset in the chosen partitions; the offset becomes\n"
+                    "their log start offset.",
+        epilog="examples:\n"
+               "  streamlog topics trim-prefix orders --offset 1000 --partitions 0,1\n"
+               "  streamlog topics delete-records orders --offset end   # empty every partition",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     topics_trim.add_arguments(trim)
     trim.set_defaults(handler=topics_trim.trim_prefix)
 
