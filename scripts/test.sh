@@ -40,7 +40,7 @@ step() {
 step ruff "$PYTHON" -m ruff check
 step mypy "$PYTHON" -m mypy
 step import-linter "$BIN/lint-imports"
-step pytest "$PYTHON" -m pytest -n "${PYTEST_WORKERS:-auto}" --dist loadfile "${@:-tests/}"
+step pytest "$PYTHON" -m pytest -n "${PYTEST_WORKERS:-auto}" --dist loadfile --durations=30 "${@:-tests/}"
 
 if [ "${#FAILED[@]}" -ne 0 ]; then
     echo "FAILED steps: ${FAILED[*]}"
