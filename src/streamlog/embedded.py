@@ -21,20 +21,26 @@ caller's thread into the broker are marshalled onto the broker's loop, so nothin
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from streamlog.broker.config import BrokerConfig
 from streamlog.broker.resources import OpenFileLimit, raise_open_file_limit
-from streamlog.broker.server import BrokerServer
-from streamlog.broker.topics import TopicError
-from streamlog.storage.logdir import StorageFailure
+
+# The broker itself (server, handlers, storage, the group and transaction coordinators), asyncio and
+# concurrent.futures are imported where they are used (start() imports them all), not here: this
+# module is imported by the pytest plugin (streamlog.testing) in every test session, and
+# `from streamlog import EmbeddedBroker` should cost little until a broker runs.
+if TYPE_CHECKING:
+    import asyncio
+    from concurrent.futures import Future
+
+    from streamlog.broker.server import BrokerServer
+    from streamlog.storage.logdir import StorageFailure
 
 T = TypeVar("T")
 
@@ -71,9 +77,13 @@ class EmbeddedBroker:
     def start(self) -> EmbeddedBroker:
         if self._thread is not None:
             return self
+        from concurrent.futures import Future  # lazy, as the broker's modules: see the imports at the top
+
+        from streamlog.broker.server import BrokerServer  # here, so an import error raises in start()
+
         ready: Future[tuple[str, int]] = Future()
-        self._thread = threading.Thread(target=self._run, args=(ready,), name="streamlog-embedded",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(ready, BrokerServer),
+                                        name="streamlog-embedded", daemon=True)
         self._thread.start()
         self.host, self.port = ready.result(timeout=60)
         if self._want_registry:
@@ -87,13 +97,15 @@ class EmbeddedBroker:
                 raise
         return self
 
-    def _run(self, ready: Future[tuple[str, int]]) -> None:
+    def _run(self, ready: Future[tuple[str, int]], server_class: type[BrokerServer]) -> None:
+        import asyncio  # lazy: see the imports at the top (start() has imported it)
+
         loop = asyncio.new_event_loop()
         self._loop = loop
         asyncio.set_event_loop(loop)
 
         async def main() -> None:
-            server = BrokerServer(self._config)
+            server = server_class(self._config)
             self._server = server
             self._stopped = server.stop_requested
             try:
@@ -144,11 +156,15 @@ class EmbeddedBroker:
         self.stop()
 
     async def __aenter__(self) -> EmbeddedBroker:
+        import asyncio  # lazy: see the imports at the top (an async caller has imported it)
+
         await asyncio.get_running_loop().run_in_executor(None, self.start)
         return self
 
     async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
                         tb: TracebackType | None) -> None:
+        import asyncio  # lazy: see the imports at the top (an async caller has imported it)
+
         await asyncio.get_running_loop().run_in_executor(None, self.stop)
 
     # --- what tests use -------------------------------------------------------------------------
@@ -163,6 +179,8 @@ class EmbeddedBroker:
         if self._loop is None or self._thread is None:
             raise RuntimeError("the broker is not running")
 
+        import asyncio  # lazy: see the imports at the top (start() has imported it)
+
         async def run() -> T:
             return fn()
 
@@ -173,6 +191,7 @@ class EmbeddedBroker:
         server = self._server
         assert server is not None
         configs = {k: str(v) for k, v in (config or {}).items()}
+        from streamlog.broker.topics import TopicError  # loaded by start() already
 
         def create() -> None:
             try:
@@ -194,4 +213,6 @@ class EmbeddedBroker:
 
         if self._loop is None or self._thread is None:
             raise RuntimeError("the broker is not running")
+        import asyncio  # lazy: see the imports at the top (start() has imported it)
+
         asyncio.run_coroutine_threadsafe(server.broker.reset(), self._loop).result(timeout=30)
