@@ -222,7 +222,8 @@ def add_symbol(draw: st.DrawFn, old: Schema) -> Evolution | None:
     if i is None:
         return None
     new = copy.deepcopy(old)
-    new["fields"][i]["type"]["symbols"].append("Extra")
+    symbols = new["fields"][i]["type"]["symbols"]
+    symbols.append(next(f"Extra{n}" for n in range(len(symbols) + 1) if f"Extra{n}" not in symbols))
     return Evolution("add symbol", new, None, ("MISSING_ENUM_SYMBOLS", f"/fields/{i}/type/symbols"))
 
 
