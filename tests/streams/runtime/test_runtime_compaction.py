@@ -18,6 +18,7 @@ from tests.support.brokerproc import BrokerProcess, broker_target
 from tests.support.interop import create_topic
 from tests.support.streams_runtime import (
     FAST_CLIENTS,
+    count_by_key,
     produce,
     read_topic,
     running,
@@ -26,7 +27,6 @@ from tests.support.streams_runtime import (
     wait_for_outputs,
 )
 
-from streamlog.streams import serdes
 from streamlog.streams.app import App
 
 pytestmark = pytest.mark.skipif(broker_target() != "streamlog",
@@ -47,12 +47,7 @@ def cleaning_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker
 def count_app(bootstrap: str, app_id: str, source: str, sink: str, state_dir: Path, guarantee: str) -> App:
     app = App(app_id, bootstrap, processing_guarantee=guarantee, state_dir=state_dir, commit_interval_ms=100,
               client_config=FAST_CLIENTS)
-    (app.stream(source, key_serde=serdes.STRING, value_serde=serdes.STRING)
-        .group_by_key()
-        .count(name="counts")
-        .to_stream()
-        .to(sink, value_serde=serdes.INT64))
-    return app
+    return count_by_key(app, source, sink)
 
 
 @pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])

@@ -17,22 +17,15 @@ from pathlib import Path
 
 import pytest
 from tests.streams.runtime.conftest import AppFactory, TopicFactory
-from tests.support.streams_runtime import produce, read_topic, running, wait_for_outputs
+from tests.support.streams_runtime import count_by_key, produce, read_topic, running, wait_for_outputs
 
-from streamlog.streams import serdes
 from streamlog.streams.app import App
 
 RESTORED = re.compile(r"task (\d+_\d+): restored store '([^']+)' from \S+: (\d+) records up to offset (\d+)")
 
 
 def count_app(app_factory: AppFactory, source: str, sink: str, **kwargs: object) -> App:
-    app = app_factory(**kwargs)
-    (app.stream(source, key_serde=serdes.STRING, value_serde=serdes.STRING)
-        .group_by_key()
-        .count(name="counts")
-        .to_stream()
-        .to(sink, value_serde=serdes.INT64))
-    return app
+    return count_by_key(app_factory(**kwargs), source, sink)
 
 
 def restored(caplog: pytest.LogCaptureFixture) -> dict[str, int]:

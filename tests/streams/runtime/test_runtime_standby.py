@@ -14,9 +14,8 @@ import re
 import pytest
 from confluent_kafka import TopicPartition
 from tests.streams.runtime.conftest import AppFactory, TopicFactory
-from tests.support.streams_runtime import produce, running, wait_for, wait_for_outputs
+from tests.support.streams_runtime import count_by_key, produce, running, wait_for, wait_for_outputs
 
-from streamlog.streams import serdes
 from streamlog.streams.app import App
 from streamlog.streams.record import TaskId
 from streamlog.streams.runtime.standby import place_standbys
@@ -42,13 +41,7 @@ def test_standby_takes_over_without_restoring(app_factory: AppFactory, streamlog
     sink = streamlog_topic_factory(partitions=2)
 
     def build(instance: str) -> App:
-        app = app_factory(instance=instance, num_standby_replicas=1, store=store)
-        (app.stream(source, key_serde=serdes.STRING, value_serde=serdes.STRING)
-            .group_by_key()
-            .count(name="counts")
-            .to_stream()
-            .to(sink, value_serde=serdes.INT64))
-        return app
+        return count_by_key(app_factory(instance=instance, num_standby_replicas=1, store=store), source, sink)
 
     keys = [f"k{i}".encode() for i in range(10)]
     produce(streamlog_bootstrap, source, [(k, b"v") for k in keys * 4])
