@@ -34,6 +34,7 @@ from streamlog.streams.processor import (
     RecordContext,
 )
 from streamlog.streams.record import Change, Record, TaskId
+from streamlog.streams.windows import JoinWindows, SessionWindows, SlidingWindows, TimeWindows, Windowed
 
 __all__ = [
     "App",
@@ -45,16 +46,21 @@ __all__ = [
     "GroupedStream",
     "GroupedTable",
     "InvalidTimestampError",
+    "JoinWindows",
     "ProcessingError",
     "Processor",
     "ProcessorContext",
     "PunctuationType",
     "Record",
     "RecordContext",
+    "SessionWindows",
+    "SlidingWindows",
     "Stream",
     "StreamsError",
     "Table",
     "TaskId",
+    "TimeWindows",
     "TopologyError",
+    "Windowed",
     "serdes",
 ]

@@ -39,7 +39,8 @@ class App:
                  default_key_serde: Serde = _serdes.JSON, default_value_serde: Serde = _serdes.JSON,
                  deserialization_errors: str = "fail", dead_letter_topic: str | None = None,
                  auto_offset_reset: str = "earliest", replication_factor: int = -1,
-                 client_config: Mapping[str, str] | None = None, store: str = "persistent") -> None:
+                 client_config: Mapping[str, str] | None = None, store: str = "persistent",
+                 idle_advance_ms: int | None = None) -> None:
         self.config = StreamsConfig.create(
             application_id, bootstrap_servers, processing_guarantee=processing_guarantee,
             state_dir=state_dir, commit_interval_ms=commit_interval_ms,
@@ -47,6 +48,7 @@ class App:
             default_value_serde=default_value_serde, deserialization_errors=deserialization_errors,
             dead_letter_topic=dead_letter_topic, auto_offset_reset=auto_offset_reset,
             replication_factor=replication_factor, client_config=client_config, store=store,
+            idle_advance_ms=idle_advance_ms,
         )
         self._builder = TopologyBuilder(self.config.application_id)
         self._dsl = DslContext(self._builder, self.config)

@@ -117,6 +117,7 @@ class StreamsConfig:
     replication_factor: int
     client_config: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     store: StoreKind = StoreKind.PERSISTENT
+    idle_advance_ms: int | None = None  # a task idle this long moves its stream time with the wall clock
 
     @property
     def exactly_once(self) -> bool:
@@ -134,7 +135,8 @@ class StreamsConfig:
                default_key_serde: Serde = serdes.JSON, default_value_serde: Serde = serdes.JSON,
                deserialization_errors: str = "fail", dead_letter_topic: str | None = None,
                auto_offset_reset: str = "earliest", replication_factor: int = -1,
-               client_config: Mapping[str, str] | None = None, store: str = "persistent") -> StreamsConfig:
+               client_config: Mapping[str, str] | None = None, store: str = "persistent",
+               idle_advance_ms: int | None = None) -> StreamsConfig:
         app_id = check_name("application_id", application_id)
         if not isinstance(bootstrap_servers, str) or not bootstrap_servers.strip():
             raise ValueError(f"bootstrap_servers must be a non-empty 'host:port[,host:port...]' string, "
@@ -179,4 +181,6 @@ class StreamsConfig:
             deserialization_errors=handling, dead_letter_topic=dlq, auto_offset_reset=reset,
             replication_factor=replication_factor, client_config=MappingProxyType(extra),
             store=_choice(StoreKind, "store", store),
+            idle_advance_ms=None if idle_advance_ms is None else _non_negative_int("idle_advance_ms",
+                                                                                   idle_advance_ms),
         )

@@ -117,6 +117,10 @@ class ProcessorContext(ABC):
     def commit(self) -> None:
         """Ask the runtime to commit soon (a request, as in Kafka Streams)."""
 
+    def record_dropped(self, reason: str) -> None:
+        """Count a record the processor dropped (late for its window, no key...): dropped-records."""
+        return None
+
 
 class Processor:
     """Base class of processors: override `process` (and `init` / `close` when needed)."""

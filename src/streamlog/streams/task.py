@@ -44,8 +44,15 @@ from streamlog.streams.processors.sink import Sink
 from streamlog.streams.processors.stateless import PassThrough
 from streamlog.streams.record import Headers, RawRecord, Record, TaskId
 from streamlog.streams.serdes import Serde
-from streamlog.streams.state import KeyValueStore, ReadOnlyKeyValueStore
-from streamlog.streams.topology.builder import NodeKind
+from streamlog.streams.state import (
+    KeyValueStore,
+    ReadOnlyKeyValueStore,
+    SessionBytesStore,
+    SessionStore,
+    WindowBytesStore,
+    WindowStore,
+)
+from streamlog.streams.topology.builder import NodeKind, StoreType
 from streamlog.streams.topology.topology import NodeSpec, Topology
 
 
@@ -154,6 +161,10 @@ class _NodeContext(ProcessorContext):
     def commit(self) -> None:
         self._task.commit_requested = True
 
+    def record_dropped(self, reason: str) -> None:
+        task = self._task
+        task.dropped_records[reason] = task.dropped_records.get(reason, 0) + 1
+
 
 class Task:
     """Runs one partition of one sub-topology; see the module docstring."""
@@ -167,6 +178,11 @@ class Task:
         self.config = config
         self.stream_time = -1
         self.commit_requested = False
+        self.dropped_records: dict[str, int] = {}  # reason -> count (Kafka Streams' dropped-records)
+        self._idle_advance = config.idle_advance_ms
+        self._last_record_wall: int | None = None  # wall clock when the last record arrived
+        self._time_at_last_record = -1  # stream time right after it
+        self._time_listeners: list[_Node] = []
         self._collector = collector
         self._wall_clock = 0
         self._topic: str | None = None
@@ -201,6 +217,8 @@ class Task:
                 for topic in spec.topics:
                     self._sources[topic] = (node, spec.key_serde, spec.value_serde)
         self._contexts = {name: _NodeContext(self, node) for name, node in self._nodes.items()}
+        self._time_listeners = [node for node in self._nodes.values()
+                                if callable(getattr(node.processor, "stream_time_advanced", None))]
 
     # ------------------------------------------------------------------ construction
     def _make_processor(self, spec: NodeSpec) -> Processor:
@@ -218,16 +236,36 @@ class Task:
         return processor
 
     def _typed_stores(self, names: tuple[str, ...],
-                      stores: Mapping[str, KeyValueBytesStore]) -> dict[str, KeyValueStore]:
-        typed: dict[str, KeyValueStore] = {}
+                      stores: Mapping[str, KeyValueBytesStore]) -> dict[str, Any]:
+        typed: dict[str, Any] = {}
         for name in names:
             spec = self.topology.stores[name]
             if name not in stores:
                 raise TopologyError(f"task {self.task_id}: the runtime gave no store {name!r}")
             topic = spec.changelog_topic or spec.source_topic or name
-            changelog = self._changelogger(spec.changelog_topic) if spec.changelog_topic else None
-            typed[name] = KeyValueStore(stores[name], spec.key_serde, spec.value_serde, topic, changelog)
+            inner = stores[name]
+            if spec.store_type is StoreType.WINDOW:
+                assert isinstance(inner, WindowBytesStore)
+                timed = self._timed_changelogger(spec.changelog_topic) if spec.changelog_topic else None
+                typed[name] = WindowStore(inner, spec.key_serde, spec.value_serde, topic, spec.window_size_ms,
+                                          timed)
+            elif spec.store_type is StoreType.SESSION:
+                assert isinstance(inner, SessionBytesStore)
+                timed = self._timed_changelogger(spec.changelog_topic) if spec.changelog_topic else None
+                typed[name] = SessionStore(inner, spec.key_serde, spec.value_serde, topic, timed,
+                                           lambda: self._timestamp)
+            else:
+                changelog = self._changelogger(spec.changelog_topic) if spec.changelog_topic else None
+                typed[name] = KeyValueStore(inner, spec.key_serde, spec.value_serde, topic, changelog)
         return typed
+
+    def _timed_changelogger(self, topic: str) -> Callable[[bytes, bytes | None, int], None]:
+        send, partition = self._collector.send, self.task_id.partition
+
+        def log(key: bytes, value: bytes | None, timestamp: int) -> None:
+            send(topic, key, value, timestamp, (), partition)
+
+        return log
 
     def _changelogger(self, topic: str) -> Callable[[bytes, bytes | None], None]:
         send, partition = self._collector.send, self.task_id.partition
@@ -247,7 +285,7 @@ class Task:
 
     # ------------------------------------------------------------------ lifecycle
     @property
-    def stores(self) -> Mapping[str, KeyValueStore]:
+    def stores(self) -> Mapping[str, Any]:
         """The typed stores of this task, by name."""
         return self._stores
 
@@ -306,18 +344,53 @@ class Task:
             self.stream_time = timestamp
         self._topic, self._partition, self._offset = raw.topic, raw.partition, raw.offset
         self._timestamp, self._headers = timestamp, headers
+        self._last_record_wall, self._time_at_last_record = wall_clock_ms, self.stream_time
         node.process(Record(key, value, timestamp, headers))
         queue = self._stream_queue
         if queue and queue[0][0] <= self.stream_time:
             self._punctuate(queue, self.stream_time)
 
     def punctuate_wall_clock(self, now_ms: int) -> int:
-        """Fire the wall-clock punctuators due at `now_ms`; return how many fired."""
+        """Fire the wall-clock punctuators due at `now_ms` (and advance an idle task's stream time)."""
         self._wall_clock = now_ms
+        if self._idle_advance is not None and self._last_record_wall is not None:
+            self._advance_idle(now_ms)
         queue = self._wall_queue
         if queue and queue[0][0] <= now_ms:
             return self._punctuate(queue, now_ms)
         return 0
+
+    def _advance_idle(self, now_ms: int) -> None:
+        """`App(idle_advance_ms=N)`: after N ms without a record, stream time follows the wall clock.
+
+        Stream time becomes what it was at the last record plus the wall-clock time since then;
+        processors that hold results until stream time passes a point (`emit="final"`, the
+        null-padded results of stream-stream left/outer joins) get `stream_time_advanced`, and
+        stream-time punctuators fire as if a record had arrived.
+        """
+        assert self._last_record_wall is not None and self._idle_advance is not None
+        idle = now_ms - self._last_record_wall
+        if idle < self._idle_advance:
+            return
+        target = self._time_at_last_record + idle
+        if target <= self.stream_time:
+            return
+        self.stream_time = target
+        saved = (self._topic, self._partition, self._offset, self._timestamp, self._headers)
+        self._topic, self._partition, self._offset, self._timestamp, self._headers = None, -1, -1, target, ()
+        try:
+            for node in self._time_listeners:
+                try:
+                    node.processor.stream_time_advanced(target)  # type: ignore[attr-defined]
+                except ProcessingError:
+                    raise
+                except Exception as exc:
+                    raise ProcessingError(self.task_id, node.name, exc) from exc
+        finally:
+            self._topic, self._partition, self._offset, self._timestamp, self._headers = saved
+        queue = self._stream_queue
+        if queue and queue[0][0] <= target:
+            self._punctuate(queue, target)
 
     def next_wall_clock_punctuation(self) -> int | None:
         """When the earliest wall-clock punctuator is due (None if there is none)."""

@@ -39,10 +39,21 @@ from streamlog.streams.errors import StreamsError
 from streamlog.streams.interfaces import KeyValueBytesStore
 from streamlog.streams.record import Headers, RawRecord, TaskId
 from streamlog.streams.serdes import Serde
-from streamlog.streams.state import InMemoryKeyValueStore, ReadOnlyKeyValueStore, open_store
+from streamlog.streams.state import (
+    InMemoryKeyValueStore,
+    ReadOnlyKeyValueStore,
+    ReadOnlySessionStore,
+    ReadOnlyWindowStore,
+    SessionBytesStore,
+    WindowBytesStore,
+    open_store,
+    wrap_store,
+)
 from streamlog.streams.task import Task
+from streamlog.streams.topology import StoreType
 from streamlog.streams.topology.builder import NodeKind
 from streamlog.streams.topology.topology import GlobalStoreSpec, StoreSpec
+from streamlog.streams.windowed_serdes import SessionWindowedSerde, WindowStoreKeySerde
 
 HeadersInput = Mapping[str, bytes | None] | Iterable[tuple[str, bytes | None]]
 
@@ -134,7 +145,7 @@ class TestDriver:
                 self._chooser_serdes.append(serde_pair)
         for store in topology.stores.values():
             if store.changelog_topic is not None:
-                self._sink_serdes[store.changelog_topic] = (store.key_serde, store.value_serde)
+                self._sink_serdes[store.changelog_topic] = (_changelog_key_serde(store), store.value_serde)
         self._closed = False
         for task in self._tasks.values():
             task.initialize(self._wall_clock)
@@ -142,7 +153,7 @@ class TestDriver:
 
     def _open_store(self, spec: StoreSpec | GlobalStoreSpec) -> KeyValueBytesStore:
         if self._state_dir is None or not spec.persistent:
-            return InMemoryKeyValueStore(spec.name)
+            return wrap_store(spec, InMemoryKeyValueStore(spec.name))
         return open_store(spec, Path(self._state_dir.name) / spec.name)
 
     # ------------------------------------------------------------ context manager
@@ -299,13 +310,23 @@ class TestDriver:
         raise ValueError(f"topic {topic!r} is not written by this topology (it writes {writes})")
 
     # ------------------------------------------------------------ stores
-    def store(self, name: str) -> ReadOnlyKeyValueStore:
-        """Read access to the store `name` (typed: Python keys and values)."""
+    def store(self, name: str) -> Any:
+        """Read access to the store `name` (typed: Python keys and values).
+
+        A `ReadOnlyKeyValueStore`, or for windowed aggregations and joins a `ReadOnlyWindowStore` /
+        `ReadOnlySessionStore`.
+        """
         topology = self.topology
         if name in topology.stores:
             spec = topology.stores[name]
             topic = spec.changelog_topic or spec.source_topic or name
-            return ReadOnlyKeyValueStore(self._stores[name], spec.key_serde, spec.value_serde, topic)
+            inner = self._stores[name]
+            if isinstance(inner, WindowBytesStore):
+                return ReadOnlyWindowStore(inner, spec.key_serde, spec.value_serde, topic,
+                                           spec.window_size_ms)
+            if isinstance(inner, SessionBytesStore):
+                return ReadOnlySessionStore(inner, spec.key_serde, spec.value_serde, topic)
+            return ReadOnlyKeyValueStore(inner, spec.key_serde, spec.value_serde, topic)
         if name in topology.global_stores:
             gspec = topology.global_stores[name]
             return ReadOnlyKeyValueStore(self._global_stores[name], gspec.key_serde, gspec.value_serde,
@@ -316,3 +337,12 @@ class TestDriver:
     def produced_topics(self) -> list[str]:
         """Topics that have unread records."""
         return sorted(topic for topic, queue in self._outputs.items() if queue)
+
+
+def _changelog_key_serde(spec: StoreSpec) -> Serde:
+    """How to read a store's changelog keys back: windowed stores log Kafka Streams' store keys."""
+    if spec.store_type is StoreType.WINDOW:
+        return WindowStoreKeySerde(spec.key_serde, spec.window_size_ms)
+    if spec.store_type is StoreType.SESSION:
+        return SessionWindowedSerde(spec.key_serde)
+    return spec.key_serde

@@ -16,7 +16,7 @@ aggregation subtracts old values and adds new ones (processors/table.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamlog.streams import serdes
 from streamlog.streams.dsl.common import DslContext, add_repartition, check_callable, check_store_name
@@ -34,6 +34,10 @@ from streamlog.streams.processors.table import TableAggregate, TableReduce
 from streamlog.streams.serdes import Serde
 from streamlog.streams.topology import naming
 from streamlog.streams.topology.builder import StoreDef
+from streamlog.streams.windows import AnyWindows
+
+if TYPE_CHECKING:
+    from streamlog.streams.dsl.windowed import WindowedStream
 
 
 class GroupedStream:
@@ -71,16 +75,31 @@ class GroupedStream:
         return self._build(node, store, dsl.value_serde(value_serde),
                            lambda: StreamAggregate(store, initializer, aggregator))
 
-    def _build(self, node: str, store: str, store_value_serde: Serde, supplier: ProcessorSupplier) -> Table:
-        dsl = self._dsl
+    def windowed_by(self, windows: AnyWindows, emit: str = "update") -> WindowedStream:
+        """Aggregate per window: `TimeWindows`, `SlidingWindows` or `SessionWindows` (dsl/windowed.py).
+
+        `emit` is "update" (every change of a window's aggregate, the default) or "final" (one result
+        per window once stream time passes its end plus grace, as Kafka Streams'
+        ``suppress(untilWindowCloses)``).
+        """
+        from streamlog.streams.dsl.windowed import WindowedStream
+        return WindowedStream(self, windows, emit)
+
+    def aggregation_parent(self, store: str) -> str:
+        """The node an aggregation reads from: this grouping's, or its repartition topic's source."""
         parent = self.name
         if self.repartition_required:
             if self.grouped_name is not None and self._repartition_source is not None:
                 parent = self._repartition_source
             else:
-                parent = add_repartition(dsl, self.name, self.grouped_name or store, self.key_serde,
+                parent = add_repartition(self._dsl, self.name, self.grouped_name or store, self.key_serde,
                                          self.value_serde)
                 self._repartition_source = parent
+        return parent
+
+    def _build(self, node: str, store: str, store_value_serde: Serde, supplier: ProcessorSupplier) -> Table:
+        dsl = self._dsl
+        parent = self.aggregation_parent(store)
         persistent = dsl.config.persistent_stores
         dsl.builder.add_store(StoreDef(store, persistent, self.key_serde, store_value_serde))
         dsl.builder.add_processor(node, (parent,), supplier, stores=(store,))

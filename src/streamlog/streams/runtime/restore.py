@@ -141,7 +141,7 @@ class ChangelogReader:
         return applied
 
     def _apply(self, messages: list[Message]) -> int:
-        batches: dict[tuple[str, int], list[tuple[bytes, bytes | None]]] = {}
+        batches: dict[tuple[str, int], list[tuple[bytes, bytes | None, int]]] = {}
         for message in messages:
             error = message.error()
             key = (message.topic() or "", message.partition() or 0)
@@ -160,12 +160,16 @@ class ChangelogReader:
                 continue
             record_key = message.key()
             if record_key is not None:
-                batches.setdefault(key, []).append((record_key, message.value()))
+                batches.setdefault(key, []).append((record_key, message.value(), message.timestamp()[1]))
             target.position = offset + 1
         count = 0
         for key, batch in batches.items():
             target = self.targets[key]
-            target.store.restore(batch)
+            timed = getattr(target.store, "restore_with_timestamps", None)
+            if timed is not None:  # window and session stores keep each changelog record's timestamp
+                timed(batch)
+            else:
+                target.store.restore((k, v) for k, v, _ in batch)
             target.applied += len(batch)
             count += len(batch)
         return count

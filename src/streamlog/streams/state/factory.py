@@ -15,6 +15,7 @@ from typing import Protocol
 
 from streamlog.streams.interfaces import KeyValueBytesStore
 from streamlog.streams.state.memory import InMemoryKeyValueStore
+from streamlog.streams.state.window import SessionBytesStore, WindowBytesStore
 
 
 class StoreSpecLike(Protocol):
@@ -28,12 +29,29 @@ class StoreSpecLike(Protocol):
 
 
 def open_store(spec: StoreSpecLike, directory: Path | None) -> KeyValueBytesStore:
-    """A new bytes store for `spec`; persistent stores open (or create) their files in `directory`."""
+    """A new bytes store for `spec`; persistent stores open (or create) their files in `directory`.
+
+    Window and session stores (``spec.store_type``) come wrapped in `WindowBytesStore` /
+    `SessionBytesStore` over the same kind of key-value store.
+    """
     if not spec.persistent:
-        return InMemoryKeyValueStore(spec.name)
-    if directory is None:
+        inner: KeyValueBytesStore = InMemoryKeyValueStore(spec.name)
+    elif directory is None:
         raise ValueError(f"state store {spec.name!r} is persistent and needs a directory")
-    return open_persistent_store(spec.name, directory)
+    else:
+        inner = open_persistent_store(spec.name, directory)
+    return wrap_store(spec, inner)
+
+
+def wrap_store(spec: StoreSpecLike, inner: KeyValueBytesStore) -> KeyValueBytesStore:
+    """`inner` as the kind of store `spec` declares (unchanged for key-value stores)."""
+    store_type = getattr(spec, "store_type", "key-value")
+    if store_type == "window":
+        return WindowBytesStore(inner, getattr(spec, "retention_ms", 0),
+                                getattr(spec, "retain_duplicates", False))
+    if store_type == "session":
+        return SessionBytesStore(inner, getattr(spec, "retention_ms", 0))
+    return inner
 
 
 def open_persistent_store(name: str, directory: Path) -> KeyValueBytesStore:

@@ -2,7 +2,14 @@
 sub-topologies with internal topics and partition counts (topology.py), and describe() (describe.py).
 """
 
-from streamlog.streams.topology.builder import NodeDef, NodeKind, StoreDef, TopicChooser, TopologyBuilder
+from streamlog.streams.topology.builder import (
+    NodeDef,
+    NodeKind,
+    StoreDef,
+    StoreType,
+    TopicChooser,
+    TopologyBuilder,
+)
 from streamlog.streams.topology.topology import (
     GlobalStoreSpec,
     InternalTopic,
@@ -23,6 +30,7 @@ __all__ = [
     "NodeSpec",
     "StoreDef",
     "StoreSpec",
+    "StoreType",
     "Subtopology",
     "TopicChooser",
     "Topology",

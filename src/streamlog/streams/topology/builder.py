@@ -28,6 +28,14 @@ from streamlog.streams.topology.naming import NameGenerator
 TopicChooser = Callable[[Any, Any, RecordContext], str]
 
 
+class StoreType(StrEnum):
+    """What a store holds: key-value pairs, time windows (window.py), or sessions."""
+
+    KEY_VALUE = "key-value"
+    WINDOW = "window"
+    SESSION = "session"
+
+
 class NodeKind(StrEnum):
     SOURCE = "source"
     PROCESSOR = "processor"
@@ -61,6 +69,10 @@ class StoreDef:
     logging: bool = True
     source_topic: str | None = None
     is_global: bool = False
+    store_type: StoreType = StoreType.KEY_VALUE
+    retention_ms: int = 0  # window and session stores: how long windows are kept
+    window_size_ms: int = 0  # window stores: the end of a window is its start plus this
+    retain_duplicates: bool = False  # window stores of stream-stream joins
 
 
 @dataclass(frozen=True, slots=True)

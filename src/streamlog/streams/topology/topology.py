@@ -31,13 +31,21 @@ from streamlog.streams.errors import TopologyError
 from streamlog.streams.processor import ProcessorSupplier
 from streamlog.streams.record import TaskId
 from streamlog.streams.serdes import Serde
-from streamlog.streams.topology.builder import NodeDef, NodeKind, TopicChooser, TopologyBuilder
+from streamlog.streams.topology.builder import NodeDef, NodeKind, StoreType, TopicChooser, TopologyBuilder
 from streamlog.streams.topology.naming import changelog_topic, internal_topic
 
 REPARTITION_TOPIC_CONFIG: Mapping[str, str] = MappingProxyType({
     "cleanup.policy": "delete", "segment.bytes": "52428800", "retention.ms": "-1",
 })
 CHANGELOG_TOPIC_CONFIG: Mapping[str, str] = MappingProxyType({"cleanup.policy": "compact"})
+# windowstore.changelog.additional.retention.ms: how much longer than the store a windowed changelog keeps
+WINDOWED_CHANGELOG_EXTRA_RETENTION_MS = 86_400_000
+
+
+def windowed_changelog_config(retention_ms: int) -> Mapping[str, str]:
+    """A window or session store's changelog: compacted, and deleted a day after the store drops windows."""
+    return MappingProxyType({"cleanup.policy": "compact,delete",
+                             "retention.ms": str(retention_ms + WINDOWED_CHANGELOG_EXTRA_RETENTION_MS)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +90,10 @@ class StoreSpec:
     source_topic: str | None
     key_serde: Serde
     value_serde: Serde
+    store_type: StoreType = StoreType.KEY_VALUE
+    retention_ms: int = 0
+    window_size_ms: int = 0
+    retain_duplicates: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,13 +336,16 @@ def compile_topology(builder: TopologyBuilder) -> Topology:
             continue
         changelog = changelog_topic(app, sd.name) if sd.logging and sd.source_topic is None else None
         store_specs[sd.name] = StoreSpec(sd.name, gid, sd.persistent, changelog, sd.source_topic,
-                                         sd.key_serde, sd.value_serde)
+                                         sd.key_serde, sd.value_serde, sd.store_type, sd.retention_ms,
+                                         sd.window_size_ms, sd.retain_duplicates)
 
     internal: list[InternalTopic] = [
         InternalTopic(physical(r.name), "repartition", REPARTITION_TOPIC_CONFIG, r.num_partitions)
         for r in builder.repartitions
     ]
-    internal.extend(InternalTopic(s.changelog_topic, "changelog", CHANGELOG_TOPIC_CONFIG)
+    internal.extend(InternalTopic(s.changelog_topic, "changelog",
+                                  CHANGELOG_TOPIC_CONFIG if s.store_type is StoreType.KEY_VALUE
+                                  else windowed_changelog_config(s.retention_ms))
                     for s in store_specs.values() if s.changelog_topic is not None)
     copartition = tuple(frozenset(physical(t) for t in group) for group in builder.copartition_groups)
     return Topology(

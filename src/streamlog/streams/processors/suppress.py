@@ -1,0 +1,158 @@
+"""`emit="final"`: hold a windowed table's updates until the window closes (``suppress(untilWindowCloses)``).
+
+Theory of operation (Kafka Streams' ``KTableSuppressProcessor`` with ``untilWindowCloses`` and an
+unbounded buffer): every update ``Change(new, old)`` of a windowed key is buffered under that key,
+replacing the key's earlier update (the old value kept is the one from before the first buffered
+update).  Its buffer time is the window's end.  The processor's observed stream time is the largest
+timestamp of the updates it received; after each update, every buffered entry whose buffer time is
+at or before ``observed - suppress duration`` is emitted, in order of (buffer time, serialized key),
+with the timestamp and headers of the update that put it there.  The suppress duration is the
+window's grace, plus the inactivity gap for sessions (as Kafka Streams derives it).  Tombstones
+(``new`` None: a session merged into a larger one) are buffered but never emitted.  A window that
+closes in the step that created it (sliding windows with no grace) comes out at once.
+
+With ``App(idle_advance_ms=...)`` the task also calls `stream_time_advanced` when it moves stream
+time forward without a record; the observed time follows and due windows are emitted.
+
+The buffer is a logged in-memory key-value store (``KTABLE-SUPPRESS-STATE-STORE-n``), so it survives
+a restart through its changelog.  Buffer entry, by serialized windowed key:
+
+```
+{buffer time: int64 BE}{timestamp: int64 BE}{new: int32 BE length, -1 = None}{new bytes}
+{old: int32 BE length, -1 = None}{old bytes}{header count: int32 BE}
+  per header: {name length: int32 BE}{UTF-8 name}{value length: int32 BE, -1 = None}{value bytes}
+```
+The values are the table's value serde's bytes.  (Kafka Streams' own buffer changelog format is not
+reproduced; a Java app cannot take over this store.)
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from sortedcontainers import SortedList  # type: ignore[import-untyped]
+
+from streamlog.streams.processor import Processor, ProcessorContext
+from streamlog.streams.record import Change, Headers, Record
+from streamlog.streams.serdes import Serde, SerdeError
+
+_HEAD = struct.Struct(">qq")
+_INT = struct.Struct(">i")
+
+
+def _put_bytes(out: bytearray, data: bytes | None) -> None:
+    if data is None:
+        out += _INT.pack(-1)
+    else:
+        out += _INT.pack(len(data))
+        out += data
+
+
+def _get_bytes(data: bytes, pos: int) -> tuple[bytes | None, int]:
+    (length,) = _INT.unpack_from(data, pos)
+    pos += 4
+    if length < 0:
+        return None, pos
+    if pos + length > len(data):
+        raise SerdeError("suppress buffer entry: a length exceeds the entry")
+    return data[pos:pos + length], pos + length
+
+
+def encode_entry(buffer_time: int, timestamp: int, new: bytes | None, old: bytes | None,
+                 headers: Headers) -> bytes:
+    out = bytearray(_HEAD.pack(buffer_time, timestamp))
+    _put_bytes(out, new)
+    _put_bytes(out, old)
+    out += _INT.pack(len(headers))
+    for name, value in headers:
+        _put_bytes(out, name.encode())
+        _put_bytes(out, value)
+    return bytes(out)
+
+
+def decode_entry(data: bytes) -> tuple[int, int, bytes | None, bytes | None, Headers]:
+    buffer_time, timestamp = _HEAD.unpack_from(data, 0)
+    new, pos = _get_bytes(data, _HEAD.size)
+    old, pos = _get_bytes(data, pos)
+    (count,) = _INT.unpack_from(data, pos)
+    pos += 4
+    headers = []
+    for _ in range(count):
+        name, pos = _get_bytes(data, pos)
+        value, pos = _get_bytes(data, pos)
+        headers.append(((name or b"").decode(), value))
+    return buffer_time, timestamp, new, old, tuple(headers)
+
+
+class SuppressUntilWindowCloses(Processor):
+    def __init__(self, store_name: str, duration_ms: int, key_serde: Serde, value_serde: Serde) -> None:
+        self._store_name = store_name
+        self._duration = duration_ms
+        self._key_serde = key_serde
+        self._value_serde = value_serde
+        self._observed = -1
+        self._order: Any = SortedList()  # (buffer time, key bytes)
+        self._times: dict[bytes, int] = {}
+        self._bytes: Any = None
+
+    def init(self, context: ProcessorContext) -> None:
+        super().init(context)
+        self._bytes = context.get_state_store(self._store_name)
+        self._observed = -1
+        self._order = SortedList()
+        self._times = {}
+        for key, data in self._bytes.all():
+            buffer_time = _HEAD.unpack_from(data, 0)[0]
+            self._order.add((buffer_time, bytes(key)))
+            self._times[bytes(key)] = buffer_time
+
+    def _serialize(self, value: Any) -> bytes | None:
+        return None if value is None else self._value_serde.serialize(self._store_name, value)
+
+    def process(self, record: Record) -> None:
+        if record.timestamp > self._observed:
+            self._observed = record.timestamp
+        key_bytes = self._key_serde.serialize(self._store_name, record.key)
+        if key_bytes is None:
+            raise SerdeError("suppress: a windowed key serialized to None")
+        change: Change = record.value
+        old_bytes = self._serialize(change.old)
+        previous_time = self._times.get(key_bytes)
+        if previous_time is not None:
+            old_bytes = decode_entry(self._bytes.get(key_bytes))[3]
+            self._order.discard((previous_time, key_bytes))
+        buffer_time = record.key.end
+        entry = encode_entry(buffer_time, record.timestamp, self._serialize(change.new), old_bytes,
+                             record.headers)
+        self._put(key_bytes, entry)
+        self._order.add((buffer_time, key_bytes))
+        self._times[key_bytes] = buffer_time
+        self._evict()
+
+    def stream_time_advanced(self, stream_time: int) -> None:
+        if stream_time > self._observed:
+            self._observed = stream_time
+            self._evict()
+
+    def _put(self, key_bytes: bytes, entry: bytes | None) -> None:
+        self._bytes.put(key_bytes, entry)  # a BYTES/BYTES store: logged to its changelog
+
+    def _evict(self) -> None:
+        expiry = self._observed - self._duration
+        order = self._order
+        while order and order[0][0] <= expiry:
+            _, key_bytes = order.pop(0)
+            del self._times[key_bytes]
+            data = self._bytes.get(key_bytes)
+            self._put(key_bytes, None)
+            if data is None:
+                continue
+            _, timestamp, new, old, headers = decode_entry(data)
+            if new is None:
+                continue  # a tombstone: safe to drop under untilWindowCloses
+            key = self._key_serde.deserialize(self._store_name, key_bytes)
+            value_de = self._value_serde.deserialize
+            change = Change(value_de(self._store_name, new),
+                            None if old is None else value_de(self._store_name, old))
+            self.context.forward(Record(key, change, timestamp, headers))
