@@ -96,10 +96,11 @@ class AppProcess:
     """The streams app as a child process, logging to one file across restarts."""
 
     def __init__(self, bootstrap: str, topics: dict[str, str], state_dir: Path, guarantee: str,
-                 log_path: Path) -> None:
+                 log_path: Path, shape: str = "count") -> None:
         self.command = [sys.executable, "-m", "tests.support.streams_count_app", "--bootstrap", bootstrap,
                         "--app-id", topics["app"], "--input", topics["input"], "--output", topics["output"],
-                        "--echo", topics["echo"], "--state-dir", str(state_dir), "--guarantee", guarantee]
+                        "--echo", topics["echo"], "--state-dir", str(state_dir), "--guarantee", guarantee,
+                        "--shape", shape]
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self._offset = 0
@@ -241,3 +242,57 @@ def test_broker_restarts_under_a_running_app(broker: BrokerProcess, tmp_path: Pa
     # reported instead of the outage it hid
     stuck = log.count("a transactional call has not returned")
     assert outages + stuck >= 1 and outages <= 2, f"one warning line per outage (two outages), got {outages}"
+
+
+def _windowed_outputs(bootstrap: str, topic: str) -> dict[tuple[str, int], list[int]]:
+    """(group, window start) -> the counts written for it, in order (keys: group bytes + int64 start)."""
+    outputs: dict[tuple[str, int], list[int]] = {}
+    for record in read_topic(bootstrap, topic):
+        key = record.key or b""
+        window = (key[:-8].decode(), int.from_bytes(key[-8:], "big", signed=True))
+        outputs.setdefault(window, []).append(int64(record.value) or 0)
+    return outputs
+
+
+def test_windowed_count_killed_mid_stream_repeatedly(broker: BrokerProcess, tmp_path: Path) -> None:
+    """Exactly-once with a window store: each window's counts are 1, 2, 3, ... and add up to the inputs."""
+    rounds = int(os.environ.get("STREAMLOG_STREAMS_CRASH_ROUNDS", "4"))
+    topics = make_topics(broker.bootstrap)
+    app = AppProcess(broker.bootstrap, topics, tmp_path / "state", "exactly_once", tmp_path / "app.log",
+                     shape="windowed")
+    writer = Writer(broker.bootstrap, topics["input"])
+    writer.start()
+    rng = random.Random(4321)
+    try:
+        for _ in range(rounds):
+            app.start()
+            app.wait_assigned()
+            time.sleep(rng.uniform(1.0, 4.0))
+            app.kill()
+        app.start()
+        app.wait_assigned()
+        time.sleep(2)
+    finally:
+        writer.finish()
+    truth = Counter(value.split(":")[0] for value in writer.acked)
+    assert len(writer.acked) > 500
+
+    def caught_up() -> bool:
+        totals = Counter[str]()
+        for (group, _), counts in _windowed_outputs(broker.bootstrap, topics["output"]).items():
+            totals[group] += max(counts)
+        return all(totals[group] >= count for group, count in truth.items())
+
+    wait_for(caught_up, 180, "the app to count every input", every=1.0)
+    assert app.terminate() == 0, f"SIGTERM did not stop the app cleanly: {app.log_since_start()[-3000:]}"
+    outputs = _windowed_outputs(broker.bootstrap, topics["output"])
+    totals = Counter[str]()
+    for window, counts in outputs.items():
+        assert counts == list(range(1, len(counts) + 1)), f"window {window}: counts {counts[:20]}..."
+        totals[window[0]] += len(counts)
+    assert totals == truth, "every input counted exactly once, in exactly one window"
+    assert len({start for _, start in outputs}) >= 2, "the run spans several windows"
+    echoed = Counter((r.value or b"").decode() for r in read_topic(broker.bootstrap, topics["echo"]))
+    assert set(echoed.values()) == {1} and set(echoed) == set(writer.acked)
+    assert "Traceback" not in app.log_text()
+

@@ -4,7 +4,10 @@ Theory of operation: the topology has the two shapes the guarantees are checked 
 record ``key -> "<group>:<seq>"`` is copied unchanged to the echo topic (stateless: under
 exactly-once each input appears there exactly once, under at-least-once at least once), and counted
 per group through a repartition topic and a changelog-backed store, the running count written to the
-output topic (under exactly-once the outputs of a group are exactly 1, 2, 3, ...).  The process runs
+output topic (under exactly-once the outputs of a group are exactly 1, 2, 3, ...); with
+``--shape windowed`` the count is per group and 5-second tumbling window (grace one hour, so nothing
+is late), written under the windowed key (group bytes + window start), and the outputs of each
+window are exactly 1, 2, 3, ... under exactly-once.  The process runs
 ``App.run()``, so SIGTERM stops it cleanly and SIGKILL is a crash; it logs to stderr.
 """
 
@@ -15,10 +18,11 @@ import logging
 import os
 import sys
 
-from streamlog.streams import serdes
+from streamlog.streams import TimeWindows, serdes
 from streamlog.streams.app import App
 
 DEBUG_ENV = "STREAMLOG_STREAMS_APP_DEBUG"
+WINDOW_MS = 5_000
 
 
 def build(args: argparse.Namespace) -> App:
@@ -31,10 +35,12 @@ def build(args: argparse.Namespace) -> App:
               commit_interval_ms=args.commit_interval_ms, store=args.store, client_config=client_config)
     source = app.stream(args.input, key_serde=serdes.STRING, value_serde=serdes.STRING)
     source.to(args.echo, key_serde=serdes.STRING, value_serde=serdes.STRING)
-    (source.group_by(lambda key, value: value.split(":")[0], key_serde=serdes.STRING)
-           .count(name="counts")
-           .to_stream()
-           .to(args.output, value_serde=serdes.INT64))
+    grouped = source.group_by(lambda key, value: value.split(":")[0], key_serde=serdes.STRING)
+    if args.shape == "windowed":
+        counts = grouped.windowed_by(TimeWindows(size_ms=WINDOW_MS, grace_ms=3_600_000)).count(name="counts")
+    else:
+        counts = grouped.count(name="counts")
+    counts.to_stream().to(args.output, value_serde=serdes.INT64)
     return app
 
 
@@ -49,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--guarantee", default="exactly_once")
     parser.add_argument("--store", default="persistent")
     parser.add_argument("--commit-interval-ms", type=int, default=200)
+    parser.add_argument("--shape", choices=["count", "windowed"], default="count")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
