@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from streamlog.streams.dsl.branched import BranchedStream
     from streamlog.streams.dsl.grouped import GroupedStream
     from streamlog.streams.dsl.table import Table
+    from streamlog.streams.windows import JoinWindows
 
 TopicChooser = Callable[[Any, Any, RecordContext], str]
 
@@ -202,3 +203,61 @@ class Stream:
         name = dsl.names.processor(naming.PROCESSOR)
         dsl.builder.add_processor(name, (self.name,), processor_supplier, stores=tuple(stores))
         return Stream(dsl, name, dsl.key_serde(None), dsl.value_serde(None), True)
+
+    # ------------------------------------------------------------ joins (dsl/joins_table.py, dsl/joins_stream.py)
+    def join(self, other: Any, *args: Any, name: str | None = None, key_serde: Serde | None = None,
+             value_serde: Serde | None = None, other_value_serde: Serde | None = None,
+             store_name: str | None = None) -> Stream:
+        """``join(table, joiner)``, ``join(global_table, key_selector, joiner)`` or
+        ``join(stream, joiner, JoinWindows(...))``: records with a match.
+
+        ``joiner(value, table_value)``; ``key_selector(key, value)`` picks the global table's key.  A
+        stream whose key may have changed is repartitioned first (`name`, `key_serde` and
+        `value_serde` name the repartition topic and give its serdes, as Kafka's Joined).  With a
+        stream (dsl/joins_stream.py): ``joiner(value, other_value)`` for every pair within the
+        windows; `name`, `store_name`, `key_serde`, `value_serde`, `other_value_serde` as Kafka's
+        StreamJoined.
+        """
+        if isinstance(other, Stream):
+            return self._stream_join("join", other, args, name, store_name, key_serde, value_serde,
+                                     other_value_serde)
+        from streamlog.streams.dsl.joins_table import stream_join
+        _table_join_only(other_value_serde, store_name)
+        return stream_join(self, other, args, left=False, name=name, key_serde=key_serde,
+                           value_serde=value_serde)
+
+    def left_join(self, other: Any, *args: Any, name: str | None = None, key_serde: Serde | None = None,
+                  value_serde: Serde | None = None, other_value_serde: Serde | None = None,
+                  store_name: str | None = None) -> Stream:
+        """As `join`, keeping records without a match: ``joiner(value, None)`` (with a stream: once
+        the record's window has closed)."""
+        if isinstance(other, Stream):
+            return self._stream_join("left_join", other, args, name, store_name, key_serde, value_serde,
+                                     other_value_serde)
+        from streamlog.streams.dsl.joins_table import stream_join
+        _table_join_only(other_value_serde, store_name)
+        return stream_join(self, other, args, left=True, name=name, key_serde=key_serde,
+                           value_serde=value_serde)
+
+    def outer_join(self, other: Stream, joiner: Callable[[Any, Any], Any], windows: JoinWindows, *,
+                   name: str | None = None, store_name: str | None = None, key_serde: Serde | None = None,
+                   value_serde: Serde | None = None, other_value_serde: Serde | None = None) -> Stream:
+        """``outer_join(stream, joiner, JoinWindows(...))``: as `left_join`, and records of `other`
+        without a match give ``joiner(None, other_value)`` once their window has closed."""
+        if not isinstance(other, Stream):
+            raise TopologyError(f"Stream.outer_join() joins another Stream, got {other!r} "
+                                f"(tables: Table.outer_join)")
+        return self._stream_join("outer_join", other, (joiner, windows), name, store_name, key_serde,
+                                 value_serde, other_value_serde)
+
+    def _stream_join(self, op: str, other: Stream, args: tuple[Any, ...], name: str | None,
+                     store_name: str | None, key_serde: Serde | None, value_serde: Serde | None,
+                     other_value_serde: Serde | None) -> Stream:
+        from streamlog.streams.dsl.joins_stream import stream_stream_join
+        return stream_stream_join(self, other, args, op, name=name, store_name=store_name, key_serde=key_serde,
+                                  value_serde=value_serde, other_value_serde=other_value_serde)
+
+
+def _table_join_only(other_value_serde: Serde | None, store_name: str | None) -> None:
+    if other_value_serde is not None or store_name is not None:
+        raise TypeError("other_value_serde and store_name are for stream-stream joins (Kafka's StreamJoined)")

@@ -217,7 +217,16 @@ class Topology:
                     pending.remove(name)
                     progressed = True
             if not progressed:
-                raise TopologyError(f"cannot resolve the partition counts of {sorted(pending)} (a cycle)")
+                # repartition topics feeding each other's writers (a foreign-key join's registration
+                # and response topics): count the sources already known, as Kafka Streams does; the
+                # co-partition groups below then fix them
+                partial = {name: [known[s] for sub in writers[name] for s in sub.source_topics if s in known]
+                           for name in pending}
+                ready = {name: max(counts) for name, counts in partial.items() if counts}
+                if not ready:
+                    raise TopologyError(f"cannot resolve the partition counts of {sorted(pending)} (a cycle)")
+                known.update(ready)
+                pending = [name for name in pending if name not in ready]
         for group in self.copartition_groups:
             external = {t: known[t] for t in group if t not in repartitions}
             if len(set(external.values())) > 1:
