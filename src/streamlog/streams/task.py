@@ -210,8 +210,9 @@ class Task:
             self._node_stores[spec.name] = frozenset(spec.stores)
         for spec in specs:
             node = self._nodes[spec.name]
-            node.children = tuple(self._nodes[child] for child in spec.children)
-            node.children_by_name = {child.name: child for child in node.children}
+            every_child = tuple(self._nodes[child] for child in spec.children)
+            node.children = tuple(c for c in every_child if not topology.node_specs[c.name].side_output)
+            node.children_by_name = {child.name: child for child in every_child}
             if spec.kind is NodeKind.SOURCE:
                 assert spec.key_serde is not None and spec.value_serde is not None
                 for topic in spec.topics:

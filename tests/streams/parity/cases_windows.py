@@ -6,9 +6,9 @@ Theory of operation: as cases_stateful.py.  Every case writes its windowed table
 must agree on those bytes too.  Inputs come out of order and some are late, so grace and the drop of
 late records are compared as well; the restart cases stop the broker's instance after some records,
 delete its state and let a new instance restore the window, session and suppress stores from their
-changelogs.  Late records are placed before the restart point only: a restarted instance starts its
-stream time again from its first record (Kafka Streams keeps it in the commit metadata; Streamlog
-does not yet), so a record late before the restart could be on time after it.
+changelogs; the new instance continues the stream time its predecessor committed (in the commit
+metadata, as Kafka Streams does), so the record right after the restart, late by then, is dropped on
+both sides.
 Expected outputs are worked out by hand in tests/streams/unit/test_streams_windows.py; here the
 driver is the reference.
 """
@@ -30,10 +30,11 @@ def _clicks(offsets: Sequence[tuple[str, int]]) -> tuple[In, ...]:
     return tuple(In(0, user, f"click-{i}", T0 + offset) for i, (user, offset) in enumerate(offsets))
 
 
-# out of order, with a late record (bob at +0.5 s once stream time is 14 s) before the 9th record
+# out of order, with late records (bob at +0.5 s once stream time is 14 s; cid at +2 s right after the
+# restart point of the restart cases, at stream time 15.2 s)
 CLICKS = _clicks([("ann", 500), ("bob", 1_200), ("ann", 3_100), ("ann", 900), ("bob", 6_000), ("cid", 2_500),
-                  ("ann", 14_000), ("bob", 500), ("ann", 15_200), ("bob", 16_000), ("cid", 19_000),
-                  ("ann", 31_000), ("bob", 29_500), ("ann", 45_000)])
+                  ("ann", 14_000), ("bob", 500), ("ann", 15_200), ("cid", 2_000), ("bob", 16_000),
+                  ("cid", 19_000), ("ann", 31_000), ("bob", 29_500), ("ann", 45_000)])
 
 
 def _windowed_out(size: int) -> Topic:

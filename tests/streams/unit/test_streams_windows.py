@@ -335,3 +335,17 @@ def test_bad_windowed_aggregations_are_refused() -> None:
         grouped.windowed_by(SessionWindows(10)).aggregate(lambda: 0, lambda k, v, a: a)
     with pytest.raises(TopologyError, match="retention"):
         grouped.windowed_by(TimeWindows(10, grace_ms=5)).count(retention_ms=14)
+
+
+def test_late_records_can_go_to_a_topic_once_each() -> None:
+    app = _app()
+    (app.stream("clicks").group_by_key()
+        .windowed_by(TimeWindows(size_ms=10, advance_ms=5), late_records_topic="late")
+        .count().to_stream().to("out", value_serde=serdes.INT64))
+    with TestDriver(app) as driver:
+        _pipe(driver, [("a", 20), ("b", 3), ("c", 17)], value="v")
+        # b@3: [0,10) ended before stream time 20 (no grace): late, sent once
+        # c@17: late for [10,20) (end 20 <= 20), counted in [15,25): sent once as well
+        assert [(r.key, r.value, r.timestamp) for r in driver.read("late")] == [("b", "v", 3), ("c", "v", 17)]
+        assert _outputs(driver) == [(W("a", 15, 25), 1, 20), (W("a", 20, 30), 1, 20), (W("c", 15, 25), 1, 17)]
+        assert driver._tasks[0].dropped_records == {"late": 2}

@@ -75,15 +75,17 @@ class GroupedStream:
         return self._build(node, store, dsl.value_serde(value_serde),
                            lambda: StreamAggregate(store, initializer, aggregator))
 
-    def windowed_by(self, windows: AnyWindows, emit: str = "update") -> WindowedStream:
+    def windowed_by(self, windows: AnyWindows, emit: str = "update",
+                    late_records_topic: str | None = None) -> WindowedStream:
         """Aggregate per window: `TimeWindows`, `SlidingWindows` or `SessionWindows` (dsl/windowed.py).
 
         `emit` is "update" (every change of a window's aggregate, the default) or "final" (one result
         per window once stream time passes its end plus grace, as Kafka Streams'
-        ``suppress(untilWindowCloses)``).
+        ``suppress(untilWindowCloses)``).  Records too late for their window are dropped and
+        counted; `late_records_topic` also writes them to that topic.
         """
         from streamlog.streams.dsl.windowed import WindowedStream
-        return WindowedStream(self, windows, emit)
+        return WindowedStream(self, windows, emit, late_records_topic)
 
     def aggregation_parent(self, store: str) -> str:
         """The node an aggregation reads from: this grouping's, or its repartition topic's source."""

@@ -48,7 +48,8 @@ EMIT_MODES = ("update", "final")
 
 
 class WindowedStream:
-    def __init__(self, grouped: GroupedStream, windows: AnyWindows, emit: str) -> None:
+    def __init__(self, grouped: GroupedStream, windows: AnyWindows, emit: str,
+                 late_records_topic: str | None = None) -> None:
         if not isinstance(windows, TimeWindows | SlidingWindows | SessionWindows):
             raise TypeError(f"windowed_by() takes TimeWindows, SlidingWindows or SessionWindows, "
                             f"got {windows!r}")
@@ -58,6 +59,11 @@ class WindowedStream:
         self._dsl = grouped._dsl
         self.windows = windows
         self.emit = emit
+        topic_ok = late_records_topic is None or (isinstance(late_records_topic, str) and late_records_topic)
+        if not topic_ok:
+            raise ValueError(f"late_records_topic must be a topic name, got {late_records_topic!r}")
+        self.late_records_topic = late_records_topic
+        self._late_sink: str | None = None
 
     def __repr__(self) -> str:
         return f"WindowedStream({self._grouped.name!r}, {self.windows!r}, emit={self.emit!r})"
@@ -115,20 +121,20 @@ class WindowedStream:
     def _build(self, store: str, prefix: str, store_value_serde: Serde, initializer: Callable[[], Any],
                aggregator: Callable[[Any, Any, Any], Any], retention_ms: int | None) -> Table:
         windows = self.windows
-        supplier: ProcessorSupplier
+        supplier: Callable[[str | None], ProcessorSupplier]
         if isinstance(windows, TimeWindows):
             size, minimum = windows.size_ms, windows.size_ms + windows.grace_ms
             tw = windows
 
-            def supplier() -> TimeWindowAggregate:
-                return TimeWindowAggregate(store, tw, initializer, aggregator)
+            def supplier(late: str | None) -> ProcessorSupplier:
+                return lambda: TimeWindowAggregate(store, tw, initializer, aggregator, late)
         else:
             assert isinstance(windows, SlidingWindows)
             size, minimum = windows.time_difference_ms, windows.time_difference_ms + windows.grace_ms
             sw = windows
 
-            def supplier() -> SlidingWindowAggregate:
-                return SlidingWindowAggregate(store, sw, initializer, aggregator)
+            def supplier(late: str | None) -> ProcessorSupplier:
+                return lambda: SlidingWindowAggregate(store, sw, initializer, aggregator, late)
         retention = self._retention(retention_ms, minimum, store)
         key_serde = self._grouped.key_serde
         store_def = StoreDef(store, self._dsl.config.persistent_stores, key_serde, store_value_serde,
@@ -146,17 +152,23 @@ class WindowedStream:
         store_def = StoreDef(store, self._dsl.config.persistent_stores, key_serde, store_value_serde,
                              store_type=StoreType.SESSION, retention_ms=retention)
         table = self._add(prefix, store_def,
-                          lambda: SessionWindowAggregate(store, windows, initializer, aggregator, merger),
+                          lambda late: lambda: SessionWindowAggregate(store, windows, initializer, aggregator,
+                                                                      merger, late),
                           SessionWindowedSerde(key_serde))
         return self._maybe_suppress(table, windows.inactivity_gap_ms + windows.grace_ms)
 
-    def _add(self, prefix: str, store_def: StoreDef, supplier: ProcessorSupplier,
+    def _add(self, prefix: str, store_def: StoreDef, supplier: Callable[[str | None], ProcessorSupplier],
              windowed_serde: Serde) -> Table:
         dsl = self._dsl
         node = dsl.names.processor(prefix)
         parent = self._grouped.aggregation_parent(store_def.name)
+        late = None if self.late_records_topic is None else f"{node}-late-records"
         dsl.builder.add_store(store_def)
-        dsl.builder.add_processor(node, (parent,), supplier, stores=(store_def.name,))
+        dsl.builder.add_processor(node, (parent,), supplier(late), stores=(store_def.name,))
+        if late is not None and self.late_records_topic is not None:
+            grouped = self._grouped
+            dsl.builder.add_sink(late, node, self.late_records_topic, None, grouped.key_serde,
+                                 grouped.value_serde, side_output=True)
         return Table(dsl, node, windowed_serde, store_def.value_serde, store_def.name)
 
     def _maybe_suppress(self, table: Table, duration_ms: int) -> Table:

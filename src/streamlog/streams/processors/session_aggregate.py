@@ -30,7 +30,9 @@ Merger = Callable[[Any, Any, Any], Any]
 
 class SessionWindowAggregate(Processor):
     def __init__(self, store_name: str, windows: SessionWindows, initializer: Callable[[], Any],
-                 aggregator: Callable[[Any, Any, Any], Any], merger: Merger) -> None:
+                 aggregator: Callable[[Any, Any, Any], Any], merger: Merger,
+                 late_sink: str | None = None) -> None:
+        self._late_sink = late_sink
         self._store_name = store_name
         self._windows = windows
         self._initializer = initializer
@@ -42,7 +44,7 @@ class SessionWindowAggregate(Processor):
     def init(self, context: ProcessorContext) -> None:
         super().init(context)
         self._store = context.get_state_store(self._store_name)
-        self._observed = -1
+        self._observed = context.current_stream_time_ms()  # a restarted task continues its stream time
 
     def process(self, record: Record) -> None:
         key = record.key
@@ -64,6 +66,8 @@ class SessionWindowAggregate(Processor):
             log.debug("store %s: skipping record for expired session [%d,%d]: key=%r timestamp=%d close=%d",
                       self._store_name, start, end, key, t, close)
             self.context.record_dropped("late")
+            if self._late_sink is not None:
+                self.context.forward(record, to=self._late_sink)
             return
         forward = self.context.forward
         if (start, end) != (t, t):

@@ -99,7 +99,7 @@ class SuppressUntilWindowCloses(Processor):
     def init(self, context: ProcessorContext) -> None:
         super().init(context)
         self._bytes = context.get_state_store(self._store_name)
-        self._observed = -1
+        self._observed = context.current_stream_time_ms()  # a restarted task continues its stream time
         self._order = SortedList()
         self._times = {}
         for key, data in self._bytes.all():

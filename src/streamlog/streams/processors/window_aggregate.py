@@ -49,28 +49,34 @@ def reduce_parts(reducer: Callable[[Any, Any], Any]) -> tuple[Initializer, Aggre
 
 
 class _WindowedProcessor(Processor):
-    def __init__(self, store_name: str, initializer: Initializer, aggregator: Aggregator) -> None:
+    def __init__(self, store_name: str, initializer: Initializer, aggregator: Aggregator,
+                 late_sink: str | None = None) -> None:
         self._store_name = store_name
         self._initializer = initializer
         self._aggregator = aggregator
+        self._late_sink = late_sink
         self._observed = -1
         self._store: Any = None
+        self._late_sent: Record | None = None
 
     def init(self, context: ProcessorContext) -> None:
         super().init(context)
         self._store = context.get_state_store(self._store_name)
-        self._observed = -1
+        self._observed = context.current_stream_time_ms()  # a restarted task continues its stream time
 
-    def _late(self, key: Any, timestamp: int, start: int, end: int, close: int) -> None:
+    def _late(self, record: Record, start: int, end: int, close: int) -> None:
         log.debug("store %s: skipping record for expired window [%d,%d]: key=%r timestamp=%d close=%d",
-                  self._store_name, start, end, key, timestamp, close)
+                  self._store_name, start, end, record.key, record.timestamp, close)
         self.context.record_dropped("late")
+        if self._late_sink is not None and self._late_sent is not record:
+            self._late_sent = record  # once per record, however many of its windows it missed
+            self.context.forward(record, to=self._late_sink)
 
 
 class TimeWindowAggregate(_WindowedProcessor):
     def __init__(self, store_name: str, windows: TimeWindows, initializer: Initializer,
-                 aggregator: Aggregator) -> None:
-        super().__init__(store_name, initializer, aggregator)
+                 aggregator: Aggregator, late_sink: str | None = None) -> None:
+        super().__init__(store_name, initializer, aggregator, late_sink)
         self._windows = windows
 
     def process(self, record: Record) -> None:
@@ -87,7 +93,7 @@ class TimeWindowAggregate(_WindowedProcessor):
         for start in self._windows.window_starts(timestamp):
             end = start + size
             if end <= close:
-                self._late(key, timestamp, start, end, close)
+                self._late(record, start, end, close)
                 continue
             found = store.fetch_with_timestamp(key, start)
             if found is None or found[0] is None:
@@ -103,8 +109,8 @@ class TimeWindowAggregate(_WindowedProcessor):
 
 class SlidingWindowAggregate(_WindowedProcessor):
     def __init__(self, store_name: str, windows: SlidingWindows, initializer: Initializer,
-                 aggregator: Aggregator) -> None:
-        super().__init__(store_name, initializer, aggregator)
+                 aggregator: Aggregator, late_sink: str | None = None) -> None:
+        super().__init__(store_name, initializer, aggregator, late_sink)
         self._d = windows.time_difference_ms
         self._grace = windows.grace_ms
 
@@ -118,7 +124,7 @@ class SlidingWindowAggregate(_WindowedProcessor):
         close = self._observed - self._grace
         d = self._d
         if t + 1 + d <= close:
-            self._late(key, t, t - d, t, close)
+            self._late(record, t - d, t, close)
             return
         if t < d:
             self._process_early(record, close)
@@ -195,7 +201,7 @@ class SlidingWindowAggregate(_WindowedProcessor):
                 existed: bool) -> None:
         end = start + self._d
         if end < close:
-            self._late(record.key, record.timestamp, start, end, close)
+            self._late(record, start, end, close)
             return
         old, old_ts = base
         new = self._aggregator(record.key, record.value, old)

@@ -5,6 +5,9 @@ Theory of operation: the loop counts processed records; every ``interval_s`` sec
 
     progress: 12000 records in 30.0s (400.0/s), 0 skipped; lag per task: 0_0=0 0_1=12 1_0=3 (restoring: 1_1)
 
+When processors dropped records (late for their window, no key: Kafka Streams' dropped-records), the
+line ends with the counts since the previous line, e.g. ``; dropped: late=3``.
+
 The lag of a task is the sum over its partitions of (high watermark - consumer position); the high
 watermarks are the ones the consumer learned from its latest fetch responses (no request is sent).
 A partition without a known position or watermark counts as 0.
@@ -36,6 +39,7 @@ class ProgressReporter:
         self.processed = 0
         self.total = 0
         self._since = time.monotonic()
+        self._dropped_seen: dict[tuple[TaskId, str], int] = {}
 
     def count(self, records: int) -> None:
         self.processed += records
@@ -52,11 +56,28 @@ class ProgressReporter:
         lag_text = " ".join(f"{task_id}={lag}" for task_id, lag in sorted(lags.items())) or "(no tasks)"
         restoring = sorted(str(active.task_id) for active in self.tasks.tasks.values()
                            if active.state is not TaskState.RUNNING)
-        log.info("progress: %d records in %.1fs (%.1f/s), %d skipped; lag per task: %s%s", self.processed,
+        dropped = self.dropped_since_last()
+        dropped_text = ("; dropped: " + " ".join(f"{reason}={n}" for reason, n in sorted(dropped.items()))
+                        if dropped else "")
+        log.info("progress: %d records in %.1fs (%.1f/s), %d skipped; lag per task: %s%s%s", self.processed,
                  elapsed, self.processed / elapsed if elapsed > 0 else 0.0, skipped, lag_text,
-                 f" (restoring: {' '.join(restoring)})" if restoring else "")
+                 f" (restoring: {' '.join(restoring)})" if restoring else "", dropped_text)
         self.processed = 0
         self._since = now
+
+    def dropped_since_last(self) -> dict[str, int]:
+        """Records dropped by processors (by reason) since the previous call, over the running tasks."""
+        result: dict[str, int] = {}
+        for active in self.tasks.running():
+            if active.task is None:
+                continue
+            for reason, count in active.task.dropped_records.items():
+                key = (active.task_id, reason)
+                new = count - self._dropped_seen.get(key, 0)
+                self._dropped_seen[key] = count
+                if new > 0:
+                    result[reason] = result.get(reason, 0) + new
+        return result
 
     def lag_per_task(self) -> dict[TaskId, int]:
         lags: dict[TaskId, int] = {}

@@ -6,8 +6,9 @@ what changed: `assigned` registers new tasks as PENDING and pauses their partiti
 `lost` close them.  Everything slow happens in the loop, outside the callbacks:
 
 PENDING -> RESTORING (`initialize_pending`): the group's committed offsets of the task's partitions
-    are fetched (under read_committed this waits until no transaction of the previous owner holds
-    them); each store is opened and planned for restore: a persistent store with a checkpoint entry
+    are fetched, with the stream time each commit carries in its metadata, as Kafka Streams writes
+    it (under read_committed this waits until no transaction of the previous owner holds them);
+    each store is opened and planned for restore: a persistent store with a checkpoint entry
     inside the changelog's current range restores from there, any other store is wiped and restores
     from the log start; a source table (a store whose changelog is its own source topic) restores up
     to the group's committed offset of that topic, as Kafka Streams' source-topic changelogs.  Under
@@ -24,14 +25,22 @@ Records a paused task's partitions still deliver (fetched before the pause) are 
 seeks to the committed offset, so they are read again.  `revive` closes tasks dirty and registers
 them again as PENDING: the abort path of exactly-once, which rewinds inputs to the committed offsets
 and state to the changelog's committed contents.
+
+Threads: everything here runs in the processing thread.  Interactive queries (queries.py) read the
+stores of RUNNING tasks from other threads; they hold `stores_lock` while they read, and `_close`
+holds it while it closes a task's stores, so no read meets a closed store.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import enum
 import logging
 import shutil
+import struct
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -51,6 +60,27 @@ from streamlog.streams.topology import StoreSpec, Topology
 log = logging.getLogger("streamlog.streams")
 
 COMMITTED_TIMEOUT_S = 10.0
+STREAM_TIME_VERSION = 1  # Kafka Streams' commit metadata: base64({version: int8}{partition time: int64 BE})
+
+
+def encode_stream_time(task: Task | None) -> str:
+    """The commit metadata Kafka Streams writes: the stream time, so a restarted task continues it."""
+    if task is None or task.stream_time < 0:
+        return ""
+    return base64.b64encode(struct.pack(">bq", STREAM_TIME_VERSION, task.stream_time)).decode()
+
+
+def decode_stream_time(metadata: str | None) -> int:
+    """The stream time in a commit's metadata; -1 if there is none (or it is not Kafka Streams')."""
+    if not metadata:
+        return -1
+    try:
+        data = base64.b64decode(metadata, validate=True)
+    except (ValueError, binascii.Error):
+        return -1
+    if len(data) < 9 or data[0] < 1:
+        return -1
+    return int(struct.unpack_from(">q", data, 1)[0])
 TopicPartitionKey = tuple[str, int]
 
 
@@ -71,6 +101,7 @@ class ActiveTask:
     task: Task | None = None
     start_offsets: dict[TopicPartitionKey, int] = field(default_factory=dict)  # from the group
     consumed: dict[TopicPartitionKey, int] = field(default_factory=dict)  # next offset, uncommitted
+    start_stream_time: int = -1  # from the commit metadata of its partitions
     changelog_positions: dict[TopicPartitionKey, int] = field(default_factory=dict)
     processed: int = 0
 
@@ -80,7 +111,8 @@ class TaskManager:
 
     def __init__(self, *, topology: Topology, config: StreamsConfig, consumer: Consumer,
                  reader: ChangelogReader, directory: StateDirectory, collector: KafkaRecordCollector,
-                 global_stores: Mapping[str, KeyValueBytesStore], exactly_once: bool) -> None:
+                 global_stores: Mapping[str, KeyValueBytesStore], exactly_once: bool,
+                 stores_lock: threading.Lock | None = None) -> None:
         self.topology = topology
         self.config = config
         self.consumer = consumer
@@ -89,6 +121,8 @@ class TaskManager:
         self.collector = collector
         self.global_stores = global_stores
         self.exactly_once = exactly_once
+        # held while a task's stores close: interactive queries (queries.py) read under it
+        self.stores_lock = stores_lock if stores_lock is not None else threading.Lock()
         self.tasks: dict[TaskId, ActiveTask] = {}
         self.by_partition: dict[TopicPartitionKey, ActiveTask] = {}
         # warm stores of standby tasks that became active: store name -> (store, changelog position)
@@ -159,12 +193,15 @@ class TaskManager:
             log.debug("reading committed offsets: %s (retrying)", exc)
             return
         offsets = {(tp.topic, tp.partition): tp.offset for tp in committed if tp.error is None}
+        times = {(tp.topic, tp.partition): decode_stream_time(tp.metadata) for tp in committed
+                 if tp.error is None}
         reset = OFFSET_BEGINNING if self.config.auto_offset_reset == "earliest" else OFFSET_END
         for active in pending:
             if any(key not in offsets for key in active.partitions):
                 continue
             active.start_offsets = {key: offsets[key] if offsets[key] >= 0 else reset
                                     for key in active.partitions}
+            active.start_stream_time = max((times.get(key, -1) for key in active.partitions), default=-1)
             active.consumed = {}
             self._plan_restore(active)
             active.state = TaskState.RESTORING
@@ -224,6 +261,7 @@ class TaskManager:
                 active.changelog_positions[target.key] = max(target.position, 0)
             active.task = Task(self.topology, active.task_id, active.stores, self.global_stores,
                                self.collector, self.config)
+            active.task.stream_time = active.start_stream_time  # what it was at the last commit
             active.task.initialize(now_ms)
             if self.exactly_once:
                 self.directory.checkpoint(active.task_id).delete()
@@ -251,7 +289,9 @@ class TaskManager:
     # --- commits and checkpoints ----------------------------------------------------------------
 
     def offsets_to_commit(self) -> list[TopicPartition]:
-        return [TopicPartition(topic, partition, offset) for active in self.running()
+        """The next offsets to commit, each with its task's stream time in the commit metadata."""
+        return [TopicPartition(topic, partition, offset, metadata=encode_stream_time(active.task))
+                for active in self.running()
                 for (topic, partition), offset in sorted(active.consumed.items())]
 
     def committed(self, offsets: Iterable[TopicPartition]) -> None:
@@ -300,6 +340,10 @@ class TaskManager:
     # --- closing --------------------------------------------------------------------------------
 
     def _close(self, active: ActiveTask, *, clean: bool) -> None:
+        with self.stores_lock:  # no query reads a store while it closes
+            self._close_locked(active, clean=clean)
+
+    def _close_locked(self, active: ActiveTask, *, clean: bool) -> None:
         for store, _ in self.handover.pop(active.task_id, {}).values():
             store.close()
         if active.task is not None:

@@ -56,6 +56,7 @@ class NodeDef:
     key_serde: Serde | None = None
     value_serde: Serde | None = None
     is_global: bool = False
+    side_output: bool = False  # reached only by forward(record, to=name), never by a plain forward
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,11 +164,13 @@ class TopologyBuilder:
                           stores=store_names))
 
     def add_sink(self, name: str, parent: str, topic: str | None, chooser: TopicChooser | None,
-                 key_serde: Serde, value_serde: Serde) -> None:
+                 key_serde: Serde, value_serde: Serde, *, side_output: bool = False) -> None:
+        """A sink; a `side_output` sink gets only what its parent forwards to it by name."""
         if (topic is None) == (chooser is None):
             raise TopologyError(f"sink {name!r} needs a topic or a topic chooser (exactly one)")
         self._add(NodeDef(name, NodeKind.SINK, parents=(parent,), topics=(topic,) if topic else (),
-                          chooser=chooser, key_serde=key_serde, value_serde=value_serde))
+                          chooser=chooser, key_serde=key_serde, value_serde=value_serde,
+                          side_output=side_output))
 
     def add_store(self, store: StoreDef) -> None:
         if store.name in self._stores:

@@ -63,6 +63,7 @@ class NodeSpec:
     chooser: TopicChooser | None
     key_serde: Serde | None
     value_serde: Serde | None
+    side_output: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,4 +371,5 @@ def _spec(node: NodeDef, children: tuple[str, ...], physical: Callable[[str], st
         name=node.name, kind=node.kind, parents=node.parents, children=children, supplier=node.supplier,
         stores=node.stores, topics=tuple(physical(t) for t in node.topics), described_topics=node.topics,
         chooser=node.chooser, key_serde=node.key_serde, value_serde=node.value_serde,
+        side_output=node.side_output,
     )
