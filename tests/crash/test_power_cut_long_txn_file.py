@@ -1,5 +1,5 @@
 """The power cuts of test_power_cut_txn.py (acks=all idempotent and plain producers, a
-transactional producer committing and aborting, a committing group member) with 50 cycles on the
+transactional producer committing and aborting, a committing group member) with 50 cycles (20 under CI) on the
 per-file durability path (``STREAMLOG_POWER_CUT_LONG_CYCLES`` to change it): about five
 minutes on a 2-core machine."""
 

@@ -191,6 +191,19 @@ VARIANTS: Mapping[str, tuple[bool, Mapping[str, str]]] = {
     "syncfs": (True, {}),  # flush rounds of several partitions: one syncfs through the interposer
 }
 TOPIC_CONFIG: Mapping[str, str] = {"segment.bytes": "16384"}  # many segment rolls: new files, dir fsyncs
+LONG_CYCLES_ENV = "STREAMLOG_POWER_CUT_LONG_CYCLES"
+LONG_CYCLES_FULL = 50  # what a storage change must pass before its issue closes
+LONG_CYCLES_CI = 20  # under CI (CI set), to keep the whole suite under 30 minutes on 2 cores
+
+
+def long_cycles() -> int:
+    """Cycles of the long power-cut runs: $STREAMLOG_POWER_CUT_LONG_CYCLES, else 20 under CI, else 50."""
+    configured = os.environ.get(LONG_CYCLES_ENV)
+    if configured:
+        return int(configured)
+    return LONG_CYCLES_CI if os.environ.get("CI") else LONG_CYCLES_FULL
+
+
 SEED_ENV = "STREAMLOG_POWER_CUT_SEED"  # the random choices of a run (printed in its summary)
 DURABILITY_OFF: Mapping[str, str] = {"log.flush.interval.messages": "1000000"}  # acks before fsync
 

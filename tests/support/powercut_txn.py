@@ -503,13 +503,15 @@ def run_txn_variant(tmp_path: Path, variant: str, cycles: int) -> TxnWorkload:
 
 
 def long_txn_test(variant: str) -> Callable[[Path], None]:
-    """The 50-cycle run (``STREAMLOG_POWER_CUT_LONG_CYCLES``) of one durability path, as a test
-    function for a module of its own, so that parallel workers (``--dist loadfile``) share them."""
+    """The long run (50 cycles; 20 under CI; ``STREAMLOG_POWER_CUT_LONG_CYCLES``) of one durability
+    path, as a test function for a module of its own, so that parallel workers (``--dist loadfile``)
+    share them."""
     import pytest
     from tests.support.brokerproc import broker_target
     from tests.support.faultfs import require_fuse
+    from tests.support.powercut_cycles import long_cycles
 
-    cycles = int(os.environ.get("STREAMLOG_POWER_CUT_LONG_CYCLES", "50"))
+    cycles = long_cycles()
 
     @pytest.mark.slow
     @pytest.mark.timeout(1800)
