@@ -204,7 +204,7 @@ class Stream:
         dsl.builder.add_processor(name, (self.name,), processor_supplier, stores=tuple(stores))
         return Stream(dsl, name, dsl.key_serde(None), dsl.value_serde(None), True)
 
-    # ------------------------------------------------------------ joins (dsl/joins_table.py, dsl/joins_stream.py)
+    # ------------------------------------------------------------ joins (dsl/joins_table.py, joins_stream.py)
     def join(self, other: Any, *args: Any, name: str | None = None, key_serde: Serde | None = None,
              value_serde: Serde | None = None, other_value_serde: Serde | None = None,
              store_name: str | None = None) -> Stream:
@@ -254,8 +254,9 @@ class Stream:
                      store_name: str | None, key_serde: Serde | None, value_serde: Serde | None,
                      other_value_serde: Serde | None) -> Stream:
         from streamlog.streams.dsl.joins_stream import stream_stream_join
-        return stream_stream_join(self, other, args, op, name=name, store_name=store_name, key_serde=key_serde,
-                                  value_serde=value_serde, other_value_serde=other_value_serde)
+        return stream_stream_join(self, other, args, op, name=name, store_name=store_name,
+                                  key_serde=key_serde, value_serde=value_serde,
+                                  other_value_serde=other_value_serde)
 
 
 def _table_join_only(other_value_serde: Serde | None, store_name: str | None) -> None:
