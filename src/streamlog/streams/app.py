@@ -7,6 +7,8 @@ declares a store for the Processor API.  `topology()` compiles what was built in
 (cached until the builder changes): the object both runtimes execute, `run()` against a Kafka
 cluster (runtime/, imported only then) and `streamlog.streams.testing.TestDriver` in virtual time.
 `close()` asks a running app to stop (the runtime registers how, with `add_close_callback`).
+Interactive queries (`store`, `instance_for`, `instances`) read the running instance's state: the
+runtime attaches its `QueryService` (runtime/queries.py) while it runs.
 
 Names follow Kafka Streams: a table's unnamed store is ``<topic>-STATE-STORE-n``; sources are
 ``KSTREAM-SOURCE-n``, table sources ``KTABLE-SOURCE-n`` (naming.py).
@@ -17,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from streamlog.streams import serdes as _serdes
 from streamlog.streams.config import StreamsConfig
@@ -29,6 +32,9 @@ from streamlog.streams.topology import naming
 from streamlog.streams.topology.builder import StoreDef, TopologyBuilder
 from streamlog.streams.topology.topology import Topology, compile_topology
 
+if TYPE_CHECKING:
+    from streamlog.streams.runtime.queries import InstanceMetadata, KeyQueryMetadata, QueryService
+
 
 class App:
     """A streams application; see the module docstring."""
@@ -40,7 +46,7 @@ class App:
                  deserialization_errors: str = "fail", dead_letter_topic: str | None = None,
                  auto_offset_reset: str = "earliest", replication_factor: int = -1,
                  client_config: Mapping[str, str] | None = None, store: str = "persistent",
-                 idle_advance_ms: int | None = None) -> None:
+                 idle_advance_ms: int | None = None, query_listen: str | None = None) -> None:
         self.config = StreamsConfig.create(
             application_id, bootstrap_servers, processing_guarantee=processing_guarantee,
             state_dir=state_dir, commit_interval_ms=commit_interval_ms,
@@ -48,7 +54,7 @@ class App:
             default_value_serde=default_value_serde, deserialization_errors=deserialization_errors,
             dead_letter_topic=dead_letter_topic, auto_offset_reset=auto_offset_reset,
             replication_factor=replication_factor, client_config=client_config, store=store,
-            idle_advance_ms=idle_advance_ms,
+            idle_advance_ms=idle_advance_ms, query_listen=query_listen,
         )
         self._builder = TopologyBuilder(self.config.application_id)
         self._dsl = DslContext(self._builder, self.config)
@@ -57,6 +63,7 @@ class App:
         self._lock = threading.Lock()
         self._close_callbacks: list[Callable[[], None]] = []
         self._closed = False
+        self._queries: QueryService | None = None  # set by the runtime while it runs (attach_queries)
 
     def __repr__(self) -> str:
         return f"App({self.application_id!r}, bootstrap_servers={self.config.bootstrap_servers!r})"
@@ -164,6 +171,46 @@ class App:
             callbacks, self._close_callbacks = self._close_callbacks, []
         for callback in callbacks:
             callback()
+
+    # ------------------------------------------------------------ interactive queries
+    def store(self, name: str) -> Any:
+        """A read-only view of store `name` over every task this instance runs (Kafka Streams' ``store``).
+
+        Key-value stores answer `get`, `range`, `all` (as `TestDriver.store`), window stores `fetch`,
+        `fetch_all`, `all`, session stores `fetch`, `find_sessions`, `all`; see runtime/queries.py.
+        Raises `InvalidStateStoreError` (runtime/queries.py) when the app is not running or `name` is
+        not a store of the topology.
+        """
+        return self._query_service().store(name)
+
+    def instance_for(self, store: str, key: Any,
+                     partitioner: Callable[[bytes, int], int] | None = None) -> KeyQueryMetadata:
+        """Which instance holds `key` of `store` (Kafka Streams' ``queryMetadataForKey``).
+
+        `partitioner(key_bytes, partitions)` replaces murmur2 when the input was partitioned otherwise.
+        """
+        return self._query_service().instance_for(store, key, partitioner)
+
+    def instances(self) -> list[InstanceMetadata]:
+        """Every instance of the app, its query endpoint and tasks (``metadataForAllStreamsClients``)."""
+        return self._query_service().instances()
+
+    def attach_queries(self, service: QueryService) -> None:
+        """For the runtime: the running instance's query service, until `detach_queries`."""
+        self._queries = service
+
+    def detach_queries(self, service: QueryService) -> None:
+        if self._queries is service:
+            self._queries = None
+
+    def _query_service(self) -> QueryService:
+        service = self._queries
+        if service is None:
+            from streamlog.streams.runtime.queries import StreamsNotStartedError
+            raise StreamsNotStartedError(
+                f"app {self.application_id!r} is not running: interactive queries read a running instance "
+                "(app.run(), or StreamsRunner(app).start())")
+        return service
 
 
 def _check_topic(topic: object) -> None:

@@ -10,6 +10,7 @@ Names that become parts of Kafka topics (the application id, store and repartiti
 dead-letter topic) are checked with Kafka's topic rules: ASCII letters, digits, ``.``, ``_`` and
 ``-``, at most 249 characters.  ``client_config`` passes extra librdkafka properties (security,
 timeouts) to every client the runtime makes; the properties the runtime owns are refused.
+``query_listen`` is a ``host:port`` address (IPv6 in brackets; port 0 picks a free port).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from streamlog.streams.serdes import Serde
 _E = TypeVar("_E", bound=StrEnum)
 _LEGAL_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
 MAX_NAME_LENGTH = 249
+_LISTEN = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9][A-Za-z0-9._-]*))"
+                     r":(?P<port>[0-9]{1,5})")
 
 AT_LEAST_ONCE_COMMIT_INTERVAL_MS = 30_000
 EXACTLY_ONCE_COMMIT_INTERVAL_MS = 100
@@ -71,6 +74,26 @@ def check_name(what: str, name: object) -> str:
     if name in (".", "..") or not _LEGAL_NAME.match(name):
         raise ValueError(f"{what} {name!r} may contain only ASCII letters, digits, '.', '_' and '-'")
     return name
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``host:port`` (``[v6 address]:port`` for IPv6) as (host, port); ValueError if it is not one."""
+    match = _LISTEN.fullmatch(value)
+    if match is None or int(match["port"]) > 65535:
+        raise ValueError(f"{value!r} is not 'host:port'")
+    return match["v6"] or match["host"], int(match["port"])
+
+
+def check_listen(what: str, value: object) -> str:
+    """`value` if it is a ``host:port`` address to listen on; otherwise a ValueError about `what`."""
+    if isinstance(value, str):
+        try:
+            parse_listen(value)
+            return value
+        except ValueError:
+            pass
+    raise ValueError(f"{what} must be 'host:port' with a port 0-65535 (e.g. 'localhost:8080', "
+                     f"'0.0.0.0:8080', '[::1]:8080'; port 0 picks a free port), got {value!r}")
 
 
 def _choice(kind: type[_E], what: str, value: object, aliases: Mapping[str, _E] | None = None) -> _E:
@@ -118,6 +141,7 @@ class StreamsConfig:
     client_config: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     store: StoreKind = StoreKind.PERSISTENT
     idle_advance_ms: int | None = None  # a task idle this long moves its stream time with the wall clock
+    query_listen: str | None = None  # "host:port" of the interactive-query HTTP endpoint
 
     @property
     def exactly_once(self) -> bool:
@@ -136,7 +160,7 @@ class StreamsConfig:
                deserialization_errors: str = "fail", dead_letter_topic: str | None = None,
                auto_offset_reset: str = "earliest", replication_factor: int = -1,
                client_config: Mapping[str, str] | None = None, store: str = "persistent",
-               idle_advance_ms: int | None = None) -> StreamsConfig:
+               idle_advance_ms: int | None = None, query_listen: str | None = None) -> StreamsConfig:
         app_id = check_name("application_id", application_id)
         if not isinstance(bootstrap_servers, str) or not bootstrap_servers.strip():
             raise ValueError(f"bootstrap_servers must be a non-empty 'host:port[,host:port...]' string, "
@@ -183,4 +207,5 @@ class StreamsConfig:
             store=_choice(StoreKind, "store", store),
             idle_advance_ms=None if idle_advance_ms is None else _non_negative_int("idle_advance_ms",
                                                                                    idle_advance_ms),
+            query_listen=None if query_listen is None else check_listen("query_listen", query_listen),
         )

@@ -14,6 +14,10 @@ librdkafka's own log lines go to the ``streamlog.streams.librdkafka`` logger.  C
 repeat every reconnect attempt while a broker is down, so they are logged at DEBUG there; the
 `OutageMonitor` (fed by every client's ``error_cb``) says instead, once per outage, that the cluster
 is unreachable and that the instance keeps retrying, and once more when it is back.
+
+An instance serving interactive queries appends its endpoint to the main consumer's client id
+(``<client id>@<host:port>``, `with_query_endpoint`); the other instances read it back from the
+group's description (runtime/queries.py).
 """
 
 from __future__ import annotations
@@ -158,9 +162,13 @@ def _base(settings: ClientSettings, monitor: OutageMonitor, kind: str, role: str
 
 
 def main_consumer_config(settings: ClientSettings, monitor: OutageMonitor,
-                         assignment_strategy: str) -> dict[str, Any]:
-    """The group member: subscribes to every source topic, commits by hand (see commit.py)."""
-    return {
+                         assignment_strategy: str, query_endpoint: str | None = None) -> dict[str, Any]:
+    """The group member: subscribes to every source topic, commits by hand (see commit.py).
+
+    With a `query_endpoint` (the instance's interactive-query address), the client id carries it
+    (`with_query_endpoint`), so other instances find it in the group's description.
+    """
+    config = {
         "partition.assignment.strategy": assignment_strategy,
         "enable.partition.eof": False,
         "enable.auto.offset.store": False,
@@ -171,6 +179,9 @@ def main_consumer_config(settings: ClientSettings, monitor: OutageMonitor,
         "auto.offset.reset": "error" if settings.auto_offset_reset == "none" else settings.auto_offset_reset,
         "isolation.level": "read_committed" if settings.exactly_once else "read_uncommitted",
     }
+    if query_endpoint is not None:
+        config["client.id"] = with_query_endpoint(str(config["client.id"]), query_endpoint)
+    return config
 
 
 def changelog_consumer_config(settings: ClientSettings, monitor: OutageMonitor, role: str) -> dict[str, Any]:
@@ -215,3 +226,25 @@ def transactional_id(settings: ClientSettings) -> str:
     Zombies of a rebalance are fenced by the group generation (``send_offsets_to_transaction`` with
     the consumer's group metadata), as in Kafka Streams' exactly_once_v2."""
     return f"{settings.application_id}-{settings.instance_id}"
+
+
+QUERY_ENDPOINT_SEPARATOR: Final = "@"
+_ENDPOINT: Final = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9._-]*):[0-9]{1,5}")
+
+
+def with_query_endpoint(client_id: str, endpoint: str) -> str:
+    """``<client id>@<host:port>``: the group member's client id with its query endpoint.
+
+    Every Kafka broker returns a member's client id in DescribeGroups, so this is how instances
+    publish their endpoints to each other without an extra topic (Kafka Streams uses the
+    assignment's user data, which librdkafka does not expose).
+    """
+    return f"{client_id}{QUERY_ENDPOINT_SEPARATOR}{endpoint}"
+
+
+def query_endpoint_of(client_id: str | None) -> str | None:
+    """The query endpoint a member's client id carries (`with_query_endpoint`), or None."""
+    if not client_id:
+        return None
+    _, sep, endpoint = client_id.rpartition(QUERY_ENDPOINT_SEPARATOR)
+    return endpoint if sep and _ENDPOINT.fullmatch(endpoint) else None

@@ -17,6 +17,11 @@ second signal interrupts at once).  Tests and embedding programs use `StreamsRun
 names), ``wait_until_running()`` waits for every assigned task to process, ``stop()`` stops it and
 re-raises what made it fail.
 
+Interactive queries: the runner attaches its `QueryService` (queries.py) to the app while it runs,
+so ``app.store(name)`` reads this instance; with ``query_listen`` it also serves them over HTTP
+(query_server.py), bound before the group consumer is made (its client id carries the endpoint) and
+stopped first at shutdown.
+
 The instance id: a random id kept in ``<state dir>/<app>/streamlog-instance-id``.  It names the
 transactional id (clients.py), so a restarted instance fences its crashed self at once; the state
 directory lock keeps two live instances from sharing it.
@@ -51,6 +56,8 @@ from streamlog.streams.runtime.errors import FatalRuntimeError, RecordErrorHandl
 from streamlog.streams.runtime.global_stores import GlobalStateUpdater
 from streamlog.streams.runtime.internal_topics import TopicLayout, prepare_topics
 from streamlog.streams.runtime.progress import DEFAULT_INTERVAL_S, ProgressReporter
+from streamlog.streams.runtime.queries import QueryService
+from streamlog.streams.runtime.query_server import QueryServer
 from streamlog.streams.runtime.restore import ChangelogReader
 from streamlog.streams.runtime.standby import StandbyManager
 from streamlog.streams.runtime.tasks import TaskManager, TaskState
@@ -111,6 +118,10 @@ class StreamsRunner:
         self._thread: threading.Thread | None = None
         self._loop: ProcessingLoop | None = None
         self._state_changed = threading.Condition()
+        # interactive queries (queries.py): reads hold stores_lock; so do store closes and the stop
+        self.stores_lock = threading.Lock()
+        self.queries = QueryService(self.topology, self.config, lock=self.stores_lock,
+                                    state=lambda: self.state)
 
     # --- control ----------------------------------------------------------------------------------
 
@@ -182,6 +193,7 @@ class StreamsRunner:
             raise RuntimeError("a StreamsRunner runs once; make a new one")
         self._set_state(RunnerState.REBALANCING)
         self.app.add_close_callback(self.request_stop)  # App.close() stops a running app
+        self.app.attach_queries(self.queries)  # app.store(...) reads this instance from now on
         directory = StateDirectory(self.config.state_dir, self.config.application_id)
         directory.lock()
         resources = _Resources(directory)
@@ -197,17 +209,22 @@ class StreamsRunner:
                 log.error("stream processing failed: %s", exc)
             raise
         finally:
-            self._set_state(RunnerState.PENDING_SHUTDOWN)
+            with self.stores_lock:  # no query reads past this point: the stores close next
+                self._set_state(RunnerState.PENDING_SHUTDOWN)
             try:
                 resources.close(clean=clean)
             except Exception:
                 log.exception("shutting down")
             finally:
                 self._set_state(RunnerState.NOT_RUNNING if clean else RunnerState.ERROR)
+                self.app.detach_queries(self.queries)
 
     def _run(self, resources: _Resources) -> None:
         config, topology = self.config, self.topology
         eos = config.exactly_once
+        if config.query_listen is not None:  # bound first: a taken port fails at once
+            resources.query_server = QueryServer(self.queries, config.query_listen)
+            self.queries.endpoint = resources.query_server.bind()
         monitor = resources.monitor = OutageMonitor(config.bootstrap_servers)
         settings = ClientSettings(config.application_id, config.bootstrap_servers, eos,
                                   str(config.auto_offset_reset), instance_id(resources.directory),
@@ -231,14 +248,15 @@ class StreamsRunner:
         resources.globals = globals_
         globals_.bootstrap(self._stop.is_set)
         strategy = assignment_strategy(topology)
-        consumer = _client(Consumer, clients.main_consumer_config(settings, monitor, strategy), "consumer")
+        consumer = _client(Consumer, clients.main_consumer_config(settings, monitor, strategy,
+                                                                   self.queries.endpoint), "consumer")
         resources.consumer = consumer
         restore_config = clients.changelog_consumer_config(settings, monitor, "restore-consumer")
         reader = ChangelogReader(_client(Consumer, restore_config, "restore consumer"))
         resources.reader = reader
         tasks = TaskManager(topology=topology, config=config, consumer=consumer, reader=reader,
                             directory=resources.directory, collector=collector, global_stores=globals_.stores,
-                            exactly_once=eos)
+                            exactly_once=eos, stores_lock=self.stores_lock)
         def stalled(reason: str) -> None:
             monitor.connection_lost(reason)
             try:
@@ -273,6 +291,10 @@ class StreamsRunner:
             cooperative=strategy == "cooperative-sticky", new_producer=new_producer)
         resources.loop = loop
         self._loop = loop
+        self.queries.attach(tasks=tasks, global_stores=globals_.stores, partitions=layout.partitions,
+                            admin=admin, member_id=consumer.memberid)
+        if resources.query_server is not None:
+            resources.query_server.start()
         _log_start(config, topology, layout)
         loop.subscribe(list(layout.source_topics))
         while not self._stop.is_set():
@@ -319,12 +341,15 @@ class _Resources:
         self.reader: ChangelogReader | None = None
         self.globals: GlobalStateUpdater | None = None
         self.loop: ProcessingLoop | None = None
+        self.query_server: QueryServer | None = None
         self.commit_before_close = False
         self.abandoned: list[Producer] = []  # stuck producers (commit.py): never closed
 
     def close(self, *, clean: bool) -> None:
         loop = self.loop
         try:
+            if self.query_server is not None:
+                self.query_server.stop()
             if self.monitor is not None:
                 self.monitor.closing = True
             if loop is not None:
