@@ -19,7 +19,7 @@ Left and outer joins (KIP-633's fix, no spurious results): an outer side's recor
 not null-padded at once.  It goes into the *shared store* under (timestamp, side, key); a match
 that arrives later on the other side deletes that entry (and gives the inner result).  Entries
 leave only when the join's stream time (the largest timestamp either join node has seen in this
-task, `JoinTimeTracker`) passes their window's end plus grace: ``ts + after + grace`` for a left
+task, `JoinTimeTracker`, starting from the task's committed stream time after a restart) passes their window's end plus grace: ``ts + after + grace`` for a left
 entry, ``ts + before + grace`` for a right one; they are then forwarded as ``joiner(left, None)``
 or ``joiner(None, right)`` with their own key and timestamp (and the headers of the record whose
 arrival released them), in store order, and deleted.  The scan runs when a record arrives whose
@@ -134,6 +134,8 @@ class StreamJoinProcessor(Processor):
             # the topic Kafka's serdes get for a store: its changelog's
             self._topic = changelog_topic(context.application_id, spec.shared_store)
         self._tracker = spec.trackers.get(context.task_id, self._left)
+        # a restarted task continues the stream time it committed (windowed aggregations do the same)
+        self._tracker.stream_time = max(self._tracker.stream_time, context.current_stream_time_ms())
 
     def close(self) -> None:
         self._spec.trackers.remove(self.context.task_id, self._tracker)
