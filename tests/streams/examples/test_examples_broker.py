@@ -3,7 +3,8 @@
 The order-totals story end to end: version 1 of the projection (the bug: cancelled and pending
 orders counted) runs and publishes wrong totals; it is stopped; `streamlog streams reset` rewinds it
 and deletes its internal topics; version 2 replays the retained `orders` log from offset 0 and the
-newest total per customer is right.  Word count and the de-duplicator run once each.
+newest total per customer is right.  Word count and the de-duplicator run once each, and so does
+the foreign-key join of customer totals by country, with a customer moving between countries.
 """
 
 from __future__ import annotations
@@ -100,3 +101,28 @@ def test_word_count_and_deduplicate_run_against_the_broker(streamlog_broker: Emb
         deduplicated = wait_for(lambda: (lambda out: out if len(out) >= 2 else None)(
             read_topic(streamlog_bootstrap, "events-deduplicated")), 90, "the de-duplicated events")
         assert sorted(json.loads(r.value or b"")["event_id"] for r in deduplicated) == ["e-1", "e-2"]
+
+
+def test_customer_totals_by_country_follow_a_customer_who_moves(
+        streamlog_broker: EmbeddedBroker, streamlog_bootstrap: str, tmp_path: Path) -> None:
+    for topic in ("orders", "customers", "totals-by-country"):
+        streamlog_broker.create_topic(topic, partitions=2, config={"cleanup.policy": "compact"})
+
+    def rows(records: list[tuple[str, dict[str, object]]]) -> list[tuple[bytes | None, bytes | None]]:
+        return [(key.encode(), json.dumps(value).encode()) for key, value in records]
+
+    def by_country() -> dict[str, int]:
+        latest = latest_by_key(read_topic(streamlog_bootstrap, "totals-by-country"), int64)
+        return {key.decode(): value for key, value in latest.items() if key is not None}
+
+    produce(streamlog_bootstrap, "customers", rows([("c-1", {"name": "Ada", "country": "UK"}),
+                                                    ("c-2", {"name": "Bo", "country": "FR"}),
+                                                    ("c-3", {"name": "Cy", "country": "FR"})]))
+    produce(streamlog_bootstrap, "orders", rows([("o-1", {"customer_id": "c-1", "amount": 1000}),
+                                                 ("o-2", {"customer_id": "c-2", "amount": 500}),
+                                                 ("o-3", {"customer_id": "c-3", "amount": 250})]))
+    with example("customer_totals_by_country", streamlog_bootstrap, tmp_path / "state"):
+        # the join converges whatever order the tasks read their topics in
+        wait_for(lambda: by_country() == {"UK": 1000, "FR": 750} or None, 90, "the first totals")
+        produce(streamlog_bootstrap, "customers", rows([("c-2", {"name": "Bo", "country": "UK"})]))
+        wait_for(lambda: by_country() == {"UK": 1500, "FR": 250} or None, 90, "Bo's 500 moved to the UK")
