@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.streams.parity import cases_table_joins, cases_windows
+from tests.streams.parity import cases_stream_joins, cases_table_joins, cases_windows
 from tests.streams.parity.cases_table_joins import JoinCase
 from tests.streams.parity.harness import Case, Reader, differences, make_names, run_on_broker, run_on_driver
 from tests.streams.parity.test_streams_parity import CASES as BASE_CASES
@@ -34,7 +34,7 @@ from tests.support.streams_runtime import partitions_of
 
 pytestmark = pytest.mark.slow
 
-CASES = (*BASE_CASES, *cases_windows.CASES)
+CASES = (*BASE_CASES, *cases_windows.CASES, *cases_stream_joins.CASES)
 
 # (case name, guarantee) -> what tansu lacks that the case needs (strict: the test fails once tansu
 # has it).  tansu answers ListOffsets(latest) with the last batch's base offset + 1, not the offset
@@ -45,7 +45,8 @@ CASES = (*BASE_CASES, *cases_windows.CASES)
 _SHORT_END_OFFSET = "tansu's latest offset is the last batch's base offset + 1: the restore stops short"
 TANSU_GAPS: dict[tuple[str, str], str] = {
     (name, "at_least_once"): _SHORT_END_OFFSET
-    for name in ("grouped_memory_restart", "table_group_by_restart", "bulk_restart")
+    for name in ("grouped_memory_restart", "table_group_by_restart", "bulk_restart",
+                 "stream_joins_one_topic_restart")
 }
 # tansu keeps the offset but drops the metadata of an OffsetCommit (OffsetFetch answers null), where
 # Kafka Streams (and Streamlog's runtime) keep each task's stream time; a restarted windowed task then
@@ -75,8 +76,8 @@ def tansu_topics(tansu: str, request: pytest.FixtureRequest) -> Callable[..., st
 # for the whole catalogue under both guarantees (before closing an issue that touches streams).
 CI_AT_LEAST_ONCE = ("filter", "grouped_persistent", "table_group_by", "global_table")
 # windowed cases under CI: these three, exactly-once only (one window kind each)
-CI_WINDOWED = ("tumbling_update", "hopping_repartition", "sessions_update")
-WINDOWED = {case.name for case in cases_windows.CASES}
+CI_WINDOWED = ("tumbling_update", "hopping_repartition", "sessions_update", "stream_join_two_topics")
+WINDOWED = {case.name for case in (*cases_windows.CASES, *cases_stream_joins.CASES)}
 
 
 def _params() -> list[Any]:
