@@ -38,8 +38,15 @@ SESSION_SUFFIX = _TWO_LONGS.size  # 16: end + start
 MAX_END = (1 << 63) - 1
 
 
+def _pack(layout: struct.Struct, *values: int) -> bytes:
+    try:
+        return layout.pack(*values)
+    except struct.error as exc:  # a time outside int64 (or a sequence number outside int32)
+        raise SerdeError(f"window bounds {values} do not fit {layout.format}: {exc}") from exc
+
+
 def window_store_key(key: bytes, start: int, seq: int = 0) -> bytes:
-    return key + _LONG_INT.pack(start, seq)
+    return key + _pack(_LONG_INT, start, seq)
 
 
 def split_window_store_key(data: bytes) -> tuple[bytes, int, int]:
@@ -51,7 +58,7 @@ def split_window_store_key(data: bytes) -> tuple[bytes, int, int]:
 
 
 def session_store_key(key: bytes, start: int, end: int) -> bytes:
-    return key + _TWO_LONGS.pack(end, start)
+    return key + _pack(_TWO_LONGS, end, start)
 
 
 def split_session_store_key(data: bytes) -> tuple[bytes, int, int]:
@@ -82,7 +89,7 @@ class TimeWindowedSerde:
     def serialize(self, topic: str, value: Any, headers: Headers = ()) -> bytes | None:
         if value is None:
             return None
-        return _inner_bytes(self.inner, topic, value, headers) + _LONG.pack(value.start)
+        return _inner_bytes(self.inner, topic, value, headers) + _pack(_LONG, value.start)
 
     def deserialize(self, topic: str, data: bytes | None, headers: Headers = ()) -> Any:
         if data is None:
@@ -105,7 +112,7 @@ class SessionWindowedSerde:
     def serialize(self, topic: str, value: Any, headers: Headers = ()) -> bytes | None:
         if value is None:
             return None
-        return _inner_bytes(self.inner, topic, value, headers) + _TWO_LONGS.pack(value.end, value.start)
+        return _inner_bytes(self.inner, topic, value, headers) + _pack(_TWO_LONGS, value.end, value.start)
 
     def deserialize(self, topic: str, data: bytes | None, headers: Headers = ()) -> Any:
         if data is None:
@@ -131,4 +138,5 @@ class WindowStoreKeySerde:
         if data is None:
             return None
         key, start, _ = split_window_store_key(bytes(data))
-        return Windowed(self.inner.deserialize(topic, key, headers), start, start + self.window_size_ms)
+        end = min(start + self.window_size_ms, MAX_END)
+        return Windowed(self.inner.deserialize(topic, key, headers), start, end)

@@ -1,11 +1,12 @@
 """Window and session stores in bytes: windows kept in a key-value store, expired by stream time.
 
 Theory of operation: a `WindowBytesStore` (and a `SessionBytesStore`) keeps its entries in an
-ordinary `KeyValueBytesStore` (in memory or RocksDB) under two key prefixes:
+ordinary `KeyValueBytesStore` (in memory or RocksDB) under two key prefixes, plus one key:
 
 ```
 0x00 {store key}                       -> window store: {timestamp: int64 BE}{value}; session store: {value}
 0x01 {time: int64 BE}{store key}        -> b""   (the time index: window start, or session end)
+0x02                                   -> {observed time: int64 BE}   (written by flush)
 ```
 
 `{store key}` is Kafka Streams' binary store key (windowed_serdes.py: key + start + sequence
@@ -16,11 +17,15 @@ carries the value alone with that timestamp as the record's timestamp.  Data ent
 then window start (or session end), so one key's windows are one range scan; the index sorts by
 time, so expiry is a scan from the start of the index.
 
+Times are never negative (a negative start or end, or a session ending before it starts, raises
+`ValueError`), so the big-endian times sort as numbers.
+
 Retention, as Kafka Streams' segmented stores with exact bounds: the store's observed time is the
-largest window start (session end) ever put or restored; an entry whose time is at or before
-``observed - retention`` is expired: a put of it is dropped (`put` returns False, nothing is logged)
-and it is deleted the next time the observed time passes it (not logged either: the changelog,
-``cleanup.policy=compact,delete`` with ``retention.ms = retention + 1 day``, expires it there).
+largest window start (session end) ever put or restored (a persistent store reopened after a flush
+reads it back); an entry whose time is at or before ``observed - retention`` is expired: a put of it
+is dropped (`put` returns False, nothing is logged) and it is deleted the next time the observed
+time passes it (not logged either: the changelog, ``cleanup.policy=compact,delete`` with
+``retention.ms = retention + 1 day``, expires it there).
 
 Restore takes changelog records with their timestamps (`restore_with_timestamps`); the runtime's
 changelog reader calls it for these stores.  Reads from another thread follow the inner store's rules.
@@ -43,6 +48,7 @@ from streamlog.streams.windowed_serdes import (
 
 DATA = b"\x00"
 INDEX = b"\x01"
+META = b"\x02"  # the observed time, so a reopened store knows it even if its latest entry was deleted
 _LONG = struct.Struct(">q")
 _NO_TIME = -(1 << 63)
 _MAX = (1 << 63) - 1
@@ -65,6 +71,14 @@ class _TimeIndexedStore:
         last = next(self.inner.range(INDEX, INDEX + b"\xff" * 9, reverse=True), None)
         if last is not None:
             (self.observed_time,) = _LONG.unpack_from(last[0], 1)
+        meta = self.inner.get(META)
+        if meta is not None:
+            self.observed_time = max(self.observed_time, _LONG.unpack(meta)[0])
+
+    @staticmethod
+    def _check_times(start: int, end: int) -> None:
+        if start < 0 or end < start:
+            raise ValueError(f"window bounds must satisfy 0 <= start <= end, got start={start} end={end}")
 
     def _time_of(self, store_key: bytes) -> int:
         raise NotImplementedError
@@ -150,7 +164,12 @@ class _TimeIndexedStore:
     def _restore_one(self, key: bytes, value: bytes | None, timestamp: int) -> None:
         raise NotImplementedError
 
+    def _save_observed(self) -> None:
+        if self.observed_time != _NO_TIME:
+            self.inner.put(META, _LONG.pack(self.observed_time))
+
     def flush(self) -> None:
+        self._save_observed()
         self.inner.flush()
 
     def close(self) -> None:
@@ -167,12 +186,16 @@ class WindowBytesStore(_TimeIndexedStore):
         super().__init__(inner, retention_ms)
         self.retain_duplicates = retain_duplicates
         self._seq = 0
+        if retain_duplicates:  # a reopened store goes on after its largest sequence number
+            for store_key, _ in self._all_data():
+                self._seq = max(self._seq, split_window_store_key(store_key)[2])
 
     def _time_of(self, store_key: bytes) -> int:
         return split_window_store_key(store_key)[1]
 
     def put_window(self, key: bytes, start: int, value: bytes | None, timestamp: int) -> bytes | None:
         """Store (or with None delete) a window; returns the changelog key, or None if it expired."""
+        self._check_times(start, start)
         if self.expired(start):
             self._observe(start)
             return None
@@ -190,8 +213,9 @@ class WindowBytesStore(_TimeIndexedStore):
         if self.expired(start):
             return None
         lo, hi = window_store_key(key, start, 0), window_store_key(key, start, 0x7FFFFFFF)
-        for _, stored in self._scan(lo, hi):
-            return stored[8:], _LONG.unpack_from(stored)[0]
+        for store_key, stored in self._scan(lo, hi):
+            if len(store_key) == len(lo):  # not a longer key that sorts between lo and hi
+                return stored[8:], _LONG.unpack_from(stored)[0]
         return None
 
     def fetch_range(self, key: bytes, time_from: int, time_to: int,
@@ -223,6 +247,7 @@ class WindowBytesStore(_TimeIndexedStore):
 
     def _restore_one(self, key: bytes, value: bytes | None, timestamp: int) -> None:
         _, start, seq = split_window_store_key(key)
+        self._check_times(start, start)
         if self.retain_duplicates and seq > self._seq:
             self._seq = seq
         if value is not None and self.expired(start):
@@ -240,6 +265,7 @@ class SessionBytesStore(_TimeIndexedStore):
 
     def put_session(self, key: bytes, start: int, end: int, value: bytes | None) -> bytes | None:
         """Store (or with None remove) a session; returns the changelog key, or None if it expired."""
+        self._check_times(start, end)
         if value is not None and self.expired(end):
             self._observe(end)
             return None
@@ -275,7 +301,8 @@ class SessionBytesStore(_TimeIndexedStore):
                 yield key, start, end, value
 
     def _restore_one(self, key: bytes, value: bytes | None, timestamp: int) -> None:
-        _, _, end = split_session_store_key(key)
+        _, start, end = split_session_store_key(key)
+        self._check_times(start, end)
         if value is not None and self.expired(end):
             self._observe(end)
             return
