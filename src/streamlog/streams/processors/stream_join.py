@@ -19,9 +19,10 @@ Left and outer joins (KIP-633's fix, no spurious results): an outer side's recor
 not null-padded at once.  It goes into the *shared store* under (timestamp, side, key); a match
 that arrives later on the other side deletes that entry (and gives the inner result).  Entries
 leave only when the join's stream time (the largest timestamp either join node has seen in this
-task, `JoinTimeTracker`, starting from the task's committed stream time after a restart) passes their window's end plus grace: ``ts + after + grace`` for a left
-entry, ``ts + before + grace`` for a right one; they are then forwarded as ``joiner(left, None)``
-or ``joiner(None, right)`` with their own key and timestamp (and the headers of the record whose
+task, `JoinTimeTracker`, starting from the task's committed stream time after a restart) passes
+their window's end plus grace: ``ts + after + grace`` for a left entry, ``ts + before + grace``
+for a right one; they are then forwarded as ``joiner(left, None)`` or ``joiner(None, right)`` with
+their own key and timestamp (and the headers of the record whose
 arrival released them), in store order, and deleted.  The scan runs when a record arrives whose
 timestamp is the new stream time, and is skipped while the smallest entry time the tracker knows
 (``min_time``) plus this node's ``after`` plus grace has not been passed; it stops once both sides
