@@ -33,13 +33,13 @@ from streamlog.streams.serdes import Serde, SerdeError
 ChangelogCallback = Callable[[bytes, bytes | None], None]
 
 
-class ReadOnlyKeyValueStore:
-    """Reads of a typed store: point lookups, ordered scans and the entry count."""
+class TypedStore:
+    """What every typed store shares (key-value here, window and session in typed_window.py): the
+    bytes store, the serdes and the topic they get, key serialization, value deserialization."""
 
     __slots__ = ("_inner", "_key_serde", "_topic", "_value_serde")
 
-    def __init__(self, inner: KeyValueBytesStore, key_serde: Serde, value_serde: Serde,
-                 topic_for_serde: str) -> None:
+    def __init__(self, inner: Any, key_serde: Serde, value_serde: Serde, topic_for_serde: str) -> None:
         self._inner = inner
         self._key_serde = key_serde
         self._value_serde = value_serde
@@ -47,14 +47,14 @@ class ReadOnlyKeyValueStore:
 
     @property
     def name(self) -> str:
-        return self._inner.name
+        return str(self._inner.name)
 
     @property
     def persistent(self) -> bool:
-        return self._inner.persistent
+        return bool(self._inner.persistent)
 
     @property
-    def bytes_store(self) -> KeyValueBytesStore:
+    def bytes_store(self) -> Any:
         """The underlying bytes store (for the runtime: flush, restore, close)."""
         return self._inner
 
@@ -68,6 +68,19 @@ class ReadOnlyKeyValueStore:
 
     def _value(self, data: bytes | None) -> Any:
         return None if data is None else self._value_serde.deserialize(self._topic, data)
+
+    def approximate_num_entries(self) -> int:
+        return int(self._inner.approximate_num_entries())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+class ReadOnlyKeyValueStore(TypedStore):
+    """Reads of a typed store: point lookups, ordered scans and the entry count."""
+
+    __slots__ = ()
+    _inner: KeyValueBytesStore
 
     def get(self, key: Any) -> Any:
         """The value stored under `key`, or None."""
@@ -102,9 +115,6 @@ class ReadOnlyKeyValueStore:
             raise SerdeError(f"state store {self.name!r}: prefix serialized to None")
         return self._typed(_with_prefix(self._inner.range(raw, None), raw))
 
-    def approximate_num_entries(self) -> int:
-        return self._inner.approximate_num_entries()
-
     def _bound(self, key: Any) -> bytes | None:
         return None if key is None else self._key_bytes(key)
 
@@ -113,8 +123,6 @@ class ReadOnlyKeyValueStore:
         for key, value in pairs:
             yield key_de(topic, key), value_de(topic, value)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name!r})"
 
 
 class KeyValueStore(ReadOnlyKeyValueStore):

@@ -22,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, overload
 
-from streamlog.streams.serdes import Serde, SerdeError
+from streamlog.streams.serdes import Serde
+from streamlog.streams.state.typed import TypedStore
 from streamlog.streams.state.window import SessionBytesStore, WindowBytesStore
 from streamlog.streams.windows import Windowed
 
@@ -30,49 +31,14 @@ TimedChangelog = Callable[[bytes, bytes | None, int], None]
 _MAX = (1 << 63) - 1
 
 
-class _Typed:
-    __slots__ = ("_inner", "_key_serde", "_topic", "_value_serde")
-
-    def __init__(self, inner: Any, key_serde: Serde, value_serde: Serde, topic_for_serde: str) -> None:
-        self._inner = inner
-        self._key_serde = key_serde
-        self._value_serde = value_serde
-        self._topic = topic_for_serde
-
-    @property
-    def name(self) -> str:
-        return str(self._inner.name)
-
-    @property
-    def persistent(self) -> bool:
-        return bool(self._inner.persistent)
-
-    @property
-    def bytes_store(self) -> Any:
-        return self._inner
-
-    def _key_bytes(self, key: Any) -> bytes:
-        if key is None:
-            raise ValueError(f"state store {self.name!r}: keys must not be None")
-        data = self._key_serde.serialize(self._topic, key)
-        if data is None:
-            raise SerdeError(f"state store {self.name!r}: key serde {self._key_serde.name} gave no bytes")
-        return data
+class _Typed(TypedStore):
+    __slots__ = ()
 
     def _key(self, data: bytes) -> Any:
         return self._key_serde.deserialize(self._topic, data)
 
-    def _value(self, data: bytes | None) -> Any:
-        return None if data is None else self._value_serde.deserialize(self._topic, data)
-
     def _value_bytes(self, value: Any) -> bytes | None:
         return None if value is None else self._value_serde.serialize(self._topic, value)
-
-    def approximate_num_entries(self) -> int:
-        return int(self._inner.approximate_num_entries())
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name!r})"
 
 
 class ReadOnlyWindowStore(_Typed):
