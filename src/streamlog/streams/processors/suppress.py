@@ -28,10 +28,9 @@ reproduced; a Java app cannot take over this store.)
 
 from __future__ import annotations
 
+import heapq
 import struct
 from typing import Any
-
-from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
 from streamlog.streams.processor import Processor, ProcessorContext
 from streamlog.streams.record import Change, Headers, Record
@@ -86,26 +85,27 @@ def decode_entry(data: bytes) -> tuple[int, int, bytes | None, bytes | None, Hea
 
 
 class SuppressUntilWindowCloses(Processor):
+    """The buffer lives in memory as well as in its store: entries by key, and a heap of (buffer time,
+    key) in eviction order.  A windowed key's buffer time (its window's end) never changes, so an
+    update replaces the entry in place and only a new key goes on the heap."""
+
     def __init__(self, store_name: str, duration_ms: int, key_serde: Serde, value_serde: Serde) -> None:
         self._store_name = store_name
         self._duration = duration_ms
         self._key_serde = key_serde
         self._value_serde = value_serde
         self._observed = -1
-        self._order: Any = SortedList()  # (buffer time, key bytes)
-        self._times: dict[bytes, int] = {}
+        self._heap: list[tuple[int, bytes]] = []
+        self._entries: dict[bytes, tuple[int, int, bytes | None, bytes | None, Headers]] = {}
         self._bytes: Any = None
 
     def init(self, context: ProcessorContext) -> None:
         super().init(context)
         self._bytes = context.get_state_store(self._store_name)
         self._observed = context.current_stream_time_ms()  # a restarted task continues its stream time
-        self._order = SortedList()
-        self._times = {}
-        for key, data in self._bytes.all():
-            buffer_time = _HEAD.unpack_from(data, 0)[0]
-            self._order.add((buffer_time, bytes(key)))
-            self._times[bytes(key)] = buffer_time
+        self._entries = {bytes(key): decode_entry(data) for key, data in self._bytes.all()}
+        self._heap = [(entry[0], key) for key, entry in self._entries.items()]
+        heapq.heapify(self._heap)
 
     def _serialize(self, value: Any) -> bytes | None:
         return None if value is None else self._value_serde.serialize(self._store_name, value)
@@ -117,17 +117,14 @@ class SuppressUntilWindowCloses(Processor):
         if key_bytes is None:
             raise SerdeError("suppress: a windowed key serialized to None")
         change: Change = record.value
-        old_bytes = self._serialize(change.old)
-        previous_time = self._times.get(key_bytes)
-        if previous_time is not None:
-            old_bytes = decode_entry(self._bytes.get(key_bytes))[3]
-            self._order.discard((previous_time, key_bytes))
+        previous = self._entries.get(key_bytes)
+        old_bytes = previous[3] if previous is not None else self._serialize(change.old)
         buffer_time = record.key.end
-        entry = encode_entry(buffer_time, record.timestamp, self._serialize(change.new), old_bytes,
-                             record.headers)
-        self._put(key_bytes, entry)
-        self._order.add((buffer_time, key_bytes))
-        self._times[key_bytes] = buffer_time
+        entry = (buffer_time, record.timestamp, self._serialize(change.new), old_bytes, record.headers)
+        self._entries[key_bytes] = entry
+        self._bytes.put(key_bytes, encode_entry(*entry))  # a BYTES/BYTES store: logged to its changelog
+        if previous is None:
+            heapq.heappush(self._heap, (buffer_time, key_bytes))
         self._evict()
 
     def stream_time_advanced(self, stream_time: int) -> None:
@@ -135,20 +132,16 @@ class SuppressUntilWindowCloses(Processor):
             self._observed = stream_time
             self._evict()
 
-    def _put(self, key_bytes: bytes, entry: bytes | None) -> None:
-        self._bytes.put(key_bytes, entry)  # a BYTES/BYTES store: logged to its changelog
-
     def _evict(self) -> None:
         expiry = self._observed - self._duration
-        order = self._order
-        while order and order[0][0] <= expiry:
-            _, key_bytes = order.pop(0)
-            del self._times[key_bytes]
-            data = self._bytes.get(key_bytes)
-            self._put(key_bytes, None)
-            if data is None:
+        heap = self._heap
+        while heap and heap[0][0] <= expiry:
+            _, key_bytes = heapq.heappop(heap)
+            entry = self._entries.pop(key_bytes, None)
+            self._bytes.put(key_bytes, None)
+            if entry is None:
                 continue
-            _, timestamp, new, old, headers = decode_entry(data)
+            _, timestamp, new, old, headers = entry
             if new is None:
                 continue  # a tombstone: safe to drop under untilWindowCloses
             key = self._key_serde.deserialize(self._store_name, key_bytes)

@@ -6,9 +6,10 @@ Each `iteration`:
 1. moves tasks along (tasks.py): pending tasks get their committed offsets and a restore plan, the
    changelog reader applies a slice of the restores (and tails the standbys), restored tasks start;
 2. polls the group consumer for a batch (without waiting while restores are under way) and hands
-   each record to its task; a task fed by several partitions (co-partitioned inputs) takes the
-   batch's records in timestamp order across its partitions, each partition in offset order, as
-   Kafka Streams' ``PartitionGroup`` picks the partition with the smallest head timestamp;
+   each record to its task; a task fed by several partitions (co-partitioned inputs) buffers them
+   per partition and takes them in timestamp order across its partitions, each partition in offset
+   order, waiting while an empty partition still has records on the broker, as Kafka Streams'
+   ``PartitionGroup`` with ``max.task.idle.ms=0`` (partition_group.py);
 3. fires due wall-clock punctuators, applies global-table updates, commits when the commit interval
    has passed, logs progress.
 
@@ -31,7 +32,6 @@ application, one subscription), so it is used then, with eager rebalances.
 
 from __future__ import annotations
 
-import heapq
 import logging
 import time
 from collections.abc import Callable
@@ -46,6 +46,7 @@ from streamlog.streams.runtime.collector import KafkaRecordCollector
 from streamlog.streams.runtime.commit import CommitResult, Committer
 from streamlog.streams.runtime.errors import FatalRuntimeError, RecordErrorHandler
 from streamlog.streams.runtime.global_stores import GlobalStateUpdater
+from streamlog.streams.runtime.partition_group import PartitionGroup
 from streamlog.streams.runtime.progress import ProgressReporter
 from streamlog.streams.runtime.restore import ChangelogReader
 from streamlog.streams.runtime.standby import StandbyManager
@@ -186,7 +187,7 @@ class ProcessingLoop:
         busy = self.reader.busy() or any(a.state is TaskState.PENDING for a in self.tasks.tasks.values())
         messages = self.consumer.consume(num_messages=MAX_BATCH, timeout=0.0 if busy else self.poll_timeout_s)
         self._raise_callback_error()
-        if messages:
+        if messages or any(active.group is not None for active in self.tasks.running()):
             self._process(messages, _now_ms())
         now = _now_ms()
         for active in self.tasks.running():
@@ -246,18 +247,54 @@ class ProcessingLoop:
                 continue  # fetched before a pause: read again after the seek that resumes the task
             tasks[active.task_id] = active
             by_task.setdefault(active.task_id, []).append(message)
-        if not by_task:
-            return
         count = 0
         for task_id, batch in by_task.items():
             active = tasks[task_id]
-            ordered = batch if len(active.partitions) < 2 else _timestamp_order(batch)
-            for message in ordered:
+            if len(active.partitions) >= 2:
+                group = active.group
+                if group is None:
+                    group = active.group = PartitionGroup(active.partitions, _message_timestamp)
+                for message in batch:
+                    group.add((message.topic() or "", message.partition() or 0), message)
+                continue
+            for message in batch:
                 if active.state is not TaskState.RUNNING or active.task is None:
                     break  # revived by an abort in the middle of the batch
                 self._process_one(active, message, now)
                 count += 1
+        for active in self.tasks.running():
+            if active.group is not None:
+                count += self._drain_group(active, now)
         self.progress.count(count)
+
+    def _drain_group(self, active: ActiveTask, now: int) -> int:
+        """Process a multi-partition task's buffered records in timestamp order while they are ready."""
+        count = 0
+        caught_up = self._caught_up_check(active)
+        while active.group is not None and active.state is TaskState.RUNNING and active.task is not None:
+            message = active.group.next_ready(caught_up, now)
+            if message is None:
+                break
+            self._process_one(active, message, now)
+            count += 1
+        return count
+
+    def _caught_up_check(self, active: ActiveTask) -> Callable[[tuple[str, int]], bool]:
+        def caught_up(partition: tuple[str, int]) -> bool:
+            """Whether the consumer has nothing more to fetch for `partition` (its lag is 0)."""
+            topic, number = partition
+            try:
+                low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, number), cached=True)
+            except KafkaException:
+                return False
+            if high is None or high < 0:
+                return False  # not known yet: a fetch is under way
+            position = active.consumed.get(partition)
+            if position is None:
+                start = active.start_offsets.get(partition, -1)
+                position = start if start >= 0 else low
+            return position is not None and position >= 0 and position >= high
+        return caught_up
 
     def _process_one(self, active: ActiveTask, message: Message, now: int) -> None:
         topic, partition, offset = message.topic() or "", message.partition() or 0, message.offset() or 0
@@ -288,22 +325,8 @@ class ProcessingLoop:
         return bool(self.tasks.tasks) and all(a.state is TaskState.RUNNING for a in self.tasks.tasks.values())
 
 
-def _timestamp_order(messages: list[Message]) -> list[Message]:
-    """Merge the batch's partitions by head timestamp; each partition keeps its offset order."""
-    queues: dict[tuple[str, int], list[Message]] = {}
-    for message in messages:
-        queues.setdefault((message.topic() or "", message.partition() or 0), []).append(message)
-    heads = [(queue[0].timestamp()[1], index, 0) for index, queue in enumerate(queues.values())]
-    lists = list(queues.values())
-    heapq.heapify(heads)
-    out: list[Message] = []
-    while heads:
-        _, index, position = heapq.heappop(heads)
-        queue = lists[index]
-        out.append(queue[position])
-        if position + 1 < len(queue):
-            heapq.heappush(heads, (queue[position + 1].timestamp()[1], index, position + 1))
-    return out
+def _message_timestamp(message: Message) -> int:
+    return int(message.timestamp()[1])
 
 
 def _names(task_ids: list[TaskId]) -> str:

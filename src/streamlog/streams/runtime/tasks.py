@@ -45,12 +45,13 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, Message, TopicPartition
 
 from streamlog.streams.config import StreamsConfig
 from streamlog.streams.interfaces import KeyValueBytesStore
 from streamlog.streams.record import TaskId
 from streamlog.streams.runtime.collector import KafkaRecordCollector
+from streamlog.streams.runtime.partition_group import PartitionGroup
 from streamlog.streams.runtime.restore import ChangelogReader, ChangelogTarget
 from streamlog.streams.state import open_store
 from streamlog.streams.state.directory import StateDirectory
@@ -104,6 +105,7 @@ class ActiveTask:
     start_stream_time: int = -1  # from the commit metadata of its partitions
     changelog_positions: dict[TopicPartitionKey, int] = field(default_factory=dict)
     processed: int = 0
+    group: PartitionGroup[Message] | None = None  # records of a multi-partition task not processed yet
 
 
 class TaskManager:
@@ -352,6 +354,7 @@ class TaskManager:
             except Exception:  # a processor's close failing must not keep the stores open
                 log.exception("task %s: closing its processors failed", active.task_id)
             active.task = None
+        active.group = None  # buffered records are fetched again from the committed offsets
         self.reader.remove(active.task_id)
         if clean:
             for store in active.stores.values():

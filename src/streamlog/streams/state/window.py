@@ -212,7 +212,11 @@ class WindowBytesStore(_TimeIndexedStore):
         """The (value, timestamp) of one window (the first duplicate), or None."""
         if self.expired(start):
             return None
-        lo, hi = window_store_key(key, start, 0), window_store_key(key, start, 0x7FFFFFFF)
+        lo = window_store_key(key, start, 0)
+        if not self.retain_duplicates:  # one entry per window, sequence number 0: a point read
+            found = self.inner.get(DATA + lo)
+            return None if found is None else (found[8:], _LONG.unpack_from(found)[0])
+        hi = window_store_key(key, start, 0x7FFFFFFF)
         for store_key, stored in self._scan(lo, hi):
             if len(store_key) == len(lo):  # not a longer key that sorts between lo and hi
                 return stored[8:], _LONG.unpack_from(stored)[0]
