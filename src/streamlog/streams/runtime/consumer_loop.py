@@ -46,7 +46,7 @@ from streamlog.streams.runtime.collector import KafkaRecordCollector
 from streamlog.streams.runtime.commit import CommitResult, Committer
 from streamlog.streams.runtime.errors import FatalRuntimeError, RecordErrorHandler
 from streamlog.streams.runtime.global_stores import GlobalStateUpdater
-from streamlog.streams.runtime.partition_group import PartitionGroup
+from streamlog.streams.runtime.partition_group import MAX_WAIT_MS, PartitionGroup
 from streamlog.streams.runtime.progress import ProgressReporter
 from streamlog.streams.runtime.restore import ChangelogReader
 from streamlog.streams.runtime.standby import StandbyManager
@@ -268,33 +268,37 @@ class ProcessingLoop:
         self.progress.count(count)
 
     def _drain_group(self, active: ActiveTask, now: int) -> int:
-        """Process a multi-partition task's buffered records in timestamp order while they are ready."""
+        """Process a multi-partition task's buffered records in timestamp order while they are ready
+        (at most `MAX_BATCH` per iteration, so the consumer keeps fetching for the other tasks)."""
         count = 0
-        caught_up = self._caught_up_check(active)
-        while active.group is not None and active.state is TaskState.RUNNING and active.task is not None:
-            message = active.group.next_ready(caught_up, now)
+        lag_state = self._lag_state(active)
+        group = active.group
+        forced = group.forced if group is not None else 0
+        while (count < MAX_BATCH and active.group is not None and active.state is TaskState.RUNNING
+               and active.task is not None):
+            message = active.group.next_ready(lag_state, now)
             if message is None:
                 break
             self._process_one(active, message, now)
             count += 1
+        if group is not None and group.forced > forced and forced == 0:
+            log.info("task %s: an empty input partition has not caught up after %d ms; processing the "
+                     "others without waiting for it", active.task_id, MAX_WAIT_MS)
         return count
 
-    def _caught_up_check(self, active: ActiveTask) -> Callable[[tuple[str, int]], bool]:
-        def caught_up(partition: tuple[str, int]) -> bool:
-            """Whether the consumer has nothing more to fetch for `partition` (its lag is 0)."""
-            topic, number = partition
+    def _lag_state(self, active: ActiveTask) -> Callable[[tuple[str, int]], bool | None]:
+        def lag_state(partition: tuple[str, int]) -> bool | None:
+            """True: nothing more to fetch for `partition`; False: records on the broker; None: not known."""
+            tp = TopicPartition(*partition)
             try:
-                low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, number), cached=True)
+                _, end = self.consumer.get_watermark_offsets(tp, cached=True)  # the LSO under read_committed
+                position = self.consumer.position([tp])[0].offset  # past control records, unlike ours
             except KafkaException:
-                return False
-            if high is None or high < 0:
-                return False  # not known yet: a fetch is under way
-            position = active.consumed.get(partition)
-            if position is None:
-                start = active.start_offsets.get(partition, -1)
-                position = start if start >= 0 else low
-            return position is not None and position >= 0 and position >= high
-        return caught_up
+                return None
+            if end is None or end < 0 or position is None or position < 0:
+                return None  # no fetch response or no position for it yet
+            return bool(position >= end)
+        return lag_state
 
     def _process_one(self, active: ActiveTask, message: Message, now: int) -> None:
         topic, partition, offset = message.topic() or "", message.partition() or 0, message.offset() or 0

@@ -63,7 +63,7 @@ class _TimeIndexedStore:
         self.persistent = inner.persistent
         self.retention_ms = retention_ms
         self.observed_time = _NO_TIME
-        self._oldest: int | None = None  # smallest time in the index, if known
+        self._oldest: int | None = None  # smallest time in the index (_MAX: none), None until known
         self._load_observed()
 
     # -- bookkeeping
@@ -96,8 +96,11 @@ class _TimeIndexedStore:
     def _expire(self, cutoff: int) -> None:
         inner = self.inner
         doomed = []
-        oldest = None
-        for index_key, _ in inner.range(INDEX, None):
+        oldest = _MAX  # the index is empty until an entry says otherwise
+        # seek straight to the oldest live entry: RocksDB would otherwise step over the tombstones
+        # of every entry expired before (until compaction drops them), on every expiry
+        start = INDEX if self._oldest is None else INDEX + _LONG.pack(self._oldest)
+        for index_key, _ in inner.range(start, None):
             if not index_key.startswith(INDEX):
                 break
             (time,) = _LONG.unpack_from(index_key, 1)
