@@ -56,6 +56,7 @@ from streamlog.streams.topology import Topology
 log = logging.getLogger("streamlog.streams")
 
 MAX_BATCH: Final = 500
+EXTRA_BATCHES: Final = 40  # more batches taken at once while a multi-partition task waits (20,000 records)
 RESTORE_SLICE_S: Final = 0.05
 FATAL_CONSUMER_ERRORS: Final = frozenset({
     KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED, KafkaError._FATAL,
@@ -186,6 +187,14 @@ class ProcessingLoop:
         self.tasks.finish_restores(now)
         busy = self.reader.busy() or any(a.state is TaskState.PENDING for a in self.tasks.tasks.values())
         messages = self.consumer.consume(num_messages=MAX_BATCH, timeout=0.0 if busy else self.poll_timeout_s)
+        if messages and any(a.group is not None and a.group.buffered() for a in self.tasks.running()):
+            # a task waits for one of its partitions: take what librdkafka already fetched, so records
+            # queued behind other partitions' reach their task's buffer without waiting on processing
+            for _ in range(EXTRA_BATCHES):
+                more = self.consumer.consume(num_messages=MAX_BATCH, timeout=0.0)
+                if not more:
+                    break
+                messages.extend(more)
         self._raise_callback_error()
         if messages or any(active.group is not None for active in self.tasks.running()):
             self._process(messages, _now_ms())
