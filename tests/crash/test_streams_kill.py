@@ -228,7 +228,7 @@ def test_broker_restarts_under_a_running_app(broker: BrokerProcess, tmp_path: Pa
         app.wait_assigned()
         time.sleep(3)
         broker.kill()  # a crash of the broker
-        time.sleep(1)
+        time.sleep(3)  # long enough that the instance's probes fail (a 1 s outage can go unnoticed)
         broker.start()
         time.sleep(5)
         broker.restart()  # a clean restart (SIGTERM)
