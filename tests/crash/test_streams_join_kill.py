@@ -20,13 +20,8 @@ null-padded result for an order whose payment came, whatever was killed when.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter, deque
@@ -37,20 +32,14 @@ import pytest
 from confluent_kafka import KafkaError, Message, Producer
 from tests.support.brokerproc import BrokerProcess, broker_target
 from tests.support.interop import create_topic
+from tests.support.streams_process import ChildApp, broker_on_data_dir, kill_repeatedly
 from tests.support.streams_runtime import read_topic, unique, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(broker_target() != "streamlog",
                                                    reason="needs a Streamlog broker on a data dir")]
 
-ROOT = Path(__file__).resolve().parents[2]
 PARTITIONS = 3
-BROKER_SETTINGS = {"group.initial.rebalance.delay.ms": "0", "group.min.session.timeout.ms": "100"}
 Row = tuple[str, str, int]  # key, value, timestamp
-
-
-def _die_with_parent() -> None:
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 class Writer(threading.Thread):
@@ -125,57 +114,18 @@ def expected_join(acked: list[Row]) -> Counter[Row]:
     return out
 
 
-class AppProcess:
-    """The join app as a child process, logging to one file across restarts."""
-
-    def __init__(self, bootstrap: str, topics: dict[str, str], state_dir: Path, log_path: Path) -> None:
-        self.command = [sys.executable, "-m", "tests.support.streams_join_app", "--bootstrap", bootstrap,
-                        "--app-id", topics["app"], "--input", topics["input"], "--output", topics["output"],
-                        "--state-dir", str(state_dir), "--guarantee", "exactly_once"]
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._offset = 0
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            log.write(b"\n=== start\n")
-            self._offset = log.tell()
-            env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-            self.proc = subprocess.Popen(self.command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True,
-                                         preexec_fn=_die_with_parent, env=env)
-
-    def log_since_start(self) -> str:
-        with open(self.log_path, "rb") as fh:
-            fh.seek(self._offset)
-            return fh.read().decode("utf-8", "replace")
-
-    def _died(self) -> bool:
-        return self.proc is not None and self.proc.poll() is not None
-
-    def wait_assigned(self, timeout: float = 60.0) -> None:
-        wait_for(lambda: "rebalance: assigned" in self.log_since_start() or self._died(), timeout,
-                 "the app to get its tasks")
-        assert not self._died(), f"the app exited: {self.log_since_start()[-3000:]}"
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(30)
-
-    def terminate(self, timeout: float = 60.0) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
+def AppProcess(bootstrap: str, topics: dict[str, str], state_dir: Path,
+               log_path: Path) -> ChildApp:
+    """The join app (tests/support/streams_join_app.py) as a child process, under exactly-once."""
+    return ChildApp("tests.support.streams_join_app",
+                    ["--bootstrap", bootstrap, "--app-id", topics["app"], "--input", topics["input"],
+                     "--output", topics["output"], "--state-dir", str(state_dir),
+                     "--guarantee", "exactly_once"], log_path)
 
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[BrokerProcess]:
-    with BrokerProcess(data_dir=tmp_path / "data", settings=BROKER_SETTINGS,
-                       log_path=tmp_path / "broker.log") as proc:
+    with broker_on_data_dir(tmp_path) as proc:
         yield proc
 
 
@@ -192,16 +142,8 @@ def test_outer_join_killed_mid_stream_repeatedly(broker: BrokerProcess, tmp_path
     app = AppProcess(broker.bootstrap, topics, tmp_path / "state", tmp_path / "app.log")
     writer = Writer(broker.bootstrap, topics["input"])
     writer.start()
-    rng = random.Random(2024)
     try:
-        for _ in range(rounds):
-            app.start()
-            app.wait_assigned()
-            time.sleep(rng.uniform(1.0, 2.5))
-            app.kill()
-        app.start()
-        app.wait_assigned()
-        time.sleep(1)
+        kill_repeatedly(app, rounds, random.Random(2024), run_s=(1.0, 2.5), settle_s=1)
     finally:
         writer.finish()
     expected = expected_join(writer.acked)

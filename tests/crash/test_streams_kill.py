@@ -19,12 +19,8 @@ stopped with SIGTERM, which must exit 0.  Then, reading with read_committed:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -35,20 +31,14 @@ import pytest
 from confluent_kafka import KafkaError, Message, Producer
 from tests.support.brokerproc import BrokerProcess, broker_target
 from tests.support.interop import create_topic
+from tests.support.streams_process import ChildApp, broker_on_data_dir, kill_repeatedly
 from tests.support.streams_runtime import int64, read_topic, unique, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(broker_target() != "streamlog",
                                                    reason="needs a Streamlog broker on a data dir")]
 
-ROOT = Path(__file__).resolve().parents[2]
 GROUPS = 7
 PARTITIONS = 3
-BROKER_SETTINGS = {"group.initial.rebalance.delay.ms": "0", "group.min.session.timeout.ms": "100"}
-
-
-def _die_with_parent() -> None:
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 class Writer(threading.Thread):
@@ -92,59 +82,18 @@ class Writer(threading.Thread):
         assert not self.failed, f"{len(self.failed)} inputs failed, e.g. {self.failed[:3]}"
 
 
-class AppProcess:
-    """The streams app as a child process, logging to one file across restarts."""
-
-    def __init__(self, bootstrap: str, topics: dict[str, str], state_dir: Path, guarantee: str,
-                 log_path: Path, shape: str = "count") -> None:
-        self.command = [sys.executable, "-m", "tests.support.streams_count_app", "--bootstrap", bootstrap,
-                        "--app-id", topics["app"], "--input", topics["input"], "--output", topics["output"],
-                        "--echo", topics["echo"], "--state-dir", str(state_dir), "--guarantee", guarantee,
-                        "--shape", shape]
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._offset = 0
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            log.write(b"\n=== start\n")
-            self._offset = log.tell()
-            env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-            self.proc = subprocess.Popen(self.command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True,
-                                         preexec_fn=_die_with_parent, env=env)
-
-    def log_since_start(self) -> str:
-        with open(self.log_path, "rb") as fh:
-            fh.seek(self._offset)
-            return fh.read().decode("utf-8", "replace")
-
-    def wait_assigned(self, timeout: float = 60.0) -> None:
-        wait_for(lambda: "rebalance: assigned" in self.log_since_start() or self._died(), timeout,
-                 "the app to get its tasks")
-        assert not self._died(), f"the app exited: {self.log_since_start()[-3000:]}"
-
-    def _died(self) -> bool:
-        return self.proc is not None and self.proc.poll() is not None
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(30)
-
-    def terminate(self, timeout: float = 60.0) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
+def AppProcess(bootstrap: str, topics: dict[str, str], state_dir: Path, guarantee: str,
+               log_path: Path, shape: str = "count") -> ChildApp:
+    """The count app (tests/support/streams_count_app.py) as a child process."""
+    return ChildApp("tests.support.streams_count_app",
+                    ["--bootstrap", bootstrap, "--app-id", topics["app"], "--input", topics["input"],
+                     "--output", topics["output"], "--echo", topics["echo"], "--state-dir", str(state_dir),
+                     "--guarantee", guarantee, "--shape", shape], log_path)
 
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[BrokerProcess]:
-    with BrokerProcess(data_dir=tmp_path / "data", settings=BROKER_SETTINGS,
-                       log_path=tmp_path / "broker.log") as proc:
+    with broker_on_data_dir(tmp_path) as proc:
         yield proc
 
 
@@ -156,7 +105,7 @@ def make_topics(bootstrap: str) -> dict[str, str]:
     return topics
 
 
-def catch_up_and_check(bootstrap: str, topics: dict[str, str], app: AppProcess, writer: Writer,
+def catch_up_and_check(bootstrap: str, topics: dict[str, str], app: ChildApp, writer: Writer,
                        guarantee: str) -> None:
     """Run the app until it has processed every input, stop it with SIGTERM, check the outputs."""
     truth = Counter(value.split(":")[0] for value in writer.acked)
@@ -201,16 +150,8 @@ def test_app_killed_mid_stream_repeatedly(broker: BrokerProcess, tmp_path: Path,
     app = AppProcess(broker.bootstrap, topics, tmp_path / "state", guarantee, tmp_path / "app.log")
     writer = Writer(broker.bootstrap, topics["input"])
     writer.start()
-    rng = random.Random(1234)
     try:
-        for _ in range(rounds):
-            app.start()
-            app.wait_assigned()
-            time.sleep(rng.uniform(1.0, 4.0))
-            app.kill()
-        app.start()
-        app.wait_assigned()
-        time.sleep(2)
+        kill_repeatedly(app, rounds, random.Random(1234), run_s=(1.0, 4.0), settle_s=2)
     finally:
         writer.finish()
     catch_up_and_check(broker.bootstrap, topics, app, writer, guarantee)
@@ -262,16 +203,8 @@ def test_windowed_count_killed_mid_stream_repeatedly(broker: BrokerProcess, tmp_
                      shape="windowed")
     writer = Writer(broker.bootstrap, topics["input"])
     writer.start()
-    rng = random.Random(4321)
     try:
-        for _ in range(rounds):
-            app.start()
-            app.wait_assigned()
-            time.sleep(rng.uniform(1.0, 4.0))
-            app.kill()
-        app.start()
-        app.wait_assigned()
-        time.sleep(2)
+        kill_repeatedly(app, rounds, random.Random(4321), run_s=(1.0, 4.0), settle_s=2)
     finally:
         writer.finish()
     truth = Counter(value.split(":")[0] for value in writer.acked)
