@@ -4,7 +4,8 @@
 #
 #   1. kcat (Debian package) for tests/interop/test_kcat.py, if missing   (apt-get update + install);
 #      fuse3 (Debian package: libfuse3 and fusermount3) for the FaultFS storage tests, if missing;
-#      zsh and fish (Debian packages) so tests/unit/cli/test_completion.py runs their completion scripts
+#      zsh and fish (Debian packages) so tests/unit/cli/test_completion.py runs their completion scripts;
+#      postgresql and mariadb-server (Debian packages) for the connector tests' throwaway servers
 #   2. node/npm (Debian packages) if missing, then `npm ci` in tests/interop/js (kafkajs and its codecs,
 #      pinned by package-lock.json); skipped while node_modules matches the lock file
 #   3. the Python package with its test extras: `python -m pip install -e '.[test]'` into
@@ -49,6 +50,19 @@ for shell in zsh fish; do
 done
 if [ "${#SHELLS_MISSING[@]}" -ne 0 ]; then
     apt_install "${SHELLS_MISSING[@]}"
+fi
+
+# PostgreSQL and MariaDB server binaries: the connector tests start throwaway clusters from them
+# (tests/support/pgcluster.py, tests/support/mariadb.py); the machine's own servers are never used
+if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    log "postgresql binaries present: $(ls -d /usr/lib/postgresql/*/bin | tr '\n' ' ')"
+else
+    apt_install postgresql
+fi
+if command -v mariadbd >/dev/null 2>&1 && command -v mariadb-install-db >/dev/null 2>&1; then
+    log "mariadb binaries present"
+else
+    apt_install mariadb-server
 fi
 
 # --- 2. node packages for the kafkajs driver ---------------------------------------------------------
