@@ -231,3 +231,15 @@ class TransformPlugin:
     names: tuple[str, ...]
     config_def: ConfigDef
     factory: Callable[[Mapping[str, str]], Transform]
+
+
+class Converter(Protocol):
+    """Turns Connect data into the bytes of a record's key or value and back (``key.converter``,
+    ``value.converter``; converters.py).  ``configure`` gets the converter's own options, the
+    ``key.converter.`` / ``value.converter.`` prefix removed (``schemas.enable``, ``schema.registry.url``...)."""
+
+    def configure(self, options: Mapping[str, str], is_key: bool) -> None: ...
+
+    def from_connect(self, topic: str, schema: Schema | None, value: Any) -> bytes | None: ...
+
+    def to_connect(self, topic: str, data: bytes | None) -> tuple[Schema | None, Any]: ...
