@@ -56,6 +56,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from streamlog.connect.api import ConnectError
+from streamlog.connect.plugins import TRANSFORMS, transform_plugin
 from streamlog.connect.runtime import rest_shapes as shapes
 
 log = logging.getLogger("streamlog.connect")
@@ -311,7 +312,11 @@ class _Routes:
         return _json(shapes.offsets_body(self.worker.offsets(name)))
 
     def plugins(self, request: Request) -> Response:
-        return _json(shapes.plugin_infos(self.worker.plugins(), _flag(request, "connectorsOnly", True)))
+        connectors_only = _flag(request, "connectorsOnly", True)
+        found = list(self.worker.plugins())
+        if not connectors_only:
+            found += transform_plugins()
+        return _json(shapes.plugin_infos(found, connectors_only))
 
     async def validate(self, request: Request) -> Response:
         plugin = request.path_params["plugin"]
@@ -330,6 +335,19 @@ class _Routes:
 async def _in_thread(function: Callable[..., Response], *args: Any) -> Response:
     """Run a blocking worker call off the event loop (async routes read the body first)."""
     return await asyncio.get_running_loop().run_in_executor(None, function, *args)
+
+
+def transform_plugins() -> list[tuple[str, str, str]]:
+    """(name, "transformation", version) of every transform that loads (plugins.py's names)."""
+    found = []
+    for name in sorted(TRANSFORMS):
+        try:
+            transform_plugin(name)
+        except (ConnectError, ImportError) as exc:
+            log.debug("transform %s does not load: %s", name, exc)
+            continue
+        found.append((name, "transformation", _version()))
+    return found
 
 
 def _version() -> str:

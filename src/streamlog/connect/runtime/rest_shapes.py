@@ -67,7 +67,7 @@ def jsonable(value: Any) -> Any:
 
 def task_state(task: Any, worker_id: str) -> dict[str, Any]:
     body: dict[str, Any] = {"id": int(field_of(task, "id")), "state": text_of(field_of(task, "state")),
-                            "worker_id": str(field_of(task, "worker_id") or worker_id)}
+                            "worker_id": worker_id}
     trace = field_of(task, "trace")
     if trace:
         body["trace"] = str(trace)
@@ -133,10 +133,13 @@ def offsets_body(offsets: Any) -> dict[str, Any]:
 
 
 def plugin_infos(plugins: Iterable[Any], connectors_only: bool) -> list[dict[str, Any]]:
-    """``GET /connector-plugins``: each plugin once per class name, connectors first (Kafka lists
-    only connectors unless ``connectorsOnly=false``)."""
+    """``GET /connector-plugins``: sinks, sources, then the rest (transformations), each by class name;
+    only connectors unless ``connectors_only`` is false (Kafka's ``connectorsOnly=false``).  A plugin
+    is an object or mapping with ``class``, ``type`` and ``version``, or a tuple of the three."""
     out = []
     for plugin in plugins:
+        if isinstance(plugin, tuple):  # (class name, type, version)
+            plugin = dict(zip(("class", "type", "version"), plugin, strict=False))
         info = {"class": str(field_of(plugin, "class") or field_of(plugin, "class_name")
                              or field_of(plugin, "name")),
                 "type": text_of(field_of(plugin, "type") or field_of(plugin, "kind", "unknown")).lower(),
