@@ -242,7 +242,7 @@ class JdbcSinkTask:
                                    "auto.create=true or create the table)")
             db.execute(db.create_table_sql(table, shape.key, shape.values))
             log.info("jdbc sink %s: created table %s", self.connector, table)
-            pending[table] = [column.name for column in wanted]
+            pending[table] = [db.stored_name(column.name) for column in wanted]
             return
         missing = [c for c in wanted if not any(db.same_name(name, c.name) for name in known)]
         if missing:
@@ -254,7 +254,7 @@ class JdbcSinkTask:
                     raise missing_column_error(str(table), column)
                 db.execute(db.add_column_sql(table, column))
                 log.info("jdbc sink %s: added column %s to %s", self.connector, column.name, table)
-            known = [*known, *(c.name for c in missing)]
+            known = [*known, *(db.stored_name(c.name) for c in missing)]
         pending[table] = list(known)
 
 

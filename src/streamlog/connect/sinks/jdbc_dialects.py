@@ -132,12 +132,18 @@ class SqlDialect:
         name = self.quote(table.name, force=force)
         return f"{self.quote(table.schema, force=force)}.{name}" if table.schema else name
 
+    def stored_name(self, name: str) -> str:
+        """The name the database keeps for an identifier the sink writes (PostgreSQL folds unquoted names)."""
+        if self.dialect is Dialect.POSTGRESQL and not self.quote_identifiers:
+            return name.lower()
+        return name
+
     def same_name(self, existing: str, wanted: str) -> bool:
         """Whether a column the database reports is the one a field names (SQLite compares names without
         case; PostgreSQL folds unquoted names to lower case)."""
         if self.dialect is Dialect.SQLITE:
             return existing.lower() == wanted.lower()
-        return existing == (wanted if self.quote_identifiers else wanted.lower())
+        return existing == self.stored_name(wanted)
 
     # -- transactions -----------------------------------------------------------------------------------
     def begin(self) -> None:
