@@ -82,6 +82,7 @@ def needs_of(workload: str) -> tuple[str, ...]:
 def start_brokers(names: list[str], work: Path, durable: bool, notes: list[str]) -> list[BenchBroker]:
     started = []
     for name in names:
+        (work / name).mkdir(parents=True, exist_ok=True)
         broker = BenchBroker(name, name, memory=not durable, work_dir=work / name)
         try:
             broker.start()
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from tests.support.pgcluster import PgCluster
 
     brokers = start_brokers(args.brokers, work, args.durable, notes) if runnable else []
-    pg = PgCluster()
+    pg = PgCluster(pgload.SETTINGS)
     runs = Runs(notes)
     ceiling: dict[str, Any] = {}
     try:

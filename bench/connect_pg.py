@@ -1,13 +1,19 @@
 """The PostgreSQL side of ``bench.connect``: the tables, the write loads, slots, and the ceiling.
 
 Theory of operation: the benchmark runs one throwaway cluster (``tests.support.pgcluster``: initdb in a
-temporary directory, ``wal_level=logical``, fsync and synchronous commit off) and never touches the
-machine's own server.  :func:`prepare` creates the two captured tables and one publication over them:
+temporary directory, ``wal_level=logical``, fsync off) and never touches the machine's own server.  It
+runs with ``synchronous_commit`` on (:data:`SETTINGS`): a walsender decodes WAL only up to the flush
+position, and with asynchronous commits that position moves once per ``wal_writer_delay`` (200 ms), which
+would then be most of every commit-to-visible latency (with fsync off a flush costs next to nothing).
+:func:`prepare` creates the two captured tables and one publication over them:
 
 * ``bench_orders`` (the throughput load): ``id bigint`` primary key, ``customer_id integer``,
   ``amount numeric(12,2)``, ``status text``, ``updated_at timestamptz``, ``note text`` (about 40 bytes).
 * ``bench_latency`` (the latency load): ``id bigint`` primary key, ``committed_at_us bigint`` (the
   writer's wall clock just before its commit), ``note text``.
+
+and ``bench_marker``, outside the publication: after a load, one row there puts a WAL record past the
+load's end LSN, so a reader stopping at that LSN sees it reached at once.
 
 :func:`plan_load` draws a write load from a seed: transactions of 10 to 100 row changes, about half
 inserts of new ids and half updates of ids inserted by earlier transactions (never a primary-key change
@@ -45,6 +51,8 @@ from psycopg2.extras import execute_values
 ORDERS: Final = "bench_orders"
 LATENCY: Final = "bench_latency"
 PUBLICATION: Final = "bench_pub"
+MARKER: Final = "bench_marker"
+SETTINGS: Final = {"synchronous_commit": "on"}
 STATUSES: Final = ("new", "paid", "packed", "shipped", "delivered")
 NOTE: Final = "order placed through the benchmark shop, "  # about 40 bytes
 
@@ -52,6 +60,7 @@ DDL: Final = (
     f"CREATE TABLE {ORDERS} (id bigint PRIMARY KEY, customer_id integer NOT NULL, "
     "amount numeric(12,2) NOT NULL, status text NOT NULL, updated_at timestamptz NOT NULL, note text)",
     f"CREATE TABLE {LATENCY} (id bigint PRIMARY KEY, committed_at_us bigint NOT NULL, note text)",
+    f"CREATE TABLE {MARKER} (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())",
     f"CREATE PUBLICATION {PUBLICATION} FOR TABLE {ORDERS}, {LATENCY}",
 )
 
@@ -184,6 +193,7 @@ def write_load(dsn: str, plan: list[Transaction], stop: threading.Event | None =
         with conn.cursor() as cur:
             cur.execute("SELECT pg_current_wal_lsn()::text")
             end = str(cur.fetchone()[0])
+            cur.execute(f"INSERT INTO {MARKER} DEFAULT VALUES")
         conn.commit()
     finally:
         conn.close()

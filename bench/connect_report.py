@@ -90,8 +90,9 @@ def render(report: dict[str, Any]) -> str:
     lines = ["# Connector benchmark", "",
              f"Generated {report['generated']} by `{report['command']}` ({report['duration_s']:.0f} s).", "",
              f"Brokers: {brokers}.  One throwaway PostgreSQL cluster (initdb in a temporary directory, "
-             "`wal_level=logical`, fsync and synchronous_commit off).  Each connector runs alone in a "
-             "process of its own (a Streamlog connect worker, `offset.flush.interval.ms` "
+             "`wal_level=logical`, fsync off, synchronous_commit on: see bench/connect_pg.py).  Each "
+             "connector runs alone in a process of its own (a Streamlog connect worker, "
+             "`offset.flush.interval.ms` "
              f"{s.get('offset_flush_ms', 10000):,}), JsonConverter with schemas (Kafka Connect's default).  "
              f"CDC load: {s['changes']:,} row changes (inserts and updates, 10 to 100 per transaction).  "
              f"Latency: {s['latency_rows']:,} single-row transactions, one every "

@@ -42,7 +42,7 @@ KEY_SCHEMA: Final = {"type": "struct", "name": "bench.Key", "optional": False,
 VALUE_SCHEMA: Final = {"type": "struct", "name": "bench.Order", "optional": False, "fields": [
     {"field": "id", "type": "int64", "optional": False},
     {"field": "customer_id", "type": "int32", "optional": False},
-    {"field": "amount", "type": "double", "optional": False},
+    {"field": "amount", "type": "float64", "optional": False},
     {"field": "status", "type": "string", "optional": False},
     {"field": "note", "type": "string", "optional": True},
     {"field": "seq", "type": "int64", "optional": False},
