@@ -1,0 +1,541 @@
+"""The Postgres change-data-capture source (Debezium's PostgresConnector, over pgoutput).
+
+Theory of operation.  One task per connector (one replication slot).  ``start`` checks the server
+(pg_setup), creates the publication, reads the stored offset (pg_offsets) and decides whether to snapshot
+(``snapshot.mode``).  A snapshot needs an exported snapshot that matches a slot position: when the slot
+does not exist yet it is created with ``EXPORT_SNAPSHOT`` (its consistent point P); when it exists (a
+restart in the middle of a snapshot, ``always``, ``when_needed``) a TEMPORARY slot gives a fresh exported
+snapshot and its own point P.  ``poll`` first returns the snapshot's rows as ``op: r`` records
+(pg_snapshot), recording in the offsets which key range of which table was read at which LSN
+(``snapshot_coverage``), so a restart resumes after the last key emitted instead of re-reading.  Then it
+streams from the slot (pg_stream) and turns each committed transaction into records (pg_changes); a
+change committed before the LSN its row was read at is already in the snapshot and is not emitted again.
+So across crashes, also mid-snapshot, every change is emitted once (the runner's exactly-once mode makes
+the records and their offsets atomic).
+
+Postgres learns an LSN is safe only in ``offsets_committed`` (the broker has every record up to it, the
+offset is stored): the stored ``lsn_commit`` becomes the slot's flush position.  Heartbeats
+(``heartbeat.interval.ms``) carry the server's WAL position when no transaction is pending, so an idle or
+filtered-out database still lets the slot advance.  A lost replication connection is re-opened with
+backoff from the last record emitted; after ``reconnect.timeout.ms`` the task fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import psycopg2
+
+from streamlog.connect.api import (
+    ConfigDef,
+    ConfigKey,
+    ConfigType,
+    ConnectError,
+    ConnectorConfig,
+    ConnectorKind,
+    ConnectorPlugin,
+    SourceOffset,
+    SourcePartition,
+    SourceRecord,
+    SourceTaskContext,
+)
+from streamlog.connect.sources import pgoutput as pg
+from streamlog.connect.sources.pg_changes import ChangeBuilder, ChangeOptions, Transaction
+from streamlog.connect.sources.pg_envelope import (
+    HEARTBEAT_KEY_SCHEMA,
+    HEARTBEAT_VALUE_SCHEMA,
+    ColumnInfo,
+    ColumnMapper,
+    Op,
+    SIMPLE_MAPPER,
+    SourceInfo,
+    TableInfo,
+    TableSchemas,
+)
+from streamlog.connect.sources.pg_offsets import CdcOffset, source_partition
+from streamlog.connect.sources.pg_setup import (
+    AutocreateMode,
+    DatabaseSettings,
+    SlotState,
+    check_server,
+    check_slot,
+    connect,
+    ensure_publication,
+    query,
+)
+from streamlog.connect.sources.pg_snapshot import (
+    SnapshotReader,
+    TableFilter,
+    TablePlan,
+    begin_snapshot,
+    describe_table,
+    list_tables,
+)
+from streamlog.connect.sources.pg_stream import ReplicationStream
+
+log = logging.getLogger(__name__)
+
+_S, _I, _B, _L = ConfigType.STRING, ConfigType.INT, ConfigType.BOOLEAN, ConfigType.LIST
+SNAPSHOT_MODES = ("initial", "no_data", "never", "initial_only", "always", "when_needed")
+
+CONFIG_DEF = ConfigDef(
+    keys=(
+        ConfigKey("topic.prefix", _S, doc="Prefix of every topic name; also the source partition's server"),
+        ConfigKey("database.hostname", _S, doc="PostgreSQL host"),
+        ConfigKey("database.port", _I, "5432", "PostgreSQL port"),
+        ConfigKey("database.user", _S, doc="User (needs REPLICATION)"),
+        ConfigKey("database.password", ConfigType.PASSWORD, "", "Password"),
+        ConfigKey("database.dbname", _S, doc="Database to capture"),
+        ConfigKey("database.connect.timeout", _I, "10000", "Connection timeout, ms"),
+        ConfigKey("plugin.name", _S, "pgoutput", "Logical decoding plugin (pgoutput only)",
+                  ("pgoutput", "decoderbufs")),
+        ConfigKey("slot.name", _S, "debezium", "Replication slot"),
+        ConfigKey("slot.drop.on.stop", _B, "false", "Drop the slot when the task stops"),
+        ConfigKey("publication.name", _S, "dbz_publication", "Publication"),
+        ConfigKey("publication.autocreate.mode", _S, "all_tables", "Publication creation",
+                  tuple(m.value for m in AutocreateMode)),
+        ConfigKey("schema.include.list", _L, "", "Schemas to capture (regexes)"),
+        ConfigKey("schema.exclude.list", _L, "", "Schemas not to capture (regexes)"),
+        ConfigKey("table.include.list", _L, "", "Tables to capture, schema.table (regexes)"),
+        ConfigKey("table.exclude.list", _L, "", "Tables not to capture (regexes)"),
+        ConfigKey("column.include.list", _L, "", "Columns to capture, schema.table.column (regexes)"),
+        ConfigKey("column.exclude.list", _L, "", "Columns not to capture (regexes)"),
+        ConfigKey("snapshot.mode", _S, "initial", "When to snapshot", SNAPSHOT_MODES),
+        ConfigKey("snapshot.fetch.size", _I, "10240", "Rows fetched per round trip in the snapshot"),
+        ConfigKey("max.batch.size", _I, "2048", "Most records per poll"),
+        ConfigKey("poll.interval.ms", _I, "500", "Longest wait for changes in one poll"),
+        ConfigKey("tombstones.on.delete", _B, "true", "A tombstone after each delete"),
+        ConfigKey("skipped.operations", _L, "t", "Operations not emitted: c, u, d, t, none"),
+        ConfigKey("decimal.handling.mode", _S, "precise", "numeric as", ("precise", "double", "string")),
+        ConfigKey("time.precision.mode", _S, "adaptive", "Temporal types as",
+                  ("adaptive", "adaptive_time_microseconds", "connect")),
+        ConfigKey("binary.handling.mode", _S, "bytes", "bytea as", ("bytes", "base64", "base64-url-safe", "hex")),
+        ConfigKey("interval.handling.mode", _S, "numeric", "interval as", ("numeric", "string")),
+        ConfigKey("hstore.handling.mode", _S, "json", "hstore as", ("json", "map")),
+        ConfigKey("money.fraction.digits", _I, "2", "Scale of money values"),
+        ConfigKey("unavailable.value.placeholder", _S, "__debezium_unavailable_value",
+                  "Value of an unchanged TOAST column"),
+        ConfigKey("heartbeat.interval.ms", _I, "0", "Heartbeat period (0: off)"),
+        ConfigKey("heartbeat.action.query", _S, doc="SQL run before each heartbeat", optional=True),
+        ConfigKey("topic.heartbeat.prefix", _S, "__debezium-heartbeat", "Heartbeat topic prefix"),
+        ConfigKey("topic.transaction", _S, "transaction", "Transaction metadata topic suffix"),
+        ConfigKey("provide.transaction.metadata", _B, "false", "Transaction BEGIN/END records and blocks"),
+        ConfigKey("status.update.interval.ms", _I, "10000", "Standby status period, ms"),
+        ConfigKey("reconnect.timeout.ms", _I, "60000",
+                  "Streamlog: how long to retry a lost replication connection before failing"),
+    ),
+    unsupported={
+        "snapshot.mode.class": "custom snapshotters are not supported",
+        "snapshot.isolation.mode": "the snapshot always reads in REPEATABLE READ with the slot's exported snapshot",
+        "snapshot.select.statement.overrides": "not supported",
+        "snapshot.include.collection.list": "not supported: use table.include.list",
+        "incremental.snapshot.chunk.size": "incremental snapshots are not supported",
+        "signal.data.collection": "signals (incremental/blocking snapshots) are not supported",
+        "signal.enabled.channels": "signals are not supported",
+        "message.key.columns": "not supported: keys are the primary key",
+        "replica.identity.autoset.values": "not supported: set REPLICA IDENTITY with ALTER TABLE",
+        "slot.failover": "not supported",
+        "slot.stream.params": "not supported",
+        "lsn.flush.mode": "the LSN is always flushed by the connector after the broker acknowledged it",
+        "flush.lsn.source": "the LSN is always flushed by the connector after the broker acknowledged it",
+        "offset.mismatch.strategy": "not supported",
+        "schema.refresh.mode": "columns are refreshed from the catalog on each Relation message",
+        "datatype.propagate.source.type": "not supported",
+        "column.propagate.source.type": "not supported",
+        "column.mask.hash": "column masking is not supported",
+        "column.truncate.to.length.chars": "not supported",
+        "converters": "custom converters are not supported",
+        "message.prefix.include.list": "not supported",
+        "message.prefix.exclude.list": "not supported",
+        "include.unknown.datatypes": "not supported",
+        "database.initial.statements": "not supported",
+        "database.tcpKeepAlive": "not supported",
+        "publish.via.partition.root": "not supported",
+        "notification.enabled.channels": "not supported",
+    },
+    prefixes=("database.ssl",),
+)
+
+
+def validate(config: ConnectorConfig) -> None:
+    if config.get_string("plugin.name") != "pgoutput":
+        raise ConnectError("plugin.name=decoderbufs is not supported: Streamlog decodes pgoutput only "
+                           "(set plugin.name=pgoutput; it is built into PostgreSQL 10+)")
+    allowed = {"c", "u", "d", "t", "none"}
+    bad = [op for op in config.get_list("skipped.operations") if op not in allowed]
+    if bad:
+        raise ConnectError(f"skipped.operations: unknown operation(s) {', '.join(bad)} (use c, u, d, t or none)")
+
+
+def column_mapper(raw: Mapping[str, str]) -> ColumnMapper:
+    """The type mapping for these options (pg_types' when present, else the simple built-in one)."""
+    del raw
+    return SIMPLE_MAPPER
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class PostgresCdcTask:
+    """The source task (see the module docstring)."""
+
+    def __init__(self, config: ConnectorConfig) -> None:
+        self._config = config
+        self._conn: Any = None
+        self._stream: ReplicationStream | None = None
+        self._temp_stream: ReplicationStream | None = None
+        self._reader: SnapshotReader | None = None
+        self._snapshot_lsn = 0
+        self._tables: dict[int, TableSchemas] = {}
+        self._type_names: dict[int, str] = {}
+        self._txn: Transaction | None = None
+        self._confirmed = 0
+        self._last_heartbeat = time.monotonic()
+        self._streaming_enabled = True
+        self._lost_since: float | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def start(self, context: SourceTaskContext) -> None:
+        config = context.config
+        self._config = config
+        self._prefix = str(config.get_string("topic.prefix"))
+        self._settings = DatabaseSettings.from_config(config.raw)
+        self._slot = str(config.get_string("slot.name"))
+        self._publication = str(config.get_string("publication.name"))
+        self._mode = str(config.get_string("snapshot.mode"))
+        skipped = {op for op in config.get_list("skipped.operations") if op != "none"}
+        self._filter = TableFilter(tuple(config.get_list("schema.include.list")),
+                                   tuple(config.get_list("schema.exclude.list")),
+                                   tuple(config.get_list("table.include.list")),
+                                   tuple(config.get_list("table.exclude.list")))
+        self._column_include = config.get_list("column.include.list")
+        self._column_exclude = config.get_list("column.exclude.list")
+        self._mapper: ColumnMapper = column_mapper(config.raw)
+        self._max_batch = config.get_int("max.batch.size")
+        self._heartbeat_ms = config.get_int("heartbeat.interval.ms")
+        self._builder = ChangeBuilder(
+            ChangeOptions(self._prefix, self._settings.dbname, config.get_bool("tombstones.on.delete"),
+                          frozenset(skipped), config.get_bool("provide.transaction.metadata"),
+                          str(config.get_string("topic.transaction"))),
+            self._table_by_oid, now_us)
+
+        self._conn = connect(self._settings)
+        self._conn.autocommit = True
+        check_server(self._conn, self._settings)
+        captured = [f"{schema}.{table}" for _oid, schema, table in list_tables(self._conn, self._filter)]
+        ensure_publication(self._conn, self._publication,
+                           AutocreateMode(str(config.get_string("publication.autocreate.mode"))), captured,
+                           sorted(skipped))
+        slot = check_slot(self._conn, self._slot, self._settings)
+        stored = CdcOffset.from_map(context.offset(source_partition(self._prefix)))
+        self._position = stored or CdcOffset()
+        snapshot = self._needs_snapshot(stored, slot)
+        log.info("postgres-cdc %s: slot %s %s, stored offset %s, snapshot %s", self._prefix, self._slot,
+                 "exists" if slot else "missing", stored.to_map() if stored else None, snapshot)
+        self._stream = ReplicationStream(self._settings)
+        snapshot_name: str | None = None
+        if slot is None:
+            created = self._stream.create_slot(self._slot, export=snapshot)
+            self._snapshot_lsn, snapshot_name = created.consistent_point, created.snapshot_name
+        elif snapshot:
+            self._temp_stream = ReplicationStream(self._settings)
+            created = self._temp_stream.create_slot(f"{self._slot}_snapshot_{self._conn.get_backend_pid()}"[:63],
+                                                    temporary=True)
+            self._snapshot_lsn, snapshot_name = created.consistent_point, created.snapshot_name
+        if snapshot:
+            self._begin_snapshot(snapshot_name, stored)
+        self._streaming_enabled = self._mode != "initial_only"
+
+    def _needs_snapshot(self, stored: CdcOffset | None, slot: SlotState | None) -> bool:
+        incomplete = stored is None or stored.snapshot_completed is False
+        if self._mode in ("no_data", "never"):
+            return False
+        if self._mode == "always":
+            return True
+        if self._mode == "when_needed":
+            return incomplete or slot is None
+        return incomplete  # initial, initial_only
+
+    def _begin_snapshot(self, snapshot_name: str | None, stored: CdcOffset | None) -> None:
+        resume = stored is not None and stored.snapshot_completed is False and self._mode != "always"
+        coverage = {table: list(ranges) for table, ranges in (stored.coverage if resume and stored else {}).items()}
+        conn = connect(self._settings)
+        begin_snapshot(conn, snapshot_name)
+        plans: list[TablePlan] = []
+        for oid, schema, table in list_tables(conn, self._filter):
+            info = describe_table(conn, oid)
+            if info is None:
+                continue
+            self._tables[oid] = self._schemas(info)
+            ranges = coverage.get(f"{schema}.{table}")
+            if ranges and ranges[-1][0] is None:
+                continue  # read completely before
+            if ranges and info.key_columns:
+                plans.append(TablePlan(info, ranges[-1][0]))
+            else:
+                coverage.pop(f"{schema}.{table}", None)
+                plans.append(TablePlan(info))
+        conn.commit()  # the catalog reads; the snapshot transaction starts again for the rows
+        begin_snapshot(conn, snapshot_name)
+        self._coverage = coverage
+        self._reader = SnapshotReader(conn, plans, self._config.get_int("snapshot.fetch.size"))
+        base = stored if stored is not None and self._mode == "always" else (stored or CdcOffset())
+        self._position = base.with_(snapshot_completed=False, coverage=self._frozen_coverage())
+        for table in self._reader.tables_done_without_rows:
+            self._coverage[table] = [(None, self._snapshot_lsn)]
+        if self._reader.finished:
+            self._finish_snapshot()
+
+    def _frozen_coverage(self) -> dict[str, tuple[tuple[tuple[str | None, ...] | None, int], ...]]:
+        return {table: tuple(ranges) for table, ranges in self._coverage.items()}
+
+    def _finish_snapshot(self) -> None:
+        assert self._reader is not None
+        self._reader.close()
+        self._reader = None
+        self._position = self._position.with_(snapshot_completed=True, coverage=self._frozen_coverage())
+        if self._temp_stream is not None:
+            self._temp_stream.close()
+            self._temp_stream = None
+
+    def _schemas(self, info: TableInfo) -> TableSchemas:
+        include, exclude = self._column_include, self._column_exclude
+
+        def keep(name: str) -> bool:
+            import re
+            if include:
+                return any(re.fullmatch(p, name, re.IGNORECASE) for p in include)
+            return not any(re.fullmatch(p, name, re.IGNORECASE) for p in exclude)
+
+        return TableSchemas(info, self._prefix, self._mapper, column_filter=keep,
+                            unavailable_placeholder=str(self._config.get_string("unavailable.value.placeholder")))
+
+    def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        for stream in (self._temp_stream, self._stream):
+            if stream is not None:
+                stream.close()
+        self._stream = self._temp_stream = None
+        if self._conn is not None:
+            try:
+                if self._config.get_bool("slot.drop.on.stop"):
+                    query(self._conn, "SELECT pg_drop_replication_slot(%s) FROM pg_replication_slots "
+                                      "WHERE slot_name = %s AND active_pid IS NULL", (self._slot, self._slot))
+            except psycopg2.Error as exc:
+                log.warning("could not drop slot %s: %s", self._slot, exc)
+            self._conn.close()
+            self._conn = None
+
+    # -- polling -------------------------------------------------------------------------------------------
+    def poll(self, timeout_s: float) -> Sequence[SourceRecord]:
+        if self._reader is not None:
+            return self._snapshot_batch()
+        if not self._streaming_enabled:
+            time.sleep(timeout_s)
+            return []
+        deadline = time.monotonic() + timeout_s
+        try:
+            if self._stream is None or not self._stream.streaming:
+                self._start_streaming()
+            assert self._stream is not None
+            messages = self._stream.read(max(0.0, deadline - time.monotonic()))
+            self._lost_since = None
+        except (psycopg2.OperationalError, psycopg2.InterfaceError, psycopg2.DatabaseError) as exc:
+            self._connection_lost(exc, deadline)
+            return []
+        out: list[SourceRecord] = []
+        for message in messages:
+            out.extend(self._handle(message.data_start, pg.decode(message.payload)))
+        out.extend(self._maybe_heartbeat())
+        return out
+
+    def _snapshot_batch(self) -> list[SourceRecord]:
+        assert self._reader is not None
+        rows = self._reader.next_batch(self._max_batch)
+        partition = source_partition(self._prefix)
+        out: list[SourceRecord] = []
+        read_us = now_us()
+        for row in rows:
+            schemas = self._schemas_for(row.table)
+            table = row.table.qualified
+            ranges = self._coverage.setdefault(table, [])
+            if row.table.key_columns:
+                key = schemas.key_texts(row.texts)
+                if ranges and ranges[-1][1] == self._snapshot_lsn and ranges[-1][0] is not None:
+                    ranges[-1] = (key, self._snapshot_lsn)
+                else:
+                    ranges.append((key, self._snapshot_lsn))
+            for done in row.tables_done:
+                done_ranges = self._coverage.setdefault(done, [])
+                if done_ranges and done_ranges[-1][1] == self._snapshot_lsn and done_ranges[-1][0] is not None:
+                    done_ranges[-1] = (None, self._snapshot_lsn)
+                else:
+                    done_ranges.append((None, self._snapshot_lsn))
+            last = row.marker.value == "last"
+            self._position = self._position.with_(
+                lsn_proc=self._snapshot_lsn, snapshot_completed=last, last_snapshot_record=last,
+                coverage=self._frozen_coverage())
+            source = SourceInfo(self._prefix, self._settings.dbname, row.table.schema, row.table.table, read_us,
+                                row.marker, lsn=self._snapshot_lsn)
+            value = schemas.envelope(Op.READ, None, row.texts, source, now_us())
+            out.append(SourceRecord(partition, self._position.to_map(), schemas.topic, schemas.key_schema,
+                                    schemas.key(row.texts), schemas.envelope_schema, value,
+                                    timestamp=read_us // 1000))
+        if self._reader.finished:
+            self._finish_snapshot()
+        return out
+
+    def _schemas_for(self, info: TableInfo) -> TableSchemas:
+        for schemas in self._tables.values():
+            if schemas.info.qualified == info.qualified:
+                return schemas
+        return self._schemas(info)
+
+    def _start_streaming(self) -> None:
+        if self._stream is None:
+            self._stream = ReplicationStream(self._settings)
+        self._txn = None
+        start = self._position.lsn_commit
+        try:
+            self._stream.start(self._slot, start, self._publication,
+                               self._config.get_int("status.update.interval.ms") / 1000)
+        except psycopg2.errors.ObjectInUse as exc:
+            raise ConnectError(f"replication slot {self._slot!r} is in use by another connection: stop that "
+                               "reader, or set slot.name to another slot") from exc
+        except psycopg2.errors.UndefinedObject as exc:
+            raise ConnectError(f"replication slot {self._slot!r} does not exist any more: {exc}".strip()) from exc
+        log.info("postgres-cdc %s: streaming from slot %s at %X", self._prefix, self._slot, start)
+
+    def _connection_lost(self, exc: Exception, deadline: float) -> None:
+        now = time.monotonic()
+        if self._lost_since is None:
+            self._lost_since = now
+            log.warning("postgres-cdc %s: replication connection lost (%s); reconnecting", self._prefix,
+                        " ".join(str(exc).split()))
+        if now - self._lost_since > self._config.get_int("reconnect.timeout.ms") / 1000:
+            raise ConnectError(f"PostgreSQL replication connection lost and not back within "
+                               f"reconnect.timeout.ms: {' '.join(str(exc).split())}") from exc
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+        self._txn = None
+        try:
+            if self._conn is not None:
+                self._conn.close()
+        except psycopg2.Error:
+            pass
+        try:
+            self._conn = connect(self._settings)
+            self._conn.autocommit = True
+        except ConnectError:
+            self._conn = None
+        time.sleep(max(0.0, min(1.0, deadline - time.monotonic())))
+
+    def _handle(self, lsn: int, message: pg.PgOutputMessage) -> list[SourceRecord]:
+        if isinstance(message, pg.Begin):
+            self._txn = Transaction(message)
+            return []
+        if isinstance(message, pg.Commit):
+            txn, self._txn = self._txn, None
+            if txn is None:
+                return []
+            records, self._position = self._builder.transaction(txn, message, self._position)
+            return records
+        if isinstance(message, pg.Relation):
+            self._relation(message)
+            return []
+        if isinstance(message, pg.Message) and not message.transactional:
+            if message.lsn < self._position.lsn_commit:
+                return []
+            record, self._position = self._builder.standalone_message(message, self._position)
+            return [record]
+        if isinstance(message, pg.Insert | pg.Update | pg.Delete | pg.Truncate | pg.Message):
+            if self._txn is not None:
+                self._txn.changes.append((lsn, message))
+        return []
+
+    def _relation(self, relation: pg.Relation) -> None:
+        """A (new) shape of a table: columns from the message, nullability and key from the catalog."""
+        if not self._filter.captures(relation.namespace, relation.name):
+            self._tables.pop(relation.oid, None)
+            return
+        catalog = describe_table(self._catalog(), relation.oid)
+        by_name = {c.name: c for c in catalog.columns} if catalog else {}
+        columns = []
+        for column in relation.columns:
+            known = by_name.get(column.name)
+            type_name = known.type_name if known and known.type_oid == column.type_oid else self._type_name(
+                column.type_oid)
+            columns.append(ColumnInfo(column.name, column.type_oid, column.type_modifier, type_name,
+                                      known.optional if known else True))
+        key = catalog.key_columns if catalog else tuple(c.name for c in relation.columns if c.key)
+        info = TableInfo(relation.namespace or "pg_catalog", relation.name, tuple(columns), key,
+                         relation.replica_identity.value)
+        self._tables[relation.oid] = self._schemas(info)
+
+    def _catalog(self) -> Any:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self._settings)
+            self._conn.autocommit = True
+        return self._conn
+
+    def _type_name(self, oid: int) -> str:
+        if oid not in self._type_names:
+            rows = query(self._catalog(), "SELECT typname FROM pg_type WHERE oid = %s", (oid,))
+            self._type_names[oid] = str(rows[0][0]) if rows else "text"
+        return self._type_names[oid]
+
+    def _table_by_oid(self, oid: int) -> TableSchemas | None:
+        return self._tables.get(oid)
+
+    def _maybe_heartbeat(self) -> list[SourceRecord]:
+        if self._heartbeat_ms <= 0 or self._txn is not None or self._stream is None:
+            return []
+        if (time.monotonic() - self._last_heartbeat) * 1000 < self._heartbeat_ms:
+            return []
+        self._last_heartbeat = time.monotonic()
+        action = self._config.get_string("heartbeat.action.query")
+        if action:
+            try:
+                query(self._catalog(), action)
+            except psycopg2.Error as exc:
+                log.warning("heartbeat.action.query failed: %s", " ".join(str(exc).split()))
+        position = self._position
+        wal_end = self._stream.wal_end
+        if wal_end > position.lsn_commit:
+            position = position.with_(lsn_commit=wal_end, events=0)
+        self._position = position
+        ts_ms = now_us() // 1000
+        topic = f"{self._config.get_string('topic.heartbeat.prefix')}.{self._prefix}"
+        return [SourceRecord(source_partition(self._prefix), position.to_map(), topic, HEARTBEAT_KEY_SCHEMA,
+                             {"serverName": self._prefix}, HEARTBEAT_VALUE_SCHEMA, {"ts_ms": ts_ms},
+                             timestamp=ts_ms)]
+
+    def offsets_committed(self, offsets: Mapping[str, tuple[SourcePartition, SourceOffset]]) -> None:
+        for partition, offset in offsets.values():
+            if dict(partition) != source_partition(self._prefix):
+                continue
+            stored = CdcOffset.from_map(offset)
+            if stored is None or stored.lsn_commit <= self._confirmed:
+                continue
+            if self._stream is not None and self._stream.streaming:
+                try:
+                    self._stream.confirm(stored.lsn_commit)
+                    self._confirmed = stored.lsn_commit
+                except psycopg2.Error as exc:
+                    log.warning("could not confirm LSN to PostgreSQL: %s", exc)
+
+
+def _task(config: ConnectorConfig) -> PostgresCdcTask:
+    return PostgresCdcTask(config)
+
+
+PLUGIN = ConnectorPlugin(
+    names=("postgres-cdc", "io.debezium.connector.postgresql.PostgresConnector"),
+    kind=ConnectorKind.SOURCE, config_def=CONFIG_DEF, task_factory=_task, validate=validate, max_tasks=1)
