@@ -73,6 +73,7 @@ def build_parser(*, serve_only: bool = False) -> argparse.ArgumentParser:
         from streamlog.cli import (
             cluster,
             completion,
+            connect,
             consume,
             groups,
             produce,
@@ -91,6 +92,7 @@ def build_parser(*, serve_only: bool = False) -> argparse.ArgumentParser:
         registry.add_parser(commands)
         schema.add_parser(commands)
         streams.add_parser(commands)
+        connect.add_parser(commands)
         profile_cmd.add_parser(commands)
         completion.add_parser(commands)
     return parser
