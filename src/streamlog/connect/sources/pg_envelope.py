@@ -43,6 +43,7 @@ from typing import Any, Final
 
 from streamlog.connect import data
 from streamlog.connect.data import Schema, Type, struct
+from streamlog.connect.sources.pg_types_base import ColumnType
 
 CONNECTOR_VERSION: Final = "2.7.0.streamlog"
 SOURCE_SCHEMA_NAME: Final = "io.debezium.connector.postgresql.Source"
@@ -75,6 +76,7 @@ class ColumnInfo:
     type_modifier: int
     type_name: str  # pg_type.typname (e.g. "int4", "_text", an enum's name)
     optional: bool = True
+    pg_type: ColumnType | None = None  # what pg_types maps (None: unknown, e.g. a column only pgoutput named)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,7 @@ class TableInfo:
 class ColumnMapper:
     """How a column's type becomes a Connect schema, and its text a value (pg_types provides these)."""
 
-    schema: Callable[[ColumnInfo], Schema]
+    schema: Callable[[ColumnInfo], Schema | None]  # None: the column is not captured
     value: Callable[[ColumnInfo, str], Any]
 
 
@@ -157,7 +159,9 @@ class TableSchemas:
         self.placeholder = unavailable_placeholder
         by_name = {column.name: column for column in info.columns}
         self.value_columns = tuple(
-            c for c in info.columns if c.name in info.key_columns or column_filter(f"{info.qualified}.{c.name}"))
+            c for c in info.columns
+            if mapper.schema(c) is not None
+            and (c.name in info.key_columns or column_filter(f"{info.qualified}.{c.name}")))
         self.key_columns = tuple(by_name[name] for name in info.key_columns if name in by_name)
         key_fields = [(c.name, self._column_schema(c, key=True)) for c in self.key_columns]
         self.key_schema: Schema | None = struct(f"{self.topic}.Key", key_fields) if key_fields else None
@@ -169,7 +173,7 @@ class TableSchemas:
             ("ts_us", data.OPTIONAL_INT64), ("ts_ns", data.OPTIONAL_INT64)], version=2)
 
     def _column_schema(self, column: ColumnInfo, *, key: bool = False) -> Schema:
-        schema = self.mapper.schema(column)
+        schema = self.mapper.schema(column) or data.OPTIONAL_STRING
         if key and schema.optional:
             return Schema(schema.type, False, schema.name, schema.version, schema.doc, schema.parameters,
                           schema.default, schema.fields, schema.items, schema.keys, schema.values)
@@ -177,13 +181,13 @@ class TableSchemas:
 
     def _convert(self, column: ColumnInfo, text: Any) -> Any:
         if text is None:
-            return None if column.optional else _fallback(self.mapper.schema(column))
+            return None if column.optional else _fallback(self.mapper.schema(column) or data.OPTIONAL_STRING)
         if text is UNCHANGED_TOAST:
             return self._placeholder_for(column)
         return self.mapper.value(column, text)
 
     def _placeholder_for(self, column: ColumnInfo) -> Any:
-        schema = self.mapper.schema(column)
+        schema = self.mapper.schema(column) or data.OPTIONAL_STRING
         if schema.type is Type.BYTES:
             return self.placeholder.encode()
         if schema.type is Type.ARRAY and schema.items is not None and schema.items.type is Type.STRING:

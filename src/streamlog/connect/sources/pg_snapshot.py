@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from streamlog.connect.sources.pg_envelope import ColumnInfo, SnapshotMarker, TableInfo
+from streamlog.connect.sources.pg_types_base import ColumnType
 from streamlog.connect.sources.pg_setup import query, quote_ident, quote_table
 
 _NUMERIC_TYPES = {"int2": int, "int4": int, "int8": int, "oid": int, "numeric": Decimal, "float4": float,
@@ -83,8 +84,15 @@ def describe_table(conn: Any, oid: int) -> TableInfo | None:
         return None
     schema, table, identity = head[0]
     columns = query(conn, """
-        SELECT a.attname, a.atttypid, a.atttypmod, t.typname, NOT a.attnotnull
+        SELECT a.attname, a.atttypid, a.atttypmod, t.typname, NOT a.attnotnull, t.typcategory,
+               et.oid, et.typname, et.typcategory, pg_get_expr(d.adbin, d.adrelid),
+               (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e
+                WHERE e.enumtypid = t.oid),
+               (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e
+                WHERE e.enumtypid = et.oid)
         FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+        LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
+        LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
         WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
         ORDER BY a.attnum""", (oid,))
     key = query(conn, """
@@ -92,10 +100,15 @@ def describe_table(conn: Any, oid: int) -> TableInfo | None:
         CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
         WHERE i.indrelid = %s AND i.indisprimary ORDER BY k.ord""", (oid,))
-    return TableInfo(schema, table,
-                     tuple(ColumnInfo(name, int(type_oid), int(typmod), typname, bool(optional))
-                           for name, type_oid, typmod, typname, optional in columns),
-                     tuple(name for (name,) in key), str(identity))
+    infos = []
+    for (name, type_oid, typmod, typname, optional, category, elem_oid, elem_name, elem_category, default,
+         labels, elem_labels) in columns:
+        element = None if elem_oid is None else ColumnType(
+            name, int(elem_oid), int(typmod), str(elem_name), str(elem_category), enum_values=tuple(elem_labels or ()))
+        column_type = ColumnType(name, int(type_oid), int(typmod), str(typname), str(category), element,
+                                 tuple(labels or ()), bool(optional), default)
+        infos.append(ColumnInfo(name, int(type_oid), int(typmod), str(typname), bool(optional), column_type))
+    return TableInfo(schema, table, tuple(infos), tuple(name for (name,) in key), str(identity))
 
 
 @dataclass(frozen=True, slots=True)

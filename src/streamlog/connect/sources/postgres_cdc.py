@@ -42,6 +42,8 @@ from streamlog.connect.api import (
     SourceRecord,
     SourceTaskContext,
 )
+from streamlog.connect.data import Schema
+from streamlog.connect.sources import pg_types
 from streamlog.connect.sources import pgoutput as pg
 from streamlog.connect.sources.pg_changes import ChangeBuilder, ChangeOptions, Transaction
 from streamlog.connect.sources.pg_envelope import (
@@ -75,6 +77,7 @@ from streamlog.connect.sources.pg_snapshot import (
     list_tables,
 )
 from streamlog.connect.sources.pg_stream import ReplicationStream
+from streamlog.connect.sources.pg_types import TypeOptions
 
 log = logging.getLogger(__name__)
 
@@ -109,13 +112,7 @@ CONFIG_DEF = ConfigDef(
         ConfigKey("poll.interval.ms", _I, "500", "Longest wait for changes in one poll"),
         ConfigKey("tombstones.on.delete", _B, "true", "A tombstone after each delete"),
         ConfigKey("skipped.operations", _L, "t", "Operations not emitted: c, u, d, t, none"),
-        ConfigKey("decimal.handling.mode", _S, "precise", "numeric as", ("precise", "double", "string")),
-        ConfigKey("time.precision.mode", _S, "adaptive", "Temporal types as",
-                  ("adaptive", "adaptive_time_microseconds", "connect")),
-        ConfigKey("binary.handling.mode", _S, "bytes", "bytea as", ("bytes", "base64", "base64-url-safe", "hex")),
-        ConfigKey("interval.handling.mode", _S, "numeric", "interval as", ("numeric", "string")),
-        ConfigKey("hstore.handling.mode", _S, "json", "hstore as", ("json", "map")),
-        ConfigKey("money.fraction.digits", _I, "2", "Scale of money values"),
+        *pg_types.CONFIG_KEYS,
         ConfigKey("unavailable.value.placeholder", _S, "__debezium_unavailable_value",
                   "Value of an unchanged TOAST column"),
         ConfigKey("heartbeat.interval.ms", _I, "0", "Heartbeat period (0: off)"),
@@ -150,7 +147,6 @@ CONFIG_DEF = ConfigDef(
         "converters": "custom converters are not supported",
         "message.prefix.include.list": "not supported",
         "message.prefix.exclude.list": "not supported",
-        "include.unknown.datatypes": "not supported",
         "database.initial.statements": "not supported",
         "database.tcpKeepAlive": "not supported",
         "publish.via.partition.root": "not supported",
@@ -170,10 +166,22 @@ def validate(config: ConnectorConfig) -> None:
         raise ConnectError(f"skipped.operations: unknown operation(s) {', '.join(bad)} (use c, u, d, t or none)")
 
 
-def column_mapper(raw: Mapping[str, str]) -> ColumnMapper:
-    """The type mapping for these options (pg_types' when present, else the simple built-in one)."""
-    del raw
-    return SIMPLE_MAPPER
+def column_mapper(config: ConnectorConfig) -> ColumnMapper:
+    """pg_types' mapping under the connector's options; columns pg_types has no description of (seen
+    only in a Relation message) fall back to the simple mapping."""
+    options = TypeOptions.from_config(config)
+
+    def schema(column: ColumnInfo) -> Schema | None:
+        if column.pg_type is None:
+            return SIMPLE_MAPPER.schema(column)
+        return pg_types.column_schema(column.pg_type, options)
+
+    def value(column: ColumnInfo, text: str) -> Any:
+        if column.pg_type is None:
+            return SIMPLE_MAPPER.value(column, text)
+        return pg_types.column_value(column.pg_type, text, options)
+
+    return ColumnMapper(schema, value)
 
 
 def now_us() -> int:
@@ -214,7 +222,7 @@ class PostgresCdcTask:
                                    tuple(config.get_list("table.exclude.list")))
         self._column_include = config.get_list("column.include.list")
         self._column_exclude = config.get_list("column.exclude.list")
-        self._mapper: ColumnMapper = column_mapper(config.raw)
+        self._mapper: ColumnMapper = column_mapper(config)
         self._max_batch = config.get_int("max.batch.size")
         self._heartbeat_ms = config.get_int("heartbeat.interval.ms")
         self._builder = ChangeBuilder(
@@ -470,10 +478,11 @@ class PostgresCdcTask:
         columns = []
         for column in relation.columns:
             known = by_name.get(column.name)
-            type_name = known.type_name if known and known.type_oid == column.type_oid else self._type_name(
-                column.type_oid)
-            columns.append(ColumnInfo(column.name, column.type_oid, column.type_modifier, type_name,
-                                      known.optional if known else True))
+            if known is not None and known.type_oid == column.type_oid:
+                columns.append(known)
+            else:
+                columns.append(ColumnInfo(column.name, column.type_oid, column.type_modifier,
+                                          self._type_name(column.type_oid)))
         key = catalog.key_columns if catalog else tuple(c.name for c in relation.columns if c.key)
         info = TableInfo(relation.namespace or "pg_catalog", relation.name, tuple(columns), key,
                          relation.replica_identity.value)
