@@ -118,7 +118,7 @@ def common_config_def(kind: ConnectorKind) -> ConfigDef:
 # -- reading files -----------------------------------------------------------------------------------
 
 _ESCAPES: Final = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
-_SEPARATOR: Final = re.compile(r"(?<!\\)(?:\\\\)*[=:\s]")
+_BLANKS: Final = " \t\f"
 
 
 def _unescape(text: str) -> str:
@@ -159,19 +159,27 @@ def _logical_lines(text: str) -> list[str]:
     return lines
 
 
+def _key_end(line: str) -> int:
+    """Where the key ends: the first unescaped ``=``, ``:`` or blank."""
+    i = 0
+    while i < len(line):
+        if line[i] == "\\":
+            i += 2
+            continue
+        if line[i] in "=:" or line[i] in _BLANKS:
+            return i
+        i += 1
+    return len(line)
+
+
 def parse_properties(text: str) -> dict[str, str]:
     """A Java ``.properties`` text as a dict (later keys win, as Properties.load)."""
     result: dict[str, str] = {}
     for line in _logical_lines(text):
-        match = _SEPARATOR.search(line)
-        if match is None:
-            result[_unescape(line)] = ""
-            continue
-        end = match.end() - 1
-        key, rest = line[:end], line[end:]
-        rest = rest.lstrip(" \t\f")
+        end = _key_end(line)
+        key, rest = line[:end], line[end:].lstrip(_BLANKS)
         if rest[:1] in ("=", ":"):
-            rest = rest[1:].lstrip(" \t\f")
+            rest = rest[1:].lstrip(_BLANKS)
         result[_unescape(key)] = _unescape(rest)
     return result
 
@@ -283,11 +291,15 @@ def _add(errors: dict[str, list[str]], key: str, message: str) -> None:
 
 def _check_connect_keys(raw: Mapping[str, str], plugin: ConnectorPlugin,
                         errors: dict[str, list[str]]) -> None:
+    defined = {key.name for key in _merged_def(plugin).keys}
     for name in raw:
+        if name in defined:
+            continue
+        if plugin.kind is ConnectorKind.SINK and name.startswith("topic.creation."):
+            errors[name] = [f"{name}: topic creation (KIP-158) applies to source connectors only"]
+            continue
         for prefix, reason in _UNSUPPORTED_PREFIXES.items():
-            own = any(key.name == name for key in plugin.config_def.keys)
-            common = any(key.name == name for key in common_config_def(plugin.kind).keys)
-            if name.startswith(prefix) and not own and not common:
+            if name.startswith(prefix):
                 errors[name] = [f"{name} is not supported by Streamlog: {reason}"]
     if raw.get("transaction.boundary", "poll").strip() in ("interval", "connector"):
         _add(errors, "transaction.boundary",

@@ -40,7 +40,9 @@ from streamlog.connect.plugins import transform_plugin
 
 log = logging.getLogger("streamlog.connect")
 
-PRODUCER_DEFAULTS: Final = {"acks": "all", "linger.ms": "5", "enable.idempotence": "true"}
+# murmur2_random: keyed records go where Kafka's Java producer puts them (librdkafka's own default is CRC32)
+PRODUCER_DEFAULTS: Final = {"acks": "all", "linger.ms": "5", "enable.idempotence": "true",
+                            "partitioner": "murmur2_random"}
 
 
 def client_settings(bootstrap: str, worker_config: Mapping[str, str], config: ConnectorConfig, kind: str,
@@ -114,7 +116,7 @@ class TopicCreator:
             return
         if self._admin is None:
             self._admin = AdminClient(self.admin_settings)
-        metadata = self._admin.list_topics(topic=topic, timeout=10)
+        metadata = self._admin.list_topics(timeout=10)  # all topics: naming one may auto-create it
         described = metadata.topics.get(topic)
         if described is None or described.error is not None:
             create_topic(self._admin, topic, self.partitions, self.replication, {})

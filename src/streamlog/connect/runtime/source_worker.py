@@ -13,7 +13,8 @@ answers ``offset(partition)`` from them, then polled in a loop until the worker 
 with).  Every ``offset.flush.interval.ms`` the producer is flushed, so every record polled so far is
 acknowledged (a failed delivery fails the task: nothing after it is committed), the pending offsets are
 written to the offsets topic and flushed, and only then does the task hear ``offsets_committed``.
-Stopping does a last flush and commit.  A crash loses at most the offsets since the last commit:
+Stopping does a last flush and commit; so does a failing task, for the records sent before the
+failure.  A crash loses at most the offsets since the last commit:
 those records are produced again after the restart (duplicates, never a loss).
 
 *Exactly-once* (``exactly.once.support=required``, KIP-618, ``transaction.boundary=poll``): a
@@ -33,6 +34,7 @@ broker's auto-creation, as Kafka Connect does when topic creation is off.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -162,19 +164,26 @@ class SourceWorkerTask(TaskThread):
     def _loop_at_least_once(self, task: SourceTask, producer: Producer) -> None:
         pending: dict[str, tuple[SourcePartition, SourceOffset]] = {}
         next_flush = time.monotonic() + self.flush_interval_s
-        while not self.stopping.is_set():
-            if self.paused.is_set():
-                self.stopping.wait(0.1)
-            else:
-                for record in task.poll(POLL_TIMEOUT_S):
-                    self._send(producer, record)
-                    pending[partition_id(record.source_partition)] = (record.source_partition,
-                                                                      record.source_offset)
-            producer.poll(0)
-            self._raise_delivery_error()
-            if time.monotonic() >= next_flush:
+        try:
+            while not self.stopping.is_set():
+                if self.paused.is_set():
+                    self.stopping.wait(0.1)
+                else:
+                    for record in task.poll(POLL_TIMEOUT_S):
+                        self._send(producer, record)
+                        pending[partition_id(record.source_partition)] = (record.source_partition,
+                                                                          record.source_offset)
+                producer.poll(0)
+                self._raise_delivery_error()
+                if time.monotonic() >= next_flush:
+                    self._commit_at_least_once(task, producer, pending)
+                    next_flush = time.monotonic() + self.flush_interval_s
+        except Exception:
+            # as Kafka Connect's final commit of a failed task: the records sent before the failure
+            # are still committed if the broker acknowledges them (a failed delivery stops this)
+            with contextlib.suppress(Exception):
                 self._commit_at_least_once(task, producer, pending)
-                next_flush = time.monotonic() + self.flush_interval_s
+            raise
         self._commit_at_least_once(task, producer, pending)
 
     def _commit_at_least_once(self, task: SourceTask, producer: Producer,
