@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,16 @@ from streamlog.connect.runtime.config import (
 from streamlog.connect.runtime.validate import validate_response
 
 BASE = {"name": "toy", "connector.class": "toy-source", "topic": "t"}
+LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+ONE_LINE = st.text(st.characters(codec="utf-8", exclude_characters=LINE_BREAKS))
+
+
+@contextlib.contextmanager
+def raises_with(text: str) -> Iterator[None]:
+    """A ConnectError whose message contains `text`."""
+    with pytest.raises(ConnectError) as caught:
+        yield
+    assert text in str(caught.value)
 
 
 def test_properties_syntax() -> None:
@@ -37,9 +49,7 @@ def test_properties_syntax() -> None:
         "transforms": "a,b", "escaped=key": "x\tyA", "empty": "", "trailing.backslash": "c:\\dir"}
 
 
-@given(st.dictionaries(st.text(st.characters(codec="utf-8", exclude_characters="\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"),
-                               min_size=1),
-                       st.text(st.characters(codec="utf-8", exclude_characters="\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"))))
+@given(st.dictionaries(ONE_LINE.filter(bool), ONE_LINE))
 def test_properties_round_trip(pairs: dict[str, str]) -> None:
     def escape(text: str, is_key: bool) -> str:
         out = text.replace("\\", "\\\\").replace("\t", "\\t")
@@ -57,8 +67,8 @@ def test_properties_round_trip(pairs: dict[str, str]) -> None:
 
 def test_yaml_flat_and_nested(tmp_path: Path) -> None:
     flat = tmp_path / "c.yaml"
-    flat.write_text("name: y\nconnector.class: toy-source\nrecords: 5\nvalue.converter.schemas.enable: false\n"
-                    "transforms: [a, b]\n")
+    flat.write_text("name: y\nconnector.class: toy-source\nrecords: 5\n"
+                    "value.converter.schemas.enable: false\ntransforms: [a, b]\n")
     assert load_config_file(flat) == {"name": "y", "connector.class": "toy-source", "records": "5",
                                       "value.converter.schemas.enable": "false", "transforms": "a,b"}
     nested = tmp_path / "c.yml"
@@ -68,7 +78,8 @@ def test_yaml_flat_and_nested(tmp_path: Path) -> None:
 
 def test_json_rest_payload_and_flat(tmp_path: Path) -> None:
     rest = tmp_path / "c.json"
-    rest.write_text('{"name": "j", "config": {"connector.class": "toy-source", "records": 3, "x.enable": true}}')
+    rest.write_text('{"name": "j", "config": {"connector.class": "toy-source", "records": 3, '
+                    '"x.enable": true}}')
     assert load_config_file(rest) == {"name": "j", "connector.class": "toy-source", "records": "3",
                                       "x.enable": "true"}
     flat = tmp_path / "f.json"
@@ -76,7 +87,7 @@ def test_json_rest_payload_and_flat(tmp_path: Path) -> None:
     assert load_config_file(flat) == {"name": "j", "connector.class": "toy-source"}
     broken = tmp_path / "b.json"
     broken.write_text("{")
-    with pytest.raises(ConnectError, match="not valid JSON"):
+    with raises_with("not valid JSON"):
         load_config_file(broken)
 
 
@@ -102,7 +113,8 @@ def test_defaults_and_typed_reads() -> None:
 
 @pytest.mark.parametrize(("extra", "message"), [
     ({"bogus.option": "1"}, "unknown option 'bogus.option'"),
-    ({"snapshot.mode": "never"}, "snapshot.mode is not supported by Streamlog: the toy source has no snapshot"),
+    ({"snapshot.mode": "never"},
+     "snapshot.mode is not supported by Streamlog: the toy source has no snapshot"),
     ({"records": "many"}, "Invalid value many for configuration records"),
     ({"errors.tolerance": "some"}, "String must be one of: none, all"),
     ({"exactly.once.support": "maybe"}, "exactly.once.support"),
@@ -124,30 +136,30 @@ def test_bad_source_configs(extra: dict[str, str], message: str) -> None:
 
 
 def test_missing_required_and_unknown_class() -> None:
-    with pytest.raises(ConnectError, match='"name"'):
+    with raises_with('"name"'):
         parse_connector_config({"connector.class": "toy-source"})
-    with pytest.raises(ConnectError, match='"connector.class"'):
+    with raises_with('"connector.class"'):
         parse_connector_config({"name": "x"})
-    with pytest.raises(ConnectError, match="unknown connector.class 'nope'"):
+    with raises_with("unknown connector.class 'nope'"):
         parse_connector_config({"name": "x", "connector.class": "nope"})
-    with pytest.raises(ConnectError, match='"sqlite.path"'):
+    with raises_with('"sqlite.path"'):
         parse_connector_config({"name": "x", "connector.class": "toy-sink", "topics": "a"})
 
 
 def test_sink_topics() -> None:
     sink = {"name": "s", "connector.class": "toy-sink", "sqlite.path": "/tmp/x.db"}
-    with pytest.raises(ConnectError, match="one of topics or topics.regex"):
+    with raises_with("one of topics or topics.regex"):
         parse_connector_config(sink)
-    with pytest.raises(ConnectError, match="one of topics or topics.regex"):
+    with raises_with("one of topics or topics.regex"):
         parse_connector_config({**sink, "topics": "a", "topics.regex": "a.*"})
-    with pytest.raises(ConnectError, match="not a valid regular expression"):
+    with raises_with("not a valid regular expression"):
         parse_connector_config({**sink, "topics.regex": "("})
-    with pytest.raises(ConnectError, match="applies to source connectors only"):
+    with raises_with("applies to source connectors only"):
         parse_connector_config({**sink, "topics": "a", "topic.creation.default.partitions": "1"})
     config, _ = parse_connector_config({**sink, "topics": "a, b", "consumer.override.max.poll.records": "5",
                                         "errors.deadletterqueue.topic.name": "dlq"})
     assert config.get_list("topics") == ["a", "b"]
-    with pytest.raises(ConnectError, match="unknown option 'errors.deadletterqueue.topic.name'"):
+    with raises_with("unknown option 'errors.deadletterqueue.topic.name'"):
         parse_connector_config({**BASE, "errors.deadletterqueue.topic.name": "dlq"})
 
 

@@ -7,13 +7,12 @@ import uuid
 from collections.abc import Callable
 
 from confluent_kafka.admin import AdminClient, ConfigResource
-
 from tests.support import connect_plugins
 from tests.support.streams_runtime import read_topic, wait_for
 
 from streamlog.connect.runtime.states import State
-from streamlog.streams.runtime.query_views import default_partition
 from streamlog.connect.runtime.worker import TaskStatus, Worker
+from streamlog.streams.runtime.query_views import default_partition
 
 
 def source_config(name: str, topic: str, **extra: str) -> dict[str, str]:
