@@ -144,15 +144,15 @@ def _ident(name: str) -> str:
 
 def _select(plan: TablePlan, key_types: dict[str, tuple[str, bool]]) -> tuple[str, list[Any]]:
     info = plan.info
-    columns = ", ".join(f"{_ident(c.name)}::text" for c in info.columns)
-    statement = f"SELECT {columns} FROM {quote_table(info.qualified)}"
+    columns = ", ".join(f"src.{_ident(c.name)}::text" for c in info.columns)
+    statement = f"SELECT {columns} FROM {quote_table(info.qualified)} AS src"
     params: list[Any] = []
     if info.key_columns:
         def collate(name: str) -> str:
             return ' COLLATE "C"' if key_types.get(name, ("", False))[1] else ""
 
-        def keyed(name: str) -> str:
-            return _ident(name) + collate(name)
+        def keyed(name: str) -> str:  # src.: the table's column, not the ::text output column of that name
+            return f"src.{_ident(name)}" + collate(name)
 
         if plan.after_key is not None:
             left = ", ".join(keyed(name) for name in info.key_columns)
