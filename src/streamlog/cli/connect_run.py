@@ -201,10 +201,13 @@ def run_worker(args: argparse.Namespace) -> int:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda _s, _f: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        for path, config in zip(args.configs, connectors, strict=True):
+            try:  # checked before anything starts (added before `start`, a connector is UNASSIGNED)
+                worker.add_connector(config)
+            except ConnectError as exc:
+                raise CliError(f"{path}: {exc}", 2) from None
         try:
             worker.start()
-            for config in connectors:
-                worker.add_connector(config)
         except ConnectError as exc:
             raise CliError(str(exc)) from None
         except Exception as exc:  # e.g. the brokers cannot be reached: one line, not a traceback
