@@ -7,7 +7,9 @@ and modifier per column, and a snapshot needs the table's columns in order.  Thi
 * `table_columns` — a table's columns in ``attnum`` order (dropped and generated columns left out, as
   pgoutput leaves them out), with nullability and the default's expression (``pg_get_expr``);
 * `primary_key` — the primary key's column names in key order (empty when the table has none);
-* `column_type` — one column described from a type OID and modifier (what a Relation message gives).
+* `column_type` — one column described from a type OID and modifier (what a Relation message gives);
+* `text_expression` — SQL selecting a column in its type's text output format (what pgoutput sends), for
+  snapshots: ``format('%s', col)``, not ``col::text`` (a cast is not always the output format).
 
 Type details are cached per connection DSN and type OID (`TypeDetails`); call `forget_types` when the
 catalog may have changed under the cache (pgoutput sends a Type message before a Relation that uses a
@@ -140,6 +142,18 @@ def table_columns(conn: Any, schema: str, table: str) -> tuple[ColumnType, ...]:
     return tuple(column_type(conn, int(type_oid), int(type_modifier), str(name), bool(optional),
                              None if default is None else str(default))
                  for name, type_oid, type_modifier, optional, default in rows)
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def text_expression(column: str) -> str:
+    """SQL for a column's value in its type's text output format, as pgoutput sends it (NULL stays NULL),
+    for a snapshot's SELECT.  Not ``col::text``: that cast differs from the output format for some types
+    (``true::text`` is 'true' where the output is 't'; char(n) loses its padding; inet gains a /32)."""
+    quoted = quote_ident(column)
+    return f"CASE WHEN {quoted} IS NULL THEN NULL ELSE format('%s', {quoted}) END"
 
 
 def primary_key(conn: Any, schema: str, table: str) -> tuple[str, ...]:

@@ -7,7 +7,8 @@ the connector's options (`TypeOptions`: ``decimal.handling.mode``, ``time.precis
 ``binary.handling.mode``, ``interval.handling.mode``, ``hstore.handling.mode``, ``money.fraction.digits``,
 ``include.unknown.datatypes``), or None when Debezium leaves the column out.  `column_value` turns one
 value, **in the type's text output format** (pgoutput's ``'t'`` column decoded as UTF-8, or a snapshot's
-``SELECT col::text`` / psycopg2 without typecasting), into the Connect value that schema describes.  The
+pg_catalog.text_expression's ``format('%s', col)``, or psycopg2 without typecasting; not ``col::text``,
+which differs for bool, char(n) and inet), into the Connect value that schema describes.  The
 session must use PostgreSQL's default ``DateStyle`` (ISO), ``IntervalStyle`` (postgres), ``bytea_output``
 (hex) and ``extra_float_digits`` (1: shortest exact floats); pgoutput's walsender does unless the server's
 configuration changes them.  The mapping of one column is worked out once and cached.
