@@ -38,7 +38,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -105,6 +105,8 @@ class SourceContext:
 class SourceWorkerTask(TaskThread):
     """One source task: see the module docstring."""
 
+    make_producer: Callable[[dict[str, Any]], Producer] = Producer  # tests replace it to inject failures
+
     def __init__(self, *, config: Config, plugin: ConnectorPlugin, task_id: int, bootstrap: str,
                  client_config: Mapping[str, str], offsets_topic: str, flush_interval_ms: int,
                  group_id: str) -> None:
@@ -132,7 +134,7 @@ class SourceWorkerTask(TaskThread):
                                    PRODUCER_DEFAULTS, forced)
         admin_settings = client_settings(self.bootstrap, self.client_config, self.config, "admin", {}, {})
         ensure_offsets_topic(AdminClient(admin_settings), self.offsets_topic)
-        producer = Producer(settings)
+        producer = self.make_producer(settings)
         if self.exactly_once:
             producer.init_transactions(TXN_TIMEOUT_S)  # fences a zombie, aborts what it left open
         consumer_settings = client_settings(self.bootstrap, self.client_config, self.config, "consumer",
