@@ -42,9 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import connect_cdc as cdc
+from bench import connect_ceiling, machine
 from bench import connect_pg as pgload
 from bench import connect_sink as sink
-from bench import machine
 from bench.brokers import BenchBroker, BrokerError
 from bench.connect_report import WORKLOADS, render
 
@@ -146,6 +146,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 plan = pgload.plan_load(args.changes, args.seed, (10 + index) * ID_STRIDE)
                 runs.run("cdc-concurrent", broker.name,
                          partial(cdc.concurrent, broker.bootstrap, setting, f"conc_{broker.name}", plan))
+        if any(w.startswith("latency") for w in args.workloads):
+            ceiling.update(latency_ceiling(pg, args))
         for guarantee, eos in (("alo", False), ("eos", True)):
             if f"latency-{guarantee}" not in workloads:
                 continue
@@ -188,7 +190,7 @@ def prewritten(pg: Any, brokers: list[BenchBroker], setting: cdc.CdcSetting, arg
     progress(f"writing {args.changes:,} row changes in {len(plan):,} transactions")
     load = pgload.write_load(pg.dsn, plan)
     progress(f"written in {load.seconds:.1f}s ({load.changes_per_s:,.0f} changes/s), end LSN {load.end_lsn}")
-    got = pgload.recvlogical(pg.bin, pg.host, pg.port, "bench_ceiling", load.end_lsn,
+    got = connect_ceiling.recvlogical(pg.bin, pg.host, pg.port, "bench_ceiling", load.end_lsn,
                              work / "recvlogical.out")
     pgload.drop_slot(pg.dsn, "bench_ceiling")
     ceiling = {"changes": load.changes, "seconds": got.seconds, "changes_per_s": load.changes / got.seconds,
@@ -206,6 +208,16 @@ def prewritten(pg: Any, brokers: list[BenchBroker], setting: cdc.CdcSetting, arg
         runs.run("cdc-prewritten", broker.name, body)
         pgload.drop_slot(pg.dsn, slots[broker.name])  # a failed run leaves it behind
     return ceiling
+
+
+def latency_ceiling(pg: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """pg_recvlogical's commit-to-read latency, as a ceiling for the connector's commit-to-visible."""
+    progress(f"latency ceiling: pg_recvlogical, {args.latency_rows:,} rows")
+    got = connect_ceiling.recvlogical_latency(pg.bin, pg.host, pg.port, pg.dsn, "bench_ceiling_latency",
+                                              90 * ID_STRIDE, args.latency_rows, args.latency_interval_ms,
+                                              args.stall)
+    progress(f"latency ceiling: p50 {got['p50_ms']:.2f} ms, p99 {got['p99_ms']:.2f} ms")
+    return {f"latency_{key}": value for key, value in got.items()}
 
 
 def sink_run(broker: BenchBroker, kind: str, pg: Any, work: Path, args: argparse.Namespace) -> dict[str, Any]:

@@ -72,8 +72,10 @@ class TopicWatcher:
 
     def poll(self, timeout: float) -> float:
         """Read what has arrived (waiting up to ``timeout``); returns the time.monotonic() of the read."""
-        messages = self.consumer.consume(2000, timeout)
+        # poll() returns as soon as one record is there; consume(n, t) would wait for n records or t
+        first = self.consumer.poll(timeout)
         now = time.monotonic()
+        messages = [] if first is None else [first, *self.consumer.consume(2000, 0)]
         for message in messages:
             if message.error() is not None:
                 raise KafkaException(message.error())

@@ -27,22 +27,17 @@ its own, created with :func:`create_slot` before the changes it must see are wri
 removes it after the run so no slot holds WAL.  :class:`SlotWatcher` polls ``pg_replication_slots``
 every few ms and records when a slot first became active: the start of streaming.
 
-The ceiling, :func:`recvlogical`, is ``pg_recvlogical --start --endpos LSN`` on its own slot with
-pgoutput (``proto_version=1``, the benchmark's publication), writing the raw stream to a file; it exits
-once it has passed the end LSN of the load, and its changes per second is the most any pgoutput client
-could do on this machine.
+The ceiling (``pg_recvlogical`` reading the same changes) is in ``bench.connect_ceiling``.
 """
 
 from __future__ import annotations
 
 import random
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Final
 
 import psycopg2
@@ -262,36 +257,6 @@ class SlotWatcher:
                     self._stop.wait(self.interval)
         finally:
             conn.close()
-
-
-@dataclass(frozen=True, slots=True)
-class RecvResult:
-    seconds: float  # start of streaming (or launch) to exit
-    launch_to_exit_s: float
-    output_bytes: int
-    cpu_s: float  # pg_recvlogical's user + system time
-
-
-def recvlogical(bin_dir: Path, host: str, port: int, slot: str, end_lsn: str, out: Path,
-                timeout: float = 600.0) -> RecvResult:
-    """Read ``slot`` with pgoutput up to ``end_lsn`` (see the module doc)."""
-    import resource
-
-    cmd = [str(bin_dir / "pg_recvlogical"), "-h", host, "-p", str(port), "-U", "postgres", "-d", "postgres",
-           "--slot", slot, "--start", "--endpos", end_lsn, "--no-loop", "-f", str(out),
-           "-o", "proto_version=1", "-o", f"publication_names={PUBLICATION}"]
-    dsn = f"host={host} port={port} user=postgres dbname=postgres"
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with SlotWatcher(dsn, slot) as watcher:
-        launched = time.monotonic()
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-        ended = time.monotonic()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise RuntimeError(f"pg_recvlogical failed ({done.returncode}): {done.stderr[-2000:]}")
-    started = watcher.active_at if watcher.active_at is not None else launched
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return RecvResult(ended - started, ended - launched, out.stat().st_size if out.exists() else 0, cpu)
 
 
 def poll_until(check: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:

@@ -104,12 +104,16 @@ def render(report: dict[str, Any]) -> str:
     if ceiling:
         lines += ["## Ceiling: pg_recvlogical", "",
                   "The same changes read from a slot of its own by `pg_recvlogical --start --endpos` with "
-                  "pgoutput (`proto_version=1`), to a file.", "",
+                  "pgoutput (`proto_version=1`), to a file; the latency rows read through a pipe and parsed "
+                  "as they arrive (bench/connect_ceiling.py).", "",
                   "| figure | unit | value |", "| --- | --- | --- |"]
         for key, unit in (("changes_per_s", "changes/s"), ("seconds", "s"),
                           ("cpu_s_per_1000", "CPU s per 1000"), ("output_mib", "MiB"),
-                          ("write_changes_per_s", "changes/s (the load's writer)")):
-            lines.append(f"| {key} | {unit} | {_fmt(ceiling.get(key))} |")
+                          ("write_changes_per_s", "changes/s (the load's writer)"),
+                          ("latency_p50_ms", "ms, commit to read"), ("latency_p99_ms", "ms, commit to read"),
+                          ("latency_max_ms", "ms, commit to read")):
+            if key in ceiling:
+                lines.append(f"| {key} | {unit} | {_fmt(ceiling.get(key))} |")
         lines.append("")
     for workload in WORKLOADS:
         per = report["results"].get(workload) or {}
