@@ -35,12 +35,12 @@ def _decorated(draw: st.DrawFn, kind: Type, *, names: bool) -> Schema:
     return Schema(kind, draw(st.booleans()), name, version, doc, parameters)
 
 
-def decimal_schemas() -> st.SearchStrategy[Schema]:
+def decimal_schemas(*, precision: bool = True) -> st.SearchStrategy[Schema]:
     @st.composite
     def build(draw: st.DrawFn) -> Schema:
         scale = draw(st.integers(0, 8))
         params = {"scale": str(scale)}
-        if draw(st.booleans()):
+        if precision and draw(st.booleans()):
             params["connect.decimal.precision"] = str(draw(st.integers(max(scale, 1), 40)))
         return Schema(Type.BYTES, draw(st.booleans()), DECIMAL_NAME, 1, parameters=params)
     return build()
@@ -55,9 +55,14 @@ def time_schemas() -> st.SearchStrategy[Schema]:
     ])
 
 
-def primitive_schemas(*, names: bool = True) -> st.SearchStrategy[Schema]:
-    return (st.sampled_from(SIMPLE_TYPES).flatmap(lambda kind: _decorated(kind, names=names))
-            | decimal_schemas() | time_schemas())
+def primitive_schemas(*, names: bool = True, precision: bool = True,
+                      times: bool = True) -> st.SearchStrategy[Schema]:
+    """Primitive schemas; ``precision``: Decimals may carry a precision (the values may exceed it);
+    ``times``: Connect's Date/Time/Timestamp and Debezium's MicroTimestamp among them."""
+    plain = st.sampled_from(SIMPLE_TYPES).flatmap(lambda kind: _decorated(kind, names=names))
+    if times:
+        return plain | decimal_schemas(precision=precision) | time_schemas()
+    return plain | decimal_schemas(precision=precision)
 
 
 def _with_default(draw: st.DrawFn, schema: Schema) -> Schema:
@@ -84,11 +89,12 @@ def _composite(draw: st.DrawFn, children: st.SearchStrategy[Schema]) -> Schema:
                   draw(st.none() | TEXT), fields=fields)
 
 
-def schemas(*, defaults: bool = True) -> st.SearchStrategy[Schema]:
+def schemas(*, defaults: bool = True, precision: bool = True,
+            times: bool = True) -> st.SearchStrategy[Schema]:
     """Any schema: primitives and nested arrays, maps and structs (with defaults on primitives)."""
     @st.composite
     def leaf(draw: st.DrawFn) -> Schema:
-        schema = draw(primitive_schemas())
+        schema = draw(primitive_schemas(precision=precision, times=times))
         return _with_default(draw, schema) if defaults else schema
     return st.recursive(leaf(), _composite, max_leaves=8)
 
@@ -128,12 +134,17 @@ def _required_values(schema: Schema) -> st.SearchStrategy[Any]:
     return st.fixed_dictionaries({f.name: values(f.schema) for f in schema.fields})
 
 
-def schemas_and_values(*, defaults: bool = True) -> st.SearchStrategy[tuple[Schema, Any]]:
-    return schemas(defaults=defaults).flatmap(lambda schema: st.tuples(st.just(schema), values(schema)))
+def schemas_and_values(*, defaults: bool = True, precision: bool = True,
+                       times: bool = True) -> st.SearchStrategy[tuple[Schema, Any]]:
+    return schemas(defaults=defaults, precision=precision, times=times).flatmap(
+        lambda schema: st.tuples(st.just(schema), values(schema)))
 
 
 def uniquely_named(schema: Schema, counter: itertools.count[int] | None = None) -> Schema:
-    """The schema with every named struct renamed ``ns.Rec<n>`` (Avro needs distinct record names)."""
+    """The schema with every named struct renamed ``ns.Rec<n>`` and every map with other than string keys
+    named ``ns.Map<n>``: Avro needs distinct record names (Confluent's AvroData fails on two different
+    unnamed maps of that kind, both ``MapEntry`` records, as it fails here).  Empty parameters become
+    None, as AvroData leaves out an empty ``connect.parameters``."""
     counter = counter if counter is not None else itertools.count()
     items = uniquely_named(schema.items, counter) if schema.items is not None else None
     keys = uniquely_named(schema.keys, counter) if schema.keys is not None else None
@@ -142,5 +153,7 @@ def uniquely_named(schema: Schema, counter: itertools.count[int] | None = None) 
     name = schema.name
     if schema.type is Type.STRUCT and name is not None:
         name = f"ns.Rec{next(counter)}"
-    return Schema(schema.type, schema.optional, name, schema.version, schema.doc, schema.parameters,
+    if schema.type is Type.MAP and keys is not None and keys.type is not Type.STRING:
+        name = f"ns.Map{next(counter)}"  # unnamed, all would be io.confluent.connect.avro.MapEntry
+    return Schema(schema.type, schema.optional, name, schema.version, schema.doc, schema.parameters or None,
                   schema.default, fields, items, keys, vals)
