@@ -19,6 +19,7 @@ TARGETS: dict[str, str] = {
     "compression": "decompress (gzip, snappy raw and xerial, lz4, zstd) and its size bounds",
     "varint": "zig-zag varints of records against the protocol primitives",
     "storage": "on-disk readers: offset/time index, checkpoints, producer-state snapshot, cleaner files",
+    "pgoutput": "PostgreSQL logical replication (pgoutput) messages of the CDC source",
 }
 
 __all__ = ["TARGETS"]

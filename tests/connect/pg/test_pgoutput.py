@@ -4,9 +4,9 @@ here is written from the documented layouts, for tests only), random bytes raisi
 from __future__ import annotations
 
 import contextlib
-import struct
 
 import pytest
+from fuzz.targets.pgoutput import encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +29,6 @@ from streamlog.connect.sources.pgoutput import (
     StreamStart,
     StreamStop,
     Truncate,
-    TupleData,
     Type,
     Update,
     ValueKind,
@@ -37,75 +36,6 @@ from streamlog.connect.sources.pgoutput import (
     format_lsn,
     parse_lsn,
 )
-
-# -- a test-only encoder ---------------------------------------------------------------------------
-
-
-def _s(text: str) -> bytes:
-    return text.encode() + b"\x00"
-
-
-def _ts(unix_us: int) -> bytes:
-    return struct.pack(">q", unix_us - PG_EPOCH_OFFSET_US)
-
-
-def _tuple(values: TupleData) -> bytes:
-    out = struct.pack(">h", len(values))
-    for value in values:
-        out += value.kind.encode()
-        if value.kind in (ValueKind.TEXT, ValueKind.BINARY):
-            assert value.data is not None
-            out += struct.pack(">i", len(value.data)) + value.data
-    return out
-
-
-def _xid(xid: int | None) -> bytes:
-    return b"" if xid is None else struct.pack(">I", xid)
-
-
-def encode(message: PgOutputMessage) -> bytes:
-    match message:
-        case Begin(final_lsn, ts, xid):
-            return b"B" + struct.pack(">Q", final_lsn) + _ts(ts) + struct.pack(">I", xid)
-        case Commit(flags, commit_lsn, end_lsn, ts):
-            return b"C" + struct.pack(">bQQ", flags, commit_lsn, end_lsn) + _ts(ts)
-        case Origin(lsn, name):
-            return b"O" + struct.pack(">Q", lsn) + _s(name)
-        case Relation(oid, namespace, name, identity, columns, xid):
-            out = b"R" + _xid(xid) + struct.pack(">I", oid) + _s(namespace) + _s(name) + identity.encode()
-            out += struct.pack(">h", len(columns))
-            for column in columns:
-                out += struct.pack(">b", int(column.key)) + _s(column.name)
-                out += struct.pack(">Ii", column.type_oid, column.type_modifier)
-            return out
-        case Type(oid, namespace, name, xid):
-            return b"Y" + _xid(xid) + struct.pack(">I", oid) + _s(namespace) + _s(name)
-        case Insert(oid, new, xid):
-            return b"I" + _xid(xid) + struct.pack(">I", oid) + b"N" + _tuple(new)
-        case Update(oid, old_kind, old, new, xid):
-            out = b"U" + _xid(xid) + struct.pack(">I", oid)
-            if old_kind is not None:
-                assert old is not None
-                out += old_kind.encode() + _tuple(old)
-            return out + b"N" + _tuple(new)
-        case Delete(oid, old_kind, old, xid):
-            return b"D" + _xid(xid) + struct.pack(">I", oid) + old_kind.encode() + _tuple(old)
-        case Truncate(options, oids, xid):
-            return (b"T" + _xid(xid) + struct.pack(">ib", len(oids), options)
-                    + b"".join(struct.pack(">I", oid) for oid in oids))
-        case Message(transactional, lsn, prefix, content, xid):
-            return (b"M" + _xid(xid) + struct.pack(">bQ", int(transactional), lsn) + _s(prefix)
-                    + struct.pack(">i", len(content)) + content)
-        case StreamStart(xid, first):
-            return b"S" + struct.pack(">Ib", xid, int(first))
-        case StreamStop():
-            return b"E"
-        case StreamCommit(xid, flags, commit_lsn, end_lsn, ts):
-            return b"c" + struct.pack(">IbQQ", xid, flags, commit_lsn, end_lsn) + _ts(ts)
-        case StreamAbort(xid, subxid):
-            return b"A" + struct.pack(">II", xid, subxid)
-    raise AssertionError(message)
-
 
 # -- hand-built messages ---------------------------------------------------------------------------
 
