@@ -108,7 +108,9 @@ class PgOutputStream:
         return pos
 
     def _cstring(self, pos: int) -> int:
-        end = self._buffer.index(0, pos)
+        end = self._buffer.find(0, pos)
+        if end < 0:
+            raise IndexError(pos)  # not all there yet
         return end + 1
 
     def _tuple(self, pos: int) -> int:
