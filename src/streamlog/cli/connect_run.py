@@ -41,6 +41,7 @@ LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DEFAULT_OFFSETS_TOPIC: Final = "connect-offsets"
 DEFAULT_FLUSH_MS: Final = 60000
 DEFAULT_GROUP: Final = "connect-cluster"
+DEFAULT_LISTEN: Final = "127.0.0.1:8083"  # rest.py's; not imported from there, which loads uvicorn
 WATCH_INTERVAL_S: Final = 0.5
 WORKER_KEYS: Final = frozenset({"bootstrap.servers", "offset.storage.topic", "offset.flush.interval.ms",
                                 "group.id", "listeners", "rest.host.name", "rest.port"})
@@ -54,8 +55,6 @@ log = logging.getLogger("streamlog.connect")
 
 
 def add_parser(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from streamlog.connect.runtime.rest import DEFAULT_LISTEN
-
     run = actions.add_parser(
         "run", help="run connectors in the foreground (a worker with the REST API)",
         description="Run a connect worker with the given connectors until SIGINT or SIGTERM.",
@@ -113,8 +112,6 @@ def _load(path: str, what: str) -> dict[str, str]:
 
 
 def rest_listen_of(args: argparse.Namespace, worker: Mapping[str, str]) -> str:
-    from streamlog.connect.runtime.rest import DEFAULT_LISTEN
-
     if args.rest_listen:
         return str(args.rest_listen)
     listeners = worker.get("listeners", "").split(",")[0].strip()
