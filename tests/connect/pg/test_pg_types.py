@@ -25,6 +25,8 @@ from streamlog.connect.sources.pg_types_base import (
     HstoreHandlingMode,
     IntervalHandlingMode,
     TimePrecisionMode,
+    java_hash_map_order,
+    java_string_hash,
     unscaled_bytes,
     variable_scale,
 )
@@ -227,6 +229,18 @@ def test_hstore_json_and_map() -> None:
     assert value(col("hstore"), "", as_map) == {}
 
 
+def test_hstore_json_orders_pairs_as_a_java_hash_map() -> None:
+    assert java_string_hash("hello") == 99162322  # "hello".hashCode() in Java
+    assert java_string_hash("Aa") == java_string_hash("BB") == 2112
+    assert java_string_hash("\U0001f600") == (31 * 0xD83D + 0xDE00)  # UTF-16 code units
+    assert java_hash_map_order(["b", "a", "q"]) == ["a", "q", "b"]  # buckets 1, 1 (113 & 15), 2
+    assert java_hash_map_order(["BB", "Aa"]) == ["BB", "Aa"]  # one bucket: insertion order
+    keys = [f"k{i}" for i in range(13)]  # 13 keys: a table of 32
+    assert java_hash_map_order(keys) == sorted(keys, key=lambda k: (java_string_hash(k) ^ (
+        java_string_hash(k) >> 16)) & 31)
+    assert value(col("hstore"), '"b"=>"2", "a"=>"1"') == '{"a":"1","b":"2"}'
+
+
 def test_point() -> None:
     point = value(col("point"), "(1.5,-2)")
     assert point == {"x": 1.5, "y": -2.0, "srid": None,
@@ -297,6 +311,9 @@ def test_intervals() -> None:
     string = TypeOptions(interval_handling_mode=IntervalHandlingMode.STRING)
     assert schema_of(col("interval"), string).name == "io.debezium.time.Interval"
     assert value(col("interval"), "1 year 2 mons 3 days 04:05:06.78", string) == "P1Y2M3DT4H5M6.78S"
+    assert value(col("interval"), "00:00:06", string) == "P0Y0M0DT0H0M6S"
+    assert value(col("interval"), "-00:01:00.000001", string) == "P0Y0M0DT0H-1M-0.000001S"
+    assert value(col("interval"), "00:00:00", string) == "P0Y0M0DT0H0M0S"
 
 
 # -- arrays, enums, defaults --------------------------------------------------------------------------

@@ -64,7 +64,8 @@ Where this deviates from Debezium (known):
   Debezium also substitutes 0-like values for some function defaults (``now()``...).  Not done here.
 * ``money`` is parsed exactly from text (Debezium goes through a double, which rounds amounts beyond
   2^53 cents); only ``.`` as the decimal point is understood (lc_monetary C or English locales).
-* hstore as JSON keeps PostgreSQL's key order (Debezium's comes from a Java HashMap).
+* hstore as JSON orders the pairs as Debezium's Java HashMap does, except in the rare bucket of 8 or more
+  colliding keys (a tree in Java).
 * box, lseg, path, polygon, circle, line and PostGIS types are not mapped (unknown types here; Debezium
   has Geometry/Circle/Line structs for them).  Multi-dimensional arrays raise ValueError.
 * Arrays of bit are arrays of the element's schema (Debezium gives them the element's schema itself).

@@ -187,7 +187,37 @@ SPECIAL_NUMERIC_STRINGS: Final = {"NaN": "NAN", "Infinity": "POSITIVE_INFINITY",
 
 
 def hstore_json(text: str) -> str:
-    return json.dumps(text_forms.parse_hstore(text), separators=(",", ":"), ensure_ascii=False)
+    """An hstore as Debezium's JSON text: compact, pairs in the order of the Java HashMap Debezium reads
+    them into."""
+    pairs = text_forms.parse_hstore(text)
+    ordered = {key: pairs[key] for key in java_hash_map_order(list(pairs))}
+    return json.dumps(ordered, separators=(",", ":"), ensure_ascii=False)
+
+
+def java_string_hash(text: str) -> int:
+    """Java's String.hashCode (over UTF-16 code units), as an unsigned 32-bit number."""
+    units = text.encode("utf-16-be")
+    value = 0
+    for index in range(0, len(units), 2):
+        value = (31 * value + (units[index] << 8 | units[index + 1])) & 0xFFFFFFFF
+    return value
+
+
+def java_hash_map_order(keys: list[str]) -> list[str]:
+    """The iteration order of a java.util.HashMap with default settings that had ``keys`` put in this
+    order: by bucket ((hash ^ hash >>> 16) masked by the table size, 16 doubled whenever the map holds
+    more than 3/4 of it), insertion order within a bucket.  (Buckets of 8+ keys become trees in Java,
+    whose order this does not model.)"""
+    capacity = 16
+    while len(keys) > capacity * 3 // 4:
+        capacity *= 2
+
+    def bucket(key: str) -> int:
+        hashed = java_string_hash(key)
+        return (hashed ^ (hashed >> 16)) & (capacity - 1)
+
+    return [key for _index, key in sorted(enumerate(keys), key=lambda item: (bucket(item[1]), item[0]))]
+
 
 
 def numeric_typmod(type_modifier: int) -> tuple[int, int] | None:

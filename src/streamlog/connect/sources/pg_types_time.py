@@ -32,13 +32,15 @@ Debezium's values (time.precision.mode ``adaptive`` unless said otherwise):
 * ``io.debezium.time.ZonedTime``: ISO-8601 time in UTC, ``08:15:30.5Z`` (fraction without trailing zeros).
 * ``io.debezium.time.MicroDuration``: an interval's approximate µs with months of 365.25 / 12 days,
   computed in floating point as Debezium does and truncated to an integer;
-  ``io.debezium.time.Interval`` (interval.handling.mode=string): ``P1Y2M3DT4H5M6.78S``.
+  ``io.debezium.time.Interval`` (interval.handling.mode=string): ``P1Y2M3DT4H5M6.78S`` (seconds as the
+  double's shortest decimal form, at most 9 fraction digits, trailing zeros stripped: ``...0M6S``).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
 from typing import Final
 
 POSITIVE_INFINITY_MICROS: Final = 9_223_372_036_825_200_000
@@ -233,5 +235,8 @@ def interval_micros(parts: IntervalParts) -> int:
 
 def interval_iso(parts: IntervalParts) -> str:
     """Debezium's Interval string: ``P<years>Y<months>M<days>DT<hours>H<minutes>M<seconds>S``."""
-    return (f"P{parts.years}Y{parts.months}M{parts.days}DT{parts.hours}H{parts.minutes}M"
-            f"{parts.seconds!r}S")
+    value = Decimal(repr(parts.seconds))  # Java's BigDecimal.valueOf(double)
+    if int(value.as_tuple().exponent) < -9:
+        value = value.quantize(Decimal("1e-9"), rounding=ROUND_DOWN)
+    seconds = "0" if value == 0 else format(value.normalize(), "f")
+    return f"P{parts.years}Y{parts.months}M{parts.days}DT{parts.hours}H{parts.minutes}M{seconds}S"
