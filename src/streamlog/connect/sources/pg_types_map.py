@@ -30,6 +30,7 @@ from streamlog.connect.sources.pg_types_base import (
     binary_schema,
     binary_value,
     hstore_json,
+    java_hash_map_order,
     logical,
     numeric_typmod,
     parse_bool,
@@ -158,9 +159,13 @@ def _bytea(_column: ColumnType, options: TypeOptions) -> Mapping:
 
 def _hstore(_column: ColumnType, options: TypeOptions) -> Mapping:
     if options.hstore_handling_mode == HstoreHandlingMode.MAP:
-        return Mapping(Schema(Type.MAP, keys=data.STRING, values=data.OPTIONAL_STRING),
-                       text_forms.parse_hstore)
+        return Mapping(Schema(Type.MAP, keys=data.STRING, values=data.OPTIONAL_STRING), _hstore_map)
     return Mapping(logical(Type.STRING, "io.debezium.data.Json"), hstore_json)
+
+
+def _hstore_map(text: str) -> dict[str, str | None]:
+    pairs = text_forms.parse_hstore(text)
+    return {key: pairs[key] for key in java_hash_map_order(list(pairs))}
 
 
 # -- dates and times ----------------------------------------------------------------------------------
