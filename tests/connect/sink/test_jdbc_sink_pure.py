@@ -15,7 +15,7 @@ from streamlog.connect.api import ConnectError, SinkRecord
 from streamlog.connect.data import INT32, INT64, OPTIONAL_STRING, STRING, Schema, Type, decimal_schema, struct
 from streamlog.connect.sinks.jdbc_config import InsertMode, JdbcSinkSettings, PkMode
 from streamlog.connect.sinks.jdbc_dialects import ConnectionTarget, SqlDialect, TableRef, parse_url, table_ref
-from streamlog.connect.sinks.jdbc_rows import Operation, plan
+from streamlog.connect.sinks.jdbc_rows import Operation, RowPlanner, plan
 from streamlog.connect.sinks.jdbc_schema import Column, ColumnKind, Dialect, column_of, kind_of, to_db_value
 
 URL = "jdbc:sqlite:/tmp/x.db"
@@ -194,6 +194,30 @@ def test_schemaless_kinds() -> None:
     assert [c.kind for c in change.shape.values] == [
         ColumnKind.BOOLEAN, ColumnKind.INT64, ColumnKind.FLOAT64, ColumnKind.TEXT, ColumnKind.JSON,
         ColumnKind.TEXT, ColumnKind.DECIMAL, ColumnKind.BYTES]
+
+
+_SCHEMAS = [VALUE, struct("v", [("id", INT32), ("name", STRING)]),
+            struct("v", [("id", INT32), ("name", STRING), ("note", OPTIONAL_STRING)])]  # equal to VALUE
+_KEYS = [KEY, struct("k", [("id", INT32)]), INT64]
+
+
+@given(st.lists(st.tuples(st.sampled_from(range(3)), st.sampled_from(range(3)), st.integers(0, 9),
+                          st.sampled_from(["t", "u"]), st.booleans()), max_size=30),
+       st.sampled_from([{"pk_mode": "record_key", "pk_fields": "id", "insert_mode": "upsert"},
+                        {"pk_mode": "record_value", "pk_fields": "id"}, {"pk_mode": "kafka"}, {},
+                        {"pk_mode": "record_key", "delete_enabled": "true", "pk_fields": "id",
+                         "fields_whitelist": "name"}]))
+def test_the_planner_cache_gives_what_plan_gives(
+        records: list[tuple[int, int, int, str, bool]], options: dict[str, str]) -> None:
+    """Schemas come as the same objects again (as the converters hand them out) or as new equal ones."""
+    s = settings(**options)
+    planner = RowPlanner(s)
+    for offset, (value_index, key_index, row_id, topic, tombstone) in enumerate(records):
+        key_schema = _KEYS[key_index]
+        key: Any = row_id if key_schema is INT64 else {"id": row_id}
+        value = None if tombstone and s.delete_enabled else {"id": row_id, "name": "n", "note": None}
+        record = rec(key, value, key_schema, _SCHEMAS[value_index], topic, offset)
+        assert planner.plan(record) == plan(s, record)
 
 
 # -- types and values --------------------------------------------------------------------------------------

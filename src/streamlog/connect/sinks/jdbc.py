@@ -67,8 +67,8 @@ from streamlog.connect.sinks.jdbc_dialects import (
     parse_url,
     table_ref,
 )
-from streamlog.connect.sinks.jdbc_rows import RowChange, RowShape, plan
-from streamlog.connect.sinks.jdbc_schema import missing_column_error, to_db_value
+from streamlog.connect.sinks.jdbc_rows import Operation, RowChange, RowPlanner, RowShape
+from streamlog.connect.sinks.jdbc_schema import Column, missing_column_error, needs_conversion, to_db_value
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -91,6 +91,7 @@ class JdbcSinkTask:
         self.connector = ""
         self._db: SqlDialect | None = None
         self._columns: dict[TableRef, list[str]] = {}  # known columns of tables, as of the last commit
+        self._planner = RowPlanner(settings)
 
     # -- the SinkTask contract ------------------------------------------------------------------------
     def start(self, context: SinkTaskContext) -> None:
@@ -187,7 +188,7 @@ class JdbcSinkTask:
             if record.offset < max(stored.get(position, 0), next_offsets.get(position, 0)):
                 continue  # applied before
             next_offsets[position] = record.offset + 1
-            change = plan(self.settings, record)
+            change = self._planner.plan(record)
             if change is not None:
                 changes.append(change)
         pending: dict[TableRef, list[str]] = {}
@@ -209,25 +210,26 @@ class JdbcSinkTask:
         shape = first.shape
         table = table_ref(shape.table, db.dialect, debezium=self.settings.debezium)
         self._ensure_table(db, table, shape, pending)
-        dialect = db.dialect
-        if first.operation == "delete":
+        operation = first.operation
+        if operation is Operation.DELETE:
             sql = db.delete_sql(table, shape.key)
-            rows = [[to_db_value(c, v, dialect) for c, v in zip(shape.key, change.key_values, strict=True)]
-                    for change in run]
-        elif first.operation == "update":
+            columns: tuple[Column, ...] = shape.key
+            raws = [change.key_values for change in run]
+        elif operation is Operation.UPDATE:
             if not shape.values:
                 return  # nothing but the key: nothing to update
             sql = db.update_sql(table, shape.key, shape.values)
-            rows = [[*(to_db_value(c, v, dialect) for c, v in zip(shape.values, change.values, strict=True)),
-                     *(to_db_value(c, v, dialect) for c, v in zip(shape.key, change.key_values, strict=True))]
-                    for change in run]
+            columns = (*shape.values, *shape.key)
+            raws = [(*change.values, *change.key_values) for change in run]
         else:
-            build = db.upsert_sql if first.operation == "upsert" else db.insert_sql
+            build = db.upsert_sql if operation is Operation.UPSERT else db.insert_sql
             sql = build(table, shape.key, shape.values)
             columns = (*shape.key, *shape.values)
-            rows = [[to_db_value(c, v, dialect)
-                     for c, v in zip(columns, (*change.key_values, *change.values), strict=True)]
-                    for change in run]
+            raws = [(*change.key_values, *change.values) for change in run]
+        dialect = db.dialect
+        converting = [column if needs_conversion(column, dialect) else None for column in columns]
+        rows = [[value if column is None else to_db_value(column, value, dialect)
+                 for column, value in zip(converting, raw, strict=True)] for raw in raws]
         db.execute_many(sql, rows)
 
     def _ensure_table(self, db: SqlDialect, table: TableRef, shape: RowShape,

@@ -22,6 +22,11 @@ it (so does this one, saying so), and Debezium's skips it (so does this one unde
 A `RowShape` (table, key columns, value columns) is hashable: consecutive changes of the same shape and
 operation are written with one prepared statement (`executemany`), as Confluent's sink buffers records
 until the schema changes.
+
+`RowPlanner` is `plan` with a cache: records with schemas whose key and value schemas are the same
+objects as an earlier record's (the converters hand out one `Schema` object per distinct schema) reuse
+that record's shape and only pick their values out by field name.  Schemaless records and tombstones go
+through `plan` every time (their columns depend on the values).
 """
 
 from __future__ import annotations
@@ -103,6 +108,67 @@ def plan(settings: JdbcSinkSettings, record: SinkRecord) -> RowChange | None:
     operation = {InsertMode.INSERT: Operation.INSERT, InsertMode.UPSERT: Operation.UPSERT,
                  InsertMode.UPDATE: Operation.UPDATE}[settings.insert_mode]
     return RowChange(operation, shape, key_values, values)
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    key_schema: Schema | None  # held so that their ids stay unique while cached
+    value_schema: Schema
+    shape: RowShape
+    operation: Operation
+    key_source: PkMode
+    key_names: tuple[str, ...]
+    primitive_key: bool
+    value_names: tuple[str, ...]
+
+
+class RowPlanner:
+    """`plan` with a cache of shapes per (topic, key schema, value schema); see the module docstring."""
+
+    MAX_LAYOUTS: Final = 1000
+
+    def __init__(self, settings: JdbcSinkSettings) -> None:
+        self.settings = settings
+        self._layouts: dict[tuple[str, int, int], _Layout] = {}
+
+    def plan(self, record: SinkRecord) -> RowChange | None:
+        value, value_schema, key_schema = record.value, record.value_schema, record.key_schema
+        mode = self.settings.pk_mode
+        if (value_schema is None or not isinstance(value, Mapping)
+                or (mode is PkMode.RECORD_KEY and (key_schema is None or record.key is None))):
+            return plan(self.settings, record)
+        if mode is not PkMode.RECORD_KEY:
+            key_schema = None  # not part of the shape
+        cache_key = (record.topic, id(key_schema), id(value_schema))
+        layout = self._layouts.get(cache_key)
+        if layout is None or layout.key_schema is not key_schema or layout.value_schema is not value_schema:
+            change = plan(self.settings, record)
+            if change is None:
+                return None
+            if len(self._layouts) >= self.MAX_LAYOUTS:
+                self._layouts.clear()
+            primitive = key_schema is not None and key_schema.type is not Type.STRUCT
+            self._layouts[cache_key] = _Layout(
+                key_schema, value_schema, change.shape, change.operation, mode,
+                tuple(c.name for c in change.shape.key), primitive,
+                tuple(c.name for c in change.shape.values))
+            return change
+        values = tuple(value.get(name) for name in layout.value_names)
+        if mode is PkMode.KAFKA:
+            key_values: tuple[Any, ...] = (record.topic, record.partition, record.offset)
+        elif mode is PkMode.RECORD_KEY:
+            key = record.key
+            if layout.primitive_key:
+                key_values = (key,)
+            elif isinstance(key, Mapping):
+                key_values = tuple(key.get(name) for name in layout.key_names)
+            else:
+                return plan(self.settings, record)
+        elif mode is PkMode.RECORD_VALUE:
+            key_values = tuple(value.get(name) for name in layout.key_names)
+        else:
+            key_values = ()
+        return RowChange(layout.operation, layout.shape, key_values, values)
 
 
 def _key_column(column: Column) -> Column:

@@ -217,6 +217,15 @@ def missing_column_error(table: str, column: Column) -> ConnectError:
 
 # -- values ---------------------------------------------------------------------------------------------
 
+_CONVERTED: Final = frozenset({ColumnKind.DECIMAL, ColumnKind.DATE, ColumnKind.TIME, ColumnKind.TIMESTAMP,
+                               ColumnKind.JSON, ColumnKind.BYTES})
+
+
+def needs_conversion(column: Column, dialect: Dialect) -> bool:
+    """Whether `to_db_value` may change a value of this column (else the driver takes it as it is)."""
+    return column.kind in _CONVERTED or (dialect is Dialect.SQLITE and column.kind is ColumnKind.TEXT)
+
+
 def to_db_value(column: Column, value: Any, dialect: Dialect) -> Any:
     """A record's field value as the DB-API driver binds it for this column."""
     if value is None:
