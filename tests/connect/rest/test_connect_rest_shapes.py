@@ -18,26 +18,14 @@ import pytest
 from streamlog.connect.api import ConnectError
 from streamlog.connect.runtime import rest_shapes
 from streamlog.connect.runtime.rest import ConnectRestServer, parse_listen
-
-
-@dataclass(frozen=True, slots=True)
-class FakeTask:
-    id: int
-    state: str
-    trace: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FakeStatus:
-    state: str
-    tasks: tuple[FakeTask, ...]
-    type: str
+from streamlog.connect.runtime.states import State
+from streamlog.connect.runtime.worker import ConnectorStatus, TaskStatus
 
 
 @dataclass
 class FakeWorker:
     configs: dict[str, dict[str, str]] = field(default_factory=dict)
-    states: dict[str, str] = field(default_factory=dict)
+    states: dict[str, State] = field(default_factory=dict)
     calls: list[tuple[Any, ...]] = field(default_factory=list)
 
     def add_connector(self, config: Mapping[str, str]) -> None:
@@ -46,7 +34,7 @@ class FakeWorker:
         if config["name"] in self.configs:
             raise ConnectError("duplicate")
         self.configs[config["name"]] = dict(config)
-        self.states[config["name"]] = "RUNNING"
+        self.states[config["name"]] = State.RUNNING
 
     def delete_connector(self, name: str) -> None:
         del self.configs[name]
@@ -61,13 +49,13 @@ class FakeWorker:
         return list(self.configs)
 
     def pause(self, name: str) -> None:
-        self.states[name] = "PAUSED"
+        self.states[name] = State.PAUSED
 
     def resume(self, name: str) -> None:
-        self.states[name] = "RUNNING"
+        self.states[name] = State.RUNNING
 
     def stop_connector(self, name: str) -> None:
-        self.states[name] = "STOPPED"
+        self.states[name] = State.STOPPED
 
     def restart(self, name: str, include_tasks: bool = False, only_failed: bool = False) -> None:
         self.calls.append(("restart", name, include_tasks, only_failed))
@@ -75,30 +63,22 @@ class FakeWorker:
     def restart_task(self, name: str, task_id: int) -> None:
         self.calls.append(("restart_task", name, task_id))
 
-    def status(self, name: str) -> FakeStatus:
-        tasks = int(self.configs[name].get("tasks.max", "1"))
+    def status(self, name: str) -> ConnectorStatus:
+        count = int(self.configs[name].get("tasks.max", "1"))
         failing = self.configs[name].get("fail") == "true"
-        return FakeStatus(
-            self.states[name],
-            tuple(
-                FakeTask(
-                    i,
-                    "FAILED" if failing else self.states[name],
-                    "Traceback...\nValueError: boom" if failing else None,
-                )
-                for i in range(tasks)
-            ),
-            "source",
-        )
+        state = State.FAILED if failing else self.states[name]
+        trace = "Traceback...\nValueError: boom" if failing else None
+        tasks = tuple(TaskStatus(i, state, "w", trace) for i in reversed(range(count)))
+        return ConnectorStatus(name, self.states[name], "w", "source", tasks)
 
-    def offsets(self, name: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        return [({"server": name}, {"lsn": 42})]
+    def offsets(self, name: str) -> dict[str, list[dict[str, Any]]]:
+        return {"offsets": [{"partition": {"server": name}, "offset": {"lsn": 42}}]}
 
-    def plugins(self) -> list[dict[str, str]]:
+    def plugins(self) -> list[tuple[str, str, str]]:
         return [
-            {"class": "toy-source", "type": "source", "version": "1.0"},
-            {"class": "toy-sink", "type": "sink", "version": "1.0"},
-            {"class": "outbox-router", "type": "transformation", "version": "1.0"},
+            ("toy-source", "source", "1.0"),
+            ("toy-sink", "sink", "1.0"),
+            ("outbox-router", "transformation", "1.0"),
         ]
 
     def validate(self, plugin_class: str, config: Mapping[str, str]) -> dict[str, Any]:
@@ -248,15 +228,25 @@ def test_listen_addresses() -> None:
             parse_listen(bad)
 
 
-def test_shapes_of_status_objects() -> None:
-    nested = {"connector": {"state": "FAILED", "trace": "boom"}, "tasks": [], "type": "sink"}
-    assert rest_shapes.connector_state("n", nested, "w:1") == {
+def test_shapes_of_a_failed_connector() -> None:
+    status = ConnectorStatus(
+        "n",
+        State.FAILED,
+        "host:connect",
+        "sink",
+        (TaskStatus(1, State.RUNNING, "host:connect"), TaskStatus(0, State.FAILED, "h", "boom")),
+        "ConnectError: no",
+    )
+    assert rest_shapes.connector_state("n", status, "w:1") == {
         "name": "n",
-        "connector": {"state": "FAILED", "worker_id": "w:1", "trace": "boom"},
-        "tasks": [],
+        "connector": {"state": "FAILED", "worker_id": "w:1", "trace": "ConnectError: no"},
+        "tasks": [
+            {"id": 0, "state": "FAILED", "worker_id": "w:1", "trace": "boom"},
+            {"id": 1, "state": "RUNNING", "worker_id": "w:1"},
+        ],
         "type": "sink",
     }
-    keyed = {'{"server":"a"}': ({"server": "a"}, {"lsn": 1})}
-    assert rest_shapes.offsets_body(keyed) == {
-        "offsets": [{"partition": {"server": "a"}, "offset": {"lsn": 1}}]
-    }
+    assert rest_shapes.connector_info("n", {"name": "n"}, status)["tasks"] == [
+        {"connector": "n", "task": 0},
+        {"connector": "n", "task": 1},
+    ]

@@ -45,8 +45,8 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable, Mapping
-from typing import Any, Final, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import uvicorn
 from starlette.applications import Starlette
@@ -59,6 +59,9 @@ from streamlog.connect.api import ConnectError
 from streamlog.connect.plugins import TRANSFORMS, transform_plugin
 from streamlog.connect.runtime import rest_shapes as shapes
 
+if TYPE_CHECKING:
+    from streamlog.connect.runtime.worker import ConnectorStatus
+
 log = logging.getLogger("streamlog.connect")
 
 DEFAULT_LISTEN: Final = "127.0.0.1:8083"
@@ -68,35 +71,35 @@ FALSE_WORDS: Final = frozenset({"false", "0", "no", ""})
 
 
 class ConnectWorker(Protocol):
-    """What the REST API asks of the worker (runtime/worker.py's Worker)."""
+    """What the REST API asks of the worker (runtime/worker.py's `Worker`)."""
 
-    def add_connector(self, config: Mapping[str, str]) -> Any: ...
+    def add_connector(self, config: Mapping[str, str]) -> object: ...
 
-    def delete_connector(self, name: str) -> Any: ...
+    def delete_connector(self, name: str) -> object: ...
 
-    def put_config(self, name: str, config: Mapping[str, str]) -> Any: ...
+    def put_config(self, name: str, config: Mapping[str, str]) -> object: ...
 
     def config(self, name: str) -> Mapping[str, str]: ...
 
-    def connectors(self) -> Any: ...
+    def connectors(self) -> Sequence[str]: ...
 
-    def pause(self, name: str) -> Any: ...
+    def pause(self, name: str) -> object: ...
 
-    def resume(self, name: str) -> Any: ...
+    def resume(self, name: str) -> object: ...
 
-    def stop_connector(self, name: str) -> Any: ...
+    def stop_connector(self, name: str) -> object: ...
 
-    def restart(self, name: str, include_tasks: bool = False, only_failed: bool = False) -> Any: ...
+    def restart(self, name: str, include_tasks: bool = False, only_failed: bool = False) -> object: ...
 
-    def restart_task(self, name: str, task_id: int) -> Any: ...
+    def restart_task(self, name: str, task_id: int) -> object: ...
 
-    def status(self, name: str) -> Any: ...
+    def status(self, name: str) -> ConnectorStatus: ...
 
-    def offsets(self, name: str) -> Any: ...
+    def offsets(self, name: str) -> Mapping[str, Sequence[Mapping[str, Any]]]: ...
 
-    def plugins(self) -> Any: ...
+    def plugins(self) -> Sequence[shapes.PluginEntry]: ...
 
-    def validate(self, plugin_class: str, config: Mapping[str, str]) -> Any: ...
+    def validate(self, plugin_class: str, config: Mapping[str, str]) -> Mapping[str, Any]: ...
 
 
 class RestError(Exception):
@@ -117,7 +120,8 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status,
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)  # str: e.g. a Decimal
+    return Response(text, status,
                     headers=dict(headers or {}), media_type="application/json")
 
 
@@ -179,7 +183,7 @@ class _Routes:
     # --- lookups that answer 404 / 409 the same whatever the worker raises
 
     def names(self) -> list[str]:
-        return sorted(str(name) for name in self.worker.connectors())
+        return sorted(self.worker.connectors())
 
     def require(self, name: str) -> None:
         if name not in self.names():
@@ -210,7 +214,7 @@ class _Routes:
         out: dict[str, Any] = {}
         for name in names:
             entry: dict[str, Any] = {}
-            with contextlib.suppress(ConnectError, KeyError, LookupError):  # deleted meanwhile
+            with contextlib.suppress(ConnectError):  # deleted meanwhile
                 if "status" in expand:
                     entry["status"] = self.state(name)
                 if "info" in expand:
@@ -329,7 +333,7 @@ class _Routes:
         return await _in_thread(self._validate, plugin, config)
 
     def _validate(self, plugin: str, config: dict[str, str]) -> Response:
-        return _json(shapes.jsonable(self.worker.validate(plugin, config)))
+        return _json(dict(self.worker.validate(plugin, config)))
 
 
 async def _in_thread(function: Callable[..., Response], *args: Any) -> Response:
