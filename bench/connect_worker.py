@@ -3,18 +3,21 @@
 Theory of operation: the benchmark measures the connector's own CPU time, so each connector runs in a
 child process of its own, ``python -m bench.connect_worker --bootstrap B --config FILE --status FILE``.
 The child builds ``streamlog.connect.runtime.worker.Worker(bootstrap, offset_flush_interval_ms=...)``,
-adds the connector from the JSON config file and, until SIGTERM, rewrites the status file every
-:data:`STATUS_EVERY_S` with the worker's ``status(name)`` as JSON (the connector's and each task's state,
-a FAILED task's trace).  On SIGTERM it calls ``stop()`` and exits 0; an error while starting is written
-to the status file (``{"error": ...}``) and the child exits 1.  Its output goes to a log file.
+starts it, adds the connector from the JSON config file and, until SIGTERM, reads the worker's
+``status(name)`` every :data:`STATUS_EVERY_S`, rewriting the status file when it changed (the child's own
+work is kept small: its CPU time is measured).  On SIGTERM it calls ``stop()`` and exits 0; an error while
+starting is written to the status file (``{"error": ...}``) and the child exits 1.  Its output goes to a
+log file.
 
 Status file::
 
-    {"time": wall clock, "state": connector state, "tasks": [{"id", "state", "trace"?}], "error"?: text}
+    {"state": connector state, "tasks": [{"id", "state", "trace"?}], "error"?: text}
 
 :class:`ConnectorProcess` is the parent's handle: start, the child's CPU seconds and RSS (/proc), the
 latest status, ``failure()`` (a FAILED connector or task, an error, or a dead child, with its text),
-and stop (SIGTERM, then SIGKILL after a bound; only the child started here is signalled).
+and stop (SIGTERM, then SIGKILL after a bound; only the child started here is signalled).  With
+``$BENCH_CONNECT_PROFILE`` set to a directory, ``py-spy record`` (``bench.profiling.PySpy``) samples the
+child from its start to its stop into ``DIR/<connector name>.raw`` and ``.svg``.
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from bench.brokers import proc_cpu_seconds, proc_status_kb, terminate
+from bench.profiling import PySpy
 
-STATUS_EVERY_S: Final = 0.1
+STATUS_EVERY_S: Final = 0.2
+PROFILE_ENV: Final = "BENCH_CONNECT_PROFILE"
 REPO: Final = Path(__file__).resolve().parent.parent
 
 
@@ -76,7 +81,7 @@ def summarize(status: Any) -> dict[str, Any]:
 
 def _write_status(path: Path, body: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(body | {"time": time.time()}))
+    tmp.write_text(json.dumps(body))
     os.replace(tmp, path)
 
 
@@ -100,12 +105,16 @@ def child(argv: list[str]) -> int:
     except Exception as exc:  # any failure to start is the benchmark's to report
         _write_status(args.status, {"state": "ERROR", "tasks": [], "error": f"{type(exc).__name__}: {exc}"})
         raise
+    written: dict[str, Any] | None = None
     try:
         while not stop.wait(STATUS_EVERY_S):
             try:
-                _write_status(args.status, summarize(worker.status(name)))
+                body = summarize(worker.status(name))
             except Exception as exc:  # the status call itself failing is worth seeing, not fatal
-                _write_status(args.status, {"state": "UNKNOWN", "tasks": [], "status_error": repr(exc)})
+                body = {"state": "UNKNOWN", "tasks": [], "status_error": repr(exc)}
+            if body != written:
+                _write_status(args.status, body)
+                written = body
     finally:
         worker.stop()
     return 0
@@ -128,6 +137,7 @@ class ConnectorProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self.launched_at: float | None = None
+        self._spy: PySpy | None = None
 
     def start(self) -> None:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - open for the child's lifetime
@@ -139,6 +149,9 @@ class ConnectorProcess:
         self.launched_at = time.monotonic()
         self._proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=self._log,
                                       stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        profile = os.environ.get(PROFILE_ENV)
+        if profile:
+            self._spy = PySpy(self._proc.pid, Path(profile), self.name).__enter__()
 
     @property
     def pid(self) -> int | None:
@@ -185,6 +198,9 @@ class ConnectorProcess:
             return ""
 
     def stop(self, timeout: float = 30.0) -> None:
+        if self._spy is not None:
+            self._spy.__exit__(None, None, None)
+            self._spy = None
         terminate(self._proc, timeout)
         if self._log is not None:
             with contextlib.suppress(OSError):
