@@ -4,7 +4,9 @@ runner drives it: start → open → put ... → stop, with hand-built SinkRecor
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -33,6 +35,7 @@ from streamlog.connect.data import (
     struct,
 )
 from streamlog.connect.sinks.jdbc import PLUGIN, JdbcSinkTask
+from streamlog.connect.sinks.jdbc_dialects import TableRef
 
 KEY = struct("k", [("id", INT32)])
 TIMESTAMP = Schema(Type.INT64, name="org.apache.kafka.connect.data.Timestamp", version=1)
@@ -334,3 +337,43 @@ def _drop_fault(target: Target, table: str) -> None:
 
 
 _ = OPTIONAL_INT32
+
+
+def test_a_zombie_task_waits_for_the_row_lock_then_skips_what_was_applied(pg_server: PgCluster) -> None:
+    """Two tasks of one connector hold the same partition (a zombie after a rebalance): the second one's
+    transaction waits on the offsets row the first one locked, then sees its offsets and applies nothing."""
+    target = postgres_target(pg_server)
+    config = FakeConfig({"name": "z", "connector.class": "jdbc-sink", "connection.url": target.url,
+                         "auto.create": "true"})
+    first, zombie = (PLUGIN.task_factory(config) for _ in range(2))
+    assert isinstance(first, JdbcSinkTask) and isinstance(zombie, JdbcSinkTask)
+    first.start(FakeContext(config))
+    zombie.start(FakeContext(config))
+    batch = [record("z", i, None, {"id": i, "name": "x"}, value_schema=V1) for i in range(5)]
+    try:
+        first.put(batch[:1])  # creates the table and the offsets row
+        db = first.db
+        db.begin()
+        db.read_offsets(TableRef(None, "__streamlog_sink_offsets"), "z", {("z", 0)}, lock=True)
+        outcome: list[BaseException | None] = []
+        thread = threading.Thread(target=lambda: _capture(outcome, lambda: zombie.put(batch)))
+        thread.start()
+        time.sleep(0.5)
+        assert thread.is_alive()  # waiting for the lock
+        db.execute_many('INSERT INTO z ("id", "name") VALUES (%s, %s)', [(i, "x") for i in range(1, 5)])
+        db.write_offsets(TableRef(None, "__streamlog_sink_offsets"), "z", {("z", 0): 5})
+        db.commit()
+        thread.join(10)
+        assert outcome == [None]
+    finally:
+        first.stop()
+        zombie.stop()
+    assert target.query('SELECT "id" FROM z ORDER BY 1') == [(i,) for i in range(5)]
+
+
+def _capture(outcome: list[BaseException | None], action: Callable[[], None]) -> None:
+    try:
+        action()
+        outcome.append(None)
+    except BaseException as exc:
+        outcome.append(exc)

@@ -193,3 +193,21 @@ def test_bad_configs_are_refused_when_added(target: Target, streamlog_bootstrap:
     for extra, message in cases:
         with pytest.raises(ConnectError, match=message):
             worker.add_connector(sink_config("bad", "t", target, **extra))
+
+
+def test_several_tasks_share_the_partitions(target: Target, streamlog_bootstrap: str,
+                                            streamlog_topic_factory: Callable[..., str],
+                                            make_worker: WorkerFactory) -> None:
+    topic = streamlog_topic_factory(partitions=4)
+    records = [(str(i).encode(), json.dumps({"n": i}).encode()) for i in range(400)]
+    produce(streamlog_bootstrap, topic, records)
+    worker = make_worker()
+    worker.add_connector(sink_config("wide", topic, target, **{
+        "tasks.max": "2", "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "value.converter.schemas.enable": "false", "auto.create": "true", "table.name.format": "wide",
+        "batch.size": "20", "consumer.override.max.poll.records": "50"}))
+    wait_for(lambda: rows(target, 'SELECT sum("next_offset") FROM __streamlog_sink_offsets') == [(400,)],
+             "400 records", worker, "wide")
+    assert len(worker.status("wide").tasks) == 2
+    assert rows(target, 'SELECT count(*), count(DISTINCT "n") FROM wide') == [(400, 400)]
+    assert rows(target, 'SELECT count(*) FROM __streamlog_sink_offsets') == [(4,)]

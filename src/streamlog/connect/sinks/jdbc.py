@@ -180,7 +180,8 @@ class JdbcSinkTask:
         db = self.db
         offsets_table = self._offsets_table(db)
         db.begin()
-        stored = db.read_offsets(offsets_table, self.connector, lock=True)
+        partitions = {(record.topic, record.partition) for record in batch}
+        stored = db.read_offsets(offsets_table, self.connector, partitions, lock=True)
         next_offsets: dict[tuple[str, int], int] = {}
         changes: list[RowChange] = []
         for record in batch:

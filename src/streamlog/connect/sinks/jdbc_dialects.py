@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -245,17 +245,23 @@ class SqlDialect:
                      '"next_offset" BIGINT NOT NULL, PRIMARY KEY ("connector", "topic", "partition"))')
         self.commit()
 
-    def read_offsets(self, table: TableRef, connector: str, *,
+    def read_offsets(self, table: TableRef, connector: str, partitions: Collection[tuple[str, int]] = (), *,
                      lock: bool = False) -> dict[tuple[str, int], int]:
-        """Every (topic, partition) → next offset stored for the connector.  ``lock``: PostgreSQL locks the
-        rows (FOR UPDATE) until the transaction ends, so two tasks never apply the same records."""
+        """(topic, partition) → next offset stored for the connector: all its rows, or only those of
+        ``partitions``.  ``lock``: PostgreSQL locks the rows read (FOR UPDATE) until the transaction ends,
+        so two tasks never apply the same records (SQLite's BEGIN IMMEDIATE already serializes writers)."""
         mark = self.placeholder
         sql = (f'SELECT "topic", "partition", "next_offset" FROM {self.table_sql(table, force=True)} '
                f'WHERE "connector" = {mark}')
+        params: list[Any] = [connector]
+        if partitions:
+            ordered = sorted(partitions)
+            sql += ' AND ("topic", "partition") IN (' + ", ".join([f"({mark}, {mark})"] * len(ordered)) + ")"
+            params += [item for pair in ordered for item in pair]
         if lock and self.dialect is Dialect.POSTGRESQL:
-            sql += " FOR UPDATE"
+            sql += ' ORDER BY "topic", "partition" FOR UPDATE'
         return {(str(topic), int(partition)): int(offset)
-                for topic, partition, offset in self.execute(sql, (connector,))}
+                for topic, partition, offset in self.execute(sql, params)}
 
     def write_offsets(self, table: TableRef, connector: str, offsets: Mapping[tuple[str, int], int]) -> None:
         mark = self.placeholder
