@@ -264,3 +264,38 @@ def test_config_and_table_errors(tmp_path: Path) -> None:
         task_for(db)
     with pytest.raises(ConnectError, match="cannot read the outbox table"):
         task_for(db, **{"table.name": "nope"})
+
+
+@pytest.mark.crash
+def test_broker_outage_leaves_the_rows_and_a_restart_publishes_them(tmp_path: Path) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+    from tests.support.brokerproc import BrokerProcess
+
+    path = tmp_path / "app.db"
+    db = Database("sqlite", lambda: sqlite3.connect(path),
+                  {"database.dialect": "sqlite", "database.path": str(path)})
+    setup_outbox(db)
+    with BrokerProcess(data_dir=tmp_path / "broker") as broker:
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        admin.create_topics([NewTopic("ob.order", 1)])["ob.order"].result(10)
+        worker = Worker(broker.bootstrap, offset_flush_interval_ms=200)
+        worker.start()
+        try:
+            worker.add_connector(relay_config("relay", db, "ob", **{
+                "producer.override.message.timeout.ms": "2000",
+                "producer.override.retry.backoff.max.ms": "200"}))
+            first = write_events(db, [("order", "o1", {"n": i}) for i in range(3)])
+            wait_records(broker.bootstrap, "ob.order", 3)
+            wait_for(lambda: db.rows() == [], 30, "the first rows deleted")
+            broker.kill()
+            second = write_events(db, [("order", "o1", {"n": i}) for i in range(3, 6)])
+            wait_for(lambda: worker.status("relay").tasks[0].state is State.FAILED, 30,
+                     "the relay failing on undelivered records")
+            assert [row[0] for row in db.rows("id")] == second  # never acknowledged: still there
+            broker.start()
+            worker.restart("relay", include_tasks=True)
+            wait_for(lambda: db.rows() == [], 30, "the second rows published and deleted")
+            published = [dict(r.headers)["id"].decode() for r in read_topic(broker.bootstrap, "ob.order")]
+            assert published[:3] == first and set(second) <= set(published[3:])
+        finally:
+            worker.stop()
