@@ -31,6 +31,7 @@ import argparse
 import datetime as dt
 import importlib.util
 import json
+import os
 import shlex
 import shutil
 import sys
@@ -105,6 +106,7 @@ class Runs:
 
     def run(self, workload: str, broker: str, body: Callable[[], dict[str, Any]]) -> None:
         progress(f"{workload} on {broker}")
+        load = os.getloadavg()[0]
         try:
             figures = body()
         except Exception as exc:  # one failed run must not lose the others' figures
@@ -112,6 +114,7 @@ class Runs:
             self.notes.append(f"{workload} on {broker} failed: {type(exc).__name__}: {str(exc)[:1500]}")
             progress(self.notes[-1])
             return
+        figures["loadavg_1m_before"] = load
         self.results.setdefault(workload, {})[broker] = figures
         shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
         progress(f"{workload} on {broker}: {shown}")
@@ -119,6 +122,7 @@ class Runs:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     began = time.monotonic()
+    load_start = os.getloadavg()[0]
     notes: list[str] = []
     missing = missing_pieces()
     for piece, module in missing.items():
@@ -172,6 +176,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {"schema": 1, "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "command": "python -m bench.connect " + shlex.join(args.argv),
             "duration_s": time.monotonic() - began,
+            "loadavg_1m": {"start": load_start, "end": os.getloadavg()[0]},
             "sizing": {"changes": args.changes, "latency_rows": args.latency_rows,
                        "latency_interval_ms": args.latency_interval_ms, "sink_records": args.sink_records,
                        "seed": args.seed, "offset_flush_ms": args.offset_flush_ms},

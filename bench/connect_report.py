@@ -12,6 +12,7 @@ Report JSON::
     generated    ISO-8601 UTC time the run finished
     command      the command line
     duration_s   wall time of the run
+    loadavg_1m   {"start", "end"}: the 1-minute load average (each run's figures also hold the one before it)
     sizing       {"changes", "latency_rows", "latency_interval_ms", "sink_records", "seed"}
     brokers      [{"name", "version", "storage"}]            first = ratio numerator
     ceiling      {"changes", "seconds", "changes_per_s", "cpu_s_per_1000", "output_mib", "write_*"}
@@ -57,7 +58,40 @@ SHOWN: Final[dict[str, tuple[str, bool | None]]] = {
     "measured": ("rows", INFO),
     "missing": ("rows", LOWER),
     "duplicates": ("records", LOWER),
+    "loadavg_1m_before": ("", INFO),
 }
+
+
+HOW: Final = [
+    "## How it is measured",
+    "",
+    "- Every connector runs in a child process of its own (`bench/connect_worker.py`: a `Worker` with one"
+    " connector); its CPU time is that process's user + system time (/proc), over the same window as its "
+    "rate.",
+    "- A watcher in the benchmark process reads each topic from the beginning (`read_committed`) and "
+    "counts records with a value: a record it has read was acknowledged by the broker (under exactly-"
+    "once, committed), so \"last record read\" bounds \"last record acknowledged\" from above.  The load "
+    "changes no primary key and deletes nothing, so N row changes are N records.",
+    "- `cdc-prewritten`: a slot per broker and one for the ceiling are created, then the load is written,"
+    " then each connector starts (`snapshot.mode=no_data`, the existing slot and publication).  Clock: "
+    "from the slot becoming active (`pg_replication_slots.active`, polled every 5 ms: the start of "
+    "streaming) to the last record read; `startup_s` (launch to streaming) is apart.  "
+    "`fraction_of_ceiling` = changes/s over pg_recvlogical's changes/s on the same changes.",
+    "- `cdc-concurrent`: a fresh slot; once the connector streams, a writer thread applies the same shape"
+    " of load; clock from the writer's start to the last record read; `catch_up_lag_s` = last record read"
+    " minus the writer's end.",
+    "- `latency-*`: one row per transaction every few ms; latency = when the watcher read the row's "
+    "record minus the wall time right after the writer's commit returned (one process, one clock), in an "
+    "HDR histogram.  The watcher's consumer uses `fetch.wait.max.ms=5` and returns each record as soon as"
+    " it arrives.  The ceiling's latency is the same measure for pg_recvlogical's Insert message.",
+    "- `sink-*`: N records (JSON with schemas) on a one-partition topic, the last one a sentinel key; the"
+    " clock starts when the target table first has rows (their count is subtracted) and stops when the "
+    "sentinel's row is there; then the table is checked (row count and the sum of each key's final "
+    "`seq`).  `startup_s` (launch to the first rows: consumer group join included) is apart.",
+    "- The connector's settings are the runner's defaults (producer `linger.ms=5`, `acks=all`, "
+    "idempotence) except `offset.flush.interval.ms`.",
+    "",
+]
 
 
 def _table(workload: str, per: dict[str, dict[str, Any]], names: list[str]) -> list[str]:
@@ -100,6 +134,12 @@ def render(report: dict[str, Any]) -> str:
              f"Sink: {s['sink_records']:,} records (three quarters inserts, then updates of random keys).  "
              "The connector, the brokers, PostgreSQL and the measuring clients share the machine's "
              "cores.", ""]
+    load = report.get("loadavg_1m") or {}
+    if load:
+        lines += [f"1-minute load average at start {load.get('start', 0):.2f}, "
+                  f"at end {load.get('end', 0):.2f} "
+                  f"({report['machine'].get('cpu_cores')} cores): anything else running competes with the "
+                  "connector; each run's `loadavg_1m_before` is in its table.", ""]
     ceiling = report.get("ceiling")
     if ceiling:
         lines += ["## Ceiling: pg_recvlogical", "",
@@ -119,6 +159,7 @@ def render(report: dict[str, Any]) -> str:
         per = report["results"].get(workload) or {}
         if per:
             lines += _table(workload, per, names)
+    lines += HOW
     if report["notes"]:
         lines += ["## Notes", ""] + [f"- {note}" for note in report["notes"]] + [""]
     lines += ["## Machine", "", "| what | value |", "| --- | --- |"]
