@@ -299,3 +299,19 @@ def test_broker_outage_leaves_the_rows_and_a_restart_publishes_them(tmp_path: Pa
             assert published[:3] == first and set(second) <= set(published[3:])
         finally:
             worker.stop()
+
+
+def test_exactly_once_mode_finishes_rows_after_each_transaction(
+        pg: PgDatabase, make_worker: Callable[..., Worker], streamlog_bootstrap: str,
+        streamlog_topic_factory: Callable[..., str]) -> None:
+    db = Database("postgresql", pg.connect, {"database.dialect": "postgresql", **pg.connection_options})
+    prefix = f"ob{uuid.uuid4().hex[:8]}"
+    topic = streamlog_topic_factory(name=f"{prefix}.order")
+    setup_outbox(db)
+    written = write_events(db, [("order", f"o{i % 2}", {"n": i}) for i in range(7)])
+    worker = make_worker(flush_ms=600_000)  # under exactly-once the commit follows each poll, not the timer
+    worker.add_connector(relay_config("relay", db, prefix, **{"exactly.once.support": "required",
+                                                               "batch.size": "3"}))
+    records = wait_records(streamlog_bootstrap, topic, 7)
+    assert [dict(r.headers)["id"].decode() for r in records] == written
+    wait_for(lambda: db.rows() == [], 30, "rows deleted after each committed transaction")
