@@ -33,6 +33,12 @@ their interleaving reorders events across relays; run one relay per table where 
 matters (``tasks.max`` is 1).  Ordering within a relay is ``seq`` order of the rows visible at each claim:
 a transaction that commits a lower ``seq`` after a higher one was claimed is published later.
 
+**Tuning.**  Rows in flight are bounded by ``claim.max.rows``, and they are acknowledged once per
+``offset.flush.interval.ms`` (Kafka Connect's default: 60 s), so at-least-once throughput is at most
+``claim.max.rows`` per flush interval: lower the interval for a busy outbox.  A PostgreSQL
+``idle_in_transaction_session_timeout`` shorter than the interval ends the claim transaction under the
+relay: its rows are then published again (logged as a warning).
+
 **SQLite** has no row locks: rows are read without a transaction (a write transaction would lock out the
 application's writers for the whole flight), remembered in memory, and deleted once acknowledged.  Run
 exactly one relay per SQLite file.
