@@ -8,7 +8,9 @@ real worker and broker.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,7 @@ class FakeWorker:
     calls: list[tuple[Any, ...]] = field(default_factory=list)
 
     def add_connector(self, config: Mapping[str, str]) -> None:
+        time.sleep(0.02)  # as a real worker takes a moment: a window for racing requests
         if "connector.class" not in config:
             raise ConnectError("Connector config {...} contains no connector type")
         if config["name"] in self.configs:
@@ -250,3 +253,11 @@ def test_shapes_of_a_failed_connector() -> None:
         {"connector": "n", "task": 0},
         {"connector": "n", "task": 1},
     ]
+
+
+def test_concurrent_creates_of_one_name_give_one_201_and_409s(api: tuple[httpx.Client, FakeWorker]) -> None:
+    client, worker = api
+    body = {"name": "same", "config": {"connector.class": "toy"}}
+    with ThreadPoolExecutor(8) as pool:
+        codes = sorted(pool.map(lambda _i: client.post("/connectors", json=body).status_code, range(16)))
+    assert codes == [201] + [409] * 15 and worker.connectors() == ["same"]

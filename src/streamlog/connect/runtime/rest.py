@@ -121,8 +121,7 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)  # str: e.g. a Decimal
-    return Response(text, status,
-                    headers=dict(headers or {}), media_type="application/json")
+    return Response(text, status, headers=dict(headers or {}), media_type="application/json")
 
 
 def _flag(request: Request, name: str, default: bool = False) -> bool:
@@ -175,6 +174,7 @@ class _Routes:
     def __init__(self, server: ConnectRestServer) -> None:
         self.server = server
         self.worker = server.worker
+        self.creating = threading.Lock()  # check-then-create of one request at a time: 409, never a race
 
     @property
     def worker_id(self) -> str:
@@ -234,9 +234,10 @@ class _Routes:
 
     def _create(self, config: dict[str, str]) -> Response:
         name = config["name"]
-        if name in self.names():
-            raise RestError(409, f"Connector {name} already exists")
-        self.worker.add_connector(config)
+        with self.creating:
+            if name in self.names():
+                raise RestError(409, f"Connector {name} already exists")
+            self.worker.add_connector(config)
         return _json(self.info(name), 201, {"Location": f"/connectors/{name}"})
 
     def get_info(self, request: Request) -> Response:
@@ -255,10 +256,14 @@ class _Routes:
         return await _in_thread(self._put_config, name, config)
 
     def _put_config(self, name: str, config: dict[str, str]) -> Response:
-        if name in self.names():
-            self.worker.put_config(name, config)
+        with self.creating:
+            existed = name in self.names()
+            if existed:
+                self.worker.put_config(name, config)
+            else:
+                self.worker.add_connector(config)
+        if existed:
             return _json(self.info(name), 200)
-        self.worker.add_connector(config)
         return _json(self.info(name), 201, {"Location": f"/connectors/{name}"})
 
     def get_status(self, request: Request) -> Response:
