@@ -29,6 +29,8 @@ CONNECTORS: Final[dict[str, str]] = {
 TRANSFORMS: Final[dict[str, str]] = {
     "outbox-router": "streamlog.connect.transforms.outbox_router",
     "io.debezium.transforms.outbox.EventRouter": "streamlog.connect.transforms.outbox_router",
+    "extract-new-record-state": "streamlog.connect.transforms.extract_new_record_state",
+    "io.debezium.transforms.ExtractNewRecordState": "streamlog.connect.transforms.extract_new_record_state",
 }
 
 
