@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
+from tests.connect.outbox.outbox_support import PgDatabase
 from tests.support.mariadb import MariaDbServer, mariadb_available, mariadb_server
 from tests.support.pgcluster import PgCluster, pg_cluster
 
@@ -18,25 +18,6 @@ _counter = itertools.count()
 def pg_server() -> Iterator[PgCluster]:
     with pg_cluster() as cluster:
         yield cluster
-
-
-@dataclass
-class PgDatabase:
-    cluster: PgCluster
-    dbname: str
-
-    @property
-    def dsn(self) -> str:
-        return self.cluster.dsn_for(self.dbname)
-
-    @property
-    def connection_options(self) -> dict[str, str]:
-        return {**self.cluster.connection_options, "database.dbname": self.dbname}
-
-    def connect(self):  # type: ignore[no-untyped-def]
-        import psycopg2
-
-        return psycopg2.connect(self.dsn)
 
 
 @pytest.fixture

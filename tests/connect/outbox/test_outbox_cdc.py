@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from tests.connect.outbox.conftest import PgDatabase
+from tests.connect.outbox.outbox_support import PgDatabase
 from tests.support.streams_runtime import read_topic, wait_for
 
 from streamlog.connect.runtime.states import State

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.connect.outbox.conftest import PgDatabase
+from tests.connect.outbox.outbox_support import PgDatabase
 from tests.support.mariadb import MariaDbServer
 from tests.support.streams_runtime import read_topic, wait_for
 

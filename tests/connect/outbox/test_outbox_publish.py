@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.connect.outbox.conftest import PgDatabase
+from tests.connect.outbox.outbox_support import PgDatabase
 from tests.support.mariadb import MariaDbServer
 
 from streamlog.outbox import Dialect, create_outbox_table, outbox_table_ddl, publish, quote_identifier
