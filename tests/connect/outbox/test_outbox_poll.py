@@ -315,3 +315,29 @@ def test_exactly_once_mode_finishes_rows_after_each_transaction(
     records = wait_records(streamlog_bootstrap, topic, 7)
     assert [dict(r.headers)["id"].decode() for r in records] == written
     wait_for(lambda: db.rows() == [], 30, "rows deleted after each committed transaction")
+
+
+@pytest.mark.parametrize("database", ["postgresql", "mariadb"], indirect=True)
+def test_two_live_relays_publish_each_row_once(
+        database: Database, make_worker: Callable[..., Worker], streamlog_bootstrap: str,
+        streamlog_topic_factory: Callable[..., str]) -> None:
+    prefix = f"ob{uuid.uuid4().hex[:8]}"
+    topic = streamlog_topic_factory(name=f"{prefix}.order", partitions=3)
+    setup_outbox(database)
+    first, second = make_worker(), make_worker()
+    first.add_connector(relay_config("relay-a", database, prefix, **{"batch.size": "7"}))
+    second.add_connector(relay_config("relay-b", database, prefix, **{"batch.size": "7"}))
+    written: list[str] = []
+    for start in range(0, 150, 10):
+        batch = [("order", f"o{i % 5}", {"n": i}) for i in range(start, start + 10)]
+        written += write_events(database, batch)
+        time.sleep(0.02)
+    records = wait_records(streamlog_bootstrap, topic, 150)
+    wait_for(lambda: database.rows() == [], 30, "every row deleted")
+    time.sleep(0.5)  # a late duplicate would show up by now
+    published = [dict(r.headers)["id"].decode() for r in read_topic(streamlog_bootstrap, topic)]
+    assert sorted(published) == sorted(written)  # each row once: neither relay took the other's claims
+    by_key: dict[bytes, list[int]] = {}
+    for record in records:
+        by_key.setdefault(record.key, []).append(json.loads(record.value)["n"])
+    assert set(by_key) == {f"o{i}".encode() for i in range(5)}
