@@ -7,7 +7,9 @@ the value is written in Avro's binary encoding (fastavro) after Confluent's wire
 
     byte 0       magic byte 0
     bytes 1-4    the schema id in the registry, big-endian int32
-    bytes 5-     the Avro binary encoding of the value (no container, no schema)
+    bytes 5-     the Avro binary encoding of the value (no container, no schema); when the schema is
+                 just ``bytes`` (a Connect bytes or Decimal schema, not optional), the bytes themselves,
+                 without Avro's length prefix, as Confluent's serializers write and read them
 
 The subject comes from ``key.subject.name.strategy`` / ``value.subject.name.strategy``:
 TopicNameStrategy (the default: ``<topic>-key`` / ``<topic>-value``), RecordNameStrategy (the record's
@@ -148,6 +150,9 @@ class AvroConverter:
         datum = avro_datum(schema, value)
         out = io.BytesIO()
         out.write(_HEADER.pack(MAGIC_BYTE, schema_id))
+        if _is_bytes(writer) and isinstance(datum, bytes):
+            out.write(datum)
+            return out.getvalue()
         try:
             fastavro.schemaless_writer(out, writer, datum)
         except (TypeError, ValueError, KeyError, AttributeError) as error:
@@ -163,7 +168,8 @@ class AvroConverter:
         full_name = None
         if isinstance(node, dict) and node.get("type") == "record":
             full_name = f"{node['namespace']}.{node['name']}" if node.get("namespace") else node["name"]
-        written = _Written(text, full_name, _parse(json.loads(text)), {})
+        parsed = _parse(json.loads(text))
+        written = _Written(text, full_name, parsed, {})
         self._written[id(schema)] = (schema, written)
         if len(self._written) > self._cache_size:
             self._written.popitem(last=False)
@@ -200,6 +206,8 @@ class AvroConverter:
             raise ConnectError(f"Failed to deserialize data for topic {topic} to Avro: Unknown magic byte!")
         _magic, schema_id = _HEADER.unpack_from(data)
         read = self._read_for(topic, schema_id)
+        if _is_bytes(read.parsed):
+            return read.schema, connect_value(read.schema, data[_HEADER.size:])
         try:
             datum = fastavro.schemaless_reader(io.BytesIO(data[_HEADER.size:]), read.parsed, None)
         except (EOFError, ValueError, IndexError, TypeError, UnicodeDecodeError) as error:
@@ -237,6 +245,10 @@ class AvroConverter:
             return None
         version: int | None = found.version
         return version
+
+
+def _is_bytes(parsed: Any) -> bool:
+    return parsed == "bytes" or (isinstance(parsed, dict) and parsed.get("type") == "bytes")
 
 
 def _known_id(schema_id: int | None) -> int:

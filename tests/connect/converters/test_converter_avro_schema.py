@@ -96,7 +96,7 @@ def test_time_logical_types_and_defaults() -> None:
 
 def test_two_different_structs_of_one_name_are_refused() -> None:
     schema = struct("a.B", [("x", struct("a.C", [("p", INT32)])), ("y", struct("a.C", [("q", INT32)]))])
-    with pytest.raises(ConnectError, match="Can't redefine: a.C"):
+    with pytest.raises(ConnectError, match=r"Can't redefine: a\.C"):
         avro_schema(schema)
 
 
