@@ -102,6 +102,7 @@ def read_offsets(bootstrap: str, topic: str, connector: str, client_config: Mapp
                  timeout_s: float = READ_TIMEOUT_S) -> OffsetMap:
     """The latest stored offset of each source partition of ``connector`` (read_committed, to the end)."""
     consumer = Consumer({
+        "fetch.wait.max.ms": 10,  # a short read to the end: no long polls on the (mostly empty) partitions
         **(client_config or {}),
         "bootstrap.servers": bootstrap,
         "group.id": f"connect-offsets-reader-{uuid.uuid4().hex}",
@@ -123,7 +124,7 @@ def read_offsets(bootstrap: str, topic: str, connector: str, client_config: Mapp
         while pending:
             if time.monotonic() > deadline:
                 raise ConnectError(f"timed out reading the offsets topic {topic}")
-            for message in consumer.consume(500, 0.5):
+            for message in consumer.consume(500, 0.05):
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
