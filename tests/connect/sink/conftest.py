@@ -11,6 +11,7 @@ options the way a connector config gives them (strings) and starts it with a fak
 from __future__ import annotations
 
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from tests.support.pgcluster import PgCluster, pg_cluster
 
 from streamlog.connect.api import SinkRecord, TopicPartition
 from streamlog.connect.data import Schema
+from streamlog.connect.runtime.worker import Worker
 from streamlog.connect.sinks.jdbc import PLUGIN, JdbcSinkTask
 
 
@@ -138,6 +140,49 @@ def make_task(target: Target) -> Iterator[TaskFactory]:
     yield make
     for task in tasks:
         task.stop()
+
+
+WorkerFactory = Callable[[], Worker]
+
+
+@pytest.fixture
+def make_worker(streamlog_bootstrap: str) -> Iterator[WorkerFactory]:
+    """``make_worker()``: a started Worker on the test broker (offsets flushed every 100 ms), stopped at
+    teardown."""
+    workers: list[Worker] = []
+
+    def make() -> Worker:
+        worker = Worker(streamlog_bootstrap, offset_flush_interval_ms=100)
+        worker.start()
+        workers.append(worker)
+        return worker
+
+    yield make
+    for worker in workers:
+        worker.stop()
+
+
+def wait_for(check: Callable[[], Any], what: str, worker: Worker | None = None, name: str = "",
+             timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except Exception as exc:  # the table does not exist yet
+            last = exc
+        if last is True or (last and not isinstance(last, Exception) and last is not False):
+            return last
+        time.sleep(0.1)
+    status = worker.status(name) if worker is not None and name else None
+    raise AssertionError(f"timed out waiting for {what}: last {last!r}; status {status}")
+
+
+def rows(target: Target, sql: str) -> list[tuple[Any, ...]]:
+    try:
+        return target.query(sql)
+    except Exception:
+        return []
 
 
 def tp(topic: str, partition: int = 0) -> TopicPartition:

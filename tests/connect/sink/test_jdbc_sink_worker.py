@@ -4,16 +4,13 @@ running ``jdbc-sink`` (or its Confluent/Debezium class names), rows in SQLite or
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
-from tests.connect.sink.conftest import Target
-
-from streamlog.connect.runtime.worker import Worker
+from tests.connect.sink.conftest import Target, WorkerFactory, rows, wait_for
 
 JSON = "org.apache.kafka.connect.json.JsonConverter"
 KEY_SCHEMA = {"type": "struct", "name": "shop.Key", "optional": False,
@@ -25,22 +22,6 @@ VALUE_SCHEMA = {"type": "struct", "name": "shop.Order", "optional": False, "fiel
      "version": 1, "parameters": {"scale": "2"}},
     {"field": "placed", "type": "int32", "optional": True, "name": "org.apache.kafka.connect.data.Date",
      "version": 1}]}
-WorkerFactory = Callable[[], Worker]
-
-
-@pytest.fixture
-def make_worker(streamlog_bootstrap: str) -> Iterator[WorkerFactory]:
-    workers: list[Worker] = []
-
-    def make() -> Worker:
-        worker = Worker(streamlog_bootstrap, offset_flush_interval_ms=100)
-        worker.start()
-        workers.append(worker)
-        return worker
-
-    yield make
-    for worker in workers:
-        worker.stop()
 
 
 def enveloped(schema: dict[str, Any], payload: Any) -> bytes:
@@ -69,29 +50,6 @@ def _unscaled_b64(cents: int) -> str:
 def sink_config(name: str, topic: str, target: Target, **extra: str) -> dict[str, str]:
     return {"name": name, "connector.class": "jdbc-sink", "topics": topic, "connection.url": target.url,
             "key.converter": JSON, "value.converter": JSON, **extra}
-
-
-def wait_for(check: Callable[[], Any], what: str, worker: Worker | None = None, name: str = "",
-             timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except Exception as exc:  # the table does not exist yet
-            last = exc
-        if last is True or (last and not isinstance(last, Exception) and last is not False):
-            return last
-        time.sleep(0.1)
-    status = worker.status(name) if worker is not None and name else None
-    raise AssertionError(f"timed out waiting for {what}: last {last!r}; status {status}")
-
-
-def rows(target: Target, sql: str) -> list[tuple[Any, ...]]:
-    try:
-        return target.query(sql)
-    except Exception:
-        return []
 
 
 def test_json_with_schemas_upserts_and_deletes(target: Target, streamlog_bootstrap: str,
