@@ -36,9 +36,28 @@ the connector, ``DROP TABLE <table>`` and ``DELETE FROM __streamlog_sink_offsets
 stored offset the runner starts at the consumer group's committed offset, so also reset the group
 ``connect-<name>`` to the earliest offset (or delete it) to replay the topic from its start.
 
-Debezium change events are not unwrapped (Streamlog's runner applies no transforms to sink records, and
-``io.debezium.transforms.ExtractNewRecordState`` is not provided): a record whose value is an envelope
-fails with an error naming its ``before``/``after`` struct fields.  Write flat values instead.
+Debezium change events are not unwrapped by the sink (Streamlog's runner applies transforms on source
+connectors only): put ``io.debezium.transforms.ExtractNewRecordState`` on the CDC connector, so its topics
+hold flat rows (transforms/extract_new_record_state.py).  A record whose value is still an envelope fails
+with an error naming its ``before``/``after`` struct fields.
+
+A complete config (Confluent's names; Debezium's class and names work the same way)::
+
+    name=orders-projection
+    connector.class=io.confluent.connect.jdbc.JdbcSinkConnector
+    topics=orders
+    connection.url=jdbc:postgresql://localhost:5432/shop
+    connection.user=app
+    connection.password=secret
+    key.converter=org.apache.kafka.connect.json.JsonConverter
+    value.converter=org.apache.kafka.connect.json.JsonConverter
+    insert.mode=upsert
+    pk.mode=record_key
+    delete.enabled=true
+    table.name.format=${topic}_projection
+    auto.create=true
+    auto.evolve=true
+    batch.size=3000
 """
 
 from __future__ import annotations

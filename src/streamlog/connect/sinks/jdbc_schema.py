@@ -34,7 +34,8 @@ Temporal values are carried as Connect carries them (days, ms/us/ns since the ep
 turned into `datetime` values here (`to_db_value`), in UTC, as Kafka Connect's ``db.timezone=UTC``; SQLite
 stores them as ISO-8601 text (``YYYY-MM-DD``, ``HH:MM:SS[.ffffff]``, ``YYYY-MM-DD HH:MM:SS[.ffffff]``).
 Arrays, maps and structs inside a value have no column type (as in Confluent's sink): a clear error says
-so, and points at Debezium envelopes, which this sink does not unwrap.
+so, and points at Debezium envelopes, which this sink does not unwrap (ExtractNewRecordState does, on the
+source connector).
 """
 
 from __future__ import annotations
@@ -148,8 +149,8 @@ def kind_of(schema: Schema, where: str) -> ColumnKind:
     if kind is None:
         raise ConnectError(
             f"{where} has type {schema.type.value}, which has no column type in the JDBC sink (fields must "
-            "be primitive; a Debezium change event envelope is not unwrapped: write the after-image with a "
-            "flat value schema instead)")
+            "be primitive; a Debezium change event envelope is not unwrapped by the sink: set "
+            "io.debezium.transforms.ExtractNewRecordState on the CDC connector)")
     return kind
 
 
