@@ -178,7 +178,8 @@ def test_connector_killed_during_snapshot_and_streaming(tmp_path: Path, cluster:
 
 
 def _slot_lsn(cluster: PgCluster) -> str:
-    rows = cluster.sql("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = 'debezium'")
+    rows = cluster.sql("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = "
+                       "'debezium'")
     return str(rows[0][0]) if rows else ""
 
 

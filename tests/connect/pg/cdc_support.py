@@ -9,10 +9,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.support.pgcluster import PgCluster
+
 from streamlog.connect.api import SourceOffset, SourcePartition, SourceRecord
 from streamlog.connect.runtime.config import Config, parse_connector_config
 from streamlog.connect.sources.postgres_cdc import PLUGIN, PostgresCdcTask
-from tests.support.pgcluster import PgCluster
 
 
 def cdc_config(cluster: PgCluster, **options: str) -> dict[str, str]:
@@ -92,6 +93,7 @@ def ops(records: Sequence[SourceRecord]) -> list[tuple[Any, Any]]:
 
 
 def slot_lsn(cluster: PgCluster, slot: str = "debezium") -> int:
-    rows = cluster.sql(f"SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '{slot}'")
+    rows = cluster.sql(f"SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = "
+                       f"'{slot}'")
     high, _, low = str(rows[0][0]).partition("/")
     return (int(high, 16) << 32) | int(low, 16)

@@ -74,7 +74,8 @@ def test_restart_inside_a_transaction_skips_exactly_what_was_stored(cluster: PgC
 
 
 def test_crash_in_the_middle_of_the_snapshot_resumes_without_repeating(cluster: PgCluster, db: str) -> None:
-    _sql(cluster, db, "CREATE TABLE a (id int PRIMARY KEY, v int)", "CREATE TABLE b (k text PRIMARY KEY, v int)",
+    _sql(cluster, db, "CREATE TABLE a (id int PRIMARY KEY, v int)", "CREATE TABLE b (k text PRIMARY KEY, "
+                                                                    "v int)",
          "INSERT INTO a SELECT i, 0 FROM generate_series(1, 20) i",
          "INSERT INTO b SELECT 'k' || i, 0 FROM generate_series(1, 5) i")
     raw = _config(cluster, db, max_batch_size="5")
@@ -83,7 +84,8 @@ def test_crash_in_the_middle_of_the_snapshot_resumes_without_repeating(cluster: 
     assert [r.key["id"] for r in first] == [1, 2, 3, 4, 5]
     h.stop()  # the process "dies": offsets say rows 1..5 of a are out
     # while it is down: changes to rows already emitted and rows not yet read
-    _sql(cluster, db, "UPDATE a SET v = 1 WHERE id = 2", "DELETE FROM a WHERE id = 3", "UPDATE a SET v = 1 WHERE id = 15",
+    _sql(cluster, db, "UPDATE a SET v = 1 WHERE id = 2", "DELETE FROM a WHERE id = 3", "UPDATE a SET v = "
+                                                                                       "1 WHERE id = 15",
          "INSERT INTO a VALUES (25, 1)", "UPDATE b SET v = 1 WHERE k = 'k2'")
     h2 = Harness(raw, offsets=h.context.offsets).start()
     try:

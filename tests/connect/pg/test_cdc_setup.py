@@ -77,9 +77,9 @@ def test_unreachable_database(cluster: PgCluster) -> None:
 def test_config_errors(cluster: PgCluster) -> None:
     with pytest.raises(ConnectError, match="decoderbufs is not supported"):
         Harness(_config(cluster, plugin_name="decoderbufs"))
-    with pytest.raises(ConnectError, match="message.key.columns"):
+    with pytest.raises(ConnectError, match=r"message\.key\.columns"):
         Harness({**_config(cluster), "message.key.columns": "public.t:id"})
-    with pytest.raises(ConnectError, match="snapshot.mode"):
+    with pytest.raises(ConnectError, match=r"snapshot\.mode"):
         Harness(_config(cluster, snapshot_mode="sometimes"))
-    with pytest.raises(ConnectError, match="skipped.operations"):
+    with pytest.raises(ConnectError, match=r"skipped\.operations"):
         Harness(_config(cluster, skipped_operations="x"))

@@ -61,8 +61,8 @@ def consume(bootstrap: str, topic: str, count: int, *, timeout: float = 30.0,
             if message is None or message.error():
                 continue
             key, value = message.key(), message.value()
-            out.append((None if key is None else json.loads(key), None if value is None else json.loads(value),
-                        list(message.headers() or [])))
+            out.append((None if key is None else json.loads(key),
+                        None if value is None else json.loads(value), list(message.headers() or [])))
     finally:
         consumer.close()
     return out
@@ -90,14 +90,15 @@ def test_json_records_as_debezium_writes_them(cluster: PgCluster, db: str, worke
     worker.add_connector(_config(cluster, db))
     topic = f"{db}.public.customers"
     [(key, value, _)] = consume(streamlog_bootstrap, topic, 1)
-    assert key == {"schema": {"type": "struct", "fields": [{"type": "int32", "optional": False, "field": "id"}],
+    assert key == {"schema": {"type": "struct",
+                              "fields": [{"type": "int32", "optional": False, "field": "id"}],
                               "optional": False, "name": f"{db}.public.customers.Key"},
                    "payload": {"id": 1}}
     schema, payload = value["schema"], value["payload"]
     assert schema["name"] == f"{db}.public.customers.Envelope" and schema["version"] == 2
     assert schema["type"] == "struct" and schema["optional"] is False
-    assert [f["field"] for f in schema["fields"]] == ["before", "after", "source", "transaction", "op", "ts_ms",
-                                                      "ts_us", "ts_ns"]
+    assert [f["field"] for f in schema["fields"]] == ["before", "after", "source", "transaction", "op",
+                                                      "ts_ms", "ts_us", "ts_ns"]
     before = schema["fields"][0]
     assert before == {"type": "struct", "fields": [
         {"type": "int32", "optional": False, "default": 0, "field": "id"} if "default" in

@@ -43,7 +43,6 @@ from streamlog.connect.sources.pg_envelope import (
     Op,
     SourceInfo,
     TableSchemas,
-    TransactionBlock,
     message_value,
     transaction_value,
 )
@@ -123,8 +122,8 @@ class ChangeBuilder:
         self.now_us = now_us
 
     # -- one committed transaction -----------------------------------------------------------------------
-    def transaction(self, txn: Transaction, commit: pg.Commit, position: CdcOffset) -> tuple[list[SourceRecord],
-                                                                                              CdcOffset]:
+    def transaction(self, txn: Transaction, commit: pg.Commit,
+                    position: CdcOffset) -> tuple[list[SourceRecord], CdcOffset]:
         """The records of a transaction not yet produced, and the position after them."""
         if commit.end_lsn <= position.lsn_commit:
             return [], position
@@ -180,8 +179,8 @@ class ChangeBuilder:
     def _source(self, table: TableSchemas | None, begin: pg.Begin | None, ts_us: int, lsn: int,
                 last_commit: int | None) -> SourceInfo:
         return SourceInfo(self.options.prefix, self.options.db, table.info.schema if table else "",
-                          table.info.table if table else "", ts_us, tx_id=begin.xid if begin else None, lsn=lsn,
-                          last_commit_lsn=last_commit)
+                          table.info.table if table else "", ts_us, tx_id=begin.xid if begin else None,
+                          lsn=lsn, last_commit_lsn=last_commit)
 
     def _change(self, lsn: int, message: pg.PgOutputMessage, begin: pg.Begin, commit: pg.Commit,
                 coverage: Coverage) -> list[_Draft]:
@@ -242,8 +241,8 @@ class ChangeBuilder:
                                       (("__debezium.oldkey", json.dumps(old_key)),)))
         return drafts
 
-    def _event(self, table: TableSchemas, op: Op, before: Texts | None, after: Texts | None, source: SourceInfo,
-               now: int, lsn: int, key_texts: Texts,
+    def _event(self, table: TableSchemas, op: Op, before: Texts | None, after: Texts | None,
+               source: SourceInfo, now: int, lsn: int, key_texts: Texts,
                headers: tuple[tuple[str, HeaderValue], ...] = ()) -> _Draft:
         return _Draft(table.topic, table.key_schema, table.key(key_texts), table.envelope_schema,
                       table.envelope(op, before, after, source, now), lsn, headers, table.info.qualified)
@@ -270,8 +269,8 @@ class ChangeBuilder:
     def message_draft(self, message: pg.Message, begin: pg.Begin | None, ts_us: int) -> _Draft:
         source = self._source(None, begin, ts_us, message.lsn, None)
         return _Draft(f"{self.options.prefix}.message", MESSAGE_KEY_SCHEMA, {"prefix": message.prefix},
-                      MESSAGE_VALUE_SCHEMA, message_value(message.prefix, message.content, source, self.now_us()),
-                      message.lsn)
+                      MESSAGE_VALUE_SCHEMA,
+                      message_value(message.prefix, message.content, source, self.now_us()), message.lsn)
 
     def standalone_message(self, message: pg.Message, position: CdcOffset) -> tuple[SourceRecord, CdcOffset]:
         """A non-transactional logical message (sent as soon as written, outside any transaction)."""
@@ -279,6 +278,8 @@ class ChangeBuilder:
         draft = self.message_draft(message, None, now)
         after = position.with_(lsn_commit=max(position.lsn_commit, message.lsn + 1), lsn_proc=message.lsn,
                                events=0)
-        return SourceRecord(source_partition(self.options.prefix), after.to_map(), draft.topic, draft.key_schema,
-                            draft.key, draft.value_schema, draft.value, timestamp=now // 1000), after
+        record = SourceRecord(source_partition(self.options.prefix), after.to_map(), draft.topic,
+                              draft.key_schema, draft.key, draft.value_schema, draft.value,
+                              timestamp=now // 1000)
+        return record, after
 

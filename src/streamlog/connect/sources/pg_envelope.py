@@ -165,8 +165,8 @@ class TableSchemas:
         self.key_columns = tuple(by_name[name] for name in info.key_columns if name in by_name)
         key_fields = [(c.name, self._column_schema(c, key=True)) for c in self.key_columns]
         self.key_schema: Schema | None = struct(f"{self.topic}.Key", key_fields) if key_fields else None
-        self.value_schema = struct(f"{self.topic}.Value", [(c.name, self._column_schema(c)) for c in self.value_columns],
-                                   optional=True)
+        value_fields = [(c.name, self._column_schema(c)) for c in self.value_columns]
+        self.value_schema = struct(f"{self.topic}.Value", value_fields, optional=True)
         self.envelope_schema = struct(f"{self.topic}.Envelope", [
             ("before", self.value_schema), ("after", self.value_schema), ("source", SOURCE_SCHEMA),
             ("transaction", BLOCK_SCHEMA), ("op", data.STRING), ("ts_ms", data.OPTIONAL_INT64),
@@ -226,8 +226,10 @@ def _fallback(schema: Schema) -> Any:
         return schema.default
     if schema.name == data.DECIMAL_NAME:
         return Decimal(0)
-    return {Type.INT8: 0, Type.INT16: 0, Type.INT32: 0, Type.INT64: 0, Type.FLOAT32: 0.0, Type.FLOAT64: 0.0,
-            Type.BOOLEAN: False, Type.STRING: "", Type.BYTES: b"", Type.ARRAY: [], Type.MAP: {}}.get(schema.type)
+    empty: dict[Type, Any] = {Type.INT8: 0, Type.INT16: 0, Type.INT32: 0, Type.INT64: 0, Type.FLOAT32: 0.0,
+                              Type.FLOAT64: 0.0, Type.BOOLEAN: False, Type.STRING: "", Type.BYTES: b"",
+                              Type.ARRAY: [], Type.MAP: {}}
+    return empty.get(schema.type)
 
 
 # -- simple type mapping (used until pg_types' full mapping is plugged in) -------------------------------

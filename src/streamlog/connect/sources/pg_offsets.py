@@ -111,7 +111,8 @@ class CdcOffset:
             for table, ranges in dict(data.get("snapshot_coverage") or {}).items()}
         completed = data.get("snapshot_completed")
         return CdcOffset(
-            lsn_commit=int(data.get("lsn_commit") or 0), lsn_proc=int(data.get("lsn_proc") or data.get("lsn") or 0),
+            lsn_commit=int(data.get("lsn_commit") or 0),
+            lsn_proc=int(data.get("lsn_proc") or data.get("lsn") or 0),
             events=int(data.get("lsn_events_processed") or 0),
             tx_id=None if data.get("txId") is None else int(data["txId"]),
             ts_usec=None if data.get("ts_usec") is None else int(data["ts_usec"]),

@@ -51,8 +51,8 @@ class DatabaseSettings:
     extra: Mapping[str, str]
 
     def dsn_params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {"host": self.host, "port": self.port, "user": self.user, "dbname": self.dbname,
-                                  "application_name": "streamlog-cdc"}
+        params: dict[str, Any] = {"host": self.host, "port": self.port, "user": self.user,
+                                  "dbname": self.dbname, "application_name": "streamlog-cdc"}
         if self.password:
             params["password"] = self.password
         params.update(self.extra)
@@ -68,7 +68,8 @@ class DatabaseSettings:
         ms = extra.get("connect_timeout")
         if ms is not None:  # Debezium's database.connect.timeout is in ms; libpq wants whole seconds
             extra["connect_timeout"] = str(max(1, int(ms) // 1000))
-        return DatabaseSettings(raw.get("database.hostname", "localhost"), int(raw.get("database.port", "5432")),
+        port = int(raw.get("database.port", "5432"))
+        return DatabaseSettings(raw.get("database.hostname", "localhost"), port,
                                 raw.get("database.user", "postgres"), raw.get("database.password", ""),
                                 raw.get("database.dbname", "postgres"), extra)
 
@@ -80,8 +81,9 @@ def connect(settings: DatabaseSettings, **kwargs: Any) -> Any:
     except psycopg2.OperationalError as exc:
         detail = " ".join(str(exc).split())
         if "replication" in detail and "pg_hba" in detail:
-            raise ConnectError(f"PostgreSQL at {settings.where()} refuses replication connections: {detail}; "
-                               "add a 'host replication <user> <address> <method>' line to pg_hba.conf") from exc
+            raise ConnectError(f"PostgreSQL at {settings.where()} refuses replication connections: "
+                               f"{detail}; add a 'host replication <user> <address> <method>' line to "
+                               "pg_hba.conf") from exc
         raise ConnectError(f"cannot connect to PostgreSQL at {settings.where()}: {detail}; check "
                            "database.hostname, database.port, database.user, database.password and "
                            "database.dbname, and that the server accepts connections") from exc
@@ -96,8 +98,9 @@ def query(conn: Any, statement: str, params: Sequence[Any] = ()) -> list[tuple[A
 def check_server(conn: Any, settings: DatabaseSettings) -> None:
     wal_level = query(conn, "SHOW wal_level")[0][0]
     if wal_level != "logical":
-        raise ConnectError(f"PostgreSQL at {settings.where()} has wal_level={wal_level}; logical decoding needs "
-                           "wal_level=logical: run ALTER SYSTEM SET wal_level = logical and restart PostgreSQL")
+        raise ConnectError(f"PostgreSQL at {settings.where()} has wal_level={wal_level}; logical decoding "
+                           "needs wal_level=logical: run ALTER SYSTEM SET wal_level = logical and restart "
+                           "PostgreSQL")
     rows = query(conn, "SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user")
     if not rows or not rows[0][0]:
         raise ConnectError(f"user {settings.user!r} lacks the REPLICATION privilege needed for a replication "
@@ -128,20 +131,22 @@ def check_slot(conn: Any, slot: str, settings: DatabaseSettings) -> SlotState | 
     if state is None:
         return None
     if state.plugin != "pgoutput":
-        raise ConnectError(f"replication slot {slot!r} uses the output plugin {state.plugin!r}, not pgoutput: "
-                           f"drop it (SELECT pg_drop_replication_slot('{slot}')) or set slot.name to another slot")
+        raise ConnectError(f"replication slot {slot!r} uses the output plugin {state.plugin!r}, not "
+                           f"pgoutput: drop it (SELECT pg_drop_replication_slot('{slot}')) or set slot.name "
+                           "to another slot")
     if state.database != settings.dbname:
         raise ConnectError(f"replication slot {slot!r} belongs to database {state.database!r}, not "
                            f"{settings.dbname!r}: set slot.name to a slot of this database")
     if state.active_pid is not None:
-        raise ConnectError(f"replication slot {slot!r} is in use by PostgreSQL backend PID {state.active_pid} "
-                           "(another connector is reading it): stop that reader, or set slot.name to another slot")
+        raise ConnectError(f"replication slot {slot!r} is in use by PostgreSQL backend PID "
+                           f"{state.active_pid} (another connector is reading it): stop that reader, or set "
+                           "slot.name to another slot")
     return state
 
 
 def publish_clause(skipped: Sequence[str]) -> str:
-    operations = [name for code, name in (("c", "insert"), ("u", "update"), ("d", "delete"), ("t", "truncate"))
-                  if code not in skipped]
+    codes = (("c", "insert"), ("u", "update"), ("d", "delete"), ("t", "truncate"))
+    operations = [name for code, name in codes if code not in skipped]
     return f"publish = '{', '.join(operations)}'"
 
 
@@ -161,9 +166,9 @@ def ensure_publication(conn: Any, name: str, mode: AutocreateMode, tables: Seque
     ident = quote_ident(name)
     if mode is AutocreateMode.DISABLED:
         if not exists:
-            raise ConnectError(f"publication {name!r} does not exist and publication.autocreate.mode=disabled: "
-                               f"create it (CREATE PUBLICATION {ident} FOR ALL TABLES, or FOR TABLE ...) or set "
-                               "publication.autocreate.mode=all_tables|filtered")
+            raise ConnectError(f"publication {name!r} does not exist and publication.autocreate.mode="
+                               f"disabled: create it (CREATE PUBLICATION {ident} FOR ALL TABLES, or FOR "
+                               "TABLE ...) or set publication.autocreate.mode=all_tables|filtered")
         return
     with_clause = f"WITH ({publish_clause(skipped)})"
     table_list = ", ".join(quote_table(table) for table in tables)

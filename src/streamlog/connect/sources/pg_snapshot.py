@@ -27,8 +27,8 @@ from decimal import Decimal
 from typing import Any
 
 from streamlog.connect.sources.pg_envelope import ColumnInfo, SnapshotMarker, TableInfo
-from streamlog.connect.sources.pg_types_base import ColumnType
 from streamlog.connect.sources.pg_setup import query, quote_ident, quote_table
+from streamlog.connect.sources.pg_types_base import ColumnType
 
 _NUMERIC_TYPES = {"int2": int, "int4": int, "int8": int, "oid": int, "numeric": Decimal, "float4": float,
                   "float8": float}
@@ -104,11 +104,15 @@ def describe_table(conn: Any, oid: int) -> TableInfo | None:
     for (name, type_oid, typmod, typname, optional, category, elem_oid, elem_name, elem_category, default,
          labels, elem_labels) in columns:
         element = None if elem_oid is None else ColumnType(
-            name, int(elem_oid), int(typmod), str(elem_name), str(elem_category), enum_values=tuple(elem_labels or ()))
+            name, int(elem_oid), int(typmod), str(elem_name), str(elem_category),
+            enum_values=tuple(elem_labels or ()))
         column_type = ColumnType(name, int(type_oid), int(typmod), str(typname), str(category), element,
                                  tuple(labels or ()), bool(optional), default)
         infos.append(ColumnInfo(name, int(type_oid), int(typmod), str(typname), bool(optional), column_type))
     return TableInfo(schema, table, tuple(infos), tuple(name for (name,) in key), str(identity))
+
+
+Row = dict[str, str | None]  # column name -> the value's text
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +178,7 @@ class SnapshotReader:
         self._pending = self._next_row(self._done_before_first)
         self._first = True
         self.finished = self._pending is None
-        self.tables_done_without_rows: tuple[str, ...] = tuple(self._done_before_first) if self.finished else ()
+        self.tables_done_without_rows = tuple(self._done_before_first) if self.finished else ()
 
     def _key_types(self, info: TableInfo) -> dict[str, tuple[str, bool]]:
         rows = query(self._conn, "SELECT a.attname, a.atttypid::regtype::text, a.attcollation <> 0 "
@@ -182,7 +186,7 @@ class SnapshotReader:
                      (quote_table(info.qualified),))
         return {name: (sql_type, bool(collatable)) for name, sql_type, collatable in rows}
 
-    def _iterate(self, plans: Sequence[TablePlan]) -> Iterator[tuple[TableInfo, dict[str, str | None] | None]]:
+    def _iterate(self, plans: Sequence[TablePlan]) -> Iterator[tuple[TableInfo, Row | None]]:
         """Rows as (table, texts); (table, None) after each table's last row."""
         for index, plan in enumerate(plans):
             statement, params = _select(plan, self._key_types(plan.info))

@@ -18,6 +18,7 @@ up to a keepalive's WAL end when every message received was confirmed: nothing u
 
 from __future__ import annotations
 
+import contextlib
 import select
 import time
 from dataclasses import dataclass
@@ -94,7 +95,5 @@ class ReplicationStream:
         self._cursor.send_feedback(write_lsn=flush_lsn, flush_lsn=flush_lsn, apply_lsn=flush_lsn, force=True)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(psycopg2.Error):
             self._conn.close()
-        except psycopg2.Error:
-            pass

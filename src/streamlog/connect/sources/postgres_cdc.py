@@ -49,10 +49,10 @@ from streamlog.connect.sources.pg_changes import ChangeBuilder, ChangeOptions, T
 from streamlog.connect.sources.pg_envelope import (
     HEARTBEAT_KEY_SCHEMA,
     HEARTBEAT_VALUE_SCHEMA,
+    SIMPLE_MAPPER,
     ColumnInfo,
     ColumnMapper,
     Op,
-    SIMPLE_MAPPER,
     SourceInfo,
     TableInfo,
     TableSchemas,
@@ -126,7 +126,8 @@ CONFIG_DEF = ConfigDef(
     ),
     unsupported={
         "snapshot.mode.class": "custom snapshotters are not supported",
-        "snapshot.isolation.mode": "the snapshot always reads in REPEATABLE READ with the slot's exported snapshot",
+        "snapshot.isolation.mode": "the snapshot always reads in REPEATABLE READ with the slot's exported "
+                                   "snapshot",
         "snapshot.select.statement.overrides": "not supported",
         "snapshot.include.collection.list": "not supported: use table.include.list",
         "incremental.snapshot.chunk.size": "incremental snapshots are not supported",
@@ -163,7 +164,8 @@ def validate(config: ConnectorConfig) -> None:
     allowed = {"c", "u", "d", "t", "none"}
     bad = [op for op in config.get_list("skipped.operations") if op not in allowed]
     if bad:
-        raise ConnectError(f"skipped.operations: unknown operation(s) {', '.join(bad)} (use c, u, d, t or none)")
+        raise ConnectError(f"skipped.operations: unknown operation(s) {', '.join(bad)} (use c, u, d, t or "
+                           "none)")
 
 
 def column_mapper(config: ConnectorConfig) -> ColumnMapper:
@@ -251,8 +253,8 @@ class PostgresCdcTask:
             self._snapshot_lsn, snapshot_name = created.consistent_point, created.snapshot_name
         elif snapshot:
             self._temp_stream = ReplicationStream(self._settings)
-            created = self._temp_stream.create_slot(f"{self._slot}_snapshot_{self._conn.get_backend_pid()}"[:63],
-                                                    temporary=True)
+            temporary_name = f"{self._slot}_snapshot_{self._conn.get_backend_pid()}"[:63]
+            created = self._temp_stream.create_slot(temporary_name, temporary=True)
             self._snapshot_lsn, snapshot_name = created.consistent_point, created.snapshot_name
         if snapshot:
             self._begin_snapshot(snapshot_name, stored)
@@ -270,7 +272,8 @@ class PostgresCdcTask:
 
     def _begin_snapshot(self, snapshot_name: str | None, stored: CdcOffset | None) -> None:
         resume = stored is not None and stored.snapshot_completed is False and self._mode != "always"
-        coverage = {table: list(ranges) for table, ranges in (stored.coverage if resume and stored else {}).items()}
+        previous = stored.coverage if resume and stored is not None else {}
+        coverage = {table: list(ranges) for table, ranges in previous.items()}
         conn = connect(self._settings)
         begin_snapshot(conn, snapshot_name)
         plans: list[TablePlan] = []
@@ -372,25 +375,16 @@ class PostgresCdcTask:
         for row in rows:
             schemas = self._schemas_for(row.table)
             table = row.table.qualified
-            ranges = self._coverage.setdefault(table, [])
             if row.table.key_columns:
-                key = schemas.key_texts(row.texts)
-                if ranges and ranges[-1][1] == self._snapshot_lsn and ranges[-1][0] is not None:
-                    ranges[-1] = (key, self._snapshot_lsn)
-                else:
-                    ranges.append((key, self._snapshot_lsn))
+                self._cover(table, schemas.key_texts(row.texts))
             for done in row.tables_done:
-                done_ranges = self._coverage.setdefault(done, [])
-                if done_ranges and done_ranges[-1][1] == self._snapshot_lsn and done_ranges[-1][0] is not None:
-                    done_ranges[-1] = (None, self._snapshot_lsn)
-                else:
-                    done_ranges.append((None, self._snapshot_lsn))
+                self._cover(done, None)
             last = row.marker.value == "last"
             self._position = self._position.with_(
                 lsn_proc=self._snapshot_lsn, snapshot_completed=last, last_snapshot_record=last,
                 coverage=self._frozen_coverage())
-            source = SourceInfo(self._prefix, self._settings.dbname, row.table.schema, row.table.table, read_us,
-                                row.marker, lsn=self._snapshot_lsn)
+            source = SourceInfo(self._prefix, self._settings.dbname, row.table.schema, row.table.table,
+                                read_us, row.marker, lsn=self._snapshot_lsn)
             value = schemas.envelope(Op.READ, None, row.texts, source, now_us())
             out.append(SourceRecord(partition, self._position.to_map(), schemas.topic, schemas.key_schema,
                                     schemas.key(row.texts), schemas.envelope_schema, value,
@@ -398,6 +392,14 @@ class PostgresCdcTask:
         if self._reader.finished:
             self._finish_snapshot()
         return out
+
+    def _cover(self, table: str, last_key: tuple[str | None, ...] | None) -> None:
+        """The snapshot at this LSN has emitted the table's rows up to last_key (None: all of them)."""
+        ranges = self._coverage.setdefault(table, [])
+        if ranges and ranges[-1][1] == self._snapshot_lsn and ranges[-1][0] is not None:
+            ranges[-1] = (last_key, self._snapshot_lsn)
+        else:
+            ranges.append((last_key, self._snapshot_lsn))
 
     def _schemas_for(self, info: TableInfo) -> TableSchemas:
         for schemas in self._tables.values():
@@ -417,7 +419,8 @@ class PostgresCdcTask:
             raise ConnectError(f"replication slot {self._slot!r} is in use by another connection: stop that "
                                "reader, or set slot.name to another slot") from exc
         except psycopg2.errors.UndefinedObject as exc:
-            raise ConnectError(f"replication slot {self._slot!r} does not exist any more: {exc}".strip()) from exc
+            detail = " ".join(str(exc).split())
+            raise ConnectError(f"replication slot {self._slot!r} does not exist any more: {detail}") from exc
         log.info("postgres-cdc %s: streaming from slot %s at %X", self._prefix, self._slot, start)
 
     def _connection_lost(self, exc: Exception, deadline: float) -> None:
@@ -463,9 +466,9 @@ class PostgresCdcTask:
                 return []
             record, self._position = self._builder.standalone_message(message, self._position)
             return [record]
-        if isinstance(message, pg.Insert | pg.Update | pg.Delete | pg.Truncate | pg.Message):
-            if self._txn is not None:
-                self._txn.changes.append((lsn, message))
+        change = isinstance(message, pg.Insert | pg.Update | pg.Delete | pg.Truncate | pg.Message)
+        if change and self._txn is not None:
+            self._txn.changes.append((lsn, message))
         return []
 
     def _relation(self, relation: pg.Relation) -> None:
