@@ -377,3 +377,31 @@ def _capture(outcome: list[BaseException | None], action: Callable[[], None]) ->
         outcome.append(None)
     except BaseException as exc:
         outcome.append(exc)
+
+
+def test_a_table_created_by_another_task_meanwhile_is_retried(pg_server: PgCluster) -> None:
+    """tasks.max > 1: two tasks create the same table at once.  The loser's CREATE TABLE fails when the
+    winner commits; its transaction is retried and finds the table."""
+    target = postgres_target(pg_server)
+    config = FakeConfig({"name": "race", "connector.class": "jdbc-sink", "connection.url": target.url,
+                         "auto.create": "true", "retry.backoff.ms": "100"})
+    winner, loser = (PLUGIN.task_factory(config) for _ in range(2))
+    assert isinstance(winner, JdbcSinkTask) and isinstance(loser, JdbcSinkTask)
+    winner.start(FakeContext(config))
+    loser.start(FakeContext(config))
+    try:
+        db = winner.db
+        db.begin()
+        db.execute('CREATE TABLE "s" ("id" INTEGER NOT NULL, "name" TEXT NOT NULL)')
+        outcome: list[BaseException | None] = []
+        thread = threading.Thread(target=lambda: _capture(outcome, lambda: loser.put(
+            [record("s", 0, None, {"id": 0, "name": "a"}, value_schema=V1, partition=1)])))
+        thread.start()
+        time.sleep(0.5)
+        db.commit()
+        thread.join(10)
+        assert outcome == [None]
+    finally:
+        winner.stop()
+        loser.stop()
+    assert target.query('SELECT "id" FROM s') == [(0,)]

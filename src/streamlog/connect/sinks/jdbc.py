@@ -95,9 +95,13 @@ NAMES: Final = ("jdbc-sink", "io.confluent.connect.jdbc.JdbcSinkConnector",
                 "io.debezium.connector.jdbc.JdbcSinkConnector")
 
 
+class SchemaChangeFailed(ConnectError):
+    """A CREATE TABLE or ALTER TABLE failed (retried: see `JdbcSinkTask._ddl`)."""
+
+
 def _retryable(exc: BaseException) -> bool:
-    """A connection-level database error (worth a new connection and another try)."""
-    if isinstance(exc, DatabaseUnavailable):
+    """A connection-level database error or a failed schema change (worth another try)."""
+    if isinstance(exc, DatabaseUnavailable | SchemaChangeFailed):
         return True
     return type(exc).__name__ in ("OperationalError", "InterfaceError")
 
@@ -262,7 +266,7 @@ class JdbcSinkTask:
             if not self.settings.auto_create:
                 raise ConnectError(f"table {table} is missing and auto-creation is disabled (set "
                                    "auto.create=true or create the table)")
-            db.execute(db.create_table_sql(table, shape.key, shape.values))
+            self._ddl(db, db.create_table_sql(table, shape.key, shape.values))
             log.info("jdbc sink %s: created table %s", self.connector, table)
             pending[table] = [db.stored_name(column.name) for column in wanted]
             return
@@ -274,10 +278,19 @@ class JdbcSinkTask:
             for column in missing:
                 if not column.nullable and column.default is None:
                     raise missing_column_error(str(table), column)
-                db.execute(db.add_column_sql(table, column))
+                self._ddl(db, db.add_column_sql(table, column))
                 log.info("jdbc sink %s: added column %s to %s", self.connector, column.name, table)
             known = [*known, *(db.stored_name(c.name) for c in missing)]
         pending[table] = list(known)
+
+
+    def _ddl(self, db: SqlDialect, statement: str) -> None:
+        """Run a CREATE TABLE / ADD COLUMN; failing, it is retried: another task (tasks.max > 1) may have
+        changed the table at the same moment, and the next try sees the table as it now is."""
+        try:
+            db.execute(statement)
+        except Exception as exc:
+            raise SchemaChangeFailed(f"{statement.splitlines()[0]}...: {exc}".strip()) from exc
 
 
 def _settings(config: ConnectorConfig) -> JdbcSinkSettings:
