@@ -260,7 +260,7 @@ def test_config_and_table_errors(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE outbox (seq INTEGER PRIMARY KEY, id TEXT)")
     db = Database("sqlite", lambda: sqlite3.connect(path), {"database.url": f"sqlite:///{path}"})
-    with pytest.raises(ConnectError, match="aggregateid"):
+    with pytest.raises(ConnectError, match="aggregatetype, payload"):
         task_for(db)
     with pytest.raises(ConnectError, match="cannot read the outbox table"):
         task_for(db, **{"table.name": "nope"})

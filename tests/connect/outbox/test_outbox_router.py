@@ -122,8 +122,17 @@ def test_column_options_pick_other_columns() -> None:
 
 
 def test_missing_column_names_the_option() -> None:
-    with pytest.raises(ConnectError, match=r"'nope'.*table.field.event.key"):
-        router(**{"table.field.event.key": "nope"}).apply(change("c"))
+    with pytest.raises(ConnectError, match=r"'nope'.*table\.field\.event\.payload"):
+        router(**{"table.field.event.payload": "nope"}).apply(change("c"))
+    with pytest.raises(ConnectError, match=r"'nope'.*table\.field\.event\.id"):
+        router(**{"table.field.event.id": "nope"}).apply(change("c"))
+
+
+def test_no_key_column_means_no_key() -> None:
+    out = router(**{"table.field.event.key": "nope"}).apply(change("c"))
+    assert out is not None and (out.key, out.key_schema) == (None, OPTIONAL_STRING)
+    null_key = router().apply(change("c", after=row(aggregateid=None)))
+    assert null_key is not None and null_key.key is None
 
 
 def test_timestamp_column_zoned_and_micro() -> None:
@@ -185,7 +194,7 @@ def test_null_route_by_value() -> None:
         router().apply(change("c", after=row(aggregatetype=None)))
 
 
-@pytest.mark.parametrize("payload", [None, ""])
+@pytest.mark.parametrize("payload", [None, "", "  "])
 def test_tombstone_on_empty_payload(payload: str | None) -> None:
     tombstones = router(**{"route.tombstone.on.empty.payload": "true"})
     out = tombstones.apply(change("c", after=row(payload=payload)))
@@ -261,9 +270,14 @@ def test_expanded_json_always_fits_its_schema(document: dict[str, Any]) -> None:
         assert _conforms(value, schema)
 
 
-def test_schema_version_option() -> None:
-    out = router(**{"table.field.event.schema.version": "3"}).apply(change("c"))
-    assert out is not None and out.value_schema is not None and out.value_schema.version == 3
+def test_schema_version_column_versions_the_envelope() -> None:
+    options = {"table.field.event.schema.version": "shard",
+               "table.fields.additional.placement": "type:envelope"}
+    out = router(**options).apply(change("c"))
+    assert out is not None and out.value_schema is not None
+    assert (out.value_schema.name, out.value_schema.version) == ("dbserver1.public.outbox.order.Value", 2)
+    plain = router(**{"table.field.event.schema.version": "shard"}).apply(change("c"))
+    assert plain is not None and plain.value_schema == JSON  # no envelope: the payload's own schema
 
 
 def test_schemaless_envelope() -> None:

@@ -219,8 +219,8 @@ class OutboxPollTask:
             conn.close()
             raise ConnectError(f"outbox-poll: cannot read the outbox table {self.table.name!r} in "
                                f"{self.settings.describe()}: {exc}") from exc
-        needed = {self.table.id_column, self.table.sequence_column, self.router.field_event_key,
-                  self.router.field_event_payload, self.router.route_by_field}
+        needed = {self.table.id_column, self.table.sequence_column, self.router.field_event_payload,
+                  self.router.route_by_field}
         if self.table.published_column is not None:
             needed.add(self.table.published_column)
         missing = sorted(needed - columns)

@@ -8,10 +8,13 @@ this transform turns each *insert* of an outbox row into the event itself:
 topic              ``route.topic.replacement`` (``outbox.event.${routedByValue}``) over the value of the
                    ``route.by.field`` column (``aggregatetype``) matched by ``route.topic.regex``; a value
                    the regex does not match is itself the topic (Kafka's RegexRouter leaves it alone)
-key                the ``table.field.event.key`` column (``aggregateid``), with its column schema
+key                the ``table.field.event.key`` column (``aggregateid``), with its column schema (a
+                   table without that column: no key)
 value              the ``table.field.event.payload`` column (``payload``) with its column schema, or,
-                   when ``envelope`` placements exist, a struct of ``payload`` and those fields;
-                   ``table.expand.json.payload`` parses JSON text into structured data
+                   when ``envelope`` placements exist, a struct of ``payload`` and those fields, named
+                   after the row schema with the routed-by value inserted and versioned by the
+                   ``table.field.event.schema.version`` column if set; ``table.expand.json.payload``
+                   parses JSON text into structured data
 header ``id``      the ``table.field.event.id`` column (consumers deduplicate on it), then one header per
                    ``header`` placement
 timestamp          the ``table.field.event.timestamp`` column when set (ms; Debezium's micro/nano/zoned
@@ -24,7 +27,12 @@ tombstones are dropped, so an application may insert and delete its outbox row i
 table never grows; ``u`` (update) breaks the outbox contract: ``table.op.invalid.behavior`` logs a warning
 (``warn``, the default) or an error (``error``) and drops it, or fails the task (``fatal``).  A record that
 is not a change event (a heartbeat, a transaction-metadata record: no ``op`` in its value) passes through
-unchanged.  A null or empty payload with ``route.tombstone.on.empty.payload=true`` becomes a tombstone.
+unchanged.  A null or blank payload with ``route.tombstone.on.empty.payload=true`` becomes a tombstone.
+
+Beyond Debezium (which takes only int64 ``Timestamp``/``MicroTimestamp``/``NanoTimestamp`` columns),
+``table.field.event.timestamp`` also reads a ``ZonedTimestamp`` text (Postgres ``timestamptz`` through
+CDC), a plain integer (ms) or a datetime (the polling relay); and ``t``/``m`` events are dropped
+rather than failing on their missing ``after`` row.
 
 `route_row` is the routing of one outbox row as plain data, shared with the polling relay
 (sources/outbox_poll.py), which reads the rows with SQL instead of from CDC.
@@ -32,7 +40,6 @@ unchanged.  A null or empty payload with ``route.tombstone.on.empty.payload=true
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,7 +53,7 @@ from streamlog.connect.api import (
     SourceRecord,
     TransformPlugin,
 )
-from streamlog.connect.data import Field, Schema, Type
+from streamlog.connect.data import OPTIONAL_STRING, Field, Schema, Type
 from streamlog.connect.transforms.outbox_router_config import (
     ROUTER_KEYS,
     ROUTER_UNSUPPORTED,
@@ -145,14 +152,28 @@ def _topic(options: RouterOptions, routed_by: Any) -> str:
 
 
 def _is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str | bytes) and len(value) == 0)
+    """Debezium's test: null, or text that is blank."""
+    if isinstance(value, bytes):
+        return len(value.strip()) == 0
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def envelope_schema_name(row_schema_name: str | None, routed_by: str) -> str:
+    """The name of the envelope struct: the routed-by value inserted before the row schema name's last
+    part (``server1.public.outbox.Value`` → ``server1.public.outbox.<value>.Value``), as Debezium names it."""
+    if row_schema_name is None:
+        return routed_by
+    head, dot, last = row_schema_name.rpartition(".")
+    return f"{head}.{routed_by}.{last}" if dot else f"{routed_by}.{row_schema_name}"
 
 
 def route_row(options: RouterOptions, row: Mapping[str, Any], row_schema: Schema | None,
               default_timestamp: int | None) -> RoutedEvent:
     """One outbox row (a dict, with its struct schema or None for schemaless data) routed."""
     event_id_schema, event_id = _required(row, row_schema, options.field_event_id, "table.field.event.id")
-    key_schema, key = _required(row, row_schema, options.field_event_key, "table.field.event.key")
+    key_present, key_schema, key = _column(row, row_schema, options.field_event_key)
+    if not key_present:  # Debezium: no such column, no key
+        key_schema, key = (OPTIONAL_STRING if row_schema is not None else None), None
     payload_schema, payload = _required(row, row_schema, options.field_event_payload,
                                         "table.field.event.payload")
     _, routed_by = _required(row, row_schema, options.route_by_field, "route.by.field")
@@ -199,9 +220,13 @@ def route_row(options: RouterOptions, row: Mapping[str, Any], row_schema: Schema
             fields = [Field("payload", (payload_schema or Schema(Type.STRING)).as_optional())]
             fields += [Field(alias, s if s is not None else Schema(Type.STRING, optional=True))
                        for alias, s, _ in envelope]
-            value_schema = Schema(Type.STRUCT, fields=tuple(fields))
-    if value_schema is not None and options.field_event_schema_version is not None:
-        value_schema = dataclasses.replace(value_schema, version=options.field_event_schema_version)
+            version = None
+            if options.field_event_schema_version is not None:
+                _, version_value = _required(row, row_schema, options.field_event_schema_version,
+                                             "table.field.event.schema.version")
+                version = int(version_value) if version_value is not None else None
+            value_schema = Schema(Type.STRUCT, name=envelope_schema_name(row_schema.name, str(routed_by)),
+                                  version=version, fields=tuple(fields))
     return RoutedEvent(_topic(options, routed_by), key_schema, key, value_schema, value, timestamp, partition,
                        tuple(headers))
 

@@ -74,7 +74,7 @@ class RouterOptions:
     field_event_type: str = "type"
     field_event_payload: str = "payload"
     field_event_timestamp: str | None = None
-    field_event_schema_version: int | None = None
+    field_event_schema_version: str | None = None  # a column holding the version
     additional_fields: tuple[AdditionalField, ...] = ()
     additional_error_on_missing: bool = True
     route_by_field: str = "aggregatetype"
@@ -98,8 +98,8 @@ ROUTER_KEYS: Final = (
     ConfigKey("table.field.event.payload", _S, "payload", "Column holding the record value"),
     ConfigKey("table.field.event.timestamp", _S, doc="Column holding the record timestamp (default: the "
               "change event's time)", optional=True),
-    ConfigKey("table.field.event.schema.version", ConfigType.INT, doc="Version set on the value schema",
-              optional=True),
+    ConfigKey("table.field.event.schema.version", _S, doc="Column holding the version of the value schema "
+              "(of the envelope struct that envelope placements make)", optional=True),
     ConfigKey("table.fields.additional.placement", ConfigType.LIST, "",
               "column:header|envelope|partition[:alias], comma-separated"),
     ConfigKey("table.fields.additional.error.on.missing", _B, "true",
@@ -196,12 +196,7 @@ def router_options(raw: Mapping[str, str]) -> RouterOptions:
         value = raw.get(key)
         return value.strip() if value is not None and value.strip() else default
 
-    version_text = raw.get("table.field.event.schema.version", "").strip()
-    try:
-        version = int(version_text) if version_text else None
-    except ValueError:
-        raise ConnectError("table.field.event.schema.version must be an integer, "
-                           f"not {version_text!r}") from None
+    version = raw.get("table.field.event.schema.version", "").strip() or None
     placement_text = raw.get("table.fields.additional.placement", "")
     timestamp = raw.get("table.field.event.timestamp", "").strip() or None
     return RouterOptions(
