@@ -70,10 +70,23 @@ def test_debezium_names_are_aliases() -> None:
     ({"fields.whitelist": "a", "field.exclude.list": "b"}, "not both"),
     ({"table.name.format": "${database}.x"}, "only placeholder"),
     ({"schema.evolution": "advanced"}, "none or basic"),
+    ({"dialect.name": "MySqlDatabaseDialect"}, "PostgreSqlDatabaseDialect, SqliteDatabaseDialect"),
+    ({"connection.attempts": "0"}, "connection.attempts must be at least 1"),
 ])
 def test_bad_options_say_what_is_wrong(options: dict[str, str], message: str) -> None:
     with pytest.raises(ConnectError, match=re.escape(message)):
         JdbcSinkSettings.parse({"connection.url": URL, **options})
+
+
+def test_dialect_name_must_match_the_url() -> None:
+    from tests.connect.sink.conftest import FakeConfig
+
+    from streamlog.connect.sinks.jdbc import PLUGIN
+
+    PLUGIN.validate(FakeConfig({"name": "n", "connection.url": URL, "dialect.name": "SqliteDatabaseDialect"}))
+    postgres = FakeConfig({"name": "n", "connection.url": URL, "dialect.name": "PostgreSqlDatabaseDialect"})
+    with pytest.raises(ConnectError, match=r"does not match connection\.url"):
+        PLUGIN.validate(postgres)
 
 
 def test_connection_url_is_required() -> None:

@@ -20,7 +20,7 @@ from tests.connect.sink.conftest import (
     record,
     tp,
 )
-from tests.support.pgcluster import PgCluster
+from tests.support.pgcluster import PgCluster, free_port
 
 from streamlog.connect.api import ConnectError, SinkRecord
 from streamlog.connect.data import (
@@ -405,3 +405,15 @@ def test_a_table_created_by_another_task_meanwhile_is_retried(pg_server: PgClust
         winner.stop()
         loser.stop()
     assert target.query('SELECT "id" FROM s') == [(0,)]
+
+
+def test_an_unreachable_database_fails_start_after_connection_attempts() -> None:
+    port = free_port()  # nothing listens there
+    config = FakeConfig({"name": "down", "connector.class": "jdbc-sink",
+                         "connection.url": f"jdbc:postgresql://127.0.0.1:{port}/x?user=postgres",
+                         "connection.attempts": "2", "connection.backoff.ms": "50"})
+    task = PLUGIN.task_factory(config)
+    started = time.monotonic()
+    with pytest.raises(ConnectError, match=r"cannot connect to postgresql .*'port': '\d+'"):
+        task.start(FakeContext(config))
+    assert time.monotonic() - started >= 0.05  # waited once between the two attempts

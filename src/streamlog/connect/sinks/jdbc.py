@@ -77,7 +77,7 @@ from streamlog.connect.api import (
     SinkTaskContext,
     TopicPartition,
 )
-from streamlog.connect.sinks.jdbc_config import CONFIG_DEF, JdbcSinkSettings
+from streamlog.connect.sinks.jdbc_config import CONFIG_DEF, DIALECT_NAMES, JdbcSinkSettings
 from streamlog.connect.sinks.jdbc_dialects import (
     DatabaseUnavailable,
     SqlDialect,
@@ -119,7 +119,16 @@ class JdbcSinkTask:
     # -- the SinkTask contract ------------------------------------------------------------------------
     def start(self, context: SinkTaskContext) -> None:
         self.connector = context.config.name
-        self._with_retries(self._connect)
+        attempts = self.settings.connection_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                self._connect()
+                return
+            except DatabaseUnavailable as exc:
+                if attempt == attempts:
+                    raise
+                log.warning("jdbc sink %s: %s (attempt %d of %d)", self.connector, exc, attempt, attempts)
+                time.sleep(self.settings.connection_backoff_ms / 1000)
 
     def open(self, partitions: Sequence[TopicPartition]) -> Mapping[TopicPartition, int]:
         stored = self._with_retries(self._read_offsets)
@@ -295,7 +304,10 @@ class JdbcSinkTask:
 
 def _settings(config: ConnectorConfig) -> JdbcSinkSettings:
     settings = JdbcSinkSettings.parse(config.raw)
-    parse_url(settings.connection_url, settings.user, settings.password)
+    target = parse_url(settings.connection_url, settings.user, settings.password)
+    if settings.dialect_name and DIALECT_NAMES[settings.dialect_name] != target.dialect.value:
+        raise ConnectError(f"dialect.name={settings.dialect_name} does not match connection.url "
+                           f"{settings.connection_url} ({target.dialect.value})")
     return settings
 
 

@@ -23,6 +23,9 @@ fields.whitelist           field.include.list      value fields written (all)
 -                          field.exclude.list      value fields not written (none)
 quote.sql.identifiers      quote.identifiers       always | never (always); Debezium's: true | false
 batch.size                 batch.size              records per database transaction (3000)
+dialect.name               -                       must match connection.url when set
+connection.attempts        -                       connection attempts at start (3)
+connection.backoff.ms      -                       wait between them (10000)
 max.retries                -                       retries of a failed transaction (10)
 retry.backoff.ms           -                       wait between them (3000)
 db.timezone                database.time_zone      only UTC
@@ -47,6 +50,7 @@ from streamlog.connect.api import ConfigDef, ConfigKey, ConfigType, ConnectError
 DEFAULT_OFFSETS_TABLE: Final = "__streamlog_sink_offsets"
 DEBEZIUM_CLASS: Final = "io.debezium.connector.jdbc.JdbcSinkConnector"
 _E = TypeVar("_E", bound=StrEnum)
+DIALECT_NAMES: Final = {"PostgreSqlDatabaseDialect": "postgresql", "SqliteDatabaseDialect": "sqlite"}
 
 
 class InsertMode(StrEnum):
@@ -96,6 +100,10 @@ CONFIG_DEF: Final = ConfigDef(
              ("always", "never")),
         _key("quote.identifiers", ConfigType.BOOLEAN, None, "quote.sql.identifiers (Debezium's name)"),
         _key("batch.size", ConfigType.INT, "3000", "records per database transaction"),
+        _key("dialect.name", ConfigType.STRING, None, "PostgreSqlDatabaseDialect or SqliteDatabaseDialect "
+             "(default: from connection.url)", tuple(DIALECT_NAMES)),
+        _key("connection.attempts", ConfigType.INT, "3", "attempts to connect at start"),
+        _key("connection.backoff.ms", ConfigType.INT, "10000", "wait between them"),
         _key("max.retries", ConfigType.INT, "10", "retries of a transaction that failed on a database error"),
         _key("retry.backoff.ms", ConfigType.INT, "3000", "wait between retries"),
         _key("db.timezone", ConfigType.STRING, "UTC", "time zone of temporal values (only UTC)"),
@@ -106,7 +114,6 @@ CONFIG_DEF: Final = ConfigDef(
     unsupported={
         "truncate.enabled": "truncate events are not applied by Streamlog's JDBC sink",
         "table.types": "Streamlog's JDBC sink writes tables only",
-        "dialect.name": "the dialect follows connection.url (postgresql or sqlite)",
         "insert.mode.databaselevel": "not supported",
         "use.time.zone": "temporal values are written in UTC",
         "table.naming.strategy": "use table.name.format",
@@ -132,6 +139,9 @@ class JdbcSinkSettings:
     fields_exclude: tuple[str, ...]
     quote_identifiers: bool
     batch_size: int
+    dialect_name: str | None
+    connection_attempts: int
+    connection_backoff_ms: int
     max_retries: int
     retry_backoff_ms: int
     offsets_table: str
@@ -182,6 +192,9 @@ class JdbcSinkSettings:
             fields_exclude=_list(one("field.exclude.list")),
             quote_identifiers=quote != "never",
             batch_size=_int("batch.size", one("batch.size") or "3000", 1),
+            dialect_name=one("dialect.name"),
+            connection_attempts=_int("connection.attempts", one("connection.attempts") or "3", 1),
+            connection_backoff_ms=_int("connection.backoff.ms", one("connection.backoff.ms") or "10000", 0),
             max_retries=_int("max.retries", one("max.retries") or "10", 0),
             retry_backoff_ms=_int("retry.backoff.ms", one("retry.backoff.ms") or "3000", 0),
             offsets_table=one("offsets.table.name") or DEFAULT_OFFSETS_TABLE,
@@ -203,6 +216,9 @@ class JdbcSinkSettings:
             raise ConnectError("pk.mode=kafka: pk.fields must name 3 columns (topic, partition, offset) or "
                                "be empty for __connect_topic,__connect_partition,__connect_offset; got "
                                f"{self.pk_fields}")
+        if self.dialect_name is not None and self.dialect_name not in DIALECT_NAMES:
+            raise ConnectError(f"dialect.name={self.dialect_name!r}: Streamlog's JDBC sink has "
+                               f"{', '.join(DIALECT_NAMES)}")
         if self.fields_include and self.fields_exclude:
             raise ConnectError("set field.include.list (fields.whitelist) or field.exclude.list, not both")
         if "${topic}" not in self.table_name_format and "$" in self.table_name_format:
