@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streamlog.connect.api import ConnectError, SourceRecord
-from streamlog.connect.data import INT64, OPTIONAL_INT32, OPTIONAL_STRING, STRING, Schema, Type, struct
+from streamlog.connect.data import INT64, OPTIONAL_INT32, OPTIONAL_STRING, STRING, Field, Schema, Type, struct
 from streamlog.connect.plugins import transform_plugin
 from streamlog.connect.transforms.outbox_router import PLUGIN, EventRouter
 from streamlog.connect.transforms.outbox_router_config import (
@@ -211,12 +211,13 @@ def test_expand_json_payload() -> None:
     assert out.value == {"id": 1, "lineItems": [{"id": 1, "qty": 2, "price": 39.98},
                                                 {"id": 2, "qty": 1, "price": None}], "customerId": 123}
     schema = out.value_schema
-    assert schema is not None and schema.type is Type.STRUCT
+    assert schema is not None and schema.type is Type.STRUCT and schema.name is None
     assert [(f.name, f.schema.type) for f in schema.fields] == [
-        ("id", Type.INT64), ("lineItems", Type.ARRAY), ("customerId", Type.INT64)]
+        ("id", Type.INT32), ("lineItems", Type.ARRAY), ("customerId", Type.INT32)]
     items = schema.fields[1].schema.items
-    assert items is not None and [(f.name, f.schema.type) for f in items.fields] == [
-        ("id", Type.INT64), ("qty", Type.INT64), ("price", Type.FLOAT64)]
+    assert items is not None and items.name == "lineItems"
+    assert [(f.name, f.schema.type) for f in items.fields] == [
+        ("id", Type.INT32), ("qty", Type.INT32), ("price", Type.FLOAT64)]
 
 
 def test_expand_json_keeps_what_is_not_json() -> None:
@@ -226,22 +227,40 @@ def test_expand_json_keeps_what_is_not_json() -> None:
 
 def test_expand_json_null_behavior() -> None:
     assert expand_json('{"a": null, "b": 1}', JsonNullBehavior.IGNORE) == (
-        Schema(Type.STRUCT, optional=True, fields=(struct(None, [("b", Schema(Type.INT64, optional=True))])
-                                                   .fields)), {"b": 1})
+        Schema(Type.STRUCT, optional=True, fields=(Field("b", Schema(Type.INT32, optional=True)),)), {"b": 1})
     found = expand_json('{"a": null, "b": 1}', JsonNullBehavior.OPTIONAL_BYTES)
     assert found is not None
     assert found[0].fields[0].name == "a"
     assert found[0].fields[0].schema == Schema(Type.BYTES, optional=True)
     assert found[1] == {"a": None, "b": 1}
+    merged = expand_json('[{"a": null}, {"a": "x"}]', JsonNullBehavior.OPTIONAL_BYTES)
+    assert merged is not None and merged[1] == [{"a": None}, {"a": "x"}]
+    assert merged[0].items is not None and merged[0].items.fields[0].schema.type is Type.STRING
 
 
-def test_expand_json_conflicting_array_is_kept() -> None:
+def test_expand_json_debezium_typing() -> None:
+    found = expand_json('{"big": 5000000000, "huge": 1e400, "empty": [], "c": {"d": {"e": true}}}',
+                        JsonNullBehavior.IGNORE)
+    assert found is not None
+    schema, value = found
+    assert [(f.name, f.schema.type) for f in schema.fields] == [
+        ("big", Type.INT64), ("huge", Type.FLOAT64), ("c", Type.STRUCT)]  # an empty array has no schema
+    inner = schema.fields[2].schema
+    assert inner.name == "c" and inner.fields[0].schema.name == "c.d"
+    assert value == {"big": 5000000000, "huge": float("inf"), "c": {"d": {"e": True}}}
+
+
+def test_expand_json_conflicts_keep_the_text() -> None:
     assert expand_json('[1, "a"]', JsonNullBehavior.IGNORE) is None
+    assert expand_json('[1, 2.5]', JsonNullBehavior.IGNORE) is None  # int32 and float64: not one type
+    assert expand_json('[{"a": 1}, {"a": "x"}]', JsonNullBehavior.IGNORE) is None
     assert expand_json('"just text"', JsonNullBehavior.IGNORE) is None
+    assert expand_json(' {"a": 1}', JsonNullBehavior.IGNORE) is None  # Debezium: must start with { or [
 
 
 _json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.text(max_size=5),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5),
     lambda children: st.lists(children, max_size=4)
     | st.dictionaries(st.text(max_size=4), children, max_size=4),
     max_leaves=20)
@@ -256,8 +275,11 @@ def _conforms(value: Any, schema: Schema) -> bool:
     if schema.type is Type.ARRAY:
         return isinstance(value, list) and schema.items is not None and all(
             _conforms(v, schema.items) for v in value)
-    expected = {Type.BOOLEAN: bool, Type.INT64: int, Type.FLOAT64: float, Type.STRING: str}[schema.type]
-    return isinstance(value, expected) and (schema.type is Type.BOOLEAN or not isinstance(value, bool))
+    expected = {Type.BOOLEAN: bool, Type.INT32: int, Type.INT64: int, Type.FLOAT64: float,
+                Type.STRING: str, Type.BYTES: type(None)}[schema.type]
+    in_range = schema.type is not Type.INT32 or -(2**31) <= value < 2**31
+    return isinstance(value, expected) and in_range and (
+        schema.type is Type.BOOLEAN or not isinstance(value, bool))
 
 
 @given(st.dictionaries(st.text(max_size=4), _json_values, max_size=5))

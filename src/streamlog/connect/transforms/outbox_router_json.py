@@ -2,19 +2,21 @@
 
 Theory of operation: an outbox payload is usually JSON text (Postgres ``jsonb`` arrives from CDC as a
 string named ``io.debezium.data.Json``), so on the topic it would be a JSON *string* holding escaped
-JSON.  With expansion on, the text is parsed and a schema is deduced from the document itself, as
-Debezium does, so JsonConverter writes the document as it is and Avro gets a record schema:
+JSON.  With expansion on, text that starts with ``{`` or ``[`` is parsed and a schema is deduced from the
+document itself, following Debezium's rules, so JsonConverter writes the document as it is and Avro
+gets a record schema:
 
-* object → struct, fields in document order, every field optional;
-* array → array whose item schema is the merge of its elements' schemas (an empty array: optional
-  strings);
-* true/false → boolean; integer → int64; other number → float64; string → string;
+* object → optional struct, fields in document order; a nested struct is named by its dotted field
+  path (``customer``, ``customer.address``), the top one is unnamed;
+* array → optional array typed by its elements (nulls skipped); elements of objects merge into one
+  struct (the union of their fields); an empty array has no schema, so its field is left out;
+* true/false → boolean; an integer → int32 when it fits, else int64 (else float64); other numbers →
+  float64; string → string;
 * null → left out of its struct (``table.json.payload.null.behavior=ignore``, the default) or an optional
-  bytes field (``optional_bytes``).
+  bytes field (``optional_bytes``), which a later element's real type replaces when merging.
 
-Merging (array elements): structs merge field by field (union, in order of first appearance); int64 and
-float64 merge to float64; a null element takes the other's schema.  Anything else cannot be typed by one
-schema: then, as when the text is not JSON at all, the payload is kept as it was.
+A document that one schema cannot type (an array mixing kinds or number types, a field typed two ways),
+or text that is not JSON, is kept as it was, as Debezium keeps it after its warning.
 """
 
 from __future__ import annotations
@@ -26,85 +28,109 @@ from streamlog.connect.data import OPTIONAL_BYTES, Field, Schema, Type
 from streamlog.connect.transforms.outbox_router_config import JsonNullBehavior
 
 _NULL = Schema(Type.BYTES, optional=True, name="__null__")  # placeholder while merging
+_INT32_RANGE = range(-(2**31), 2**31)
+_INT64_RANGE = range(-(2**63), 2**63)
 
 
 class _Conflict(Exception):
     pass
 
 
-def _infer(value: Any, nulls: JsonNullBehavior) -> Schema:
+def _number(value: int | float) -> Schema:
+    if isinstance(value, int):
+        if value in _INT32_RANGE:
+            return Schema(Type.INT32, optional=True)
+        if value in _INT64_RANGE:
+            return Schema(Type.INT64, optional=True)
+    return Schema(Type.FLOAT64, optional=True)
+
+
+def _infer(value: Any, nulls: JsonNullBehavior, path: str | None) -> Schema | None:
+    """The schema of a JSON value (None: no schema, the field is left out)."""
     if value is None:
-        return _NULL
+        return _NULL if nulls is JsonNullBehavior.OPTIONAL_BYTES else None
     if isinstance(value, bool):
         return Schema(Type.BOOLEAN, optional=True)
-    if isinstance(value, int):
-        return Schema(Type.INT64, optional=True)
-    if isinstance(value, float):
-        return Schema(Type.FLOAT64, optional=True)
+    if isinstance(value, int | float):
+        return _number(value)
     if isinstance(value, str):
         return Schema(Type.STRING, optional=True)
     if isinstance(value, list):
         items: Schema | None = None
         for element in value:
-            element_schema = _infer(element, nulls)
-            items = element_schema if items is None else _merge(items, element_schema)
-        if items is None or items is _NULL:
-            items = Schema(Type.STRING, optional=True)
-        return Schema(Type.ARRAY, optional=True, items=_finish(items, nulls))
-    if isinstance(value, dict):
-        fields = []
-        for name, field_value in value.items():
-            field_schema = _infer(field_value, nulls)
-            if field_schema is _NULL and nulls is JsonNullBehavior.IGNORE:
+            if element is None:
                 continue
-            fields.append(Field(str(name), field_schema))
-        return Schema(Type.STRUCT, optional=True, fields=tuple(fields))
+            element_schema = _infer(element, nulls, path)
+            if element_schema is None:
+                continue
+            if items is None:
+                items = element_schema
+            elif items.type is Type.STRUCT and element_schema.type is Type.STRUCT:
+                items = _merge_structs(items, element_schema)
+            elif items != element_schema:
+                raise _Conflict(f"array mixing {items.type} and {element_schema.type}")
+        if items is None:
+            return None
+        return Schema(Type.ARRAY, optional=True, items=items)
+    if isinstance(value, dict):
+        fields: list[Field] = []
+        for name, field_value in value.items():
+            field_path = f"{path}.{name}" if path else str(name)
+            field_schema = _infer(field_value, nulls, field_path)
+            if field_schema is not None:
+                fields.append(Field(str(name), field_schema))
+        return Schema(Type.STRUCT, optional=True, name=path, fields=tuple(fields))
     raise _Conflict(f"not JSON: {type(value).__name__}")
 
 
-def _merge(left: Schema, right: Schema) -> Schema:
-    if left is _NULL:
-        return right
-    if right is _NULL or left == right:
-        return left
-    numbers = {Type.INT64, Type.FLOAT64}
-    if left.type in numbers and right.type in numbers:
-        return Schema(Type.FLOAT64, optional=True)
-    if left.type is Type.STRUCT and right.type is Type.STRUCT:
-        merged: dict[str, Schema] = {f.name: f.schema for f in left.fields}
-        for field in right.fields:
-            merged[field.name] = _merge(merged[field.name], field.schema) if field.name in merged \
-                else field.schema
-        return Schema(Type.STRUCT, optional=True,
-                      fields=tuple(Field(name, schema) for name, schema in merged.items()))
-    if left.type is Type.ARRAY and right.type is Type.ARRAY and left.items and right.items:
-        return Schema(Type.ARRAY, optional=True, items=_merge(left.items, right.items))
-    raise _Conflict(f"{left.type} and {right.type} in one array")
+def _merge_structs(left: Schema, right: Schema) -> Schema:
+    """The union of two element structs' fields; a field typed two ways is a conflict, except that a
+    null placeholder gives way to the real type."""
+    merged: dict[str, Schema] = {f.name: f.schema for f in left.fields}
+    for field in right.fields:
+        known = merged.get(field.name)
+        if known is None or known is _NULL:
+            merged[field.name] = field.schema
+        elif field.schema is not _NULL and known != field.schema:
+            if known.type is Type.STRUCT and field.schema.type is Type.STRUCT:
+                merged[field.name] = _merge_structs(known, field.schema)
+            else:
+                raise _Conflict(f"field {field.name!r} is {known.type} and {field.schema.type}")
+    return Schema(Type.STRUCT, optional=True, name=left.name,
+                  fields=tuple(Field(name, schema) for name, schema in merged.items()))
 
 
-def _finish(schema: Schema, nulls: JsonNullBehavior) -> Schema:
-    """The placeholder for null replaced: an optional bytes field (fields that are only ever null)."""
+def _finish(schema: Schema) -> Schema:
+    """The null placeholder replaced by optional bytes (fields that are only ever null)."""
     if schema is _NULL:
         return OPTIONAL_BYTES
     if schema.type is Type.STRUCT:
-        return Schema(Type.STRUCT, optional=True,
-                      fields=tuple(Field(f.name, _finish(f.schema, nulls)) for f in schema.fields))
+        return Schema(Type.STRUCT, optional=True, name=schema.name,
+                      fields=tuple(Field(f.name, _finish(f.schema)) for f in schema.fields))
     if schema.type is Type.ARRAY and schema.items is not None:
-        return Schema(Type.ARRAY, optional=True, items=_finish(schema.items, nulls))
+        return Schema(Type.ARRAY, optional=True, items=_finish(schema.items))
     return schema
+
+
+_PRIMITIVES: dict[Type, type | tuple[type, ...]] = {Type.BOOLEAN: bool, Type.STRING: str, Type.INT32: int,
+                                                   Type.INT64: int, Type.FLOAT64: (int, float)}
 
 
 def _conform(value: Any, schema: Schema) -> Any:
     """The parsed value shaped by its (merged) schema: structs as dicts in field order, missing fields
-    None, integers in float64 fields as floats."""
+    None; a value the schema does not type is a conflict."""
     if value is None:
         return None
-    if schema.type is Type.STRUCT:
+    if schema.type is Type.STRUCT and isinstance(value, dict):
         return {f.name: _conform(value.get(f.name), f.schema) for f in schema.fields}
-    if schema.type is Type.ARRAY:
-        assert schema.items is not None
-        return [_conform(element, schema.items) for element in value]
-    if schema.type is Type.FLOAT64:
+    if schema.type is Type.ARRAY and schema.items is not None and isinstance(value, list):
+        items = schema.items
+        return [_conform(element, items) for element in value]
+    wanted = _PRIMITIVES.get(schema.type)
+    if wanted is None or not isinstance(value, wanted) or (
+            schema.type is not Type.BOOLEAN and isinstance(value, bool)):
+        raise _Conflict(f"{value!r} is not {schema.type}")
+    if schema.type is Type.FLOAT64 and isinstance(value, int | float):
         return float(value)
     return value
 
@@ -117,16 +143,17 @@ def expand_json(text: Any, nulls: JsonNullBehavior) -> tuple[Schema, Any] | None
             text = bytes(text).decode()
         except UnicodeDecodeError:
             return None
-    if not isinstance(text, str):
+    if not isinstance(text, str) or not text.startswith(("{", "[")):
         return None
     try:
         document = json.loads(text)
     except ValueError:
         return None
-    if not isinstance(document, dict | list):
-        return None
     try:
-        schema = _finish(_infer(document, nulls), nulls)
+        inferred = _infer(document, nulls, None)
+        if inferred is None:
+            return None
+        schema = _finish(inferred)
+        return schema, _conform(document, schema)
     except _Conflict:
         return None
-    return schema, _conform(document, schema)
