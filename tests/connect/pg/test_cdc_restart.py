@@ -170,3 +170,10 @@ def test_snapshot_mode_when_needed_snapshots_again_when_the_slot_is_gone(cluster
         assert ops(h3.records) == [("r", {"id": 1})]
     finally:
         h3.stop()
+
+
+def test_slot_drop_on_stop(cluster: PgCluster, db: str) -> None:
+    h = Harness(_config(cluster, db, snapshot_mode="no_data", slot_drop_on_stop="true")).start()
+    h.poll_once()
+    h.stop()
+    assert cluster.sql(f"SELECT 1 FROM pg_replication_slots WHERE slot_name = 'slot_{db}'") == []

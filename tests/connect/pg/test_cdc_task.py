@@ -12,6 +12,7 @@ import pytest
 from tests.connect.pg.cdc_support import Harness, cdc_config, ops, slot_lsn
 from tests.support.pgcluster import PgCluster, pg_cluster
 
+from streamlog.connect.api import ConnectError
 from streamlog.connect.data import Type
 
 _ids = itertools.count()
@@ -286,3 +287,51 @@ def test_confirmed_lsn_waits_for_acknowledgement_and_heartbeats_move_it(cluster:
         assert slot_lsn(cluster, slot) > acked
     finally:
         h.stop()
+
+
+def test_snapshot_and_stream_give_the_same_values_for_every_type(cluster: PgCluster, db: str) -> None:
+    _sql(cluster, db, "CREATE TYPE mood AS ENUM ('sad', 'happy')",
+         "CREATE TABLE v (id int PRIMARY KEY, n numeric(10, 3), f float8, ts timestamp(3), tz timestamptz, "
+         "d date, j jsonb, u uuid, a int[], e mood, b bytea, t text, bo boolean, i interval)")
+    row = ("1.250, 2.5, '2024-02-29 10:00:00.123', '2024-02-29 10:00:00+02', '2024-02-29', "
+           "'{\"k\": [1]}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{1,NULL,3}', 'happy', '\\x00ff', 'é', "
+           "true, '1 day 2 hours'")
+    _sql(cluster, db, f"INSERT INTO v VALUES (1, {row})")
+    h = Harness(_config(cluster, db)).start()
+    try:
+        h.poll_until(lambda rs: len(rs) >= 1)
+        _sql(cluster, db, f"INSERT INTO v VALUES (2, {row})")
+        h.poll_until(lambda rs: len(rs) >= 2)
+        read, create = h.records
+        assert read.value_schema == create.value_schema
+        after_read = {k: v for k, v in read.value["after"].items() if k != "id"}
+        after_create = {k: v for k, v in create.value["after"].items() if k != "id"}
+        assert after_read == after_create
+        assert after_read["e"] == "happy" and after_read["a"] == [1, None, 3]
+        assert after_read["b"] == b"\x00\xff"
+        assert str(after_read["n"]) == "1.250" and after_read["t"] == "é" and after_read["bo"] is True
+    finally:
+        h.stop()
+
+
+def test_replication_connection_lost_reconnects_then_fails_after_the_timeout(db: str) -> None:
+    with pg_cluster() as own:
+        own.sql("CREATE TABLE t (id int PRIMARY KEY)")
+        h = Harness({**cdc_config(own), "snapshot.mode": "no_data", "reconnect.timeout.ms": "3000"}).start()
+        try:
+            h.poll_once()
+            own.sql("INSERT INTO t VALUES (1)")
+            own.sql("CHECKPOINT")
+            h.poll_until(lambda rs: len(rs) >= 1)
+            own.kill()
+            h.poll_once()
+            own.start()
+            own.sql("INSERT INTO t VALUES (2)")
+            h.poll_until(lambda rs: len(rs) >= 2, timeout=30)
+            assert ops(h.records) == [("c", {"id": 1}), ("c", {"id": 2})]
+            own.kill()
+            with pytest.raises(ConnectError, match=r"not back within reconnect\.timeout\.ms"):
+                for _ in range(100):
+                    h.poll_once()
+        finally:
+            h.stop()

@@ -34,6 +34,10 @@ LIBPQ_KEYS: Mapping[str, str] = {
 }
 
 
+class DatabaseUnreachable(ConnectError):
+    """The server cannot be reached (the CDC task retries this one while streaming)."""
+
+
 class AutocreateMode(StrEnum):
     ALL_TABLES = "all_tables"
     FILTERED = "filtered"
@@ -84,9 +88,9 @@ def connect(settings: DatabaseSettings, **kwargs: Any) -> Any:
             raise ConnectError(f"PostgreSQL at {settings.where()} refuses replication connections: "
                                f"{detail}; add a 'host replication <user> <address> <method>' line to "
                                "pg_hba.conf") from exc
-        raise ConnectError(f"cannot connect to PostgreSQL at {settings.where()}: {detail}; check "
-                           "database.hostname, database.port, database.user, database.password and "
-                           "database.dbname, and that the server accepts connections") from exc
+        raise DatabaseUnreachable(f"cannot connect to PostgreSQL at {settings.where()}: {detail}; check "
+                                  "database.hostname, database.port, database.user, database.password and "
+                                  "database.dbname, and that the server accepts connections") from exc
 
 
 def query(conn: Any, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

@@ -30,9 +30,6 @@ from typing import Any
 import psycopg2
 
 from streamlog.connect.api import (
-    ConfigDef,
-    ConfigKey,
-    ConfigType,
     ConnectError,
     ConnectorConfig,
     ConnectorKind,
@@ -42,14 +39,12 @@ from streamlog.connect.api import (
     SourceRecord,
     SourceTaskContext,
 )
-from streamlog.connect.data import Schema
-from streamlog.connect.sources import pg_types
 from streamlog.connect.sources import pgoutput as pg
 from streamlog.connect.sources.pg_changes import ChangeBuilder, ChangeOptions, Transaction
+from streamlog.connect.sources.pg_config import CONFIG_DEF, column_mapper, validate
 from streamlog.connect.sources.pg_envelope import (
     HEARTBEAT_KEY_SCHEMA,
     HEARTBEAT_VALUE_SCHEMA,
-    SIMPLE_MAPPER,
     ColumnInfo,
     ColumnMapper,
     Op,
@@ -61,12 +56,14 @@ from streamlog.connect.sources.pg_offsets import CdcOffset, source_partition
 from streamlog.connect.sources.pg_setup import (
     AutocreateMode,
     DatabaseSettings,
+    DatabaseUnreachable,
     SlotState,
     check_server,
     check_slot,
     connect,
     ensure_publication,
     query,
+    slot_state,
 )
 from streamlog.connect.sources.pg_snapshot import (
     SnapshotReader,
@@ -77,114 +74,8 @@ from streamlog.connect.sources.pg_snapshot import (
     list_tables,
 )
 from streamlog.connect.sources.pg_stream import ReplicationStream
-from streamlog.connect.sources.pg_types import TypeOptions
 
 log = logging.getLogger(__name__)
-
-_S, _I, _B, _L = ConfigType.STRING, ConfigType.INT, ConfigType.BOOLEAN, ConfigType.LIST
-SNAPSHOT_MODES = ("initial", "no_data", "never", "initial_only", "always", "when_needed")
-
-CONFIG_DEF = ConfigDef(
-    keys=(
-        ConfigKey("topic.prefix", _S, doc="Prefix of every topic name; also the source partition's server"),
-        ConfigKey("database.hostname", _S, doc="PostgreSQL host"),
-        ConfigKey("database.port", _I, "5432", "PostgreSQL port"),
-        ConfigKey("database.user", _S, doc="User (needs REPLICATION)"),
-        ConfigKey("database.password", ConfigType.PASSWORD, "", "Password"),
-        ConfigKey("database.dbname", _S, doc="Database to capture"),
-        ConfigKey("database.connect.timeout", _I, "10000", "Connection timeout, ms"),
-        ConfigKey("plugin.name", _S, "pgoutput", "Logical decoding plugin (pgoutput only)",
-                  ("pgoutput", "decoderbufs")),
-        ConfigKey("slot.name", _S, "debezium", "Replication slot"),
-        ConfigKey("slot.drop.on.stop", _B, "false", "Drop the slot when the task stops"),
-        ConfigKey("publication.name", _S, "dbz_publication", "Publication"),
-        ConfigKey("publication.autocreate.mode", _S, "all_tables", "Publication creation",
-                  tuple(m.value for m in AutocreateMode)),
-        ConfigKey("schema.include.list", _L, "", "Schemas to capture (regexes)"),
-        ConfigKey("schema.exclude.list", _L, "", "Schemas not to capture (regexes)"),
-        ConfigKey("table.include.list", _L, "", "Tables to capture, schema.table (regexes)"),
-        ConfigKey("table.exclude.list", _L, "", "Tables not to capture (regexes)"),
-        ConfigKey("column.include.list", _L, "", "Columns to capture, schema.table.column (regexes)"),
-        ConfigKey("column.exclude.list", _L, "", "Columns not to capture (regexes)"),
-        ConfigKey("snapshot.mode", _S, "initial", "When to snapshot", SNAPSHOT_MODES),
-        ConfigKey("snapshot.fetch.size", _I, "10240", "Rows fetched per round trip in the snapshot"),
-        ConfigKey("max.batch.size", _I, "2048", "Most records per poll"),
-        ConfigKey("poll.interval.ms", _I, "500", "Longest wait for changes in one poll"),
-        ConfigKey("tombstones.on.delete", _B, "true", "A tombstone after each delete"),
-        ConfigKey("skipped.operations", _L, "t", "Operations not emitted: c, u, d, t, none"),
-        *pg_types.CONFIG_KEYS,
-        ConfigKey("unavailable.value.placeholder", _S, "__debezium_unavailable_value",
-                  "Value of an unchanged TOAST column"),
-        ConfigKey("heartbeat.interval.ms", _I, "0", "Heartbeat period (0: off)"),
-        ConfigKey("heartbeat.action.query", _S, doc="SQL run before each heartbeat", optional=True),
-        ConfigKey("topic.heartbeat.prefix", _S, "__debezium-heartbeat", "Heartbeat topic prefix"),
-        ConfigKey("topic.transaction", _S, "transaction", "Transaction metadata topic suffix"),
-        ConfigKey("provide.transaction.metadata", _B, "false", "Transaction BEGIN/END records and blocks"),
-        ConfigKey("status.update.interval.ms", _I, "10000", "Standby status period, ms"),
-        ConfigKey("reconnect.timeout.ms", _I, "60000",
-                  "Streamlog: how long to retry a lost replication connection before failing"),
-    ),
-    unsupported={
-        "snapshot.mode.class": "custom snapshotters are not supported",
-        "snapshot.isolation.mode": "the snapshot always reads in REPEATABLE READ with the slot's exported "
-                                   "snapshot",
-        "snapshot.select.statement.overrides": "not supported",
-        "snapshot.include.collection.list": "not supported: use table.include.list",
-        "incremental.snapshot.chunk.size": "incremental snapshots are not supported",
-        "signal.data.collection": "signals (incremental/blocking snapshots) are not supported",
-        "signal.enabled.channels": "signals are not supported",
-        "message.key.columns": "not supported: keys are the primary key",
-        "replica.identity.autoset.values": "not supported: set REPLICA IDENTITY with ALTER TABLE",
-        "slot.failover": "not supported",
-        "slot.stream.params": "not supported",
-        "lsn.flush.mode": "the LSN is always flushed by the connector after the broker acknowledged it",
-        "flush.lsn.source": "the LSN is always flushed by the connector after the broker acknowledged it",
-        "offset.mismatch.strategy": "not supported",
-        "schema.refresh.mode": "columns are refreshed from the catalog on each Relation message",
-        "datatype.propagate.source.type": "not supported",
-        "column.propagate.source.type": "not supported",
-        "column.mask.hash": "column masking is not supported",
-        "column.truncate.to.length.chars": "not supported",
-        "converters": "custom converters are not supported",
-        "message.prefix.include.list": "not supported",
-        "message.prefix.exclude.list": "not supported",
-        "database.initial.statements": "not supported",
-        "database.tcpKeepAlive": "not supported",
-        "publish.via.partition.root": "not supported",
-        "notification.enabled.channels": "not supported",
-    },
-    prefixes=("database.ssl",),
-)
-
-
-def validate(config: ConnectorConfig) -> None:
-    if config.get_string("plugin.name") != "pgoutput":
-        raise ConnectError("plugin.name=decoderbufs is not supported: Streamlog decodes pgoutput only "
-                           "(set plugin.name=pgoutput; it is built into PostgreSQL 10+)")
-    allowed = {"c", "u", "d", "t", "none"}
-    bad = [op for op in config.get_list("skipped.operations") if op not in allowed]
-    if bad:
-        raise ConnectError(f"skipped.operations: unknown operation(s) {', '.join(bad)} (use c, u, d, t or "
-                           "none)")
-
-
-def column_mapper(config: ConnectorConfig) -> ColumnMapper:
-    """pg_types' mapping under the connector's options; columns pg_types has no description of (seen
-    only in a Relation message) fall back to the simple mapping."""
-    options = TypeOptions.from_config(config)
-
-    def schema(column: ColumnInfo) -> Schema | None:
-        if column.pg_type is None:
-            return SIMPLE_MAPPER.schema(column)
-        return pg_types.column_schema(column.pg_type, options)
-
-    def value(column: ColumnInfo, text: str) -> Any:
-        if column.pg_type is None:
-            return SIMPLE_MAPPER.value(column, text)
-        return pg_types.column_value(column.pg_type, text, options)
-
-    return ColumnMapper(schema, value)
-
 
 def now_us() -> int:
     return time.time_ns() // 1000
@@ -336,12 +227,25 @@ class PostgresCdcTask:
         if self._conn is not None:
             try:
                 if self._config.get_bool("slot.drop.on.stop"):
-                    query(self._conn, "SELECT pg_drop_replication_slot(%s) FROM pg_replication_slots "
-                                      "WHERE slot_name = %s AND active_pid IS NULL", (self._slot, self._slot))
+                    self._drop_slot()
             except psycopg2.Error as exc:
                 log.warning("could not drop slot %s: %s", self._slot, exc)
             self._conn.close()
             self._conn = None
+
+    def _drop_slot(self) -> None:
+        """Drop the slot once its walsender has gone (it lingers a moment after the connection closed)."""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            state = slot_state(self._conn, self._slot)
+            if state is None:
+                return
+            if state.active_pid is None:
+                query(self._conn, "SELECT pg_drop_replication_slot(%s)", (self._slot,))
+                log.info("postgres-cdc %s: dropped slot %s (slot.drop.on.stop)", self._prefix, self._slot)
+                return
+            time.sleep(0.05)
+        log.warning("slot %s still active after stop: not dropped", self._slot)
 
     # -- polling -------------------------------------------------------------------------------------------
     def poll(self, timeout_s: float) -> Sequence[SourceRecord]:
@@ -357,7 +261,8 @@ class PostgresCdcTask:
             assert self._stream is not None
             messages = self._stream.read(max(0.0, deadline - time.monotonic()))
             self._lost_since = None
-        except (psycopg2.OperationalError, psycopg2.InterfaceError, psycopg2.DatabaseError) as exc:
+        except (psycopg2.OperationalError, psycopg2.InterfaceError, psycopg2.DatabaseError,
+                DatabaseUnreachable) as exc:
             self._connection_lost(exc, deadline)
             return []
         out: list[SourceRecord] = []
