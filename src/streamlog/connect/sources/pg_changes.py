@@ -111,7 +111,7 @@ def covered(coverage: Coverage, table: TableSchemas, key_texts: Sequence[str | N
         if bound is None or key <= tuple(key_sort_value(types.get(n, ""), t)
                                          for n, t in zip(names, bound, strict=False)):
             return commit_lsn < lsn
-    return True  # past every range read: the snapshot has not reached it (cannot happen once complete)
+    return False  # past every range read (not reached while streaming: the snapshot completes first)
 
 
 class ChangeBuilder:
