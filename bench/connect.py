@@ -9,6 +9,7 @@ Streamlog/tansu.  Workloads (details in ``bench.connect_cdc`` and ``bench.connec
   the writes (one per broker, one for the ceiling); changes/s from the start of streaming to the last record
   read back from the broker, the connector's CPU seconds per 1000 changes, and the fraction of the ceiling:
   ``pg_recvlogical`` reading the same changes with pgoutput.
+* ``cdc-prewritten-eos``: the same under ``exactly.once.support=required``.
 * ``cdc-concurrent``: a load of the same shape written while the connector streams.
 * ``latency-alo``, ``latency-eos``: commit-to-visible p50/p99 of single-row transactions, at-least-once and
   ``exactly.once.support=required``.
@@ -142,8 +143,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pgload.prepare(pg.dsn)
         progress(f"PostgreSQL ({pg.bin}) on {pg.host}:{pg.port}; work in {work}")
         setting = cdc.CdcSetting(pg.dsn, pg.connection_options, work, args.stall, args.offset_flush_ms, {})
-        if "cdc-prewritten" in args.workloads:  # the ceiling even when the connector is not there yet
-            capture = brokers if "cdc-prewritten" in workloads else []
+        prewritten_workloads = {"cdc-prewritten", "cdc-prewritten-eos"}
+        if prewritten_workloads & set(args.workloads):  # the ceiling even when the connector is not there
+            capture = brokers if prewritten_workloads & set(workloads) else []
             ceiling = prewritten(pg, capture, setting, args, runs, work)
         for index, broker in enumerate(brokers):
             if "cdc-concurrent" in workloads:
@@ -188,7 +190,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def prewritten(pg: Any, brokers: list[BenchBroker], setting: cdc.CdcSetting, args: argparse.Namespace,
                runs: Runs, work: Path) -> dict[str, Any]:
     """The pre-written load: slots first, then the writes, then the ceiling and each broker's connector."""
-    slots = {b.name: f"bench_pre_{b.name}" for b in brokers}
+    guarantees = [w for w in ("cdc-prewritten", "cdc-prewritten-eos") if w in args.workloads]
+    slots = {(w, b.name): f"bench_{'eos' if w.endswith('eos') else 'pre'}_{b.name}"
+             for w in guarantees for b in brokers}
     for slot in ("bench_ceiling", *slots.values()):
         pgload.create_slot(pg.dsn, slot)
     plan = pgload.plan_load(args.changes, args.seed, 0)
@@ -203,15 +207,19 @@ def prewritten(pg: Any, brokers: list[BenchBroker], setting: cdc.CdcSetting, arg
                "launch_to_exit_s": got.launch_to_exit_s, "write_seconds": load.seconds,
                "write_changes_per_s": load.changes_per_s, "transactions": load.transactions}
     progress(f"ceiling: pg_recvlogical {ceiling['changes_per_s']:,.0f} changes/s")
-    for broker in brokers:
-        def body(b: BenchBroker = broker) -> dict[str, Any]:
-            figures = cdc.prewritten(b.bootstrap, setting, f"pre_{b.name}", slots[b.name], load.changes)
+    for (workload, name), slot in slots.items():
+        broker = next(b for b in brokers if b.name == name)
+
+        def body(b: BenchBroker = broker, slot: str = slot,
+                 eos: bool = workload.endswith("eos")) -> dict[str, Any]:
+            run_id = f"{'eos' if eos else 'pre'}_{b.name}"
+            figures = cdc.prewritten(b.bootstrap, setting, run_id, slot, load.changes, eos)
             rate = figures.get("changes_per_s")
             figures["fraction_of_ceiling"] = rate / ceiling["changes_per_s"] if rate else None
             return figures
 
-        runs.run("cdc-prewritten", broker.name, body)
-        pgload.drop_slot(pg.dsn, slots[broker.name])  # a failed run leaves it behind
+        runs.run(workload, name, body)
+        pgload.drop_slot(pg.dsn, slot)  # a failed run leaves it behind
     return ceiling
 
 

@@ -12,7 +12,8 @@ deletes, so N row changes are exactly N records.
   connector starts), then the connector starts.  Its clock starts when the slot becomes active
   (``pg_replication_slots.active``: the start of streaming) and stops at the last record read; changes/s,
   the connector's CPU seconds per 1000 changes over that window, start-up (launch to streaming) apart.
-  The same changes read by ``pg_recvlogical`` on its own slot give the ceiling.
+  The same changes read by ``pg_recvlogical`` on its own slot give the ceiling.  ``cdc-prewritten-eos``: the
+  same under ``exactly.once.support=required`` (a Kafka transaction per poll), on a slot of its own.
 * ``cdc-concurrent``: the connector is started on a fresh slot and, once it streams, a writer thread applies
   a load of the same shape while the connector captures it; the clock runs from the writer's start to the
   last record read, and the catch-up lag (last commit to last record read) is reported with the writer's
@@ -149,12 +150,13 @@ def _wait_streaming(proc: ConnectorProcess, watcher: pgload.SlotWatcher, timeout
     return watcher.active_at
 
 
-def prewritten(bootstrap: str, s: CdcSetting, run_id: str, slot: str, changes: int) -> dict[str, Any]:
+def prewritten(bootstrap: str, s: CdcSetting, run_id: str, slot: str, changes: int,
+               exactly_once: bool = False) -> dict[str, Any]:
     """Capture ``changes`` row changes already written after ``slot`` was created (see the module doc)."""
     prefix = f"bench_{run_id}"
     topic = _topic(prefix, pgload.ORDERS)
     create_topic(bootstrap, topic, 1)
-    config = cdc_config(f"cdc-{run_id}", prefix, slot, pgload.ORDERS, s)
+    config = cdc_config(f"cdc-{run_id}", prefix, slot, pgload.ORDERS, s, exactly_once)
     watcher = TopicWatcher(bootstrap, [topic])
     proc = ConnectorProcess(s.work, bootstrap, config, s.offset_flush_ms)
     cpu_at_start: list[float] = []

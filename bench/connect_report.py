@@ -32,6 +32,8 @@ LOWER, HIGHER, INFO = False, True, None
 DESCRIPTIONS: Final = {
     "cdc-prewritten": "CDC throughput: the load written first, then captured (start of streaming to last "
                       "record read)",
+    "cdc-prewritten-eos": "CDC throughput as cdc-prewritten, exactly.once.support=required (a transaction "
+                          "per poll), read_committed",
     "cdc-concurrent": "CDC throughput: the load written while the connector streams (writer start to last "
                       "record read)",
     "latency-alo": "Commit-to-visible latency, at-least-once (one row per transaction)",

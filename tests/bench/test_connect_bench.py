@@ -125,7 +125,7 @@ def test_tiny_run_reports_every_figure(tmp_path: Path) -> None:
     for piece in missing:
         assert any(note.startswith(f"{piece} not benchmarked") for note in data["notes"])
     if "runner" not in missing and "postgres-cdc" not in missing:
-        for workload in ("cdc-prewritten", "cdc-concurrent"):
+        for workload in ("cdc-prewritten", "cdc-prewritten-eos", "cdc-concurrent"):
             cdc = results[workload]["streamlog"]
             assert cdc["records_seen"] == cdc["changes"] == 3000, workload
             assert cdc["changes_per_s"] > 0 and cdc["cpu_s_per_1000"] > 0, workload
