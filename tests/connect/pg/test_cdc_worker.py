@@ -148,3 +148,46 @@ def test_exactly_once_snapshot_and_stream(cluster: PgCluster, db: str, worker: W
     records = consume(streamlog_bootstrap, f"{db}.public.t", 60, read_committed=True)
     assert [v["payload"]["op"] for _, v, _ in records] == ["r"] * 50 + ["u"] * 10
     assert [k["payload"]["id"] for k, _, _ in records] == [*range(1, 51), *range(1, 11)]
+
+
+def test_avro_through_the_schema_registry(cluster: PgCluster, db: str, worker: Worker, streamlog_bootstrap: str,
+                                          streamlog_registry_url: str) -> None:
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroDeserializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    cluster.sql("CREATE TABLE items (id int PRIMARY KEY, price numeric(8, 2), added timestamptz)", dbname=db)
+    cluster.sql("INSERT INTO items VALUES (1, 9.99, '2024-01-02 03:04:05+00')", dbname=db)
+    avro = "io.confluent.connect.avro.AvroConverter"
+    worker.add_connector(_config(cluster, db, key_converter=avro, value_converter=avro,
+                                 **{"key_converter_schema_registry_url": streamlog_registry_url,
+                                    "value_converter_schema_registry_url": streamlog_registry_url}))
+    topic = f"{db}.public.items"
+    registry = SchemaRegistryClient({"url": streamlog_registry_url})
+    values = AvroDeserializer(registry)
+    consumer = Consumer({"bootstrap.servers": streamlog_bootstrap, "group.id": f"avro-{db}",
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    decoded: list[tuple[Any, Any]] = []
+    deadline = time.monotonic() + 30
+    try:
+        while len(decoded) < 2 and time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is None or message.error():
+                continue
+            key = values(message.key(), SerializationContext(topic, MessageField.KEY))
+            value = values(message.value(), SerializationContext(topic, MessageField.VALUE))
+            decoded.append((key, value))
+            if len(decoded) == 1:  # the snapshot is read: now a change to stream
+                cluster.sql("UPDATE items SET price = 10.50 WHERE id = 1", dbname=db)
+    finally:
+        consumer.close()
+    assert [(k, v["op"]) for k, v in decoded] == [({"id": 1}, "r"), ({"id": 1}, "u")]
+    read, update = (v for _, v in decoded)
+    assert str(read["after"]["price"]) == "9.99" and str(update["after"]["price"]) == "10.50"
+    assert read["after"]["added"] == "2024-01-02T03:04:05.000000Z"
+    assert read["source"]["connector"] == "postgresql"
+    subjects = registry.get_subjects()
+    assert f"{topic}-key" in subjects and f"{topic}-value" in subjects
+    schema = json.loads(registry.get_latest_version(f"{topic}-value").schema.schema_str)
+    assert schema["name"] == "Envelope" and schema["namespace"] == f"{db}.public.items"
