@@ -12,14 +12,15 @@ in ``sys.modules``; `PLUGINS_ENV_VALUE` is the ``STREAMLOG_CONNECT_PLUGINS`` val
   ``offsets_committed`` call is recorded in `COMMITTED` (per connector).
 * ``toy-sink``: writes each record (topic, partition, offset, key, value as JSON text) to the SQLite
   file ``sqlite.path``, with the next offset of each partition in the same transaction; ``open``
-  answers from that table, so a restart resumes exactly where the database is.  ``fail.on.value``
+  answers from that table, so a restart resumes exactly where the database is.  `ASSIGNED` holds
+  each task's open partitions.  ``fail.on.value``
   raises in ``put`` for a record whose value's ``n`` equals it.
 * ``toy-tag`` (a transform): adds header ``tag`` = ``value``; with ``drop.every`` = k it drops records
   whose value's ``n`` is a multiple of k.
 
-`TinyConverter` is a schemaless JSON / UTF-8 string converter used only while the real converters
-(streamlog.connect.converters) are not importable: `install_fallback_converters` puts a stand-in
-module in their place.
+`TinyConverter` is a schemaless JSON / UTF-8 string converter from before the real converters
+(streamlog.connect.converters) landed; `install_fallback_converters` puts it in their place only if
+they do not import (it does nothing now; tests/connect/rest still calls it).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ PLUGINS_ENV_VALUE = ("toy-source=tests.support.connect_plugins.toy_source,"
                      "toy-tag=tests.support.connect_plugins.toy_tag")
 
 COMMITTED: dict[str, list[dict[str, tuple[SourcePartition, SourceOffset]]]] = {}
+ASSIGNED: dict[tuple[str, int], set[TopicPartition]] = {}  # (connector, task id) -> partitions open now
 _FAILURES: dict[str, int] = {}
 _LOCK = threading.Lock()
 
@@ -65,6 +67,7 @@ VALUE_SCHEMA = data.struct("toy.Value", [("n", data.INT64)])
 def reset() -> None:
     with _LOCK:
         COMMITTED.clear()
+        ASSIGNED.clear()
         _FAILURES.clear()
 
 
@@ -132,6 +135,7 @@ SOURCE_PLUGIN = ConnectorPlugin(
 
 class ToySinkTask:
     def __init__(self, config: ConnectorConfig) -> None:
+        self.name = config.name
         self.path = config.get_string("sqlite.path") or ""
         self.fail_on = config.get_int("fail.on.value")
         self.db: sqlite3.Connection | None = None
@@ -147,6 +151,8 @@ class ToySinkTask:
 
     def open(self, partitions: Sequence[TopicPartition]) -> Mapping[TopicPartition, int]:
         assert self.db is not None
+        with _LOCK:
+            ASSIGNED.setdefault((self.name, self.task_id), set()).update(partitions)
         starts: dict[TopicPartition, int] = {}
         for tp in partitions:
             row = self.db.execute("SELECT next FROM offsets WHERE topic = ? AND partition = ?",
@@ -170,7 +176,8 @@ class ToySinkTask:
                                 (record.topic, record.partition, record.offset + 1))
 
     def close(self, partitions: Sequence[TopicPartition]) -> None:
-        pass
+        with _LOCK:
+            ASSIGNED.setdefault((self.name, self.task_id), set()).difference_update(partitions)
 
     def stop(self) -> None:
         if self.db is not None:

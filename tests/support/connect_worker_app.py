@@ -26,7 +26,6 @@ def main(argv: list[str]) -> int:
     bootstrap, topic, name, records, guarantee = argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ[PLUGINS_ENV] = connect_plugins.PLUGINS_ENV_VALUE
-    connect_plugins.install_fallback_converters()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda _s, _f: stop.set())
     worker = Worker(bootstrap, offset_flush_interval_ms=200)

@@ -11,8 +11,6 @@ from tests.support import connect_plugins
 from streamlog.connect.plugins import PLUGINS_ENV
 from streamlog.connect.runtime.worker import Worker
 
-connect_plugins.install_fallback_converters()
-
 
 @pytest.fixture(autouse=True)
 def toy_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
+from tests.support import connect_plugins
 from tests.support.streams_runtime import read_topic, wait_for
 
 from streamlog.connect.runtime.states import State
@@ -90,11 +91,17 @@ def test_topics_regex_and_two_tasks_share_the_partitions(
         streamlog_topic_factory: Callable[..., str], tmp_path: Path) -> None:
     topic = streamlog_topic_factory(partitions=4)
     db = tmp_path / "two.db"
-    for partition in range(4):
-        produce(streamlog_bootstrap, topic, numbers(partition * 10, partition * 10 + 5), partition=partition)
     worker = make_worker()
     worker.add_connector(sink_config("pair", db, **{"topics.regex": topic.replace(".", "\\.")[:-3] + ".*",
                                                     "tasks.max": "2"}))
+
+    def split() -> bool:
+        held = [connect_plugins.ASSIGNED.get(("pair", task), set()) for task in (0, 1)]
+        return [len(h) for h in held] == [2, 2] and not held[0] & held[1]
+
+    wait_for(split, 30, "the two tasks to share the four partitions")
+    for partition in range(4):
+        produce(streamlog_bootstrap, topic, numbers(partition * 10, partition * 10 + 5), partition=partition)
     found = wait_rows(db, 20)
     expected = sorted(p * 10 + i for p in range(4) for i in range(5))
     assert sorted(json.loads(r[3])["n"] for r in found) == expected

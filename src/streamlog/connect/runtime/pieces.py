@@ -20,7 +20,6 @@ None as a null header value.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -28,6 +27,7 @@ from typing import Any, Final
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from streamlog.connect import converters
 from streamlog.connect.api import (
     ConnectError,
     ConnectorConfig,
@@ -59,10 +59,7 @@ def make_converter(config: ConnectorConfig, is_key: bool) -> Converter:
     """The key or value converter a connector config names."""
     which = "key" if is_key else "value"
     class_name = config.get_string(f"{which}.converter") or ""
-    module = importlib.import_module("streamlog.connect.converters")
-    options = config.with_prefix(f"{which}.converter.")
-    converter: Converter = module.make_converter(class_name, options, is_key)
-    return converter
+    return converters.make_converter(class_name, config.with_prefix(f"{which}.converter."), is_key)
 
 
 def make_transforms(config: ConnectorConfig) -> list[Transform]:
