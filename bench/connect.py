@@ -142,7 +142,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pg.start()
         pgload.prepare(pg.dsn)
         progress(f"PostgreSQL ({pg.bin}) on {pg.host}:{pg.port}; work in {work}")
-        setting = cdc.CdcSetting(pg.dsn, pg.connection_options, work, args.stall, args.offset_flush_ms, {})
+        setting = cdc.CdcSetting(pg.dsn, pg.connection_options, work, args.stall, args.offset_flush_ms,
+                                 args.connector_options)
         prewritten_workloads = {"cdc-prewritten", "cdc-prewritten-eos"}
         if prewritten_workloads & set(args.workloads):  # the ceiling even when the connector is not there
             capture = brokers if prewritten_workloads & set(workloads) else []
@@ -181,7 +182,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "loadavg_1m": {"start": load_start, "end": os.getloadavg()[0]},
             "sizing": {"changes": args.changes, "latency_rows": args.latency_rows,
                        "latency_interval_ms": args.latency_interval_ms, "sink_records": args.sink_records,
-                       "seed": args.seed, "offset_flush_ms": args.offset_flush_ms},
+                       "seed": args.seed, "offset_flush_ms": args.offset_flush_ms,
+                       "connector_options": args.connector_options},
             "brokers": [{"name": b.name, "version": b.version(), "storage": b.storage} for b in brokers],
             "ceiling": ceiling, "results": runs.results, "notes": notes, "ok": not failed_all,
             "machine": {k: info.get(k) for k in ("cpu_model", "cpu_cores", "memory_gib", "kernel", "python")}}
@@ -247,7 +249,7 @@ def sink_run(broker: BenchBroker, kind: str, pg: Any, work: Path, args: argparse
     else:
         target = sink.sqlite_target(work / f"sink_{broker.name}.db")
     return sink.run_sink(broker.bootstrap, work, f"{kind}_{broker.name}", data, target, args.stall,
-                         args.offset_flush_ms)
+                         args.offset_flush_ms, args.connector_options)
 
 
 def _names(text: str, allowed: tuple[str, ...], what: str, parser: argparse.ArgumentParser) -> list[str]:
@@ -274,6 +276,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="Streamlog on a data dir (default: memory storage, like tansu)")
     parser.add_argument("--offset-flush-ms", type=int, default=10_000,
                         help="the worker's offset.flush.interval.ms (10,000: connect-standalone.properties)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                        help="one more option for every connector (repeatable), e.g. "
+                             "producer.override.linger.ms=0")
     parser.add_argument("--stall", type=float, default=60.0,
                         help="seconds without progress before a run fails")
     parser.add_argument("--seed", type=int, default=7)
@@ -284,6 +289,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.argv = argv
     args.brokers = _names(args.brokers, BROKERS, "brokers", parser)
+    if any("=" not in item for item in args.settings):
+        parser.error("--set takes KEY=VALUE")
+    args.connector_options = dict(item.split("=", 1) for item in args.settings)
     args.workloads = _names(args.workloads, WORKLOADS, "workloads", parser)
     args.changes = args.changes or (20_000 if args.quick else 200_000)
     args.latency_rows = args.latency_rows or (300 if args.quick else 2_000)

@@ -120,7 +120,7 @@ class CdcSetting:
     work: Path
     stall_s: float
     offset_flush_ms: int
-    converter: dict[str, str]  # key.converter / value.converter options
+    extra: dict[str, str]  # more connector options (--set), e.g. producer.override.linger.ms
 
 
 def cdc_config(name: str, prefix: str, slot: str, table: str, s: CdcSetting,
@@ -128,7 +128,7 @@ def cdc_config(name: str, prefix: str, slot: str, table: str, s: CdcSetting,
     config = {"name": name, "connector.class": "postgres-cdc", "topic.prefix": prefix, "slot.name": slot,
               "publication.name": pgload.PUBLICATION, "publication.autocreate.mode": "disabled",
               "snapshot.mode": "no_data", "table.include.list": f"public.{table}", **s.database,
-              **s.converter}
+              **s.extra}
     if exactly_once:
         config["exactly.once.support"] = "required"
     return config

@@ -96,6 +96,10 @@ HOW: Final = [
 ]
 
 
+def _options(options: dict[str, str] | None) -> str:
+    return "".join(f", `{key}={value}`" for key, value in (options or {}).items())
+
+
 def _table(workload: str, per: dict[str, dict[str, Any]], names: list[str]) -> list[str]:
     ran = [n for n in names if n in per]
     pair = len(names) == 2 and len(ran) == 2
@@ -129,7 +133,8 @@ def render(report: dict[str, Any]) -> str:
              "`wal_level=logical`, fsync off, synchronous_commit on: see bench/connect_pg.py).  Each "
              "connector runs alone in a process of its own (a Streamlog connect worker, "
              "`offset.flush.interval.ms` "
-             f"{s.get('offset_flush_ms', 10000):,}), JsonConverter with schemas (Kafka Connect's default).  "
+             f"{s.get('offset_flush_ms', 10000):,}{_options(s.get('connector_options'))}), "
+             "JsonConverter with schemas (Kafka Connect's default).  "
              f"CDC load: {s['changes']:,} row changes (inserts and updates, 10 to 100 per transaction).  "
              f"Latency: {s['latency_rows']:,} single-row transactions, one every "
              f"{s['latency_interval_ms']} ms.  "

@@ -152,10 +152,10 @@ def sink_config(name: str, topic: str, target: Target) -> dict[str, str]:
 
 
 def run_sink(bootstrap: str, work: Path, run_id: str, data: SinkTopic, target: Target, stall_s: float,
-             offset_flush_ms: int) -> dict[str, Any]:
-    """Apply the topic into the target and time it (see the module doc)."""
+             offset_flush_ms: int, extra: dict[str, str] | None = None) -> dict[str, Any]:
+    """Apply the topic into the target and time it (see the module doc); ``extra``: more connector options."""
     table = data.topic
-    config = sink_config(f"sink-{run_id}", data.topic, target)
+    config = sink_config(f"sink-{run_id}", data.topic, target) | (extra or {})
     proc = ConnectorProcess(work, bootstrap, config, offset_flush_ms)
     first_at: float | None = None
     applied_at_first = 0
