@@ -91,7 +91,7 @@ HOW: Final = [
     "sentinel's row is there; then the table is checked (row count and the sum of each key's final "
     "`seq`).  `startup_s` (launch to the first rows: consumer group join included) is apart.",
     "- The connector's settings are the runner's defaults (producer `linger.ms=5`, `acks=all`, "
-    "idempotence) except `offset.flush.interval.ms`.",
+    "idempotence) except `offset.flush.interval.ms` and the `--set` options named above.",
     "",
 ]
 
