@@ -105,6 +105,16 @@ class Runs:
         self.results: dict[str, dict[str, dict[str, Any]]] = {}
         self.failed = 0
 
+    def guarded(self, what: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """``body()``, or {} with a note when it fails."""
+        try:
+            return body()
+        except Exception as exc:  # the other workloads still run
+            self.failed += 1
+            self.notes.append(f"{what} failed: {type(exc).__name__}: {str(exc)[:1500]}")
+            progress(self.notes[-1])
+            return {}
+
     def run(self, workload: str, broker: str, body: Callable[[], dict[str, Any]]) -> None:
         progress(f"{workload} on {broker}")
         load = os.getloadavg()[0]
@@ -147,14 +157,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         prewritten_workloads = {"cdc-prewritten", "cdc-prewritten-eos"}
         if prewritten_workloads & set(args.workloads):  # the ceiling even when the connector is not there
             capture = brokers if prewritten_workloads & set(workloads) else []
-            ceiling = prewritten(pg, capture, setting, args, runs, work)
+            ceiling = runs.guarded("the pre-written load and its ceiling",
+                                   partial(prewritten, pg, capture, setting, args, runs, work))
         for index, broker in enumerate(brokers):
             if "cdc-concurrent" in workloads:
                 plan = pgload.plan_load(args.changes, args.seed, (10 + index) * ID_STRIDE)
                 runs.run("cdc-concurrent", broker.name,
                          partial(cdc.concurrent, broker.bootstrap, setting, f"conc_{broker.name}", plan))
         if any(w.startswith("latency") for w in args.workloads):
-            ceiling.update(latency_ceiling(pg, args))
+            ceiling.update(runs.guarded("the latency ceiling", partial(latency_ceiling, pg, args)))
         for guarantee, eos in (("alo", False), ("eos", True)):
             if f"latency-{guarantee}" not in workloads:
                 continue
