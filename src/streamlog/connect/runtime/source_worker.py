@@ -261,10 +261,10 @@ class SourceWorkerTask(TaskThread):
             return
         if self.config.get_bool("errors.log.include.messages"):
             log.error("task %s-%d: skipping a record that failed (errors.tolerance=all): %s; record: %r",
-                      self.connector, self.task_id, exc, record)
+                      self.connector, self.task_id, str(exc), record)
         else:
             log.error("task %s-%d: skipping a record of topic %s that failed (errors.tolerance=all): %s",
-                      self.connector, self.task_id, record.topic, exc)
+                      self.connector, self.task_id, record.topic, str(exc))
 
     def _write_offsets(self, producer: Producer,
                        offsets: Mapping[str, tuple[SourcePartition, SourceOffset]]) -> None:

@@ -119,7 +119,8 @@ class TaskThread:
             pass
         except BaseException as exc:  # every failure of a task is its FAILED status
             self.trace = "".join(traceback.format_exception(exc))
-            log.error("task %s-%d failed: %s", self.connector, self.task_id, exc)
+            # str(exc): a log record kept somewhere must not keep the task's frames (its clients) alive
+            log.error("task %s-%d failed: %s", self.connector, self.task_id, str(exc))
             self._move(State.FAILED)
             return
         self._move(State.STOPPED)

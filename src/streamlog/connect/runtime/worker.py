@@ -294,7 +294,7 @@ class Worker:
             connector.tasks = [self._new_task(connector, i) for i in range(self._task_count(connector))]
         except Exception as exc:  # the connector's failure status
             connector.failure = f"{type(exc).__name__}: {exc}"
-            log.error("connector %s failed to start: %s", connector.config.name, exc)
+            log.error("connector %s failed to start: %s", connector.config.name, str(exc))
             return
         for task in connector.tasks:
             task.start(paused=connector.target is TargetState.PAUSED)
