@@ -150,8 +150,8 @@ def test_exactly_once_snapshot_and_stream(cluster: PgCluster, db: str, worker: W
     assert [k["payload"]["id"] for k, _, _ in records] == [*range(1, 51), *range(1, 11)]
 
 
-def test_avro_through_the_schema_registry(cluster: PgCluster, db: str, worker: Worker, streamlog_bootstrap: str,
-                                          streamlog_registry_url: str) -> None:
+def test_avro_through_the_schema_registry(cluster: PgCluster, db: str, worker: Worker,
+                                          streamlog_bootstrap: str, streamlog_registry_url: str) -> None:
     from confluent_kafka.schema_registry import SchemaRegistryClient
     from confluent_kafka.schema_registry.avro import AvroDeserializer
     from confluent_kafka.serialization import MessageField, SerializationContext

@@ -8,11 +8,12 @@ the exclude list of the same kind.  They are read in ``schema.table`` order.
 
 A `SnapshotReader` reads inside ``BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT
 '<exported>'``, so what it sees is exactly the database at the replication slot's consistent point.
-Every column is read as ``col::text``: the very text pgoutput would send, so the snapshot and the stream
-share one conversion.  Rows come in primary-key order (text keys compared with ``COLLATE "C"``, i.e. by
-code point as Python compares str), through a server-side cursor, a batch at a time, so ``poll`` stays
-short; an interrupted table is resumed with ``WHERE (pk) > (last key)``.  One row of look-ahead tells
-which row is the last of its table and of the whole snapshot (Debezium's ``snapshot`` markers).
+Every column is read in its type's text output format (pg_catalog.text_expression): the very text
+pgoutput would send, so the snapshot and the stream share one conversion.  Rows come in primary-key
+order (text keys compared with ``COLLATE "C"``, i.e. by code point as Python compares str), through
+a server-side cursor, a batch at a time, so ``poll`` stays short; an interrupted table is resumed
+with ``WHERE (pk) > (last key)``.  One row of look-ahead tells which row is the last of its table and
+of the whole snapshot (Debezium's ``snapshot`` markers).
 
 `key_sort_value` gives the Python value that orders a key column's text as Postgres orders the column
 (integers, numerics, floats by number; everything else by text).
@@ -26,9 +27,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from streamlog.connect.sources import pg_catalog
 from streamlog.connect.sources.pg_envelope import ColumnInfo, SnapshotMarker, TableInfo
 from streamlog.connect.sources.pg_setup import query, quote_ident, quote_table
-from streamlog.connect.sources.pg_types_base import ColumnType
 
 _NUMERIC_TYPES = {"int2": int, "int4": int, "int8": int, "oid": int, "numeric": Decimal, "float4": float,
                   "float8": float}
@@ -77,39 +78,20 @@ def list_tables(conn: Any, table_filter: TableFilter) -> list[tuple[int, str, st
 
 
 def describe_table(conn: Any, oid: int) -> TableInfo | None:
-    """The table's columns (as pgoutput sends them: no dropped or generated ones) and primary key."""
+    """The table's columns (as pgoutput sends them: no dropped or generated ones; types through
+    pg_catalog, domains as their base types) and primary key; None when it is gone."""
     head = query(conn, "SELECT n.nspname, c.relname, c.relreplident FROM pg_class c "
                        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = %s", (oid,))
     if not head:
         return None
     schema, table, identity = head[0]
-    columns = query(conn, """
-        SELECT a.attname, a.atttypid, a.atttypmod, t.typname, NOT a.attnotnull, t.typcategory,
-               et.oid, et.typname, et.typcategory, pg_get_expr(d.adbin, d.adrelid),
-               (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e
-                WHERE e.enumtypid = t.oid),
-               (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e
-                WHERE e.enumtypid = et.oid)
-        FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-        LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
-        LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-        WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-        ORDER BY a.attnum""", (oid,))
-    key = query(conn, """
-        SELECT a.attname FROM pg_index i
-        CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
-        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-        WHERE i.indrelid = %s AND i.indisprimary ORDER BY k.ord""", (oid,))
-    infos = []
-    for (name, type_oid, typmod, typname, optional, category, elem_oid, elem_name, elem_category, default,
-         labels, elem_labels) in columns:
-        element = None if elem_oid is None else ColumnType(
-            name, int(elem_oid), int(typmod), str(elem_name), str(elem_category),
-            enum_values=tuple(elem_labels or ()))
-        column_type = ColumnType(name, int(type_oid), int(typmod), str(typname), str(category), element,
-                                 tuple(labels or ()), bool(optional), default)
-        infos.append(ColumnInfo(name, int(type_oid), int(typmod), str(typname), bool(optional), column_type))
-    return TableInfo(schema, table, tuple(infos), tuple(name for (name,) in key), str(identity))
+    try:
+        columns = pg_catalog.table_columns(conn, schema, table)
+    except LookupError:
+        return None
+    infos = tuple(ColumnInfo(c.name, c.type_oid, c.type_modifier, c.type_name, c.optional, c)
+                  for c in columns)
+    return TableInfo(schema, table, infos, pg_catalog.primary_key(conn, schema, table), str(identity))
 
 
 Row = dict[str, str | None]  # column name -> the value's text
@@ -146,21 +128,27 @@ def _ident(name: str) -> str:
     return quote_ident(name)
 
 
+def _literal(sql: str) -> str:
+    """SQL text with its % doubled: the statement runs with parameters (format('%s', ...), names with %)."""
+    return sql.replace("%", "%%")
+
+
 def _select(plan: TablePlan, key_types: dict[str, tuple[str, bool]]) -> tuple[str, list[Any]]:
     info = plan.info
-    columns = ", ".join(f"src.{_ident(c.name)}::text" for c in info.columns)
-    statement = f"SELECT {columns} FROM {quote_table(info.qualified)} AS src"
+    columns = ", ".join(_literal(pg_catalog.text_expression(c.name)) for c in info.columns)
+    statement = f"SELECT {columns} FROM {_literal(quote_table(info.qualified))} AS src"
     params: list[Any] = []
     if info.key_columns:
         def collate(name: str) -> str:
             return ' COLLATE "C"' if key_types.get(name, ("", False))[1] else ""
 
-        def keyed(name: str) -> str:  # src.: the table's column, not the ::text output column of that name
-            return f"src.{_ident(name)}" + collate(name)
+        def keyed(name: str) -> str:  # src.: the table's column, never an output column of that name
+            return f"src.{_literal(_ident(name))}" + collate(name)
 
         if plan.after_key is not None:
             left = ", ".join(keyed(name) for name in info.key_columns)
-            right = ", ".join(f"%s::{key_types[name][0]}" + collate(name) for name in info.key_columns)
+            right = ", ".join(f"%s::{_literal(key_types[name][0])}{collate(name)}"
+                              for name in info.key_columns)
             statement += f" WHERE ({left}) > ({right})"
             params.extend(plan.after_key)
         statement += " ORDER BY " + ", ".join(keyed(name) for name in info.key_columns)

@@ -39,6 +39,7 @@ from streamlog.connect.api import (
     SourceRecord,
     SourceTaskContext,
 )
+from streamlog.connect.sources import pg_catalog
 from streamlog.connect.sources import pgoutput as pg
 from streamlog.connect.sources.pg_changes import ChangeBuilder, ChangeOptions, Transaction
 from streamlog.connect.sources.pg_config import CONFIG_DEF, column_mapper, validate
@@ -92,7 +93,6 @@ class PostgresCdcTask:
         self._reader: SnapshotReader | None = None
         self._snapshot_lsn = 0
         self._tables: dict[int, TableSchemas] = {}
-        self._type_names: dict[int, str] = {}
         self._txn: Transaction | None = None
         self._confirmed = 0
         self._last_heartbeat = time.monotonic()
@@ -366,6 +366,9 @@ class PostgresCdcTask:
         if isinstance(message, pg.Relation):
             self._relation(message)
             return []
+        if isinstance(message, pg.Type):  # a type changed (ALTER TYPE ... ADD VALUE...): read it again
+            pg_catalog.forget_types(self._catalog())
+            return []
         if isinstance(message, pg.Message) and not message.transactional:
             if message.lsn < self._position.lsn_commit:
                 return []
@@ -388,9 +391,11 @@ class PostgresCdcTask:
             known = by_name.get(column.name)
             if known is not None and known.type_oid == column.type_oid:
                 columns.append(known)
-            else:
+            else:  # not (or no longer) in the catalog as sent: describe it from the type OID
+                column_type = pg_catalog.column_type(self._catalog(), column.type_oid, column.type_modifier,
+                                                     column.name)
                 columns.append(ColumnInfo(column.name, column.type_oid, column.type_modifier,
-                                          self._type_name(column.type_oid)))
+                                          column_type.type_name, True, column_type))
         key = catalog.key_columns if catalog else tuple(c.name for c in relation.columns if c.key)
         info = TableInfo(relation.namespace or "pg_catalog", relation.name, tuple(columns), key,
                          relation.replica_identity.value)
@@ -401,12 +406,6 @@ class PostgresCdcTask:
             self._conn = connect(self._settings)
             self._conn.autocommit = True
         return self._conn
-
-    def _type_name(self, oid: int) -> str:
-        if oid not in self._type_names:
-            rows = query(self._catalog(), "SELECT typname FROM pg_type WHERE oid = %s", (oid,))
-            self._type_names[oid] = str(rows[0][0]) if rows else "text"
-        return self._type_names[oid]
 
     def _table_by_oid(self, oid: int) -> TableSchemas | None:
         return self._tables.get(oid)
