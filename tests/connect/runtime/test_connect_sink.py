@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -152,3 +153,22 @@ def test_conversion_and_put_failures_fail_the_task(
         trace = worker.status(name).tasks[0].trace
         assert trace is not None and text in trace
     assert rows(tmp_path / "b.db") == []  # the refused batch was not applied in part
+
+
+def test_a_paused_sink_applies_nothing_until_resumed(
+        make_worker: Callable[..., Worker], streamlog_bootstrap: str,
+        streamlog_topic_factory: Callable[..., str], tmp_path: Path) -> None:
+    topic = streamlog_topic_factory()
+    db = tmp_path / "paused.db"
+    produce(streamlog_bootstrap, topic, numbers(0, 3))
+    worker = make_worker()
+    worker.add_connector(sink_config("held", db, topics=topic))
+    wait_rows(db, 3)
+    worker.pause("held")
+    assert [t.state for t in worker.status("held").tasks] == [State.PAUSED]
+    time.sleep(0.6)  # a consume in progress at the pause returns
+    produce(streamlog_bootstrap, topic, numbers(3, 8))
+    time.sleep(1.0)
+    assert len(rows(db)) == 3
+    worker.resume("held")
+    assert [r[2] for r in wait_rows(db, 8)] == list(range(8))

@@ -163,3 +163,15 @@ def test_topic_creation_default(make_worker: Callable[..., Worker], streamlog_bo
     described = wait_for(lambda: admin.list_topics(timeout=10).topics.get(topic), 20, "the topic")
     assert len(described.partitions) == 4
     wait_values(streamlog_bootstrap, topic, 3)
+
+
+def test_a_refused_delivery_fails_the_task_and_commits_nothing(
+        make_worker: Callable[..., Worker], streamlog_bootstrap: str,
+        streamlog_topic_factory: Callable[..., str]) -> None:
+    topic = streamlog_topic_factory(config={"max.message.bytes": "40"})  # smaller than any batch
+    worker = make_worker()
+    worker.add_connector(source_config("refused", topic, records="5"))
+    task = wait_failed(worker, "refused")
+    assert task.trace is not None and "could not be delivered" in task.trace
+    assert worker.offsets("refused") == {"offsets": []}
+    assert connect_plugins.COMMITTED.get("refused") is None
