@@ -187,7 +187,10 @@ def _field(name: str, schema: Schema, context: _Context, namespace: str | None, 
     if doc is not None:
         node["doc"] = doc
     if schema.default is not None:
-        node["default"] = default_json(schema, schema.default)
+        default = default_json(schema, schema.default)
+        # Avro refuses NaN and the infinities as defaults; AvroData then leaves the field without one
+        if not (isinstance(default, RawJson) and default.text.startswith('"')):
+            node["default"] = default
     elif schema.optional:
         node["default"] = None
     return node

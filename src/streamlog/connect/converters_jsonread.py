@@ -105,12 +105,7 @@ def _read_float(node: Any, kind: Type) -> float:
     if isinstance(node, bool) or not isinstance(node, (int, float, Decimal)):
         raise ConnectError(f"Expected a number for a {kind.value} field, found {_json_kind(node)}")
     value = float(node)
-    if kind is Type.FLOAT32:
-        try:
-            return round_float32(value)
-        except OverflowError:
-            return float("inf") if value > 0 else float("-inf")
-    return value
+    return round_float32(value) if kind is Type.FLOAT32 else value
 
 
 def _read_decimal(schema: Schema, node: Any) -> Decimal:

@@ -36,9 +36,18 @@ _LOWER_HEX_CONTROLS: Final = re.compile(r"[\x0b\x0e\x0f\x1a-\x1f]")
 _LOWER_HEX_ESCAPE: Final = re.compile(r"\\u00(1[a-f]|0[bef])")
 
 
+_FLOAT32_MAX: Final = 3.4028234663852886e38
+_FLOAT32_ROUNDS_TO_INF: Final = _FLOAT32_MAX + 2.0 ** 103  # half a unit in the last place above the max
+
+
 def round_float32(value: float) -> float:
-    """The float32 nearest ``value`` (as a Python float); OverflowError past float32's range."""
-    result: float = _FLOAT32.unpack(_FLOAT32.pack(value))[0]
+    """The float32 nearest ``value`` (as a Python float), as Java's ``(float)`` rounds: past the largest
+    float32 by half a unit or more is infinity."""
+    try:
+        result: float = _FLOAT32.unpack(_FLOAT32.pack(value))[0]
+    except OverflowError:  # struct refuses what rounds down to the largest float32 too
+        magnitude = _FLOAT32_MAX if abs(value) < _FLOAT32_ROUNDS_TO_INF else math.inf
+        return math.copysign(magnitude, value)
     return result
 
 
@@ -97,10 +106,7 @@ def java_float(value: float) -> str:
         return special
     if value == 0.0:
         return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
-    try:
-        single = round_float32(value)
-    except OverflowError:
-        return '"Infinity"' if value > 0 else '"-Infinity"'
+    single = round_float32(value)
     if math.isinf(single):
         return '"Infinity"' if single > 0 else '"-Infinity"'
     for precision in range(1, 10):

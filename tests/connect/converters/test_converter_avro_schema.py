@@ -120,6 +120,14 @@ def _round_trip(schema: Schema, value: Any) -> tuple[Schema, Any]:
     return read_schema, connect_value(read_schema, datum)
 
 
+def test_infinite_default_only_in_connect_default() -> None:
+    schema = struct("inf.R", [("f", Schema(Type.FLOAT64, default=float("inf")))])
+    assert text(schema) == (
+        '{"type":"record","name":"R","namespace":"inf","fields":[{"name":"f","type":{"type":"double",'
+        '"connect.default":"Infinity"}}],"connect.name":"inf.R"}')
+    assert _round_trip(schema, {"f": 1.0}) == (schema, {"f": 1.0})
+
+
 def test_decimal_round_trip_beyond_its_precision() -> None:
     schema = decimal_schema(3, precision=4)
     assert _round_trip(schema, Decimal("123456789.125")) == (schema, Decimal("123456789.125"))
