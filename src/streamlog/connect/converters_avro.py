@@ -224,6 +224,9 @@ class AvroConverter:
         except SchemaRegistryError as error:
             raise ConnectError(f"Failed to deserialize data for topic {topic}: schema id {schema_id} not "
                                f"found in the registry ({error})") from None
+        except Exception as error:  # connection refused, timeouts
+            raise ConnectError(f"Schema registry unreachable reading schema id {schema_id}: "
+                               f"{error}") from None
         if registered.schema_type not in (None, "AVRO"):
             raise ConnectError(f"Schema id {schema_id} is a {registered.schema_type} schema, not Avro")
         node = json.loads(registered.schema_str or "null")
@@ -241,7 +244,7 @@ class AvroConverter:
             full_name = name if "." in name or not node.get("namespace") else f"{node['namespace']}.{name}"
         try:
             found = self._registry().lookup_schema(self.subject(topic, full_name), registered)
-        except (SchemaRegistryError, ConnectError):
+        except Exception:  # not registered under this subject (or the registry is gone): no version
             return None
         version: int | None = found.version
         return version

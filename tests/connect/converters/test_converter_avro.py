@@ -79,6 +79,21 @@ def test_round_trip_with_registry_version(streamlog_registry_url: str) -> None:
     assert schema == Schema(ROW.type, ROW.optional, ROW.name, 1, fields=ROW.fields)
 
 
+def test_debezium_envelope_with_a_named_reference(streamlog_registry_url: str) -> None:
+    """``after`` refers to the record ``before`` defined (``["null","Value"]``); read back whole."""
+    row = struct("srv.public.items.Value", [("id", INT32), ("name", OPTIONAL_STRING)], optional=True)
+    envelope = struct("srv.public.items.Envelope", [("before", row), ("after", row), ("op", STRING)],
+                      version=1)
+    value = {"before": None, "after": {"id": 1, "name": "x"}, "op": "c"}
+    name = topic()
+    data = avro(streamlog_registry_url).from_connect(name, envelope, value)
+    client = SchemaRegistryClient({"url": streamlog_registry_url})
+    fields = json.loads(client.get_latest_version(f"{name}-value").schema.schema_str)["fields"]
+    assert fields[1] == {"name": "after", "type": ["null", "Value"], "default": None}
+    assert avro(streamlog_registry_url).to_connect(name, data) == (envelope, value)
+    assert AvroDeserializer(client)(data, SerializationContext(name, MessageField.VALUE)) == value
+
+
 def test_key_subject_and_tombstones(streamlog_registry_url: str) -> None:
     name = topic()
     key_converter = avro(streamlog_registry_url, is_key=True)
