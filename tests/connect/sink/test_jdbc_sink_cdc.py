@@ -15,6 +15,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from tests.connect.sink.conftest import Target, WorkerFactory, rows, wait_for
 from tests.support.pgcluster import PgCluster
 
@@ -50,7 +51,13 @@ def test_cdc_to_jdbc_sink(target: Target, pg_server: PgCluster, streamlog_bootst
     select = f'SELECT "id", "name" FROM {table} ORDER BY 1'
 
     def has(expected: list[tuple[Any, ...]]) -> Callable[[], bool]:
-        return lambda: rows(target, select) == expected
+        def check() -> bool:
+            source = worker.status(f"cdc-{source_db}")
+            failed = [task.trace for task in source.tasks if task.state == "FAILED"]
+            if failed:  # say so at once, with the source's trace
+                pytest.fail(f"the CDC source failed: {failed[0]}")
+            return rows(target, select) == expected
+        return check
 
     wait_for(has([(1, "one"), (2, "two")]), "the snapshot", worker, f"sink-{source_db}")
     [row] = rows(target, 'SELECT "price", "exact", "made", "seen", "zoned", "attrs", "tag", "blob", '
