@@ -78,6 +78,38 @@ class FailingCommit(Producer):  # type: ignore[misc]
         super().commit_transaction(*args)
 
 
+class AbortableCommit(Producer):  # type: ignore[misc]
+    """The second commit fails as a broker restart can make it fail: abortable, the batch can be redone."""
+
+    commits = 0
+
+    def commit_transaction(self, *args: Any) -> None:
+        type(self).commits += 1
+        if type(self).commits == 2:
+            self.flush(10)
+            self.abort_transaction(10)
+            raise KafkaException(KafkaError(KafkaError._STATE, "injected abortable failure",
+                                            txn_requires_abort=True))
+        super().commit_transaction(*args)
+
+
+def test_an_abortable_failure_writes_the_batch_again(
+        make_worker: Callable[..., Worker], streamlog_bootstrap: str,
+        streamlog_topic_factory: Callable[..., str], monkeypatch: pytest.MonkeyPatch) -> None:
+    topic = streamlog_topic_factory()
+    AbortableCommit.commits = 0
+    monkeypatch.setattr(SourceWorkerTask, "make_producer", AbortableCommit)
+    worker = make_worker()
+    worker.add_connector(eos_config("redo", topic, records="12", **{"batch.size": "4"}))
+    assert wait_values(streamlog_bootstrap, topic, 12) == list(range(12))
+    # the log holds the aborted attempt too; read_committed skipped it
+    everything = values(streamlog_bootstrap, topic, read_committed=False)
+    assert everything == [*range(0, 8), *range(4, 12)]
+    assert AbortableCommit.commits == 4  # the second batch twice
+    assert worker.status("redo").tasks[0].state is State.RUNNING
+    assert [next(iter(c.values()))[1]["position"] for c in connect_plugins.COMMITTED["redo"]] == [3, 7, 11]
+
+
 def failed_task(worker: Worker, name: str) -> TaskStatus | None:
     task = worker.status(name).tasks[0]
     return task if task.state is State.FAILED else None

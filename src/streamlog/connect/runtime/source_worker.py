@@ -21,8 +21,12 @@ those records are produced again after the restart (duplicates, never a loss).
 transactional producer with ``transactional.id`` = ``<group id>-<connector>-<task id>``.  Each
 non-empty poll is one transaction: begin, the records, the latest offset per source partition of the
 batch to the offsets topic, commit, then ``offsets_committed``.  An empty poll commits nothing.  A
-failed send or commit aborts the transaction (no record and no offset of it is visible) and fails
-the task; a restart resumes from the last committed offsets.
+failed send or commit aborts the transaction (no record and no offset of it is visible).  When
+librdkafka says the transaction can be aborted and the batch written again (a broker restart, a
+coordinator that moved), the converted batch is written again in a new transaction, for up to
+``TXN_RETRY_LIMIT_S``; a retriable commit error is retried as it is.  Any other failure (a fenced
+producer, a record the broker refuses, a batch that keeps failing) fails the task; a restart resumes
+from the last committed offsets.
 
 Missing target topics: with ``topic.creation.default.partitions`` / ``.replication.factor`` set the
 task creates each topic (AdminClient) before its first record; otherwise it leaves them to the
@@ -39,6 +43,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -77,7 +82,24 @@ log = logging.getLogger("streamlog.connect")
 
 POLL_TIMEOUT_S: Final = 0.5
 TXN_TIMEOUT_S: Final = 30.0
+TXN_RETRY_LIMIT_S: Final = 120.0  # how long one batch is retried through broker outages before the task fails
+# delivery errors that writing the batch again cannot cure
+PERMANENT_DELIVERY_ERRORS: Final = frozenset({
+    KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE, KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.INVALID_RECORD, KafkaError.CLUSTER_AUTHORIZATION_FAILED, KafkaError.TOPIC_EXCEPTION,
+    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED})
 FLUSH_TIMEOUT_S: Final = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Outgoing:
+    """A record ready for the producer."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, str | bytes | None]]
+    extra: dict[str, Any]
 
 
 class SourceContext:
@@ -212,27 +234,63 @@ class SourceWorkerTask(TaskThread):
 
     def _commit_batch(self, task: SourceTask, producer: Producer, records: Sequence[SourceRecord]) -> None:
         batch: dict[str, tuple[SourcePartition, SourceOffset]] = {}
-        producer.begin_transaction()
-        try:
-            for record in records:
-                self._send(producer, record)
-                batch[partition_id(record.source_partition)] = (record.source_partition, record.source_offset)
-            self._write_offsets(producer, batch)
-            producer.commit_transaction(TXN_TIMEOUT_S)
-        except KafkaException as exc:
-            _abort_quietly(producer)
-            raise ConnectError(f"the transaction of task {self.connector}-{self.task_id} failed: "
-                               f"{exc.args[0].str()}") from exc
-        self._raise_delivery_error()
+        prepared: list[_Outgoing] = []
+        for record in records:
+            outgoing = self._prepare(record)
+            if outgoing is not None:
+                prepared.append(outgoing)
+            batch[partition_id(record.source_partition)] = (record.source_partition, record.source_offset)
+        deadline = time.monotonic() + TXN_RETRY_LIMIT_S
+        while True:
+            try:
+                producer.begin_transaction()
+                for outgoing in prepared:
+                    self._produce(producer, outgoing)
+                self._write_offsets(producer, batch)
+                self._commit_transaction(producer, deadline)
+                break
+            except KafkaException as exc:
+                error = exc.args[0]
+                _abort_quietly(producer)
+                with self._error_lock:
+                    delivery, self._delivery_error = self._delivery_error, None
+                permanent = delivery is not None and delivery.code() in PERMANENT_DELIVERY_ERRORS
+                if (error.fatal() or not error.txn_requires_abort() or permanent
+                        or time.monotonic() > deadline or self.stopping.is_set()):
+                    cause = delivery if permanent and delivery is not None else error
+                    raise ConnectError(f"the transaction of task {self.connector}-{self.task_id} failed: "
+                                       f"{cause.str()}") from exc
+                log.warning("task %s-%d: transaction aborted (%s); writing the batch again",
+                            self.connector, self.task_id, error.str())
+                time.sleep(0.5)
         task.offsets_committed(batch)
+
+    def _commit_transaction(self, producer: Producer, deadline: float) -> None:
+        """Commit, again while the error is retriable (e.g. the coordinator moved) until the deadline."""
+        while True:
+            try:
+                producer.commit_transaction(TXN_TIMEOUT_S)
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                if (not error.retriable() or error.txn_requires_abort() or error.fatal()
+                        or time.monotonic() > deadline or self.stopping.is_set()):
+                    raise
+                time.sleep(0.2)
 
     # -- records --------------------------------------------------------------------------------------
 
     def _send(self, producer: Producer, record: SourceRecord) -> None:
+        outgoing = self._prepare(record)
+        if outgoing is not None:
+            self._produce(producer, outgoing)
+
+    def _prepare(self, record: SourceRecord) -> _Outgoing | None:
+        """The record transformed and converted; None if dropped (or skipped under errors.tolerance=all)."""
         try:
             out = apply_transforms(self.transforms, record)
             if out is None:
-                return
+                return None
             key = self.key_converter.from_connect(out.topic, out.key_schema, out.key)
             value = self.value_converter.from_connect(out.topic, out.value_schema, out.value)
             headers = encode_headers(out.headers)
@@ -240,17 +298,20 @@ class SourceWorkerTask(TaskThread):
             if not self.tolerate_all:
                 raise
             self._log_skipped(record, exc)
-            return
+            return None
         self.topics.ensure(out.topic)
         extra: dict[str, Any] = {}
         if out.partition is not None:
             extra["partition"] = out.partition
         if out.timestamp is not None:
             extra["timestamp"] = out.timestamp
+        return _Outgoing(out.topic, key, value, headers, extra)
+
+    def _produce(self, producer: Producer, outgoing: _Outgoing) -> None:
         while True:
             try:
-                producer.produce(out.topic, value=value, key=key, headers=headers,
-                                 on_delivery=self._delivered, **extra)
+                producer.produce(outgoing.topic, value=outgoing.value, key=outgoing.key,
+                                 headers=outgoing.headers, on_delivery=self._delivered, **outgoing.extra)
                 return
             except BufferError:
                 producer.poll(0.1)
