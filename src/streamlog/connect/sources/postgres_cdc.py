@@ -6,8 +6,9 @@ Theory of operation.  One task per connector (one replication slot).  ``start`` 
 does not exist yet it is created with ``EXPORT_SNAPSHOT`` (its consistent point P); when it exists (a
 restart in the middle of a snapshot, ``always``, ``when_needed``) a TEMPORARY slot gives a fresh exported
 snapshot and its own point P.  ``poll`` first returns the snapshot's rows as ``op: r`` records
-(pg_snapshot), recording in the offsets which key range of which table was read at which LSN
-(``snapshot_coverage``), so a restart resumes after the last key emitted instead of re-reading.  Then it
+(pg_snapshot_phase, pg_snapshot), recording in the offsets which key range of which table was read at
+which LSN (``snapshot_coverage``), so a restart resumes after the last key emitted instead of re-reading.
+Then it
 streams from the slot (pg_stream) and turns each committed transaction into records (pg_changes); a
 change committed before the LSN its row was read at is already in the snapshot and is not emitted again.
 So across crashes, also mid-snapshot, every change is emitted once (the runner's exactly-once mode makes
@@ -23,6 +24,7 @@ backoff from the last record emitted; after ``reconnect.timeout.ms`` the task fa
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -48,8 +50,6 @@ from streamlog.connect.sources.pg_envelope import (
     HEARTBEAT_VALUE_SCHEMA,
     ColumnInfo,
     ColumnMapper,
-    Op,
-    SourceInfo,
     TableInfo,
     TableSchemas,
 )
@@ -66,14 +66,8 @@ from streamlog.connect.sources.pg_setup import (
     query,
     slot_state,
 )
-from streamlog.connect.sources.pg_snapshot import (
-    SnapshotReader,
-    TableFilter,
-    TablePlan,
-    begin_snapshot,
-    describe_table,
-    list_tables,
-)
+from streamlog.connect.sources.pg_snapshot import TableFilter, describe_table, list_tables
+from streamlog.connect.sources.pg_snapshot_phase import SnapshotPhase
 from streamlog.connect.sources.pg_stream import ReplicationStream
 
 log = logging.getLogger(__name__)
@@ -90,7 +84,7 @@ class PostgresCdcTask:
         self._conn: Any = None
         self._stream: ReplicationStream | None = None
         self._temp_stream: ReplicationStream | None = None
-        self._reader: SnapshotReader | None = None
+        self._snapshot: SnapshotPhase | None = None
         self._snapshot_lsn = 0
         self._tables: dict[int, TableSchemas] = {}
         self._txn: Transaction | None = None
@@ -162,44 +156,20 @@ class PostgresCdcTask:
         return incomplete  # initial, initial_only
 
     def _begin_snapshot(self, snapshot_name: str | None, stored: CdcOffset | None) -> None:
-        resume = stored is not None and stored.snapshot_completed is False and self._mode != "always"
-        previous = stored.coverage if resume and stored is not None else {}
-        coverage = {table: list(ranges) for table, ranges in previous.items()}
-        conn = connect(self._settings)
-        begin_snapshot(conn, snapshot_name)
-        plans: list[TablePlan] = []
-        for oid, schema, table in list_tables(conn, self._filter):
-            info = describe_table(conn, oid)
-            if info is None:
-                continue
-            self._tables[oid] = self._schemas(info)
-            ranges = coverage.get(f"{schema}.{table}")
-            if ranges and ranges[-1][0] is None:
-                continue  # read completely before
-            if ranges and info.key_columns:
-                plans.append(TablePlan(info, ranges[-1][0]))
-            else:
-                coverage.pop(f"{schema}.{table}", None)
-                plans.append(TablePlan(info))
-        conn.commit()  # the catalog reads; the snapshot transaction starts again for the rows
-        begin_snapshot(conn, snapshot_name)
-        self._coverage = coverage
-        self._reader = SnapshotReader(conn, plans, self._config.get_int("snapshot.fetch.size"))
-        base = stored if stored is not None and self._mode == "always" else (stored or CdcOffset())
-        self._position = base.with_(snapshot_completed=False, coverage=self._frozen_coverage())
-        for table in self._reader.tables_done_without_rows:
-            self._coverage[table] = [(None, self._snapshot_lsn)]
-        if self._reader.finished:
+        self._snapshot = SnapshotPhase(self._settings, self._filter, self._schemas,
+                                       snapshot_name=snapshot_name, snapshot_lsn=self._snapshot_lsn,
+                                       stored=stored, read_again=self._mode == "always",
+                                       fetch_size=self._config.get_int("snapshot.fetch.size"), now_us=now_us)
+        self._tables.update(self._snapshot.tables)
+        self._position = self._snapshot.position
+        if self._snapshot.finished:
             self._finish_snapshot()
 
-    def _frozen_coverage(self) -> dict[str, tuple[tuple[tuple[str | None, ...] | None, int], ...]]:
-        return {table: tuple(ranges) for table, ranges in self._coverage.items()}
-
     def _finish_snapshot(self) -> None:
-        assert self._reader is not None
-        self._reader.close()
-        self._reader = None
-        self._position = self._position.with_(snapshot_completed=True, coverage=self._frozen_coverage())
+        assert self._snapshot is not None
+        self._snapshot.close()
+        self._position = self._snapshot.position
+        self._snapshot = None
         if self._temp_stream is not None:
             self._temp_stream.close()
             self._temp_stream = None
@@ -208,7 +178,6 @@ class PostgresCdcTask:
         include, exclude = self._column_include, self._column_exclude
 
         def keep(name: str) -> bool:
-            import re
             if include:
                 return any(re.fullmatch(p, name, re.IGNORECASE) for p in include)
             return not any(re.fullmatch(p, name, re.IGNORECASE) for p in exclude)
@@ -217,9 +186,9 @@ class PostgresCdcTask:
                             unavailable_placeholder=str(self._config.get_string("unavailable.value.placeholder")))
 
     def stop(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        if self._snapshot is not None:
+            self._snapshot.close()
+            self._snapshot = None
         for stream in (self._temp_stream, self._stream):
             if stream is not None:
                 stream.close()
@@ -249,7 +218,7 @@ class PostgresCdcTask:
 
     # -- polling -------------------------------------------------------------------------------------------
     def poll(self, timeout_s: float) -> Sequence[SourceRecord]:
-        if self._reader is not None:
+        if self._snapshot is not None:
             return self._snapshot_batch()
         if not self._streaming_enabled:
             time.sleep(timeout_s)
@@ -272,45 +241,12 @@ class PostgresCdcTask:
         return out
 
     def _snapshot_batch(self) -> list[SourceRecord]:
-        assert self._reader is not None
-        rows = self._reader.next_batch(self._max_batch)
-        partition = source_partition(self._prefix)
-        out: list[SourceRecord] = []
-        read_us = now_us()
-        for row in rows:
-            schemas = self._schemas_for(row.table)
-            table = row.table.qualified
-            if row.table.key_columns:
-                self._cover(table, schemas.key_texts(row.texts))
-            for done in row.tables_done:
-                self._cover(done, None)
-            last = row.marker.value == "last"
-            self._position = self._position.with_(
-                lsn_proc=self._snapshot_lsn, snapshot_completed=last, last_snapshot_record=last,
-                coverage=self._frozen_coverage())
-            source = SourceInfo(self._prefix, self._settings.dbname, row.table.schema, row.table.table,
-                                read_us, row.marker, lsn=self._snapshot_lsn)
-            value = schemas.envelope(Op.READ, None, row.texts, source, now_us())
-            out.append(SourceRecord(partition, self._position.to_map(), schemas.topic, schemas.key_schema,
-                                    schemas.key(row.texts), schemas.envelope_schema, value,
-                                    timestamp=read_us // 1000))
-        if self._reader.finished:
+        assert self._snapshot is not None
+        records = self._snapshot.next_batch(self._max_batch, self._prefix)
+        self._position = self._snapshot.position
+        if self._snapshot.finished:
             self._finish_snapshot()
-        return out
-
-    def _cover(self, table: str, last_key: tuple[str | None, ...] | None) -> None:
-        """The snapshot at this LSN has emitted the table's rows up to last_key (None: all of them)."""
-        ranges = self._coverage.setdefault(table, [])
-        if ranges and ranges[-1][1] == self._snapshot_lsn and ranges[-1][0] is not None:
-            ranges[-1] = (last_key, self._snapshot_lsn)
-        else:
-            ranges.append((last_key, self._snapshot_lsn))
-
-    def _schemas_for(self, info: TableInfo) -> TableSchemas:
-        for schemas in self._tables.values():
-            if schemas.info.qualified == info.qualified:
-                return schemas
-        return self._schemas(info)
+        return records
 
     def _start_streaming(self) -> None:
         if self._stream is None:
