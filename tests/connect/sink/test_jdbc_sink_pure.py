@@ -318,3 +318,16 @@ def test_statements(dialect: Dialect) -> None:
         '  PRIMARY KEY("id"))')
     assert sql.add_column_sql(TableRef("s", 'we"ird'), values[0]) == (
         'ALTER TABLE "s"."we""ird" ADD COLUMN "name" TEXT')
+
+
+def test_which_database_errors_are_retried() -> None:
+    import sqlite3
+
+    from streamlog.connect.sinks.jdbc import SchemaChangeFailed, _retryable
+    from streamlog.connect.sinks.jdbc_dialects import DatabaseUnavailable
+
+    assert _retryable(sqlite3.OperationalError("database is locked"))
+    assert not _retryable(sqlite3.OperationalError("no such column: x"))
+    assert not _retryable(sqlite3.IntegrityError("UNIQUE constraint failed"))
+    assert _retryable(DatabaseUnavailable("down")) and _retryable(SchemaChangeFailed("raced"))
+    assert not _retryable(ConnectError("bad config"))

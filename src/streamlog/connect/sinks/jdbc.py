@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final, TypeVar
@@ -103,6 +104,8 @@ def _retryable(exc: BaseException) -> bool:
     """A connection-level database error or a failed schema change (worth another try)."""
     if isinstance(exc, DatabaseUnavailable | SchemaChangeFailed):
         return True
+    if isinstance(exc, sqlite3.OperationalError):  # also SQL errors ("no such column"): only a busy file
+        return "locked" in str(exc) or "busy" in str(exc)
     return type(exc).__name__ in ("OperationalError", "InterfaceError")
 
 
