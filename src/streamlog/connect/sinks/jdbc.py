@@ -8,9 +8,9 @@ DDL, values), jdbc_dialects.py (connections, SQL per database, the offsets table
 Theory of operation.  Each task holds one database connection.  ``put(records)`` cuts the records into
 batches of ``batch.size`` and applies each batch in **one database transaction**:
 
-1. begin (SQLite: ``BEGIN IMMEDIATE``); read this connector's rows of the offsets table (PostgreSQL locks
-   them ``FOR UPDATE``, so a zombie task that still runs after a rebalance waits, then sees the new
-   offsets);
+1. begin (SQLite: ``BEGIN IMMEDIATE``, one writer at a time); read the offsets table's rows of this
+   connector and the batch's partitions (PostgreSQL locks them ``FOR UPDATE``, so a zombie task that
+   still runs after a rebalance waits, then sees the new offsets);
 2. drop every record whose offset is below its partition's stored ``next_offset``: it was applied before
    (the runner replayed it after a crash, a rebalance, or a seek);
 3. plan each record's row change (jdbc_rows.py); for each run of changes with the same table, columns and
@@ -25,16 +25,19 @@ offsets table, so the runner resumes exactly after it.  A replay of the topic re
 past the stored offsets.  The runner also commits offsets to the consumer group ``connect-<name>``, for
 lag monitoring only; the database's table is the truth.
 
-A transaction that fails on a connection-level error (``OperationalError``: the database restarted, a
-lock timeout) is rolled back and retried after ``retry.backoff.ms`` on a new connection, up to
-``max.retries`` times; any other error (a constraint, a bad value, a config problem found at run time)
-fails the task with the error, and nothing of its batch is applied.
+A transaction that fails on a connection-level error (PostgreSQL's ``OperationalError``: the server
+restarted; SQLite: the file stayed locked) or on a schema change (another task created or altered the
+table at the same moment) is rolled back and retried after ``retry.backoff.ms`` on a new connection, up
+to ``max.retries`` times; any other error (a constraint, a bad value, a config problem found at run
+time) fails the task with the error, and nothing of its batch is applied.  At start the connection is
+tried ``connection.attempts`` times, ``connection.backoff.ms`` apart.
 
 **Rebuilding a projection** (e.g. after a bug fix in the producing app, then a replay of the topic): stop
 the connector, ``DROP TABLE <table>`` and ``DELETE FROM __streamlog_sink_offsets WHERE connector =
 '<name>'`` (or give the connector a new ``name``), start it again with ``auto.create=true``; with no
 stored offset the runner starts at the consumer group's committed offset, so also reset the group
-``connect-<name>`` to the earliest offset (or delete it) to replay the topic from its start.
+``connect-<name>`` to the earliest offset (or delete it) to replay the topic from its start.  A topic
+deleted and created again starts its offsets at 0: delete its rows from the offsets table too.
 
 Debezium change events are not unwrapped by the sink (Streamlog's runner applies transforms on source
 connectors only): put ``io.debezium.transforms.ExtractNewRecordState`` on the CDC connector, so its topics
