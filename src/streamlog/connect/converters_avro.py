@@ -34,7 +34,6 @@ import io
 import json
 import logging
 import struct
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -47,6 +46,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from streamlog.connect.api import ConnectError
 from streamlog.connect.converters_avrodata import avro_datum, avro_schema, schema_text
 from streamlog.connect.converters_avroread import AvroReader, connect_value, without_logical_types
+from streamlog.connect.converters_cache import SchemaCache
 from streamlog.connect.converters_json import parse_bool
 from streamlog.connect.data import Schema
 
@@ -87,9 +87,8 @@ class AvroConverter:
         self.connect_meta_data = True
         self.strategy = "TopicNameStrategy"
         self.registry: SchemaRegistryClient | None = None
-        self._written: OrderedDict[int, tuple[Schema, _Written]] = OrderedDict()
+        self._written: SchemaCache[_Written] = SchemaCache()
         self._read: dict[int, _Read] = {}
-        self._cache_size = 1000
 
     def configure(self, options: Mapping[str, str], is_key: bool) -> None:
         self.is_key = is_key
@@ -112,7 +111,7 @@ class AvroConverter:
         self.strategy = short
         size_text = options.get("schemas.cache.config", "1000")
         try:
-            self._cache_size = max(int(size_text), 1)
+            self._written = SchemaCache(int(size_text))
         except ValueError:
             raise ConnectError(f"Invalid value {size_text} for configuration schemas.cache.config: "
                                "Not a number of type INT") from None
@@ -160,20 +159,15 @@ class AvroConverter:
         return out.getvalue()
 
     def _written_for(self, schema: Schema) -> _Written:
-        entry = self._written.get(id(schema))
-        if entry is not None and entry[0] is schema:
-            return entry[1]
+        return self._written.get(schema, self._make_written)
+
+    def _make_written(self, schema: Schema) -> _Written:
         node = avro_schema(schema, connect_meta_data=self.connect_meta_data)
         text = schema_text(node)
         full_name = None
         if isinstance(node, dict) and node.get("type") == "record":
             full_name = f"{node['namespace']}.{node['name']}" if node.get("namespace") else node["name"]
-        parsed = _parse(json.loads(text))
-        written = _Written(text, full_name, parsed, {})
-        self._written[id(schema)] = (schema, written)
-        if len(self._written) > self._cache_size:
-            self._written.popitem(last=False)
-        return written
+        return _Written(text, full_name, _parse(json.loads(text)), {})
 
     def _schema_id(self, subject: str, written: _Written) -> tuple[int, Any]:
         registry = self._registry()

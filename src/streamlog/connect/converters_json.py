@@ -36,8 +36,8 @@ Reading (``to_connect``): with schemas enabled the text must be exactly an objec
 ``payload``; the schema block is turned back into a `Schema` and the payload read by it.  Without, the
 value is read schemaless: objects become dicts (Connect maps), integers int64, other numbers float64.
 
-Speed: per schema a writer function is built once (closures per field) and kept, by the identity of the
-`Schema` object, for the next records; the schema block's text is cached the same way.  Reading caches
+Speed: per schema a writer function is built once (closures per field) and kept for the next records
+(converters_cache.py); the schema block's text is cached the same way.  Reading caches
 the parsed schema by its exact text when the record is laid out as this converter writes it.
 """
 
@@ -53,6 +53,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from streamlog.connect.api import ConnectError
+from streamlog.connect.converters_cache import SchemaCache
 from streamlog.connect.converters_jsonread import DECODER, INT_TYPES, connect_schema, parse_json, read_value
 from streamlog.connect.converters_jsontext import java_decimal, java_double, java_float, json_string
 from streamlog.connect.converters_logical import (
@@ -94,25 +95,6 @@ def parse_bool(options: Mapping[str, str], name: str, default: bool) -> bool:
     return lowered == "true"
 
 
-class _IdCache:
-    """Values computed from a `Schema`, kept by the schema object's identity (Schema is not hashable when it
-    has parameters); holds the schema so its id is not reused; the oldest go past ``size`` entries."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.entries: OrderedDict[int, tuple[Schema, Any]] = OrderedDict()
-
-    def get(self, schema: Schema, make: Callable[[Schema], Any]) -> Any:
-        entry = self.entries.get(id(schema))
-        if entry is not None and entry[0] is schema:
-            return entry[1]
-        value = make(schema)
-        self.entries[id(schema)] = (schema, value)
-        if len(self.entries) > self.size:
-            self.entries.popitem(last=False)
-        return value
-
-
 class JsonConverter:
     """Kafka's JsonConverter: options ``schemas.enable``, ``decimal.format``, ``replace.null.with.default``,
     ``schemas.cache.size``; others are ignored, as Kafka ignores them (with a warning)."""
@@ -125,8 +107,8 @@ class JsonConverter:
         self.decimal_format = DecimalFormat.BASE64
         self.replace_null_with_default = True
         self.is_key = False
-        self._writers = _IdCache(1000)
-        self._schema_texts = _IdCache(1000)
+        self._writers: SchemaCache[Writer] = SchemaCache()
+        self._records: SchemaCache[tuple[Writer, str]] = SchemaCache()  # a record's writer, schema block
         self._read_schemas: OrderedDict[str, Schema | None] = OrderedDict()
         self._cache_size = 1000
 
@@ -145,8 +127,8 @@ class JsonConverter:
         except ValueError:
             raise ConnectError(f"Invalid value {size_text} for configuration schemas.cache.size: "
                                "Not a number of type INT") from None
-        self._writers = _IdCache(max(self._cache_size, 1))
-        self._schema_texts = _IdCache(max(self._cache_size, 1))
+        self._writers = SchemaCache(self._cache_size)
+        self._records = SchemaCache(self._cache_size)
         unknown = sorted(set(options) - self.KNOWN_OPTIONS)
         if unknown:
             log.warning("JsonConverter ignores the options %s", ", ".join(unknown))
@@ -156,16 +138,20 @@ class JsonConverter:
     def from_connect(self, topic: str, schema: Schema | None, value: Any) -> bytes | None:
         if schema is None and value is None:
             return None
-        writer: Writer = _schemaless_writer if schema is None else self._writers.get(schema, self._compile)
+        writer, schema_text = (_schemaless_writer, "null") if schema is None else self._records.get(
+            schema, self._record_parts)
         try:
             payload = writer(value)
             if not self.schemas_enabled:
                 return payload.encode("utf-8")
-            schema_text = "null" if schema is None else self._schema_texts.get(schema, self.schema_text)
             return f"{_ENVELOPE_START}{schema_text}{_PAYLOAD_START}{payload}}}".encode()
         except UnicodeEncodeError as error:
             raise ConnectError(f"Converting Kafka Connect data to byte[] failed: text that is not valid "
                                f"Unicode ({error.reason})") from None
+
+    def _record_parts(self, schema: Schema) -> tuple[Writer, str]:
+        text = self.schema_text(schema) if self.schemas_enabled else ""
+        return self._writers.get(schema, self._compile), text
 
     def schema_text(self, schema: Schema) -> str:
         """The schema block of ``schema`` as compact JSON text (JsonConverter's ``asJsonSchema``)."""
