@@ -94,6 +94,15 @@ def test_time_logical_types_and_defaults() -> None:
         '"logicalType":"decimal"}}],"connect.name":"t.R"}')
 
 
+def test_without_connect_meta_data() -> None:
+    """``connect.meta.data=false``: no connect.* properties; logical types and record names stay."""
+    schema = struct("m.R", [("s", SNAPSHOT), ("d", decimal_schema(2)), ("i", Schema(Type.INT8))], version=3)
+    assert schema_text(avro_schema(schema, connect_meta_data=False)) == (
+        '{"type":"record","name":"R","namespace":"m","fields":[{"name":"s","type":["string","null"],'
+        '"default":"false"},{"name":"d","type":{"type":"bytes","scale":2,"precision":64,'
+        '"logicalType":"decimal"}},{"name":"i","type":"int"}]}')
+
+
 def test_two_different_structs_of_one_name_are_refused() -> None:
     schema = struct("a.B", [("x", struct("a.C", [("p", INT32)])), ("y", struct("a.C", [("q", INT32)]))])
     with pytest.raises(ConnectError, match=r"Can't redefine: a\.C"):
