@@ -417,3 +417,24 @@ def test_an_unreachable_database_fails_start_after_connection_attempts() -> None
     with pytest.raises(ConnectError, match=r"cannot connect to postgresql .*'port': '\d+'"):
         task.start(FakeContext(config))
     assert time.monotonic() - started >= 0.05  # waited once between the two attempts
+
+
+def test_a_dotted_topic_is_schema_and_table_on_postgres(pg_server: PgCluster) -> None:
+    """Confluent's naming: ``shop.orders`` is table ``orders`` in schema ``shop``; a missing schema fails
+    the task after one retry, with PostgreSQL's reason."""
+    target = postgres_target(pg_server)
+    target.execute("CREATE SCHEMA shop")
+    config = FakeConfig({"name": "dots", "connector.class": "jdbc-sink", "connection.url": target.url,
+                         "auto.create": "true", "retry.backoff.ms": "50"})
+    task = PLUGIN.task_factory(config)
+    assert isinstance(task, JdbcSinkTask)
+    task.start(FakeContext(config))
+    try:
+        task.put([record("shop.orders", 0, None, {"id": 1, "name": "a"}, value_schema=V1)])
+        assert target.query('SELECT "id" FROM shop.orders') == [(1,)]
+        started = time.monotonic()
+        with pytest.raises(ConnectError, match='schema "nosuch" does not exist'):
+            task.put([record("nosuch.orders", 0, None, {"id": 1, "name": "a"}, value_schema=V1)])
+        assert time.monotonic() - started < 5
+    finally:
+        task.stop()

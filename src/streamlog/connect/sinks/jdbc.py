@@ -26,11 +26,11 @@ past the stored offsets.  The runner also commits offsets to the consumer group 
 lag monitoring only; the database's table is the truth.
 
 A transaction that fails on a connection-level error (PostgreSQL's ``OperationalError``: the server
-restarted; SQLite: the file stayed locked) or on a schema change (another task created or altered the
-table at the same moment) is rolled back and retried after ``retry.backoff.ms`` on a new connection, up
-to ``max.retries`` times; any other error (a constraint, a bad value, a config problem found at run
-time) fails the task with the error, and nothing of its batch is applied.  At start the connection is
-tried ``connection.attempts`` times, ``connection.backoff.ms`` apart.
+restarted; SQLite: the file stayed locked) is rolled back and retried after ``retry.backoff.ms`` on a new
+connection, up to ``max.retries`` times; one that fails on a schema change is retried once (another task
+may have created or altered the table at the same moment); any other error (a constraint, a bad value, a
+config problem found at run time) fails the task with the error, and nothing of its batch is applied.
+At start the connection is tried ``connection.attempts`` times, ``connection.backoff.ms`` apart.
 
 **Rebuilding a projection** (e.g. after a bug fix in the producing app, then a replay of the topic): stop
 the connector, ``DROP TABLE <table>`` and ``DELETE FROM __streamlog_sink_offsets WHERE connector =
@@ -194,6 +194,7 @@ class JdbcSinkTask:
 
     def _with_retries(self, action: Callable[[], _T]) -> _T:
         attempt = 0
+        schema_retried = False
         while True:
             try:
                 return action()
@@ -201,12 +202,16 @@ class JdbcSinkTask:
                 if self._db is not None:
                     self._db.rollback()
                 self._columns.clear()
-                if not _retryable(exc) or attempt >= self.settings.max_retries:
+                raced = isinstance(exc, SchemaChangeFailed)
+                if not _retryable(exc) or attempt >= self.settings.max_retries or (raced and schema_retried):
+                    # a schema change that fails twice is not a race with another task
+
                     if isinstance(exc, ConnectError):
                         raise
                     message = f"jdbc sink {self.connector}: {type(exc).__name__}: {exc}".strip()
                     raise ConnectError(message) from exc
                 attempt += 1
+                schema_retried = schema_retried or raced
                 log.warning("jdbc sink %s: %s (retry %d of %d in %d ms)", self.connector, exc, attempt,
                             self.settings.max_retries, self.settings.retry_backoff_ms)
                 time.sleep(self.settings.retry_backoff_ms / 1000)
