@@ -249,8 +249,10 @@ class SinkWorkerTask(TaskThread):
     def _on_revoke(self, consumer: Consumer, partitions: list[KafkaTopicPartition]) -> None:
         if self._task is None:
             return
-        revoked = [TopicPartition(p.topic, p.partition) for p in partitions]
-        self._task.close(revoked)
+        revoked = [tp for tp in (TopicPartition(p.topic, p.partition) for p in partitions)
+                   if tp in self._assigned]  # not those closed already (at shutdown)
+        if revoked:
+            self._task.close(revoked)
         self._assigned = [p for p in self._assigned if p not in revoked]
 
 

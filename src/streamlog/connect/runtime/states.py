@@ -53,10 +53,6 @@ TASK_TRANSITIONS: Final[dict[State, frozenset[State]]] = {
 }
 
 
-class TaskStopped(Exception):
-    """Raised inside a task thread to unwind when a stop was requested."""
-
-
 class TaskThread:
     """One task's thread: `work` runs until `stopping` is set; its exception fails the task."""
 
@@ -115,8 +111,6 @@ class TaskThread:
     def _run(self) -> None:
         try:
             self.work()
-        except TaskStopped:
-            pass
         except BaseException as exc:  # every failure of a task is its FAILED status
             self.trace = "".join(traceback.format_exception(exc))
             # str(exc): a log record kept somewhere must not keep the task's frames (its clients) alive
