@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from streamlog.connect.sources import pgoutput as pg
 from streamlog.connect.sources.pg_changes import ChangeBuilder, ChangeOptions, Transaction, covered
 from streamlog.connect.sources.pg_envelope import SIMPLE_MAPPER, ColumnInfo, TableInfo, TableSchemas
-from streamlog.connect.sources.pg_offsets import CdcOffset, SnapshotProgress, lsn_text, parse_lsn
+from streamlog.connect.sources.pg_offsets import CdcOffset, lsn_text, parse_lsn
 from streamlog.connect.sources.pg_setup import publish_clause
 from streamlog.connect.sources.pg_snapshot import TableFilter, key_sort_value
 
@@ -23,13 +23,9 @@ KEYS = st.tuples(st.one_of(st.none(), st.text(max_size=5)))
     CdcOffset, lsn_commit=LSNS, lsn_proc=LSNS, events=st.integers(0, 1000),
     tx_id=st.one_of(st.none(), st.integers(0, 2**32)), ts_usec=st.one_of(st.none(), st.integers(0, 2**60)),
     snapshot_completed=st.one_of(st.none(), st.booleans()), last_snapshot_record=st.booleans(),
-    progress=st.one_of(st.none(), st.builds(SnapshotProgress, LSNS, st.tuples(st.text()),
-                                            st.one_of(st.none(), st.text()), st.one_of(st.none(), KEYS))),
     coverage=st.dictionaries(st.text(min_size=1), st.lists(st.tuples(st.one_of(st.none(), KEYS), LSNS),
                                                            min_size=1).map(tuple))))
 def test_offset_round_trip(offset: CdcOffset) -> None:
-    if offset.progress is not None and offset.progress.table is None:
-        offset = offset.with_(progress=SnapshotProgress(offset.progress.lsn, offset.progress.done))
     assert CdcOffset.from_map(offset.to_map()) == offset
 
 

@@ -264,8 +264,10 @@ def test_transaction_metadata(cluster: PgCluster, db: str) -> None:
 
 
 def test_confirmed_lsn_waits_for_acknowledgement_and_heartbeats_move_it(cluster: PgCluster, db: str) -> None:
-    _sql(cluster, db, "CREATE TABLE t (id int PRIMARY KEY)", "CREATE TABLE other (id int PRIMARY KEY)")
+    _sql(cluster, db, "CREATE TABLE t (id int PRIMARY KEY)", "CREATE TABLE other (id int PRIMARY KEY)",
+         "CREATE TABLE beats (at timestamptz)")
     h = Harness(_config(cluster, db, snapshot_mode="no_data", heartbeat_interval_ms="300",
+                        heartbeat_action_query="INSERT INTO beats VALUES (now())",
                         table_include_list="public\\.t")).start()
     slot = f"slot_{db}"
     try:
@@ -286,6 +288,7 @@ def test_confirmed_lsn_waits_for_acknowledgement_and_heartbeats_move_it(cluster:
         beat = next(r for r in h.records if r.topic == "__debezium-heartbeat.inv")
         assert beat.key == {"serverName": "inv"} and set(beat.value) == {"ts_ms"}
         assert slot_lsn(cluster, slot) > acked
+        assert cluster.sql("SELECT count(*) FROM beats", dbname=db)[0][0] >= 3  # heartbeat.action.query ran
     finally:
         h.stop()
 

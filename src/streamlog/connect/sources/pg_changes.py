@@ -141,7 +141,7 @@ class ChangeBuilder:
             after = position.with_(
                 lsn_commit=commit.end_lsn if last else position.lsn_commit, lsn_proc=draft.lsn,
                 events=0 if last else number, tx_id=txn.begin.xid, ts_usec=commit.commit_ts_us,
-                last_snapshot_record=False, progress=None, coverage=coverage)
+                last_snapshot_record=False, coverage=coverage)
             if number <= skip:
                 continue
             records.append(SourceRecord(partition, after.to_map(), draft.topic, draft.key_schema, draft.key,

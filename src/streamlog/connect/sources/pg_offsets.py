@@ -13,11 +13,14 @@ carries the offset *after* it, so the runner's last committed offset says exactl
   runner reports an offset committed, ``lsn_commit`` is what is confirmed to Postgres (``flush_lsn``):
   never beyond a record the broker has not acknowledged.
 * Snapshot.  While the snapshot runs, ``snapshot`` is ``"INITIAL"``, ``snapshot_completed`` false,
-  ``lsn`` the slot's consistent point, and ``snapshot_coverage`` records what was read and at which
-  LSN: ``{"schema.table": [[last_key_or_null, lsn], ...]}`` in key order (a null last key: to the
-  table's end).  ``snapshot_table``/``snapshot_key`` is the table being read and the last key emitted.
-  A change committed at an LSN below the coverage LSN of its row was already in the snapshot read
-  and is not emitted again (see postgres_cdc's filtering).
+  ``lsn`` the consistent point of the snapshot being read, and ``snapshot_coverage`` records what was
+  read and at which LSN: ``{"schema.table": [[last_key_or_null, lsn], ...]}``, ranges in key order,
+  each from the previous range's last key to its own (a null last key: to the table's end; a key is the
+  text of its primary-key columns).  A change committed at an LSN below the coverage LSN of its row was
+  already in the snapshot read and is not emitted again (pg_changes.covered).
+* Idle positions.  A heartbeat moves ``lsn_commit`` to the server's WAL position when no transaction is
+  pending (everything committed before it was received and emitted); a non-transactional logical
+  message moves it just past the message.
 
 Offset map, field by field (all optional unless noted):
 
@@ -30,9 +33,6 @@ Offset map, field by field (all optional unless noted):
     snapshot              str   "INITIAL" while a snapshot is running
     last_snapshot_record  bool  true on the snapshot's last record
     snapshot_completed    bool  false while the snapshot is incomplete; true once done
-    snapshot_table        str   "schema.table" being read
-    snapshot_key          list  text of the last primary key emitted from it
-    snapshot_done         list  tables fully read, in reading order
     snapshot_coverage     dict  see above; dropped once streaming passed its highest LSN
 """
 
@@ -50,16 +50,6 @@ def source_partition(prefix: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
-class SnapshotProgress:
-    """How far a (possibly interrupted) snapshot got."""
-
-    lsn: int  # the consistent point of the snapshot being read
-    done: tuple[str, ...] = ()
-    table: str | None = None
-    key: tuple[str | None, ...] | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class CdcOffset:
     lsn_commit: int = 0
     lsn_proc: int = 0
@@ -68,7 +58,6 @@ class CdcOffset:
     ts_usec: int | None = None
     snapshot_completed: bool | None = None  # None: no snapshot ever ran (no_data)
     last_snapshot_record: bool = False
-    progress: SnapshotProgress | None = None
     coverage: Coverage = field(default_factory=dict)
 
     def to_map(self) -> dict[str, Any]:
@@ -85,12 +74,6 @@ class CdcOffset:
             out["snapshot"] = "INITIAL"
         if self.last_snapshot_record:
             out["last_snapshot_record"] = True
-        if self.progress is not None:
-            out["snapshot_lsn"] = self.progress.lsn
-            out["snapshot_done"] = list(self.progress.done)
-            if self.progress.table is not None:
-                out["snapshot_table"] = self.progress.table
-                out["snapshot_key"] = None if self.progress.key is None else list(self.progress.key)
         if self.coverage:
             out["snapshot_coverage"] = {
                 table: [[None if last is None else list(last), lsn] for last, lsn in ranges]
@@ -101,11 +84,6 @@ class CdcOffset:
     def from_map(data: Mapping[str, Any] | None) -> CdcOffset | None:
         if not data:
             return None
-        progress = None
-        if "snapshot_lsn" in data:
-            key = data.get("snapshot_key")
-            progress = SnapshotProgress(int(data["snapshot_lsn"]), tuple(data.get("snapshot_done") or ()),
-                                        data.get("snapshot_table"), None if key is None else tuple(key))
         coverage = {
             str(table): tuple((None if last is None else tuple(last), int(lsn)) for last, lsn in ranges)
             for table, ranges in dict(data.get("snapshot_coverage") or {}).items()}
@@ -117,7 +95,7 @@ class CdcOffset:
             tx_id=None if data.get("txId") is None else int(data["txId"]),
             ts_usec=None if data.get("ts_usec") is None else int(data["ts_usec"]),
             snapshot_completed=None if completed is None else bool(completed),
-            last_snapshot_record=bool(data.get("last_snapshot_record")), progress=progress, coverage=coverage)
+            last_snapshot_record=bool(data.get("last_snapshot_record")), coverage=coverage)
 
     def with_(self, **changes: Any) -> CdcOffset:
         return replace(self, **changes)
