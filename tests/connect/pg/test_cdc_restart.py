@@ -114,6 +114,8 @@ def test_snapshot_mode_initial_only_reads_and_stops(cluster: PgCluster, db: str)
         _sql(cluster, db, "INSERT INTO t VALUES (3)")
         _quiet(h, 1.0)
         assert ops(h.records) == [("r", {"id": 1}), ("r", {"id": 2})]
+        # no slot is left behind to hold WAL: the exported snapshot came from a temporary one
+        assert cluster.sql(f"SELECT slot_name FROM pg_replication_slots WHERE database = '{db}'") == []
     finally:
         h.stop()
 

@@ -131,19 +131,19 @@ class PostgresCdcTask:
         snapshot = self._needs_snapshot(stored, slot)
         log.info("postgres-cdc %s: slot %s %s, stored offset %s, snapshot %s", self._prefix, self._slot,
                  "exists" if slot else "missing", stored.to_map() if stored else None, snapshot)
-        self._stream = ReplicationStream(self._settings)
+        self._streaming_enabled = self._mode != "initial_only"
         snapshot_name: str | None = None
-        if slot is None:
+        if slot is None and self._streaming_enabled:
+            self._stream = ReplicationStream(self._settings)
             created = self._stream.create_slot(self._slot, export=snapshot)
             self._snapshot_lsn, snapshot_name = created.consistent_point, created.snapshot_name
-        elif snapshot:
+        elif snapshot:  # the slot exists, or must not (initial_only: nothing would ever read it)
             self._temp_stream = ReplicationStream(self._settings)
             temporary_name = f"{self._slot}_snapshot_{self._conn.get_backend_pid()}"[:63]
             created = self._temp_stream.create_slot(temporary_name, temporary=True)
             self._snapshot_lsn, snapshot_name = created.consistent_point, created.snapshot_name
         if snapshot:
             self._begin_snapshot(snapshot_name, stored)
-        self._streaming_enabled = self._mode != "initial_only"
 
     def _needs_snapshot(self, stored: CdcOffset | None, slot: SlotState | None) -> bool:
         incomplete = stored is None or stored.snapshot_completed is False
