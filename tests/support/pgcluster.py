@@ -10,7 +10,9 @@ server: only its binaries are used, found under ``/usr/lib/postgresql/<version>/
 or through ``STREAMLOG_TEST_PG_BIN``, or ``pg_config --bindir``.
 
 PostgreSQL refuses to run as root, so when the tests run as root the cluster is created and run as
-the ``postgres`` system user (``runuser``), and its directory is made that user's.
+the ``postgres`` system user (subprocess's ``user=``/``group=``: the server stays this process's own
+child, so a SIGKILLed server is reaped here and never lingers as a zombie holding postmaster.pid), and
+its directory is made that user's.
 
 ``extra_settings`` adds ``postgresql.conf`` lines (e.g. ``{"wal_level": "replica"}`` to test the
 "wal_level is not logical" error).
@@ -37,7 +39,9 @@ DEFAULT_SETTINGS: Final[Mapping[str, str]] = {
     "max_replication_slots": "20",
     "max_wal_senders": "20",
     "fsync": "off",  # a test cluster: speed over crash safety of the database itself
-    "synchronous_commit": "off",
+    # on: a commit is written out before it returns, so a killed server keeps it and a walsender (which
+    # decodes only WAL written out) sees it at once; with fsync off that costs a write(), no fsync
+    "synchronous_commit": "on",
     "full_page_writes": "off",
     "shared_buffers": "32MB",
     "max_connections": "100",
@@ -107,14 +111,20 @@ class PgCluster:
                 "database.user": self.user, "database.password": "", "database.dbname": self.dbname}
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def _cmd(self, argv: list[str]) -> list[str]:
-        return ["runuser", "-u", self._run_as, "--", *argv] if self._run_as else argv
+    def _user_args(self) -> dict[str, object]:
+        """Run as the postgres user when we are root: the server stays our own child (runuser would sit in
+        between, and a SIGKILLed server whose parent died first stays a zombie that blocks a restart)."""
+        if not self._run_as:
+            return {}
+        entry = pwd.getpwnam(self._run_as)
+        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": [],
+                "env": {**os.environ, "HOME": entry.pw_dir, "USER": self._run_as}}
 
     def _initdb(self) -> None:
         result = subprocess.run(
-            self._cmd([str(self.bin / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
-                       "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"]),
-            capture_output=True, text=True)
+            [str(self.bin / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
+             "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"],
+            capture_output=True, text=True, cwd=self.root, **self._user_args())  # type: ignore[call-overload]
         if result.returncode != 0:
             raise PgClusterError(f"initdb failed: {result.stderr[-2000:]}")
         with (self.data_dir / "postgresql.conf").open("a") as conf:
@@ -131,8 +141,9 @@ class PgCluster:
         if self._run_as:
             entry = pwd.getpwnam(self._run_as)
             os.chown(self.log_file, entry.pw_uid, entry.pw_gid)
-        self._process = subprocess.Popen(self._cmd([str(self.bin / "postgres"), "-D", str(self.data_dir)]),
-                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._process = subprocess.Popen(  # type: ignore[call-overload]
+            [str(self.bin / "postgres"), "-D", str(self.data_dir)], stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, cwd=self.root, **self._user_args())
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -152,6 +163,25 @@ class PgCluster:
                 os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait(timeout=30)
         self._process = None
+        self._wait_postmaster_gone()
+
+    def _wait_postmaster_gone(self, timeout: float = 30.0) -> None:
+        """Wait until the postmaster recorded in postmaster.pid has exited (its backends die on their own
+        once they notice the postmaster is gone; a fresh start needs the old one gone)."""
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            with contextlib.suppress(OSError):  # a zombie: exited, only not reaped yet
+                if Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
+                    return
+            time.sleep(0.05)
 
     def stop(self) -> None:
         """Fast shutdown, then remove the directory."""
@@ -163,6 +193,7 @@ class PgCluster:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._process = None
+        self._wait_postmaster_gone()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def log_tail(self, size: int = 4000) -> str:
