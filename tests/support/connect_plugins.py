@@ -42,6 +42,7 @@ from streamlog.connect.api import (
     ConnectorConfig,
     ConnectorKind,
     ConnectorPlugin,
+    RecordT,
     SinkRecord,
     SinkTaskContext,
     SourceOffset,
@@ -201,7 +202,7 @@ class ToyTag:
         self.value = options.get("value", "")
         self.drop_every = int(options.get("drop.every", "0"))
 
-    def apply(self, record: SourceRecord) -> SourceRecord | None:
+    def apply(self, record: RecordT) -> RecordT | None:
         n = record.value.get("n") if isinstance(record.value, dict) else None
         if self.drop_every and isinstance(n, int) and n % self.drop_every == 0:
             return None

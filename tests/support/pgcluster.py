@@ -137,6 +137,19 @@ class PgCluster:
             "local replication all trust\nhost replication all 127.0.0.1/32 trust\n")
 
     def start(self, timeout: float = 30.0) -> None:
+        """Start the server and wait until it accepts connections.  Right after a kill, the old server's
+        backends may still be exiting and holding its shared memory: that start is retried."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._start_once(max(1.0, deadline - time.monotonic()))
+                return
+            except PgClusterError as exc:
+                if "shared memory block is still in use" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def _start_once(self, timeout: float) -> None:
         log = self.log_file.open("ab")
         if self._run_as:
             entry = pwd.getpwnam(self._run_as)
@@ -148,7 +161,7 @@ class PgCluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise PgClusterError(f"postgres exited: {self.log_tail()}")
+                raise PgClusterError(f"postgres exited: {self.log_tail(1500)}")
             ready = subprocess.run([str(self.bin / "pg_isready"), "-h", self.host, "-p", str(self.port),
                                     "-U", "postgres", "-d", "postgres"], capture_output=True)
             if ready.returncode == 0:

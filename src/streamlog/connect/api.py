@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from streamlog.connect.data import Schema
 
@@ -82,7 +82,19 @@ class SinkRecord:
     key: Any
     value_schema: Schema | None
     value: Any
-    headers: tuple[tuple[str, bytes | None], ...] = ()
+    headers: tuple[tuple[str, HeaderValue], ...] = ()  # as consumed: bytes or None; transforms may add text
+
+    def with_(self, **changes: Any) -> SinkRecord:
+        """A copy with some fields replaced (transforms use it)."""
+        values = {name: getattr(self, name) for name in self.__slots__}
+        values.update(changes)
+        return SinkRecord(**values)
+
+
+# What a transform is applied to: Kafka Connect applies transforms on both sides, to a source task's records
+# before conversion and to a sink's consumed records after conversion.  Both kinds have topic, key,
+# key_schema, value, value_schema, timestamp, headers, partition and `with_`.
+RecordT = TypeVar("RecordT", SourceRecord, SinkRecord)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,8 +209,8 @@ class SinkTask(Protocol):
 
 
 class Transform(Protocol):
-    def apply(self, record: SourceRecord) -> SourceRecord | None:
-        """The transformed record, or None to drop it."""
+    def apply(self, record: RecordT) -> RecordT | None:
+        """The transformed record (of the same kind: source or sink), or None to drop it."""
 
 
 class ConnectorKind(StrEnum):
@@ -236,7 +248,7 @@ class TransformPlugin:
 class Converter(Protocol):
     """Turns Connect data into the bytes of a record's key or value and back (``key.converter``,
     ``value.converter``; converters.py).  ``configure`` gets the converter's own options, the
-    ``key.converter.`` / ``value.converter.`` prefix removed (``schemas.enable``, ``schema.registry.url``...)."""
+    ``key.converter.`` / ``value.converter.`` prefix removed (``schemas.enable``, ``schema.registry.url``)."""
 
     def configure(self, options: Mapping[str, str], is_key: bool) -> None: ...
 

@@ -1,7 +1,8 @@
 """PostgreSQL → CDC source (with ExtractNewRecordState) → topic → JDBC sink → SQLite / PostgreSQL.
 
-The pipeline Debezium users build, with their config names: the CDC connector unwraps its envelopes
-(``transforms.unwrap.type=io.debezium.transforms.ExtractNewRecordState``), the sink is Debezium's JDBC sink
+The pipeline Debezium users build, with their config names: the envelopes are unwrapped
+(``transforms.unwrap.type=io.debezium.transforms.ExtractNewRecordState``) either on the CDC connector (the
+topic holds flat rows) or on the sink (the topic holds Debezium's envelopes), the sink is Debezium's JDBC sink
 class (``primary.key.mode=record_key``, ``schema.evolution=basic``, ``delete.enabled=true``).  Inserts,
 updates, a delete and an added column reach the target table with Debezium's types mapped.
 """
@@ -22,8 +23,9 @@ from tests.support.pgcluster import PgCluster
 JSON = "org.apache.kafka.connect.json.JsonConverter"
 
 
+@pytest.mark.parametrize("unwrap_on", ["source", "sink"])
 def test_cdc_to_jdbc_sink(target: Target, pg_server: PgCluster, streamlog_bootstrap: str,
-                          make_worker: WorkerFactory) -> None:
+                          make_worker: WorkerFactory, unwrap_on: str) -> None:
     source_db = f"src_{uuid.uuid4().hex[:10]}"
     pg_server.sql(f"CREATE DATABASE {source_db}")
     pg_server.sql("CREATE TABLE items (id INT PRIMARY KEY, name TEXT NOT NULL, price NUMERIC(10,2), "
@@ -33,20 +35,22 @@ def test_cdc_to_jdbc_sink(target: Target, pg_server: PgCluster, streamlog_bootst
                   "'2024-02-29 10:11:12.345678', '2024-02-29 10:11:12+02', '{\"a\": [1, 2]}', "
                   "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\\x00ff', true), "
                   "(2, 'two', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)", source_db)
+    unwrap = {"transforms": "unwrap",
+              "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
+              "transforms.unwrap.delete.tombstone.handling.mode": "delete-to-tombstone"}
     worker = make_worker()
     worker.add_connector({
         "name": f"cdc-{source_db}", "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
         "topic.prefix": source_db, **pg_server.connection_options, "database.dbname": source_db,
         "slot.name": f"slot_{source_db}", "poll.interval.ms": "100", "key.converter": JSON,
-        "value.converter": JSON,
-        "transforms": "unwrap", "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
-        "transforms.unwrap.delete.tombstone.handling.mode": "delete-to-tombstone"})
+        "value.converter": JSON, **(unwrap if unwrap_on == "source" else {})})
     topic = f"{source_db}.public.items"
     worker.add_connector({
         "name": f"sink-{source_db}", "connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector",
         "topics": topic, "connection.url": target.url, "key.converter": JSON, "value.converter": JSON,
         "insert.mode": "upsert", "primary.key.mode": "record_key", "delete.enabled": "true",
-        "schema.evolution": "basic", "consumer.override.metadata.max.age.ms": "500"})
+        "schema.evolution": "basic", "consumer.override.metadata.max.age.ms": "500",
+        **(unwrap if unwrap_on == "sink" else {})})
     table = f"{source_db}_public_items"
     select = f'SELECT "id", "name" FROM {table} ORDER BY 1'
 

@@ -188,8 +188,6 @@ def _check_connect_keys(raw: Mapping[str, str], plugin: ConnectorPlugin,
                 re.compile(raw["topics.regex"])
             except re.error as exc:
                 _add(errors, "topics.regex", f"not a valid regular expression: {exc}")
-        if raw.get("transforms", "").strip():
-            _add(errors, "transforms", "transforms are supported on source connectors only")
     _check_transforms(raw, errors)
 
 

@@ -33,7 +33,7 @@ from streamlog.connect.api import (
     ConnectorConfig,
     Converter,
     HeaderValue,
-    SourceRecord,
+    RecordT,
     Transform,
 )
 from streamlog.connect.plugins import transform_plugin
@@ -72,8 +72,8 @@ def make_transforms(config: ConnectorConfig) -> list[Transform]:
     return chain
 
 
-def apply_transforms(chain: Sequence[Transform], record: SourceRecord) -> SourceRecord | None:
-    current: SourceRecord | None = record
+def apply_transforms(chain: Sequence[Transform], record: RecordT) -> RecordT | None:
+    current: RecordT | None = record
     for transform in chain:
         if current is None:
             return None

@@ -56,7 +56,14 @@ from streamlog.connect.api import (
     TopicPartition,
 )
 from streamlog.connect.runtime.config import Config
-from streamlog.connect.runtime.pieces import PRODUCER_DEFAULTS, client_settings, create_topic, make_converter
+from streamlog.connect.runtime.pieces import (
+    PRODUCER_DEFAULTS,
+    apply_transforms,
+    client_settings,
+    create_topic,
+    make_converter,
+    make_transforms,
+)
 from streamlog.connect.runtime.states import TaskThread
 
 log = logging.getLogger("streamlog.connect")
@@ -115,6 +122,7 @@ class SinkWorkerTask(TaskThread):
         max_records = int(settings.pop("max.poll.records", DEFAULT_MAX_POLL_RECORDS))
         self.key_converter = make_converter(self.config, is_key=True)
         self.value_converter = make_converter(self.config, is_key=False)
+        self.transforms = make_transforms(self.config)
         made: Any = self.plugin.task_factory(self.config)
         task: SinkTask = made
         self._task = task
@@ -164,12 +172,24 @@ class SinkWorkerTask(TaskThread):
                     continue
                 done[(message.topic() or "", message.partition() or 0)] = (message.offset() or 0) + 1
                 try:
-                    records.append(self._convert(message))
+                    record = self._convert(message)
                 except ConversionFailed as failure:
                     if not self.tolerate_all:
                         raise ConnectError(
                             f"sink {self.connector}-{self.task_id}: {failure}") from failure.cause
                     self._dead_letter(message, failure)
+                    continue
+                try:
+                    transformed = apply_transforms(self.transforms, record)
+                except Exception as exc:
+                    if not self.tolerate_all:
+                        raise ConnectError(
+                            f"sink {self.connector}-{self.task_id}: transform failed on "
+                            f"{record.topic}-{record.partition}@{record.offset}: {exc}") from exc
+                    self._dead_letter(message, ConversionFailed("TRANSFORMATION", type(exc).__name__, exc))
+                    continue
+                if transformed is not None:
+                    records.append(transformed)
             task.put(records)
             if done:
                 offsets = [KafkaTopicPartition(t, p, o) for (t, p), o in done.items()]

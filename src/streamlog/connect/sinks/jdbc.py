@@ -39,9 +39,10 @@ stored offset the runner starts at the consumer group's committed offset, so als
 ``connect-<name>`` to the earliest offset (or delete it) to replay the topic from its start.  A topic
 deleted and created again starts its offsets at 0: delete its rows from the offsets table too.
 
-Debezium change events are not unwrapped by the sink (Streamlog's runner applies transforms on source
-connectors only): put ``io.debezium.transforms.ExtractNewRecordState`` on the CDC connector, so its topics
-hold flat rows (transforms/extract_new_record_state.py).  A record whose value is still an envelope fails
+Debezium change events are not unwrapped by the sink itself: put
+``io.debezium.transforms.ExtractNewRecordState`` on the sink (``transforms=unwrap``,
+``transforms.unwrap.type=...``) or on the CDC connector, so its topics hold flat rows
+(transforms/extract_new_record_state.py).  A record whose value is still an envelope fails
 with an error naming its ``before``/``after`` struct fields.
 
 A complete config (Confluent's names; Debezium's class and names work the same way)::

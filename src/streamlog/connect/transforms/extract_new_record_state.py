@@ -3,9 +3,9 @@
 Theory of operation: a Debezium change event's value is an envelope (``before``, ``after``, ``source``,
 ``op``, ``ts_ms``...); most consumers, the JDBC sink among them, want the row itself.  This transform
 replaces the envelope with its ``after`` struct (its schema with it) for ``c`` (create), ``u`` (update)
-and ``r`` (snapshot read) events, keeping the key, topic, partition and headers.  Streamlog's runner
-applies transforms on source connectors only, so it is set on the CDC connector (the topic then holds
-flat rows); the JDBC sink itself does not unwrap envelopes.
+and ``r`` (snapshot read) events, keeping the key, topic, partition and headers.  As in Kafka Connect it
+works on either side: on the CDC connector (the topic then holds flat rows) or on the sink (the topic
+keeps Debezium's envelopes for other consumers; the JDBC sink itself does not unwrap them).
 
 Deletes: a delete event (``op`` ``d``: ``after`` null, ``before`` the old row) and the tombstone that
 follows it (same key, null value) are handled by ``delete.tombstone.handling.mode``:
@@ -49,7 +49,7 @@ from streamlog.connect.api import (
     ConfigType,
     ConnectError,
     HeaderValue,
-    SourceRecord,
+    RecordT,
     TransformPlugin,
 )
 from streamlog.connect.data import OPTIONAL_STRING, Field, Schema, Type
@@ -150,7 +150,7 @@ class ExtractNewRecordState:
                                    options.get("add.headers.prefix", "__"))
         self._schemas: dict[tuple[int, int], tuple[Schema, Schema, Schema]] = {}
 
-    def apply(self, record: SourceRecord) -> SourceRecord | None:
+    def apply(self, record: RecordT) -> RecordT | None:
         if record.value is None:
             return record if self.keep_tombstones else None
         envelope_schema = record.value_schema

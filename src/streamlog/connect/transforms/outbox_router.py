@@ -50,6 +50,8 @@ from streamlog.connect.api import (
     ConfigDef,
     ConnectError,
     HeaderValue,
+    RecordT,
+    SinkRecord,
     SourceRecord,
     TransformPlugin,
 )
@@ -237,7 +239,7 @@ class EventRouter:
     def __init__(self, options: RouterOptions) -> None:
         self.options = options
 
-    def apply(self, record: SourceRecord) -> SourceRecord | None:
+    def apply(self, record: RecordT) -> RecordT | None:
         envelope = record.value
         if envelope is None:
             LOG.debug("outbox router: tombstone dropped (key %r)", record.key)
@@ -260,13 +262,13 @@ class EventRouter:
             after_schema = after_field.schema if after_field is not None else None
         ts_ms = envelope.get("ts_ms")
         default_timestamp = ts_ms if isinstance(ts_ms, int) else record.timestamp
-        routed = route_row(self.options, after, after_schema, default_timestamp)
+        routed: RoutedEvent = route_row(self.options, after, after_schema, default_timestamp)
         return record.with_(topic=routed.topic, key_schema=routed.key_schema, key=routed.key,
                             value_schema=routed.value_schema, value=routed.value,
                             timestamp=routed.timestamp, partition=routed.partition,
                             headers=(*record.headers, *routed.headers))
 
-    def _invalid(self, record: SourceRecord) -> None:
+    def _invalid(self, record: SourceRecord | SinkRecord) -> None:
         message = (f"outbox router: an UPDATE of an outbox row on {record.topic} (key {record.key!r}); "
                    "outbox rows are only ever inserted")
         behavior = self.options.invalid_op_behavior
