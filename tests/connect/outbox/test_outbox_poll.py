@@ -136,20 +136,22 @@ def test_relay_publishes_in_order_and_deletes_after_ack(
     assert len(read_topic(streamlog_bootstrap, orders)) == 13  # nothing published twice
 
 
-def test_rows_stay_until_the_offsets_are_committed(
+def test_rows_are_removed_once_acknowledged_without_waiting_for_the_flush_interval(
         database: Database, make_worker: Callable[..., Worker], streamlog_bootstrap: str,
         streamlog_topic_factory: Callable[..., str]) -> None:
     prefix = f"ob{uuid.uuid4().hex[:8]}"
     topic = streamlog_topic_factory(name=f"{prefix}.order")
     setup_outbox(database)
     write_events(database, [("order", "o1", {"n": i}) for i in range(4)])
-    worker = make_worker(flush_ms=600_000)  # no offsets commit until the worker stops
+    worker = make_worker(flush_ms=600_000)  # the timer would commit offsets only in 10 minutes
     worker.add_connector(relay_config("relay", database, prefix))
     wait_records(streamlog_bootstrap, topic, 4)
-    time.sleep(0.5)  # several polls later: published, not yet acknowledged by an offsets commit
-    assert len(database.rows()) == 4  # claimed (locked, where the database can), not removed
-    worker.stop()  # the last offsets commit: acknowledged, so finished
-    assert database.rows() == []
+    # the relay asked for a commit after its claim: acknowledged and removed without the timer
+    wait_for(lambda: database.rows() == [] or None, 30, "the published rows removed")
+    write_events(database, [("order", "o2", {"n": 4})])
+    wait_records(streamlog_bootstrap, topic, 5)
+    wait_for(lambda: database.rows() == [] or None, 30, "the next row removed")
+    worker.stop()
 
 
 def test_mark_published_instead_of_deleting(
@@ -174,11 +176,21 @@ def test_mark_published_instead_of_deleting(
 
 # -- the task driven directly: claims, locks, crashes ---------------------------------------------------
 
+class CommitRequests:
+    """The part of the runner's context the relay uses: it asks for a commit after each claim."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    def request_commit(self) -> None:
+        self.requests += 1
+
+
 def task_for(db: Database, **extra: str) -> OutboxPollTask:
     raw = {"name": "relay", "connector.class": "outbox-poll", **db.settings, "poll.interval.ms": "10",
            **extra}
     task = OutboxPollTask(Config.of(raw, PLUGIN))
-    task.start(None)  # type: ignore[arg-type]
+    task.start(CommitRequests())  # type: ignore[arg-type]
     return task
 
 

@@ -112,6 +112,7 @@ class SourceContext:
         self._offsets = offsets
         self._producer_settings = dict(producer_settings)
         self._bootstrap = bootstrap
+        self.commit_requested = threading.Event()
 
     def offset(self, partition: SourcePartition) -> SourceOffset | None:
         found = self._offsets.get(partition_id(partition))
@@ -122,6 +123,9 @@ class SourceContext:
 
     def bootstrap(self) -> str:
         return self._bootstrap
+
+    def request_commit(self) -> None:
+        self.commit_requested.set()
 
 
 class SourceWorkerTask(TaskThread):
@@ -169,7 +173,8 @@ class SourceWorkerTask(TaskThread):
         self.topics = TopicCreator(admin_settings, self.config)
         task: Any = self.plugin.task_factory(self.config)
         source_task: SourceTask = task
-        source_task.start(SourceContext(self.config, self.task_id, stored, settings, self.bootstrap))
+        self.context = SourceContext(self.config, self.task_id, stored, settings, self.bootstrap)
+        source_task.start(self.context)
         clean = False
         try:
             if self.exactly_once:
@@ -199,7 +204,8 @@ class SourceWorkerTask(TaskThread):
                                                                           record.source_offset)
                 producer.poll(0)
                 self._raise_delivery_error()
-                if time.monotonic() >= next_flush:
+                if time.monotonic() >= next_flush or self.context.commit_requested.is_set():
+                    self.context.commit_requested.clear()
                     self._commit_at_least_once(task, producer, pending)
                     next_flush = time.monotonic() + self.flush_interval_s
         except Exception:

@@ -15,14 +15,13 @@ the application, which only inserts.  Later polls claim more rows in the same tr
 the last claimed), up to ``claim.max.rows`` in flight.
 
 **Finishing.**  The runner calls ``offsets_committed`` only after the broker acknowledged the records and
-their offsets are stored (every ``offset.flush.interval.ms`` at least once; after each poll's Kafka
-transaction exactly once).  Each record's source offset names its row (``{"seq", "id"}``); the relay
-deletes the acknowledged rows (``delete.after.publish=true``, the default) or sets their
-``published_at`` column (``false``; the claim then skips rows where it is set), in the claim
-transaction, and commits it once no claimed row is unacknowledged.  So the claim transaction lives about
-one offset-flush interval.  If acknowledgements arrive for only part of the claimed rows, no new rows
-are claimed until the rest are acknowledged and the transaction commits, so it never stays open
-across polls for good.
+their offsets are stored (at least once: right after each poll that claimed rows, as the relay asks;
+exactly once: after each poll's Kafka transaction).  Each record's source offset names its row
+(``{"seq", "id"}``); the relay deletes the acknowledged rows (``delete.after.publish=true``, the default)
+or sets their ``published_at`` column (``false``; the claim then skips rows where it is set), in the
+claim transaction, and commits it once no claimed row is unacknowledged.  If acknowledgements arrive
+for only part of the claimed rows, no new rows are claimed until the rest are acknowledged and the
+transaction commits, so it never stays open across polls for good.
 
 **Guarantee: at least once.**  A row is removed only after the broker acknowledged its record.  If
 the relay (or the broker, or the database connection) dies in between, the claim transaction rolls
@@ -33,11 +32,11 @@ their interleaving reorders events across relays; run one relay per table where 
 matters (``tasks.max`` is 1).  Ordering within a relay is ``seq`` order of the rows visible at each claim:
 a transaction that commits a lower ``seq`` after a higher one was claimed is published later.
 
-**Tuning.**  Rows in flight are bounded by ``claim.max.rows``, and they are acknowledged once per
-``offset.flush.interval.ms`` (Kafka Connect's default: 60 s), so at-least-once throughput is at most
-``claim.max.rows`` per flush interval: lower the interval for a busy outbox.  A PostgreSQL
-``idle_in_transaction_session_timeout`` shorter than the interval ends the claim transaction under the
-relay: its rows are then published again (logged as a warning).
+**Tuning.**  Rows in flight are bounded by ``claim.max.rows``.  After each poll that claimed rows the
+relay asks the runner for an offset commit at once (``request_commit``: Streamlog's own, so the claim
+does not wait for ``offset.flush.interval.ms``, Kafka Connect's 60 s), so a claim transaction lives
+about one broker round trip.  A PostgreSQL ``idle_in_transaction_session_timeout`` shorter than that
+ends the claim transaction under the relay: its rows are then published again (logged as a warning).
 
 **SQLite** has no row locks: rows are read without a transaction (a write transaction would lock out the
 application's writers for the whole flight), remembered in memory, and deleted once acknowledged.  Run
@@ -190,10 +189,11 @@ class OutboxPollTask:
         self._last_seq: Any = None  # claim rows past this one in the open claim
         self._draining = False  # a partial acknowledgement: claim nothing until the rest arrive
         self._next_attempt = 0.0
+        self._context: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self, context: SourceTaskContext) -> None:
-        del context
+        self._context = context
         self._connect()
 
     def stop(self) -> None:
@@ -267,6 +267,9 @@ class OutboxPollTask:
                 return []  # back to the runner, which acknowledges what is in flight
             records = self._claim_safely()
             if records:
+                # the rows stay claimed (locked, in an open transaction) until acknowledged: ask the
+                # runner to commit after this batch rather than at the next offset-flush interval
+                self._context.request_commit()
                 return records
             remaining = deadline - time.monotonic()
             if remaining <= 0:
