@@ -141,3 +141,16 @@ def test_orders_outbox_totals_projection_fixed_by_replay(
             wait_for(lambda: projection(pg) == fixed or None, 90, f"version 2's projection {fixed}")
     conn.close()
     assert fixed != buggy
+
+
+def test_the_order_service_script_places_orders_with_their_events(pg: PgCluster) -> None:
+    script = [sys.executable, str(EXAMPLE / "order_service.py"), "--dsn", pg.dsn]
+    done = subprocess.run([*script, "--setup", "--orders", "5"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    orders = pg.sql("SELECT id, customer, amount_cents FROM orders ORDER BY id")
+    events = pg.sql("SELECT aggregatetype, aggregateid, type, payload FROM outbox ORDER BY seq")
+    assert len(orders) == 5 and len(events) == 5
+    for order, event in zip(orders, events, strict=True):
+        (order_id, customer, amount), (kind, aggregate, event_type, payload) = order, event
+        assert (kind, aggregate, event_type) == ("order", str(order_id), "OrderPlaced")
+        assert payload["customer"] == customer and payload["amount_cents"] == amount  # type: ignore[index]
