@@ -39,15 +39,10 @@ already, 400 for a bad body or a config the worker refuses (`ConnectError`), 500
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import socket
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -55,6 +50,7 @@ from starlette.routing import Route
 
 from streamlog.connect.runtime import rest_shapes as shapes
 from streamlog.connect.runtime.rest_routes import Routes, guarded, http_error
+from streamlog.http_thread import ThreadedHttpServer
 
 if TYPE_CHECKING:
     from streamlog.connect.runtime.worker import ConnectorStatus
@@ -62,7 +58,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("streamlog.connect")
 
 DEFAULT_LISTEN: Final = "127.0.0.1:8083"
-WILDCARD_HOSTS: Final = frozenset({"0.0.0.0", "::", ""})
 
 
 class ConnectWorker(Protocol):
@@ -132,22 +127,18 @@ def build_app(server: ConnectRestServer) -> Starlette:
                      exception_handlers={HTTPException: http_error})
 
 
-class ConnectRestServer:
+class ConnectRestServer(ThreadedHttpServer):
     """Serves `build_app` for `worker` on `listen` in a thread of its own (module docstring).
 
     ``cluster_id`` answers ``GET /``'s ``kafka_cluster_id`` (asked once, when first needed)."""
 
     def __init__(self, worker: ConnectWorker, listen: str = DEFAULT_LISTEN, *,
                  cluster_id: Callable[[], str | None] | None = None) -> None:
+        host, port = parse_listen(listen)
+        super().__init__(host, port, what="the REST API", thread_name="connect-rest")
         self.worker = worker
-        self.host, self.port = parse_listen(listen)
-        self.endpoint: str | None = None
         self._cluster_id = cluster_id
         self._cluster_id_known: str | None = None
-        self._socket: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
 
     def cluster_id(self) -> str | None:
         if self._cluster_id_known is None and self._cluster_id is not None:
@@ -157,65 +148,7 @@ class ConnectRestServer:
                 log.warning("cannot read the Kafka cluster id: %s", exc)
         return self._cluster_id_known
 
-    @property
-    def url(self) -> str:
-        host = "127.0.0.1" if self.host in WILDCARD_HOSTS else self.host
-        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
-
-    def bind(self) -> str:
-        """Open the listening socket; returns the endpoint (``host:port``, the real port for port 0).
-        OSError (with the address in its text) when the address cannot be had."""
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-            sock.listen(128)
-        except OSError as exc:
-            sock.close()
-            raise OSError(exc.errno, f"cannot serve the REST API on {self.host}:{self.port}: "
-                                     f"{exc.strerror or exc}") from None
-        sock.setblocking(False)
-        self._socket = sock
-        self.port = sock.getsockname()[1]
-        host = socket.gethostname() if self.host in WILDCARD_HOSTS else self.host
-        self.endpoint = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
-        return self.endpoint
-
-    def start(self) -> None:
-        """Serve in a daemon thread (binds first when `bind` was not called)."""
-        if self._socket is None:
-            self.bind()
-        sock = self._socket
-        assert sock is not None
-        config = uvicorn.Config(build_app(self), log_level="warning", lifespan="off", access_log=False,
-                                timeout_graceful_shutdown=2)
-        server = self._server = uvicorn.Server(config)
-        started = threading.Event()
-
-        def main() -> None:
-            loop = self._loop = asyncio.new_event_loop()
-            started.set()
-            with contextlib.suppress(BaseException):
-                loop.run_until_complete(server.serve(sockets=[sock]))
-            loop.close()
-
-        self._thread = threading.Thread(target=main, name="connect-rest", daemon=True)
-        self._thread.start()
-        started.wait(10)
+    def start(self, app: Any = None) -> None:
+        """Serve the REST API in a daemon thread (binds first when `bind` was not called)."""
+        super().start(build_app(self) if app is None else app)
         log.info("REST API served on %s", self.url)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        server, loop, thread = self._server, self._loop, self._thread
-        if server is not None:
-            if loop is not None and not loop.is_closed():
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(setattr, server, "should_exit", True)
-            else:
-                server.should_exit = True
-        if thread is not None:
-            thread.join(timeout)
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
-        self._thread = self._server = None

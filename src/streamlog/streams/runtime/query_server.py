@@ -43,7 +43,6 @@ gateway) sends the request there.  Range and all answer with this instance's tas
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import contextlib
@@ -52,20 +51,18 @@ import datetime
 import json
 import logging
 import math
-import socket
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from itertools import islice
 from typing import Any, Final
 from uuid import UUID
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from streamlog.http_thread import ThreadedHttpServer
 from streamlog.streams import serdes
 from streamlog.streams.config import parse_listen
 from streamlog.streams.runtime.errors import FatalRuntimeError
@@ -83,7 +80,6 @@ from streamlog.streams.topology import GlobalStoreSpec, StoreSpec
 
 log = logging.getLogger("streamlog.streams")
 
-WILDCARD_HOSTS: Final = frozenset({"0.0.0.0", "::", ""})
 MAX_TIME: Final = (1 << 63) - 1
 
 
@@ -379,71 +375,22 @@ def build_app(service: QueryService) -> Starlette:
 
 # --- the server ---------------------------------------------------------------------------------------
 
-class QueryServer:
+class QueryServer(ThreadedHttpServer):
     """Serves `build_app(service)` on `listen` in a thread of its own (module docstring)."""
 
     def __init__(self, service: QueryService, listen: str) -> None:
+        host, port = parse_listen(listen)
+        super().__init__(host, port, what="interactive queries",
+                         thread_name=f"streams-queries-{service.config.application_id}")
         self.service = service
-        self.host, self.port = parse_listen(listen)
-        self.endpoint: str | None = None
-        self._socket: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
 
-    def bind(self) -> str:
-        """Open the listening socket; returns the endpoint to advertise (``host:port``)."""
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-            sock.listen(128)
-        except OSError as exc:
-            sock.close()
-            raise FatalRuntimeError(f"cannot serve interactive queries on {self.host}:{self.port} "
-                                    f"(query_listen): {exc.strerror or exc}") from None
-        sock.setblocking(False)
-        self._socket = sock
-        self.port = sock.getsockname()[1]
-        host = socket.gethostname() if self.host in WILDCARD_HOSTS else self.host
-        self.endpoint = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
-        return self.endpoint
+    def bind_error(self, exc: OSError) -> Exception:
+        return FatalRuntimeError(f"cannot serve interactive queries on {self.host}:{self.port} "
+                                 f"(query_listen): {exc.strerror or exc}")
 
-    def start(self) -> None:
+    def start(self, app: Any = None) -> None:
         """Serve in a daemon thread (after `bind`)."""
-        sock = self._socket
-        assert sock is not None, "bind() first"
-        config = uvicorn.Config(build_app(self.service), log_level="warning", lifespan="off",
-                                access_log=False, timeout_graceful_shutdown=2)
-        server = self._server = uvicorn.Server(config)
-        started = threading.Event()
-
-        def main() -> None:
-            loop = self._loop = asyncio.new_event_loop()
-            started.set()
-            with contextlib.suppress(BaseException):
-                loop.run_until_complete(server.serve(sockets=[sock]))
-            loop.close()
-
-        name = f"streams-queries-{self.service.config.application_id}"
-        self._thread = threading.Thread(target=main, name=name, daemon=True)
-        self._thread.start()
-        started.wait(10)
+        assert self.bound, "bind() first"
+        super().start(build_app(self.service) if app is None else app)
         log.info("interactive queries served on http://%s (listening on %s:%d)", self.endpoint, self.host,
                  self.port)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        server, loop, thread = self._server, self._loop, self._thread
-        if server is not None:
-            if loop is not None and not loop.is_closed():
-                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                    loop.call_soon_threadsafe(setattr, server, "should_exit", True)
-            else:
-                server.should_exit = True
-        if thread is not None:
-            thread.join(timeout)
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
-        self._thread = self._server = None
