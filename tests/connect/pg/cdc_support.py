@@ -97,3 +97,16 @@ def slot_lsn(cluster: PgCluster, slot: str = "debezium") -> int:
                        f"'{slot}'")
     high, _, low = str(rows[0][0]).partition("/")
     return (int(high, 16) << 32) | int(low, 16)
+
+
+def db_config(cluster: PgCluster, db: str, **options: str) -> dict[str, str]:
+    """`cdc_config` for database `db`, its slot named after it; ``options`` with ``_`` for ``.``."""
+    raw = cdc_config(cluster)
+    raw.update({"database.dbname": db, "slot.name": f"slot_{db}"})
+    raw.update({key.replace("_", "."): value for key, value in options.items()})
+    return raw
+
+
+def run_sql(cluster: PgCluster, db: str, *statements: str) -> None:
+    for statement in statements:
+        cluster.sql(statement, dbname=db)

@@ -3,40 +3,11 @@ and in the middle of a snapshot, and each snapshot.mode."""
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections.abc import Iterator
 
 import pytest
-from tests.connect.pg.cdc_support import Harness, cdc_config, ops
-from tests.support.pgcluster import PgCluster, pg_cluster
-
-_ids = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PgCluster]:
-    with pg_cluster() as pg:
-        yield pg
-
-
-@pytest.fixture
-def db(cluster: PgCluster) -> Iterator[str]:
-    name = f"rs_{next(_ids)}"
-    cluster.sql(f"CREATE DATABASE {name}")
-    yield name
-
-
-def _config(cluster: PgCluster, db: str, **options: str) -> dict[str, str]:
-    raw = cdc_config(cluster)
-    raw.update({"database.dbname": db, "slot.name": f"slot_{db}"})
-    raw.update({key.replace("_", "."): value for key, value in options.items()})
-    return raw
-
-
-def _sql(cluster: PgCluster, db: str, *statements: str) -> None:
-    for statement in statements:
-        cluster.sql(statement, dbname=db)
+from tests.connect.pg.cdc_support import Harness, db_config, ops, run_sql
+from tests.support.pgcluster import PgCluster
 
 
 def _quiet(h: Harness, seconds: float = 1.0) -> None:
@@ -49,15 +20,15 @@ def _quiet(h: Harness, seconds: float = 1.0) -> None:
 
 
 def test_restart_inside_a_transaction_skips_exactly_what_was_stored(cluster: PgCluster, db: str) -> None:
-    _sql(cluster, db, "CREATE TABLE t (id int PRIMARY KEY, v text)", "INSERT INTO t VALUES (1, 'a')")
-    raw = _config(cluster, db, snapshot_mode="no_data")
+    run_sql(cluster, db, "CREATE TABLE t (id int PRIMARY KEY, v text)", "INSERT INTO t VALUES (1, 'a')")
+    raw = db_config(cluster, db, snapshot_mode="no_data")
     h = Harness(raw).start()
     h.poll_once()
-    _sql(cluster, db, "UPDATE t SET id = 2 WHERE id = 1")  # d + tombstone + c in one transaction
+    run_sql(cluster, db, "UPDATE t SET id = 2 WHERE id = 1")  # d + tombstone + c in one transaction
     records = h.poll_until(lambda rs: len(rs) >= 3, commit=False)
     h.commit(records[:1])  # only the delete reached the broker
     h.stop()
-    _sql(cluster, db, "INSERT INTO t VALUES (3, 'c')")
+    run_sql(cluster, db, "INSERT INTO t VALUES (3, 'c')")
     h2 = Harness(raw, offsets=h.context.offsets).start()
     try:
         h2.poll_until(lambda rs: len(rs) >= 3)
@@ -74,19 +45,19 @@ def test_restart_inside_a_transaction_skips_exactly_what_was_stored(cluster: PgC
 
 
 def test_crash_in_the_middle_of_the_snapshot_resumes_without_repeating(cluster: PgCluster, db: str) -> None:
-    _sql(cluster, db, "CREATE TABLE a (id int PRIMARY KEY, v int)", "CREATE TABLE b (k text PRIMARY KEY, "
-                                                                    "v int)",
-         "INSERT INTO a SELECT i, 0 FROM generate_series(1, 20) i",
-         "INSERT INTO b SELECT 'k' || i, 0 FROM generate_series(1, 5) i")
-    raw = _config(cluster, db, max_batch_size="5")
+    run_sql(cluster, db, "CREATE TABLE a (id int PRIMARY KEY, v int)", "CREATE TABLE b (k text PRIMARY KEY, "
+                                                                       "v int)",
+            "INSERT INTO a SELECT i, 0 FROM generate_series(1, 20) i",
+            "INSERT INTO b SELECT 'k' || i, 0 FROM generate_series(1, 5) i")
+    raw = db_config(cluster, db, max_batch_size="5")
     h = Harness(raw).start()
     first = h.poll_once()
     assert [r.key["id"] for r in first] == [1, 2, 3, 4, 5]
     h.stop()  # the process "dies": offsets say rows 1..5 of a are out
     # while it is down: changes to rows already emitted and rows not yet read
-    _sql(cluster, db, "UPDATE a SET v = 1 WHERE id = 2", "DELETE FROM a WHERE id = 3", "UPDATE a SET v = "
-                                                                                       "1 WHERE id = 15",
-         "INSERT INTO a VALUES (25, 1)", "UPDATE b SET v = 1 WHERE k = 'k2'")
+    run_sql(cluster, db, "UPDATE a SET v = 1 WHERE id = 2", "DELETE FROM a WHERE id = 3", "UPDATE a SET v = "
+                                                                                          "1 WHERE id = 15",
+            "INSERT INTO a VALUES (25, 1)", "UPDATE b SET v = 1 WHERE k = 'k2'")
     h2 = Harness(raw, offsets=h.context.offsets).start()
     try:
         h2.poll_until(lambda rs: sum(1 for r in rs if r.value and r.value["op"] == "r") >= 15 + 1 + 5
@@ -99,7 +70,7 @@ def test_crash_in_the_middle_of_the_snapshot_resumes_without_repeating(cluster: 
         changes = [r for r in h2.records if not (r.value and r.value["op"] == "r")]
         # only the changes to rows the first snapshot run had emitted come from the stream
         assert ops(changes) == [("u", {"id": 2}), ("d", {"id": 3}), (None, {"id": 3})]
-        _sql(cluster, db, "UPDATE a SET v = 2 WHERE id = 15", "UPDATE b SET v = 2 WHERE k = 'k2'")
+        run_sql(cluster, db, "UPDATE a SET v = 2 WHERE id = 15", "UPDATE b SET v = 2 WHERE k = 'k2'")
         h2.poll_until(lambda rs: len(rs) >= 26)
         assert ops(h2.records[24:]) == [("u", {"id": 15}), ("u", {"k": "k2"})]
     finally:
@@ -107,11 +78,11 @@ def test_crash_in_the_middle_of_the_snapshot_resumes_without_repeating(cluster: 
 
 
 def test_snapshot_mode_initial_only_reads_and_stops(cluster: PgCluster, db: str) -> None:
-    _sql(cluster, db, "CREATE TABLE t (id int PRIMARY KEY)", "INSERT INTO t VALUES (1), (2)")
-    h = Harness(_config(cluster, db, snapshot_mode="initial_only")).start()
+    run_sql(cluster, db, "CREATE TABLE t (id int PRIMARY KEY)", "INSERT INTO t VALUES (1), (2)")
+    h = Harness(db_config(cluster, db, snapshot_mode="initial_only")).start()
     try:
         h.poll_until(lambda rs: len(rs) >= 2)
-        _sql(cluster, db, "INSERT INTO t VALUES (3)")
+        run_sql(cluster, db, "INSERT INTO t VALUES (3)")
         _quiet(h, 1.0)
         assert ops(h.records) == [("r", {"id": 1}), ("r", {"id": 2})]
         # no slot is left behind to hold WAL: the exported snapshot came from a temporary one
@@ -122,11 +93,11 @@ def test_snapshot_mode_initial_only_reads_and_stops(cluster: PgCluster, db: str)
 
 @pytest.mark.parametrize("mode", ["no_data", "never"])
 def test_snapshot_mode_no_data_streams_only(cluster: PgCluster, db: str, mode: str) -> None:
-    _sql(cluster, db, "CREATE TABLE t (id int PRIMARY KEY)", "INSERT INTO t VALUES (1)")
-    h = Harness(_config(cluster, db, snapshot_mode=mode)).start()
+    run_sql(cluster, db, "CREATE TABLE t (id int PRIMARY KEY)", "INSERT INTO t VALUES (1)")
+    h = Harness(db_config(cluster, db, snapshot_mode=mode)).start()
     try:
         h.poll_once()
-        _sql(cluster, db, "INSERT INTO t VALUES (2)")
+        run_sql(cluster, db, "INSERT INTO t VALUES (2)")
         h.poll_until(lambda rs: len(rs) >= 1)
         assert ops(h.records) == [("c", {"id": 2})]
     finally:
@@ -134,18 +105,18 @@ def test_snapshot_mode_no_data_streams_only(cluster: PgCluster, db: str, mode: s
 
 
 def test_snapshot_mode_always_reads_again_and_does_not_repeat_changes(cluster: PgCluster, db: str) -> None:
-    _sql(cluster, db, "CREATE TABLE t (id int PRIMARY KEY, v int)", "INSERT INTO t VALUES (1, 0)")
-    raw = _config(cluster, db, snapshot_mode="always")
+    run_sql(cluster, db, "CREATE TABLE t (id int PRIMARY KEY, v int)", "INSERT INTO t VALUES (1, 0)")
+    raw = db_config(cluster, db, snapshot_mode="always")
     h = Harness(raw).start()
     h.poll_until(lambda rs: len(rs) >= 1)
-    _sql(cluster, db, "INSERT INTO t VALUES (2, 0)")
+    run_sql(cluster, db, "INSERT INTO t VALUES (2, 0)")
     h.poll_until(lambda rs: len(rs) >= 2)
     h.stop()
-    _sql(cluster, db, "UPDATE t SET v = 1 WHERE id = 1")  # while down: in the new snapshot, not streamed
+    run_sql(cluster, db, "UPDATE t SET v = 1 WHERE id = 1")  # while down: in the new snapshot, not streamed
     h2 = Harness(raw, offsets=h.context.offsets).start()
     try:
         h2.poll_until(lambda rs: len(rs) >= 2)
-        _sql(cluster, db, "INSERT INTO t VALUES (3, 0)")
+        run_sql(cluster, db, "INSERT INTO t VALUES (3, 0)")
         h2.poll_until(lambda rs: len(rs) >= 3)
         _quiet(h2, 0.5)
         assert ops(h2.records) == [("r", {"id": 1}), ("r", {"id": 2}), ("c", {"id": 3})]
@@ -155,8 +126,8 @@ def test_snapshot_mode_always_reads_again_and_does_not_repeat_changes(cluster: P
 
 
 def test_snapshot_mode_when_needed_snapshots_again_when_the_slot_is_gone(cluster: PgCluster, db: str) -> None:
-    _sql(cluster, db, "CREATE TABLE t (id int PRIMARY KEY)", "INSERT INTO t VALUES (1)")
-    raw = _config(cluster, db, snapshot_mode="when_needed")
+    run_sql(cluster, db, "CREATE TABLE t (id int PRIMARY KEY)", "INSERT INTO t VALUES (1)")
+    raw = db_config(cluster, db, snapshot_mode="when_needed")
     h = Harness(raw).start()
     h.poll_until(lambda rs: len(rs) >= 1)
     h.stop()
@@ -175,7 +146,7 @@ def test_snapshot_mode_when_needed_snapshots_again_when_the_slot_is_gone(cluster
 
 
 def test_slot_drop_on_stop(cluster: PgCluster, db: str) -> None:
-    h = Harness(_config(cluster, db, snapshot_mode="no_data", slot_drop_on_stop="true")).start()
+    h = Harness(db_config(cluster, db, snapshot_mode="no_data", slot_drop_on_stop="true")).start()
     h.poll_once()
     h.stop()
     assert cluster.sql(f"SELECT 1 FROM pg_replication_slots WHERE slot_name = 'slot_{db}'") == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 import pytest
 from tests.connect.pg.cdc_support import Harness, cdc_config
@@ -13,11 +12,6 @@ from streamlog.connect.api import ConnectError
 
 _ids = itertools.count()
 
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PgCluster]:
-    with pg_cluster() as pg:
-        yield pg
 
 
 def _config(cluster: PgCluster, **options: str) -> dict[str, str]:

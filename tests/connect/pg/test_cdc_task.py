@@ -4,51 +4,21 @@ change, filters, and the LSN it confirms."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
-from tests.connect.pg.cdc_support import Harness, cdc_config, ops, slot_lsn
+from tests.connect.pg.cdc_support import Harness, cdc_config, db_config, ops, run_sql, slot_lsn
 from tests.support.pgcluster import PgCluster, PgClusterError, pg_cluster
 
 from streamlog.connect.api import ConnectError
 from streamlog.connect.data import Type
 
-_ids = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PgCluster]:
-    with pg_cluster() as pg:
-        yield pg
-
-
-@pytest.fixture
-def db(cluster: PgCluster) -> Iterator[str]:
-    """A fresh database per test (slots are per cluster: each test's slot is named after its database)."""
-    name = f"cdc_{next(_ids)}"
-    cluster.sql(f"CREATE DATABASE {name}")
-    yield name
-
-
-def _config(cluster: PgCluster, db: str, **options: str) -> dict[str, str]:
-    raw = cdc_config(cluster)
-    raw.update({"database.dbname": db, "slot.name": f"slot_{db}"})
-    raw.update({key.replace("_", "."): value for key, value in options.items()})
-    return raw
-
-
-def _sql(cluster: PgCluster, db: str, *statements: str) -> None:
-    for statement in statements:
-        cluster.sql(statement, dbname=db)
-
 
 def test_snapshot_then_streaming_envelopes_field_by_field(cluster: PgCluster, db: str) -> None:
-    _sql(cluster, db, "CREATE TABLE customers (id int PRIMARY KEY, first_name text NOT NULL, email text)",
-         "INSERT INTO customers VALUES (1001, 'Sally', 'sally@example.com')")
-    h = Harness(_config(cluster, db)).start()
+    run_sql(cluster, db, "CREATE TABLE customers (id int PRIMARY KEY, first_name text NOT NULL, email text)",
+            "INSERT INTO customers VALUES (1001, 'Sally', 'sally@example.com')")
+    h = Harness(db_config(cluster, db)).start()
     try:
         [read] = h.poll_until(lambda rs: len(rs) >= 1)
         assert read.topic == "inv.public.customers"
@@ -83,9 +53,9 @@ def test_snapshot_then_streaming_envelopes_field_by_field(cluster: PgCluster, db
         assert read.source_partition == {"server": "inv"}
         assert read.source_offset["snapshot_completed"] is True
 
-        _sql(cluster, db, "INSERT INTO customers VALUES (1002, 'George', NULL)",
-             "UPDATE customers SET first_name = 'Anne' WHERE id = 1001",
-             "DELETE FROM customers WHERE id = 1002")
+        run_sql(cluster, db, "INSERT INTO customers VALUES (1002, 'George', NULL)",
+                "UPDATE customers SET first_name = 'Anne' WHERE id = 1001",
+                "DELETE FROM customers WHERE id = 1002")
         h.poll_until(lambda rs: len(rs) >= 5)
         create, update, delete, tombstone = h.records[1:5]
         assert create.value["op"] == "c" and create.value["before"] is None
@@ -108,13 +78,13 @@ def test_snapshot_then_streaming_envelopes_field_by_field(cluster: PgCluster, db
 
 
 def test_primary_key_change_and_replica_identity_full(cluster: PgCluster, db: str) -> None:
-    _sql(cluster, db, "CREATE TABLE t (id int PRIMARY KEY, v text)", "ALTER TABLE t REPLICA IDENTITY FULL",
-         "INSERT INTO t VALUES (1, 'a')")
-    h = Harness(_config(cluster, db, snapshot_mode="no_data")).start()
+    run_sql(cluster, db, "CREATE TABLE t (id int PRIMARY KEY, v text)", "ALTER TABLE t REPLICA IDENTITY FULL",
+            "INSERT INTO t VALUES (1, 'a')")
+    h = Harness(db_config(cluster, db, snapshot_mode="no_data")).start()
     try:
         h.poll_once()
-        _sql(cluster, db, "UPDATE t SET v = 'b' WHERE id = 1", "UPDATE t SET id = 2 WHERE id = 1",
-             "DELETE FROM t WHERE id = 2")
+        run_sql(cluster, db, "UPDATE t SET v = 'b' WHERE id = 1", "UPDATE t SET id = 2 WHERE id = 1",
+                "DELETE FROM t WHERE id = 2")
         h.poll_until(lambda rs: len(rs) >= 6)
         assert ops(h.records) == [("u", {"id": 1}), ("d", {"id": 1}), (None, {"id": 1}), ("c", {"id": 2}),
                                   ("d", {"id": 2}), (None, {"id": 2})]
@@ -133,15 +103,15 @@ def test_primary_key_change_and_replica_identity_full(cluster: PgCluster, db: st
 
 def test_unchanged_toast_value_is_the_placeholder_unless_full(cluster: PgCluster, db: str) -> None:
     big = "x" * 20000
-    _sql(cluster, db, "CREATE TABLE d (id int PRIMARY KEY, n int, body text)",
-         "ALTER TABLE d ALTER COLUMN body SET STORAGE EXTERNAL",
-         "CREATE TABLE f (id int PRIMARY KEY, n int, body text)", "ALTER TABLE f REPLICA IDENTITY FULL",
-         "ALTER TABLE f ALTER COLUMN body SET STORAGE EXTERNAL",
-         f"INSERT INTO d VALUES (1, 0, '{big}')", f"INSERT INTO f VALUES (1, 0, '{big}')")
-    h = Harness(_config(cluster, db, snapshot_mode="no_data")).start()
+    run_sql(cluster, db, "CREATE TABLE d (id int PRIMARY KEY, n int, body text)",
+            "ALTER TABLE d ALTER COLUMN body SET STORAGE EXTERNAL",
+            "CREATE TABLE f (id int PRIMARY KEY, n int, body text)", "ALTER TABLE f REPLICA IDENTITY FULL",
+            "ALTER TABLE f ALTER COLUMN body SET STORAGE EXTERNAL",
+            f"INSERT INTO d VALUES (1, 0, '{big}')", f"INSERT INTO f VALUES (1, 0, '{big}')")
+    h = Harness(db_config(cluster, db, snapshot_mode="no_data")).start()
     try:
         h.poll_once()
-        _sql(cluster, db, "UPDATE d SET n = 1", "UPDATE f SET n = 1")
+        run_sql(cluster, db, "UPDATE d SET n = 1", "UPDATE f SET n = 1")
         h.poll_until(lambda rs: len(rs) >= 2)
         by_table = {r.topic: r.value for r in h.records}
         assert by_table["inv.public.d"]["after"]["body"] == "__debezium_unavailable_value"
@@ -152,12 +122,12 @@ def test_unchanged_toast_value_is_the_placeholder_unless_full(cluster: PgCluster
 
 
 def test_truncate_skipped_by_default_and_emitted_when_asked(cluster: PgCluster, db: str) -> None:
-    _sql(cluster, db, "CREATE TABLE a (id int PRIMARY KEY)", "CREATE TABLE b (id int PRIMARY KEY)")
-    h = Harness(_config(cluster, db, snapshot_mode="no_data", skipped_operations="none",
-                        publication_name="pub_all")).start()
+    run_sql(cluster, db, "CREATE TABLE a (id int PRIMARY KEY)", "CREATE TABLE b (id int PRIMARY KEY)")
+    h = Harness(db_config(cluster, db, snapshot_mode="no_data", skipped_operations="none",
+                          publication_name="pub_all")).start()
     try:
         h.poll_once()
-        _sql(cluster, db, "INSERT INTO a VALUES (1)", "TRUNCATE a, b")
+        run_sql(cluster, db, "INSERT INTO a VALUES (1)", "TRUNCATE a, b")
         h.poll_until(lambda rs: len(rs) >= 3)
         truncates = [r for r in h.records if r.value and r.value["op"] == "t"]
         assert sorted(r.topic for r in truncates) == ["inv.public.a", "inv.public.b"]
@@ -168,11 +138,11 @@ def test_truncate_skipped_by_default_and_emitted_when_asked(cluster: PgCluster, 
     # the default (skipped.operations=t) publishes no truncate at all
     db2 = db + "_default"
     cluster.sql(f"CREATE DATABASE {db2}")
-    _sql(cluster, db2, "CREATE TABLE a (id int PRIMARY KEY)")
-    h = Harness(_config(cluster, db2, snapshot_mode="no_data")).start()
+    run_sql(cluster, db2, "CREATE TABLE a (id int PRIMARY KEY)")
+    h = Harness(db_config(cluster, db2, snapshot_mode="no_data")).start()
     try:
         h.poll_once()
-        _sql(cluster, db2, "TRUNCATE a", "INSERT INTO a VALUES (7)")
+        run_sql(cluster, db2, "TRUNCATE a", "INSERT INTO a VALUES (7)")
         h.poll_until(lambda rs: len(rs) >= 1)
         assert ops(h.records) == [("c", {"id": 7})]
     finally:
@@ -180,11 +150,11 @@ def test_truncate_skipped_by_default_and_emitted_when_asked(cluster: PgCluster, 
 
 
 def test_logical_messages(cluster: PgCluster, db: str) -> None:
-    h = Harness(_config(cluster, db, snapshot_mode="no_data")).start()
+    h = Harness(db_config(cluster, db, snapshot_mode="no_data")).start()
     try:
         h.poll_once()
-        _sql(cluster, db, "SELECT pg_logical_emit_message(true, 'orders', 'hello')",
-             "SELECT pg_logical_emit_message(false, 'audit', '\\x00ff'::bytea)")
+        run_sql(cluster, db, "SELECT pg_logical_emit_message(true, 'orders', 'hello')",
+                "SELECT pg_logical_emit_message(false, 'audit', '\\x00ff'::bytea)")
         h.poll_until(lambda rs: len(rs) >= 2)
         assert {r.topic for r in h.records} == {"inv.message"}
         by_prefix = {r.key["prefix"]: r for r in h.records}
@@ -200,17 +170,18 @@ def test_logical_messages(cluster: PgCluster, db: str) -> None:
 
 
 def test_include_and_exclude_lists(cluster: PgCluster, db: str) -> None:
-    _sql(cluster, db, "CREATE SCHEMA s2", "CREATE TABLE public.keep (id int PRIMARY KEY, secret text, v int)",
-         "CREATE TABLE public.drop_me (id int PRIMARY KEY)", "CREATE TABLE s2.other (id int PRIMARY KEY)",
-         "INSERT INTO keep VALUES (1, 's', 1)", "INSERT INTO drop_me VALUES (1)", "INSERT INTO s2.other "
-                                                                                  "VALUES (1)")
-    h = Harness(_config(cluster, db, table_include_list="public\\.k.*,s2\\..*",
-                        column_exclude_list="public\\.keep\\.secret",
-                        publication_autocreate_mode="filtered", publication_name="pub_f")).start()
+    run_sql(cluster, db, "CREATE SCHEMA s2",
+            "CREATE TABLE public.keep (id int PRIMARY KEY, secret text, v int)",
+            "CREATE TABLE public.drop_me (id int PRIMARY KEY)", "CREATE TABLE s2.other (id int PRIMARY KEY)",
+            "INSERT INTO keep VALUES (1, 's', 1)", "INSERT INTO drop_me VALUES (1)", "INSERT INTO s2.other "
+                                                                                     "VALUES (1)")
+    h = Harness(db_config(cluster, db, table_include_list="public\\.k.*,s2\\..*",
+                          column_exclude_list="public\\.keep\\.secret",
+                          publication_autocreate_mode="filtered", publication_name="pub_f")).start()
     try:
         h.poll_until(lambda rs: len(rs) >= 2)
-        _sql(cluster, db, "INSERT INTO keep VALUES (2, 's', 2)", "INSERT INTO drop_me VALUES (2)",
-             "INSERT INTO s2.other VALUES (2)")
+        run_sql(cluster, db, "INSERT INTO keep VALUES (2, 's', 2)", "INSERT INTO drop_me VALUES (2)",
+                "INSERT INTO s2.other VALUES (2)")
         h.poll_until(lambda rs: len(rs) >= 4)
         assert sorted((r.topic, r.key["id"]) for r in h.records) == [
             ("inv.public.keep", 1), ("inv.public.keep", 2), ("inv.s2.other", 1), ("inv.s2.other", 2)]
@@ -223,12 +194,12 @@ def test_include_and_exclude_lists(cluster: PgCluster, db: str) -> None:
 
 
 def test_added_column_appears_in_the_next_events(cluster: PgCluster, db: str) -> None:
-    _sql(cluster, db, "CREATE TABLE t (id int PRIMARY KEY)")
-    h = Harness(_config(cluster, db, snapshot_mode="no_data")).start()
+    run_sql(cluster, db, "CREATE TABLE t (id int PRIMARY KEY)")
+    h = Harness(db_config(cluster, db, snapshot_mode="no_data")).start()
     try:
         h.poll_once()
-        _sql(cluster, db, "INSERT INTO t VALUES (1)", "ALTER TABLE t ADD COLUMN price numeric(10,2)",
-             "INSERT INTO t VALUES (2, 9.50)")
+        run_sql(cluster, db, "INSERT INTO t VALUES (1)", "ALTER TABLE t ADD COLUMN price numeric(10,2)",
+                "INSERT INTO t VALUES (2, 9.50)")
         h.poll_until(lambda rs: len(rs) >= 2)
         first, second = h.records
         assert first.value["after"] == {"id": 1}
@@ -239,13 +210,13 @@ def test_added_column_appears_in_the_next_events(cluster: PgCluster, db: str) ->
 
 
 def test_transaction_metadata(cluster: PgCluster, db: str) -> None:
-    _sql(cluster, db, "CREATE TABLE t (id int PRIMARY KEY)", "CREATE TABLE u (id int PRIMARY KEY)")
-    h = Harness(_config(cluster, db, snapshot_mode="no_data", provide_transaction_metadata="true")).start()
+    run_sql(cluster, db, "CREATE TABLE t (id int PRIMARY KEY)", "CREATE TABLE u (id int PRIMARY KEY)")
+    h = Harness(db_config(cluster, db, snapshot_mode="no_data", provide_transaction_metadata="true")).start()
     try:
         h.poll_once()
-        _sql(cluster, db, "BEGIN; INSERT INTO t VALUES (1); INSERT INTO u VALUES (1); INSERT INTO t "
-                          "VALUES (2); "
-                          "COMMIT")
+        run_sql(cluster, db, "BEGIN; INSERT INTO t VALUES (1); INSERT INTO u VALUES (1); INSERT INTO t "
+                             "VALUES (2); "
+                             "COMMIT")
         h.poll_until(lambda rs: len(rs) >= 5)
         begin, t1, u1, t2, end = h.records
         assert begin.topic == end.topic == "inv.transaction"
@@ -264,16 +235,16 @@ def test_transaction_metadata(cluster: PgCluster, db: str) -> None:
 
 
 def test_confirmed_lsn_waits_for_acknowledgement_and_heartbeats_move_it(cluster: PgCluster, db: str) -> None:
-    _sql(cluster, db, "CREATE TABLE t (id int PRIMARY KEY)", "CREATE TABLE other (id int PRIMARY KEY)",
-         "CREATE TABLE beats (at timestamptz)")
-    h = Harness(_config(cluster, db, snapshot_mode="no_data", heartbeat_interval_ms="300",
-                        heartbeat_action_query="INSERT INTO beats VALUES (now())",
-                        table_include_list="public\\.t")).start()
+    run_sql(cluster, db, "CREATE TABLE t (id int PRIMARY KEY)", "CREATE TABLE other (id int PRIMARY KEY)",
+            "CREATE TABLE beats (at timestamptz)")
+    h = Harness(db_config(cluster, db, snapshot_mode="no_data", heartbeat_interval_ms="300",
+                          heartbeat_action_query="INSERT INTO beats VALUES (now())",
+                          table_include_list="public\\.t")).start()
     slot = f"slot_{db}"
     try:
         h.poll_once(commit=False)
         start = slot_lsn(cluster, slot)
-        _sql(cluster, db, "INSERT INTO t VALUES (1)")
+        run_sql(cluster, db, "INSERT INTO t VALUES (1)")
         pending = h.poll_until(lambda rs: any(r.value and r.value.get("op") == "c" for r in rs), commit=False)
         for _ in range(5):  # nothing acknowledged: the slot stays where it was
             h.poll_once(commit=False)
@@ -282,7 +253,7 @@ def test_confirmed_lsn_waits_for_acknowledgement_and_heartbeats_move_it(cluster:
         acked = slot_lsn(cluster, slot)
         assert acked > start
         # changes only to a table that is not captured; heartbeats carry the server's position
-        _sql(cluster, db, *[f"INSERT INTO other VALUES ({i})" for i in range(5)])
+        run_sql(cluster, db, *[f"INSERT INTO other VALUES ({i})" for i in range(5)])
         h.records.clear()
         h.poll_until(lambda rs: sum(r.topic == "__debezium-heartbeat.inv" for r in rs) >= 3)
         beat = next(r for r in h.records if r.topic == "__debezium-heartbeat.inv")
@@ -294,17 +265,18 @@ def test_confirmed_lsn_waits_for_acknowledgement_and_heartbeats_move_it(cluster:
 
 
 def test_snapshot_and_stream_give_the_same_values_for_every_type(cluster: PgCluster, db: str) -> None:
-    _sql(cluster, db, "CREATE TYPE mood AS ENUM ('sad', 'happy')",
-         "CREATE TABLE v (id int PRIMARY KEY, n numeric(10, 3), f float8, ts timestamp(3), tz timestamptz, "
-         "d date, j jsonb, u uuid, a int[], e mood, b bytea, t text, bo boolean, i interval)")
+    run_sql(cluster, db, "CREATE TYPE mood AS ENUM ('sad', 'happy')",
+            "CREATE TABLE v (id int PRIMARY KEY, n numeric(10, 3), f float8, ts timestamp(3), "
+            "tz timestamptz, d date, j jsonb, u uuid, a int[], e mood, b bytea, t text, bo boolean, "
+            "i interval)")
     row = ("1.250, 2.5, '2024-02-29 10:00:00.123', '2024-02-29 10:00:00+02', '2024-02-29', "
            "'{\"k\": [1]}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{1,NULL,3}', 'happy', '\\x00ff', 'é', "
            "true, '1 day 2 hours'")
-    _sql(cluster, db, f"INSERT INTO v VALUES (1, {row})")
-    h = Harness(_config(cluster, db)).start()
+    run_sql(cluster, db, f"INSERT INTO v VALUES (1, {row})")
+    h = Harness(db_config(cluster, db)).start()
     try:
         h.poll_until(lambda rs: len(rs) >= 1)
-        _sql(cluster, db, f"INSERT INTO v VALUES (2, {row})")
+        run_sql(cluster, db, f"INSERT INTO v VALUES (2, {row})")
         h.poll_until(lambda rs: len(rs) >= 2)
         read, create = h.records
         assert read.value_schema == create.value_schema

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -13,24 +12,9 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer
 from tests.connect.pg.cdc_support import cdc_config, slot_lsn
-from tests.support.pgcluster import PgCluster, pg_cluster
+from tests.support.pgcluster import PgCluster
 
 from streamlog.connect.runtime.worker import Worker
-
-_ids = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PgCluster]:
-    with pg_cluster() as pg:
-        yield pg
-
-
-@pytest.fixture
-def db(cluster: PgCluster) -> Iterator[str]:
-    name = f"wk_{next(_ids)}"
-    cluster.sql(f"CREATE DATABASE {name}")
-    yield name
 
 
 @pytest.fixture
