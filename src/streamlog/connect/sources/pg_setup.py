@@ -86,8 +86,10 @@ def connect(settings: DatabaseSettings, **kwargs: Any) -> Any:
         detail = " ".join(str(exc).split())
         if "replication" in detail and "pg_hba" in detail:
             raise ConnectError(f"PostgreSQL at {settings.where()} refuses replication connections: "
-                               f"{detail}; add a 'host replication <user> <address> <method>' line to "
-                               "pg_hba.conf") from exc
+                               f"{detail}; allow the user to connect to database {settings.dbname!r} in "
+                               "pg_hba.conf (a logical replication connection matches the database's "
+                               "name, not the 'replication' keyword) and give it the REPLICATION "
+                               "privilege") from exc
         raise DatabaseUnreachable(f"cannot connect to PostgreSQL at {settings.where()}: {detail}; check "
                                   "database.hostname, database.port, database.user, database.password and "
                                   "database.dbname, and that the server accepts connections") from exc
