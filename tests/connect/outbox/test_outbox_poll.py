@@ -18,7 +18,7 @@ from tests.connect.outbox.outbox_support import PgDatabase
 from tests.support.mariadb import MariaDbServer
 from tests.support.streams_runtime import read_topic, wait_for
 
-from streamlog.connect.api import ConnectError, SourceRecord
+from streamlog.connect.api import ConnectError, SourceOffset, SourcePartition, SourceRecord
 from streamlog.connect.runtime.config import Config
 from streamlog.connect.runtime.states import State
 from streamlog.connect.runtime.worker import Worker
@@ -176,22 +176,49 @@ def test_mark_published_instead_of_deleting(
 
 # -- the task driven directly: claims, locks, crashes ---------------------------------------------------
 
-class CommitRequests:
-    """The part of the runner's context the relay uses: it asks for a commit after each claim."""
+class RelayContext:
+    """The part of the runner's context the relay uses: the stored offset, and commit requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, stored: SourceOffset | None = None) -> None:
+        self.stored = stored
         self.requests = 0
+
+    def offset(self, partition: SourcePartition) -> SourceOffset | None:
+        return self.stored
 
     def request_commit(self) -> None:
         self.requests += 1
 
 
-def task_for(db: Database, **extra: str) -> OutboxPollTask:
+def task_for(db: Database, stored: SourceOffset | None = None, **extra: str) -> OutboxPollTask:
     raw = {"name": "relay", "connector.class": "outbox-poll", **db.settings, "poll.interval.ms": "10",
            **extra}
     task = OutboxPollTask(Config.of(raw, PLUGIN))
-    task.start(CommitRequests())  # type: ignore[arg-type]
+    task.start(RelayContext(stored))  # type: ignore[arg-type]
     return task
+
+
+def test_a_restart_finishes_the_rows_of_the_stored_claim_instead_of_publishing_them_again(
+        database: Database) -> None:
+    """The relay stopped after the broker had a claim's records and offset, before removing the rows: the
+    stored offset names them, so the next relay removes them and publishes only what comes after."""
+    setup_outbox(database)
+    written = write_events(database, [("order", f"o{i}", {"n": i}) for i in range(6)])
+    first = task_for(database, **{"batch.size": "4"})
+    claimed = list(first.poll(1))
+    assert ids(claimed) == written[:4] and claimed[-1].source_offset["batch"] == [
+        r.source_offset["seq"] for r in claimed]
+    first.stop()  # no offsets_committed: the rows are still there
+    assert len(database.rows()) == 6
+    second = task_for(database, claimed[-1].source_offset, **{"batch.size": "4"})
+    try:
+        assert [r[0] for r in database.rows()] == ["o4", "o5"]  # finished at start
+        rest = list(second.poll(1))
+        assert ids(rest) == written[4:]
+        acknowledge(second, rest)
+        assert database.rows() == []
+    finally:
+        second.stop()
 
 
 def acknowledge(task: OutboxPollTask, records: list[SourceRecord]) -> None:

@@ -23,14 +23,21 @@ claim transaction, and commits it once no claimed row is unacknowledged.  If ack
 for only part of the claimed rows, no new rows are claimed until the rest are acknowledged and the
 transaction commits, so it never stays open across polls for good.
 
-**Guarantee: at least once.**  A row is removed only after the broker acknowledged its record.  If
-the relay (or the broker, or the database connection) dies in between, the claim transaction rolls
+**Guarantee.**  A row is removed only after the broker acknowledged its record.  If the relay (or the
+broker, or the database connection) dies before the broker has the records, the claim transaction rolls
 back: the rows are still there, unlocked, and are published again by the next claim (this relay after a
-restart, or another one).  Consumers deduplicate on the ``id`` header.  Two relays on PostgreSQL or
-MariaDB ≥ 10.6 never publish the same row while both are alive (each skips the other's locked rows), but
-their interleaving reorders events across relays; run one relay per table where per-aggregate order
-matters (``tasks.max`` is 1).  Ordering within a relay is ``seq`` order of the rows visible at each claim:
-a transaction that commits a lower ``seq`` after a higher one was claimed is published later.
+restart, or another one).  If it dies after the broker has them but before the rows are removed, the
+stored offset says so: the last record of each claim carries the claim's ``seq`` values (``"batch"``),
+and a restarted relay removes those rows first instead of publishing them again.  So with
+``exactly.once.support=required`` (each claim's records and offset in one Kafka transaction) a single
+relay publishes each row exactly once; at least once otherwise (several claims may go into one offset
+commit, and only the last claim's rows are named), and consumers deduplicate on the ``id`` header.  Two
+relays on PostgreSQL or MariaDB ≥ 10.6 never publish the same row while both are alive (each skips the
+other's locked rows), but when one dies the other may publish its claimed rows again before it restarts,
+and their interleaving reorders events across relays; run one relay per table where per-aggregate order
+or exactly-once matters (``tasks.max`` is 1).  Ordering within a relay is ``seq`` order of the rows
+visible at each claim: a transaction that commits a lower ``seq`` after a higher one was claimed is
+published later.
 
 **Tuning.**  Rows in flight are bounded by ``claim.max.rows``.  After each poll that claimed rows the
 relay asks the runner for an offset commit at once (``request_commit``: Streamlog's own, so the claim
@@ -195,6 +202,14 @@ class OutboxPollTask:
     def start(self, context: SourceTaskContext) -> None:
         self._context = context
         self._connect()
+        stored = context.offset(self.partition)
+        batch = stored.get("batch") if stored is not None else None
+        if isinstance(batch, list) and batch:
+            # the last claim whose records and offset the broker has: its rows may still be in the table
+            # (the relay stopped between the broker's acknowledgement and removing them)
+            LOG.info("outbox-poll: finishing the %d rows of %s published before the restart", len(batch),
+                     self.table.name)
+            self._finish(batch)
 
     def stop(self) -> None:
         self._disconnect()
@@ -312,7 +327,12 @@ class OutboxPollTask:
         names = [str(d[0]) for d in description]
         json_columns = {str(d[0]) for d in description if d[1] in _JSON_TYPE_CODES}
         records = [self._record(names, json_columns, row) for row in rows]
-        self._last_seq = records[-1].source_offset["seq"]
+        last = records[-1]
+        self._last_seq = last.source_offset["seq"]
+        # the claim's rows, in the offset of its last record: once that offset is stored, a restart
+        # finishes these rows instead of publishing them again (see "Guarantee")
+        records[-1] = last.with_(source_offset={**last.source_offset,
+                                                "batch": [r.source_offset["seq"] for r in records]})
         return records
 
     def _record(self, names: list[str], json_columns: set[str], row: Sequence[Any]) -> SourceRecord:
