@@ -18,7 +18,10 @@ with a database per test.  Each connector runs in a `Worker` given tansu's boots
   sink sets ``consumer.override.session.timeout.ms=6000`` (3 s, Kafka's initial rebalance delay);
 * the polling outbox relay (``outbox-poll``, SQLite) publishing to tansu, rows removed once acknowledged.
 
-Topics are created up front (one partition).  Reads never stop at tansu's end offset, which is short after
+Topics: the router's topic is left to tansu's auto-creation on the first produce (4 partitions, tansu's
+default; a Kafka cluster's ``auto.create.topics.enable`` does the same with its ``num.partitions``), the
+first CDC test's is created by the runner (KIP-158 ``topic.creation.default.*``), the others are created
+up front (one partition).  Reads never stop at tansu's end offset, which is short after
 a batch of several records (see tests/interop/test_streams_tansu.py): a `TopicReader` keeps one consumer
 assigned from the beginning and polls until the expected count is reached and nothing more comes for a
 quiet interval, so a duplicate would show.  Run alone:
@@ -38,6 +41,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 from tests.support.interop import create_topic
 from tests.support.pgcluster import PgCluster, pg_cluster
 
@@ -89,7 +93,7 @@ def workers(tansu: str) -> Iterator[Callable[..., Worker]]:
 
 
 class TopicReader:
-    """One consumer on partition 0 of a topic from its beginning, accumulating what it reads."""
+    """One consumer on every partition of a topic from its beginning, accumulating what it reads."""
 
     def __init__(self, bootstrap: str, topic: str, *, read_committed: bool = True) -> None:
         self.topic = topic
@@ -98,7 +102,8 @@ class TopicReader:
             "bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
             "isolation.level": "read_committed" if read_committed else "read_uncommitted"})
-        self._consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        self.partitions = partitions_of(bootstrap, topic)
+        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(self.partitions)])
 
     def poll_once(self, timeout: float) -> bool:
         message = self._consumer.poll(timeout)
@@ -123,6 +128,20 @@ class TopicReader:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def partitions_of(bootstrap: str, topic: str, timeout: float = 30.0) -> int:
+    """The partition count of `topic` once it exists.  Asks for every topic's metadata: a request naming
+    a missing topic would make tansu create it (with its default of 4 partitions), as Kafka does with
+    ``auto.create.topics.enable``, and race the connector that is to create it."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + timeout
+    while True:
+        described = admin.list_topics(timeout=10).topics.get(topic)
+        if described is not None and described.error is None and described.partitions:
+            return len(described.partitions)
+        assert time.monotonic() < deadline, f"no topic {topic} after {timeout:.0f}s"
+        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -190,11 +209,12 @@ def test_cdc_snapshot_and_streaming(guarantee: str, cluster: PgCluster, db: str,
     delete, each exactly once and in commit order; under exactly-once read back read_committed."""
     cluster.sql("CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, qty int)", dbname=db)
     cluster.sql("INSERT INTO items SELECT i, 'item' || i, i FROM generate_series(1, 12) i", dbname=db)
-    topic = f"{db}.public.items"
-    create_topic(tansu, topic, 1)
+    topic = f"{db}.public.items"  # created by the runner (KIP-158 topic.creation.default.*)
     worker = workers()
-    worker.add_connector(cdc_config(cluster, db, exactly_once_support=guarantee, max_batch_size="5"))
+    worker.add_connector(cdc_config(cluster, db, exactly_once_support=guarantee, max_batch_size="5", **{
+        "topic.creation.default.partitions": "1", "topic.creation.default.replication.factor": "1"}))
     records = reader(topic, read_committed=guarantee == "required")
+    assert records.partitions == 1
     snapshot = records.until(12)
     assert [change(m) for m in snapshot] == [({"id": i}, "r") for i in range(1, 13)]
     first = json.loads(snapshot[0].value() or b"")
@@ -287,8 +307,7 @@ def test_cdc_outbox_event_router(cluster: PgCluster, db: str, tansu: str, worker
     import psycopg2
 
     prefix = f"ev{uuid.uuid4().hex[:8]}"
-    orders = f"{prefix}.order"
-    create_topic(tansu, orders, 1)
+    orders = f"{prefix}.order"  # created by tansu on the first produce, with its default 4 partitions
     conn = psycopg2.connect(cluster.dsn_for(db))
     try:
         create_outbox_table(conn)
@@ -316,11 +335,15 @@ def test_cdc_outbox_event_router(cluster: PgCluster, db: str, tansu: str, worker
         got = records.until(3)
     finally:
         conn.close()
-    assert [m.key() for m in got] == [b"o0", b"o1", b"o1"]
-    assert [json.loads(m.value() or b"") for m in got] == [{"id": 0}, {"id": 1, "total": 10}, {"id": 1}]
-    assert [dict(m.headers() or [])["id"] for m in got] == [i.encode() for i in (before, created, shipped)]
-    assert [dict(m.headers() or [])["eventType"] for m in got] == [b"OrderCreated", b"OrderCreated",
-                                                                  b"OrderShipped"]
+    assert records.partitions == 4
+    by_key: dict[Any, list[tuple[Any, Any, Any]]] = {}
+    for m in got:  # each key's events in their commit order (one partition per key)
+        headers = dict(m.headers() or [])
+        event = (json.loads(m.value() or b""), headers["id"], headers["eventType"])
+        by_key.setdefault(m.key(), []).append(event)
+    assert by_key == {b"o0": [({"id": 0}, before.encode(), b"OrderCreated")],
+                      b"o1": [({"id": 1, "total": 10}, created.encode(), b"OrderCreated"),
+                              ({"id": 1}, shipped.encode(), b"OrderShipped")]}
     assert_running(worker, name)
 
 
