@@ -389,6 +389,10 @@ def test_jdbc_sink_into_sqlite_resumes_from_the_database_offsets(
     time.sleep(QUIET_S)  # anything applied twice would land now
     assert query('SELECT count(*), count(DISTINCT "n"), min("n"), max("n") FROM events') == [(50, 50, 0, 49)]
     assert_running(second, "events-sink")
+    # the group's offsets on tansu follow (for lag monitoring; the database's are the truth)
+    wait_until(lambda: second.offsets("events-sink")["offsets"] == [
+        {"partition": {"kafka_topic": topic, "kafka_partition": 0}, "offset": {"kafka_offset": 50}}],
+        "the group's committed offset 50")
 
 
 # -- (4) the polling outbox relay -----------------------------------------------------------------------
