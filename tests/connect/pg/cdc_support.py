@@ -28,6 +28,7 @@ class FakeContext:
     config: Config
     task_id: int = 0
     offsets: dict[str, SourceOffset] = field(default_factory=dict)
+    commit_requests: int = 0
 
     def offset(self, partition: SourcePartition) -> SourceOffset | None:
         return self.offsets.get(json.dumps(dict(partition), sort_keys=True))
@@ -37,6 +38,9 @@ class FakeContext:
 
     def bootstrap(self) -> str:
         return "unused:9092"
+
+    def request_commit(self) -> None:
+        self.commit_requests += 1
 
 
 class Harness:
