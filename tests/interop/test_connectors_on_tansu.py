@@ -30,7 +30,7 @@ quiet interval, so a duplicate would show.
 No xfails: tansu's known gaps do not touch the connectors.  Nothing in them asks for an end offset
 (``read_offsets`` reads the offsets topic to the partition-EOF of its fetches, and a fetch returns whole
 batches), and none keeps anything in offset-commit metadata (the sink's truth is its database).  Run alone:
-``.venv/bin/python -m pytest tests/interop/test_connect_tansu.py``.
+``.venv/bin/python -m pytest tests/interop/test_connectors_on_tansu.py``.
 """
 
 from __future__ import annotations
