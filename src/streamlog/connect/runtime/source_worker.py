@@ -148,6 +148,7 @@ class SourceWorkerTask(TaskThread):
         self.tolerate_all = config.get_string("errors.tolerance") == "all"
         self._delivery_error: KafkaError | None = None
         self._error_lock = threading.Lock()
+        self._last_partition: tuple[dict[str, Any], str] | None = None
 
     # -- thread body ----------------------------------------------------------------------------------
 
@@ -200,8 +201,8 @@ class SourceWorkerTask(TaskThread):
                 else:
                     for record in task.poll(POLL_TIMEOUT_S):
                         self._send(producer, record)
-                        pending[partition_id(record.source_partition)] = (record.source_partition,
-                                                                          record.source_offset)
+                        pending[self._partition_id(record.source_partition)] = (record.source_partition,
+                                                                                record.source_offset)
                 producer.poll(0)
                 self._raise_delivery_error()
                 if time.monotonic() >= next_flush or self.context.commit_requested.is_set():
@@ -245,7 +246,8 @@ class SourceWorkerTask(TaskThread):
             outgoing = self._prepare(record)
             if outgoing is not None:
                 prepared.append(outgoing)
-            batch[partition_id(record.source_partition)] = (record.source_partition, record.source_offset)
+            batch[self._partition_id(record.source_partition)] = (record.source_partition,
+                                                                  record.source_offset)
         deadline = time.monotonic() + TXN_RETRY_LIMIT_S
         while True:
             try:
@@ -290,6 +292,16 @@ class SourceWorkerTask(TaskThread):
         outgoing = self._prepare(record)
         if outgoing is not None:
             self._produce(producer, outgoing)
+
+    def _partition_id(self, partition: SourcePartition) -> str:
+        """`partition_id`, remembered for the last partition seen: a task's records almost always name one
+        source partition (often as a new but equal dict each), and its canonical JSON costs per record."""
+        last = self._last_partition
+        if last is not None and last[0] == partition:
+            return last[1]
+        ident = partition_id(partition)
+        self._last_partition = (dict(partition), ident)
+        return ident
 
     def _prepare(self, record: SourceRecord) -> _Outgoing | None:
         """The record transformed and converted; None if dropped (or skipped under errors.tolerance=all)."""
