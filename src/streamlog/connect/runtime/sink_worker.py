@@ -12,9 +12,10 @@ target transaction.  After ``put`` the next offsets are committed to the group a
 lag monitoring only, the target's offsets are the truth.  On revocation the task hears ``close``.
 A paused task pauses its partitions and keeps polling, so it stays in the group.
 
-A record that fails conversion: under ``errors.tolerance=none`` (default) the task fails; under
-``all`` it goes to ``errors.deadletterqueue.topic.name`` if set (the original key, value and
-headers, plus Kafka Connect's ``__connect.errors.*`` context headers when
+Then the connector's transforms run on each converted record (``transforms``; a record a transform
+drops is not put).  A record that fails conversion or a transform: under ``errors.tolerance=none``
+(default) the task fails; under ``all`` it goes to ``errors.deadletterqueue.topic.name`` if set (the
+original key, value and headers, plus Kafka Connect's ``__connect.errors.*`` context headers when
 ``errors.deadletterqueue.context.headers.enable=true``), else it is skipped.  The dead letter queue
 topic is created if missing: one partition, the replication factor of
 ``errors.deadletterqueue.topic.replication.factor`` (here -1, the broker's default, by default:
@@ -28,8 +29,9 @@ Dead letter queue context headers (values UTF-8 text, as Kafka Connect writes th
 ``__connect.errors.offset``                    its offset (decimal text)
 ``__connect.errors.connector.name``            the connector
 ``__connect.errors.task.id``                   the task id (decimal text)
-``__connect.errors.stage``                     KEY_CONVERTER or VALUE_CONVERTER
-``__connect.errors.class.name``                the converter's class name (``key.converter``...)
+``__connect.errors.stage``                     KEY_CONVERTER, VALUE_CONVERTER or TRANSFORMATION
+``__connect.errors.class.name``                the converter's class name (``key.converter``...);
+                                               for a transform, the chain's types (comma-separated)
 ``__connect.errors.exception.class.name``      the Python exception's class
 ``__connect.errors.exception.message``         its message
 ``__connect.errors.exception.stacktrace``      its traceback
@@ -123,6 +125,8 @@ class SinkWorkerTask(TaskThread):
         self.key_converter = make_converter(self.config, is_key=True)
         self.value_converter = make_converter(self.config, is_key=False)
         self.transforms = make_transforms(self.config)
+        self.transform_types = ",".join(self.config.get_string(f"transforms.{alias}.type") or ""
+                                        for alias in self.config.get_list("transforms"))
         made: Any = self.plugin.task_factory(self.config)
         task: SinkTask = made
         self._task = task
@@ -186,7 +190,7 @@ class SinkWorkerTask(TaskThread):
                         raise ConnectError(
                             f"sink {self.connector}-{self.task_id}: transform failed on "
                             f"{record.topic}-{record.partition}@{record.offset}: {exc}") from exc
-                    self._dead_letter(message, ConversionFailed("TRANSFORMATION", type(exc).__name__, exc))
+                    self._dead_letter(message, ConversionFailed("TRANSFORMATION", self.transform_types, exc))
                     continue
                 if transformed is not None:
                     records.append(transformed)
