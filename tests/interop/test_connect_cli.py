@@ -209,6 +209,11 @@ def test_client_mistakes(bootstrap: str, topic_factory: TopicFactory, tmp_path: 
     assert one_error_line(connect("create", str(nameless), "--url", nowhere), 2) == (
         f"streamlog: error: connector config {nameless} has no name (set the name key)"
     )
+    toys = properties(tmp_path / "offline.properties", **toy_config("offline", "offline-topic"))
+    no_broker = f"127.0.0.1:{free_port()}"
+    assert one_error_line(connect("run", str(toys), "--no-rest", "--bootstrap", no_broker)).startswith(
+        f"streamlog: error: cannot reach the Kafka brokers at {no_broker}: "
+    )
 
     bad_flag = connect("restart", "toys", "--include-everything")
     assert (

@@ -203,6 +203,10 @@ def run_worker(args: argparse.Namespace) -> int:
                 worker.add_connector(config)
             except ConnectError as exc:
                 raise CliError(f"{path}: {exc}", 2) from None
+        try:  # as Kafka Connect's worker, which fails to start when it cannot describe the cluster
+            cluster_id(bootstrap, client_config)
+        except Exception as exc:
+            raise CliError(f"cannot reach the Kafka brokers at {bootstrap}: {kafka_reason(exc)}") from None
         try:
             worker.start()
         except ConnectError as exc:
@@ -228,6 +232,13 @@ def run_worker(args: argparse.Namespace) -> int:
         raise CliError(f"the worker did not stop cleanly: {stopping_error}")
     log.info("worker stopped")
     return 0
+
+
+def kafka_reason(exc: Exception) -> str:
+    """A client exception's reason in one line (a KafkaException's error text, not its repr)."""
+    error: Any = exc.args[0] if exc.args else None
+    text = error.str() if hasattr(error, "str") else str(exc)
+    return " ".join(str(text).split())
 
 
 def cluster_id(bootstrap: str, client_config: Mapping[str, str]) -> str | None:
