@@ -36,12 +36,13 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from streamlog.cli.base import CliError
+from streamlog.connect import defaults
 
 LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-DEFAULT_OFFSETS_TOPIC: Final = "connect-offsets"
-DEFAULT_FLUSH_MS: Final = 60000
-DEFAULT_GROUP: Final = "connect-cluster"
-DEFAULT_LISTEN: Final = "127.0.0.1:8083"  # rest.py's; not imported from there, which loads uvicorn
+DEFAULT_OFFSETS_TOPIC: Final = defaults.OFFSETS_TOPIC
+DEFAULT_FLUSH_MS: Final = defaults.OFFSET_FLUSH_INTERVAL_MS
+DEFAULT_GROUP: Final = defaults.GROUP_ID
+DEFAULT_LISTEN: Final = defaults.REST_LISTEN
 WATCH_INTERVAL_S: Final = 0.5
 WORKER_KEYS: Final = frozenset({"bootstrap.servers", "offset.storage.topic", "offset.flush.interval.ms",
                                 "group.id", "listeners", "rest.host.name", "rest.port"})

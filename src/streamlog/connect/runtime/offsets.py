@@ -39,11 +39,12 @@ from typing import Any, Final
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from streamlog.connect import defaults
 from streamlog.connect.api import ConnectError, SourceOffset, SourcePartition
 
 log = logging.getLogger("streamlog.connect")
 
-DEFAULT_OFFSETS_TOPIC: Final = "connect-offsets"
+DEFAULT_OFFSETS_TOPIC: Final = defaults.OFFSETS_TOPIC
 OFFSETS_TOPIC_PARTITIONS: Final = 25  # Kafka Connect's offset.storage.partitions default
 READ_TIMEOUT_S: Final = 30.0
 

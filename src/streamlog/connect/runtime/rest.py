@@ -48,6 +48,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import Route
 
+from streamlog.connect import defaults
 from streamlog.connect.runtime import rest_shapes as shapes
 from streamlog.connect.runtime.rest_routes import Routes, guarded, http_error
 from streamlog.http_thread import ThreadedHttpServer
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("streamlog.connect")
 
-DEFAULT_LISTEN: Final = "127.0.0.1:8083"
+DEFAULT_LISTEN: Final = defaults.REST_LISTEN
 
 
 class ConnectWorker(Protocol):

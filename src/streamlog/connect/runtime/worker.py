@@ -38,6 +38,7 @@ from typing import Any, Final
 from confluent_kafka import Consumer
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
+from streamlog.connect import defaults
 from streamlog.connect.api import ConnectError, ConnectorKind, ConnectorPlugin
 from streamlog.connect.plugins import connector_names, connector_plugin
 from streamlog.connect.runtime.config import Config, parse_connector_config
@@ -49,7 +50,7 @@ from streamlog.connect.runtime.validate import validate_response
 
 log = logging.getLogger("streamlog.connect")
 
-DEFAULT_GROUP_ID: Final = "connect-cluster"
+DEFAULT_GROUP_ID: Final = defaults.GROUP_ID
 
 
 class TargetState(StrEnum):
@@ -92,7 +93,8 @@ class Worker:
     """Runs connectors: see the module docstring."""
 
     def __init__(self, bootstrap: str, *, offsets_topic: str = DEFAULT_OFFSETS_TOPIC,
-                 offset_flush_interval_ms: int = 60000, group_id: str = DEFAULT_GROUP_ID,
+                 offset_flush_interval_ms: int = defaults.OFFSET_FLUSH_INTERVAL_MS,
+                 group_id: str = DEFAULT_GROUP_ID,
                  client_config: Mapping[str, str] | None = None) -> None:
         self.bootstrap = bootstrap
         self.offsets_topic = offsets_topic
