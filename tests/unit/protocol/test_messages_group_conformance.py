@@ -36,12 +36,12 @@ from streamlog.protocol.schema import (
 
 # (module, constant, Kafka message name, the serve range the brief fixes)
 APIS: list[tuple[Any, str, str, str]] = [
-    (groups, "FIND_COORDINATOR", "FindCoordinator", "0-4"),
+    (groups, "FIND_COORDINATOR", "FindCoordinator", "0-6"),
     (groups, "JOIN_GROUP", "JoinGroup", "0-9"),
     (groups, "HEARTBEAT", "Heartbeat", "0-4"),
     (groups, "LEAVE_GROUP", "LeaveGroup", "0-5"),
     (groups, "SYNC_GROUP", "SyncGroup", "0-5"),
-    (groups, "DESCRIBE_GROUPS", "DescribeGroups", "0-5"),
+    (groups, "DESCRIBE_GROUPS", "DescribeGroups", "0-6"),
     (groups, "LIST_GROUPS", "ListGroups", "0-5"),
     (groups, "DELETE_GROUPS", "DeleteGroups", "0-2"),
     (offsets, "OFFSET_COMMIT", "OffsetCommit", "2-9"),

@@ -62,7 +62,8 @@ async def handle_describe_cluster(broker: Broker, ctx: RequestContext, body: Msg
     out["controller_id"] = broker.node_id
     if body.get("include_cluster_authorized_operations"):
         out["cluster_authorized_operations"] = CLUSTER_OPERATIONS_BITS
-    out["brokers"] = [{"broker_id": broker.node_id, "host": host, "port": port, "rack": None}]
+    out["brokers"] = [{"broker_id": broker.node_id, "host": host, "port": port, "rack": None,
+                       "is_fenced": False}]  # v2+: one live broker is never fenced
     return out
 
 

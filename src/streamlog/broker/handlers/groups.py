@@ -156,8 +156,14 @@ async def handle_describe_groups(broker: Broker, ctx: RequestContext, body: Msg)
              "client_host": m.client_host, "member_metadata": m.metadata, "member_assignment": m.assignment}
             for m in d.members
         ]
-        out.append({"error_code": int(d.error), "group_id": d.group_id, "group_state": d.state,
-                    "protocol_type": d.protocol_type, "protocol_data": d.protocol_data, "members": members})
+        entry: Msg = {"error_code": int(d.error), "error_message": None, "group_id": d.group_id,
+                      "group_state": d.state, "protocol_type": d.protocol_type,
+                      "protocol_data": d.protocol_data, "members": members}
+        if ctx.api_version >= 6 and not d.found:
+            # KIP-1043: from v6 an unknown group is an error, not a Dead group (Kafka's message).
+            entry.update(error_code=int(E.GROUP_ID_NOT_FOUND), error_message=f"Group {d.group_id} not found.",
+                         group_state="", protocol_type="")
+        out.append(entry)
     return {"throttle_time_ms": 0, "groups": out}
 
 

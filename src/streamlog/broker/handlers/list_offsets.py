@@ -1,4 +1,9 @@
-"""ListOffsets: earliest (-2), latest (-1), max timestamp (-3) and first offset at/after a time.
+"""ListOffsets: earliest (-2), latest (-1), max timestamp (-3, v7+), earliest local (-4, v8+),
+latest tiered (-5, v9+) and the first offset at/after a time.
+
+With no tiered storage, the local log start is the log start, and no offset is tiered (-5 answers
+offset -1, as Kafka does for a topic without remote storage); v10's ``timeout_ms`` bounds waits for
+remote storage, which no lookup here makes, so it is ignored.
 
 Latest is the high watermark, or the last stable offset under read_committed (v2+).  A timestamp
 lookup returns the first record whose timestamp is at or after the target, among records below the
@@ -28,6 +33,7 @@ LATEST = -1
 EARLIEST = -2
 MAX_TIMESTAMP = -3
 EARLIEST_LOCAL = -4
+LATEST_TIERED = -5
 
 
 def list_partition(broker: Broker, name: str, req: Msg, isolation: int, version: int) -> Msg:
@@ -58,6 +64,8 @@ def _lookup(broker: Broker, part: Partition, req: Msg, out: Msg, isolation: int,
         out["offset"] = last_stable_offset(broker, part) if isolation == READ_COMMITTED else hw
     elif ts in (EARLIEST, EARLIEST_LOCAL):
         out["offset"] = part.log.log_start_offset
+    elif ts == LATEST_TIERED:
+        pass  # nothing is tiered: offset -1, timestamp -1, leader epoch -1 (Kafka's answer)
     elif ts == MAX_TIMESTAMP:
         found = part.log.max_timestamp()
         if found is not None and found[0] < hw:

@@ -110,6 +110,7 @@ async def handle_metadata(broker: Broker, ctx: RequestContext, body: Msg) -> Msg
         "controller_id": broker.node_id,
         "topics": topics_out,
         "cluster_authorized_operations": AUTHORIZED_OPS_UNSET,
+        "error_code": 0,
     }
 
 

@@ -39,7 +39,7 @@ class GroupCoordinator(OffsetsMachine):
         for gid in group_ids:
             group = self.groups.get(GroupId(gid))
             if group is None:
-                out.append(GroupDescription(gid, S.DEAD.wire_name, "", "", ()))
+                out.append(GroupDescription(gid, S.DEAD.wire_name, "", "", (), found=False))
                 continue
             stable = group.state == S.STABLE
             members = tuple(

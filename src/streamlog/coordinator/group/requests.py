@@ -133,6 +133,7 @@ class GroupDescription:
     protocol_data: str
     members: tuple[DescribedMember, ...]
     error: ErrorCode = ErrorCode.NONE
+    found: bool = True  # False: no such group (DescribeGroups v6+ answers GROUP_ID_NOT_FOUND)
 
 
 @dataclass(frozen=True, slots=True)

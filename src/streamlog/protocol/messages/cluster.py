@@ -1,7 +1,8 @@
 """Cluster introspection: DescribeCluster (60), DescribeLogDirs (35), DescribeClientQuotas (48),
 DescribeAcls (29).
 
-Versions served: DescribeCluster 0-1 (flexible from v0), DescribeLogDirs 1-4 (flexible 2+),
+Versions served (Kafka 4.1's ranges): DescribeCluster 0-2 (flexible from v0; v2 adds fenced
+brokers, KIP-1073: our one broker is never fenced), DescribeLogDirs 1-4 (flexible 2+),
 DescribeClientQuotas 0-1 (flexible 1+), DescribeAcls 1-3 (flexible 2+).  Streamlog has one node,
 one log directory, no quotas and no ACLs, so the answers are short; kafka-python still probes
 DescribeClientQuotas v0 and DescribeAcls to infer the broker release, and admin tools call them all.
@@ -10,6 +11,7 @@ DescribeCluster request::
 
     include_cluster_authorized_operations   bool
     endpoint_type                           int8 (v1+), default 1   1 brokers, 2 controllers
+    include_fenced_brokers                  bool (v2+)
 
 DescribeCluster response::
 
@@ -19,7 +21,8 @@ DescribeCluster response::
     endpoint_type           int8 (v1+), default 1
     cluster_id              string
     controller_id           int32, default -1
-    brokers                 [broker_id int32, host string, port int32, rack string? (default null)]
+    brokers                 [broker_id int32, host string, port int32, rack string? (default null),
+                             is_fenced bool (v2+)]
     cluster_authorized_operations   int32, default INT32_MIN
 
 DescribeLogDirs request::
@@ -88,10 +91,11 @@ from streamlog.protocol.schema import (
 _UNSET_OPERATIONS = -(2**31)  # Kafka's "authorized operations were not requested"
 
 DESCRIBE_CLUSTER = api(
-    60, "DescribeCluster", valid="0-1", flexible="0+",
+    60, "DescribeCluster", valid="0-2", flexible="0+",
     request=[
         f("include_cluster_authorized_operations", BOOL),
         f("endpoint_type", INT8, "1+", default=1),
+        f("include_fenced_brokers", BOOL, "2+"),
     ],
     response=[
         f("throttle_time_ms", INT32),
@@ -105,6 +109,7 @@ DESCRIBE_CLUSTER = api(
             f("host", STRING),
             f("port", INT32),
             f("rack", STRING, null="0+", default=None),
+            f("is_fenced", BOOL, "2+"),
         ]),
         f("cluster_authorized_operations", INT32, default=_UNSET_OPERATIONS),
     ],

@@ -11,7 +11,9 @@ the coordinator never looks inside them.
 
 Wire layout (request / response), one line per field, ``vN+`` = first version carrying it:
 
-FindCoordinator (10), flexible v3+
+FindCoordinator (10), flexible v3+; v5 (TRANSACTION_ABORTABLE may be answered, KIP-890) and v6
+(key_type 2 = share-group state, KIP-932: answered INVALID_REQUEST, as a Kafka without share groups
+does) change nothing on the wire
     req:  key string v0-3 | key_type int8 v1+ (0 group, 1 transaction) | coordinator_keys [string] v4+
     resp: throttle_time_ms int32 v1+ | error_code int16 v0-3 | error_message string? v1-3
           | node_id, host, port v0-3 | coordinators[] v4+ {key, node_id, host, port, error_code,
@@ -32,10 +34,11 @@ SyncGroup (14), flexible v4+
     req:  group_id | generation_id | member_id | group_instance_id? v3+ | protocol_type? v5+
           | protocol_name? v5+ | assignments[] {member_id, assignment bytes}
     resp: throttle_time_ms v1+ | error_code | protocol_type? v5+ | protocol_name? v5+ | assignment bytes
-DescribeGroups (15), flexible v5+
+DescribeGroups (15), flexible v5+; v6 answers an unknown group GROUP_ID_NOT_FOUND (KIP-1043; v0-5
+answer it as a Dead group with no error)
     req:  groups [string] | include_authorized_operations bool v3+
-    resp: throttle_time_ms v1+ | groups[] {error_code, group_id, group_state, protocol_type,
-          protocol_data, members[] {member_id, group_instance_id? v4+, client_id, client_host,
+    resp: throttle_time_ms v1+ | groups[] {error_code, error_message? v6+, group_id, group_state,
+          protocol_type, protocol_data, members[] {member_id, group_instance_id? v4+, client_id, client_host,
           member_metadata bytes, member_assignment bytes}, authorized_operations int32 v3+ (=INT32_MIN)}
 ListGroups (16), flexible v3+
     req:  states_filter [string] v4+ | types_filter [string] v5+
@@ -51,7 +54,7 @@ DeleteGroups (42), flexible v2+
 from streamlog.protocol.schema import ARRAY, BOOL, BYTES, INT8, INT16, INT32, STRING, api, arr, f
 
 FIND_COORDINATOR = api(
-    10, "FindCoordinator", valid="0-4", flexible="3+",
+    10, "FindCoordinator", valid="0-6", flexible="3+",
     request=[
         f("key", STRING, "0-3"),
         f("key_type", INT8, "1+"),
@@ -170,7 +173,7 @@ SYNC_GROUP = api(
 _NO_AUTHORIZED_OPERATIONS = -(2**31)
 
 DESCRIBE_GROUPS = api(
-    15, "DescribeGroups", valid="0-5", flexible="5+",
+    15, "DescribeGroups", valid="0-6", flexible="5+",
     request=[
         f("groups", ARRAY(STRING)),
         f("include_authorized_operations", BOOL, "3+"),
@@ -179,6 +182,7 @@ DESCRIBE_GROUPS = api(
         f("throttle_time_ms", INT32, "1+"),
         arr("groups", "0+", [
             f("error_code", INT16),
+            f("error_message", STRING, "6+", null="6+", default=None),
             f("group_id", STRING),
             f("group_state", STRING),
             f("protocol_type", STRING),

@@ -1,8 +1,16 @@
 """ListOffsets (key 2): find the offset for a timestamp, or the earliest/latest offset.
 
-We serve v1-7 (Kafka 4 dropped v0; v6 is the first flexible version; v7 adds max-timestamp lookup).
-Special timestamps: -1 latest (log end, or last stable offset for read_committed), -2 earliest,
--3 the offset of the record with the largest timestamp (v7+).
+We serve v1-10, Kafka 4.1's range (Kafka 4 dropped v0; v6 is the first flexible version).  The
+versions after 6 add no response fields; each lets a client ask for a new special timestamp, or
+wait differently:
+
+- -1 latest (the high watermark, or the last stable offset for read_committed), -2 earliest;
+- v7: -3, the offset of the record with the largest timestamp (KIP-734);
+- v8: -4, the local log start offset (KIP-405); with no tiered storage it is the log start offset;
+- v9: -5, the last offset in tiered storage (KIP-1005); with no tiered storage Kafka answers
+  offset -1 and leader epoch -1, and so do we;
+- v10: ``timeout_ms``, how long to wait for a lookup that reads remote storage (KIP-1075); no
+  lookup of ours reads remote storage, so every answer is immediate and it is read and ignored.
 
 Request::
 
@@ -15,6 +23,7 @@ Request::
         current_leader_epoch  int32 (v4+), default -1
         timestamp             int64             the target timestamp or one of the codes above
         max_num_offsets       int32 (v0 only), default 1
+    timeout_ms            int32 (v10+)          remote-storage lookups only
 
 Response::
 
@@ -33,7 +42,7 @@ Response::
 from streamlog.protocol.schema import ARRAY, INT8, INT16, INT32, INT64, STRING, api, arr, f
 
 LIST_OFFSETS = api(
-    2, "ListOffsets", valid="1-7", flexible="6+",
+    2, "ListOffsets", valid="1-10", flexible="6+",
     request=[
         f("replica_id", INT32),
         f("isolation_level", INT8, "2+"),
@@ -46,6 +55,7 @@ LIST_OFFSETS = api(
                 f("max_num_offsets", INT32, "0", default=1),
             ]),
         ]),
+        f("timeout_ms", INT32, "10+"),
     ],
     response=[
         f("throttle_time_ms", INT32, "2+"),

@@ -1,7 +1,9 @@
 """Metadata (key 3): brokers, the controller, and topics with their partitions and leaders.
 
-We serve v0-12 (v9 is the first flexible version; v10 adds topic ids; v12 lets a topic be looked up
-by id only, so its name becomes nullable).  Streamlog is one node: every partition's leader, replica
+We serve v0-13, Kafka 4.1's range (v9 is the first flexible version; v10 adds topic ids; v12 lets
+a topic be looked up by id only, so its name becomes nullable; v13 adds a top-level error code,
+KIP-1102, which a broker sets only to ask a client to rebootstrap: Kafka 4.1 always answers 0 and
+so do we).  Streamlog is one node: every partition's leader, replica
 and in-sync replica is that node.
 
 Request::
@@ -34,6 +36,7 @@ Response::
         offline_replicas    [int32] (v5+)
       topic_authorized_operations   int32 (v8+), default INT32_MIN (= not requested)
     cluster_authorized_operations   int32 (v8-10), default INT32_MIN
+    error_code              int16 (v13+)
 """
 
 from streamlog.protocol.schema import ARRAY, BOOL, INT16, INT32, STRING, UUID, api, arr, f
@@ -41,7 +44,7 @@ from streamlog.protocol.schema import ARRAY, BOOL, INT16, INT32, STRING, UUID, a
 _UNSET_OPERATIONS = -(2**31)  # Kafka's "authorized operations were not requested"
 
 METADATA = api(
-    3, "Metadata", valid="0-12", flexible="9+",
+    3, "Metadata", valid="0-13", flexible="9+",
     request=[
         arr("topics", "0+", [
             f("topic_id", UUID, "10+"),
@@ -78,5 +81,6 @@ METADATA = api(
             f("topic_authorized_operations", INT32, "8+", default=_UNSET_OPERATIONS),
         ]),
         f("cluster_authorized_operations", INT32, "8-10", default=_UNSET_OPERATIONS),
+        f("error_code", INT16, "13+"),
     ],
 )
