@@ -10,6 +10,12 @@ out-queue in arrival order: the response bytes when the handler answered at once
 always go out in request order; responses that become ready together are written with one
 ``transport.write``. A request without a response (Produce acks=0) takes no place.
 
+Large responses (Fetch) arrive as pieces (``protocol/gather.py``: the encoded parts and the record
+sets read from the log, which are not copied into one frame).  The piece being written and the
+ones after it wait in ``_sending``; they go to the transport in slices of at most ``_SLICE`` bytes
+while it accepts writes, so the transport's own buffer (which copies what the socket does not take
+at once) never holds more than about ``WRITE_HIGH_WATER`` of a response.
+
 Backpressure: at most ``MAX_IN_FLIGHT`` requests are queued per connection; when the queue is full
 reading stops (frames already received wait in the decoder) until responses leave. Responses leave
 only while the transport accepts writes (``pause_writing``/``resume_writing``), so a client that
@@ -37,9 +43,10 @@ from streamlog.broker.handlers import HANDLERS
 from streamlog.broker.handlers.base import CloseConnection, Deferred, RequestContext
 from streamlog.protocol.errors import ErrorCode
 from streamlog.protocol.framing import NEED_DATA, FrameDecoder, FrameError
+from streamlog.protocol.gather import Frame
 from streamlog.protocol.headers import API_VERSIONS_KEY
-from streamlog.protocol.primitives import DecodeError
-from streamlog.protocol.registry import UnsupportedVersion, decode_request, encode_response
+from streamlog.protocol.primitives import Buffer, DecodeError
+from streamlog.protocol.registry import UnsupportedVersion, decode_request, encode_response_frame
 
 if TYPE_CHECKING:
     from streamlog.broker.core import Broker
@@ -49,6 +56,7 @@ log = logging.getLogger(__name__)
 MAX_IN_FLIGHT: Final = 64
 WRITE_HIGH_WATER: Final = 1 << 20  # transport buffer above which responses stay queued
 _COALESCE_BYTES: Final = 64 * 1024  # ready responses up to this size are joined into one write
+_SLICE: Final = 256 * 1024  # a response piece larger than this goes to the transport in slices
 
 _PENDING, _READY, _CLOSE = 0, 1, 2
 
@@ -61,7 +69,7 @@ class _Slot:
     def __init__(self, conn: Connection, ctx: RequestContext) -> None:
         self.conn = conn
         self.ctx = ctx
-        self.payload: bytes | None = None
+        self.payload: Frame | None = None
         self.state = _PENDING
 
     def deferred_done(self, deferred: Deferred) -> None:
@@ -72,7 +80,7 @@ class _Slot:
         if deferred.result is not None:
             ctx = self.ctx
             try:
-                self.payload = encode_response(ctx.api_key, ctx.api_version, ctx.correlation_id,
+                self.payload = encode_response_frame(ctx.api_key, ctx.api_version, ctx.correlation_id,
                                                deferred.result)
             except Exception:
                 log.exception("could not encode the response to API key %d v%d (client %s); "
@@ -83,7 +91,7 @@ class _Slot:
         self.state = _READY
         self.conn.schedule_write()
 
-    def task_done(self, task: asyncio.Task[bytes | None]) -> None:
+    def task_done(self, task: asyncio.Task[Frame | None]) -> None:
         if task.cancelled() or task.exception() is not None:
             self.state = _CLOSE  # _handle logged anything but CloseConnection
         else:
@@ -94,7 +102,7 @@ class _Slot:
 
 _CLOSE_MARK: Final = object()  # queued where a handler asked to close the connection
 
-Outgoing = bytes | _Slot | object
+Outgoing = bytes | list[memoryview] | _Slot | object
 
 
 class ConnectionRegistry(Protocol):
@@ -117,12 +125,13 @@ class Connection(asyncio.Protocol):
         self._registry = registry
         self._loop = asyncio.get_running_loop()
         self._out: deque[Outgoing] = deque()
+        self._sending: deque[memoryview] = deque()  # the rest of a response being written in pieces
         self._read_paused = False  # by us: the in-flight queue is full
         self._write_paused = False  # by the transport: its buffer is above the high-water mark
         self._closing = False  # take no more requests; close once the queued ones are answered
         self._closed = False
         self._write_scheduled = False
-        self.tasks: set[asyncio.Task[bytes | None]] = set()  # handlers running as tasks
+        self.tasks: set[asyncio.Task[Frame | None]] = set()  # handlers running as tasks
 
     # --- asyncio.Protocol ------------------------------------------------------------------------
 
@@ -153,12 +162,13 @@ class Connection(asyncio.Protocol):
         self._closing = True
         # With nothing left to answer the transport closes itself (False); otherwise it stays open
         # to send what is still being answered, and _write_out closes it.
-        return bool(self._out)
+        return bool(self._out or self._sending)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self._closing = True
         self._out.clear()
+        self._sending.clear()
         if self._registry is not None:
             self._registry.discard(self)
 
@@ -203,7 +213,7 @@ class Connection(asyncio.Protocol):
 
                 log.info("ApiVersions v%d from %s is unsupported; answering with v0",
                          hdr.api_version, self.peer)
-                self._out.append(encode_response(API_VERSIONS_KEY, 0, hdr.correlation_id,
+                self._out.append(encode_response_frame(API_VERSIONS_KEY, 0, hdr.correlation_id,
                                                  api_versions_body(ErrorCode.UNSUPPORTED_VERSION)))
                 return
             log.warning("closing connection from %s: unsupported API key %d version %d", self.peer,
@@ -247,7 +257,8 @@ class Connection(asyncio.Protocol):
             if not isinstance(result, dict):  # a coroutine: the handler waits (as a task)
                 self._start_task(result, ctx)
                 return
-            self._out.append(encode_response(ctx.api_key, ctx.api_version, ctx.correlation_id, result))
+            self._out.append(encode_response_frame(ctx.api_key, ctx.api_version, ctx.correlation_id,
+                                                   result))
         except CloseConnection:
             self._out.append(_CLOSE_MARK)
             self._closing = True
@@ -257,7 +268,7 @@ class Connection(asyncio.Protocol):
             self._out.append(_CLOSE_MARK)
             self._closing = True
 
-    async def _handle(self, pending: Awaitable[Any], ctx: RequestContext) -> bytes | None:
+    async def _handle(self, pending: Awaitable[Any], ctx: RequestContext) -> Frame | None:
         try:
             response = await pending
         except CloseConnection:
@@ -269,7 +280,7 @@ class Connection(asyncio.Protocol):
         if response is None:
             return None
         try:
-            return encode_response(ctx.api_key, ctx.api_version, ctx.correlation_id, response)
+            return encode_response_frame(ctx.api_key, ctx.api_version, ctx.correlation_id, response)
         except Exception:
             log.exception("could not encode the response to API key %d v%d (client %s); "
                           "closing the connection", ctx.api_key, ctx.api_version, self.peer)
@@ -300,12 +311,35 @@ class Connection(asyncio.Protocol):
         if self._closed or transport is None:
             return
         out = self._out
-        chunks: list[bytes] = []
+        sending = self._sending
+        chunks: list[Buffer] = []
         pending = 0
-        while out and not self._write_paused:
+        while not self._write_paused:
+            if sending:  # pieces of a large response: small ones join the chunks, large ones go in slices
+                piece = sending[0]
+                size = piece.nbytes
+                if size <= _SLICE:
+                    sending.popleft()
+                    chunks.append(piece)
+                    pending += size
+                else:
+                    if chunks:
+                        transport.write(b"".join(chunks) if len(chunks) > 1 else chunks[0])
+                        chunks.clear()
+                        pending = 0
+                    transport.write(piece[:_SLICE])
+                    sending[0] = piece[_SLICE:]
+                    continue
+                if pending >= _COALESCE_BYTES:
+                    transport.write(b"".join(chunks) if len(chunks) > 1 else chunks[0])
+                    chunks.clear()
+                    pending = 0
+                continue
+            if not out:
+                break
             head = out[0]
-            if type(head) is bytes:
-                payload: bytes | None = head
+            if type(head) is bytes or type(head) is list:
+                payload: Frame | None = head
             elif isinstance(head, _Slot):
                 if head.state == _PENDING:
                     break
@@ -319,6 +353,10 @@ class Connection(asyncio.Protocol):
             out.popleft()
             if payload is None:
                 continue
+            if type(payload) is list:
+                sending.extend(payload)
+                continue
+            assert type(payload) is bytes
             chunks.append(payload)
             pending += len(payload)
             if pending >= _COALESCE_BYTES:
@@ -327,10 +365,10 @@ class Connection(asyncio.Protocol):
                 pending = 0
         if chunks:
             transport.write(b"".join(chunks) if len(chunks) > 1 else chunks[0])
-        if self._closing and not out:
+        if self._closing and not out and not sending:
             self._close_now([])
 
-    def _close_now(self, chunks: list[bytes]) -> None:
+    def _close_now(self, chunks: list[Buffer]) -> None:
         transport = self.transport
         if transport is None or self._closed:
             return

@@ -14,7 +14,9 @@ flexible versions, a tagged-field section holding every tagged field whose value
 default (tags ascending).  Unknown tags are skipped on decode, as the protocol requires.
 
 ``records`` fields decode to a ``memoryview`` into the request buffer (no copy); the broker writes
-offsets into it in place.  All decode failures surface as :class:`DecodeError`.
+offsets into it in place.  Encoding a large ``records`` value into a ``gather.GatherBuffer`` writes its
+length and keeps the value by reference (no copy) for the frame's writer.  All decode failures
+surface as :class:`DecodeError`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from functools import cache
 from typing import Any
 
 from streamlog.protocol import primitives as p
+from streamlog.protocol.gather import SPLICE_MIN, GatherBuffer
 from streamlog.protocol.primitives import Buffer, DecodeError
 from streamlog.protocol.schema import (
     BOOL,
@@ -239,10 +242,18 @@ def build_generic_decoder(fields: tuple[Field, ...], version: int, flexible: boo
 
 
 def _write_records(out: bytearray, v: Buffer | None) -> None:
+    if v is not None and type(out) is GatherBuffer and len(v) >= SPLICE_MIN:
+        p.write_int32(out, len(v))
+        out.splice(v)  # written after the bytes before it, not copied (gather.py)
+        return
     p.write_bytes(out, v)
 
 
 def _write_compact_records(out: bytearray, v: Buffer | None) -> None:
+    if v is not None and type(out) is GatherBuffer and len(v) >= SPLICE_MIN:
+        p.write_uvarint(out, len(v) + 1)
+        out.splice(v)
+        return
     p.write_compact_bytes(out, v)
 
 

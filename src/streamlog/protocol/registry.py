@@ -4,7 +4,8 @@ Theory of operation: the message modules in ``messages/`` each declare one or mo
 constants; this module gathers them into ``SPECS``.  The broker decides which of them to advertise
 (those with a handler).  ``decode_request`` turns a frame into a header and a body dict;
 ``encode_response`` turns a body dict into a complete, size-prefixed response frame with the right
-header version (ApiVersions always uses header v0).
+header version (ApiVersions always uses header v0); ``encode_response_frame`` does the same without
+copying large record sets (``gather``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Final
 
 from streamlog.protocol.codec import Decoder, Encoder, Msg, build_decoder, build_encoder
+from streamlog.protocol.gather import Frame, GatherBuffer
 from streamlog.protocol.headers import (
     RequestHeader,
     decode_request_header,
@@ -126,6 +128,17 @@ def encode_response(api_key: int, api_version: int, correlation_id: int, body: M
     encoder(out, body)
     out[0:4] = (len(out) - 4).to_bytes(4, "big", signed=True)
     return bytes(out)
+
+
+def encode_response_frame(api_key: int, api_version: int, correlation_id: int, body: Msg) -> Frame:
+    """The frame ``encode_response`` gives, with large record sets kept by reference: ``bytes``, or
+    the pieces to write in order (``gather``).  What the broker writes to its sockets."""
+    encoder, header_flexible = _response_encoder(api_key, api_version)
+    out = GatherBuffer(b"\0\0\0\0")
+    encode_response_header(out, correlation_id, header_flexible)
+    encoder(out, body)
+    out[0:4] = (out.total_size() - 4).to_bytes(4, "big", signed=True)
+    return out.frame()
 
 
 def encode_request(api_key: int, api_version: int, correlation_id: int, client_id: str | None,

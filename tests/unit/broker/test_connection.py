@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
 from typing import Any
 
 import pytest
 
 from streamlog.broker.config import BrokerConfig
-from streamlog.broker.connection import MAX_IN_FLIGHT, Connection
+from streamlog.broker.connection import _SLICE, MAX_IN_FLIGHT, Connection
 from streamlog.broker.handlers import HANDLERS
 from streamlog.broker.handlers.base import CloseConnection, Deferred, RequestContext
-from streamlog.protocol.registry import encode_request
+from streamlog.protocol.registry import encode_request, encode_response
 
 EMPTY_PRODUCE_RESPONSE = {"responses": [], "throttle_time_ms": 0}
 
@@ -222,5 +223,42 @@ def test_end_of_input_closes_once_everything_is_answered(monkeypatch: pytest.Mon
         assert transport.correlation_ids() == [1] and transport.closed
         conn.connection_lost(None)
         assert conn.eof_received() is False
+
+    asyncio.run(main())
+
+
+def test_a_large_response_goes_out_in_slices_while_the_transport_accepts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Fetch response's record sets are not copied into one frame: they leave in slices of at
+    most _SLICE bytes, only while the transport is not full, and the next response follows them."""
+    records = os.urandom(3 * _SLICE + 123)
+    body = {"throttle_time_ms": 0, "error_code": 0, "session_id": 0, "responses": [
+        {"topic": "t", "partitions": [
+            {"partition_index": 0, "error_code": 0, "high_watermark": 1, "last_stable_offset": 1,
+             "log_start_offset": 0, "aborted_transactions": None, "preferred_read_replica": -1,
+             "records": records}]}]}
+
+    async def main() -> None:
+        monkeypatch.setitem(HANDLERS, 1, lambda *_a: body)
+        monkeypatch.setitem(HANDLERS, 0, lambda *_a: EMPTY_PRODUCE_RESPONSE)
+        conn, transport = open_connection()
+        sizes: list[int] = []
+        real_write = transport.write
+
+        def write(data: Any) -> None:
+            sizes.append(len(data))
+            real_write(data)
+            if len(sizes) == 2:
+                conn.pause_writing()  # the transport's buffer is full now
+
+        transport.write = write  # type: ignore[method-assign]
+        conn.data_received(encode_request(1, 12, 1, "test", {}) + produce_frame(2))
+        assert len(sizes) == 2, "nothing more while the transport is full"
+        conn.resume_writing()
+        await turn()
+        expected = encode_response(1, 12, 1, body)
+        assert bytes(transport.written[: len(expected)]) == expected
+        assert transport.correlation_ids() == [1, 2]
+        assert max(sizes) <= _SLICE
 
     asyncio.run(main())
