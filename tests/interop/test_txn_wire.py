@@ -107,9 +107,10 @@ def test_transaction_rules_and_admin_views(bootstrap: str, topic_factory: TopicF
         # a second instance fences the first: its transaction is aborted, its epoch is stale
         fenced = init_pid(wire, txn_id)
         assert fenced["producer_id"] == pid and fenced["producer_epoch"] == epoch + 2
-        ended = wire.call(26, 1, {"transactional_id": txn_id, "producer_id": pid, "producer_epoch": epoch,
-                                  "committed": True})
-        assert ended["error_code"] == E.PRODUCER_FENCED
+        stale = {"transactional_id": txn_id, "producer_id": pid, "producer_epoch": epoch, "committed": True}
+        assert wire.call(26, 2, stale)["error_code"] == E.PRODUCER_FENCED
+        # EndTxn v0-1 predate PRODUCER_FENCED: Kafka answers INVALID_PRODUCER_EPOCH, which they know
+        assert wire.call(26, 1, stale)["error_code"] == E.INVALID_PRODUCER_EPOCH
         zombie = produce(wire, topic, batch(pid, epoch, 2, txn=True), txn_id)
         assert zombie["error_code"] == E.INVALID_PRODUCER_EPOCH
         desc = wire.call(65, 0, {"transactional_ids": [txn_id]})["transaction_states"]

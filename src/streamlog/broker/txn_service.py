@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -75,6 +76,23 @@ class ProduceVerdict:
     error: ErrorCode = ErrorCode.NONE
     message: str | None = None
     duplicate: tuple[int, int] | None = None  # (first, last) offset of the original batch
+    txn_log_end: int = -1  # > 0: an implicit AddPartitions record; the answer waits until it is durable
+
+
+def _produce_error(code: ErrorCode, version: int) -> tuple[ErrorCode, str]:
+    """The produce answer for a failed transaction check, as Kafka's broker maps its verification's
+    result (``AddPartitionsToTxnManager``, ``ReplicaManager``), and why."""
+    if code == ErrorCode.PRODUCER_FENCED:
+        return ErrorCode.INVALID_PRODUCER_EPOCH, "fenced by a newer epoch of its transactional id"
+    if code == ErrorCode.TRANSACTION_ABORTABLE:
+        why = "the partition was not added to the open transaction"
+        return (ErrorCode.TRANSACTION_ABORTABLE if version >= 11 else ErrorCode.INVALID_TXN_STATE), why
+    if code == ErrorCode.CONCURRENT_TRANSACTIONS:  # retriable: the previous transaction is completing
+        return ErrorCode.NOT_ENOUGH_REPLICAS, ("unable to verify the partition has been added to the "
+                                               "transaction: CONCURRENT_TRANSACTIONS")
+    if code == ErrorCode.INVALID_PRODUCER_ID_MAPPING:
+        return code, "no transactional id has this producer id"
+    return code, code.name
 
 
 class TxnService:
@@ -258,6 +276,11 @@ class TxnService:
             await self._run(result.effects)
             return result.error
 
+    def verify_partitions(self, transactional_id: str, producer_id: int, epoch: int,
+                          partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], ErrorCode]:
+        """AddPartitionsToTxn v4+ ``verify_only``: whether the open transaction holds each partition."""
+        return self.coordinator.verify_partitions(transactional_id, producer_id, epoch, partitions)
+
     async def add_offsets(self, transactional_id: str, producer_id: int, epoch: int,
                           group_id: str) -> ErrorCode:
         async with self._lock(transactional_id):
@@ -265,14 +288,19 @@ class TxnService:
             await self._run(result.effects)
             return result.error
 
-    async def end_txn(self, transactional_id: str, producer_id: int, epoch: int, commit: bool) -> ErrorCode:
+    async def end_txn(self, transactional_id: str, producer_id: int, epoch: int, commit: bool,
+                      tv2: bool = False) -> tuple[ErrorCode, int, int]:
+        """EndTxn: the error, and the producer id and epoch the client goes on with (EndTxn v5)."""
         lock = self._lock(transactional_id)
         async with lock:
-            result = self.coordinator.end_txn(transactional_id, producer_id, epoch, commit, self._now())
+            await self._ensure_pids()  # a TV2 bump that exhausts the epoch takes a new producer id
+            result = self.coordinator.end_txn(transactional_id, producer_id, epoch, commit, self._now(),
+                                              tv2=tv2)
+            answer = (result.error, result.producer_id, result.epoch)
             split = next((i for i, e in enumerate(result.effects) if isinstance(e, WriteMarkers)), None)
             if split is None:
                 await self._run(result.effects)
-                return result.error
+                return answer
             await self._run(result.effects[:split])  # the Prepare record is durable: answer now
             # Markers and completion after the answer.  The task is queued on the lock before it is
             # released (asyncio.Lock hands over in arrival order), so no other request for this id
@@ -283,7 +311,7 @@ class TxnService:
             self._completing.add(task)
             task.add_done_callback(self._completing.discard)
             await asyncio.sleep(0)  # let the task start and queue on the lock
-            return result.error
+            return answer
 
     async def _complete_prepared(self, transactional_id: str, effects: Sequence[Effect]) -> None:
         async with self._lock(transactional_id):
@@ -296,10 +324,17 @@ class TxnService:
                 log.exception("transaction %s: completing after EndTxn failed", transactional_id)
 
     async def txn_offset_commit(self, transactional_id: str, producer_id: int, epoch: int,
-                                request: CommitRequest) -> ErrorCode | CommitResult:
+                                request: CommitRequest, *, tv2: bool = False) -> ErrorCode | CommitResult:
         """Stage TxnOffsetCommit offsets; returns an ErrorCode for every partition, or the group
-        coordinator's per-partition results."""
+        coordinator's per-partition results.  ``tv2`` (TxnOffsetCommit v5): the group joins the
+        transaction implicitly, as a TV2 client sends no AddOffsetsToTxn."""
         async with self._lock(transactional_id):
+            if tv2:
+                added = self.coordinator.add_offsets(transactional_id, producer_id, epoch, request.group_id,
+                                                     self._now(), tv2=True)
+                if added.error != ErrorCode.NONE:
+                    return added.error
+                await self._run(added.effects)
             code = self.coordinator.check_offset_commit(transactional_id, producer_id, epoch,
                                                         request.group_id)
             if code != ErrorCode.NONE:
@@ -310,17 +345,25 @@ class TxnService:
     def describe(self, transactional_id: str) -> TxnMetadata | None:
         return self.coordinator.get(transactional_id)
 
-    def list_transactions(self, states: Sequence[str], producer_ids: Sequence[int],
-             min_duration_ms: int) -> tuple[list[TxnMetadata], list[str]]:
-        return self.coordinator.list_transactions(states, producer_ids, min_duration_ms, self._now())
+    def list_transactions(self, states: Sequence[str], producer_ids: Sequence[int], min_duration_ms: int,
+                          pattern: re.Pattern[str] | None = None) -> tuple[list[TxnMetadata], list[str]]:
+        return self.coordinator.list_transactions(states, producer_ids, min_duration_ms, self._now(), pattern)
 
     def producers(self, part: Partition) -> list[ProducerEntry]:
         return sorted(self.states.get(part).active(), key=lambda e: e.producer_id)
 
     # --- produce and fetch paths ----------------------------------------------------------------
 
-    def check_produce(self, part: Partition, records_view: memoryview) -> ProduceVerdict | None:
-        """Before appending: None if no batch carries a producer id, else the verdict."""
+    def check_produce(self, part: Partition, records_view: memoryview,
+                      version: int = 11) -> ProduceVerdict | None:
+        """Before appending: None if no batch carries a producer id, else the verdict.
+
+        Transactional batches are verified against the coordinator as Kafka's broker verifies them
+        (KIP-890 part 1): the open transaction must hold the partition, else TRANSACTION_ABORTABLE
+        (Produce v11+) or INVALID_TXN_STATE (older clients).  From Produce v12 (transaction version
+        2) the first batch adds the partition instead: the AddPartitions record is appended to
+        ``__transaction_state`` here, synchronously, and the answer waits until it is durable
+        (``txn_log_end``)."""
         headers = [h for _pos, h in iter_batches(records_view)]
         if all(h.producer_id < 0 for h in headers):
             return None
@@ -334,13 +377,26 @@ class TxnService:
                      part.topic, part.index, headers[0].producer_id, check.duplicate.first_seq,
                      check.duplicate.first_offset)
             return ProduceVerdict(duplicate=(check.duplicate.first_offset, check.duplicate.last_offset))
+        txn_log_end = -1
         for h in headers:
-            if h.is_transactional and h.producer_id >= 0:
-                code = self.coordinator.verify_produce(h.producer_id, h.producer_epoch, part.tp)
-                if code != ErrorCode.NONE:
-                    return ProduceVerdict(code, f"producer {h.producer_id} epoch {h.producer_epoch} has no "
-                                                f"open transaction holding {part.topic}-{part.index}")
-        return ProduceVerdict()
+            if not (h.is_transactional and h.producer_id >= 0):
+                continue
+            code = self.coordinator.verify_produce(h.producer_id, h.producer_epoch, part.tp)
+            if code == ErrorCode.TRANSACTION_ABORTABLE and version >= 12:
+                added = self.coordinator.add_implicit(h.producer_id, h.producer_epoch, part.tp, self._now())
+                code = added.error
+                for effect in added.effects:
+                    if isinstance(effect, Persist):
+                        txn_log_end = self.log.append(records.txn_key(effect.meta.transactional_id),
+                                                      records.txn_value(effect.meta), self._now())
+            if code != ErrorCode.NONE:
+                code, why = _produce_error(code, version)
+                log.info("refused transactional produce to %s-%d from producer %d epoch %d: %s",
+                         part.topic, part.index, h.producer_id, h.producer_epoch, why)
+                return ProduceVerdict(code, f"producer {h.producer_id} epoch {h.producer_epoch}: {why}")
+        if txn_log_end > 0:
+            self._flush.appended(self.log.partition)
+        return ProduceVerdict(txn_log_end=txn_log_end)
 
     def record_produce(self, part: Partition, records_view: memoryview) -> None:
         """After appending (offsets now assigned in place): update the producer state."""

@@ -82,7 +82,7 @@ def test_a_commit_in_flight_at_shutdown_completes_markers_and_offsets(tmp_path: 
             await write_markers(effect)
 
         txn._write_markers = held  # type: ignore[method-assign]
-        assert await txn.end_txn("tx", pid, epoch, True) == ErrorCode.NONE
+        assert (await txn.end_txn("tx", pid, epoch, True))[0] == ErrorCode.NONE
         meta = txn.describe("tx")
         assert meta is not None and meta.state == TxnState.PREPARE_COMMIT, "answered once prepared"
         closing = asyncio.ensure_future(broker.close())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -85,7 +86,8 @@ def test_commit_flow_writes_markers_and_completes() -> None:
     assert h.c.check_offset_commit("t", r.producer_id, 0, "g") == E.NONE
     assert h.c.check_offset_commit("t", r.producer_id, 0, "other") == E.INVALID_TXN_STATE
     assert h.c.verify_produce(r.producer_id, 0, ("a", 0)) == E.NONE
-    assert h.c.verify_produce(r.producer_id, 0, ("a", 1)) == E.INVALID_TXN_STATE
+    # as Kafka's coordinator answers the broker's verification (the broker maps it per version)
+    assert h.c.verify_produce(r.producer_id, 0, ("a", 1)) == E.TRANSACTION_ABORTABLE
     assert h.state("t") == S.ONGOING
     assert h.run(h.c.end_txn("t", r.producer_id, 0, True, h.now)).error == E.NONE
     assert h.state("t") == S.COMPLETE_COMMIT
@@ -93,7 +95,7 @@ def test_commit_flow_writes_markers_and_completes() -> None:
     assert m.commit and m.partitions == {("a", 0), ("b", 1)} and m.groups == {"g"}
     assert h.c.end_txn("t", r.producer_id, 0, True, h.now).error == E.NONE  # a retry
     assert h.c.end_txn("t", r.producer_id, 0, False, h.now).error == E.INVALID_TXN_STATE
-    assert h.c.verify_produce(r.producer_id, 0, ("a", 0)) == E.INVALID_TXN_STATE
+    assert h.c.verify_produce(r.producer_id, 0, ("a", 0)) == E.TRANSACTION_ABORTABLE
 
 
 def test_request_errors() -> None:
@@ -119,7 +121,7 @@ def test_new_instance_fences_and_aborts_the_open_transaction() -> None:
     assert not m.commit and m.epoch == 1  # aborted with the fencing epoch
     assert h.state("t") == S.EMPTY
     assert h.c.end_txn("t", old.producer_id, 0, True, h.now).error == E.PRODUCER_FENCED
-    assert h.c.verify_produce(old.producer_id, 0, ("a", 0)) == E.INVALID_PRODUCER_EPOCH
+    assert h.c.verify_produce(old.producer_id, 0, ("a", 0)) == E.PRODUCER_FENCED
 
 
 def test_kip360_epoch_bump_with_producer_id() -> None:
@@ -225,7 +227,8 @@ def test_producer_id_blocks_are_never_reused() -> None:
     last_producer_id=st.integers(-1, 2**62), last_epoch=st.integers(-1, MAX_EPOCH),
     partitions=st.frozensets(st.tuples(st.text(max_size=10), st.integers(0, 1000)), max_size=5),
     groups=st.frozensets(st.text(max_size=10), max_size=3), start_ms=st.integers(-1, 2**50),
-    update_ms=st.integers(-1, 2**50)))
+    update_ms=st.integers(-1, 2**50), client_tv=st.sampled_from([0, 2]),
+    next_producer_id=st.integers(-1, 2**62)))
 def test_txn_records_round_trip(meta: TxnMetadata) -> None:
     decoded = records.decode(records.txn_key(meta.transactional_id), records.txn_value(meta))
     assert decoded == ("txn/" + meta.transactional_id, meta)
@@ -235,7 +238,8 @@ def test_txn_records_round_trip(meta: TxnMetadata) -> None:
     assert tombstone == ("txn/" + meta.transactional_id, None)
 
 
-OPS = st.sampled_from(["init", "init_bump", "add", "offsets", "commit", "abort", "tick", "expire"])
+OPS = st.sampled_from(["init", "init_bump", "add", "offsets", "commit", "abort", "tick", "expire",
+                       "implicit", "commit_tv2", "abort_tv2"])
 
 
 @settings(max_examples=150, deadline=None)
@@ -258,6 +262,12 @@ def test_random_requests_keep_the_machine_consistent(ops: list[tuple[str, str]])
             h.run(h.c.add_offsets(tid, pid, epoch, "g", h.now))
         elif op in ("commit", "abort"):
             h.run(h.c.end_txn(tid, pid, epoch, op == "commit", h.now))
+        elif op == "implicit":
+            h.run(h.c.add_implicit(pid, epoch, ("x", 1), h.now))
+        elif op in ("commit_tv2", "abort_tv2"):
+            ended = h.run(h.c.end_txn(tid, pid, epoch, op == "commit_tv2", h.now, tv2=True))
+            if ended.error == E.NONE and len(h.markers) > before:
+                assert ended.epoch == epoch + 1 and h.markers[-1].epoch == epoch + 1
         elif op == "tick":
             h.now += 15_000
             for name in h.c.timed_out(h.now):
@@ -265,7 +275,7 @@ def test_random_requests_keep_the_machine_consistent(ops: list[tuple[str, str]])
         else:
             h.run(Result(E.NONE, h.c.expire(h.now)))
         for written in h.markers[before:]:
-            assert written.commit == (op == "commit")
+            assert written.commit == op.startswith("commit")
         for meta_after in h.c.txns.values():
             assert meta_after.state not in (S.PREPARE_COMMIT, S.PREPARE_ABORT, S.PREPARE_EPOCH_FENCE, S.DEAD)
     pids = [m.producer_id for m in h.c.txns.values()]
@@ -281,3 +291,69 @@ def test_forget_all_keeps_producer_ids_reserved() -> None:
     effects = h.c.forget_all()
     assert effects == [Forget("a")] and h.c.txns == {} and h.c.by_producer(a.producer_id) is None
     assert h.init("a").producer_id != a.producer_id
+
+
+def test_tv2_end_txn_bumps_the_epoch_and_recognises_its_retry() -> None:
+    h = Harness()
+    r = h.init("t")
+    pid = r.producer_id
+    assert h.run(h.c.add_implicit(pid, 0, ("a", 0), h.now)).error == E.NONE
+    meta = h.c.get("t")
+    assert meta is not None and meta.client_tv == 2 and meta.partitions == {("a", 0)}
+    ended = h.run(h.c.end_txn("t", pid, 0, True, h.now, tv2=True))
+    assert (ended.error, ended.producer_id, ended.epoch) == (E.NONE, pid, 1)
+    (m,) = h.markers
+    assert m.commit and m.epoch == 1  # the markers carry the bumped epoch
+    retry = h.c.end_txn("t", pid, 0, True, h.now, tv2=True)
+    assert (retry.error, retry.producer_id, retry.epoch) == (E.NONE, pid, 1)
+    assert h.c.end_txn("t", pid, 0, False, h.now, tv2=True).error == E.INVALID_TXN_STATE
+    assert h.c.verify_produce(pid, 0, ("a", 0)) == E.PRODUCER_FENCED
+    assert h.c.add_implicit(pid, 0, ("a", 0), h.now).error == E.PRODUCER_FENCED
+    assert h.run(h.c.add_implicit(pid, 1, ("a", 0), h.now)).error == E.NONE  # the next transaction
+    assert h.c.end_txn("t", pid, 0, True, h.now, tv2=True).error == E.PRODUCER_FENCED  # no longer a retry
+    assert h.c.add_implicit(pid + 99, 0, ("a", 0), h.now).error == E.INVALID_PRODUCER_ID_MAPPING
+
+
+def test_tv2_bump_that_exhausts_the_epoch_moves_to_the_next_producer_id() -> None:
+    h = Harness()
+    r = h.init("t")
+    h.c.txns["t"] = TxnMetadata("t", r.producer_id, MAX_EPOCH - 1, 10_000, S.ONGOING,
+                                partitions=frozenset({("a", 0)}), start_ms=h.now, update_ms=h.now,
+                                client_tv=2)
+    ended = h.run(h.c.end_txn("t", r.producer_id, MAX_EPOCH - 1, False, h.now, tv2=True))
+    assert ended.error == E.NONE and ended.producer_id != r.producer_id and ended.epoch == 0
+    (m,) = h.markers
+    assert (m.producer_id, m.epoch) == (r.producer_id, MAX_EPOCH)  # the old id, at the last epoch
+    meta = h.c.get("t")
+    assert meta is not None
+    assert (meta.producer_id, meta.epoch, meta.next_producer_id) == (ended.producer_id, 0, -1)
+    assert h.c.by_producer(ended.producer_id) is meta and h.c.by_producer(r.producer_id) is None
+    retry = h.c.end_txn("t", r.producer_id, MAX_EPOCH - 1, False, h.now, tv2=True)
+    assert (retry.error, retry.producer_id, retry.epoch) == (E.NONE, ended.producer_id, 0)
+    fresh = TxnCoordinator(h.limits)
+    fresh.load(h.log)
+    assert fresh.txns == h.c.txns
+
+
+def test_records_written_before_transaction_version_2_still_load() -> None:
+    old = (b'{"epoch":3,"groups":[],"last_epoch":2,"last_producer_id":7,"partitions":[["a",0]],'
+           b'"producer_id":7,"start_ms":5,"state":"Ongoing","timeout_ms":1000,"transactional_id":"t",'
+           b'"type":"TxnMetadata","update_ms":6,"v":1}')
+    decoded = records.decode(records.txn_key("t"), old)
+    assert decoded is not None and isinstance(decoded[1], TxnMetadata)
+    assert (decoded[1].client_tv, decoded[1].next_producer_id, decoded[1].epoch) == (0, -1, 3)
+
+
+def test_verify_partitions_and_list_pattern() -> None:
+    h = Harness()
+    r = h.init("orders-1")
+    h.init("payments-1")
+    h.run(h.c.add_partitions("orders-1", r.producer_id, 0, [("a", 0)], h.now))
+    verified = h.c.verify_partitions("orders-1", r.producer_id, 0, [("a", 0), ("a", 1)])
+    assert verified == {("a", 0): E.NONE, ("a", 1): E.TRANSACTION_ABORTABLE}
+    assert h.c.verify_partitions("orders-1", r.producer_id, 1, [("a", 0)]) == {("a", 0): E.PRODUCER_FENCED}
+    assert h.c.verify_partitions("nope", 1, 0, [("a", 0)]) == {("a", 0): E.INVALID_PRODUCER_ID_MAPPING}
+    found, _ = h.c.list_transactions(pattern=re.compile("orders-.*"))
+    assert [m.transactional_id for m in found] == ["orders-1"]
+    found, _ = h.c.list_transactions(pattern=re.compile("orders"))
+    assert found == []

@@ -48,13 +48,13 @@ APIS: list[tuple[Any, str, str, str]] = [
     (offsets, "OFFSET_FETCH", "OffsetFetch", "1-9"),
     (offsets, "OFFSET_DELETE", "OffsetDelete", "0"),
     (txn, "INIT_PRODUCER_ID", "InitProducerId", "0-5"),
-    (txn, "ADD_PARTITIONS_TO_TXN", "AddPartitionsToTxn", "0-3"),
-    (txn, "ADD_OFFSETS_TO_TXN", "AddOffsetsToTxn", "0-3"),
-    (txn, "END_TXN", "EndTxn", "0-4"),
-    (txn, "TXN_OFFSET_COMMIT", "TxnOffsetCommit", "0-3"),
+    (txn, "ADD_PARTITIONS_TO_TXN", "AddPartitionsToTxn", "0-5"),
+    (txn, "ADD_OFFSETS_TO_TXN", "AddOffsetsToTxn", "0-4"),
+    (txn, "END_TXN", "EndTxn", "0-5"),
+    (txn, "TXN_OFFSET_COMMIT", "TxnOffsetCommit", "0-5"),
     (txn, "DESCRIBE_PRODUCERS", "DescribeProducers", "0"),
     (txn, "DESCRIBE_TRANSACTIONS", "DescribeTransactions", "0"),
-    (txn, "LIST_TRANSACTIONS", "ListTransactions", "0-1"),
+    (txn, "LIST_TRANSACTIONS", "ListTransactions", "0-2"),
 ]
 IDS = [name for _, _, name, _ in APIS]
 

@@ -3,6 +3,11 @@
 Produce is advertised from version 0 although versions 0-2 are refused (message format v0/v1 are
 gone), because librdkafka enables compression only when Produce's advertised minimum is 0
 (KAFKA-18659); Kafka 4 does the same.
+
+Features (v3+, tagged fields): ``transaction.version`` is supported 0-2 and finalized at 2, as a new
+Kafka 4.x cluster has it; Java clients (4.0+) read the finalized level to decide whether to speak
+transaction version 2 (KIP-890: Produce v12, EndTxn v5, no AddPartitionsToTxn).  Other clients
+ignore features.
 """
 
 from __future__ import annotations
@@ -31,8 +36,28 @@ def advertised_ranges() -> list[Msg]:
     return out
 
 
+# --- features (transaction.version: helper "txn"; KIP-890) -------------------------------------
+# (name, supported min, supported max, finalized level)
+FEATURES: tuple[tuple[str, int, int, int], ...] = (
+    ("transaction.version", 0, 2, 2),
+)
+FINALIZED_FEATURES_EPOCH = 0  # the levels never change while the broker runs
+
+
+def feature_fields() -> Msg:
+    return {
+        "supported_features": [{"name": n, "min_version": lo, "max_version": hi}
+                               for n, lo, hi, _level in FEATURES],
+        "finalized_features_epoch": FINALIZED_FEATURES_EPOCH,
+        "finalized_features": [{"name": n, "max_version_level": level, "min_version_level": level}
+                               for n, _lo, _hi, level in FEATURES],
+    }
+# --- end features ------------------------------------------------------------------------------
+
+
 def api_versions_body(error: ErrorCode = ErrorCode.NONE) -> Msg:
-    return {"error_code": int(error), "api_keys": advertised_ranges(), "throttle_time_ms": 0}
+    return {"error_code": int(error), "api_keys": advertised_ranges(), "throttle_time_ms": 0,
+            **feature_fields()}
 
 
 async def handle_api_versions(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:

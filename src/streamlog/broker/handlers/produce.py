@@ -18,7 +18,9 @@ futures per request.  A partition whose data directory failed meanwhile (fail-st
 KAFKA_STORAGE_ERROR; one deleted meanwhile, UNKNOWN_TOPIC_OR_PARTITION.  While the data directory's
 filesystem is nearly full (``disk_space.py``) every partition answers KAFKA_STORAGE_ERROR at once,
 with nothing appended.  Errors use Kafka's codes,
-with per-batch ``record_errors`` from v8.
+with per-batch ``record_errors`` from v8.  A transactional batch from a transaction version 2
+client (Produce v12) may add its partition to the transaction (``TxnService.check_produce``); the
+answer then also waits until that ``__transaction_state`` record is durable.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ class PartitionResult:
     record_errors: list[Msg] | None = None
     wait_offset: int = -1  # > 0: the response waits until the partition is flushed below this offset
     partition: Partition | None = None
+    txn_log_end: int = -1  # > 0: also wait for __transaction_state (an implicit AddPartitions record)
+    owner: PartitionResult | None = None  # set on the __transaction_state wait: the result it gates
 
     def settled(self) -> bool:
         """Whether this result no longer waits: flushed past its batches, or failed meanwhile."""
@@ -84,12 +88,14 @@ class PartitionResult:
         if plog.offline:
             self.error = ErrorCode.KAFKA_STORAGE_ERROR
             self.message = str(plog.logdir.offline_error())
-            return True
-        if part.deleted:
+        elif part.deleted:
             self.error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             self.message = "The partition was deleted before its records were durable."
-            return True
-        return False
+        else:
+            return False
+        if self.owner is not None:
+            self.owner.error, self.owner.message = self.error, self.message
+        return True
 
     def to_msg(self) -> Msg:
         return {
@@ -303,7 +309,7 @@ def produce_partition(broker: Broker, topic: str, index: int, records: Any, vers
         return result
     # --- idempotence and transactions: sequence/epoch checks, duplicates ---
     txn: TxnService = broker.txn
-    verdict = txn.check_produce(part, view) if has_pid else None
+    verdict = txn.check_produce(part, view, version) if has_pid else None
     if verdict is not None and (verdict.error != ErrorCode.NONE or verdict.duplicate is not None):
         result.log_start_offset = plog.log_start_offset
         if verdict.duplicate is None:
@@ -324,6 +330,7 @@ def produce_partition(broker: Broker, topic: str, index: int, records: Any, vers
         return result
     if verdict is not None:
         txn.record_produce(part, view)  # remember the appended batches' sequences
+        result.txn_log_end = verdict.txn_log_end
     result.base_offset = info.first_offset
     result.log_start_offset = plog.log_start_offset
     if rules_of(part).log_append:
@@ -371,11 +378,17 @@ def start_produce(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | Pendi
     for _name, results in topics_out:
         for r in results:
             part = r.partition
-            if r.wait_offset > 0 and part is not None and not r.settled():
-                if reply is None:
-                    reply = PendingProduce(broker.purgatory, topics_out)
-                reply.waiting.setdefault(part.tp, []).append(r)
-                broker.flush.request_flush(part)
+            waits = [r] if r.wait_offset > 0 and part is not None else []
+            txn_part = broker.txn.log_partition
+            if r.txn_log_end > 0 and r.wait_offset > 0 and txn_part.durable:
+                waits.append(PartitionResult(-1, wait_offset=r.txn_log_end, partition=txn_part, owner=r))
+            for w in waits:
+                assert w.partition is not None
+                if not w.settled():
+                    if reply is None:
+                        reply = PendingProduce(broker.purgatory, topics_out)
+                    reply.waiting.setdefault(w.partition.tp, []).append(w)
+                    broker.flush.request_flush(w.partition)
     if reply is None:
         return response(topics_out)
     timeout = max(int(body.get("timeout_ms", 30000)), 1) / 1000.0

@@ -23,10 +23,24 @@ is aborted the same way.  Transactional ids idle for ``transactional.id.expirati
 forgotten (their producer ids are never handed out again).  The one deliberate difference: where
 Kafka answers CONCURRENT_TRANSACTIONS and lets the client retry while the abort of the old
 transaction completes, the broker runs the abort and then the bump in the same request (``retry``).
+
+Transaction version 2 (KIP-890, Kafka 4.0): a client that speaks it (EndTxn v5, Produce v12,
+TxnOffsetCommit v5) never sends AddPartitionsToTxn or AddOffsetsToTxn; its first produce to a
+partition (``add_implicit``) and its first TxnOffsetCommit for a group add them.  Every EndTxn of
+such a client bumps the epoch in the PrepareCommit/PrepareAbort record, the markers carry the
+bumped epoch (so a zombie's late batches are fenced by the markers themselves), and EndTxn v5's
+answer tells the client its new epoch.  When the bump exhausts the epoch a new producer id is
+reserved in ``next_producer_id`` and takes over at completion.  A retried EndTxn is recognised by
+its epoch being one below the stored one (``client_tv`` says which rule the stored epoch follows).
+
+The produce path's check (``verify_produce``, ``verify_partitions``) answers as Kafka's coordinator
+answers the broker's verification: TRANSACTION_ABORTABLE for a partition the open transaction does
+not hold; the broker maps the codes to what each request version knows.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -70,6 +84,9 @@ class Result:
     producer_id: int = -1
     epoch: int = -1
     retry: bool = False  # InitProducerId: carry out the effects (an abort), then ask again
+
+
+TV2 = 2  # transaction.version 2: epoch bump on every EndTxn, implicit adds (KIP-890 part 2)
 
 
 def _fail(code: ErrorCode) -> Result:
@@ -209,30 +226,42 @@ class TxnCoordinator:
         return meta
 
     def add_partitions(self, transactional_id: str, producer_id: int, epoch: int,
-                       partitions: Iterable[TopicPartition], now_ms: int) -> Result:
+                       partitions: Iterable[TopicPartition], now_ms: int, *, tv2: bool = False) -> Result:
         meta = self._check(transactional_id, producer_id, epoch)
         if isinstance(meta, ErrorCode):
             return _fail(meta)
-        wanted = frozenset(partitions)
-        if meta.state == S.ONGOING and wanted <= meta.partitions:
-            return Result(E.NONE)
-        start = meta.start_ms if meta.state == S.ONGOING else now_ms
-        groups = meta.groups if meta.state == S.ONGOING else frozenset()
-        base = meta.partitions if meta.state == S.ONGOING else frozenset()
-        moved = meta.moved(S.ONGOING, now_ms, partitions=base | wanted, groups=groups, start_ms=start)
-        return Result(E.NONE, [self._put(moved)])
+        return self._add(meta, frozenset(partitions), frozenset(), now_ms, tv2)
 
     def add_offsets(self, transactional_id: str, producer_id: int, epoch: int, group_id: str,
-                    now_ms: int) -> Result:
+                    now_ms: int, *, tv2: bool = False) -> Result:
         meta = self._check(transactional_id, producer_id, epoch)
         if isinstance(meta, ErrorCode):
             return _fail(meta)
-        if meta.state == S.ONGOING and group_id in meta.groups:
+        return self._add(meta, frozenset(), frozenset({group_id}), now_ms, tv2)
+
+    def add_implicit(self, producer_id: int, epoch: int, tp: TopicPartition, now_ms: int) -> Result:
+        """Transaction version 2: a produce adds its partition (starting the transaction if none is
+        open).  Errors as Kafka's coordinator answers the broker's AddPartitionsToTxn."""
+        name = self.by_pid.get(producer_id)
+        if name is None:
+            return _fail(E.INVALID_PRODUCER_ID_MAPPING)
+        meta = self._check(name, producer_id, epoch)
+        if isinstance(meta, ErrorCode):
+            return _fail(meta)
+        return self._add(meta, frozenset({tp}), frozenset(), now_ms, True)
+
+    def _add(self, meta: TxnMetadata, partitions: frozenset[TopicPartition], groups: frozenset[str],
+             now_ms: int, tv2: bool) -> Result:
+        """Add partitions and groups: to the open transaction, or as the start of a new one."""
+        ongoing = meta.state == S.ONGOING
+        if ongoing and partitions <= meta.partitions and groups <= meta.groups:
             return Result(E.NONE)
-        start = meta.start_ms if meta.state == S.ONGOING else now_ms
-        partitions = meta.partitions if meta.state == S.ONGOING else frozenset()
-        base = meta.groups if meta.state == S.ONGOING else frozenset()
-        moved = meta.moved(S.ONGOING, now_ms, partitions=partitions, groups=base | {group_id}, start_ms=start)
+        moved = meta.moved(
+            S.ONGOING, now_ms,
+            partitions=(meta.partitions if ongoing else frozenset()) | partitions,
+            groups=(meta.groups if ongoing else frozenset()) | groups,
+            start_ms=meta.start_ms if ongoing else now_ms,
+            client_tv=TV2 if tv2 else (meta.client_tv if ongoing else 0))
         return Result(E.NONE, [self._put(moved)])
 
     def check_offset_commit(self, transactional_id: str, producer_id: int, epoch: int,
@@ -246,22 +275,46 @@ class TxnCoordinator:
         return E.NONE
 
     def end_txn(self, transactional_id: str, producer_id: int, epoch: int, commit: bool,
-                now_ms: int) -> Result:
+                now_ms: int, *, tv2: bool = False) -> Result:
+        """EndTxn; ``tv2`` for a client at transaction version 2 (EndTxn v5): the prepare record bumps
+        the epoch.  The result carries the producer id and epoch the client continues with."""
         if not transactional_id:
             return _fail(E.INVALID_REQUEST)
         meta = self.txns.get(transactional_id)
-        if meta is None or meta.producer_id != producer_id:
+        if meta is None:
             return _fail(E.INVALID_PRODUCER_ID_MAPPING)
-        if meta.epoch != epoch:
-            return _fail(E.PRODUCER_FENCED)
         state = meta.state
+        stored_tv2 = meta.client_tv >= TV2
+        # a TV2 client's retry: the epoch it sent was bumped by the EndTxn whose answer it lost
+        retry_bump = stored_tv2 and meta.epoch == epoch + 1
+        retry_overflow = (stored_tv2 and meta.last_producer_id == producer_id and epoch == MAX_EPOCH - 1
+                          and meta.epoch == 0)
+        if meta.producer_id != producer_id and not retry_overflow:
+            return _fail(E.INVALID_PRODUCER_ID_MAPPING)
+        if not stored_tv2 or state in (S.ONGOING, S.EMPTY, S.DEAD, S.PREPARE_EPOCH_FENCE):
+            valid = epoch == meta.epoch
+        elif state in (S.PREPARE_COMMIT, S.PREPARE_ABORT):
+            valid = retry_bump
+        else:
+            valid = retry_bump or retry_overflow
+        if not valid:
+            return _fail(E.PRODUCER_FENCED)
         if state == S.ONGOING:
-            prepared = meta.moved(S.PREPARE_COMMIT if commit else S.PREPARE_ABORT, now_ms)
-            return Result(E.NONE, [self._put(prepared), self._markers(prepared)])
+            target = S.PREPARE_COMMIT if commit else S.PREPARE_ABORT
+            if tv2:
+                next_pid = self.pids.allocate() if epoch_exhausted(meta.epoch) else -1
+                prepared = meta.moved(target, now_ms, epoch=meta.epoch + 1, last_producer_id=meta.producer_id,
+                                      last_epoch=meta.epoch, client_tv=TV2, next_producer_id=next_pid)
+            else:
+                prepared = meta.moved(target, now_ms, client_tv=0)
+            pid, new_epoch = ((prepared.next_producer_id, 0) if prepared.next_producer_id >= 0
+                              else (prepared.producer_id, prepared.epoch))
+            return Result(E.NONE, [self._put(prepared), self._markers(prepared)], pid, new_epoch)
+        same = Result(E.NONE, producer_id=meta.producer_id, epoch=meta.epoch)  # a retried EndTxn
         if state == S.COMPLETE_COMMIT:
-            return _fail(E.NONE if commit else E.INVALID_TXN_STATE)  # a retried EndTxn
+            return same if commit else _fail(E.INVALID_TXN_STATE)
         if state == S.COMPLETE_ABORT:
-            return _fail(E.INVALID_TXN_STATE if commit else E.NONE)
+            return _fail(E.INVALID_TXN_STATE) if commit else same
         if state == S.PREPARE_COMMIT:
             return _fail(E.CONCURRENT_TRANSACTIONS if commit else E.INVALID_TXN_STATE)
         if state == S.PREPARE_ABORT:
@@ -275,8 +328,13 @@ class TxnCoordinator:
         meta = self.txns.get(transactional_id)
         if meta is None or meta.state not in (S.PREPARE_COMMIT, S.PREPARE_ABORT):
             return Result(E.NONE)
-        done = meta.moved(S.COMPLETE_COMMIT if meta.state == S.PREPARE_COMMIT else S.COMPLETE_ABORT, now_ms,
-                          partitions=frozenset(), groups=frozenset())
+        final = S.COMPLETE_COMMIT if meta.state == S.PREPARE_COMMIT else S.COMPLETE_ABORT
+        if meta.next_producer_id >= 0:  # a TV2 bump exhausted the epoch: the new producer id takes over
+            done = meta.moved(final, now_ms, producer_id=meta.next_producer_id, epoch=0,
+                              last_producer_id=meta.producer_id, last_epoch=meta.epoch,
+                              next_producer_id=-1, partitions=frozenset(), groups=frozenset())
+        else:
+            done = meta.moved(final, now_ms, partitions=frozenset(), groups=frozenset())
         return Result(E.NONE, [self._put(done)])
 
     # --- timers --------------------------------------------------------------------------------
@@ -303,21 +361,40 @@ class TxnCoordinator:
     # --- the produce path ----------------------------------------------------------------------
 
     def verify_produce(self, producer_id: int, epoch: int, tp: TopicPartition) -> ErrorCode:
-        """A transactional batch may be written only inside an open transaction holding ``tp``."""
-        meta = self.by_producer(producer_id)
-        if meta is None:
-            return E.INVALID_TXN_STATE
-        if epoch < meta.epoch:
-            return E.INVALID_PRODUCER_EPOCH
-        if meta.state != S.ONGOING or epoch != meta.epoch or tp not in meta.partitions:
-            return E.INVALID_TXN_STATE
-        return E.NONE
+        """May a transactional batch be written to ``tp``?  Kafka's coordinator answers the broker's
+        verification this way: only inside an open transaction holding ``tp`` (the broker maps
+        PRODUCER_FENCED and TRANSACTION_ABORTABLE to what the produce request's version knows)."""
+        name = self.by_pid.get(producer_id)
+        if name is None:
+            return E.INVALID_PRODUCER_ID_MAPPING
+        return self.verify_partitions(name, producer_id, epoch, [tp])[tp]
+
+    def verify_partitions(self, transactional_id: str, producer_id: int, epoch: int,
+                          partitions: Iterable[TopicPartition]) -> dict[TopicPartition, ErrorCode]:
+        """AddPartitionsToTxn v4+ with verify_only: which partitions the open transaction holds."""
+        wanted = list(partitions)
+        meta = self.txns.get(transactional_id) if transactional_id else None
+        code = E.NONE
+        if not transactional_id:
+            code = E.INVALID_REQUEST
+        elif meta is None or meta.producer_id != producer_id:
+            code = E.INVALID_PRODUCER_ID_MAPPING
+        elif meta.epoch != epoch:
+            code = E.PRODUCER_FENCED
+        elif meta.state in (S.PREPARE_COMMIT, S.PREPARE_ABORT):
+            code = E.CONCURRENT_TRANSACTIONS
+        if code != E.NONE or meta is None:
+            return dict.fromkeys(wanted, code)
+        held = meta.partitions if meta.state == S.ONGOING else frozenset()
+        return {tp: E.NONE if tp in held else E.TRANSACTION_ABORTABLE for tp in wanted}
 
     # --- admin ---------------------------------------------------------------------------------
 
     def list_transactions(self, states: Iterable[str] = (), producer_ids: Iterable[int] = (),
-                          min_duration_ms: int = -1, now_ms: int = 0) -> tuple[list[TxnMetadata], list[str]]:
-        """Transactions matching the filters (empty filter = all), and the unknown state names."""
+                          min_duration_ms: int = -1, now_ms: int = 0,
+                          pattern: re.Pattern[str] | None = None) -> tuple[list[TxnMetadata], list[str]]:
+        """Transactions matching the filters (empty filter = all), and the unknown state names.
+        ``pattern`` (ListTransactions v2) must match the whole transactional id."""
         names = list(states)
         wanted: set[TxnState] = set()
         unknown: list[str] = []
@@ -331,6 +408,8 @@ class TxnCoordinator:
         out = []
         for meta in self.txns.values():
             if (names and meta.state not in wanted) or (pids and meta.producer_id not in pids):
+                continue
+            if pattern is not None and pattern.fullmatch(meta.transactional_id) is None:
                 continue
             if min_duration_ms >= 0 and now_ms - meta.start_ms <= min_duration_ms:
                 continue  # Kafka's rule: running for longer than the filter (any state)

@@ -40,6 +40,11 @@ class TxnMetadata:
     groups: frozenset[str] = field(default_factory=frozenset)  # consumer groups (AddOffsetsToTxn)
     start_ms: int = -1  # when the open transaction started (first add)
     update_ms: int = -1  # last change
+    # KIP-890: 2 once the client speaks transaction version 2 (EndTxn v5, Produce v12, TxnOffsetCommit
+    # v5): every EndTxn bumps the epoch.  ``next_producer_id`` is the id that replaces ``producer_id``
+    # when such a bump exhausts the epoch (it takes effect at CompleteCommit/CompleteAbort).
+    client_tv: int = 0
+    next_producer_id: int = NO_PRODUCER_ID
 
     def moved(self, state: TxnState, now_ms: int, **changes: Any) -> TxnMetadata:
         """This metadata in ``state`` with ``changes`` applied; raises IllegalTransition."""

@@ -13,7 +13,12 @@ Record format (one record per batch; the timestamp is the coordinator's ``now_ms
         TxnMetadata      {"transactional_id": str, "producer_id": int, "epoch": int,
                           "last_producer_id": int, "last_epoch": int, "timeout_ms": int,
                           "state": str (Kafka's state name), "partitions": [[topic, partition], ...],
-                          "groups": [group id, ...], "start_ms": int, "update_ms": int}
+                          "groups": [group id, ...], "start_ms": int, "update_ms": int,
+                          "client_transaction_version": int (optional, 0 if absent),
+                          "next_producer_id": int (optional, -1 if absent)}
+                         The last two are KIP-890's ClientTransactionVersion and NextProducerId
+                         (Kafka keeps them as tagged fields of its value); records written before
+                         them lack the keys and read as a transaction version 0 client.
         ProducerIdBlock  {"next": int}   every producer id below "next" may have been handed out
     Records with an unknown "v" or "type" are skipped (written by a newer version).
 """
@@ -47,6 +52,7 @@ def txn_value(meta: TxnMetadata) -> bytes:
         "timeout_ms": meta.timeout_ms, "state": meta.state.wire_name,
         "partitions": sorted([t, p] for t, p in meta.partitions), "groups": sorted(meta.groups),
         "start_ms": meta.start_ms, "update_ms": meta.update_ms,
+        "client_transaction_version": meta.client_tv, "next_producer_id": meta.next_producer_id,
     })
 
 
@@ -79,5 +85,7 @@ def decode(key: bytes, value: bytes | None) -> tuple[str, TxnMetadata | int | No
             partitions=frozenset((str(t), int(p)) for t, p in body["partitions"]),
             groups=frozenset(str(g) for g in body["groups"]),
             start_ms=int(body["start_ms"]), update_ms=int(body["update_ms"]),
+            client_tv=int(body.get("client_transaction_version", 0)),
+            next_producer_id=int(body.get("next_producer_id", -1)),
         ))
     return None

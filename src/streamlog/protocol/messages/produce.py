@@ -1,8 +1,10 @@
 """Produce (key 0): append record batches to partitions.
 
-We serve v3-11 (v3 is the first version that carries record batch v2, the only format we store) but
+We serve v3-12 (v3 is the first version that carries record batch v2, the only format we store) but
 advertise from v0, as Kafka >= 4.0 does (KAFKA-18659): librdkafka turns compression off when the
 advertised Produce minimum is above 0.  A request below v3 is answered with UNSUPPORTED_VERSION.
+v11 adds the error TRANSACTION_ABORTABLE; v12 has the same layout and tells that the producer speaks
+transaction version 2 (KIP-890): its transactional batches add their partition to the transaction.
 
 Request::
 
@@ -35,7 +37,7 @@ Response::
 from streamlog.protocol.schema import INT16, INT32, INT64, RECORDS, STRING, api, arr, f, struct
 
 PRODUCE = api(
-    0, "Produce", valid="3-11", flexible="9+", advertised_min=0,
+    0, "Produce", valid="3-12", flexible="9+", advertised_min=0,
     request=[
         f("transactional_id", STRING, "3+", null="3+", default=None),
         f("acks", INT16),

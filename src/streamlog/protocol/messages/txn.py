@@ -3,10 +3,11 @@ TxnOffsetCommit, DescribeProducers, DescribeTransactions and ListTransactions.
 
 Theory of operation: pure declarations in the notation of ``schema.py``, decoded and encoded by the
 generic codec.  Field names are Kafka's in snake_case, in wire order with Kafka's version ranges;
-``valid`` is what Streamlog serves.  Fields Kafka added only above the served range are left out:
-AddPartitionsToTxn's v4+ batched form (``transactions``, ``results_by_transaction``), EndTxn v5's
-bumped producer id/epoch, InitProducerId v6's two-phase-commit fields and ListTransactions v2's
-``transactional_id_pattern``.  None of these APIs has tagged fields in the served versions.
+``valid`` is what Streamlog serves: Kafka 4.1's ranges.  Left out: InitProducerId v6's two-phase
+commit fields (KIP-939; Kafka 4.1 does not advertise v6).  Versions that add only an error code
+(KIP-890's TRANSACTION_ABORTABLE: InitProducerId v5, AddPartitionsToTxn v5, AddOffsetsToTxn v4,
+EndTxn v4, TxnOffsetCommit v4) or mark transaction version 2 (EndTxn v5 also answers with the
+bumped epoch; TxnOffsetCommit v5) share the layout of the version below.
 
 Wire layout (``?`` nullable, ``(=x)`` non-zero default):
 
@@ -14,17 +15,21 @@ InitProducerId (22), flexible v2+
     req:  transactional_id? | transaction_timeout_ms int32 | producer_id int64 v3+ (=-1)
           | producer_epoch int16 v3+ (=-1)
     resp: throttle_time_ms | error_code | producer_id int64 (=-1) | producer_epoch int16
-AddPartitionsToTxn (24), flexible v3+ (v0-3 form)
-    req:  v3_and_below_transactional_id | v3_and_below_producer_id int64 | v3_and_below_producer_epoch
+AddPartitionsToTxn (24), flexible v3+; v0-3 are the clients' form, v4+ the brokers' batched form
+    req:  transactions[] v4+ {transactional_id, producer_id int64, producer_epoch int16,
+          verify_only bool, topics[] {name, partitions [int32]}}
+          | v3_and_below_transactional_id | v3_and_below_producer_id int64 | v3_and_below_producer_epoch
           int16 | v3_and_below_topics[] {name, partitions [int32]}
-    resp: throttle_time_ms | results_by_topic_v3_and_below[] {name, results_by_partition[]
+    resp: throttle_time_ms | error_code v4+ | results_by_transaction[] v4+ {transactional_id,
+          topic_results[] {name, results_by_partition[] {partition_index, partition_error_code}}}
+          | results_by_topic_v3_and_below[] v0-3 {name, results_by_partition[]
           {partition_index, partition_error_code}}
 AddOffsetsToTxn (25), flexible v3+
     req:  transactional_id | producer_id int64 | producer_epoch int16 | group_id
     resp: throttle_time_ms | error_code
 EndTxn (26), flexible v3+
     req:  transactional_id | producer_id int64 | producer_epoch int16 | committed bool
-    resp: throttle_time_ms | error_code
+    resp: throttle_time_ms | error_code | producer_id int64 v5+ (=-1) | producer_epoch int16 v5+ (=-1)
 TxnOffsetCommit (28), flexible v3+
     req:  transactional_id | group_id | producer_id int64 | producer_epoch int16
           | generation_id int32 v3+ (=-1) | member_id v3+ | group_instance_id? v3+
@@ -43,6 +48,7 @@ DescribeTransactions (65), flexible v0+
           producer_epoch int16, topics[] {topic, partitions [int32]}}
 ListTransactions (66), flexible v0+
     req:  state_filters [string] | producer_id_filters [int64] | duration_filter int64 v1+ (=-1)
+          | transactional_id_pattern? v2+ (a regular expression over the whole id)
     resp: throttle_time_ms | error_code | unknown_state_filters [string]
           | transaction_states[] {transactional_id, producer_id int64, transaction_state}
 """
@@ -65,31 +71,46 @@ INIT_PRODUCER_ID = api(
     ],
 )
 
+_TXN_TOPICS = [
+    f("name", STRING),
+    f("partitions", ARRAY(INT32)),
+]
+_TOPIC_RESULTS = [
+    f("name", STRING),
+    arr("results_by_partition", "0+", [
+        f("partition_index", INT32),
+        f("partition_error_code", INT16),
+    ]),
+]
+
 ADD_PARTITIONS_TO_TXN = api(
-    24, "AddPartitionsToTxn", valid="0-3", flexible="3+",
+    24, "AddPartitionsToTxn", valid="0-5", flexible="3+",
     request=[
+        arr("transactions", "4+", [
+            f("transactional_id", STRING, "4+"),
+            f("producer_id", INT64, "4+"),
+            f("producer_epoch", INT16, "4+"),
+            f("verify_only", BOOL, "4+", default=False),
+            arr("topics", "4+", _TXN_TOPICS),
+        ]),
         f("v3_and_below_transactional_id", STRING, "0-3"),
         f("v3_and_below_producer_id", INT64, "0-3"),
         f("v3_and_below_producer_epoch", INT16, "0-3"),
-        arr("v3_and_below_topics", "0-3", [
-            f("name", STRING),
-            f("partitions", ARRAY(INT32)),
-        ]),
+        arr("v3_and_below_topics", "0-3", _TXN_TOPICS),
     ],
     response=[
         f("throttle_time_ms", INT32),
-        arr("results_by_topic_v3_and_below", "0-3", [
-            f("name", STRING),
-            arr("results_by_partition", "0+", [
-                f("partition_index", INT32),
-                f("partition_error_code", INT16),
-            ]),
+        f("error_code", INT16, "4+"),
+        arr("results_by_transaction", "4+", [
+            f("transactional_id", STRING, "4+"),
+            arr("topic_results", "4+", _TOPIC_RESULTS),
         ]),
+        arr("results_by_topic_v3_and_below", "0-3", _TOPIC_RESULTS),
     ],
 )
 
 ADD_OFFSETS_TO_TXN = api(
-    25, "AddOffsetsToTxn", valid="0-3", flexible="3+",
+    25, "AddOffsetsToTxn", valid="0-4", flexible="3+",
     request=[
         f("transactional_id", STRING),
         f("producer_id", INT64),
@@ -103,7 +124,7 @@ ADD_OFFSETS_TO_TXN = api(
 )
 
 END_TXN = api(
-    26, "EndTxn", valid="0-4", flexible="3+",
+    26, "EndTxn", valid="0-5", flexible="3+",
     request=[
         f("transactional_id", STRING),
         f("producer_id", INT64),
@@ -113,11 +134,13 @@ END_TXN = api(
     response=[
         f("throttle_time_ms", INT32),
         f("error_code", INT16),
+        f("producer_id", INT64, "5+", default=-1),
+        f("producer_epoch", INT16, "5+", default=-1),
     ],
 )
 
 TXN_OFFSET_COMMIT = api(
-    28, "TxnOffsetCommit", valid="0-3", flexible="3+",
+    28, "TxnOffsetCommit", valid="0-5", flexible="3+",
     request=[
         f("transactional_id", STRING),
         f("group_id", STRING),
@@ -201,11 +224,12 @@ DESCRIBE_TRANSACTIONS = api(
 )
 
 LIST_TRANSACTIONS = api(
-    66, "ListTransactions", valid="0-1", flexible="0+",
+    66, "ListTransactions", valid="0-2", flexible="0+",
     request=[
         f("state_filters", ARRAY(STRING)),
         f("producer_id_filters", ARRAY(INT64)),
         f("duration_filter", INT64, "1+", default=-1),
+        f("transactional_id_pattern", STRING, "2+", null="2+", default=None),
     ],
     response=[
         f("throttle_time_ms", INT32),
