@@ -54,6 +54,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Final
 
 log = logging.getLogger(__name__)
@@ -330,10 +331,29 @@ def warn_single_node(name: str, value: Any) -> None:
     _warned.add(name)
     log.warning("%s=%s has no effect on a single node: %s", name, text, meaning)
 
-# DescribeConfigs config_source values.
+# DescribeConfigs config_source values (Kafka's DescribeConfigsResponse.ConfigSource).
 SOURCE_DYNAMIC_TOPIC: Final = 1
+SOURCE_DYNAMIC_BROKER: Final = 2
+SOURCE_DYNAMIC_DEFAULT_BROKER: Final = 3
 SOURCE_STATIC_BROKER: Final = 4
 SOURCE_DEFAULT: Final = 5
+SOURCE_DYNAMIC_BROKER_LOGGER: Final = 6
+
+# The dynamic layers, most specific first: a value set for this broker (resource name = node id)
+# wins over the cluster-wide default (resource name ""), which wins over the static value.
+DYNAMIC_BROKER: Final = "broker"
+DYNAMIC_DEFAULT: Final = "default"
+
+
+def _dynamic_names() -> frozenset[str]:
+    """Broker settings that Kafka reconfigures without a restart and that Streamlog applies so:
+    every default of a topic config (Kafka's DynamicLogConfig: the topic configs' broker synonyms),
+    and the cleaner's settings it reads on each run (its backoff and offset-map size)."""
+    names = {s.broker_key for s in TOPIC_SETTINGS if s.broker_key is not None}
+    return frozenset(names | {"log.cleaner.backoff.ms", "log.cleaner.dedupe.buffer.size"})
+
+
+DYNAMIC_SETTINGS: Final = _dynamic_names()
 
 
 def validate_topic_config(name: str, value: str | None) -> str:
@@ -361,18 +381,24 @@ class ResolvedConfig:
 
 
 class BrokerConfig:
-    """Effective broker settings: defaults, then a properties file, then overrides."""
+    """Effective broker settings: defaults, then a properties file, then overrides (the static
+    value), then the dynamic layers set through the admin APIs (``set_dynamic``): the cluster-wide
+    default, then this broker's own value.  ``get``/``raw`` answer the effective value, so what
+    reads a setting each time it needs it sees a dynamic change at once."""
 
     def __init__(self, values: Mapping[str, str] | None = None, *, memory: bool = False) -> None:
         self._raw: dict[str, str] = {s.name: s.default for s in BROKER_SETTINGS}
+        self._static: dict[str, str] = self._raw
         self._explicit: set[str] = set()
         self._parsed: dict[str, Any] = {}
+        self._dynamic: dict[str, dict[str, str]] = {DYNAMIC_DEFAULT: {}, DYNAMIC_BROKER: {}}
         self.memory = memory
         for key, value in (values or {}).items():
             self.set(key, value)
         for setting in BROKER_SETTINGS:
             if setting.name not in self._parsed:
                 self._parsed[setting.name] = setting.parse(self._raw[setting.name])
+        self._static = dict(self._raw)
 
     def set(self, key: str, value: str) -> None:
         setting = BROKER_BY_NAME.get(key)
@@ -396,8 +422,74 @@ class BrokerConfig:
     def raw(self, key: str) -> str:
         return self._raw[key]
 
+    def static_raw(self, key: str) -> str:
+        """The value given at start (properties file or ``--set``), or the default."""
+        return self._static[key]
+
     def is_explicit(self, key: str) -> bool:
         return key in self._explicit
+
+    # --- dynamic layers -----------------------------------------------------------------------
+
+    def dynamic(self, level: str) -> Mapping[str, str]:
+        """The values set dynamically at ``level`` (DYNAMIC_BROKER or DYNAMIC_DEFAULT)."""
+        return MappingProxyType(self._dynamic[level])
+
+    @staticmethod
+    def check_dynamic(values: Mapping[str, str | None]) -> dict[str, str]:
+        """Canonical values for a dynamic layer, or ConfigError naming what cannot be set so:
+        unknown names, settings a restart is needed for (Kafka's message), then bad values."""
+        unknown = sorted(k for k in values if k not in BROKER_BY_NAME)
+        if unknown:
+            raise ConfigError(f"Unknown broker configs: {', '.join(unknown)}")
+        static = sorted(k for k in values if k not in DYNAMIC_SETTINGS)
+        if static:
+            raise ConfigError(f"Cannot update these configs dynamically: Set({', '.join(static)})")
+        out: dict[str, str] = {}
+        for key, value in values.items():
+            if value is None:
+                raise ConfigError(f"Null value not supported for : {key}")
+            try:
+                parsed = BROKER_BY_NAME[key].parse(value)
+            except ConfigError as exc:
+                raise ConfigError(f"Invalid value {value} for configuration {key}: {exc}") from None
+            out[key] = ("true" if parsed else "false") if isinstance(parsed, bool) else str(value).strip()
+        return out
+
+    def set_dynamic(self, level: str, values: Mapping[str, str]) -> frozenset[str]:
+        """Replace the dynamic layer ``level`` with ``values`` (checked with ``check_dynamic``);
+        returns the names whose effective value changed."""
+        before = dict(self._raw)
+        self._dynamic[level] = dict(values)
+        for setting in BROKER_SETTINGS:
+            raw = self._effective_raw(setting.name)
+            if raw != self._raw[setting.name]:
+                self._parsed[setting.name] = setting.parse(raw)
+                warn_single_node(setting.name, self._parsed[setting.name])
+                self._raw[setting.name] = raw
+        return frozenset(name for name, value in before.items() if self._raw[name] != value)
+
+    def _effective_raw(self, key: str) -> str:
+        for level in (DYNAMIC_BROKER, DYNAMIC_DEFAULT):
+            if key in self._dynamic[level]:
+                return self._dynamic[level][key]
+        return self._static[key]
+
+    def synonyms(self, key: str) -> list[tuple[str, str, int]]:
+        """(name, value, source) of every layer that holds ``key``, the most specific first; the
+        first is the effective value."""
+        out = [(key, self._dynamic[level][key], source)
+               for level, source in ((DYNAMIC_BROKER, SOURCE_DYNAMIC_BROKER),
+                                     (DYNAMIC_DEFAULT, SOURCE_DYNAMIC_DEFAULT_BROKER))
+               if key in self._dynamic[level]]
+        if key in self._explicit:
+            out.append((key, self._static[key], SOURCE_STATIC_BROKER))
+        out.append((key, BROKER_BY_NAME[key].default, SOURCE_DEFAULT))
+        return out
+
+    def source(self, key: str) -> int:
+        """DescribeConfigs source of the effective value of broker setting ``key``."""
+        return self.synonyms(key)[0][2]
 
     @property
     def data_dir(self) -> Path | None:
@@ -415,8 +507,7 @@ class BrokerConfig:
         setting = TOPIC_BY_NAME[name]
         if setting.broker_key is None:
             return setting.default, SOURCE_DEFAULT
-        source = SOURCE_STATIC_BROKER if setting.broker_key in self._explicit else SOURCE_DEFAULT
-        return self._raw[setting.broker_key], source
+        return self._raw[setting.broker_key], self.source(setting.broker_key)
 
     def resolve_topic_configs(self, overrides: Mapping[str, str]) -> list[ResolvedConfig]:
         out = []

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from streamlog.broker.clock import SYSTEM_CLOCK, Clock
 from streamlog.broker.config import BrokerConfig
 from streamlog.broker.disk_space import DiskSpaceGuard
+from streamlog.broker.dynamic_config import load_stored
 from streamlog.broker.fail_stop import FailStop
 from streamlog.broker.flush_policy import FlushPolicy, FlushWait
 from streamlog.broker.group_service import OFFSETS_LOG, GroupService
@@ -116,6 +117,7 @@ class Broker:
                 logs.remove_tree = lambda path: pool.submit(remove_tree_now, path)
             metadata = MetadataStore.open(data_dir, stamp, logdir=logs.logdir)
             undo.append(metadata.close)
+            load_stored(config, metadata)  # dynamic broker configs, before any topic is opened
             topics = TopicRegistry(config, metadata, logs)
             topics.load(stamp)
             purgatory = Purgatory(clock)

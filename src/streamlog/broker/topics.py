@@ -335,11 +335,20 @@ class TopicRegistry:
         with storage_errors():
             self.metadata.set_configs(name, clean, now_ms)
         topic.overrides = clean
-        effective = self.config.effective_topic_config(clean)
+        self._apply_effective(topic)
+        log.info("topic %s configs now %s", name, clean)
+
+    def refresh_defaults(self) -> None:
+        """Re-derive every topic's effective config after a broker default changed (a dynamic
+        broker config): topics without an override of it take the new value at once."""
+        for topic in list(self.topics.values()):
+            self._apply_effective(topic)
+
+    def _apply_effective(self, topic: Topic) -> None:
+        effective = self.config.effective_topic_config(topic.overrides)
         for part in topic.partitions:
             part.config = dict(effective)
             part.derived = {}
             part.durable = int(effective["flush.messages"]) <= 1 and not self.config.memory
             part.log.update_config(log_config_for(effective))
             part.log.set_write_behind(part.durable)
-        log.info("topic %s configs now %s", name, clean)

@@ -1,4 +1,5 @@
-"""Durable cluster metadata: the cluster id and the topics (id, partition count, config overrides).
+"""Durable cluster metadata: the cluster id, the topics (id, partition count, config overrides) and
+the dynamic broker configs.
 
 Theory of operation. The metadata is a log like any other: each change is one JSON record in its
 own record batch, appended to the partition log at `<data_dir>/__cluster_metadata-0` and fsynced
@@ -10,13 +11,16 @@ With `data_dir=None` the same code runs on a `MemoryPartitionLog`.
 
 Record format (one record per batch; timestamp = `now_ms` of the change):
 
-    key    UTF-8  "cluster" for the cluster id, "topic/<name>" for a topic
+    key    UTF-8  "cluster" for the cluster id, "topic/<name>" for a topic, "broker/<resource>" for
+                  a dynamic broker config set ("" the cluster-wide default, else a node id)
     value  UTF-8 JSON object, "v" = 1, "type" = the event name:
         ClusterIdCreated     {"cluster_id": str}             22-char base64url of 16 random bytes
         TopicCreated         {"name": str, "topic_id": str,  canonical 8-4-4-4-12 hex UUID
         PartitionsAdded       "partitions": int,             partition count after the change
         TopicConfigChanged    "configs": {str: str}}         the topic's full set of overrides
         TopicDeleted         {"name": str, "topic_id": str}
+        BrokerConfigChanged  {"resource": str,              "" or a node id, as in the admin APIs
+                              "configs": {str: str}}        the resource's full set of dynamic values
     Records with an unknown "v" or "type" are skipped with a warning (written by a newer version).
 """
 
@@ -85,7 +89,14 @@ class TopicDeleted:
     topic_id: uuid.UUID
 
 
-Event = ClusterIdCreated | TopicCreated | PartitionsAdded | TopicConfigChanged | TopicDeleted
+@dataclass(frozen=True, slots=True)
+class BrokerConfigChanged:
+    resource: str  # "" (cluster-wide default) or a node id
+    configs: Mapping[str, str]
+
+
+Event = (ClusterIdCreated | TopicCreated | PartitionsAdded | TopicConfigChanged | TopicDeleted
+         | BrokerConfigChanged)
 _TOPIC_EVENTS: dict[str, type[TopicCreated | PartitionsAdded | TopicConfigChanged]] = {
     "TopicCreated": TopicCreated,
     "PartitionsAdded": PartitionsAdded,
@@ -102,6 +113,9 @@ def encode_event(event: Event) -> tuple[bytes, bytes]:
     elif isinstance(event, TopicDeleted):
         body.update(name=event.name, topic_id=str(event.topic_id))
         key = f"topic/{event.name}"
+    elif isinstance(event, BrokerConfigChanged):
+        body.update(resource=event.resource, configs=dict(event.configs))
+        key = f"broker/{event.resource}"
     else:
         t = event.topic
         body.update(name=t.name, topic_id=str(t.topic_id), partitions=t.partitions, configs=dict(t.configs))
@@ -119,6 +133,9 @@ def decode_event(value: bytes) -> Event | None:
         return ClusterIdCreated(str(body["cluster_id"]))
     if kind == "TopicDeleted":
         return TopicDeleted(str(body["name"]), uuid.UUID(body["topic_id"]))
+    if kind == "BrokerConfigChanged":
+        values = {str(k): str(v) for k, v in body["configs"].items()}
+        return BrokerConfigChanged(str(body["resource"]), MappingProxyType(values))
     cls = _TOPIC_EVENTS.get(kind)
     if cls is None:
         return None
@@ -157,6 +174,7 @@ class MetadataStore:
         self._topics: dict[str, TopicMeta] = {}
         self._by_id: dict[uuid.UUID, TopicMeta] = {}
         self._cluster_id: str | None = None
+        self._broker_configs: dict[str, Mapping[str, str]] = {}
         self.skipped_records = 0  # records this version did not understand (written by a newer one?)
 
     @classmethod
@@ -196,6 +214,11 @@ class MetadataStore:
     def _apply(self, event: Event) -> None:
         if isinstance(event, ClusterIdCreated):
             self._cluster_id = event.cluster_id
+        elif isinstance(event, BrokerConfigChanged):
+            if event.configs:
+                self._broker_configs[event.resource] = event.configs
+            else:
+                self._broker_configs.pop(event.resource, None)
         elif isinstance(event, TopicDeleted):
             gone = self._topics.pop(event.name, None)
             if gone is not None:
@@ -226,6 +249,15 @@ class MetadataStore:
     @property
     def topics(self) -> Mapping[str, TopicMeta]:
         return MappingProxyType(self._topics)
+
+    @property
+    def broker_configs(self) -> Mapping[str, Mapping[str, str]]:
+        """Dynamic broker configs by resource name ("" the cluster-wide default, else a node id)."""
+        return MappingProxyType(self._broker_configs)
+
+    def set_broker_configs(self, resource: str, configs: Mapping[str, str], now_ms: int) -> None:
+        """Replace the dynamic configs of a broker resource (empty: none left)."""
+        self._write(BrokerConfigChanged(resource, MappingProxyType(dict(configs))), now_ms)
 
     def topic_by_id(self, topic_id: uuid.UUID) -> TopicMeta | None:
         return self._by_id.get(topic_id)

@@ -14,28 +14,36 @@ IncrementalAlterConfigs edits it key by key: SET, DELETE, and APPEND/SUBTRACT fo
 as a whole before anything changes, and apply it through ``TopicRegistry.set_overrides`` so the
 running partitions pick it up at once.  ``validate_only`` stops after validation.
 
-Broker configs can be described (resource name = our node id, or empty) but not altered: Streamlog
-has no dynamic broker configuration, so altering a BROKER resource answers INVALID_REQUEST with a
-message.  Other resource types (broker loggers, client metrics, groups) are INVALID_REQUEST too.
+BROKER and BROKER_LOGGER resources are described and altered in ``broker_configs.py`` (dynamic
+broker configs, log levels).  Other resource types (client metrics, groups) are INVALID_REQUEST.
+Every refused resource is logged (INFO) with its error.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from streamlog.broker.config import (
-    BROKER_BY_NAME,
-    BROKER_SETTINGS,
-    SOURCE_DEFAULT,
-    SOURCE_DYNAMIC_TOPIC,
-    SOURCE_STATIC_BROKER,
-    TOPIC_BY_NAME,
-    BrokerConfig,
-)
+from streamlog.broker.config import SOURCE_DYNAMIC_TOPIC, TOPIC_BY_NAME, BrokerConfig
 from streamlog.broker.handlers.base import RequestContext
+from streamlog.broker.handlers.broker_configs import (
+    alter_broker,
+    alter_loggers,
+    describe_broker,
+    describe_loggers,
+    incremental_broker,
+)
+from streamlog.broker.handlers.config_base import (
+    AlterOp,
+    ResourceError,
+    ResourceType,
+    config_entry,
+    keep,
+    list_op,
+    synonym,
+)
 from streamlog.broker.topics import TopicError
 from streamlog.protocol.codec import Msg
 from streamlog.protocol.errors import ErrorCode
@@ -43,99 +51,22 @@ from streamlog.protocol.errors import ErrorCode
 if TYPE_CHECKING:
     from streamlog.broker.core import Broker
 
-
-class ResourceType(IntEnum):
-    """Kafka's ConfigResource.Type ids."""
-
-    UNKNOWN = 0
-    TOPIC = 2
-    BROKER = 4
-    BROKER_LOGGER = 8
-    CLIENT_METRICS = 16
-    GROUP = 32
-
-
-class ConfigType(IntEnum):
-    """Kafka's DescribeConfigs config_type (ConfigDef.Type ids)."""
-
-    UNKNOWN = 0
-    BOOLEAN = 1
-    STRING = 2
-    INT = 3
-    SHORT = 4
-    LONG = 5
-    DOUBLE = 6
-    LIST = 7
-    CLASS = 8
-    PASSWORD = 9
-
-
-class AlterOp(IntEnum):
-    """IncrementalAlterConfigs config_operation."""
-
-    SET = 0
-    DELETE = 1
-    APPEND = 2
-    SUBTRACT = 3
-
-
-class ResourceError(Exception):
-    """One resource of a configs request failed; the other resources go on."""
-
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def config_type_id(type_name: str) -> int:
-    try:
-        return int(ConfigType[type_name])
-    except KeyError:
-        return int(ConfigType.UNKNOWN)
+log = logging.getLogger(__name__)
 
 
 # --- DescribeConfigs -------------------------------------------------------------------------------
 
 
-def synonym(name: str, value: str | None, source: int) -> Msg:
-    return {"name": name, "value": value, "source": source}
-
-
 def topic_synonyms(config: BrokerConfig, name: str, overrides: Mapping[str, str]) -> list[Msg]:
-    """The chain that decides a topic config: override, configured broker setting, built-in default."""
+    """The chain that decides a topic config: the override, then every layer of the broker setting
+    that supplies its default (dynamic for this broker, dynamic cluster default, static, built-in)."""
     out: list[Msg] = []
     if name in overrides:
         out.append(synonym(name, overrides[name], SOURCE_DYNAMIC_TOPIC))
     broker_key = TOPIC_BY_NAME[name].broker_key
     if broker_key is not None:
-        if config.is_explicit(broker_key):
-            out.append(synonym(broker_key, config.raw(broker_key), SOURCE_STATIC_BROKER))
-        out.append(synonym(broker_key, BROKER_BY_NAME[broker_key].default, SOURCE_DEFAULT))
+        out.extend(synonym(*item) for item in config.synonyms(broker_key))
     return out
-
-
-def config_entry(name: str, value: str, source: int, *, read_only: bool, type_name: str, doc: str,
-                 synonyms: list[Msg], include_synonyms: bool, include_documentation: bool) -> Msg:
-    return {
-        "name": name,
-        "value": value,
-        "read_only": read_only,
-        "config_source": source,
-        "is_default": source == SOURCE_DEFAULT,
-        "is_sensitive": False,
-        "synonyms": synonyms if include_synonyms else [],
-        "config_type": config_type_id(type_name),
-        "documentation": doc if include_documentation else None,
-    }
-
-
-def keep(keys: list[str] | None) -> Callable[[str], bool]:
-    """Filter for configuration_keys: null or empty means every key."""
-    if not keys:
-        return lambda name: True
-    wanted = set(keys)
-    return lambda name: name in wanted
 
 
 def describe_topic(broker: Broker, name: str, keys: list[str] | None, include_synonyms: bool,
@@ -155,41 +86,6 @@ def describe_topic(broker: Broker, name: str, keys: list[str] | None, include_sy
     ]
 
 
-def check_broker_name(broker: Broker, name: str) -> None:
-    if not name:
-        return
-    try:
-        node = int(name)
-    except ValueError:
-        raise ResourceError(ErrorCode.INVALID_REQUEST,
-                            f"Broker id must be an integer, but it is: {name}") from None
-    if node != broker.node_id:
-        raise ResourceError(ErrorCode.INVALID_REQUEST,
-                            f"Unexpected broker id, expected {broker.node_id} or empty string, "
-                            f"but received {name}")
-
-
-def describe_broker(broker: Broker, name: str, keys: list[str] | None, include_synonyms: bool,
-                    include_documentation: bool) -> list[Msg]:
-    check_broker_name(broker, name)
-    wanted = keep(keys)
-    config = broker.config
-    out = []
-    for setting in BROKER_SETTINGS:
-        if not wanted(setting.name):
-            continue
-        explicit = config.is_explicit(setting.name)
-        synonyms = [synonym(setting.name, setting.default, SOURCE_DEFAULT)]
-        if explicit:
-            synonyms.insert(0, synonym(setting.name, config.raw(setting.name), SOURCE_STATIC_BROKER))
-        source = SOURCE_STATIC_BROKER if explicit else SOURCE_DEFAULT
-        out.append(config_entry(setting.name, config.raw(setting.name), source, read_only=True,
-                                type_name=setting.type, doc=setting.doc, synonyms=synonyms,
-                                include_synonyms=include_synonyms,
-                                include_documentation=include_documentation))
-    return out
-
-
 def describe_resource(broker: Broker, res: Msg, include_synonyms: bool, include_documentation: bool) -> Msg:
     rtype = int(res["resource_type"])
     name = str(res["resource_name"] or "")
@@ -201,9 +97,12 @@ def describe_resource(broker: Broker, res: Msg, include_synonyms: bool, include_
             out["configs"] = describe_topic(broker, name, keys, include_synonyms, include_documentation)
         elif rtype == ResourceType.BROKER:
             out["configs"] = describe_broker(broker, name, keys, include_synonyms, include_documentation)
+        elif rtype == ResourceType.BROKER_LOGGER:
+            out["configs"] = describe_loggers(broker, name, keys)
         else:
             raise ResourceError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type: {rtype}")
     except ResourceError as exc:
+        log.info("DescribeConfigs of resource type %d %r refused: %s", rtype, name, exc.message)
         out["error_code"] = int(exc.code)
         out["error_message"] = exc.message
     return out
@@ -217,10 +116,6 @@ async def handle_describe_configs(broker: Broker, ctx: RequestContext, body: Msg
 
 
 # --- altering ---------------------------------------------------------------------------------------
-
-
-def split_list(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def apply_incremental(current: Mapping[str, str], effective: Mapping[str, str],
@@ -250,13 +145,7 @@ def apply_incremental(current: Mapping[str, str], effective: Mapping[str, str],
         if setting is None or setting.type != "LIST":
             raise ResourceError(ErrorCode.INVALID_CONFIG,
                                 f"Can't {AlterOp(op).name} to key {name} because its type is not LIST.")
-        items = split_list(out.get(name, effective.get(name, "")))
-        if op == AlterOp.APPEND:
-            items += [item for item in split_list(value) if item not in items]
-        else:
-            removed = set(split_list(value))
-            items = [item for item in items if item not in removed]
-        out[name] = ",".join(items)
+        out[name] = list_op(op, out.get(name, effective.get(name, "")), value)
     return out
 
 
@@ -282,24 +171,57 @@ def alter_topic(broker: Broker, name: str, build: Callable[[dict[str, str]], dic
         broker.topics.set_overrides(name, clean, broker.clock.now_ms())
 
 
-def alter_resource(broker: Broker, res: Msg, build: Callable[[dict[str, str]], dict[str, str]],
-                   validate_only: bool) -> Msg:
+Ops = list[tuple[str, int, str | None]]
+
+
+def ops_of(res: Msg, incremental: bool) -> Ops:
+    """(name, operation, value) of a resource's configs; AlterConfigs' entries are all SETs."""
+    return [(str(c["name"]), int(c["config_operation"]) if incremental else int(AlterOp.SET), c["value"])
+            for c in res["configs"]]
+
+
+def replace_all(ops: Ops) -> Callable[[dict[str, str]], dict[str, str]]:
+    """AlterConfigs: the listed values become the whole set (nulls refused)."""
+    def build(current: dict[str, str]) -> dict[str, str]:
+        nulls = [name for name, _, value in ops if value is None]
+        if nulls:
+            raise ResourceError(ErrorCode.INVALID_REQUEST,
+                                f"Null value not supported for : {', '.join(nulls)}")
+        return {name: str(value) for name, _, value in ops}
+
+    return build
+
+
+def alter_resource(broker: Broker, res: Msg, incremental: bool, validate_only: bool) -> Msg:
     rtype = int(res["resource_type"])
     name = str(res["resource_name"] or "")
     out: Msg = {"error_code": 0, "error_message": None, "resource_type": rtype,
                 "resource_name": res["resource_name"]}
+    ops = ops_of(res, incremental)
     try:
-        check_unique_keys([c["name"] for c in res["configs"]])
+        check_unique_keys([op[0] for op in ops])
         if rtype == ResourceType.TOPIC:
-            alter_topic(broker, name, build, validate_only)
+            def topic_ops(current: dict[str, str]) -> dict[str, str]:
+                effective = {c.name: c.value for c in broker.config.resolve_topic_configs(current)}
+                return apply_incremental(current, effective, ops)
+
+            alter_topic(broker, name, topic_ops if incremental else replace_all(ops), validate_only)
         elif rtype == ResourceType.BROKER:
-            check_broker_name(broker, name)
+            def broker_ops(current: dict[str, str]) -> dict[str, str]:
+                return incremental_broker(broker.config, current, ops)
+
+            alter_broker(broker, name, broker_ops if incremental else replace_all(ops), validate_only)
+        elif rtype == ResourceType.BROKER_LOGGER and incremental:
+            alter_loggers(broker, name, ops, validate_only)
+        elif rtype == ResourceType.BROKER_LOGGER:
             raise ResourceError(ErrorCode.INVALID_REQUEST,
-                                "Streamlog does not support dynamic broker configs; set broker settings in "
-                                "the properties file or with --set and restart.")
+                                "AlterConfigs cannot change the BROKER_LOGGER resource; "
+                                "use IncrementalAlterConfigs")
         else:
             raise ResourceError(ErrorCode.INVALID_REQUEST, f"Unknown resource type {rtype}")
     except ResourceError as exc:
+        log.info("%s of resource type %d %r refused: %s", "IncrementalAlterConfigs" if incremental else
+                 "AlterConfigs", rtype, name, exc.message)
         out["error_code"] = int(exc.code)
         out["error_message"] = exc.message
     return out
@@ -310,8 +232,7 @@ def duplicate_resources(resources: list[Msg]) -> set[tuple[int, str]]:
     return {key for key, count in counts.items() if count > 1}
 
 
-def alter_all(broker: Broker, body: Msg,
-              builder: Callable[[Broker, Msg], Callable[[dict[str, str]], dict[str, str]]]) -> Msg:
+def alter_all(broker: Broker, body: Msg, incremental: bool) -> Msg:
     validate_only = bool(body.get("validate_only", False))
     dup = duplicate_resources(body["resources"])
     responses = []
@@ -321,36 +242,16 @@ def alter_all(broker: Broker, body: Msg,
                               "error_message": "Each resource must appear at most once.",
                               "resource_type": res["resource_type"], "resource_name": res["resource_name"]})
         else:
-            responses.append(alter_resource(broker, res, builder(broker, res), validate_only))
+            responses.append(alter_resource(broker, res, incremental, validate_only))
     return {"throttle_time_ms": 0, "responses": responses}
 
 
-def replace_builder(broker: Broker, res: Msg) -> Callable[[dict[str, str]], dict[str, str]]:
-    def build(current: dict[str, str]) -> dict[str, str]:
-        nulls = [c["name"] for c in res["configs"] if c["value"] is None]
-        if nulls:
-            raise ResourceError(ErrorCode.INVALID_REQUEST,
-                                f"Null value not supported for : {', '.join(nulls)}")
-        return {c["name"]: c["value"] for c in res["configs"]}
-
-    return build
-
-
-def incremental_builder(broker: Broker, res: Msg) -> Callable[[dict[str, str]], dict[str, str]]:
-    def build(current: dict[str, str]) -> dict[str, str]:
-        effective = {c.name: c.value for c in broker.config.resolve_topic_configs(current)}
-        ops = [(str(c["name"]), int(c["config_operation"]), c["value"]) for c in res["configs"]]
-        return apply_incremental(current, effective, ops)
-
-    return build
-
-
 async def handle_alter_configs(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    return alter_all(broker, body, replace_builder)
+    return alter_all(broker, body, incremental=False)
 
 
 async def handle_incremental_alter_configs(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    return alter_all(broker, body, incremental_builder)
+    return alter_all(broker, body, incremental=True)
 
 
 HANDLERS = {
