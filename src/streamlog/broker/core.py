@@ -52,6 +52,7 @@ from streamlog.broker.purgatory import Purgatory
 from streamlog.broker.resources import ResourceLimits
 from streamlog.broker.retention import RetentionService
 from streamlog.broker.topics import Partition, Topic, TopicRegistry
+from streamlog.broker.txn_log import TXN_LOG_CONFIGS
 from streamlog.broker.txn_service import TxnService
 from streamlog.storage.log import remove_tree_now
 from streamlog.storage.manager import LogManager
@@ -128,6 +129,10 @@ class Broker:
             undo.append(groups.close_logs)
             txn = TxnService.open(config, clock, topics, flush, groups, logs.logdir, stamp)
             undo.append(txn.close_logs)
+            # The two coordinators' logs, listed and readable as internal topics (broker/topics.py).
+            topics.register_internal(groups.partition,
+                                     {**groups.cleaner_config, "compression.type": "producer"})
+            topics.register_internal(txn.log_partition, TXN_LOG_CONFIGS)
             cleaner = LogCleanerService(config, clock, topics, txn, logs.logdir, disk)
             cleaner.register_log("__cluster_metadata", metadata.log)
             cleaner.register_log(OFFSETS_LOG, groups.partition.log, groups.cleaner_config)

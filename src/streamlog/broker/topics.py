@@ -13,6 +13,14 @@ holds: ``storage/manager.py``). At start, ``load`` opens what the metadata names
 partition directories it does not name (an interrupted creation or deletion), unless the
 metadata log held records this version could not read (they might name them).
 
+The broker's own logs, ``__consumer_offsets`` and ``__transaction_state``, are shown as internal
+topics (``register_internal``), as Kafka shows its own: each is one log, so each is a topic of one
+partition (a Kafka with ``offsets.topic.num.partitions`` and ``transaction.state.log.num.partitions``
+at 1), with a topic id derived from the cluster id and the name (stable across restarts).  They are
+listed (Metadata) and read (Fetch, ListOffsets: ``readable_partition``, ``readable_topic``) like any
+topic, but ``get``, ``partition`` and ``all_partitions`` never return them, so nothing that writes,
+deletes, grows or configures topics, or counts their partitions, can reach them.
+
 A ``Partition`` caches what the hot paths need: its log, its parsed effective config, and whether
 acknowledgements wait for fsync (``durable``: the topic's ``flush.messages`` is 1 and storage is on
 disk).  The high watermark is the durable end offset for durable partitions and the log end offset
@@ -147,6 +155,8 @@ class TopicRegistry:
         self.topics: dict[str, Topic] = {}
         self.by_id: dict[uuid.UUID, Topic] = {}
         self._deleting: set[str] = set()  # detached, logs not yet removed: the name stays taken
+        self.internal: dict[str, Topic] = {}  # the broker's own logs, read-only (module doc)
+        self.internal_by_id: dict[uuid.UUID, Topic] = {}
 
     # --- loading ------------------------------------------------------------------------------
 
@@ -210,6 +220,34 @@ class TopicRegistry:
         """Partitions of every topic (the internal logs not counted)."""
         return sum(len(topic.partitions) for topic in self.topics.values())
 
+    # --- the broker's own logs as internal topics (read-only) ----------------------------------
+
+    def register_internal(self, partition: Partition, overrides: Mapping[str, str]) -> Topic:
+        """Show one of the broker's own logs as an internal topic of one partition (module doc);
+        ``overrides`` are the topic configs it is kept with (DescribeConfigs shows them)."""
+        name = partition.topic
+        if name not in INTERNAL_TOPICS or partition.index != 0:
+            raise ValueError(f"{name}-{partition.index} is not one of the broker's internal logs")
+        topic_id = uuid.uuid5(uuid.NAMESPACE_URL, f"streamlog:{self.metadata.cluster_id}/{name}")
+        topic = Topic(name, topic_id, dict(overrides), [partition])
+        self.internal[name] = topic
+        self.internal_by_id[topic_id] = topic
+        return topic
+
+    def readable_topic(self, name: str) -> Topic | None:
+        """A topic by name, the internal ones included (for listing and reading only)."""
+        return self.topics.get(name) or self.internal.get(name)
+
+    def readable_topic_by_id(self, topic_id: uuid.UUID) -> Topic | None:
+        return self.by_id.get(topic_id) or self.internal_by_id.get(topic_id)
+
+    def readable_partition(self, name: str, index: int) -> Partition | None:
+        """A partition to read (Fetch, ListOffsets), the internal topics' included."""
+        topic = self.readable_topic(name)
+        if topic is None or not 0 <= index < len(topic.partitions):
+            return None
+        return topic.partitions[index]
+
     # --- changes ------------------------------------------------------------------------------
 
     def validate_configs(self, configs: Mapping[str, str | None]) -> dict[str, str]:
@@ -226,6 +264,8 @@ class TopicRegistry:
 
     def check_create(self, name: str, partitions: int, configs: Mapping[str, str | None]) -> dict[str, str]:
         validate_topic_name(name)
+        if name in self.internal:
+            raise TopicError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
         if name in INTERNAL_TOPICS:
             raise TopicError(ErrorCode.TOPIC_AUTHORIZATION_FAILED,
                              f"Topic '{name}' is reserved for the broker's internal state.")
@@ -307,6 +347,9 @@ class TopicRegistry:
         log.info("deleted topic %s", topic.name)
 
     def add_partitions(self, name: str, count: int, now_ms: int, *, validate_only: bool = False) -> None:
+        if name in self.internal:
+            raise TopicError(ErrorCode.INVALID_REQUEST,
+                             f"Topic '{name}' is one of the broker's own logs: it keeps one partition.")
         topic = self.topics.get(name)
         if topic is None:
             raise TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Topic '{name}' does not exist.")

@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 TXN_LOG_DIR = "__transaction_state"
 _CONFIG = LogConfig(segment_bytes=64 * 1024 * 1024)
+# How the log is kept, as topic configs (DescribeConfigs on the internal topic shows them): compacted,
+# by a rewrite at open (below).
+TXN_LOG_CONFIGS = {"cleanup.policy": "compact", "segment.bytes": str(_CONFIG.segment_bytes)}
 _READ_BYTES = 1024 * 1024
 _COMPACT_MIN_RECORDS = 10_000
 

@@ -70,7 +70,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                "  streamlog topics list\n"
                "  streamlog topics list --all --format json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    listing.add_argument("--all", action="store_true", help="include internal topics (names starting __)")
+    listing.add_argument("--all", "-i", "--internal", dest="all", action="store_true",
+                         help="include internal topics (names starting __; hidden by default, as rpk "
+                              "topic list hides them)")
     topics_describe.add_format_argument(listing)
     listing.set_defaults(handler=topics_describe.list_topics)
 

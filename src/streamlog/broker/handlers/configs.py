@@ -73,7 +73,7 @@ def describe_topic(broker: Broker, name: str, keys: list[str] | None, include_sy
                    include_documentation: bool) -> list[Msg]:
     if not name:
         raise ResourceError(ErrorCode.INVALID_REQUEST, "Default topic resources are not allowed.")
-    topic = broker.topics.get(name)
+    topic = broker.topics.readable_topic(name)  # the internal topics' configs are described too
     if topic is None:
         raise ResourceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Topic '{name}' does not exist.")
     wanted = keep(keys)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamlog.broker.handlers.base import Deferred, RequestContext
 from streamlog.broker.purgatory import Key
-from streamlog.broker.topics import Partition
+from streamlog.broker.topics import INTERNAL_TOPICS, Partition
 from streamlog.protocol.codec import Msg
 from streamlog.protocol.errors import ErrorCode
 from streamlog.storage.errors import LogDirOffline, OffsetOutOfRange
@@ -46,7 +46,7 @@ def leader_partition(broker: Broker, topic: str, index: int, req: Msg) -> Partit
     error to answer for it: UNKNOWN_TOPIC_OR_PARTITION, the check of the request's
     ``current_leader_epoch`` (FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH), or KAFKA_STORAGE_ERROR
     when its data directory failed (fail-stop)."""
-    part = broker.topics.partition(topic, index)
+    part = broker.topics.readable_partition(topic, index)  # the internal topics are readable too
     if part is None:
         return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
     code = check_leader_epoch(part, int(req.get("current_leader_epoch", -1)))
@@ -56,10 +56,14 @@ def leader_partition(broker: Broker, topic: str, index: int, req: Msg) -> Partit
 
 
 def last_stable_offset(broker: Broker, part: Partition) -> int:
+    if part.topic in INTERNAL_TOPICS:  # the coordinators' own logs hold no producers' transactions
+        return part.high_watermark
     return broker.txn.last_stable_offset(part)
 
 
 def aborted_transactions(broker: Broker, part: Partition, start: int, end: int) -> list[Msg]:
+    if part.topic in INTERNAL_TOPICS:
+        return []
     return list(broker.txn.aborted_transactions(part, start, end))
 
 

@@ -4,6 +4,10 @@ Auto-creation follows Kafka: an unknown topic named in the request is created wi
 ``num.partitions`` when ``auto.create.topics.enable`` is true and the request allows it (v4+; always
 allowed before v4).  Newly created topics answer LEADER_NOT_AVAILABLE in Kafka until the leader is
 elected; on a single node the leader is ready at once, so we answer with the partitions directly.
+
+The internal topics ``__consumer_offsets`` and ``__transaction_state`` (the broker's own logs,
+``broker/topics.py``) are listed with ``is_internal`` true, among all topics and by name or id, as
+Kafka lists them; clients drop them from pattern subscriptions (``exclude.internal.topics``).
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ def error_entry(name: str | None, code: ErrorCode, topic_id: uuid.UUID = ZERO_UU
 
 
 def maybe_auto_create(broker: Broker, name: str, allowed: bool) -> Topic | ErrorCode:
-    topic = broker.topics.get(name)
+    topic = broker.topics.readable_topic(name)
     if topic is not None:
         return topic
     try:
@@ -85,14 +89,14 @@ async def handle_metadata(broker: Broker, ctx: RequestContext, body: Msg) -> Msg
     allow_auto = bool(body.get("allow_auto_topic_creation", True)) if version >= 4 else True
     topics_out: list[Msg] = []
     if requested is None:
-        for topic in list(broker.topics.topics.values()):
+        for topic in [*broker.topics.topics.values(), *broker.topics.internal.values()]:
             topics_out.append(topic_entry(broker, topic))
     else:
         for item in requested:
             name = item.get("name")
             if name is None:
                 topic_id = item.get("topic_id", ZERO_UUID)
-                found = broker.topics.by_id.get(topic_id)
+                found = broker.topics.readable_topic_by_id(topic_id)
                 if found is None:
                     topics_out.append(error_entry(None, ErrorCode.UNKNOWN_TOPIC_ID, topic_id))
                 else:

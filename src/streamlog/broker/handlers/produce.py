@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamlog.broker.handlers.base import CloseConnection, Deferred, RequestContext
 from streamlog.broker.purgatory import Key, Purgatory
-from streamlog.broker.topics import Partition
+from streamlog.broker.topics import INTERNAL_TOPICS, Partition
 from streamlog.broker.txn_service import TxnService
 from streamlog.protocol.codec import Msg
 from streamlog.protocol.errors import ErrorCode
@@ -277,6 +277,16 @@ def check_batches(records: memoryview, part: Partition, version: int, stamp: int
     return count, has_pid
 
 
+def unknown_partition(topic: str, index: int) -> PartitionResult:
+    """The answer for a partition no topic has; the internal topics are not written by clients
+    (Kafka's answer, INVALID_TOPIC_EXCEPTION, though Metadata lists them)."""
+    if topic in INTERNAL_TOPICS:
+        log.info("produce to internal topic %s refused", topic)
+        return PartitionResult(index, ErrorCode.INVALID_TOPIC_EXCEPTION,
+                               message=f"Cannot append to internal topic {topic}")
+    return PartitionResult(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+
+
 def produce_partition(broker: Broker, topic: str, index: int, records: Any, version: int, acks: int,
                       stamp: int, part: Partition | None = None) -> PartitionResult:
     """One partition of a produce request: check, append, and say what the answer waits for.
@@ -287,8 +297,7 @@ def produce_partition(broker: Broker, topic: str, index: int, records: Any, vers
     if part is None:
         part = broker.topics.partition(topic, index)
         if part is None:
-            result.error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-            return result
+            return unknown_partition(topic, index)
     if records is None:
         result.error = ErrorCode.CORRUPT_MESSAGE
         result.message = "null record set"
@@ -361,7 +370,7 @@ def start_produce(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | Pendi
                 results.append(PartitionResult(index, ErrorCode.INVALID_REQUIRED_ACKS))
                 continue
             if not 0 <= index < len(partitions):
-                results.append(PartitionResult(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
+                results.append(unknown_partition(name, index))
                 continue
             if full:
                 results.append(PartitionResult(index, ErrorCode.KAFKA_STORAGE_ERROR,

@@ -33,18 +33,21 @@ would wreck the broker; it answers INVALID_TOPIC_EXCEPTION with a message instea
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from streamlog.broker.handlers.base import RequestContext
-from streamlog.broker.topics import Topic, TopicError, validate_topic_name
+from streamlog.broker.topics import INTERNAL_TOPICS, Topic, TopicError, validate_topic_name
 from streamlog.protocol.codec import Msg
 from streamlog.protocol.errors import ErrorCode
 
 if TYPE_CHECKING:
     from streamlog.broker.core import Broker
+
+log = logging.getLogger(__name__)
 
 ZERO_UUID = uuid.UUID(int=0)
 DEFAULT = -1  # num_partitions / replication_factor "use the broker default"
@@ -255,14 +258,14 @@ async def handle_delete_topics(broker: Broker, ctx: RequestContext, body: Msg) -
             results.append(delete_result(None, tid, ErrorCode.INVALID_REQUEST,
                                          "Neither topic name nor id were specified."))
         elif name is not None:
-            topic = broker.topics.get(name)
+            topic = broker.topics.readable_topic(name)  # an internal one is refused by delete_one
             if topic is None:
                 results.append(delete_result(name, ZERO_UUID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
                                              "This server does not host this topic-partition."))
             else:
                 results.append(await delete_one(broker, topic))
         else:
-            by_id = broker.topics.by_id.get(tid)
+            by_id = broker.topics.readable_topic_by_id(tid)
             if by_id is None:
                 results.append(delete_result(None, tid, ErrorCode.UNKNOWN_TOPIC_ID,
                                              "This server does not host this topic ID."))
@@ -326,6 +329,10 @@ async def handle_create_partitions(broker: Broker, ctx: RequestContext, body: Ms
 def delete_records(broker: Broker, name: str, req: Msg) -> Msg:
     index = int(req["partition_index"])
     out: Msg = {"partition_index": index, "low_watermark": -1, "error_code": 0}
+    if name in INTERNAL_TOPICS:  # as Kafka (InvalidTopicException)
+        log.info("DeleteRecords on internal topic %s refused", name)
+        out["error_code"] = int(ErrorCode.INVALID_TOPIC_EXCEPTION)
+        return out
     part = broker.topics.partition(name, index)
     if part is None:
         out["error_code"] = int(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
