@@ -21,6 +21,10 @@
  *       explicit offsets, until `expected` records arrived or the deadline passed.
  *   offsets-by-time   {bootstrap, topic, timestamp}             -> {offsets:[{partition, offset}]}
  *   offsets           {bootstrap, topic}                        -> {offsets:[{partition, low, high}]}
+ *   txn-fence         {bootstrap, topic, transactional_id}      -> {send:{...}, commit:{...}}
+ *       Two transactional producers with one transactional id: the old one writes "old-1" in a
+ *       transaction, the new one starts (fencing it) and commits "new-1", then the old one tries to
+ *       send "old-2" and to commit.  Each outcome is {ok:true} or the error's {name, type, retriable}.
  *
  * Codecs: gzip is built into kafkajs; snappy from kafkajs-snappy (pure JS), lz4 from @2l/kafkajs-lz4
  * (lz4-napi, prebuilt binaries from the npm registry), zstd through a small adapter over
@@ -240,6 +244,46 @@ const COMMANDS = {
   consume,
   'offsets-by-time': offsetsByTime,
   offsets,
+  'txn-fence': txnFence,
+}
+
+function outcomeOf (err) {
+  if (!err) return { ok: true }
+  return { ok: false, name: err.name, type: err.type || null, retriable: Boolean(err.retriable),
+    message: err.message }
+}
+
+async function txnFence ({ bootstrap, topic, transactional_id: transactionalId }) {
+  const kafka = client(bootstrap)
+  const options = { transactionalId, idempotent: true, maxInFlightRequests: 1, retry: { retries: 2 } }
+  const old = kafka.producer(options)
+  const fresh = kafka.producer(options)
+  await old.connect()
+  await fresh.connect()
+  try {
+    const oldTxn = await old.transaction()
+    await oldTxn.send({ topic, acks: -1, messages: [{ partition: 0, value: 'old-1' }] })
+    const newTxn = await fresh.transaction()
+    await newTxn.send({ topic, acks: -1, messages: [{ partition: 0, value: 'new-1' }] })
+    await newTxn.commit()
+    const answer = {}
+    try {
+      await oldTxn.send({ topic, acks: -1, messages: [{ partition: 0, value: 'old-2' }] })
+      answer.send = outcomeOf(null)
+    } catch (err) {
+      answer.send = outcomeOf(err)
+    }
+    try {
+      await oldTxn.commit()
+      answer.commit = outcomeOf(null)
+    } catch (err) {
+      answer.commit = outcomeOf(err)
+    }
+    return answer
+  } finally {
+    await old.disconnect()
+    await fresh.disconnect()
+  }
 }
 
 async function readStdin () {
