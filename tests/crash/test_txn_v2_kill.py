@@ -71,9 +71,9 @@ def eventually(probe: Callable[[], T], expected: T, timeout: float = 20.0) -> No
 def test_tv2_transactions_survive_sigkill(tmp_path: Path) -> None:
     with BrokerProcess(data_dir=tmp_path / "data") as broker:
         with WireClient(broker.bootstrap) as wire:
-            created = wire.call(19, 4, {"topics": [{"name": TOPIC, "num_partitions": 2, "replication_factor": 1,
-                                                    "assignments": [], "configs": []}],
-                                        "timeout_ms": 10_000, "validate_only": False})
+            new_topic = {"name": TOPIC, "num_partitions": 2, "replication_factor": 1, "assignments": [],
+                         "configs": []}
+            created = wire.call(19, 4, {"topics": [new_topic], "timeout_ms": 10_000, "validate_only": False})
             assert created["topics"][0]["error_code"] == 0
             ids = {}
             for name in ("open", "done"):

@@ -82,6 +82,7 @@ def build_parser(*, serve_only: bool = False) -> argparse.ArgumentParser:
             schema,
             streams,
             topics,
+            transactions,
         )
 
         topics.add_parser(commands)
@@ -92,6 +93,7 @@ def build_parser(*, serve_only: bool = False) -> argparse.ArgumentParser:
         registry.add_parser(commands)
         schema.add_parser(commands)
         streams.add_parser(commands)
+        transactions.add_parser(commands)
         connect.add_parser(commands)
         profile_cmd.add_parser(commands)
         completion.add_parser(commands)
