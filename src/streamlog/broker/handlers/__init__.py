@@ -24,6 +24,7 @@ from streamlog.broker.handlers import (
     list_offsets,
     metadata,
     offsets,
+    partitions,
     produce,
     topics,
     txn,
@@ -34,7 +35,7 @@ from streamlog.broker.handlers.base import Handler
 def _gather() -> dict[int, Handler]:
     table: dict[int, Handler] = {}
     for module in (api_versions, metadata, produce, fetch, list_offsets, leader_epoch, topics, configs,
-                   cluster, groups, offsets, txn):
+                   cluster, groups, offsets, txn, partitions):
         for key, handler in module.HANDLERS.items():
             if key in table:
                 raise RuntimeError(f"API key {key} has two handlers ({module.__name__})")
