@@ -157,6 +157,10 @@ def test_describe_topic_partitions_pages(bootstrap: str, kp_admin: KafkaAdminCli
     assert pages == 3
 
     with WireClient(bootstrap) as wire:
+        every = wire.call(75, 0, {"topics": [], "response_partition_limit": 2000, "cursor": None})
+        internal = {t["name"]: t["is_internal"] for t in every["topics"] if t["name"].startswith("__")}
+        assert internal == {"__consumer_offsets": True, "__transaction_state": True}
+        assert {first, second} <= {t["name"] for t in every["topics"]}
         odd = wire.call(75, 0, {"topics": [{"name": first}], "response_partition_limit": 10,
                                 "cursor": {"topic_name": second, "partition_index": 0}})
     assert [(t["name"], t["error_code"]) for t in odd["topics"]] == [(first, ErrorCode.INVALID_REQUEST)]

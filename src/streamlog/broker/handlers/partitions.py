@@ -16,7 +16,8 @@ what a Kafka cluster in that state answers:
 * AlterReplicaLogDirs: moving a replica to the directory it is in is a success with nothing to do;
   another path is LOG_DIR_NOT_FOUND, a partition this broker does not have REPLICA_NOT_AVAILABLE (as
   Kafka answers), and a failed data directory KAFKA_STORAGE_ERROR.
-* DescribeTopicPartitions (KIP-966): topics by name (every topic when none are named), sorted, from
+* DescribeTopicPartitions (KIP-966): topics by name (every topic, the internal ones included, when
+  none are named), sorted, from
   the cursor on, at most ``min(response_partition_limit, 2000)`` partitions a response
   (``max.request.partition.size.limit``); ``next_cursor`` names where the next page starts.  Each
   partition: leader and the only replica = this broker, ISR the same, empty eligible leader
@@ -53,7 +54,7 @@ TOPIC_OPERATIONS_BITS = sum(1 << op for op in TOPIC_OPERATIONS)
 
 def partition_of(broker: Broker, topic: str, index: int) -> tuple[ErrorCode, str | None]:
     """NONE if this broker has the partition, else UNKNOWN_TOPIC_OR_PARTITION with the message."""
-    found = broker.topics.get(topic)
+    found = broker.topics.readable_topic(topic)  # the internal topics too: they have partitions
     if found is None:
         return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"No such topic as {topic}"
     if not 0 <= index < len(found.partitions):
@@ -185,7 +186,8 @@ async def handle_describe_topic_partitions(broker: Broker, ctx: RequestContext, 
     cursor = body.get("cursor")
     after = str(cursor["topic_name"]) if cursor else ""
     every = not requested
-    names = sorted({n for n in (list(broker.topics.topics) if every else requested) if n >= after})
+    everything = [*broker.topics.topics, *broker.topics.internal]
+    names = sorted({n for n in (everything if every else requested) if n >= after})
     if cursor and not every and after not in names:
         message = f"DescribeTopicPartitionsRequest topic list should contain the cursor topic: {after}"
         log.info("DescribeTopicPartitions refused: %s", message)
@@ -199,7 +201,7 @@ async def handle_describe_topic_partitions(broker: Broker, ctx: RequestContext, 
         if remaining <= 0:
             next_cursor = {"topic_name": name, "partition_index": 0}
             break
-        topic = broker.topics.get(name)
+        topic = broker.topics.readable_topic(name)
         if topic is None:
             if not every:
                 topics.append(topic_entry(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name, None, []))
