@@ -1,10 +1,14 @@
 """Transactions and idempotence with real clients: commit, abort, commit, then read both ways.
 
-Each client (confluent-kafka, kafka-python, aiokafka) runs three transactions over a 2-partition
+Each client (confluent-kafka, kafka-python, aiokafka, kafkajs) runs three transactions over a 2-partition
 topic: commit, abort, commit.  Every transaction's records are flushed to the broker before it ends,
 so the aborted records really are in the log.  A read_committed consumer must then see exactly the
 committed records (never an aborted or a control record) and a read_uncommitted consumer every data
-record.  kafka-python's default producer (idempotent since 3.x) must work unchanged.
+record.  kafka-python's default producer (idempotent since 3.x) must work unchanged.  Each client
+sends the newest transaction API versions it knows (all inside Kafka 4.1's ranges, which the broker
+advertises): librdkafka InitProducerId v4, AddPartitionsToTxn/AddOffsetsToTxn v0, EndTxn v1,
+TxnOffsetCommit v3, Produce v10; kafka-python InitProducerId v4 and the others up to v3; aiokafka
+v0; kafkajs v0-1.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Callable
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from tests.support.external_clients import run_node
 from tests.support.interop import TopicFactory, unique_name
 from tests.support.kafka_wire import WireClient
 
@@ -120,10 +125,18 @@ def read_values(bootstrap: str, topic: str, isolation: str, expected: int, timeo
         consumer.close()
 
 
+def kafkajs_txns(bootstrap: str, topic: str, label: str) -> None:
+    answer = run_node("txn-plan", {"bootstrap": bootstrap, "topic": topic, "label": label,
+                                   "transactional_id": unique_name(label), "partitions": PARTITIONS,
+                                   "plan": [[count, commit] for count, commit in PLAN]})
+    assert answer == {"transactions": len(PLAN)}
+
+
 WRITERS: dict[str, Callable[[str, str, str], None]] = {
     "confluent": confluent_txns,
     "kafka-python": kafka_python_txns,
     "aiokafka": aiokafka_txns,
+    "kafkajs": kafkajs_txns,
 }
 
 

@@ -21,6 +21,10 @@
  *       explicit offsets, until `expected` records arrived or the deadline passed.
  *   offsets-by-time   {bootstrap, topic, timestamp}             -> {offsets:[{partition, offset}]}
  *   offsets           {bootstrap, topic}                        -> {offsets:[{partition, low, high}]}
+ *   txn-plan          {bootstrap, topic, transactional_id, label, plan:[[count, commit], ...],
+ *                      partitions}                              -> {transactions}
+ *       One transactional producer runs one transaction per plan entry: `count` records
+ *       "<label>-t<i>-<j>" round-robin over the partitions, acknowledged, then commit or abort.
  *   txn-fence         {bootstrap, topic, transactional_id}      -> {send:{...}, commit:{...}}
  *       Two transactional producers with one transactional id: the old one writes "old-1" in a
  *       transaction, the new one starts (fencing it) and commits "new-1", then the old one tries to
@@ -244,7 +248,26 @@ const COMMANDS = {
   consume,
   'offsets-by-time': offsetsByTime,
   offsets,
+  'txn-plan': txnPlan,
   'txn-fence': txnFence,
+}
+
+async function txnPlan ({ bootstrap, topic, transactional_id: transactionalId, label, plan, partitions }) {
+  const producer = client(bootstrap).producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 })
+  await producer.connect()
+  try {
+    for (const [t, [count, commit]] of plan.entries()) {
+      const txn = await producer.transaction()
+      const messages = []
+      for (let i = 0; i < count; i++) messages.push({ partition: i % partitions, value: `${label}-t${t}-${i}` })
+      await txn.send({ topic, acks: -1, messages })
+      if (commit) await txn.commit()
+      else await txn.abort()
+    }
+    return { transactions: plan.length }
+  } finally {
+    await producer.disconnect()
+  }
 }
 
 function outcomeOf (err) {
