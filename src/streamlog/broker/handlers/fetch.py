@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from streamlog.broker.handlers.base import Deferred, RequestContext
 from streamlog.broker.purgatory import Key
 from streamlog.broker.topics import INTERNAL_TOPICS, Partition
+from streamlog.coordinator.kafka_view import CONVERTERS, kafka_view
 from streamlog.protocol.codec import Msg
 from streamlog.protocol.errors import ErrorCode
 from streamlog.storage.errors import LogDirOffline, OffsetOutOfRange
@@ -129,6 +130,8 @@ class _FetchState:
             entry["error_code"] = int(ErrorCode.KAFKA_STORAGE_ERROR)
             return entry, 0
         data = result.data
+        if part.topic in CONVERTERS:  # an internal topic: its records in Kafka's formats
+            data = kafka_view(part.topic, data)
         entry["records"] = data
         if self.isolation == READ_COMMITTED and len(data):
             entry["aborted_transactions"] = aborted_transactions(self.broker, part, offset,

@@ -43,15 +43,17 @@ class NewRecord:
     headers: tuple[Header, ...] = ()
 
 
-def encode_records(records: Sequence[NewRecord], base_timestamp: int) -> bytes:
-    """The uncompressed records section for ``records`` (offset deltas 0..n-1)."""
+def encode_records(records: Sequence[NewRecord], base_timestamp: int,
+                   offset_deltas: Sequence[int] | None = None) -> bytes:
+    """The uncompressed records section for ``records`` (offset deltas 0..n-1, or ``offset_deltas``:
+    a batch rewritten with records left out keeps the others' offsets)."""
     out = bytearray()
     body = bytearray()
-    for offset_delta, record in enumerate(records):
+    for index, record in enumerate(records):
         body.clear()
         body.append(0)  # record attributes: unused
         write_varint(body, record.timestamp - base_timestamp)
-        write_varint(body, offset_delta)
+        write_varint(body, index if offset_deltas is None else offset_deltas[index])
         _write_bytes(body, record.key)
         _write_bytes(body, record.value)
         write_varint(body, len(record.headers))
