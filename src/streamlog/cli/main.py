@@ -73,6 +73,7 @@ def build_parser(*, serve_only: bool = False) -> argparse.ArgumentParser:
         from streamlog.cli import (
             cluster,
             completion,
+            configs,
             connect,
             consume,
             groups,
@@ -86,6 +87,7 @@ def build_parser(*, serve_only: bool = False) -> argparse.ArgumentParser:
         )
 
         topics.add_parser(commands)
+        configs.add_parser(commands)
         produce.add_parser(commands)
         consume.add_parser(commands)
         groups.add_parser(commands)
