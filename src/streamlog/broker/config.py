@@ -3,9 +3,11 @@
 Theory of operation: every setting is declared once in a table (name, type, default, validator,
 documentation).  ``BrokerConfig`` is built from those defaults, then a server.properties-style file,
 then ``--set key=value`` overrides, in that order; unknown keys and bad values raise ConfigError
-with a one-line message.  Topic configs (``TOPIC_CONFIGS``) map each topic-level name to the broker
-setting that supplies its default (``retention.ms`` <- ``log.retention.ms``), which is also what
-DescribeConfigs reports as the default's source.
+with a one-line message.  Over that static value lie the dynamic layers set through the admin APIs
+(``set_dynamic``: the cluster default, then this broker's own; ``broker/dynamic_config.py``), for
+the settings in ``DYNAMIC_SETTINGS`` only.  Topic configs (``TOPIC_CONFIGS``) map each topic-level
+name to the broker setting that supplies its default (``retention.ms`` <- ``log.retention.ms``),
+which is also what DescribeConfigs reports as the default's source.
 
 Deliberate differences from Kafka, each with its reason:
 

@@ -13,7 +13,9 @@ Theory of operation, as Kafka answers them:
   applies SET/DELETE/APPEND/SUBTRACT, the list operations starting from the effective value), checks
   the result (a setting that is not dynamic: INVALID_REQUEST, "Cannot update these configs
   dynamically", as Kafka, which also answers INVALID_REQUEST for a value it cannot parse), then
-  stores and applies it (``broker/dynamic_config.py``) unless ``validate_only``.
+  stores and applies it (``broker/dynamic_config.py``) unless ``validate_only``.  One deliberate
+  difference: Kafka stores a name it does not know (for plugins' configs); Streamlog has no plugins
+  and refuses it (INVALID_REQUEST), so a misspelt setting is not silently kept.
 * BROKER_LOGGER (named by this broker's id, never "") lists the loggers and their levels
   (``broker/loggers.py``, source DYNAMIC_BROKER_LOGGER_CONFIG); IncrementalAlterConfigs SETs or
   DELETEs levels at once and until the next restart; every operation is checked before any is
