@@ -411,12 +411,15 @@ class BrokerConfig:
             else:
                 raise ConfigError(f"unknown broker setting {key!r}")
         try:
-            self._parsed[setting.name] = setting.parse(value)
+            parsed = setting.parse(value)
         except ConfigError as exc:
             raise ConfigError(f"{key}: {exc}") from None
-        warn_single_node(setting.name, self._parsed[setting.name])
-        self._raw[setting.name] = str(value)
+        warn_single_node(setting.name, parsed)
+        self._static[setting.name] = str(value)  # the same dict as _raw until __init__ ends
         self._explicit.add(setting.name)
+        raw = self._effective_raw(setting.name)  # a dynamic value set for it still wins
+        self._raw[setting.name] = raw
+        self._parsed[setting.name] = parsed if raw == str(value) else setting.parse(raw)
 
     def get(self, key: str) -> Any:
         return self._parsed[key]

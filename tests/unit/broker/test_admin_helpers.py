@@ -11,14 +11,8 @@ from streamlog.broker.config import (
     TOPIC_SETTINGS,
     BrokerConfig,
 )
-from streamlog.broker.handlers.configs import (
-    AlterOp,
-    ConfigType,
-    ResourceError,
-    apply_incremental,
-    config_type_id,
-    topic_synonyms,
-)
+from streamlog.broker.handlers.config_base import AlterOp, ConfigType, ResourceError, config_type_id
+from streamlog.broker.handlers.configs import apply_incremental, topic_synonyms
 from streamlog.broker.handlers.topics import (
     check_assignments,
     check_new_assignments,
