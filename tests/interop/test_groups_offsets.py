@@ -132,12 +132,13 @@ def test_lone_consumer_time_to_first_record(
         consumer.close()
 
 
-def test_group_state_file_is_private(durable_broker: BrokerProcess) -> None:
-    """``__consumer_offsets`` is not a topic: Metadata does not list it."""
+def test_group_state_log_is_the_internal_topic(durable_broker: BrokerProcess) -> None:
+    """The group coordinator's log, ``<data dir>/__consumer_offsets``, is what Metadata lists as the
+    internal topic ``__consumer_offsets``, with its one partition."""
     if durable_broker.data_dir is None:
         pytest.skip("needs a data dir")
     from tests.support.interop import admin_client
 
     topics = admin_client(durable_broker.bootstrap).list_topics(timeout=10).topics
-    assert "__consumer_offsets" not in topics
+    assert list(topics["__consumer_offsets"].partitions) == [0]
     assert (Path(durable_broker.data_dir) / "__consumer_offsets").is_dir()

@@ -78,6 +78,31 @@ def test_pattern_subscription_leaves_internal_topics_out(bootstrap: str, topic_f
     assert set(INTERNAL) <= seen[False], "without exclude_internal_topics the pattern matches them"
 
 
+def test_librdkafka_pattern_subscription_and_the_connect_blacklist(bootstrap: str,
+                                                                   topic_factory: TopicFactory) -> None:
+    """librdkafka's regex subscriptions match internal topics (as against Kafka: it has no
+    exclude.internal.topics); the blacklist Streamlog's Connect sinks set keeps them out."""
+    from confluent_kafka import Consumer
+
+    from streamlog.connect.runtime.sink_worker import INTERNAL_TOPICS_BLACKLIST
+
+    topic = topic_factory.create(1)
+    seen: dict[bool, set[str]] = {}
+    for blacklisted in (False, True):
+        extra = {"topic.blacklist": INTERNAL_TOPICS_BLACKLIST} if blacklisted else {}
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("rx"), **extra})
+        try:
+            consumer.subscribe(["^.*"])
+            deadline = Deadline(30)
+            while topic not in {tp.topic for tp in consumer.assignment()} and not deadline.expired():
+                consumer.poll(0.2)
+            seen[blacklisted] = {tp.topic for tp in consumer.assignment()}
+        finally:
+            consumer.close()
+    assert topic in seen[False] and set(INTERNAL) <= seen[False]
+    assert topic in seen[True] and not set(INTERNAL) & seen[True]
+
+
 def test_writes_are_refused_as_kafka_does(bootstrap: str) -> None:
     batch = build_batch([NewRecord(b"k", b"v", 1_700_000_000_000)])
     with WireClient(bootstrap) as wire:

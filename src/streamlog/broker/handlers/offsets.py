@@ -24,7 +24,9 @@ E = ErrorCode
 
 
 def known(broker: Broker, topic: str, partition: int) -> bool:
-    return broker.topics.partition(topic, partition) is not None
+    """Whether offsets may be committed for the partition: any topic's, the internal ones' too (a
+    group reading __consumer_offsets commits its positions, as against Kafka)."""
+    return broker.topics.readable_partition(topic, partition) is not None
 
 
 def _by_topic(items: Sequence[tuple[str, Msg]]) -> list[Msg]:

@@ -73,6 +73,8 @@ log = logging.getLogger("streamlog.connect")
 DEFAULT_MAX_POLL_RECORDS: Final = 500
 POLL_TIMEOUT_S: Final = 0.5
 ERROR_HEADER_PREFIX: Final = "__connect.errors."
+# Kafka's internal topics, as librdkafka's topic.blacklist (regular expressions, comma-separated).
+INTERNAL_TOPICS_BLACKLIST: Final = "^__consumer_offsets$,^__transaction_state$"
 
 
 def sink_group_id(connector: str) -> str:
@@ -119,8 +121,11 @@ class SinkWorkerTask(TaskThread):
     def work(self) -> None:
         forced = {"group.id": sink_group_id(self.connector), "enable.auto.commit": "false",
                   "isolation.level": "read_committed", "enable.auto.offset.store": "false"}
-        settings = client_settings(self.bootstrap, self.client_config, self.config, "consumer",
-                                   {"auto.offset.reset": "earliest"}, forced)
+        # As Kafka Connect's consumers (exclude.internal.topics): topics.regex never matches the
+        # broker's internal topics, which librdkafka's regex subscriptions would otherwise include.
+        defaults = {"auto.offset.reset": "earliest", "topic.blacklist": INTERNAL_TOPICS_BLACKLIST}
+        settings = client_settings(self.bootstrap, self.client_config, self.config, "consumer", defaults,
+                                   forced)
         max_records = int(settings.pop("max.poll.records", DEFAULT_MAX_POLL_RECORDS))
         self.key_converter = make_converter(self.config, is_key=True)
         self.value_converter = make_converter(self.config, is_key=False)

@@ -327,7 +327,8 @@ class Worker:
             metadata = consumer.list_topics(timeout=10)
             if not topics:
                 pattern = re.compile(config.get_string("topics.regex") or "")
-                topics = [t for t in metadata.topics if pattern.fullmatch(t)]
+                topics = [t for t in metadata.topics if pattern.fullmatch(t)
+                          and t not in ("__consumer_offsets", "__transaction_state")]
             wanted = [KafkaTopicPartition(t, p) for t in topics if t in metadata.topics
                       for p in sorted(metadata.topics[t].partitions)]
             committed = consumer.committed(wanted, timeout=10) if wanted else []
