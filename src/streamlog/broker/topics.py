@@ -19,7 +19,8 @@ partition (a Kafka with ``offsets.topic.num.partitions`` and ``transaction.state
 at 1), with a topic id derived from the cluster id and the name (stable across restarts).  They are
 listed (Metadata) and read (Fetch, ListOffsets: ``readable_partition``, ``readable_topic``) like any
 topic, but ``get``, ``partition`` and ``all_partitions`` never return them, so nothing that writes,
-deletes, grows or configures topics, or counts their partitions, can reach them.
+deletes, grows or configures topics, or counts their partitions, can reach them (``by_id`` does
+hold them, for reads by topic id).
 
 A ``Partition`` caches what the hot paths need: its log, its parsed effective config, and whether
 acknowledgements wait for fsync (``durable``: the topic's ``flush.messages`` is 1 and storage is on
@@ -232,6 +233,9 @@ class TopicRegistry:
         topic = Topic(name, topic_id, dict(overrides), [partition])
         self.internal[name] = topic
         self.internal_by_id[topic_id] = topic
+        # by_id holds them too: a read by topic id (Fetch v13+, Metadata) finds them; whatever
+        # changes a topic found by id refuses the internal ones (DeleteTopics: handlers/topics.py).
+        self.by_id[topic_id] = topic
         return topic
 
     def readable_topic(self, name: str) -> Topic | None:
