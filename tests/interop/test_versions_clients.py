@@ -4,9 +4,10 @@ Theory of operation: kafka-python 3.x infers a broker release from ApiVersions (
 ``infer_broker_version_from_api_versions``: the newest release whose probe, one API at one version,
 the broker's ranges contain) and then sends each API at min(its max, ours): here ListOffsets v10,
 Metadata v13, FindCoordinator v6, DescribeGroups v6 and DescribeCluster v2, each checked by what it
-answers.  aiokafka 0.14 infers no release any more: it picks, per API, the newest of its request
-versions that falls in the broker's range, so every one of its requests must find its newest version
-inside ours.  Both then produce and consume.
+answers.  librdkafka (confluent-kafka) sends Metadata v13, seen in its own protocol debug log.
+aiokafka 0.14 infers no release any more: it picks, per API, the newest of its request versions
+that falls in the broker's range, so every one of its requests must find its newest version inside
+ours.  kafka-python and aiokafka then produce and consume.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import inspect
 from typing import Any
 
 import pytest
-from tests.support.interop import TopicFactory, unique_name
+from tests.support.interop import Deadline, TopicFactory, unique_name
 from tests.support.kafka_clients import AIOKAFKA, KAFKA_PYTHON, run_roundtrip
 
 from streamlog.broker.handlers.api_versions import advertised_ranges
@@ -81,6 +82,33 @@ def test_kafka_python_at_its_newest_versions(bootstrap: str, topic_factory: Topi
         assert f"Group {group} not found." in described["error"]
     finally:
         admin.close()
+
+
+def test_librdkafka_sends_metadata_v13(bootstrap: str, topic_factory: TopicFactory) -> None:
+    import logging
+    import re
+
+    from confluent_kafka.admin import AdminClient
+
+    lines: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    logger = logging.getLogger(unique_name("rdkafka-protocol"))
+    logger.addHandler(Capture())
+    logger.setLevel(logging.DEBUG)
+    topic = topic_factory.create(2)
+    admin = AdminClient({"bootstrap.servers": bootstrap, "debug": "protocol", "logger": logger})
+    listed = admin.list_topics(topic=topic, timeout=20)
+    assert sorted(listed.topics[topic].partitions) == [0, 1]
+    pattern = re.compile(r"Sent MetadataRequest \(v(\d+)")
+    deadline = Deadline(10)
+    while not any(pattern.search(line) for line in lines) and not deadline.expired():
+        admin.poll(0.1)  # librdkafka hands its log lines to the logger from poll
+    sent = {int(m.group(1)) for m in map(pattern.search, lines) if m}
+    assert sent and max(sent) == 13, sent
 
 
 def test_aiokafka_finds_its_newest_versions_in_ours(bootstrap: str, topic_factory: TopicFactory) -> None:
