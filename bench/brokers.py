@@ -131,6 +131,7 @@ class BenchBroker:
         work_dir: Path | None = None,
         ready_timeout: float = 120.0,
         extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         if kind not in ("streamlog", "tansu", "external"):
             raise ValueError(f"unknown broker kind {kind!r}")
@@ -139,6 +140,7 @@ class BenchBroker:
         self.memory = memory or kind == "tansu"
         self.settings = dict(settings or {})
         self.extra_args = list(extra_args or [])  # more ``streamlog serve`` options, e.g. --no-registry
+        self.env = dict(env or {})  # more environment for the child, e.g. PYTHONPATH of another tree
         self.ready_timeout = ready_timeout
         self._own_work_dir = work_dir is None and kind != "external"
         self.work_dir = work_dir or (
@@ -308,7 +310,7 @@ class BenchBroker:
         self._log.write(f"\n=== starting: {' '.join(cmd)}\n".encode())
         self._log.flush()
         self._log_offset = self._log.tell()
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         self._proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
