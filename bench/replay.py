@@ -8,8 +8,10 @@ is filled on every broker (``bench.replay_worker.fill``), then read from offset 
 * ``lone``: one consumer process that assigns every partition itself, and
 * ``group``: ``--members`` (4) consumer processes subscribed in one new consumer group,
 
-with the page cache holding the topic (``warm``: it was just written, or read by the run before) and,
-on durable storage, without it (``cold``: before the run every segment file of the topic is synced
+with the page cache holding the topic (``warm``: on durable storage the bench reads the topic's files
+just before, since Streamlog lets the kernel drop durable pages beyond each segment's last
+``streamlog.page.cache.tail.bytes``, 64 MiB, so a topic just written is mostly not cached) and, on
+durable storage, without it (``cold``: before the run every segment file of the topic is synced
 and dropped from the page cache with ``posix_fadvise(DONTNEED)``, or the whole page cache with
 ``--drop-caches``).  tansu keeps its data in memory, so it has no cold case: its warm figure is the
 one the cold rows compare with.  Every consumer uses the issue's fetch sizes (``fetch.max.bytes``
@@ -109,6 +111,18 @@ def drop_cold(broker: BenchBroker, topic: str, whole_cache: bool) -> str:
     if not dropped:
         raise RuntimeError(f"no files of {topic} under {broker.data_dir}")
     return "fadvise"
+
+
+def warm_up(broker: BenchBroker, topic: str) -> None:
+    """Read the topic's files once, so that the page cache holds them (Streamlog drops the pages of
+    durable data beyond each segment's last ``streamlog.page.cache.tail.bytes``, so a topic just
+    written is mostly not in it)."""
+    assert broker.data_dir is not None
+    for part_dir in broker.data_dir.glob(f"{topic}-*"):
+        for path in part_dir.iterdir():
+            with open(path, "rb", buffering=0) as fh:
+                while fh.read(1 << 20):
+                    pass
 
 
 def create(bootstrap: str, topic: str, partitions: int) -> None:
@@ -265,6 +279,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                 topic, hws = topics[broker.name]
                                 if cache == "cold":
                                     drop_cold(broker, topic, args.drop_caches)
+                                elif not broker.memory:
+                                    warm_up(broker, topic)
                                 name = f"{mode}-{size_name}-{parts}p-{cache}"
                                 members = args.members if mode == "group" else None
                                 res = read_all(broker, topic, hws, members, timeout_s)
@@ -338,7 +354,10 @@ def render(report: dict[str, Any]) -> str:
              f"{FETCH_CONFIG['fetch.max.bytes'] // 2**20} MiB, max.partition.fetch.bytes "
              f"{FETCH_CONFIG['max.partition.fetch.bytes'] // 2**20} MiB.  `warm`: the topic is in the "
              "page cache; `cold`: Streamlog's segment files were dropped from it before the run "
-             f"({report['cold_method']}).  tansu keeps its data in memory (it has no cold case), so "
+             f"({report['cold_method']}); before a warm run the bench reads Streamlog's files once "
+             "(Streamlog lets the kernel drop durable pages beyond each segment's last 64 MiB, so data "
+             "written seconds before is mostly read from the disk: the cold rows are that case).  "
+             "tansu keeps its data in memory (it has no cold case), so "
              "a cold row compares with tansu's warm figure.  Consumers hold their partitions paused "
              "until the start signal (a group's members join first).  records/s counts the records after "
              "each consumer's first batch over the time from the first batch to the last record; "
