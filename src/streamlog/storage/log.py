@@ -120,6 +120,13 @@ class ReadResult:
     next_offset: int  # offset after the last batch returned: where the next read continues
     log_start_offset: int
     log_end_offset: int
+    # A large read (``READ_AHEAD_MIN`` or more) from a file: the next range of that file, as much as
+    # was asked for, which the reader will likely ask for next (catching-up consumers).  The broker
+    # may ask the kernel to read it ahead (``broker/read_ahead.py``); storage itself does not.
+    read_ahead: tuple[str, int, int] | None = None
+
+
+READ_AHEAD_MIN = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,7 +492,9 @@ class PartitionLog:
                         data, next_offset = seg.read(pos, max_bytes, max_offset)
                         if data:
                             first = int.from_bytes(data[:8], "big", signed=True)
-                            return ReadResult(data, first, next_offset, start, end)
+                            size = len(data)
+                            ahead = seg.next_range(pos + size, max_bytes) if size >= READ_AHEAD_MIN else None
+                            return ReadResult(data, first, next_offset, start, end, ahead)
                         break
             except OSError as exc:
                 raise self._failed(f"read from {self.name}", exc) from exc

@@ -31,7 +31,8 @@ class MemoryStore:
         return len(self._buf)
 
     def read(self, position: int, size: int) -> bytes:
-        return bytes(self._buf[position : position + size])
+        with memoryview(self._buf) as view:  # one copy (a bytearray slice would be a second)
+            return bytes(view[position : position + size])
 
     def write(self, data: BytesLike) -> None:
         self._buf += data

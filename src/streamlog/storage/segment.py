@@ -440,6 +440,16 @@ class Segment:
         data = buf if end == len(buf) else memoryview(buf)[:end]
         return data, base + delta + 1
 
+    def next_range(self, position: int, size: int) -> tuple[str, int, int] | None:
+        """``(path, position, bytes)``: at most ``size`` of this segment's file from ``position``,
+        what a reader that goes on will read next (read-ahead hints); None for a memory segment or
+        at the end of the file."""
+        store = self.store
+        if not isinstance(store, FileStore):
+            return None
+        end = min(position + size, self.size)
+        return (store.path, position, end - position) if end > position else None
+
     def write_out(self) -> None:
         """Hand write-behind bytes to the file (see `FileStore`); before `sync_data`."""
         self.store.write_out()

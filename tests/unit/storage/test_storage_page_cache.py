@@ -110,3 +110,24 @@ def test_minus_one_keeps_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     plog.flush()
     assert advice.calls == []
     plog.close()
+
+
+def test_a_large_read_names_the_next_range_of_its_file(tmp_path: Path) -> None:
+    """Read-ahead hints (ReadResult.read_ahead): a read of 1 MiB or more names the bytes after it in
+    the same file, as many as were asked for (up to the end of the file); a small read names none."""
+    plog = open_log(tmp_path, -1)
+    append_mib(plog, 6)
+    plog.prepare_flush()
+    plog.flush()
+    size = os.path.getsize(next((tmp_path / "t-0").glob("*.log")))
+    big = plog.read(0, 2 * MiB)
+    assert big.read_ahead is not None
+    path, position, length = big.read_ahead
+    assert path.endswith(".log") and Path(path).parent == tmp_path / "t-0"
+    assert position == len(big.data) and length == 2 * MiB
+    near_end = plog.read(big.next_offset, 10 * MiB)
+    assert near_end.read_ahead is None, "the read took the rest of the file: nothing follows"
+    assert len(big.data) + len(near_end.data) == size
+    small = plog.read(0, 64 * 1024)
+    assert small.read_ahead is None
+    plog.close()

@@ -5,8 +5,9 @@ whole batches (the batch holding ``fetch_offset`` first; at least one batch in t
 it exceeds the limits, as KIP-74 requires) capped at the high watermark, or at the last stable
 offset under read_committed.  If fewer than ``min_bytes`` are ready, the request parks in the
 purgatory (``ParkedFetch``, a ``Deferred``: no task) under every partition it reads, until one of
-them moves (its high watermark, a failure, a deletion) or ``max_wait_ms`` passes.  A partition whose
-data directory failed (fail-stop) answers KAFKA_STORAGE_ERROR.
+them moves (its high watermark, a failure, a deletion) or ``max_wait_ms`` passes.  A large read
+hints the next range of its file to the read-ahead thread (``broker/read_ahead.py``).  A partition
+whose data directory failed (fail-stop) answers KAFKA_STORAGE_ERROR.
 
 Fetch sessions (KIP-227) are declined by answering ``session_id`` 0, which tells the client to keep
 sending full requests; that is always allowed.
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamlog.broker.handlers.base import Deferred, RequestContext
 from streamlog.broker.purgatory import Key
+from streamlog.broker.read_ahead import READ_AHEAD
 from streamlog.broker.topics import INTERNAL_TOPICS, Partition
 from streamlog.coordinator.kafka_view import CONVERTERS, kafka_view
 from streamlog.protocol.codec import Msg
@@ -133,6 +135,8 @@ class _FetchState:
         if part.topic in CONVERTERS:  # an internal topic: its records in Kafka's formats
             data = kafka_view(part.topic, data)
         entry["records"] = data
+        if result.read_ahead is not None:  # a catching-up reader: have the kernel read what comes next
+            READ_AHEAD.hint(*result.read_ahead)
         if self.isolation == READ_COMMITTED and len(data):
             entry["aborted_transactions"] = aborted_transactions(self.broker, part, offset,
                                                                  result.next_offset)
