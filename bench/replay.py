@@ -291,8 +291,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                 cpu = res["broker_cpu_pct"] or 0
                                 figures = (f"{rate:,.0f} records/s, {res['mb_per_s']:.0f} MB/s, broker CPU "
                                            f"{cpu:.0f}%" if rate else res["status"].upper())
-                                notes = f" [{'; '.join(res['notes'])}]" if res["notes"] else ""
-                                progress(f"{name} #{rep + 1} on {broker.name}: {figures}{notes}")
+                                remark = f" [{'; '.join(res['notes'])}]" if res["notes"] else ""
+                                progress(f"{name} #{rep + 1} on {broker.name}: {figures}{remark}")
                 if not args.keep_topics:
                     from bench.workloads import delete_topic
 
