@@ -230,14 +230,17 @@ def read_all(broker: BenchBroker, topic: str, hws: list[int], members: int | Non
 
 
 def wait_assigned(workers: list[Any], parts: int) -> None:
-    """Until the group's members hold every partition between them, twice 0.5 s apart."""
+    """Until the consumers hold every partition between them, each one some (as many as there are
+    partitions for), twice 0.5 s apart: a group that is still forming would rebalance mid-run."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     steady = 0
     while steady < 2:
         if time.monotonic() > deadline:
             raise RuntimeError(f"the group did not assign all {parts} partitions in {READY_TIMEOUT_S:.0f} s")
         time.sleep(0.5)
-        steady = steady + 1 if sum(w[2][2][3] for w in workers) == parts else 0
+        held = [w[2][2][3] for w in workers]
+        settled = sum(held) == parts and sum(1 for n in held if n) == min(len(workers), parts)
+        steady = steady + 1 if settled else 0
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -106,6 +106,8 @@ def _consume(spec: ConsumerSpec, ready: Any, go: Any, stop: Any, nexts: Any, tim
         c.assign(parts)
         if not go.is_set():
             c.pause(parts)  # nothing is fetched before the start signal
+        else:
+            c.resume(parts)  # assign() keeps a partition paused that was paused before a rebalance
         counts[3] = len(parts)
 
     def revoked(_c: Any, _parts: list[Any]) -> None:
