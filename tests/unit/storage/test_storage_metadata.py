@@ -14,6 +14,7 @@ from streamlog.storage.config import LogConfig
 from streamlog.storage.errors import TopicAlreadyExists, UnknownTopic
 from streamlog.storage.manager import METADATA_DIR, LogManager
 from streamlog.storage.metadata import (
+    BrokerConfigChanged,
     ClusterIdCreated,
     MetadataStore,
     PartitionsAdded,
@@ -135,3 +136,30 @@ def test_metadata_log_is_not_a_partition_of_the_log_manager(tmp_path: Path) -> N
     assert manager.partition_dirs() == [("t", 0)]
     store.close()
     manager.close_all()
+
+
+@given(st.one_of(st.just(""), st.integers(0, 2**31 - 1).map(str)),
+       st.dictionaries(st.text(max_size=20), st.text(max_size=20)))
+def test_broker_config_events_round_trip(resource: str, configs: dict[str, str]) -> None:
+    event = BrokerConfigChanged(resource, configs)
+    key, value = encode_event(event)
+    assert key == f"broker/{resource}".encode()
+    decoded = decode_event(value)
+    assert isinstance(decoded, BrokerConfigChanged)
+    assert (decoded.resource, dict(decoded.configs)) == (resource, configs)
+
+
+def test_broker_configs_replayed(data_dir: Path | None, tmp_path: Path) -> None:
+    store = MetadataStore.open(data_dir, now_ms=1)
+    store.set_broker_configs("", {"log.retention.ms": "1000"}, now_ms=2)
+    store.set_broker_configs("1", {"message.max.bytes": "2000"}, now_ms=3)
+    store.set_broker_configs("1", {}, now_ms=4)  # every dynamic value of broker 1 deleted
+    store.set_broker_configs("2", {"log.roll.ms": "5"}, now_ms=5)
+    expected = {"": {"log.retention.ms": "1000"}, "2": {"log.roll.ms": "5"}}
+    assert {k: dict(v) for k, v in store.broker_configs.items()} == expected
+    if data_dir is None:
+        return
+    store.close()
+    again = MetadataStore.open(data_dir, now_ms=6)
+    assert {k: dict(v) for k, v in again.broker_configs.items()} == expected
+    again.close()
