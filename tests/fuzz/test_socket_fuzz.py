@@ -45,6 +45,17 @@ def valid_frames() -> list[bytes]:
             {"partition_index": 0, "timestamp": -1}]}]}),
         encode_request(0, 8, 7, "fuzz", {"acks": 1, "timeout_ms": 1000, "topic_data": [
             {"name": "fuzz-topic", "partition_data": [{"index": 0, "records": bytes(70)}]}]}),
+        # the newest versions of ListOffsets, Metadata, FindCoordinator, DescribeGroups and
+        # DescribeCluster, and a read of an internal topic (its records rewritten in Kafka's formats)
+        encode_request(2, 10, 8, "fuzz", {"topics": [{"name": "fuzz-topic", "partitions": [
+            {"partition_index": 0, "timestamp": -5}]}], "timeout_ms": 100}),
+        encode_request(3, 13, 9, "fuzz", {"topics": [{"name": "__consumer_offsets"}]}),
+        encode_request(10, 6, 10, "fuzz", {"key_type": 2, "coordinator_keys": ["g", "t"]}),
+        encode_request(15, 6, 11, "fuzz", {"groups": ["fuzz-group"]}),
+        encode_request(60, 2, 12, "fuzz", {"include_fenced_brokers": True}),
+        encode_request(1, 11, 13, "fuzz", {"max_wait_ms": 10, "min_bytes": 1, "max_bytes": 4096, "topics": [
+            {"topic": "__consumer_offsets", "partitions": [
+                {"partition": 0, "fetch_offset": 0, "partition_max_bytes": 4096}]}]}),
     ]
     return frames
 
