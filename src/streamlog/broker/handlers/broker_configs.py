@@ -42,6 +42,7 @@ from streamlog.broker.config import (
 from streamlog.broker.dynamic_config import level_of, store_and_apply
 from streamlog.broker.handlers.config_base import (
     AlterOp,
+    Ops,
     ResourceError,
     check_broker_id,
     config_entry,
@@ -96,9 +97,6 @@ def describe_loggers(broker: Broker, name: str, keys: list[str] | None) -> list[
 
 
 # --- alter -----------------------------------------------------------------------------------------
-
-Ops = list[tuple[str, int, str | None]]
-
 
 def incremental_broker(config: BrokerConfig, current: dict[str, str], ops: Ops) -> dict[str, str]:
     out = dict(current)

@@ -53,6 +53,9 @@ class AlterOp(IntEnum):
     SUBTRACT = 3
 
 
+Ops = list[tuple[str, int, str | None]]  # IncrementalAlterConfigs' (name, operation, value) triples
+
+
 class ResourceError(Exception):
     """One resource of a configs request failed; the other resources go on."""
 

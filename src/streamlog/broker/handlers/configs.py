@@ -37,6 +37,7 @@ from streamlog.broker.handlers.broker_configs import (
 )
 from streamlog.broker.handlers.config_base import (
     AlterOp,
+    Ops,
     ResourceError,
     ResourceType,
     config_entry,
@@ -169,9 +170,6 @@ def alter_topic(broker: Broker, name: str, build: Callable[[dict[str, str]], dic
         raise ResourceError(exc.code, exc.message) from None
     if not validate_only:
         broker.topics.set_overrides(name, clean, broker.clock.now_ms())
-
-
-Ops = list[tuple[str, int, str | None]]
 
 
 def ops_of(res: Msg, incremental: bool) -> Ops:
