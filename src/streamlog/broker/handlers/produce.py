@@ -157,11 +157,13 @@ def response(topics_out: list[tuple[str, list[PartitionResult]]]) -> Msg:
 
 
 class BatchRejected(Exception):
-    def __init__(self, code: ErrorCode, message: str, batch_index: int | None = None) -> None:
+    def __init__(self, code: ErrorCode, message: str, batch_index: int | None = None,
+                 record_indexes: tuple[int, ...] = ()) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.batch_index = batch_index
+        self.record_indexes = record_indexes  # the records at fault, for record_errors (Kafka's batch_index)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,10 +252,10 @@ def check_batches(records: memoryview, part: Partition, version: int, stamp: int
                 stats = validate_batch(records, pos, BatchHeader(*fields), require_keys=require_keys)
             except RecordTooLargeError as exc:
                 raise BatchRejected(ErrorCode.MESSAGE_TOO_LARGE, str(exc), index) from None
-            except MissingKeyError:  # Kafka's words (LogValidator), which clients show their users
+            except MissingKeyError as exc:  # Kafka's words (LogValidator), which clients show their users
                 raise BatchRejected(ErrorCode.INVALID_RECORD,
                                     f"Compacted topic cannot accept message without key in topic partition "
-                                    f"{part.topic}-{part.index}.", index) from None
+                                    f"{part.topic}-{part.index}.", index, exc.record_indexes) from None
             except InvalidRecordError as exc:
                 raise BatchRejected(ErrorCode.INVALID_RECORD, str(exc), index) from None
             except CorruptRecordError as exc:
@@ -312,8 +314,10 @@ def produce_partition(broker: Broker, topic: str, index: int, records: Any, vers
         result.message = exc.message
         if (exc.batch_index is not None
                 and exc.code in (ErrorCode.INVALID_RECORD, ErrorCode.INVALID_TIMESTAMP)):
-            result.record_errors = [{"batch_index": exc.batch_index,
-                                     "batch_index_error_message": exc.message}]
+            # one entry per record at fault when known (librdkafka fails those with INVALID_RECORD
+            # and the batch's other records with _INVALID_DIFFERENT_RECORD), else the batch's index
+            result.record_errors = [{"batch_index": i, "batch_index_error_message": exc.message}
+                                    for i in exc.record_indexes or (exc.batch_index,)]
         result.log_start_offset = plog.log_start_offset
         return result
     # --- idempotence and transactions: sequence/epoch checks, duplicates ---

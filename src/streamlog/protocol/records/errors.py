@@ -28,9 +28,11 @@ class InvalidRecordError(Exception):
 class MissingKeyError(InvalidRecordError):
     """A record without a key where every record needs one (a compacted topic): INVALID_RECORD."""
 
-    def __init__(self, record_index: int) -> None:
-        super().__init__(f"record {record_index} has no key; compacted topics need a key on every record")
-        self.record_index = record_index
+    def __init__(self, record_indexes: tuple[int, ...]) -> None:
+        first = record_indexes[0]
+        super().__init__(f"record {first} has no key; compacted topics need a key on every record")
+        self.record_index = first
+        self.record_indexes = record_indexes  # every keyless record of the batch, as Kafka lists them
 
 
 class RecordTooLargeError(InvalidRecordError):

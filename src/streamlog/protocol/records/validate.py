@@ -12,7 +12,7 @@ place, so it must first prove a batch is sound. In order, as Kafka checks them:
    must fit inside its record and the record inside the section (else ``CorruptRecordError``);
    offset deltas must be 0..n-1, the section must hold exactly recordsCount records, and with
    ``require_keys`` (compacted topics) every key must be non-null (else ``MissingKeyError``, an
-   ``InvalidRecordError`` naming the record).
+   ``InvalidRecordError`` naming every keyless record, which Kafka lists in Produce's record_errors).
 
 The pass also collects the records' smallest and largest CreateTime timestamps (outside int64:
 ``CorruptRecordError``), which the produce handler needs for Kafka's timestamp checks
@@ -94,12 +94,13 @@ def _scan(data: Buffer, p: int, end: int, count: int, require_keys: bool) -> tup
     lo = hi = 0
     hi_delta = -1
     tail_of = read_record_tail
+    keyless: list[int] = []
     heads = iter_record_heads(data, p, end, count)
     for index, (_s, _b, _a, record_end, ts, offset_delta, _k, key_length, tail) in enumerate(heads):
         if offset_delta != index:
             raise InvalidRecordError(f"record {index} has offset delta {offset_delta}")
         if key_length < 0 and require_keys:
-            raise MissingKeyError(index)
+            keyless.append(index)
         tail_of(data, tail, record_end)
         if hi_delta < 0:
             lo = hi = ts
@@ -108,4 +109,6 @@ def _scan(data: Buffer, p: int, end: int, count: int, require_keys: bool) -> tup
             hi, hi_delta = ts, index
         elif ts < lo:
             lo = ts
+    if keyless:
+        raise MissingKeyError(tuple(keyless))
     return lo, hi, hi_delta

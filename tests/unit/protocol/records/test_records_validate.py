@@ -20,6 +20,7 @@ from streamlog.protocol.records import (
     parse_header,
     validate_batch,
 )
+from streamlog.protocol.records.errors import MissingKeyError
 
 
 def varint(value: int) -> bytes:
@@ -125,6 +126,10 @@ def test_null_key_rejected_for_compacted_topics(codec: Compression) -> None:
     check(batch, require_keys=False)
     with pytest.raises(InvalidRecordError, match="key"):
         check(batch, require_keys=True)
+    four = raw_batch(record(0, key=None) + record(1) + record(2, key=None) + record(3), 4, codec=codec)
+    with pytest.raises(MissingKeyError) as caught:
+        check(four, require_keys=True)
+    assert caught.value.record_indexes == (0, 2), "every keyless record is named, as Kafka's record_errors"
     check(raw_batch(record(0, key=b""), 1, codec=codec), require_keys=True)  # empty key is a key
 
 
