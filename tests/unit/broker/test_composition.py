@@ -29,7 +29,7 @@ def test_a_handler_module_that_fails_to_import_fails_the_broker_loudly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "streamlog.broker.handlers.txn", None)  # importing it now fails
-    monkeypatch.delitem(sys.modules, "streamlog.broker.handlers")
+    monkeypatch.delitem(sys.modules, "streamlog.broker.handlers", raising=False)
     with pytest.raises(ImportError, match=r"handlers\.txn"):
         importlib.import_module("streamlog.broker.handlers")
 
