@@ -5,7 +5,9 @@
 #   1. kcat (Debian package) for tests/interop/test_kcat.py, if missing   (apt-get update + install);
 #      fuse3 (Debian package: libfuse3 and fusermount3) for the FaultFS storage tests, if missing;
 #      zsh and fish (Debian packages) so tests/unit/cli/test_completion.py runs their completion scripts;
-#      postgresql and mariadb-server (Debian packages) for the connector tests' throwaway servers
+#      postgresql and mariadb-server (Debian packages) for the connector tests' throwaway servers;
+#      a C/C++ toolchain and the zlib, zstd, OpenSSL and RapidJSON headers (Debian packages) to build librdkafka's
+#      test suite for tests/conformance (the source itself comes from npm when the test runs)
 #   2. node/npm (Debian packages) if missing, then `npm ci` in tests/interop/js (kafkajs and its codecs,
 #      pinned by package-lock.json); skipped while node_modules matches the lock file
 #   3. the Python package with its test extras: `python -m pip install -e '.[test]'` into
@@ -63,6 +65,21 @@ if command -v mariadbd >/dev/null 2>&1 && command -v mariadb-install-db >/dev/nu
     log "mariadb binaries present"
 else
     apt_install mariadb-server
+fi
+
+# librdkafka's tests (tests/conformance/test_librdkafka.py builds them): compilers and -dev headers
+RDK_MISSING=()
+command -v make >/dev/null 2>&1 || RDK_MISSING+=(make)
+command -v gcc >/dev/null 2>&1 || RDK_MISSING+=(gcc)
+command -v g++ >/dev/null 2>&1 || RDK_MISSING+=(g++)
+[ -f /usr/include/zlib.h ] || RDK_MISSING+=(zlib1g-dev)
+[ -f /usr/include/zstd.h ] || RDK_MISSING+=(libzstd-dev)
+[ -f /usr/include/openssl/ssl.h ] || RDK_MISSING+=(libssl-dev)
+[ -f /usr/include/rapidjson/schema.h ] || RDK_MISSING+=(rapidjson-dev)
+if [ "${#RDK_MISSING[@]}" -ne 0 ]; then
+    apt_install "${RDK_MISSING[@]}"
+else
+    log "librdkafka build dependencies present"
 fi
 
 # --- 2. node packages for the kafkajs driver ---------------------------------------------------------
