@@ -47,7 +47,6 @@ T = TypeVar("T")
 __all__ = ["EmbeddedBroker", "OpenFileLimit", "raise_open_file_limit"]
 
 TEST_FRIENDLY_DEFAULTS: dict[str, str] = {
-    "group.initial.rebalance.delay.ms": "0",
     "group.min.session.timeout.ms": "100",
 }
 

@@ -18,7 +18,6 @@ from tests.support.group_members import (
     GroupWatcher,
     Member,
     balanced,
-    client_params,
     dump,
     wait_until,
 )
@@ -39,7 +38,7 @@ def members() -> Iterator[list[Member]]:
         m.close()
 
 
-@pytest.mark.parametrize("client", client_params(CLIENTS))
+@pytest.mark.parametrize("client", CLIENTS)
 def test_members_share_partitions_and_take_over(
     bootstrap: str, topic_factory: TopicFactory, members: list[Member], client: str
 ) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from tests.support.brokerproc import BrokerProcess
-from tests.support.group_members import CLIENTS, Member, client_params
+from tests.support.group_members import CLIENTS, Member
 from tests.support.interop import create_topic, unique_name
 
 pytestmark = pytest.mark.interop
@@ -71,7 +71,7 @@ def run_member(client: str, bootstrap: str, topic: str, group: str, stop_after: 
         m.close()
 
 
-@pytest.mark.parametrize("client", client_params(CLIENTS))
+@pytest.mark.parametrize("client", CLIENTS)
 def test_committed_offsets_survive_restart(durable_broker: BrokerProcess, client: str) -> None:
     topic = unique_name(f"offsets-{client}")
     create_topic(durable_broker.bootstrap, topic, PARTITIONS)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 from tests.support.brokerproc import BrokerProcess
-from tests.support.group_members import GroupWatcher, Member, balanced, client_params, dump, wait_until
+from tests.support.group_members import GroupWatcher, Member, balanced, dump, wait_until
 from tests.support.interop import TopicFactory, create_topic, unique_name
 
 pytestmark = pytest.mark.interop
@@ -94,7 +94,7 @@ def static_member(client: str, bootstrap: str, topic: str, group: str, name: str
     )
 
 
-@pytest.mark.parametrize("client", client_params(STATIC_CLIENTS))
+@pytest.mark.parametrize("client", STATIC_CLIENTS)
 def test_static_member_restart_without_rebalance(
     bootstrap: str, topic_factory: TopicFactory, members: list[Member], client: str
 ) -> None:

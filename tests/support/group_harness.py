@@ -51,7 +51,9 @@ class Parked:
 
 @dataclass
 class Harness:
-    config: GroupConfig = field(default_factory=lambda: GroupConfig(min_session_timeout_ms=1000))
+    # No initial rebalance delay unless a test asks for one: most tests are about other transitions.
+    config: GroupConfig = field(
+        default_factory=lambda: GroupConfig(min_session_timeout_ms=1000, initial_rebalance_delay_ms=0))
     now: int = 1_000_000
 
     def __post_init__(self) -> None:

@@ -108,8 +108,11 @@ class Watchdog:
     back-to-back rebalances: its caller thread waits on a task its own I/O thread never runs (seen in
     Fetcher.send_fetches and ensure_coordinator_ready while the I/O thread idles in select(), with
     every request answered by the broker).  This turns that client hang into a clear, fast failure.
-    Its other stall (a rebalance answer it never acts on, while poll() keeps returning) is described
-    at ``KAFKA_PYTHON_RERUNS`` in tests/support/group_members.py."""
+    Its other stall (a rebalance answer it never acts on, while poll() keeps returning): a join that
+    outlasts the poll() that started it is left to finish on the client's I/O thread, and when the
+    only reason to rejoin was a metadata change (a leader whose first generation formed before it
+    had the topic's metadata) the leader's own assignment clears that reason, so no later poll()
+    collects the join's result.  The broker's initial rebalance delay avoids the trigger (README)."""
 
     def __init__(self, limit: float = 15.0) -> None:
         self.limit = limit

@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-import pytest
 from confluent_kafka import ConsumerGroupState
 from tests.support.group_member import WEDGED_EXIT
 from tests.support.interop import admin_client
@@ -34,29 +33,6 @@ ROOT: Final = Path(__file__).resolve().parents[2]
 PY_MEMBER: Final = ROOT / "tests" / "support" / "group_member.py"
 JS_MEMBER: Final = ROOT / "tests" / "interop" / "js" / "group_member.js"
 CLIENTS: Final = ("confluent", "kafka-python", "aiokafka", "kafkajs")
-
-# kafka-python 3.0.12 sometimes stops in the middle of a rebalance: it sends SyncGroup (or JoinGroup),
-# the broker answers at once (its DEBUG log shows the response written), and the client never acts
-# on the answer nor sends anything else on that connection again, not even heartbeats, and its own
-# request timeout never fires; the group then goes on without it.  It strikes the leader of a second
-# generation that follows at once on a first one formed before the client had the topic's metadata,
-# lone members included: one run in three of test_committed_offsets_survive_restart[kafka-python]
-# under load, one in eight on a quiet machine, never with the other three clients.  Its group tests
-# are rerun up to this many times; a broker fault that showed up on every attempt still fails them.
-# Three was once not enough to spare: a CI run on 2026-11-27 passed
-# test_static_member_restart_without_rebalance[kafka-python] on its fourth attempt, and under two
-# busy loops it hung in 2 of 14 runs. (Fetching the topic's metadata before subscribing, to avoid
-# the trigger, made it worse: 13 of 30 failed, every one because a further rebalance followed
-# right after the group had balanced.)
-KAFKA_PYTHON_RERUNS: Final = 5
-
-
-def client_params(clients: Sequence[str]) -> list[Any]:
-    """``clients`` for ``pytest.mark.parametrize``, kafka-python marked for reruns (see above)."""
-    return [
-        pytest.param(c, marks=pytest.mark.flaky(reruns=KAFKA_PYTHON_RERUNS)) if c == "kafka-python" else c
-        for c in clients
-    ]
 
 
 def wait_until(

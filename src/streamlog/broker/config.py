@@ -14,7 +14,9 @@ Deliberate differences from Kafka, each with its reason:
 * ``log.flush.interval.messages`` defaults to 1 (Kafka: Long.MAX).  A single node has no replicas,
   so an acknowledged record must be on disk; fsyncs are grouped, so this costs one fsync per
   partition per flush window, not one per record.  Set it high to get Kafka's page-cache behaviour.
-* ``group.initial.rebalance.delay.ms`` defaults to 0 (Kafka: 3000): a lone consumer should not wait.
+* ``group.initial.rebalance.delay.ms`` defaults to 200 (Kafka: 3000): a lone consumer should not wait
+  three seconds, yet members that start together should form one generation, and the first
+  generation should not form before a member has its topics' metadata (see ``GroupConfig``).
 * Replication settings (``SINGLE_NODE_SETTINGS``: ``min.insync.replicas``, the replication factors,
   ``unclean.leader.election.enable``, ...) are accepted with Kafka's names and ranges, but a single
   node keeps one replica of everything: a value other than what one node does is logged once per
@@ -210,7 +212,8 @@ BROKER_SETTINGS: Final[tuple[Setting, ...]] = (
        "Always met on a single node: every partition has one replica, always in sync."),
     _s("unclean.leader.election.enable", "BOOLEAN", "false", _bool,
        "No effect on a single node: there is no other replica to elect."),
-    _s("group.initial.rebalance.delay.ms", "INT", "0", _int(0), "Delay before the first rebalance."),
+    _s("group.initial.rebalance.delay.ms", "INT", "200", _int(0),
+       "Wait before a new group's first generation; each member joining meanwhile extends it."),
     _s("group.min.session.timeout.ms", "INT", "6000", _int(0), "Smallest session timeout."),
     _s("group.max.session.timeout.ms", "INT", "1800000", _int(0), "Largest session timeout."),
     _s("group.max.size", "INT", str(INT_MAX), _int(1), "Members per group."),

@@ -74,7 +74,7 @@ def test_session_timeout_bounds() -> None:
 
 
 def test_group_max_size() -> None:
-    h = Harness(GroupConfig(min_session_timeout_ms=1000, max_size=2))
+    h = Harness(GroupConfig(min_session_timeout_ms=1000, initial_rebalance_delay_ms=0, max_size=2))
     a = joined(h.join_two_step("g"))
     b = h.join_two_step("g")  # parked: a must rejoin
     assert isinstance(b, Parked)
@@ -280,7 +280,8 @@ def test_commit_checks() -> None:
 
 
 def test_offsets_expire_after_group_empty_for_retention() -> None:
-    h = Harness(GroupConfig(min_session_timeout_ms=1000, offsets_retention_ms=60_000))
+    h = Harness(GroupConfig(min_session_timeout_ms=1000, initial_rebalance_delay_ms=0,
+                            offsets_retention_ms=60_000))
     ids = setup_group(h, 1)
     h.commit("g", {("t", 0): 7}, 1, ids[0])
     h.advance(120_000)  # plenty of time, but the member heartbeats... no: it went silent and timed out

@@ -29,7 +29,16 @@ class GroupConfig:
 
     min_session_timeout_ms: int = 6000  # group.min.session.timeout.ms
     max_session_timeout_ms: int = 1_800_000  # group.max.session.timeout.ms
-    initial_rebalance_delay_ms: int = 0  # group.initial.rebalance.delay.ms (Kafka: 3000)
+    # group.initial.rebalance.delay.ms (Kafka: 3000).  As in Kafka, a group leaving Empty waits this
+    # long before its first generation, and as long again whenever a member joined meanwhile (up to
+    # the rebalance timeout).  200 ms, not Kafka's 3 s, so a lone consumer is assigned within a
+    # quarter of a second; not 0, because then members that start together form one generation
+    # after another, and a lone kafka-python consumer (3.0.12) forms its first generation before it
+    # has its topic's metadata (it asks for it retry.backoff.ms, 100 ms, after bootstrapping), must
+    # rejoin at once as leader to assign the partitions, and when that second join outlasts the
+    # poll() that started it the client drops the join's result and stalls (README, "Deliberate
+    # differences").
+    initial_rebalance_delay_ms: int = 200
     max_size: int = 2**31 - 1  # group.max.size
     offset_metadata_max_bytes: int = 4096  # offset.metadata.max.bytes
     offsets_retention_ms: int = 7 * 24 * 3600 * 1000  # offsets.retention.minutes, in ms
