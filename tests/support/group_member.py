@@ -12,6 +12,9 @@ It writes one JSON object per line to stdout, flushed at once:
     {"event": "assigned", "partitions": [..]}           its whole assignment, whenever it changes
     {"event": "on_assign" | "on_revoke", "partitions": [..]}   rebalance callbacks, as the client has them
     {"event": "record", "partition": p, "offset": o, "value": "..."}
+    {"event": "error", "code": .., "fatal": .., "text": ..}   an error the client reported (confluent: from
+                                                         poll(); kafka-python, aiokafka: the exception
+                                                         poll() raised, which ends the member)
     {"event": "closed"}                                  after a graceful close (SIGTERM or stop_after)
 
 SIGTERM closes the consumer gracefully (it leaves the group); SIGKILL is a crash.
@@ -82,7 +85,13 @@ def run_confluent(opts: dict[str, Any]) -> None:
     while not STOP:
         msg = consumer.poll(0.1)
         tracker.update([p.partition for p in consumer.assignment()])
-        if msg is None or msg.error():
+        if msg is None:
+            continue
+        if msg.error():
+            error = msg.error()
+            emit("error", code=error.name(), fatal=error.fatal(), text=error.str())
+            if error.fatal():  # e.g. fenced by a newer member with the same group.instance.id
+                break
             continue
         emit("record", partition=msg.partition(), offset=msg.offset(), value=(msg.value() or b"").decode())
         seen += 1
@@ -140,6 +149,7 @@ def run_kafka_python(opts: dict[str, Any]) -> None:
     import logging
 
     from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
     from kafka.structs import OffsetAndMetadata
 
     # The client's own account of coordinator discovery, joins and heartbeats, on stderr: what a
@@ -177,8 +187,12 @@ def run_kafka_python(opts: dict[str, Any]) -> None:
     done = False
     watchdog = Watchdog()
     while not STOP and not done:
-        with watchdog:
-            batches = consumer.poll(timeout_ms=100, max_records=1 if stop_after is not None else 500)
+        try:
+            with watchdog:
+                batches = consumer.poll(timeout_ms=100, max_records=1 if stop_after is not None else 500)
+        except KafkaError as exc:
+            emit("error", code=type(exc).__name__, fatal=True, text=str(exc))
+            break
         tracker.update([p.partition for p in consumer.assignment()])
         for tp, msgs in batches.items():
             for msg in msgs:
@@ -200,6 +214,7 @@ def run_kafka_python(opts: dict[str, Any]) -> None:
 
 async def run_aiokafka(opts: dict[str, Any]) -> None:
     from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+    from aiokafka.errors import KafkaError
     from aiokafka.structs import OffsetAndMetadata
 
     class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -230,9 +245,13 @@ async def run_aiokafka(opts: dict[str, Any]) -> None:
     done = False
     try:
         while not STOP and not done:
-            batches = await consumer.getmany(
-                timeout_ms=100, max_records=1 if stop_after is not None else None
-            )
+            try:
+                batches = await consumer.getmany(
+                    timeout_ms=100, max_records=1 if stop_after is not None else None
+                )
+            except KafkaError as exc:
+                emit("error", code=type(exc).__name__, fatal=True, text=str(exc))
+                break
             tracker.update([p.partition for p in consumer.assignment()])
             for tp, msgs in batches.items():
                 for msg in msgs:

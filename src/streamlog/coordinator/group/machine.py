@@ -133,8 +133,8 @@ class MembershipMachine:
                 return Outcome(JoinResponse(E.GROUP_MAX_SIZE_REACHED, member_id=mid), self._try_complete_join(
                     group, now_ms))
             return Outcome(None, self._add_and_rebalance(group, mid, req, now_ms))
-        if self._fenced(group, req.group_instance_id, mid):
-            return Outcome(JoinResponse(E.FENCED_INSTANCE_ID, member_id=mid))
+        if (refused := self._instance_error(group, req.group_instance_id, mid)) is not None:
+            return Outcome(JoinResponse(refused, member_id=mid))
         member = group.members.get(mid)
         if member is None or group.state in (S.EMPTY, S.DEAD):
             return Outcome(JoinResponse(E.UNKNOWN_MEMBER_ID, member_id=mid))
@@ -148,11 +148,17 @@ class MembershipMachine:
             return Outcome(self._join_response(group, member, leader_view=False))
         return Outcome(None, self._update_and_rebalance(group, member, req, now_ms))
 
-    def _fenced(self, group: Group, instance_id: str | None, mid: str) -> bool:
+    def _instance_error(self, group: Group, instance_id: str | None, mid: str) -> ErrorCode | None:
+        """Kafka's static-member check of a request naming a group.instance.id: an instance id the
+        group does not know is UNKNOWN_MEMBER_ID; one that now belongs to another member id (the
+        request comes from a member replaced by a newer one with the same instance id) is
+        FENCED_INSTANCE_ID.  None: no instance id, or it is this member's."""
         if instance_id is None:
-            return False
+            return None
         known = group.static.get(instance_id)
-        return known is not None and known != mid
+        if known is None:
+            return E.UNKNOWN_MEMBER_ID
+        return E.FENCED_INSTANCE_ID if known != mid else None
 
     def _add_and_rebalance(self, group: Group, mid: MemberId, req: JoinRequest, now_ms: int) -> list[Effect]:
         member = Member(mid, req.group_instance_id, req.client_id, req.client_host, req.session_timeout_ms,
@@ -315,8 +321,8 @@ class MembershipMachine:
         group = self.groups.get(GroupId(req.group_id))
         if group is None:
             return Outcome(SyncResponse(E.UNKNOWN_MEMBER_ID))
-        if self._fenced(group, req.group_instance_id, req.member_id):
-            return Outcome(SyncResponse(E.FENCED_INSTANCE_ID))
+        if (refused := self._instance_error(group, req.group_instance_id, req.member_id)) is not None:
+            return Outcome(SyncResponse(refused))
         member = group.members.get(MemberId(req.member_id))
         if member is None:
             return Outcome(SyncResponse(E.UNKNOWN_MEMBER_ID))
@@ -357,8 +363,8 @@ class MembershipMachine:
         group = self.groups.get(GroupId(req.group_id))
         if group is None:
             return Outcome(E.UNKNOWN_MEMBER_ID)
-        if self._fenced(group, req.group_instance_id, req.member_id):
-            return Outcome(E.FENCED_INSTANCE_ID)
+        if (refused := self._instance_error(group, req.group_instance_id, req.member_id)) is not None:
+            return Outcome(refused)
         member = group.members.get(MemberId(req.member_id))
         if member is None:
             return Outcome(E.UNKNOWN_MEMBER_ID)
@@ -378,22 +384,27 @@ class MembershipMachine:
         effects: list[Effect] = []
         results: list[tuple[LeaveMember, ErrorCode]] = []
         for lm in leaving:
+            # As Kafka: no member id means "by instance id" (an admin removing a static member,
+            # KIP-345); otherwise the member id must be current (and own the instance id, if one is
+            # named).  A static member's own consumer sends no LeaveGroup when it closes, so a
+            # restart keeps its assignment; an admin's removal rebalances the others at once.
             code = E.NONE
-            if lm.group_instance_id is not None:
-                mid = group.static.get(lm.group_instance_id)
-                if mid is None or mid not in group.members:
+            mid = MemberId(lm.member_id)
+            if not lm.member_id:
+                known = group.static.get(lm.group_instance_id) if lm.group_instance_id is not None else None
+                if known is None or known not in group.members:
                     code = E.UNKNOWN_MEMBER_ID
-                elif lm.member_id and lm.member_id != mid:
-                    code = E.FENCED_INSTANCE_ID
                 else:
-                    effects += self.remove_member(group, mid, now_ms)
-            elif MemberId(lm.member_id) in group.pending:
-                del group.pending[MemberId(lm.member_id)]
+                    effects += self.remove_member(group, known, now_ms)
+            elif mid in group.pending:
+                del group.pending[mid]
                 effects += self._try_complete_join(group, now_ms)
-            elif MemberId(lm.member_id) not in group.members:
+            elif (refused := self._instance_error(group, lm.group_instance_id, mid)) is not None:
+                code = refused
+            elif mid not in group.members:
                 code = E.UNKNOWN_MEMBER_ID
             else:
-                effects += self.remove_member(group, MemberId(lm.member_id), now_ms)
+                effects += self.remove_member(group, mid, now_ms)
             results.append((lm, code))
         return Outcome(LeaveResponse(E.NONE, tuple(results)), effects)
 

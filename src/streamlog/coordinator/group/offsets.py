@@ -85,8 +85,8 @@ class OffsetsMachine(MembershipMachine):
                 return E.NONE, []
             if group.state == S.COMPLETING_REBALANCE:
                 return E.REBALANCE_IN_PROGRESS, []
-        if self._fenced(group, req.group_instance_id, req.member_id):
-            return E.FENCED_INSTANCE_ID, []
+        if (refused := self._instance_error(group, req.group_instance_id, req.member_id)) is not None:
+            return refused, []
         member = group.members.get(MemberId(req.member_id))
         if transactional:
             if req.member_id and member is None:
