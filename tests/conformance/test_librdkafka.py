@@ -13,7 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.support.librdkafka_build import Build, SourceUnavailable, build
+from tests.support.librdkafka_build import (
+    CACHE_ENV,
+    SOURCE_ENV,
+    Build,
+    SourceUnavailable,
+    build,
+    provide_source,
+    source_version,
+)
 from tests.support.librdkafka_suite import (
     CI_SUBSET,
     SKIPS_FILE,
@@ -106,3 +114,26 @@ def test_classify_separates_failures_from_allowed_and_runner_skips() -> None:
     # a runner that died without a report: tests it did not report passed are failures
     died = classify(tests[:1], {}, "", {})
     assert [(o.status, o.detail) for o in died] == [(Status.FAILED, "runner state NOT REPORTED")]
+
+
+def test_a_source_tree_without_tests_is_refused_with_a_reason(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "rdkafka.h").write_text("#define RD_KAFKA_VERSION 0x020f01ff\n")
+    (tmp_path / "configure").write_text("")
+    monkeypatch.setenv(SOURCE_ENV, str(tmp_path))
+    with pytest.raises(SourceUnavailable, match="tests/"):
+        provide_source()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test.c").write_text("struct test tests[] = {};\n")
+    assert provide_source() == tmp_path.resolve()
+    assert source_version(tmp_path) == "2.15.1"
+
+
+def test_without_npm_the_source_is_unavailable_not_an_error(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(SOURCE_ENV, raising=False)
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path / "no-such-bin"))
+    with pytest.raises(SourceUnavailable, match="npm not found"):
+        provide_source()
