@@ -35,7 +35,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -180,8 +180,11 @@ def _run_step(cmd: list[str], cwd: Path, log: Path) -> None:
         raise BuildFailed(f"{' '.join(cmd)} failed in {cwd} (exit {code}); log {log}:\n{tail}")
 
 
-def build(source: Path | None = None, jobs: int | None = None) -> Build:
-    """Provide the source and build librdkafka and its test runner there, unless already built."""
+def build(source: Path | None = None, jobs: int | None = None,
+          say: Callable[[str], None] | None = None) -> Build:
+    """Provide the source and build librdkafka and its test runner there, unless already built.
+
+    ``say`` hears one line when a build starts (it takes a minute or two)."""
     root = provide_source(source)
     version = source_version(root)
     # configure finds RapidJSON (the stats tests' JSON checks) by itself: a build without it is redone once
@@ -195,6 +198,8 @@ def build(source: Path | None = None, jobs: int | None = None) -> Build:
         stamp.unlink(missing_ok=True)
         log = root / "streamlog-build.log"
         log.write_bytes(b"")
+        if say is not None:
+            say(f"building librdkafka {version} in {root} (log {log})")
         parallel = f"-j{jobs or os.cpu_count() or 2}"
         _run_step(["./configure", *CONFIGURE_FLAGS], root, log)
         _run_step(["make", parallel, "libs"], root, log)

@@ -341,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--logs", type=Path, help="keep the runner's output in DIR/NNNN/ (default: not kept)")
     args = parser.parse_args(argv)
     try:
-        built = build(args.source)
+        built = build(args.source, say=lambda line: print(f"[librdkafka] {line}", flush=True))
     except (SourceUnavailable, BuildFailed) as exc:
         print(f"[librdkafka] cannot build librdkafka's tests: {exc}", file=sys.stderr)
         return 2
