@@ -228,6 +228,9 @@ BROKER_SETTINGS: Final[tuple[Setting, ...]] = (
     _s("max.connections", "INT", "-1", _int_or_derived(1),
        "Client connections at most; at the limit the listener stops accepting until one closes. "
        "-1: derived from the open-file limit (broker/resources.py)."),
+    _s("max.incremental.fetch.session.cache.slots", "INT", "1000", _int(0),
+       "Incremental fetch sessions (KIP-227) kept at most, split equally over 8 shards (so fewer "
+       "than 8 means none); 0 turns fetch sessions off."),
     _s("streamlog.fsync.engine", "STRING", "auto", _choice("auto", "io_uring", "aio", "threads"),
        "How fdatasyncs run: auto (io_uring, else native AIO, else threads), or one of them."),
     _s("streamlog.fsync.scope", "STRING", "filesystem", _choice("filesystem", "file"),

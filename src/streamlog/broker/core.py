@@ -45,6 +45,7 @@ from streamlog.broker.config import BrokerConfig
 from streamlog.broker.disk_space import DiskSpaceGuard
 from streamlog.broker.dynamic_config import load_stored
 from streamlog.broker.fail_stop import FailStop
+from streamlog.broker.fetch_sessions import FetchSessionCache
 from streamlog.broker.flush_policy import FlushPolicy, FlushWait
 from streamlog.broker.group_service import OFFSETS_LOG, GroupService
 from streamlog.broker.log_cleaner import LogCleanerService
@@ -93,6 +94,7 @@ class Broker:
         self.disk = disk
         self.fail_stop = fail_stop
         self.listener = Listener("127.0.0.1", 0, "127.0.0.1", 0)
+        self.fetch_sessions = FetchSessionCache(int(config.get("max.incremental.fetch.session.cache.slots")))
         self._remover = remover  # removes deleted topics' files off the event loop
         self._closed = False
 

@@ -50,7 +50,7 @@ CORE_SPECS: list[ApiSpec] = [
 
 # The serve ranges the project decided on (kept here so a careless edit of a declaration shows up).
 EXPECTED_RANGES = {
-    0: "3-12", 1: "4-12", 2: "1-10", 3: "0-13", 23: "2-4", 19: "2-7", 20: "1-6", 37: "0-3", 21: "0-2",
+    0: "3-13", 1: "4-18", 2: "1-10", 3: "0-13", 23: "2-4", 19: "2-7", 20: "1-6", 37: "0-3", 21: "0-2",
     32: "1-4", 33: "0-2", 44: "0-1", 60: "0-2", 35: "1-4", 48: "0-1", 29: "1-3",
 }
 

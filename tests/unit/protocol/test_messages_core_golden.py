@@ -153,28 +153,31 @@ def kafka_decode(spec: ApiSpec, kind: str, version: int, wire: bytes) -> dict[st
 
 # --- hand-written cases: kafka-python requests decoded by us ---------------------------------------
 
+TOPIC_ID = uuid.UUID("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
+OLD_ID = uuid.UUID("0e7f7e9c-1b0e-4c1c-9a53-7bb2d1f2a001")
 ProduceRequest = KAFKA[(0, "request")]
 FetchRequest = KAFKA[(1, "request")]
 ListOffsetsRequest = KAFKA[(2, "request")]
 MetadataRequest = KAFKA[(3, "request")]
 
 
-@pytest.mark.parametrize("version", [3, 7, 8, 9, 11])
+@pytest.mark.parametrize("version", [3, 7, 8, 9, 11, 12, 13])
 def test_produce_request_from_kafka_python(version: int) -> None:
     batch = b"\x00" * 8 + b"batch-bytes"
     topic = ProduceRequest.TopicProduceData
     part = topic.PartitionProduceData
+    named: dict[str, Any] = {"topic_id": TOPIC_ID} if version >= 13 else {"name": "orders"}
     req = ProduceRequest[version](
         transactional_id="txn-1", acks=-1, timeout_ms=30000,
-        topic_data=[topic(name="orders", partition_data=[part(index=2, records=batch),
-                                                         part(index=5, records=None)])],
+        topic_data=[topic(**named, partition_data=[part(index=2, records=batch),
+                                                   part(index=5, records=None)])],
     )
     body = ours_decode(PRODUCE, "request", version, bytes(req.encode()))
     assert body["transactional_id"] == "txn-1"
     assert body["acks"] == -1
     assert body["timeout_ms"] == 30000
     [t] = body["topic_data"]
-    assert t["name"] == "orders"
+    assert (t["topic_id"] if version >= 13 else t["name"]) == (TOPIC_ID if version >= 13 else "orders")
     assert [(p["index"], p["records"]) for p in t["partition_data"]] == [(2, batch), (5, None)]
 
 
@@ -190,19 +193,24 @@ def test_produce_request_records_are_views_into_the_frame() -> None:
     assert b"Xbcdef" in frame
 
 
-@pytest.mark.parametrize("version", [4, 7, 9, 11, 12])
+@pytest.mark.parametrize("version", [4, 7, 9, 11, 12, 13, 15, 16, 17, 18])
 def test_fetch_request_from_kafka_python(version: int) -> None:
     topic = FetchRequest.FetchTopic
     part = topic.FetchPartition
+    extra: dict[str, Any] = {"high_watermark": 777} if version >= 18 else {}
+    named: dict[str, Any] = {"topic_id": TOPIC_ID} if version >= 13 else {"topic": "events"}
     kwargs: dict[str, Any] = dict(
-        replica_id=-1, max_wait_ms=500, min_bytes=1, max_bytes=52428800, isolation_level=1,
-        topics=[topic(topic="events", partitions=[
+        max_wait_ms=500, min_bytes=1, max_bytes=52428800, isolation_level=1,
+        topics=[topic(**named, partitions=[
             part(partition=0, current_leader_epoch=4, fetch_offset=1234, log_start_offset=-1,
-                 partition_max_bytes=1048576, last_fetched_epoch=3)])],
+                 partition_max_bytes=1048576, last_fetched_epoch=3, **extra)])],
     )
+    if version < 15:
+        kwargs["replica_id"] = -1
     if version >= 7:
+        forgot: dict[str, Any] = {"topic_id": OLD_ID} if version >= 13 else {"topic": "old"}
         kwargs.update(session_id=77, session_epoch=2,
-                      forgotten_topics_data=[FetchRequest.ForgottenTopic(topic="old", partitions=[1, 2])])
+                      forgotten_topics_data=[FetchRequest.ForgottenTopic(**forgot, partitions=[1, 2])])
     if version >= 11:
         kwargs["rack_id"] = "rack-a"
     if version >= 12:
@@ -211,13 +219,20 @@ def test_fetch_request_from_kafka_python(version: int) -> None:
     assert (body["max_wait_ms"], body["min_bytes"], body["max_bytes"]) == (500, 1, 52428800)
     assert body["isolation_level"] == 1
     p = body["topics"][0]["partitions"][0]
-    assert body["topics"][0]["topic"] == "events"
+    if version >= 13:
+        assert body["topics"][0]["topic_id"] == TOPIC_ID
+    else:
+        assert body["topics"][0]["topic"] == "events"
     assert (p["partition"], p["fetch_offset"], p["partition_max_bytes"]) == (0, 1234, 1048576)
+    assert p["high_watermark"] == (777 if version >= 18 else 0x7FFFFFFFFFFFFFFF)
     assert p["current_leader_epoch"] == (4 if version >= 9 else -1)
     assert p["last_fetched_epoch"] == (3 if version >= 12 else -1)
     if version >= 7:
         assert (body["session_id"], body["session_epoch"]) == (77, 2)
-        assert body["forgotten_topics_data"] == [{"topic": "old", "partitions": [1, 2]}]
+        (forgotten,) = body["forgotten_topics_data"]
+        assert forgotten["partitions"] == [1, 2]
+        assert (forgotten["topic_id"] if version >= 13 else forgotten["topic"]) == (
+            OLD_ID if version >= 13 else "old")
     assert body["rack_id"] == ("rack-a" if version >= 11 else "")
     assert body["cluster_id"] == ("cluster-xyz" if version >= 12 else None)
 
@@ -251,9 +266,9 @@ def test_metadata_request_from_kafka_python(version: int) -> None:
 # --- hand-written cases: our responses decoded by kafka-python -------------------------------------
 
 
-@pytest.mark.parametrize("version", [3, 5, 8, 9, 10, 11])
+@pytest.mark.parametrize("version", [3, 5, 8, 9, 10, 11, 12, 13])
 def test_produce_response_to_kafka_python(version: int) -> None:
-    body = {"responses": [{"name": "orders", "partition_responses": [{
+    body = {"responses": [{"name": "orders", "topic_id": TOPIC_ID, "partition_responses": [{
         "index": 2, "error_code": 0, "base_offset": 4200, "log_append_time_ms": 1_700_000_000_000,
         "log_start_offset": 10, "record_errors": [{"batch_index": 1, "batch_index_error_message": "bad"}],
         "error_message": "partly", "current_leader": {"leader_id": 1, "leader_epoch": 7},
@@ -261,7 +276,10 @@ def test_produce_response_to_kafka_python(version: int) -> None:
     wire = codec.encode(PRODUCE.response, version, version in PRODUCE.flexible, body)
     got = kafka_decode(PRODUCE, "response", version, wire)
     p = got["responses"][0]["partition_responses"][0]
-    assert got["responses"][0]["name"] == "orders"
+    if version >= 13:
+        assert got["responses"][0]["topic_id"] == TOPIC_ID
+    else:
+        assert got["responses"][0]["name"] == "orders"
     assert (p["index"], p["error_code"], p["base_offset"]) == (2, 0, 4200)
     assert p["log_append_time_ms"] == 1_700_000_000_000
     assert got["throttle_time_ms"] == 3
@@ -275,7 +293,7 @@ def test_produce_response_to_kafka_python(version: int) -> None:
         assert got["node_endpoints"] == [{"node_id": 1, "host": "h", "port": 9092, "rack": None}]
 
 
-@pytest.mark.parametrize("version", [4, 5, 7, 11, 12])
+@pytest.mark.parametrize("version", [4, 5, 7, 11, 12, 13, 16, 18])
 def test_fetch_response_to_kafka_python(version: int) -> None:
     records = bytes(range(70))
     part = {"partition_index": 0, "error_code": 0, "high_watermark": 100, "last_stable_offset": 90,
@@ -285,11 +303,17 @@ def test_fetch_response_to_kafka_python(version: int) -> None:
     empty = {"partition_index": 1, "error_code": 6, "high_watermark": -1, "aborted_transactions": None,
              "records": None}
     body = {"throttle_time_ms": 0, "error_code": 0, "session_id": 12,
-            "responses": [{"topic": "events", "partitions": [part, empty]}]}
+            "responses": [{"topic": "events", "topic_id": TOPIC_ID, "partitions": [part, empty]}],
+            "node_endpoints": [{"node_id": 3, "host": "h", "port": 9092, "rack": None}]}
     wire = codec.encode(FETCH.response, version, version in FETCH.flexible, body)
     got = kafka_decode(FETCH, "response", version, wire)
     p0, p1 = got["responses"][0]["partitions"]
-    assert got["responses"][0]["topic"] == "events"
+    if version >= 13:
+        assert got["responses"][0]["topic_id"] == TOPIC_ID
+    else:
+        assert got["responses"][0]["topic"] == "events"
+    if version >= 16:
+        assert got["node_endpoints"] == [{"node_id": 3, "host": "h", "port": 9092, "rack": None}]
     assert (p0["high_watermark"], p0["last_stable_offset"], p0["records"]) == (100, 90, records)
     assert p0["aborted_transactions"] == [{"producer_id": 9, "first_offset": 50}]
     assert (p1["error_code"], p1["records"], p1["aborted_transactions"]) == (6, None, None)

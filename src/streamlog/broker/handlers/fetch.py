@@ -9,8 +9,9 @@ them moves (its high watermark, a failure, a deletion) or ``max_wait_ms`` passes
 hints the next range of its file to the read-ahead thread (``broker/read_ahead.py``).  A partition
 whose data directory failed (fail-stop) answers KAFKA_STORAGE_ERROR.
 
-Fetch sessions (KIP-227) are declined by answering ``session_id`` 0, which tells the client to keep
-sending full requests; that is always allowed.
+Which partitions a request reads, topic ids (v13+) and fetch sessions (KIP-227) are
+``broker/fetch_plan.py``'s: this module reads what the plan lists and hands what it read back to
+the plan, which builds the response (once, when answering).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from streamlog.broker.fetch_plan import FetchPlan
 from streamlog.broker.handlers.base import Deferred, RequestContext
 from streamlog.broker.purgatory import Key
 from streamlog.broker.read_ahead import READ_AHEAD
@@ -71,20 +73,21 @@ def aborted_transactions(broker: Broker, part: Partition, start: int, end: int) 
 
 
 class _FetchState:
-    __slots__ = ("body", "broker", "isolation", "version")
+    __slots__ = ("body", "broker", "isolation", "plan", "version")
 
-    def __init__(self, broker: Broker, body: Msg, version: int) -> None:
+    def __init__(self, broker: Broker, body: Msg, version: int, plan: FetchPlan) -> None:
         self.broker = broker
         self.body = body
         self.isolation = int(body.get("isolation_level", 0))
         self.version = version
+        self.plan = plan
 
     def collect(self) -> tuple[list[Msg], int, list[tuple[str, int]]]:
         remaining = int(self.body.get("max_bytes", 0x7FFFFFFF))
         total = 0
         out: list[Msg] = []
         waiting: list[tuple[str, int]] = []
-        for topic in self.body["topics"]:
+        for topic in self.plan.topics:
             name = topic["topic"]
             parts_out = []
             for req in topic["partitions"]:
@@ -143,18 +146,18 @@ class _FetchState:
         return entry, len(data)
 
 
-def _response(responses: list[Msg]) -> Msg:
-    return {"throttle_time_ms": 0, "error_code": 0, "session_id": 0, "responses": responses}
-
-
 def start_fetch(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | Deferred:
     """The response, if it can be given at once; otherwise a parked fetch that answers later."""
-    state = _FetchState(broker, body, ctx.api_version)
+    plan = FetchPlan.open(broker, ctx, body)
+    refused = plan.error_response()
+    if refused is not None:
+        return refused
+    state = _FetchState(broker, body, ctx.api_version, plan)
     clock = broker.clock
     deadline = clock.monotonic() + max(int(body["max_wait_ms"]), 0) / 1000.0
     responses, total, waiting = state.collect()
     if total >= max(int(body["min_bytes"]), 0) or deadline <= clock.monotonic() or not waiting:
-        return _response(responses)
+        return plan.respond(responses)
     return ParkedFetch(broker, state, max(int(body["min_bytes"]), 0), deadline, waiting)
 
 
@@ -213,7 +216,7 @@ class ParkedFetch(Deferred):
         if (expired or total >= self._min_bytes or self.deadline <= self._broker.clock.monotonic()
                 or not waiting):
             purgatory.release(self)
-            self.finish(_response(responses))
+            self.finish(self._state.plan.respond(responses))
         elif waiting != self.waiting:
             self.waiting = waiting
             purgatory.park(self, waiting)  # keeps the deadline

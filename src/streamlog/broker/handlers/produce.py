@@ -115,7 +115,7 @@ class PendingProduce(Deferred):
 
     __slots__ = ("_purgatory", "topics_out", "waiting")
 
-    def __init__(self, purgatory: Purgatory, topics_out: list[tuple[str, list[PartitionResult]]]) -> None:
+    def __init__(self, purgatory: Purgatory, topics_out: list[tuple[Msg, list[PartitionResult]]]) -> None:
         super().__init__()
         self._purgatory = purgatory
         self.topics_out = topics_out
@@ -146,11 +146,13 @@ class PendingProduce(Deferred):
         self.finish(None)
 
 
-def response(topics_out: list[tuple[str, list[PartitionResult]]]) -> Msg:
+def response(topics_out: list[tuple[Msg, list[PartitionResult]]]) -> Msg:
+    """``topics_out``: each topic as the request named it (``name`` or, v13+, ``topic_id``), with its
+    results."""
     return {
         "responses": [
-            {"name": name, "partition_responses": [r.to_msg() for r in results]}
-            for name, results in topics_out
+            {**named, "partition_responses": [r.to_msg() for r in results]}
+            for named, results in topics_out
         ],
         "throttle_time_ms": 0,
     }
@@ -362,11 +364,19 @@ def start_produce(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | Pendi
     version = ctx.api_version
     registry = broker.topics
     full = broker.disk.full()  # nearly out of space: refuse before appending (disk_space.py)
-    topics_out: list[tuple[str, list[PartitionResult]]] = []
+    topics_out: list[tuple[Msg, list[PartitionResult]]] = []
     for topic in body["topic_data"]:
-        name = topic["name"]
-        found = registry.get(name)
+        if version >= 13:  # topics named by id (KIP-516)
+            topic_id = topic["topic_id"]
+            found = registry.by_id.get(topic_id)
+            name = found.name if found is not None else ""
+            named: Msg = {"topic_id": topic_id}
+        else:
+            name = topic["name"]
+            found = registry.get(name)
+            named = {"name": name}
         partitions = found.partitions if found is not None else []
+        unknown_id = found is None and version >= 13
         results = []
         for pdata in topic["partition_data"]:
             index = pdata["index"]
@@ -374,7 +384,8 @@ def start_produce(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | Pendi
                 results.append(PartitionResult(index, ErrorCode.INVALID_REQUIRED_ACKS))
                 continue
             if not 0 <= index < len(partitions):
-                results.append(unknown_partition(name, index))
+                results.append(PartitionResult(index, ErrorCode.UNKNOWN_TOPIC_ID) if unknown_id
+                               else unknown_partition(name, index))
                 continue
             if full:
                 results.append(PartitionResult(index, ErrorCode.KAFKA_STORAGE_ERROR,
@@ -382,7 +393,7 @@ def start_produce(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | Pendi
                 continue
             results.append(produce_partition(broker, name, index, pdata["records"], version, acks, stamp,
                                              partitions[index]))
-        topics_out.append((name, results))
+        topics_out.append((named, results))
     if acks == 0:
         if any(r.error != ErrorCode.NONE for _n, rs in topics_out for r in rs):
             raise CloseConnection  # Kafka closes the connection so the producer refreshes metadata

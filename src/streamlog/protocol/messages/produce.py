@@ -1,10 +1,12 @@
 """Produce (key 0): append record batches to partitions.
 
-We serve v3-12 (v3 is the first version that carries record batch v2, the only format we store) but
+We serve v3-13 (v3 is the first version that carries record batch v2, the only format we store) but
 advertise from v0, as Kafka >= 4.0 does (KAFKA-18659): librdkafka turns compression off when the
 advertised Produce minimum is above 0.  A request below v3 is answered with UNSUPPORTED_VERSION.
 v11 adds the error TRANSACTION_ABORTABLE; v12 has the same layout and tells that the producer speaks
 transaction version 2 (KIP-890): its transactional batches add their partition to the transaction.
+v13 names topics by topic id instead of name (KIP-516), in the request and the response; an id we
+do not know is answered with UNKNOWN_TOPIC_ID.
 
 Request::
 
@@ -12,7 +14,8 @@ Request::
     acks               int16                    0 = no response, 1 = leader, -1 = all in-sync replicas
     timeout_ms         int32                    how long to wait for the acks
     topic_data         [topic]
-      name             string
+      name             string (v0-12)
+      topic_id         uuid (v13+)
       partition_data   [partition]
         index          int32
         records        records, nullable        record batches exactly as the client built them
@@ -20,7 +23,8 @@ Request::
 Response::
 
     responses          [topic]
-      name             string
+      name             string (v0-12)
+      topic_id         uuid (v13+)
       partition_responses [partition]
         index              int32
         error_code         int16
@@ -34,16 +38,17 @@ Response::
     node_endpoints     [node_id, host, port, rack?]    tagged 0 (v10+), the leaders named above
 """
 
-from streamlog.protocol.schema import INT16, INT32, INT64, RECORDS, STRING, api, arr, f, struct
+from streamlog.protocol.schema import INT16, INT32, INT64, RECORDS, STRING, UUID, api, arr, f, struct
 
 PRODUCE = api(
-    0, "Produce", valid="3-12", flexible="9+", advertised_min=0,
+    0, "Produce", valid="3-13", flexible="9+", advertised_min=0,
     request=[
         f("transactional_id", STRING, "3+", null="3+", default=None),
         f("acks", INT16),
         f("timeout_ms", INT32),
         arr("topic_data", "0+", [
-            f("name", STRING),
+            f("name", STRING, "0-12"),
+            f("topic_id", UUID, "13+"),
             arr("partition_data", "0+", [
                 f("index", INT32),
                 f("records", RECORDS, null="0+"),
@@ -52,7 +57,8 @@ PRODUCE = api(
     ],
     response=[
         arr("responses", "0+", [
-            f("name", STRING),
+            f("name", STRING, "0-12"),
+            f("topic_id", UUID, "13+"),
             arr("partition_responses", "0+", [
                 f("index", INT32),
                 f("error_code", INT16),
