@@ -73,13 +73,12 @@ class FetchPlan:
     def open(cls, broker: Broker, request: RequestContext, body: Msg) -> FetchPlan:
         version = request.api_version
         uses_ids = version >= fs.FIRST_TOPIC_ID_VERSION
-        by_id = broker.topics.by_id
         fetch_data: dict[PartitionKey, tuple[PartitionRequest, str | None]] = {}
         for topic in body["topics"]:
             ref: fs.TopicRef
             if uses_ids:
                 topic_id: uuid.UUID = topic["topic_id"]
-                found = by_id.get(topic_id)
+                found = broker.topics.readable_topic_by_id(topic_id)  # internal topics too
                 ref, name = topic_id, (found.name if found is not None else None)
             else:
                 ref = name = topic["topic"]
@@ -110,14 +109,14 @@ class FetchPlan:
             if self.uses_ids:
                 assert isinstance(ref, uuid.UUID)
                 if name is None:
-                    found = topics.by_id.get(ref)
+                    found = topics.readable_topic_by_id(ref)
                     if found is not None:
                         name = found.name
                         fs.resolve_name(self.context, key, name)
                 if name is None:
                     self.errors.append((key, ErrorCode.UNKNOWN_TOPIC_ID))
                     continue
-                current = topics.get(name)
+                current = topics.readable_topic(name)
                 if current is not None and current.topic_id != ref:
                     self.errors.append((key, ErrorCode.INCONSISTENT_TOPIC_ID))
                     continue
@@ -195,7 +194,7 @@ class FetchPlan:
             for entry in topic_out["partitions"]:
                 if entry["error_code"] not in _LEADER_ERRORS:
                     continue
-                found = self.broker.topics.by_id.get(topic_out["topic_id"])
+                found = self.broker.topics.readable_topic_by_id(topic_out["topic_id"])
                 part = None
                 if found is not None and 0 <= entry["partition_index"] < len(found.partitions):
                     part = found.partitions[entry["partition_index"]]

@@ -31,7 +31,7 @@ Request::
         partition_max_bytes  int32
         replica_directory_id uuid, tagged 0 (v17+)     followers only
         high_watermark       int64, tagged 1 (v18+), default 2^63-1   followers only
-    forgotten_topics_data  [topic (v7-12) | topic_id (v13+), partitions [int32]]  (v7+) left out of the session
+    forgotten_topics_data  [topic (v7-12) | topic_id (v13+), partitions [int32]] (v7+): out of the session
     rack_id                string (v11+)                          for follower fetching (KIP-392)
 
 Response::
@@ -58,7 +58,20 @@ Response::
                            current_leader for NOT_LEADER_OR_FOLLOWER / FENCED_LEADER_EPOCH
 """
 
-from streamlog.protocol.schema import ARRAY, INT8, INT16, INT32, INT64, RECORDS, STRING, UUID, api, arr, f, struct
+from streamlog.protocol.schema import (
+    ARRAY,
+    INT8,
+    INT16,
+    INT32,
+    INT64,
+    RECORDS,
+    STRING,
+    UUID,
+    api,
+    arr,
+    f,
+    struct,
+)
 
 NO_HIGH_WATERMARK = 0x7FFFFFFFFFFFFFFF  # v18 request default: "the feature is not supported"
 
