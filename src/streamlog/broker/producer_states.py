@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from streamlog.broker.topics import Partition
@@ -72,8 +73,11 @@ def rebuild(plog: Any, state: ProducerStateManager, start: int) -> int:
 
 
 class PartitionStates:
-    def __init__(self) -> None:
+    def __init__(self, on_load: Callable[[Partition, ProducerStateManager], None] | None = None) -> None:
+        """``on_load`` is called with each state just built from disk (``TxnService`` checks its open
+        transactions against the coordinator there)."""
         self._states: dict[tuple[str, int], tuple[Any, ProducerStateManager]] = {}
+        self._on_load = on_load
 
     def get(self, part: Partition) -> ProducerStateManager:
         found = self._states.get(part.tp)
@@ -81,6 +85,8 @@ class PartitionStates:
             return found[1]
         state = self._load(part)
         self._states[part.tp] = (part.log, state)
+        if self._on_load is not None:
+            self._on_load(part, state)
         return state
 
     def loaded(self) -> list[tuple[tuple[str, int], Any, ProducerStateManager]]:

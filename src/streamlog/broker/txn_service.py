@@ -22,7 +22,9 @@ and the group service are open.  It joins three pieces:
 
 At startup the coordinator replays ``__transaction_state``; transactions a crash left in
 PrepareCommit/PrepareAbort get their markers rewritten (markers are idempotent for readers) and are
-completed.  Open (Ongoing) transactions keep their start time, so one left by a dead producer is
+completed.  When a partition's producer state is first rebuilt, the transactions it shows open are
+checked against the coordinator (``_reconcile``: the one case a power cut can leave, a Produce v12
+batch on disk without its implicit AddPartitions record).  Open (Ongoing) transactions keep their start time, so one left by a dead producer is
 aborted once its timeout passes, which moves the last stable offset past it.
 
 Integration with the group coordinator (``GroupService``, given to ``open``):
@@ -107,7 +109,7 @@ class TxnService:
                                 int(cfg.get("transactional.id.expiration.ms")))
         self.producer_expiration_ms = int(cfg.get("producer.id.expiration.ms"))
         self.coordinator = TxnCoordinator(self.limits)
-        self.states = PartitionStates()
+        self.states = PartitionStates(on_load=self._reconcile)
         self.log = txn_log
         self._locks: dict[str, asyncio.Lock] = {}
         self._pid_lock: asyncio.Lock | None = None
@@ -240,6 +242,40 @@ class TxnService:
             raise OSError(f"transaction {eff.transactional_id}: group offsets not written")
         if waits:
             await asyncio.gather(*waits)
+
+    def _reconcile(self, part: Partition, state: ProducerStateManager) -> None:
+        """A partition's producer state was just built from disk: every transaction it shows open
+        must be one the coordinator knows holds the partition.  The exception is a power cut that
+        kept a Produce v12 batch (unacknowledged) but lost the implicit AddPartitions record written
+        for it: the partition is added back to a transaction still open at that epoch, or its open
+        transaction there is aborted with a marker (``TxnCoordinator.reconcile_open``)."""
+        for entry in list(state.active()):
+            if entry.txn_first_offset < 0:
+                continue
+            verdict, effect = self.coordinator.reconcile_open(entry.producer_id, entry.epoch, part.tp,
+                                                              self._now())
+            if verdict == "added" and effect is not None:
+                log.warning("%s-%d: transaction of producer %d was open here without a record of the "
+                            "partition in __transaction_state; added it back", *part.tp, entry.producer_id)
+                self.log.append(records.txn_key(effect.meta.transactional_id), records.txn_value(effect.meta),
+                                self._now())
+                self._flush.appended(self.log.partition)
+            elif verdict == "abort":
+                log.warning("%s-%d: transaction of producer %d epoch %d was open here but the coordinator "
+                            "has no such transaction on it; writing an ABORT marker", *part.tp,
+                            entry.producer_id, entry.epoch)
+                stamp = self._now()
+                batch = bytearray(build_control_batch(
+                    commit=False, producer_id=entry.producer_id, producer_epoch=entry.epoch,
+                    coordinator_epoch=COORDINATOR_EPOCH, timestamp=stamp))
+                try:
+                    info = part.log.append(batch, now_ms=stamp)
+                except OSError as exc:
+                    log.error("%s-%d: cannot write the ABORT marker: %s", *part.tp, exc)
+                    continue
+                state.record_marker(entry.producer_id, entry.epoch, False, info.first_offset,
+                                    COORDINATOR_EPOCH, stamp)
+                self._flush.appended(part)
 
     # --- requests ------------------------------------------------------------------------------
 

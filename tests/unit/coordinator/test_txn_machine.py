@@ -357,3 +357,22 @@ def test_verify_partitions_and_list_pattern() -> None:
     assert [m.transactional_id for m in found] == ["orders-1"]
     found, _ = h.c.list_transactions(pattern=re.compile("orders"))
     assert found == []
+
+
+def test_reconcile_open_transactions_found_in_a_partitions_log() -> None:
+    h = Harness()
+    r = h.init("t")
+    pid = r.producer_id
+    assert h.c.reconcile_open(pid, 0, ("a", 0), h.now) == ("abort", None)  # no open transaction at all
+    assert h.c.reconcile_open(pid + 50, 0, ("a", 0), h.now) == ("abort", None)  # unknown producer
+    h.run(h.c.add_implicit(pid, 0, ("a", 0), h.now))
+    assert h.c.reconcile_open(pid, 0, ("a", 0), h.now) == ("known", None)
+    verdict, effect = h.c.reconcile_open(pid, 0, ("a", 1), h.now)  # its record of ("a", 1) was lost
+    assert verdict == "added" and effect is not None and effect.meta.partitions == {("a", 0), ("a", 1)}
+    meta = h.c.get("t")
+    assert meta is not None and meta.partitions == {("a", 0), ("a", 1)} and meta.client_tv == 2
+    # prepared with the epoch already bumped (EndTxn v5): the batches at the old epoch are its own
+    prepared = h.c.end_txn("t", pid, 0, True, h.now, tv2=True)  # effects not run: stays PrepareCommit
+    assert prepared.error == E.NONE and h.state("t") == S.PREPARE_COMMIT
+    assert h.c.reconcile_open(pid, 0, ("a", 1), h.now) == ("known", None)
+    assert h.c.reconcile_open(pid, 0, ("b", 0), h.now) == ("abort", None)  # not part of the commit

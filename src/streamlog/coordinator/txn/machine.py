@@ -388,6 +388,28 @@ class TxnCoordinator:
         held = meta.partitions if meta.state == S.ONGOING else frozenset()
         return {tp: E.NONE if tp in held else E.TRANSACTION_ABORTABLE for tp in wanted}
 
+    def reconcile_open(self, producer_id: int, epoch: int, tp: TopicPartition,
+                       now_ms: int) -> tuple[str, Persist | None]:
+        """A partition's log shows ``producer_id`` with a transaction open at ``epoch`` (its producer
+        state was just rebuilt after a restart).  "known": the coordinator holds it there (or is
+        completing it); "added": the transaction is still open at that epoch but its record of the
+        partition was lost (a power cut kept an implicitly added batch, not the record) and now has
+        it again (persist the effect); "abort": the transaction is gone or moved on without the
+        partition: its batches there were never acknowledged and are to be aborted."""
+        meta = self.by_producer(producer_id)
+        if meta is None or epoch > meta.epoch:
+            return "abort", None
+        # a prepared transaction's epoch may already be bumped (TV2 EndTxn, fencing): its markers follow
+        if (meta.state in (S.ONGOING, S.PREPARE_COMMIT, S.PREPARE_ABORT, S.PREPARE_EPOCH_FENCE)
+                and tp in meta.partitions):
+            return "known", None
+        if meta.state != S.ONGOING or epoch != meta.epoch:
+            return "abort", None
+        added = self._add(meta, frozenset({tp}), frozenset(), now_ms, meta.client_tv >= TV2)
+        effect = added.effects[0]
+        assert isinstance(effect, Persist)
+        return "added", effect
+
     # --- admin ---------------------------------------------------------------------------------
 
     def list_transactions(self, states: Iterable[str] = (), producer_ids: Iterable[int] = (),
