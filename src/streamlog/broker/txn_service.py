@@ -24,8 +24,9 @@ At startup the coordinator replays ``__transaction_state``; transactions a crash
 PrepareCommit/PrepareAbort get their markers rewritten (markers are idempotent for readers) and are
 completed.  When a partition's producer state is first rebuilt, the transactions it shows open are
 checked against the coordinator (``_reconcile``: the one case a power cut can leave, a Produce v12
-batch on disk without its implicit AddPartitions record).  Open (Ongoing) transactions keep their start time, so one left by a dead producer is
-aborted once its timeout passes, which moves the last stable offset past it.
+batch on disk without its implicit AddPartitions record).  Open (Ongoing) transactions keep their
+start time, so one left by a dead producer is aborted once its timeout passes, which moves the last
+stable offset past it.
 
 Integration with the group coordinator (``GroupService``, given to ``open``):
     ``await groups.txn_offset_commit(req: CommitRequest, producer_id) -> [(CommitPartition, ErrorCode)]``
