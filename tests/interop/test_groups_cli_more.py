@@ -95,7 +95,8 @@ def test_export_a_plan_and_replay_it_from_a_file(
     assert done.stdout.splitlines() == current
     assert done.stderr.splitlines() == [f"reset offsets of group {group} on 3 partition(s)"]
     described = cli(bootstrap, "describe", group).stdout
-    assert described.startswith(f"Group: {group}  State: Empty  Assignor: -  Members: 0\n"), described
+    header = f"Group: {group}  State: Empty  Assignor: -  Members: 0  Protocol: classic\n"
+    assert described.startswith(header), described
     assert rows(described)[2:] == [
         ["TOPIC", "PARTITION", "COMMITTED", "LOG-END", "LAG", "OWNER"],
         *sorted([[orders, "0", "6", "6", "0", "-"], [orders, "1", "5", "5", "0", "-"],
@@ -148,7 +149,7 @@ def test_list_describe_all_and_delete(
     found = blocks(everything)
     assert list(found) == sorted(found) and {idle, busy} <= set(found)
     assert found[idle] == "\n".join([
-        f"Group: {idle}  State: Empty  Assignor: -  Members: 0",
+        f"Group: {idle}  State: Empty  Assignor: -  Members: 0  Protocol: classic",
         "",
         "TOPIC" + " " * (len(topic) - 3) + "PARTITION  COMMITTED  LOG-END  LAG  OWNER",
         f"{topic}  0          3          3        0    -",
@@ -156,7 +157,8 @@ def test_list_describe_all_and_delete(
     ])
     assert found[idle] == cli(bootstrap, "describe", idle).stdout.rstrip("\n")
     busy_rows = [row for row in rows(found[busy]) if row]
-    assert busy_rows[0] == ["Group:", busy, "State:", "Stable", "Assignor:", "range", "Members:", "1"]
+    assert busy_rows[0] == ["Group:", busy, "State:", "Stable", "Assignor:", "range", "Members:", "1",
+                            "Protocol:", "classic"]
     assert busy_rows[1] == ["MEMBER-ID", "INSTANCE-ID", "CLIENT-ID", "HOST", "ASSIGNMENT"]
     member_id = busy_rows[2][0]
     assert busy_rows[2][1:3] == ["-", "confluent"] and busy_rows[2][4] == f"{topic}:0,{topic}:1"

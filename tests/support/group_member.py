@@ -72,6 +72,12 @@ def run_confluent(opts: dict[str, Any]) -> None:
         conf["group.instance.id"] = opts["instance_id"]
     if opts.get("assignor"):
         conf["partition.assignment.strategy"] = opts["assignor"]
+    if opts.get("group_protocol") == "consumer":  # KIP-848: the broker sets timeouts and assigns
+        for key in ("session.timeout.ms", "heartbeat.interval.ms", "partition.assignment.strategy"):
+            conf.pop(key, None)
+        conf["group.protocol"] = "consumer"
+        if opts.get("remote_assignor"):
+            conf["group.remote.assignor"] = opts["remote_assignor"]
     consumer = Consumer(conf)
     tracker = Tracker()
     consumer.subscribe(

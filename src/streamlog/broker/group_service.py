@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import uuid
@@ -38,6 +39,7 @@ from typing import Any, TypeVar
 
 from streamlog.broker.clock import Clock, TimerHandle
 from streamlog.broker.config import BrokerConfig
+from streamlog.broker.consumer_group_service import ConsumerGroupService, split_replay
 from streamlog.broker.flush_policy import FlushPolicy
 from streamlog.broker.purgatory import ParkedValue, Purgatory
 from streamlog.broker.topics import Partition
@@ -65,6 +67,7 @@ from streamlog.coordinator.group import (
     SyncResponse,
     TimerKey,
 )
+from streamlog.coordinator.group.model import GroupId
 from streamlog.coordinator.group.offsets import CommitResult
 from streamlog.protocol.errors import ErrorCode
 from streamlog.protocol.records.batch import iter_batches
@@ -138,6 +141,7 @@ class GroupService:
         self._pending_writes: set[asyncio.Future[None]] = set()
         self._startup: Outcome[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self.consumer = ConsumerGroupService(config, clock, self._append)  # KIP-848 groups
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -154,7 +158,9 @@ class GroupService:
                                      logdir=logdir)
         coordinator = GroupCoordinator(group_config(config))
         service = cls(config, clock, purgatory, flush, plog, coordinator)
-        service._startup = coordinator.load(replay(plog), now)
+        consumer_records: list[tuple[bytes, bytes | None]] = []
+        service._startup = coordinator.load(split_replay(replay(plog), consumer_records), now)
+        service.consumer.load(consumer_records, now)
         if coordinator.skipped_records:
             log.warning("skipped %d undecodable records in %s", coordinator.skipped_records, OFFSETS_LOG)
         log.info("loaded %d consumer groups from %s (%d records)", len(coordinator.groups), OFFSETS_LOG,
@@ -165,6 +171,7 @@ class GroupService:
         if self._startup is not None:
             self._execute(self._startup)
             self._startup = None
+        self.consumer.start()
         self._task = asyncio.get_running_loop().create_task(self._expire_loop(), name="offset-expiry")
 
     async def stop(self) -> None:
@@ -178,6 +185,7 @@ class GroupService:
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
+        self.consumer.stop()
         if self._pending_writes:
             await asyncio.wait(list(self._pending_writes), timeout=10)
 
@@ -202,6 +210,7 @@ class GroupService:
             handle.cancel()
         self._timers.clear()
         self.coordinator = GroupCoordinator(self.coordinator.config)
+        self.consumer.reset()
 
     async def _expire_loop(self) -> None:
         interval = int(self._config.get("offsets.retention.check.interval.ms")) / 1000.0
@@ -342,6 +351,10 @@ class GroupService:
         return f"{instance_id if instance_id is not None else (client_id or '')}-{uuid.uuid4()}"
 
     async def join(self, req: JoinRequest) -> JoinResponse:
+        if self.consumer.group(req.group_id) is not None:  # KIP-848: only an empty group converts back
+            if self.consumer.has_members(req.group_id):
+                return JoinResponse(E.INCONSISTENT_GROUP_PROTOCOL, member_id=req.member_id)
+            self.consumer.drop_empty(req.group_id)
         outcome = self.coordinator.join(req, self._now())
         if log.isEnabledFor(logging.DEBUG):
             answer = "parked" if outcome.response is None else outcome.response.error.name
@@ -370,6 +383,11 @@ class GroupService:
 
     async def commit(self, req: CommitRequest) -> CommitResult:
         failed = [(p, E.COORDINATOR_NOT_AVAILABLE) for p in req.partitions]
+        verdict = self.consumer.check_commit(req.group_id, req.member_id, req.generation_id)
+        if verdict is not None:  # a KIP-848 group: member and epoch checked, offsets kept as a simple commit
+            if verdict != E.NONE:
+                return [(p, verdict) for p in req.partitions]
+            req = dataclasses.replace(req, generation_id=-1, member_id="", group_instance_id=None)
         return await self._respond(self.coordinator.commit(req, self._now()), failed)
 
     async def txn_offset_commit(self, req: CommitRequest, producer_id: int) -> CommitResult:
@@ -398,6 +416,10 @@ class GroupService:
     def fetch_offsets(self, group_id: str, topics: Sequence[tuple[str, Sequence[int]]] | None,
                       require_stable: bool) -> list[FetchedOffset]:
         return self.coordinator.fetch_offsets(group_id, topics, require_stable)
+
+    def classic_has_members(self, group_id: str) -> bool:
+        group = self.coordinator.groups.get(GroupId(group_id))
+        return group is not None and bool(group.members)
 
     def describe(self, group_ids: Sequence[str]) -> list[GroupDescription]:
         return self.coordinator.describe(group_ids)

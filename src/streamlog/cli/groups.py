@@ -55,8 +55,15 @@ from streamlog.cli.groups_plan import (
     reset_targets,
     topic_spec,
 )
-from streamlog.cli.groups_view import assigned, group_block, state_name, state_title, wanted_states
-from streamlog.cli.groups_wire import check_plaintext, delete_offsets
+from streamlog.cli.groups_view import (
+    assigned,
+    group_block,
+    protocol_of,
+    state_name,
+    state_title,
+    wanted_states,
+)
+from streamlog.cli.groups_wire import check_plaintext, consumer_epochs, delete_offsets
 from streamlog.cli.output import table
 
 __all__ = ["TopicSpec", "add_parser", "duration_ms", "reset_targets", "topic_spec"]
@@ -226,6 +233,14 @@ def _describe(cluster: Cluster, group: str) -> Any:
     return _describe_many(cluster, [group])[group]
 
 
+def _epochs(cluster: Cluster, group: str) -> Any:
+    """KIP-848 member epochs, which confluent-kafka's description leaves out: ConsumerGroupDescribe on
+    a plain socket of our own (None over TLS/SASL: ``describe`` then shows ``-``)."""
+    if cluster.properties.get("security.protocol", "plaintext").strip().lower() != "plaintext":
+        return None
+    return consumer_epochs(cluster.bootstrap, group)
+
+
 def _missing(group: str) -> CliError:
     return CliError(f"consumer group {group!r} does not exist")
 
@@ -322,7 +337,8 @@ def describe_group(args: argparse.Namespace) -> int:
         raise _missing(args.group)
     wanted = sorted({tp for g in shown for tp in set(committed[g]) | assigned(descs[g])})
     ends = _offsets(cluster, wanted, OffsetSpec.latest())  # type: ignore[no-untyped-call]
-    blocks = [group_block(g, descs[g], committed[g], ends) for g in shown]
+    epochs = {g: _epochs(cluster, g) if protocol_of(descs[g]) == "consumer" else None for g in shown}
+    blocks = [group_block(g, descs[g], committed[g], ends, epochs[g]) for g in shown]
     if blocks:
         print("\n\n".join(blocks))
     return 0

@@ -4,13 +4,16 @@ Theory of operation: confluent-kafka reports a group's state as a ``ConsumerGrou
 (``PREPARING_REBALANCING`` ...); the CLI shows and accepts Kafka's own spelling (``Stable``, ``Empty``,
 ``PreparingRebalance``, ``CompletingRebalance``, ``Dead``), matched without regard to case or
 underscores.  :func:`group_block` renders one group for ``describe``: a header line (state, assignor,
-member count), a table of members and their assignments, and a table of partitions with the committed
-offset, the log end offset, the lag between them, and the member that owns each.
+member count, protocol: classic or consumer), a table of members and their assignments, and a table
+of partitions with the committed offset, the log end offset, the lag between them, and the member
+that owns each.  A consumer-protocol (KIP-848) group also shows its group and assignment epochs and
+each member's epoch and target assignment (``ConsumerEpochs``, from ConsumerGroupDescribe).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from streamlog.cli.base import CliError
@@ -43,24 +46,52 @@ def wanted_states(names: Sequence[str]) -> set[Any]:
     return states
 
 
-def group_block(group: str, desc: Any, committed: dict[Partition, int], ends: dict[Partition, int]) -> str:
+@dataclass(frozen=True, slots=True)
+class ConsumerEpochs:
+    """What ConsumerGroupDescribe adds for a consumer-protocol group."""
+
+    group_epoch: int
+    assignment_epoch: int
+    members: Mapping[str, int]  # member id -> member epoch
+
+
+def protocol_of(desc: Any) -> str:
+    """``consumer`` for a KIP-848 group, else ``classic`` (confluent-kafka's ConsumerGroupType)."""
+    kind = str(getattr(getattr(desc, "type", None), "name", "")).upper()
+    return "consumer" if kind == "CONSUMER" else "classic"
+
+
+def _shown(assignment: Any) -> str:
+    parts = sorted((tp.topic, tp.partition) for tp in (assignment.topic_partitions if assignment else []))
+    return ",".join(f"{t}:{p}" for t, p in parts) or "-"
+
+
+def group_block(group: str, desc: Any, committed: dict[Partition, int], ends: dict[Partition, int],
+                epochs: ConsumerEpochs | None = None) -> str:
     """What ``describe`` prints of one group."""
+    consumer = protocol_of(desc) == "consumer"
     owners: dict[Partition, str] = {}
-    member_rows = []
+    member_rows: list[tuple[Any, ...]] = []
     for m in desc.members:
-        parts = sorted(
-            (tp.topic, tp.partition) for tp in (m.assignment.topic_partitions if m.assignment else [])
-        )
-        for tp in parts:
-            owners[tp] = m.member_id
-        shown = ",".join(f"{t}:{p}" for t, p in parts) or "-"
-        member_rows.append((m.member_id, m.group_instance_id or "-", m.client_id, m.host, shown))
-    lines = [
-        f"Group: {group}  State: {state_title(desc.state)}  "
-        f"Assignor: {desc.partition_assignor or '-'}  Members: {len(desc.members)}"
-    ]
+        for tp in (m.assignment.topic_partitions if m.assignment else []):
+            owners[(tp.topic, tp.partition)] = m.member_id
+        row: tuple[Any, ...] = (m.member_id, m.group_instance_id or "-", m.client_id, m.host)
+        if consumer:
+            epoch = epochs.members.get(m.member_id, "-") if epochs else "-"
+            row += (epoch, _shown(m.assignment), _shown(getattr(m, "target_assignment", None)))
+        else:
+            row += (_shown(m.assignment),)
+        member_rows.append(row)
+    header = (f"Group: {group}  State: {state_title(desc.state)}  "
+              f"Assignor: {desc.partition_assignor or '-'}  Members: {len(desc.members)}  "
+              f"Protocol: {protocol_of(desc)}")
+    if consumer and epochs is not None:
+        header += f"  Group-epoch: {epochs.group_epoch}  Assignment-epoch: {epochs.assignment_epoch}"
+    lines = [header]
     if member_rows:
-        lines += ["", table(("MEMBER-ID", "INSTANCE-ID", "CLIENT-ID", "HOST", "ASSIGNMENT"), member_rows)]
+        columns: tuple[str, ...] = ("MEMBER-ID", "INSTANCE-ID", "CLIENT-ID", "HOST")
+        columns += ("EPOCH", "ASSIGNMENT", "TARGET") if consumer else ("ASSIGNMENT",)
+        lines += ["", table(columns, member_rows)]
     partitions = sorted(set(committed) | set(owners))
     if partitions:
         rows = []

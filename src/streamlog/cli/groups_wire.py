@@ -54,3 +54,25 @@ def delete_offsets(bootstrap: str, group: str, partitions: Sequence[tuple[str, i
     ]
     if bad:
         raise CliError("; ".join(bad))
+
+
+def consumer_epochs(bootstrap: str, group: str) -> Any:
+    """ConsumerGroupDescribe v0 of ``group`` at its coordinator: a ``ConsumerEpochs`` (member epochs,
+    which confluent-kafka's description leaves out), or None if the group is not a consumer group or
+    the call fails (``describe`` then shows ``-``)."""
+    from streamlog.cli.groups_view import ConsumerEpochs
+
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    try:
+        found = _raw_call(host.strip("[]"), int(port), 10, 1, {"key": group, "key_type": 0})
+        if found["error_code"] != 0:
+            return None
+        answer = _raw_call(found["host"], found["port"], 69, 0,
+                           {"group_ids": [group], "include_authorized_operations": False})
+    except (OSError, ValueError, CliError, KeyError):
+        return None
+    described = answer["groups"][0] if answer.get("groups") else None
+    if described is None or described["error_code"] != 0:
+        return None
+    return ConsumerEpochs(described["group_epoch"], described["assignment_epoch"],
+                          {m["member_id"]: m["member_epoch"] for m in described["members"]})

@@ -18,6 +18,7 @@ from streamlog.broker.handlers import (
     api_versions,
     cluster,
     configs,
+    consumer_groups,
     fetch,
     groups,
     leader_epoch,
@@ -35,7 +36,7 @@ from streamlog.broker.handlers.base import Handler
 def _gather() -> dict[int, Handler]:
     table: dict[int, Handler] = {}
     for module in (api_versions, metadata, produce, fetch, list_offsets, leader_epoch, topics, configs,
-                   cluster, groups, offsets, txn, partitions):
+                   cluster, groups, consumer_groups, offsets, txn, partitions):
         for key, handler in module.HANDLERS.items():
             if key in table:
                 raise RuntimeError(f"API key {key} has two handlers ({module.__name__})")

@@ -151,6 +151,10 @@ async def handle_describe_groups(broker: Broker, ctx: RequestContext, body: Msg)
     ids = [str(g) for g in body["groups"]]
     out: list[Msg] = []
     for d in broker.groups.describe(ids):
+        if broker.groups.consumer.group(d.group_id) is not None:  # not a classic group: Dead, as Kafka
+            out.append({"error_code": 0, "group_id": d.group_id, "group_state": "Dead", "protocol_type": "",
+                        "protocol_data": "", "members": []})
+            continue
         members: list[Any] = [
             {"member_id": m.member_id, "group_instance_id": m.group_instance_id, "client_id": m.client_id,
              "client_host": m.client_host, "member_metadata": m.metadata, "member_assignment": m.assignment}
@@ -168,19 +172,34 @@ async def handle_describe_groups(broker: Broker, ctx: RequestContext, body: Msg)
 
 
 async def handle_list_groups(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
-    listing = broker.groups.list_groups(body.get("states_filter") or [], body.get("types_filter") or [])
+    states = body.get("states_filter") or []
+    types = {str(t).lower() for t in body.get("types_filter") or []}
+    consumer = broker.groups.consumer.listing(states) if not types or "consumer" in types else []
+    taken = {gid for gid in broker.groups.consumer.machine.groups}
+    listing = [g for g in broker.groups.list_groups(states, list(types)) if g.group_id not in taken]
     return {
         "throttle_time_ms": 0,
         "error_code": 0,
         "groups": [{"group_id": g.group_id, "protocol_type": g.protocol_type, "group_state": g.state,
-                    "group_type": "classic"} for g in listing],
+                    "group_type": "classic"} for g in listing]
+        + [{"group_id": gid, "protocol_type": "consumer", "group_state": state, "group_type": "consumer"}
+           for gid, state in consumer],
     }
 
 
 async def handle_delete_groups(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
     ids = [str(g) for g in body["groups_names"]]
-    results = await broker.groups.delete_groups(ids)
-    return {"throttle_time_ms": 0, "results": [{"group_id": g, "error_code": int(c)} for g, c in results]}
+    busy = {g for g in ids if broker.groups.consumer.has_members(g)}  # KIP-848 groups with members
+    dropped = {g for g in ids if g not in busy and broker.groups.consumer.group(g) is not None}
+    for g in dropped:
+        broker.groups.consumer.drop_empty(g)
+    codes = dict(await broker.groups.delete_groups([g for g in ids if g not in busy]))
+    for g in busy:
+        codes[g] = E.NON_EMPTY_GROUP
+    for g in dropped:
+        if codes[g] == E.GROUP_ID_NOT_FOUND:  # no offsets were left
+            codes[g] = E.NONE
+    return {"throttle_time_ms": 0, "results": [{"group_id": g, "error_code": int(codes[g])} for g in ids]}
 
 
 HANDLERS = {

@@ -90,6 +90,12 @@ async def handle_offset_fetch(broker: Broker, ctx: RequestContext, body: Msg) ->
     if ctx.api_version >= 8:
         groups = []
         for g in body["groups"]:
+            # v9: a KIP-848 member names itself; a stale epoch must refetch after its next heartbeat
+            code = broker.groups.consumer.check_fetch(str(g["group_id"]), g.get("member_id"),
+                                                      int(g.get("member_epoch", -1)))
+            if code != E.NONE:
+                groups.append({"group_id": g["group_id"], "error_code": int(code), "topics": []})
+                continue
             code, fetched = _fetch_group(broker, str(g["group_id"]), g.get("topics"), require_stable)
             groups.append({"group_id": g["group_id"], "error_code": int(code),
                            "topics": _by_topic([(f.topic, _partition_msg(f)) for f in fetched])})

@@ -5,6 +5,9 @@ requests and responses), ``effects`` (what the broker must do), ``machine`` (joi
 leave/timeouts), ``offsets`` (commits, fetches, deletion, retention, transactional offsets),
 ``coordinator`` (queries, group deletion, recovery), ``records`` (the ``__consumer_offsets`` format)
 and ``consumer_protocol`` (the subscription prefix, read only for OffsetDelete and retention).
+KIP-848 consumer groups (broker-side assignment) are in ``consumer_states``, ``consumer_model``,
+``consumer_machine``, ``assignors``, ``consumer_records`` and ``consumer_persist``; import them from
+those modules.
 """
 
 from streamlog.coordinator.group.coordinator import GroupCoordinator

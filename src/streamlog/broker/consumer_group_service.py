@@ -1,0 +1,217 @@
+"""The broker side of KIP-848 consumer groups: runs ``ConsumerGroupMachine``, its timers and writes.
+
+Theory of operation: ``GroupService`` owns one ``ConsumerGroupService`` (``groups.consumer``) and
+shares with it the ``__consumer_offsets`` log: replay hands this service the consumer-group records
+(``split_replay``), and its writes go through the same append-and-fsync path (``append``), so a
+heartbeat's answer, like a commit's, is released only once the records it depends on are durable.
+
+Each call builds the topic image (name -> id, partition count; internal topics left out) from the
+topic registry the handler passes in, calls the pure machine synchronously (before any ``await``),
+then carries out the outcome: persist the records, (re)arm the timers (one per kind, group and
+member; a timer that fires calls ``on_timer`` with the wall-clock time).  Committed offsets of
+consumer groups stay where the classic coordinator keeps them; this service only validates the
+member id and epoch of OffsetCommit and OffsetFetch (``check_commit``, ``check_fetch``).
+
+Conversion between the protocols (``group.consumer.migration.policy``): an *empty* classic group
+(offsets only) becomes a consumer group on the first consumer-protocol heartbeat, and an empty
+consumer group becomes classic again on a classic JoinGroup (its records are tombstoned).  A
+non-empty group of the other kind is refused (GROUP_ID_NOT_FOUND for a heartbeat, as Kafka;
+INCONSISTENT_GROUP_PROTOCOL for a JoinGroup): the online upgrade of a live classic group is not
+implemented.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from streamlog.broker.clock import Clock, TimerHandle
+from streamlog.broker.config import BrokerConfig, ConfigError
+from streamlog.coordinator.group import consumer_persist
+from streamlog.coordinator.group.assignors import CLASS_NAMES
+from streamlog.coordinator.group.consumer_machine import ConsumerGroupMachine
+from streamlog.coordinator.group.consumer_model import (
+    ConsumerGroup,
+    ConsumerGroupConfig,
+    ConsumerOutcome,
+    ConsumerTimer,
+    ConsumerTimerKind,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    TopicImage,
+)
+from streamlog.coordinator.group.consumer_records import is_consumer_key
+from streamlog.coordinator.group.consumer_states import ConsumerGroupState
+from streamlog.coordinator.group.effects import LogRecord
+from streamlog.protocol.errors import ErrorCode
+
+log = logging.getLogger(__name__)
+E = ErrorCode
+Append = Callable[[Sequence[LogRecord], int], "asyncio.Future[None]"]
+TimerId = tuple[ConsumerTimerKind, str, str]
+
+
+def consumer_config(cfg: BrokerConfig) -> ConsumerGroupConfig:
+    """The consumer-group settings, checked against their bounds as Kafka checks them at start."""
+    session = int(cfg.get("group.consumer.session.timeout.ms"))
+    interval = int(cfg.get("group.consumer.heartbeat.interval.ms"))
+    lo, hi = (int(cfg.get("group.consumer.min.session.timeout.ms")),
+              int(cfg.get("group.consumer.max.session.timeout.ms")))
+    if not lo <= session <= hi:
+        raise ConfigError(f"group.consumer.session.timeout.ms {session} must be between "
+                          f"group.consumer.min.session.timeout.ms {lo} and "
+                          f"group.consumer.max.session.timeout.ms {hi}")
+    lo, hi = (int(cfg.get("group.consumer.min.heartbeat.interval.ms")),
+              int(cfg.get("group.consumer.max.heartbeat.interval.ms")))
+    if not lo <= interval <= hi:
+        raise ConfigError(f"group.consumer.heartbeat.interval.ms {interval} must be between "
+                          f"group.consumer.min.heartbeat.interval.ms {lo} and "
+                          f"group.consumer.max.heartbeat.interval.ms {hi}")
+    if interval >= session:
+        raise ConfigError("group.consumer.heartbeat.interval.ms must be below "
+                          "group.consumer.session.timeout.ms")
+    names = [CLASS_NAMES.get(n, n) for n in str(cfg.get("group.consumer.assignors")).split(",") if n]
+    return ConsumerGroupConfig(session_timeout_ms=session, heartbeat_interval_ms=interval,
+                               max_size=int(cfg.get("group.consumer.max.size")),
+                               assignors=tuple(dict.fromkeys(names)),
+                               migration_policy=str(cfg.get("group.consumer.migration.policy")).lower())
+
+
+def split_replay(records: Iterable[tuple[bytes, bytes | None]],
+                 consumer: list[tuple[bytes, bytes | None]]) -> Iterator[tuple[bytes, bytes | None]]:
+    """Yield the classic records; collect the consumer-group records into ``consumer``."""
+    for key, value in records:
+        if is_consumer_key(key):
+            consumer.append((key, value))
+        else:
+            yield key, value
+
+
+class ConsumerGroupService:
+    def __init__(self, config: BrokerConfig, clock: Clock, append: Append) -> None:
+        self._clock = clock
+        self._append = append
+        self.machine = ConsumerGroupMachine(consumer_config(config))
+        self._timers: dict[TimerId, TimerHandle] = {}
+        self._startup: list[ConsumerTimer] = []
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def load(self, records: Iterable[tuple[bytes, bytes | None]], now_ms: int) -> None:
+        groups, skipped = consumer_persist.restore(records)
+        if skipped:
+            log.warning("skipped %d undecodable consumer-group records in __consumer_offsets", skipped)
+        self._startup = self.machine.restored(groups, now_ms)
+        if groups:
+            log.info("loaded %d consumer groups (KIP-848)", len(groups))
+
+    def start(self) -> None:
+        for timer in self._startup:
+            self._schedule(timer)
+        self._startup = []
+
+    def stop(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+
+    def reset(self) -> None:
+        for group in list(self.machine.groups.values()):
+            self._append(consumer_persist.group_tombstones(group), self._clock.now_ms())
+        self.stop()
+        self.machine = ConsumerGroupMachine(self.machine.config)
+
+    # --- effects -----------------------------------------------------------------------------------
+
+    def _execute(self, outcome: ConsumerOutcome[Any]) -> asyncio.Future[None] | None:
+        for timer in outcome.timers:
+            self._schedule(timer)
+        if outcome.records:
+            return self._append(outcome.records, self._clock.now_ms())
+        return None
+
+    def _schedule(self, timer: ConsumerTimer) -> None:
+        tid = (timer.kind, timer.group_id, timer.member_id)
+        old = self._timers.pop(tid, None)
+        if old is not None:
+            old.cancel()
+        delay = max(timer.deadline_ms - self._clock.now_ms(), 0) / 1000.0
+        self._timers[tid] = self._clock.call_later(delay, self._fire, tid)
+
+    def _fire(self, tid: TimerId) -> None:
+        self._timers.pop(tid, None)
+        kind, group_id, member_id = tid
+        try:
+            outcome = self.machine.on_timer(kind, group_id, member_id, self._clock.now_ms())
+            if outcome.response:
+                log.info("consumer group %s: member %s removed (%s timeout)", group_id, member_id,
+                         kind.name.lower())
+            self._execute(outcome)
+        except Exception:
+            log.exception("consumer group timer %s failed", tid)
+
+    # --- the API the handlers call -------------------------------------------------------------------
+
+    async def heartbeat(self, req: HeartbeatRequest, image: TopicImage) -> HeartbeatResponse:
+        outcome = self.machine.heartbeat(req, image, self._clock.now_ms())
+        resp = outcome.response
+        if resp.error != E.NONE:
+            log.info("ConsumerGroupHeartbeat %s member %r epoch %d: %s (%s)", req.group_id, req.member_id,
+                     req.member_epoch, resp.error.name, resp.message)
+        barrier = self._execute(outcome)
+        if barrier is not None:
+            try:
+                await barrier
+            except (OSError, asyncio.CancelledError):
+                return HeartbeatResponse(E.COORDINATOR_NOT_AVAILABLE,
+                                         "The write to __consumer_offsets failed.")
+        return resp
+
+    def group(self, group_id: str) -> ConsumerGroup | None:
+        return self.machine.groups.get(group_id)
+
+    def has_members(self, group_id: str) -> bool:
+        g = self.machine.groups.get(group_id)
+        return g is not None and bool(g.members)
+
+    def check_commit(self, group_id: str, member_id: str, epoch: int) -> ErrorCode | None:
+        """None if ``group_id`` is not a consumer group, else the verdict on a commit from this member
+        (Kafka's ConsumerGroup.validateOffsetCommit)."""
+        g = self.machine.groups.get(group_id)
+        if g is None:
+            return None
+        if epoch < 0 and not member_id:
+            return E.NONE if not g.members else E.UNKNOWN_MEMBER_ID
+        member = g.members.get(member_id)
+        if member is None:
+            return E.UNKNOWN_MEMBER_ID
+        if epoch > member.epoch:
+            return E.FENCED_MEMBER_EPOCH
+        if epoch < member.epoch:
+            return E.STALE_MEMBER_EPOCH
+        return E.NONE
+
+    def check_fetch(self, group_id: str, member_id: str | None, epoch: int) -> ErrorCode:
+        """OffsetFetch v9 names the member: it must exist at that epoch (STALE_MEMBER_EPOCH otherwise)."""
+        g = self.machine.groups.get(group_id)
+        if g is None or member_id is None or (epoch < 0 and not member_id):
+            return E.NONE
+        member = g.members.get(member_id)
+        if member is None:
+            return E.UNKNOWN_MEMBER_ID
+        return E.NONE if member.epoch == epoch else E.STALE_MEMBER_EPOCH
+
+    def drop_empty(self, group_id: str) -> None:
+        """An empty consumer group becomes classic again (a classic JoinGroup, or DeleteGroups)."""
+        g = self.machine.groups.pop(group_id, None)
+        if g is not None:
+            g.state = ConsumerGroupState.DEAD
+            self._append(consumer_persist.group_tombstones(g), self._clock.now_ms())
+
+    def listing(self, states: Sequence[str]) -> list[tuple[str, str]]:
+        """(group id, state) of every consumer group, filtered by state names (case-insensitive)."""
+        wanted = {s.lower() for s in states}
+        return [(gid, g.state.wire_name) for gid, g in self.machine.groups.items()
+                if not wanted or g.state.wire_name.lower() in wanted]
