@@ -215,3 +215,7 @@ class ConsumerGroupService:
         wanted = {s.lower() for s in states}
         return [(gid, g.state.wire_name) for gid, g in self.machine.groups.items()
                 if not wanted or g.state.wire_name.lower() in wanted]
+
+    def live_subscriptions(self) -> dict[str, frozenset[str]]:
+        """Consumer groups with members and their subscribed topics: offset retention spares those."""
+        return {gid: frozenset(g.subscribed_metadata) for gid, g in self.machine.groups.items() if g.members}

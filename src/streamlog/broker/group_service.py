@@ -217,7 +217,7 @@ class GroupService:
         while True:
             await self._clock.sleep(interval)
             try:
-                outcome = self.coordinator.expire_offsets(self._now())
+                outcome = self.coordinator.expire_offsets(self._now(), self.consumer.live_subscriptions())
                 if outcome.response:
                     log.info("expired %d committed offsets", outcome.response)
                 self._execute(outcome)

@@ -204,3 +204,15 @@ def test_records_are_kafkas_and_replay_rebuilds_the_group() -> None:
                 r.subscribed_names) == (m.epoch, m.previous_epoch, m.state, m.assigned, m.pending_revocation,
                                         m.instance_id, m.subscribed_names)
     assert g.state == orig.state
+
+
+def test_offsets_of_a_live_consumer_group_outlive_retention_for_subscribed_topics() -> None:
+    from streamlog.coordinator.group import CommitPartition, CommitRequest, GroupConfig, GroupCoordinator
+
+    coord = GroupCoordinator(GroupConfig(offsets_retention_ms=1000))
+    parts = (CommitPartition("a", 0, 5), CommitPartition("b", 0, 7))
+    coord.commit(CommitRequest("g", partitions=parts), 0)
+    coord.commit(CommitRequest("h", partitions=parts), 0)
+    coord.expire_offsets(5000, {"g": frozenset({"a"})})
+    assert [(f.topic, f.offset) for f in coord.fetch_offsets("g", None)] == [("a", 5)]
+    assert coord.fetch_offsets("h", None) == []  # not a live consumer group: retention applies

@@ -21,7 +21,7 @@ expiry instead.  An Empty group left with no offsets dies and is removed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from streamlog.coordinator.group import records
 from streamlog.coordinator.group.consumer_protocol import subscribed_topics
@@ -229,10 +229,13 @@ class OffsetsMachine(MembershipMachine):
 
     # --- retention -------------------------------------------------------------------------------------
 
-    def _expired(self, group: Group, now_ms: int) -> list[TopicPartition]:
+    def _expired(self, group: Group, now_ms: int,
+                 subscribed: frozenset[str] | None = None) -> list[TopicPartition]:
         retention = self.config.offsets_retention_ms
         excluded: frozenset[str] = frozenset()
-        if group.protocol_type is None:
+        if subscribed is not None:  # a KIP-848 group with members: as a Stable classic consumer group
+            base_from_state, excluded = False, subscribed
+        elif group.protocol_type is None:
             base_from_state = False
         elif group.state == S.EMPTY:
             base_from_state = True
@@ -253,12 +256,13 @@ class OffsetsMachine(MembershipMachine):
                 out.append(tp)
         return out
 
-    def expire_offsets(self, now_ms: int) -> Outcome[int]:
-        """Drop offsets past retention and Empty groups left with nothing; returns how many offsets went."""
+    def expire_offsets(self, now_ms: int, live: Mapping[str, frozenset[str]] | None = None) -> Outcome[int]:
+        """Drop offsets past retention and Empty groups left with nothing; returns how many offsets went.
+        ``live``: KIP-848 groups with members (their offsets live here) and the topics they subscribe to."""
         written: list[LogRecord] = []
         removed = 0
         for group in list(self.groups.values()):
-            for tp in self._expired(group, now_ms):
+            for tp in self._expired(group, now_ms, (live or {}).get(group.group_id)):
                 del group.offsets[tp]
                 written.append(offset_record(group.group_id, tp, None))
                 removed += 1
