@@ -1,4 +1,5 @@
-"""``streamlog groups delete-offsets``: OffsetDelete sent with Streamlog's own protocol codec.
+"""``streamlog groups delete-offsets`` (OffsetDelete) and the member epochs of ``groups describe``
+(ConsumerGroupDescribe), sent with Streamlog's own protocol codec.
 
 Theory of operation: confluent-kafka's Python client has no OffsetDelete call, so this one command
 opens plain sockets itself: FindCoordinator (key type 0, the group) on the first bootstrap address,
@@ -11,6 +12,7 @@ other than PLAINTEXT is refused, since these sockets speak neither TLS nor SASL.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from streamlog.cli import wire
 from streamlog.cli.common import CliError, Cluster
@@ -62,13 +64,13 @@ def consumer_epochs(bootstrap: str, group: str) -> Any:
     the call fails (``describe`` then shows ``-``)."""
     from streamlog.cli.groups_view import ConsumerEpochs
 
-    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
     try:
-        found = _raw_call(host.strip("[]"), int(port), 10, 1, {"key": group, "key_type": 0})
+        host, port = wire.first_address(bootstrap)
+        found = wire.raw_call(host, port, 10, 1, {"key": group, "key_type": 0})
         if found["error_code"] != 0:
             return None
-        answer = _raw_call(found["host"], found["port"], 69, 0,
-                           {"group_ids": [group], "include_authorized_operations": False})
+        answer = wire.raw_call(found["host"], found["port"], 69, 0,
+                               {"group_ids": [group], "include_authorized_operations": False})
     except (OSError, ValueError, CliError, KeyError):
         return None
     described = answer["groups"][0] if answer.get("groups") else None
