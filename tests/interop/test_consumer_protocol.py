@@ -11,7 +11,8 @@ filter, ConsumerGroupDescribe and ``streamlog groups describe`` (protocol, epoch
 group as a consumer group; commits survive a broker
 restart (the group itself is rebuilt from Kafka-format records); a static member that restarts gets
 its partitions back without moving anyone else's; a regex subscription picks up a topic created
-after the member joined.
+after the member joined; a live classic group converts when a consumer-protocol member joins it
+(online upgrade) and its classic members keep working.
 """
 
 from __future__ import annotations
@@ -147,3 +148,25 @@ def test_regex_subscription_picks_up_a_new_topic(kbroker: BrokerProcess, members
     produce(kbroker.bootstrap, f"{prefix}-b", 1, 1, prefix="late")
     m.wait_for(lambda m: any(r["value"] == "late0" for r in m.records()), SETTLE_S,
                "the later topic's record")
+
+
+def test_online_upgrade_of_a_live_classic_group(kbroker: BrokerProcess, members: list[Member]) -> None:
+    """Two classic members (group.protocol=classic) share a topic; a consumer-protocol member joins:
+    the group converts (Kafka's online upgrade), the classic members go on through JoinGroup/SyncGroup
+    answered by the consumer group, and the three share the partitions; a classic member leaves and
+    the other two take over."""
+    topic, group = unique_name("kip848-upgrade"), unique_name("g")
+    create_topic(kbroker.bootstrap, topic, 4)
+    classic = [Member("confluent", kbroker.bootstrap, topic, group, name=f"c{i}") for i in range(2)]
+    members += classic
+    wait_until(lambda: balanced(classic, 4), SETTLE_S, "the classic group", detail=lambda: dump(members))
+    members.append(member(kbroker.bootstrap, topic, group, "k"))
+    wait_until(lambda: balanced(members, 4), SETTLE_S, "three members after the upgrade",
+               detail=lambda: dump(members))
+    assert "converted to a consumer group" in kbroker.log_since_start()
+    admin = admin_client(kbroker.bootstrap)  # kept: a collected client never completes its futures
+    desc = admin.describe_consumer_groups([group], request_timeout=10)[group].result()
+    assert desc.type == ConsumerGroupType.CONSUMER and len(desc.members) == 3
+    members[0].leave()
+    wait_until(lambda: balanced(members[1:], 4), SETTLE_S, "two after a classic member left",
+               detail=lambda: dump(members))

@@ -14,10 +14,11 @@ member id and epoch of OffsetCommit and OffsetFetch (``check_commit``, ``check_f
 
 Conversion between the protocols (``group.consumer.migration.policy``): an *empty* classic group
 (offsets only) becomes a consumer group on the first consumer-protocol heartbeat, and an empty
-consumer group becomes classic again on a classic JoinGroup (its records are tombstoned).  A
-non-empty group of the other kind is refused (GROUP_ID_NOT_FOUND for a heartbeat, as Kafka;
-INCONSISTENT_GROUP_PROTOCOL for a JoinGroup): the online upgrade of a live classic group is not
-implemented.
+consumer group becomes classic again on a classic JoinGroup (its records are tombstoned).  A *live*
+classic group of consumers is converted by ``GroupService.upgrade_classic`` (``adopt`` here), after
+which JoinGroup/SyncGroup/Heartbeat/LeaveGroup of its classic members are answered by the consumer
+group (``join_request``, ``sync_request``, ``classic_heartbeat``, ``classic_leave``;
+``consumer_classic.py``).  A live consumer group is never downgraded.
 """
 
 from __future__ import annotations
@@ -29,9 +30,15 @@ from typing import Any
 
 from streamlog.broker.clock import Clock, TimerHandle
 from streamlog.broker.config import BrokerConfig, ConfigError
+from streamlog.broker.topics import TopicRegistry
 from streamlog.coordinator.group import consumer_persist
 from streamlog.coordinator.group.assignors import CLASS_NAMES
-from streamlog.coordinator.group.consumer_machine import ConsumerGroupMachine
+from streamlog.coordinator.group.consumer_classic import (
+    ClassicJoin,
+    ClassicJoined,
+    ClassicMember,
+    ConsumerCoordinator,
+)
 from streamlog.coordinator.group.consumer_model import (
     ConsumerGroup,
     ConsumerGroupConfig,
@@ -45,6 +52,7 @@ from streamlog.coordinator.group.consumer_model import (
 from streamlog.coordinator.group.consumer_records import is_consumer_key
 from streamlog.coordinator.group.consumer_states import ConsumerGroupState
 from streamlog.coordinator.group.effects import LogRecord
+from streamlog.coordinator.group.requests import JoinRequest, JoinResponse, SyncRequest, SyncResponse
 from streamlog.protocol.errors import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -93,7 +101,8 @@ class ConsumerGroupService:
     def __init__(self, config: BrokerConfig, clock: Clock, append: Append) -> None:
         self._clock = clock
         self._append = append
-        self.machine = ConsumerGroupMachine(consumer_config(config))
+        self.machine = ConsumerCoordinator(consumer_config(config))
+        self.topics: TopicRegistry | None = None  # set by the broker once the registry is open
         self._timers: dict[TimerId, TimerHandle] = {}
         self._startup: list[ConsumerTimer] = []
 
@@ -121,7 +130,7 @@ class ConsumerGroupService:
         for group in list(self.machine.groups.values()):
             self._append(consumer_persist.group_tombstones(group), self._clock.now_ms())
         self.stop()
-        self.machine = ConsumerGroupMachine(self.machine.config)
+        self.machine = ConsumerCoordinator(self.machine.config)
 
     # --- effects -----------------------------------------------------------------------------------
 
@@ -151,6 +160,13 @@ class ConsumerGroupService:
             self._execute(outcome)
         except Exception:
             log.exception("consumer group timer %s failed", tid)
+
+    def image(self) -> TopicImage:
+        """Every topic but the internal ones: name -> (topic id, partition count)."""
+        if self.topics is None:
+            return {}
+        return {name: (t.topic_id, len(t.partitions))
+                for name, t in self.topics.topics.items() if not t.internal}
 
     # --- the API the handlers call -------------------------------------------------------------------
 
@@ -219,3 +235,75 @@ class ConsumerGroupService:
     def live_subscriptions(self) -> dict[str, frozenset[str]]:
         """Consumer groups with members and their subscribed topics: offset retention spares those."""
         return {gid: frozenset(g.subscribed_metadata) for gid, g in self.machine.groups.items() if g.members}
+
+    # --- classic members inside consumer groups, and the online upgrade (consumer_classic.py) -----------
+
+    def upgrade_allowed(self) -> bool:
+        return self.machine.config.migration_policy in ("bidirectional", "upgrade")
+
+    def adopt(self, group_id: str, generation: int, members: Sequence[ClassicMember]) -> bool:
+        now = self._clock.now_ms()
+        outcome = self.machine.adopt_classic(group_id, generation, members, self.image(), now)
+        if outcome.response:
+            log.info("classic group %s (generation %d, %d members) converted to a consumer group", group_id,
+                     generation, len(members))
+            self._execute(outcome)
+        return bool(outcome.response)
+
+    def serves_classic(self, group_id: str, member_id: str, instance_id: str | None = None) -> bool:
+        return self.machine.has_classic_member(group_id, member_id, instance_id)
+
+    async def _durable(self, outcome: ConsumerOutcome[Any]) -> bool:
+        barrier = self._execute(outcome)
+        if barrier is None:
+            return True
+        try:
+            await barrier
+        except (OSError, asyncio.CancelledError):
+            return False
+        return True
+
+    async def classic_join(self, req: ClassicJoin) -> ClassicJoined:
+        outcome = self.machine.classic_join(req, self.image(), self._clock.now_ms())
+        if not await self._durable(outcome):
+            return ClassicJoined(E.COORDINATOR_NOT_AVAILABLE, req.member_id)
+        return outcome.response
+
+    def classic_sync(self, group_id: str, member_id: str, instance_id: str | None, generation: int,
+                     protocol_name: str | None) -> tuple[ErrorCode, str | None, bytes]:
+        outcome = self.machine.classic_sync(group_id, member_id, instance_id, generation, protocol_name,
+                                            self.image(), self._clock.now_ms())
+        self._execute(outcome)
+        return outcome.response
+
+    def classic_heartbeat(self, group_id: str, member_id: str, instance_id: str | None,
+                          generation: int) -> ErrorCode:
+        outcome = self.machine.classic_heartbeat(group_id, member_id, instance_id, generation,
+                                                 self._clock.now_ms())
+        self._execute(outcome)
+        return outcome.response
+
+    async def classic_leave(self, group_id: str,
+                            leaving: Sequence[tuple[str, str | None]]) -> list[ErrorCode]:
+        outcome = self.machine.classic_leave(group_id, leaving)
+        if not await self._durable(outcome):
+            return [E.COORDINATOR_NOT_AVAILABLE for _ in leaving]
+        return outcome.response
+
+    async def join_request(self, req: JoinRequest) -> JoinResponse:
+        """A classic JoinGroup for a consumer group with members: answered at once, no leader's work."""
+        joined = await self.classic_join(ClassicJoin(
+            req.group_id, req.member_id, req.group_instance_id, req.protocol_type, req.protocols,
+            req.session_timeout_ms, req.rebalance_timeout_ms, req.client_id, req.client_host,
+            req.new_member_id))
+        if joined.error != E.NONE:
+            return JoinResponse(joined.error, member_id=joined.member_id)
+        return JoinResponse(E.NONE, member_id=joined.member_id, generation_id=joined.generation_id,
+                            protocol_type="consumer", protocol_name=joined.protocol_name, leader="")
+
+    def sync_request(self, req: SyncRequest) -> SyncResponse:
+        code, name, assignment = self.classic_sync(req.group_id, req.member_id, req.group_instance_id,
+                                                   req.generation_id, req.protocol_name)
+        if code != E.NONE:
+            return SyncResponse(code)
+        return SyncResponse(E.NONE, assignment, "consumer", name)

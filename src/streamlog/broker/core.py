@@ -128,6 +128,7 @@ class Broker:
             disk = DiskSpaceGuard(clock, None if data_dir is None else str(data_dir),
                                   int(config.get("streamlog.storage.min.free.bytes")))
             groups = GroupService.open(config, clock, purgatory, flush, logs.logdir, stamp)
+            groups.consumer.topics = topics  # KIP-848 groups resolve subscriptions against the topics
             undo.append(groups.close_logs)
             txn = TxnService.open(config, clock, topics, flush, groups, logs.logdir, stamp)
             undo.append(txn.close_logs)

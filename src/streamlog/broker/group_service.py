@@ -66,9 +66,12 @@ from streamlog.coordinator.group import (
     SyncRequest,
     SyncResponse,
     TimerKey,
+    records,
 )
-from streamlog.coordinator.group.model import GroupId
+from streamlog.coordinator.group.consumer_classic import ClassicMember
+from streamlog.coordinator.group.model import CONSUMER_PROTOCOL_TYPE, Group, GroupId
 from streamlog.coordinator.group.offsets import CommitResult
+from streamlog.coordinator.group.states import GroupState
 from streamlog.protocol.errors import ErrorCode
 from streamlog.protocol.records.batch import iter_batches
 from streamlog.protocol.records.builder import NewRecord, build_batch
@@ -351,10 +354,10 @@ class GroupService:
         return f"{instance_id if instance_id is not None else (client_id or '')}-{uuid.uuid4()}"
 
     async def join(self, req: JoinRequest) -> JoinResponse:
-        if self.consumer.group(req.group_id) is not None:  # KIP-848: only an empty group converts back
+        if self.consumer.group(req.group_id) is not None:  # KIP-848 group: a classic member joins it
             if self.consumer.has_members(req.group_id):
-                return JoinResponse(E.INCONSISTENT_GROUP_PROTOCOL, member_id=req.member_id)
-            self.consumer.drop_empty(req.group_id)
+                return await self.consumer.join_request(req)
+            self.consumer.drop_empty(req.group_id)  # an empty one becomes classic again
         outcome = self.coordinator.join(req, self._now())
         if log.isEnabledFor(logging.DEBUG):
             answer = "parked" if outcome.response is None else outcome.response.error.name
@@ -364,12 +367,17 @@ class GroupService:
         return await self._respond(outcome, failed)
 
     async def sync(self, req: SyncRequest) -> SyncResponse:
+        if self.consumer.serves_classic(req.group_id, req.member_id, req.group_instance_id):
+            return self.consumer.sync_request(req)
         log.debug("SyncGroup %s member %r generation %d, %d assignments", req.group_id, req.member_id,
                   req.generation_id, len(req.assignments))
         return await self._respond(self.coordinator.sync(req, self._now()),
                                    SyncResponse(E.COORDINATOR_NOT_AVAILABLE))
 
     async def heartbeat(self, req: HeartbeatRequest) -> ErrorCode:
+        if self.consumer.serves_classic(req.group_id, req.member_id, req.group_instance_id):
+            return self.consumer.classic_heartbeat(req.group_id, req.member_id, req.group_instance_id,
+                                                   req.generation_id)
         outcome = self.coordinator.heartbeat(req, self._now())
         if outcome.response not in (None, E.NONE):
             log.debug("Heartbeat %s member %r generation %d: %s", req.group_id, req.member_id,
@@ -377,6 +385,10 @@ class GroupService:
         return await self._respond(outcome, E.COORDINATOR_NOT_AVAILABLE)
 
     async def leave(self, group_id: str, members: tuple[LeaveMember, ...]) -> LeaveResponse:
+        if self.consumer.has_members(group_id):
+            leaving = [(m.member_id, m.group_instance_id) for m in members]
+            codes = await self.consumer.classic_leave(group_id, leaving)
+            return LeaveResponse(E.NONE, tuple(zip(members, codes, strict=True)))
         log.debug("LeaveGroup %s: %s", group_id, members)
         return await self._respond(self.coordinator.leave(group_id, members, self._now()),
                                    LeaveResponse(E.COORDINATOR_NOT_AVAILABLE))
@@ -420,6 +432,31 @@ class GroupService:
     def classic_has_members(self, group_id: str) -> bool:
         group = self.coordinator.groups.get(GroupId(group_id))
         return group is not None and bool(group.members)
+
+    def upgrade_classic(self, group_id: str) -> ErrorCode:
+        """KIP-848 online upgrade: a consumer-protocol member joins a live classic group.  The group's
+        members move into a consumer group (``ConsumerGroupService.adopt``); its offsets stay here in an
+        offsets-only group, and its classic metadata record is tombstoned.  Only a Stable group is
+        converted (COORDINATOR_NOT_AVAILABLE, retriable, while it rebalances, so no join or sync is
+        parked); a group that cannot convert is GROUP_ID_NOT_FOUND, as Kafka answers."""
+        group = self.coordinator.groups[GroupId(group_id)]
+        if (not self.consumer.upgrade_allowed() or group.protocol_type != CONSUMER_PROTOCOL_TYPE
+                or len(group.members) > self.consumer.machine.config.max_size):
+            return E.GROUP_ID_NOT_FOUND
+        if group.state != GroupState.STABLE:
+            return E.COORDINATOR_NOT_AVAILABLE
+        members = [ClassicMember(m.member_id, m.group_instance_id, m.client_id, m.client_host,
+                                 m.session_timeout_ms, m.rebalance_timeout_ms, m.protocols,
+                                 m.metadata_for(group.protocol_name), m.assignment)
+                   for m in group.members.values()]
+        if not self.consumer.adopt(group_id, group.generation, members):
+            return E.GROUP_ID_NOT_FOUND
+        now = self._now()
+        offsets_only = Group(group.group_id, state_timestamp=now, offsets=group.offsets,
+                             pending_txn=group.pending_txn)
+        self.coordinator.groups[group.group_id] = offsets_only  # the old members' timers find nobody
+        self._append([LogRecord(records.group_key(group_id), None)], now)
+        return E.NONE
 
     def describe(self, group_ids: Sequence[str]) -> list[GroupDescription]:
         return self.coordinator.describe(group_ids)

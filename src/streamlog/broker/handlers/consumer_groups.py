@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from streamlog.broker.handlers.base import RequestContext
 from streamlog.broker.handlers.groups import client_host
 from streamlog.coordinator.group.assignors import Assignment
-from streamlog.coordinator.group.consumer_model import HeartbeatRequest, HeartbeatResponse, TopicImage
+from streamlog.coordinator.group.consumer_model import HeartbeatRequest, HeartbeatResponse
 from streamlog.protocol.codec import Msg
 from streamlog.protocol.errors import ErrorCode
 
@@ -26,11 +26,6 @@ if TYPE_CHECKING:
 
 E = ErrorCode
 MEMBER_TYPE_CONSUMER = 1  # ConsumerGroupDescribe v1 MemberType: 0 classic, 1 consumer
-
-
-def topic_image(broker: Broker) -> TopicImage:
-    return {name: (t.topic_id, len(t.partitions))
-            for name, t in broker.topics.topics.items() if not t.internal}
 
 
 def _assignment_msg(a: Assignment | None) -> Msg | None:
@@ -49,9 +44,10 @@ def heartbeat_msg(resp: HeartbeatResponse) -> Msg:
 
 async def handle_consumer_group_heartbeat(broker: Broker, ctx: RequestContext, body: Msg) -> Msg:
     group_id = str(body["group_id"])
-    if broker.groups.classic_has_members(group_id):
-        return heartbeat_msg(HeartbeatResponse(E.GROUP_ID_NOT_FOUND,
-                                                f"Group {group_id} is not a consumer group."))
+    if broker.groups.classic_has_members(group_id) and int(body["member_epoch"]) == 0:
+        code = broker.groups.upgrade_classic(group_id)  # KIP-848 online upgrade of a live classic group
+        if code != E.NONE:
+            return heartbeat_msg(HeartbeatResponse(code, f"Group {group_id} is not a consumer group."))
     names = body.get("subscribed_topic_names")
     owned = body.get("topic_partitions")
     req = HeartbeatRequest(
@@ -71,7 +67,7 @@ async def handle_consumer_group_heartbeat(broker: Broker, ctx: RequestContext, b
         api_version=ctx.api_version,
         new_member_id=str(uuid.uuid4()),
     )
-    return heartbeat_msg(await broker.groups.consumer.heartbeat(req, topic_image(broker)))
+    return heartbeat_msg(await broker.groups.consumer.heartbeat(req, broker.groups.consumer.image()))
 
 
 def _described(a: Assignment, names: dict[uuid.UUID, str]) -> Msg:

@@ -50,6 +50,15 @@ class ConsumerGroupConfig:
     migration_policy: str = "bidirectional"  # group.consumer.migration.policy
 
 
+@dataclass(frozen=True, slots=True)
+class ClassicInfo:
+    """A member that speaks the classic protocol (JoinGroup/SyncGroup/Heartbeat) inside a consumer
+    group: its session timeout and its protocols (name, subscription metadata) as it sent them."""
+
+    session_timeout_ms: int
+    protocols: tuple[tuple[str, bytes], ...]
+
+
 @dataclass(slots=True)
 class ConsumerMember:
     member_id: str
@@ -68,6 +77,7 @@ class ConsumerMember:
     pending_revocation: Assignment = field(default_factory=dict)
     session_deadline: int = 0
     revocation_deadline: int = 0  # 0: not revoking
+    classic: ClassicInfo | None = None  # set for a classic-protocol member (online upgrade)
 
     def move(self, new: MemberState) -> None:
         check_member_transition(self.state, new)

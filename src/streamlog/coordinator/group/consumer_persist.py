@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from streamlog.coordinator.group.assignors import Assignment
-from streamlog.coordinator.group.consumer_model import ConsumerGroup, ConsumerMember
+from streamlog.coordinator.group.consumer_model import ClassicInfo, ConsumerGroup, ConsumerMember
 from streamlog.coordinator.group.consumer_records import (
     ConsumerKey,
     ConsumerRecordError,
@@ -61,7 +61,10 @@ def member_metadata(g: ConsumerGroup, m: ConsumerMember) -> LogRecord:
     value = {"instance_id": m.instance_id, "rack_id": m.rack_id, "client_id": m.client_id,
              "client_host": m.client_host, "subscribed_topic_names": list(m.subscribed_names),
              "subscribed_topic_regex": m.subscribed_regex, "rebalance_timeout_ms": m.rebalance_timeout_ms,
-             "server_assignor": m.server_assignor}
+             "server_assignor": m.server_assignor,
+             "classic_member_metadata": None if m.classic is None else {
+                 "session_timeout_ms": m.classic.session_timeout_ms,
+                 "supported_protocols": [{"name": n, "metadata": md} for n, md in m.classic.protocols]}}
     return LogRecord(encode_key(K.MEMBER_METADATA, g.group_id, m.member_id),
                      encode_value(K.MEMBER_METADATA, value))
 
@@ -130,6 +133,11 @@ def restore(log: Iterable[tuple[bytes, bytes | None]]) -> tuple[dict[str, Consum
             m.subscribed_names = tuple(str(t) for t in v["subscribed_topic_names"])
             m.subscribed_regex, m.server_assignor = v["subscribed_topic_regex"], v["server_assignor"]
             m.rebalance_timeout_ms = int(v["rebalance_timeout_ms"])
+            classic = v.get("classic_member_metadata")
+            if classic is not None:
+                m.classic = ClassicInfo(int(classic["session_timeout_ms"]),
+                                        tuple((str(p["name"]), bytes(p["metadata"]))
+                                              for p in classic["supported_protocols"]))
     for ck, v in latest.items():
         g = groups.get(ck.group_id)
         if g is None or v is None or ck.kind != K.CURRENT_ASSIGNMENT or ck.member_id not in g.members:

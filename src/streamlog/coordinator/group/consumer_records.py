@@ -14,7 +14,10 @@ and encoded by the protocol codec.
                                                            partition_metadata[]}
     5   ConsumerGroupMemberMetadata (group_id, member_id)  instance_id?, rack_id?, client_id, client_host,
                                                            subscribed_topic_names, subscribed_topic_regex?,
-                                                           rebalance_timeout_ms, server_assignor?
+                                                           rebalance_timeout_ms, server_assignor?,
+                                                           tag 0: classic_member_metadata?
+                                                           {session_timeout_ms, supported_protocols[]
+                                                           {name, metadata}}
     6   ConsumerGroupTargetAssignmentMetadata (group_id)   assignment_epoch
     7   ConsumerGroupTargetAssignmentMember (group_id,     topic_partitions[] {topic_id, partitions}
         member_id)
@@ -37,7 +40,7 @@ from typing import Any
 
 from streamlog.protocol.codec import Msg, decode, encode
 from streamlog.protocol.primitives import DecodeError
-from streamlog.protocol.schema import ARRAY, INT8, INT32, STRING, UUID, arr, f
+from streamlog.protocol.schema import ARRAY, BYTES, INT8, INT32, STRING, UUID, arr, f, struct
 
 KEY_VERSIONS = frozenset(range(3, 9))
 
@@ -81,6 +84,10 @@ VALUES = {
         f("subscribed_topic_regex", STRING, null="0+", default=None),
         f("rebalance_timeout_ms", INT32, default=-1),
         f("server_assignor", STRING, null="0+", default=None),
+        struct("classic_member_metadata", "0+", [
+            f("session_timeout_ms", INT32),
+            arr("supported_protocols", "0+", [f("name", STRING), f("metadata", BYTES)]),
+        ], null="0+", tag=0),
     ),
     RecordKind.TARGET_METADATA: (f("assignment_epoch", INT32),),
     RecordKind.TARGET_MEMBER: (arr("topic_partitions", "0+", _TOPIC_PARTITIONS),),
