@@ -6,7 +6,8 @@ record formats (``group/records.py``, ``txn/records.py``); tools that read Kafka
 (``protocol/messages/coordinator_records.py``).  When a consumer fetches one of them, ``kafka_view``
 rewrites the batches the log returned, record by record, keeping every batch's base offset, last
 offset delta and every kept record's offset, so positions, watermarks and committed offsets stay
-those of the log:
+those of the log (the records of KIP-848 consumer groups, ``group/consumer_records.py``, are in
+Kafka's format on disk and pass unchanged):
 
 - a committed offset becomes Kafka's OffsetCommitKey v1 / OffsetCommitValue v3 (v1 when it carries
   an explicit expiry); a group's metadata GroupMetadataKey v2 / GroupMetadataValue v3; a
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from streamlog.coordinator.group.consumer_records import is_consumer_key
 from streamlog.coordinator.group.records import (
     GroupKey,
     OffsetKey,
@@ -98,6 +100,8 @@ def group_record(key: bytes | None, value: bytes | None) -> KeyValue | None:
     """One ``__consumer_offsets`` record in Kafka's format, or None if Kafka has no counterpart."""
     if key is None:
         return None
+    if is_consumer_key(key):  # KIP-848 consumer-group records (types 3-8) are Kafka's already
+        return key, value
     try:
         parsed = decode_key(key)
         if isinstance(parsed, OffsetKey):

@@ -216,3 +216,11 @@ def test_offsets_of_a_live_consumer_group_outlive_retention_for_subscribed_topic
     coord.expire_offsets(5000, {"g": frozenset({"a"})})
     assert [(f.topic, f.offset) for f in coord.fetch_offsets("g", None)] == [("a", 5)]
     assert coord.fetch_offsets("h", None) == []  # not a live consumer group: retention applies
+
+
+def test_readers_of_consumer_offsets_get_these_records_unchanged() -> None:
+    from streamlog.coordinator.kafka_view import group_record
+
+    h = Harness()
+    h.hb("m1", 0)
+    assert h.log and all(group_record(k, v) == (k, v) for k, v in h.log)
