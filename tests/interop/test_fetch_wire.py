@@ -10,6 +10,7 @@ with ``max.incremental.fetch.session.cache.slots=0`` shows sessions turned off.
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,15 @@ from streamlog.protocol.records.record import iter_records
 E = ErrorCode
 Msg = dict[str, Any]
 MISSING_ID = uuid.UUID("00000000-0000-4000-8000-00000000dead")
+
+
+def test_fetch_and_produce_ranges_are_kafka_41s(bootstrap: str) -> None:
+    """kafka-python 3.x ships a real 4.1 broker's ApiVersions answer: Fetch 4-18, Produce 0-13."""
+    kafka41 = importlib.import_module("kafka.protocol.broker_version_data").BROKER_API_VERSIONS[(4, 1)]
+    with WireClient(bootstrap) as wire:
+        answer = wire.call(18, 3, {"client_software_name": "wire-test", "client_software_version": "1"})
+    ours = {k["api_key"]: (k["min_version"], k["max_version"]) for k in answer["api_keys"]}
+    assert (ours[0], ours[1]) == (kafka41[0], kafka41[1]) == ((0, 13), (4, 18))
 
 
 def topic_id(wire: WireClient, topic: str) -> uuid.UUID:
