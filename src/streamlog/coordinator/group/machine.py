@@ -23,7 +23,10 @@ The rebalance protocol, as Kafka's classic coordinator runs it:
   instance id gets a new member id in place of the old one (the old one is fenced with
   FENCED_INSTANCE_ID) and, in a Stable group with unchanged metadata, its old assignment back
   without a rebalance; static members that do not rejoin stay in the group until their session
-  times out.
+  times out.  Any request naming an instance id is checked as Kafka does: an instance id the group
+  does not know is UNKNOWN_MEMBER_ID, one held by another member id FENCED_INSTANCE_ID.  Static
+  members' consumers send no LeaveGroup when they close; LeaveGroup v3+ with an instance id and no
+  member id (an admin's removal, KIP-345) removes one at once.
 """
 
 from __future__ import annotations
