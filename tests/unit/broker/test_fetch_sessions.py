@@ -229,7 +229,9 @@ def test_topic_id_sessions_remember_names_once_resolved() -> None:
 # --- the state machine -----------------------------------------------------------------------------
 
 TOPICS = ("a", "b")
+TOPIC_IDS = (uuid.UUID(int=1), uuid.UUID(int=2))
 KEYS = [(t, p) for t in TOPICS for p in range(3)]
+ID_KEYS: list[PartitionKey] = [(t, p) for t in TOPIC_IDS for p in range(3)]
 CLIENTS = 20
 
 
@@ -240,6 +242,15 @@ class Client:
         self.partitions: dict[PartitionKey, int] = {}  # what the client believes is in the session
         self.created = 0
         self.last_used = 0
+        self.version = 12  # 13+: the session keys partitions by topic id
+        self.privileged = False
+
+    def key(self, key: PartitionKey) -> PartitionKey:
+        """The same partition as this client's version names it."""
+        return (TOPIC_IDS[TOPICS.index(str(key[0]))], key[1]) if self.version >= 13 else key
+
+    def forget(self) -> None:
+        self.session_id, self.epoch, self.partitions = 0, INITIAL_EPOCH, {}
 
 
 class SessionMachine(RuleBasedStateMachine):
@@ -254,6 +265,7 @@ class SessionMachine(RuleBasedStateMachine):
         self.now = 0
         self.clients = [Client() for _ in range(CLIENTS)]
         self.closed: set[int] = set()
+        self.privileged_created = False  # in this step: may evict a young unprivileged session
 
     def _replies(self, ctx: fs.FetchContext,
                  data_: st.DataObject) -> list[tuple[PartitionKey, PartitionReply]]:
@@ -267,13 +279,17 @@ class SessionMachine(RuleBasedStateMachine):
         self.now += ms
 
     @rule(c=st.integers(0, CLIENTS - 1), keys=st.lists(st.sampled_from(KEYS), min_size=1, unique=True),
+          version=st.sampled_from([12, 13, 16]), privileged=st.sampled_from([False, False, False, True]),
           data_=st.data())
-    def full_fetch(self, c: int, keys: list[PartitionKey], data_: st.DataObject) -> None:
+    def full_fetch(self, c: int, keys: list[PartitionKey], version: int, privileged: bool,
+                   data_: st.DataObject) -> None:
         client = self.clients[c]
         if client.session_id:
             self.closed.add(client.session_id)
-        ctx = fs.new_context(self.cache, 12, client.session_id, INITIAL_EPOCH, False, data(*keys), [],
-                             self.now)
+        client.version, client.privileged = version, privileged
+        keys = [client.key(k) for k in keys]
+        ctx = fs.new_context(self.cache, version, client.session_id, INITIAL_EPOCH, privileged, data(*keys),
+                             [], self.now)
         assert ctx.kind is ContextKind.FULL and self.cache.get(client.session_id) is None
         error, sid, kept = fs.respond(self.cache, ctx, self._replies(ctx, data_), self.now)
         assert error == ErrorCode.NONE and kept == keys
@@ -282,6 +298,7 @@ class SessionMachine(RuleBasedStateMachine):
         client.session_id, client.epoch = sid, (1 if sid else INITIAL_EPOCH)
         client.partitions = {k: 0 for k in keys} if sid else {}
         client.created = client.last_used = self.now
+        self.privileged_created = privileged and sid != 0
 
     @precondition(lambda self: any(c.session_id for c in self.clients))
     @rule(c=st.integers(0, CLIENTS - 1), add=st.lists(st.sampled_from(KEYS), unique=True),
@@ -291,20 +308,21 @@ class SessionMachine(RuleBasedStateMachine):
         client = self.clients[c]
         if not client.session_id:
             return
-        add_ = [k for k in add if k not in forget]
-        ctx = fs.new_context(self.cache, 12, client.session_id, client.epoch, False, data(*add_, offset=5),
-                             forget, self.now)
+        forget = [client.key(k) for k in forget]
+        add_ = [client.key(k) for k in add if client.key(k) not in forget]
+        ctx = fs.new_context(self.cache, client.version, client.session_id, client.epoch, client.privileged,
+                             data(*add_, offset=5), forget, self.now)
         if ctx.kind is ContextKind.SESSION_ERROR:
             assert ctx.error == ErrorCode.FETCH_SESSION_ID_NOT_FOUND  # it was evicted meanwhile
             assert self.cache.get(client.session_id) is None
-            client.session_id, client.epoch, client.partitions = 0, INITIAL_EPOCH, {}
+            client.forget()
             return
         expected = {k: 0 for k in client.partitions if k not in forget}
         expected.update({k: 0 for k in add_})
         if not expected:
             assert ctx.kind is ContextKind.SESSIONLESS and self.cache.get(client.session_id) is None
             self.closed.add(client.session_id)
-            client.session_id, client.epoch, client.partitions = 0, INITIAL_EPOCH, {}
+            client.forget()
             return
         assert ctx.kind is ContextKind.INCREMENTAL
         assert {key for key, _n, _r in ctx.plan} == set(expected)
@@ -325,9 +343,21 @@ class SessionMachine(RuleBasedStateMachine):
         if epoch in (INITIAL_EPOCH, FINAL_EPOCH):
             return
         before = dict(self.cache.get(client.session_id).partitions)  # type: ignore[union-attr]
-        ctx = fs.new_context(self.cache, 12, client.session_id, epoch, False, data(("a", 0)), [], self.now)
+        ctx = fs.new_context(self.cache, client.version, client.session_id, epoch, False,
+                             data(client.key(("a", 0))), [], self.now)
         assert ctx.error == ErrorCode.INVALID_FETCH_SESSION_EPOCH
         assert dict(self.cache.get(client.session_id).partitions) == before  # type: ignore[union-attr]
+
+    @precondition(lambda self: any(c.session_id for c in self.clients))
+    @rule(c=st.integers(0, CLIENTS - 1))
+    def other_addressing(self, c: int) -> None:
+        """A request of the session at a version that names topics the other way: refused, no change."""
+        client = self.clients[c]
+        if not client.session_id or self.cache.get(client.session_id) is None:
+            return
+        version = 12 if client.version >= 13 else 13
+        ctx = fs.new_context(self.cache, version, client.session_id, client.epoch, False, {}, [], self.now)
+        assert ctx.error == ErrorCode.FETCH_SESSION_TOPIC_ID_ERROR
 
     @rule(c=st.integers(0, CLIENTS - 1))
     def close(self, c: int) -> None:
@@ -338,7 +368,7 @@ class SessionMachine(RuleBasedStateMachine):
         if client.session_id:
             self.closed.add(client.session_id)
             assert self.cache.get(client.session_id) is None
-        client.session_id, client.epoch, client.partitions = 0, INITIAL_EPOCH, {}
+        client.forget()
 
     @invariant()
     def bounded_and_in_range(self) -> None:
@@ -358,9 +388,12 @@ class SessionMachine(RuleBasedStateMachine):
                 assert set(session.partitions) == set(client.partitions)
                 continue
             assert client.session_id not in self.closed
-            # Evicted by an unprivileged newcomer: stale, or created > 120 s before its last use.
-            assert self.now - client.last_used > EVICT or client.last_used - client.created > EVICT
-            client.session_id, client.epoch, client.partitions = 0, INITIAL_EPOCH, {}
+            # Evicted: it was stale, or created > 120 s before its last use, or it was a consumer's
+            # and a follower's session took its place.
+            assert (self.now - client.last_used > EVICT or client.last_used - client.created > EVICT
+                    or (self.privileged_created and not client.privileged))
+            client.forget()
+        self.privileged_created = False
 
 
 SessionMachine.TestCase.settings = settings(max_examples=80, stateful_step_count=50, deadline=None)
