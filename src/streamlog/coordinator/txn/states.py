@@ -6,13 +6,17 @@ Theory of operation: every transactional id is in exactly one state.  ``check_tr
 appear on the wire (DescribeTransactions/ListTransactions ``transaction_state``).
 
     EMPTY                  a producer id and epoch exist, no transaction is open.  AddPartitionsToTxn
-                           or AddOffsetsToTxn moves it to ONGOING; InitProducerId stays EMPTY (with a
-                           bumped epoch); transactional.id.expiration.ms moves it to DEAD.
+                           or AddOffsetsToTxn (for a transaction version 2 client: its first
+                           Produce v12 or TxnOffsetCommit v5) moves it to ONGOING; InitProducerId
+                           stays EMPTY (with a bumped epoch); transactional.id.expiration.ms moves
+                           it to DEAD.
     ONGOING                partitions/groups have been added.  More adds stay ONGOING; EndTxn moves it
                            to PREPARE_COMMIT or PREPARE_ABORT; a timeout or an InitProducerId from a
                            new producer instance moves it to PREPARE_EPOCH_FENCE.
     PREPARE_COMMIT         the decision to commit is durable; markers are being written.  When every
                            marker is on disk (and offsets are published) it moves to COMPLETE_COMMIT.
+                           For a transaction version 2 client (EndTxn v5) this move also bumps the
+                           epoch, and the markers carry the bumped one (KIP-890).
     PREPARE_ABORT          the same for an abort; it moves to COMPLETE_ABORT.
     COMPLETE_COMMIT        the last transaction committed.  Like EMPTY: a new add starts the next
     COMPLETE_ABORT         transaction (ONGOING), InitProducerId bumps the epoch (EMPTY), expiry (DEAD).
