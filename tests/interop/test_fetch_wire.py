@@ -5,7 +5,8 @@ send hand-built requests with the project's own codec (``tests/support/kafka_wir
 each answer: topic ids in and out, UNKNOWN_TOPIC_ID, a session's full and incremental fetches (only
 changed partitions come back), and each session error code (FETCH_SESSION_ID_NOT_FOUND,
 INVALID_FETCH_SESSION_EPOCH, FETCH_SESSION_TOPIC_ID_ERROR, INCONSISTENT_TOPIC_ID).  A second broker
-with ``max.incremental.fetch.session.cache.slots=0`` shows sessions turned off.
+with ``max.incremental.fetch.session.cache.slots=0`` shows sessions turned off, a third that sessions
+end with a restart while topic ids do not.
 """
 
 from __future__ import annotations
@@ -208,3 +209,25 @@ def test_zero_slots_turn_sessions_off(sessionless_broker: BrokerProcess) -> None
             answer = fetch(wire, 12, {"s": {0: 0}}, epoch=0)
             assert (answer["error_code"], answer["session_id"]) == (0, 0)
             assert values(partitions(answer, 12)[("s", 0)]) == [b"v"]
+
+
+def test_sessions_end_with_a_restart_and_topic_ids_do_not(tmp_path: Path) -> None:
+    """Sessions live in memory, as in Kafka: after a restart an incremental fetch is
+    FETCH_SESSION_ID_NOT_FOUND, and a full fetch by the same topic id (ids are stored) reads on."""
+    with BrokerProcess(data_dir=tmp_path / "data", log_path=tmp_path / "broker.log",
+                       target="streamlog") as proc:
+        with WireClient(proc.bootstrap) as wire:
+            wire.call(19, 5, {"topics": [{"name": "r", "num_partitions": 1, "replication_factor": 1,
+                                          "assignments": [], "configs": []}], "timeout_ms": 30_000,
+                              "validate_only": False})
+            tid = topic_id(wire, "r")
+            produce(wire, 13, tid, 0, b"before")
+            sid = fetch(wire, 16, {tid: {0: 1}}, epoch=0)["session_id"]
+            assert sid > 0
+        proc.restart()
+        with WireClient(proc.bootstrap) as wire:
+            gone = fetch(wire, 16, {}, session_id=sid, epoch=1)
+            assert (gone["error_code"], gone["session_id"]) == (E.FETCH_SESSION_ID_NOT_FOUND, 0)
+            again = fetch(wire, 16, {tid: {0: 0}}, session_id=sid, epoch=0)
+            assert again["error_code"] == 0 and again["session_id"] > 0
+            assert values(partitions(again, 16)[(tid, 0)]) == [b"before"]
