@@ -48,7 +48,9 @@ async def advance(broker: Broker, ms: int, step_ms: int = 500) -> None:
 
 def test_a_silent_member_leaves_its_group_when_its_session_times_out() -> None:
     async def main() -> None:
-        config = BrokerConfig({"group.min.session.timeout.ms": "100"}, memory=True)
+        # No initial rebalance delay: the join is answered at once, with no clock advanced.
+        settings = {"group.min.session.timeout.ms": "100", "group.initial.rebalance.delay.ms": "0"}
+        config = BrokerConfig(settings, memory=True)
         async with manual_broker(config) as broker:
             groups = broker.groups
             join = JoinRequest("g", "", None, "consumer", (("range", b"meta"),), 6_000, 6_000, "c", "/h", 3,
