@@ -203,6 +203,23 @@ def test_initial_rebalance_delay_extends_while_members_arrive() -> None:
     assert a.done and isinstance(b, Parked) and b.done and joined(a).generation_id == 1
 
 
+def test_default_initial_delay_lone_member_waits_200_ms_and_joiners_share_the_generation() -> None:
+    h = Harness(GroupConfig(min_session_timeout_ms=1000))  # the broker's default delay, 200 ms
+    lone = h.join_two_step("lone")
+    h.advance(199)
+    assert isinstance(lone, Parked) and not lone.done
+    h.advance(1)
+    assert joined(lone).generation_id == 1
+    first = h.join_two_step("g")
+    h.advance(150)
+    second = h.join_two_step("g")  # within the first delay: it is extended by another 200 ms
+    h.advance(50)
+    assert isinstance(first, Parked) and not first.done
+    h.advance(200)
+    assert joined(first).generation_id == joined(second).generation_id == 1
+    assert len(joined(first).members) == 2
+
+
 def test_static_member_rejoins_stable_group_without_rebalance() -> None:
     h = Harness()
     a = joined(h.join_two_step("g", instance="i-a"))
