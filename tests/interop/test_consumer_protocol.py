@@ -28,6 +28,8 @@ from tests.support.brokerproc import BrokerProcess
 from tests.support.group_members import Member, balanced, dump, wait_until
 from tests.support.interop import admin_client, create_topic, unique_name
 
+from streamlog.cli.wire import raw_call
+
 pytestmark = pytest.mark.interop
 
 SETTINGS = {
@@ -93,6 +95,11 @@ def test_three_members_share_partitions_and_take_over(kbroker: BrokerProcess, me
     assert shown[0][-6:] == ["Protocol:", "consumer", "Group-epoch:", "3", "Assignment-epoch:", "3"], shown
     assert shown[2] == ["MEMBER-ID", "INSTANCE-ID", "CLIENT-ID", "HOST", "EPOCH", "ASSIGNMENT", "TARGET"]
     assert sorted(row[4] for row in shown[3:6]) == ["3", "3", "3"], shown  # every member at epoch 3
+    host, port = kbroker.bootstrap.rsplit(":", 1)
+    v5 = raw_call(host, int(port), 15, 5, {"groups": [group]})["groups"][0]
+    assert (v5["error_code"], v5["group_state"], v5["members"]) == (0, "Dead", [])  # not a classic group
+    v6 = raw_call(host, int(port), 15, 6, {"groups": [group]})["groups"][0]
+    assert v6["error_code"] == 69 and "not a classic group" in v6["error_message"]  # GROUP_ID_NOT_FOUND
 
     members[2].leave()  # SIGTERM: heartbeat with epoch -1
     wait_until(lambda: balanced(members[:2], 6), SETTLE_S, "3 each after a leave",
@@ -167,6 +174,9 @@ def test_online_upgrade_of_a_live_classic_group(kbroker: BrokerProcess, members:
     admin = admin_client(kbroker.bootstrap)  # kept: a collected client never completes its futures
     desc = admin.describe_consumer_groups([group], request_timeout=10)[group].result()
     assert desc.type == ConsumerGroupType.CONSUMER and len(desc.members) == 3
+    host, port = kbroker.bootstrap.rsplit(":", 1)
+    described = raw_call(host, int(port), 69, 1, {"group_ids": [group]})["groups"][0]
+    assert sorted(m["member_type"] for m in described["members"]) == [0, 0, 1]  # two classic, one consumer
     members[0].leave()
     wait_until(lambda: balanced(members[1:], 4), SETTLE_S, "two after a classic member left",
                detail=lambda: dump(members))

@@ -203,6 +203,8 @@ class ConsumerGroupService:
         member = g.members.get(member_id)
         if member is None:
             return E.UNKNOWN_MEMBER_ID
+        if member.classic is not None:  # a classic member commits with its generation
+            return E.NONE if epoch == member.epoch else E.ILLEGAL_GENERATION
         if epoch > member.epoch:
             return E.FENCED_MEMBER_EPOCH
         if epoch < member.epoch:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from streamlog.broker.core import Broker
 
 E = ErrorCode
-MEMBER_TYPE_CONSUMER = 1  # ConsumerGroupDescribe v1 MemberType: 0 classic, 1 consumer
+MEMBER_TYPE_CLASSIC, MEMBER_TYPE_CONSUMER = 0, 1  # ConsumerGroupDescribe v1 MemberType
 
 
 def _assignment_msg(a: Assignment | None) -> Msg | None:
@@ -91,7 +91,7 @@ async def handle_consumer_group_describe(broker: Broker, ctx: RequestContext, bo
              "subscribed_topic_names": list(m.subscribed_names), "subscribed_topic_regex": m.subscribed_regex,
              "assignment": _described(m.assigned, names),
              "target_assignment": _described(group.target.get(m.member_id, {}), names),
-             "member_type": MEMBER_TYPE_CONSUMER}
+             "member_type": MEMBER_TYPE_CLASSIC if m.classic is not None else MEMBER_TYPE_CONSUMER}
             for m in group.members.values()
         ]
         out.append({"error_code": 0, "error_message": None, "group_id": group.group_id,

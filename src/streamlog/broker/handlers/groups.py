@@ -152,8 +152,12 @@ async def handle_describe_groups(broker: Broker, ctx: RequestContext, body: Msg)
     out: list[Msg] = []
     for d in broker.groups.describe(ids):
         if broker.groups.consumer.group(d.group_id) is not None:  # not a classic group: Dead, as Kafka
-            out.append({"error_code": 0, "group_id": d.group_id, "group_state": "Dead", "protocol_type": "",
-                        "protocol_data": "", "members": []})
+            gone: Msg = {"error_code": 0, "error_message": None, "group_id": d.group_id,
+                         "group_state": "Dead", "protocol_type": "", "protocol_data": "", "members": []}
+            if ctx.api_version >= 6:  # KIP-1043: an error from v6, as for an unknown group
+                gone.update(error_code=int(E.GROUP_ID_NOT_FOUND), group_state="",
+                            error_message=f"Group {d.group_id} is not a classic group.")
+            out.append(gone)
             continue
         members: list[Any] = [
             {"member_id": m.member_id, "group_instance_id": m.group_instance_id, "client_id": m.client_id,
