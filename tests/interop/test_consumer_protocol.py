@@ -17,6 +17,7 @@ after the member joined; a live classic group converts when a consumer-protocol 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -180,3 +181,38 @@ def test_online_upgrade_of_a_live_classic_group(kbroker: BrokerProcess, members:
     members[0].leave()
     wait_until(lambda: balanced(members[1:], 4), SETTLE_S, "two after a classic member left",
                detail=lambda: dump(members))
+
+
+def test_transactional_offsets_of_a_consumer_protocol_member(kbroker: BrokerProcess) -> None:
+    """Consume-transform-produce with group.protocol=consumer: TxnOffsetCommit carries the member id
+    and epoch (the group metadata librdkafka sends), and the offsets commit with the transaction."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic, out, group = unique_name("kip848-eos-in"), unique_name("kip848-eos-out"), unique_name("g")
+    create_topic(kbroker.bootstrap, topic, 1)
+    create_topic(kbroker.bootstrap, out, 1)
+    produce(kbroker.bootstrap, topic, 3, 1)
+    consumer = Consumer({"bootstrap.servers": kbroker.bootstrap, "group.id": group,
+                         "group.protocol": "consumer", "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False})
+    producer = Producer({"bootstrap.servers": kbroker.bootstrap, "transactional.id": unique_name("eos")})
+    try:
+        consumer.subscribe([topic])
+        seen = 0
+        deadline = time.monotonic() + SETTLE_S
+        while seen < 3 and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is not None and not msg.error():
+                seen += 1
+        assert seen == 3, f"consumed {seen} of 3"
+        consumer.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)  # offsets stored before
+        producer.init_transactions(30)
+        producer.begin_transaction()
+        producer.produce(out, b"derived")
+        metadata = consumer.consumer_group_metadata()  # member id and epoch: TxnOffsetCommit checks them
+        producer.send_offsets_to_transaction([TopicPartition(topic, 0, 3)], metadata, 30)
+        producer.commit_transaction(30)
+        [committed] = consumer.committed([TopicPartition(topic, 0)], timeout=30)
+        assert committed.offset == 3
+    finally:
+        consumer.close()

@@ -192,14 +192,16 @@ class ConsumerGroupService:
         g = self.machine.groups.get(group_id)
         return g is not None and bool(g.members)
 
-    def check_commit(self, group_id: str, member_id: str, epoch: int) -> ErrorCode | None:
+    def check_commit(self, group_id: str, member_id: str, epoch: int, *,
+                     transactional: bool = False) -> ErrorCode | None:
         """None if ``group_id`` is not a consumer group, else the verdict on a commit from this member
-        (Kafka's ConsumerGroup.validateOffsetCommit)."""
+        (Kafka's ConsumerGroup.validateOffsetCommit).  A commit without member is refused while the
+        group has members, unless transactional (a producer that sent no group metadata)."""
         g = self.machine.groups.get(group_id)
         if g is None:
             return None
         if epoch < 0 and not member_id:
-            return E.NONE if not g.members else E.UNKNOWN_MEMBER_ID
+            return E.NONE if not g.members or transactional else E.UNKNOWN_MEMBER_ID
         member = g.members.get(member_id)
         if member is None:
             return E.UNKNOWN_MEMBER_ID

@@ -405,6 +405,12 @@ class GroupService:
     async def txn_offset_commit(self, req: CommitRequest, producer_id: int) -> CommitResult:
         """TxnOffsetCommit: stage offsets for ``producer_id``'s open transaction (durably)."""
         failed = [(p, E.COORDINATOR_NOT_AVAILABLE) for p in req.partitions]
+        verdict = self.consumer.check_commit(req.group_id, req.member_id, req.generation_id,
+                                             transactional=True)
+        if verdict is not None:  # a KIP-848 group: member and epoch checked here, staged as a simple commit
+            if verdict != E.NONE:
+                return [(p, verdict) for p in req.partitions]
+            req = dataclasses.replace(req, generation_id=-1, member_id="", group_instance_id=None)
         return await self._respond(self.coordinator.txn_commit(req, producer_id, self._now()), failed)
 
     async def end_txn(self, producer_id: int, commit: bool, group_ids: Sequence[str] | None = None) -> bool:
