@@ -101,6 +101,9 @@ def test_three_members_share_partitions_and_take_over(kbroker: BrokerProcess, me
     assert (v5["error_code"], v5["group_state"], v5["members"]) == (0, "Dead", [])  # not a classic group
     v6 = raw_call(host, int(port), 15, 6, {"groups": [group]})["groups"][0]
     assert v6["error_code"] == 69 and "not a classic group" in v6["error_message"]  # GROUP_ID_NOT_FOUND
+    first = [{"name": topic, "partitions": [{"partition_index": 0}]}]
+    deleted = raw_call(host, int(port), 47, 0, {"group_id": group, "topics": first})
+    assert deleted["topics"][0]["partitions"][0]["error_code"] == 86  # GROUP_SUBSCRIBED_TO_TOPIC
 
     members[2].leave()  # SIGTERM: heartbeat with epoch -1
     wait_until(lambda: balanced(members[:2], 6), SETTLE_S, "3 each after a leave",

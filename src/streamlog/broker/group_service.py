@@ -477,4 +477,14 @@ class GroupService:
     async def delete_offsets(self, group_id: str, tps: Sequence[tuple[str, int]]
                              ) -> tuple[ErrorCode, list[tuple[tuple[str, int], ErrorCode]]]:
         failed: tuple[ErrorCode, list[tuple[tuple[str, int], ErrorCode]]] = (E.COORDINATOR_NOT_AVAILABLE, [])
+        subscribed = self.consumer.live_subscriptions().get(group_id)
+        if subscribed:  # a KIP-848 group with members: its subscribed topics' offsets stay, as Kafka
+            busy = [tp for tp in tps if tp[0] in subscribed]
+            rest = [tp for tp in tps if tp[0] not in subscribed]
+            outcome = self.coordinator.delete_offsets(group_id, rest, self._now())
+            top, done = await self._respond(outcome, failed)
+            codes = dict(done) | {tp: E.GROUP_SUBSCRIBED_TO_TOPIC for tp in busy}
+            if top == E.GROUP_ID_NOT_FOUND:  # no offsets were stored yet
+                top, codes = E.NONE, codes | {tp: E.NONE for tp in rest}
+            return top, [(tp, codes[tp]) for tp in tps if tp in codes]
         return await self._respond(self.coordinator.delete_offsets(group_id, tps, self._now()), failed)
