@@ -12,7 +12,7 @@ group as a consumer group; commits survive a broker
 restart (the group itself is rebuilt from Kafka-format records); a static member that restarts gets
 its partitions back without moving anyone else's; a regex subscription picks up a topic created
 after the member joined; a live classic group converts when a consumer-protocol member joins it
-(online upgrade) and its classic members keep working.
+(online upgrade), its classic members keep working, and it converts back when that member leaves.
 """
 
 from __future__ import annotations
@@ -161,11 +161,12 @@ def test_regex_subscription_picks_up_a_new_topic(kbroker: BrokerProcess, members
                "the later topic's record")
 
 
-def test_online_upgrade_of_a_live_classic_group(kbroker: BrokerProcess, members: list[Member]) -> None:
+def test_online_upgrade_and_downgrade(kbroker: BrokerProcess, members: list[Member]) -> None:
     """Two classic members (group.protocol=classic) share a topic; a consumer-protocol member joins:
     the group converts (Kafka's online upgrade), the classic members go on through JoinGroup/SyncGroup
-    answered by the consumer group, and the three share the partitions; a classic member leaves and
-    the other two take over."""
+    answered by the consumer group, and the three share the partitions.  The consumer-protocol member
+    leaves: the group is classic again (downgrade) and the two rebalance its partitions; a classic
+    member leaves and the last takes everything."""
     topic, group = unique_name("kip848-upgrade"), unique_name("g")
     create_topic(kbroker.bootstrap, topic, 4)
     classic = [Member("confluent", kbroker.bootstrap, topic, group, name=f"c{i}") for i in range(2)]
@@ -181,9 +182,14 @@ def test_online_upgrade_of_a_live_classic_group(kbroker: BrokerProcess, members:
     host, port = kbroker.bootstrap.rsplit(":", 1)
     described = raw_call(host, int(port), 69, 1, {"group_ids": [group]})["groups"][0]
     assert sorted(m["member_type"] for m in described["members"]) == [0, 0, 1]  # two classic, one consumer
-    members[0].leave()
-    wait_until(lambda: balanced(members[1:], 4), SETTLE_S, "two after a classic member left",
+    members[2].leave()  # the consumer-protocol member: the group goes back to the classic protocol
+    wait_until(lambda: balanced(classic, 4), SETTLE_S, "two classic members after the downgrade",
                detail=lambda: dump(members))
+    assert "converted back to a classic group" in kbroker.log_since_start()
+    desc = admin.describe_consumer_groups([group], request_timeout=10)[group].result()
+    assert desc.type == ConsumerGroupType.CLASSIC and len(desc.members) == 2
+    classic[0].leave()
+    classic[1].wait_for(lambda m: m.assignment == [0, 1, 2, 3], SETTLE_S, "the last member takes all four")
 
 
 def test_transactional_offsets_of_a_consumer_protocol_member(kbroker: BrokerProcess) -> None:

@@ -18,7 +18,9 @@ consumer group becomes classic again on a classic JoinGroup (its records are tom
 classic group of consumers is converted by ``GroupService.upgrade_classic`` (``adopt`` here), after
 which JoinGroup/SyncGroup/Heartbeat/LeaveGroup of its classic members are answered by the consumer
 group (``join_request``, ``sync_request``, ``classic_heartbeat``, ``classic_leave``;
-``consumer_classic.py``).  A live consumer group is never downgraded.
+``consumer_classic.py``).  When the last consumer-protocol member of such a group leaves or is
+fenced, ``_maybe_downgrade`` hands the classic members back (``install_classic``, set by the group
+service), which installs a Stable classic group.
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ class ConsumerGroupService:
         self.machine = ConsumerCoordinator(consumer_config(config))
         self.topics: TopicRegistry | None = None  # set by the broker once the registry is open
         self._timers: dict[TimerId, TimerHandle] = {}
+        # KIP-848 downgrade: the group service installs a classic group from what release_classic hands over
+        self.install_classic: Callable[[str, int, str, list[ClassicMember]], None] | None = None
         self._startup: list[ConsumerTimer] = []
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -158,6 +162,8 @@ class ConsumerGroupService:
                 log.info("consumer group %s: member %s removed (%s timeout)", group_id, member_id,
                          kind.name.lower())
             self._execute(outcome)
+            if outcome.response:
+                self._maybe_downgrade(group_id)
         except Exception:
             log.exception("consumer group timer %s failed", tid)
 
@@ -177,6 +183,8 @@ class ConsumerGroupService:
             log.info("ConsumerGroupHeartbeat %s member %r epoch %d: %s (%s)", req.group_id, req.member_id,
                      req.member_epoch, resp.error.name, resp.message)
         barrier = self._execute(outcome)
+        if req.member_epoch == -1 and resp.error == E.NONE:
+            self._maybe_downgrade(req.group_id)  # the last consumer-protocol member may have left
         if barrier is not None:
             try:
                 await barrier
@@ -184,6 +192,21 @@ class ConsumerGroupService:
                 return HeartbeatResponse(E.COORDINATOR_NOT_AVAILABLE,
                                          "The write to __consumer_offsets failed.")
         return resp
+
+    def _maybe_downgrade(self, group_id: str) -> None:
+        outcome = self.machine.release_classic(group_id, self.image())
+        if outcome.response is None or self.install_classic is None:
+            return
+        generation, protocol, members = outcome.response
+        self._execute(outcome)
+        for m in members:
+            for kind in ConsumerTimerKind:
+                handle = self._timers.pop((kind, group_id, m.member_id), None)
+                if handle is not None:
+                    handle.cancel()
+        log.info("consumer group %s (epoch %d, %d classic members) converted back to a classic group",
+                 group_id, generation, len(members))
+        self.install_classic(group_id, generation, protocol, members)
 
     def group(self, group_id: str) -> ConsumerGroup | None:
         return self.machine.groups.get(group_id)

@@ -145,6 +145,7 @@ class GroupService:
         self._startup: Outcome[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self.consumer = ConsumerGroupService(config, clock, self._append)  # KIP-848 groups
+        self.consumer.install_classic = self.install_classic
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -463,6 +464,24 @@ class GroupService:
         self.coordinator.groups[group.group_id] = offsets_only  # the old members' timers find nobody
         self._append([LogRecord(records.group_key(group_id), None)], now)
         return E.NONE
+
+    def install_classic(self, group_id: str, generation: int, protocol: str,
+                        members: Sequence[ClassicMember]) -> None:
+        """KIP-848 downgrade: a consumer group left with classic members only becomes a Stable classic
+        group at its epoch (restored as from its metadata record, which is written), keeping the offsets."""
+        now = self._now()
+        stored = tuple(records.StoredMember(m.member_id, m.instance_id, m.client_id, m.client_host,
+                                            m.session_timeout_ms, m.rebalance_timeout_ms, m.subscription,
+                                            m.assignment) for m in members)
+        leader = members[0].member_id
+        meta = records.StoredGroup(CONSUMER_PROTOCOL_TYPE, generation, protocol, leader, now, stored)
+        kept = self.coordinator.groups.get(GroupId(group_id))
+        effects = self.coordinator.install(GroupId(group_id), meta, now)
+        if kept is not None:
+            group = self.coordinator.groups[GroupId(group_id)]
+            group.offsets, group.pending_txn = kept.offsets, kept.pending_txn
+        self._execute(Outcome(None, [*effects, Persist((LogRecord(records.group_key(group_id),
+                                                                  records.group_value(meta)),))]))
 
     def describe(self, group_ids: Sequence[str]) -> list[GroupDescription]:
         return self.coordinator.describe(group_ids)

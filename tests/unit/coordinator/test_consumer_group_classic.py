@@ -84,3 +84,17 @@ def test_a_classic_join_with_another_protocol_type_is_inconsistent() -> None:
     join = ClassicJoin("g", "", None, "connect", (("x", b"junk"),), 10_000, 30_000, "c", "/h", "new")
     resp = coord.classic_join(join, IMAGE, 0).response
     assert resp.error == E.INCONSISTENT_GROUP_PROTOCOL
+
+
+def test_the_last_consumer_member_leaving_hands_the_classic_members_back() -> None:
+    coord, _ = upgraded()
+    coord.heartbeat(HeartbeatRequest("g", "k", 0, rebalance_timeout_ms=1000, owned=(),
+                                     subscribed_topic_names=("t",)), IMAGE, 10)
+    assert coord.release_classic("g", IMAGE).response is None  # a consumer-protocol member is still there
+    coord.heartbeat(HeartbeatRequest("g", "k", -1), IMAGE, 20)
+    out = coord.release_classic("g", IMAGE)
+    assert out.response is not None and "g" not in coord.groups
+    generation, protocol, members = out.response
+    assert (generation, protocol) == (7, "range") and [m.member_id for m in members] == ["c1", "c2"]
+    assert decode_assignment(members[1].assignment) == {"t": frozenset({2, 3})}
+    assert all(r.value is None for r in out.records)  # the consumer group's records are tombstoned

@@ -18,8 +18,13 @@ classic members keep speaking JoinGroup/SyncGroup/Heartbeat/LeaveGroup, answered
   now get partitions another member released; the classic client then rejoins.
 * LeaveGroup: removes the member.
 
-The downgrade (the last consumer-protocol member leaves a group of classic members, which Kafka
-turns back into a classic group) is not done: the classic members stay, served as above.
+The downgrade: when the last consumer-protocol member leaves (or is fenced) and only classic members
+remain, with the policy bidirectional or downgrade, ``release_classic`` hands the group back: the
+members with their protocols and current assignments (as ConsumerProtocolAssignment bytes), the
+group epoch as the classic generation and a protocol every member supports; the consumer group's
+records are tombstoned.  The broker installs that as a Stable classic group; the members, still at
+their older epochs, get ILLEGAL_GENERATION on their next heartbeat and rejoin, so the classic
+protocol rebalances the partitions the leaver held.
 """
 
 from __future__ import annotations
@@ -258,6 +263,34 @@ class ConsumerCoordinator(ConsumerGroupMachine):
             out.records += self.remove(group, mid)
             out.response.append(E.NONE)
         return out
+
+    def release_classic(self, group_id: str, image: TopicImage
+                        ) -> ConsumerOutcome[tuple[int, str, list[ClassicMember]] | None]:
+        """Hand a group of only classic members back to the classic coordinator (see the module
+        docstring); None (nothing changed) if it has a consumer-protocol member, none at all, no
+        protocol in common, or the policy forbids the downgrade."""
+        group = self.groups.get(group_id)
+        allowed = self.config.migration_policy in ("bidirectional", "downgrade")
+        if (group is None or not group.members or not allowed
+                or any(m.classic is None for m in group.members.values())):
+            return ConsumerOutcome(None)
+        infos = [m.classic for m in group.members.values() if m.classic is not None]
+        common = [name for name, _md in infos[0].protocols
+                  if all(any(n == name for n, _ in info.protocols) for info in infos)]
+        if not common:
+            return ConsumerOutcome(None)
+        name = common[0]
+        handed: list[ClassicMember] = []
+        for m in group.members.values():
+            assert m.classic is not None
+            metadata = next(md for n, md in m.classic.protocols if n == name)
+            sub = parse_subscription(metadata)
+            assignment = encode_assignment(sub.version if sub else 0, _names(m.assigned, image))
+            handed.append(ClassicMember(m.member_id, m.instance_id, m.client_id, m.client_host,
+                                        m.classic.session_timeout_ms, m.rebalance_timeout_ms,
+                                        m.classic.protocols, metadata, assignment))
+        del self.groups[group_id]
+        return ConsumerOutcome((group.epoch, name, handed), P.group_tombstones(group))
 
     def has_classic_member(self, group_id: str, member_id: str, instance_id: str | None = None) -> bool:
         group = self.groups.get(group_id)

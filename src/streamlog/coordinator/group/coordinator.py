@@ -122,6 +122,10 @@ class GroupCoordinator(OffsetsMachine):
             self.groups[group.group_id] = group
         return group
 
+    def install(self, gid: GroupId, meta: records.StoredGroup, now_ms: int) -> list[Effect]:
+        """Install a group as recovery would from ``meta`` (the KIP-848 downgrade hands one over)."""
+        return self._restore(gid, meta, now_ms)
+
     def _restore(self, gid: GroupId, meta: records.StoredGroup, now_ms: int) -> list[Effect]:
         group = Group(gid, state_timestamp=meta.state_timestamp, generation=meta.generation,
                       protocol_type=meta.protocol_type, protocol_name=meta.protocol_name)
