@@ -7,7 +7,10 @@
   fresh group gets contiguous ranges in member-id order.
 * the machine, driven by simulated clients that adopt what they are told and report what they own:
   no partition is ever held by two clients at once, and once everyone has heartbeated enough the
-  group is Stable with every partition held exactly once.
+  group is Stable with every partition held exactly once;
+* any heartbeat at all (random members, epochs, owned partitions, subscriptions, bad regexes,
+  instance ids) gets an answer, an error code for bad input, and no partition is ever in two
+  members' assignments.
 """
 
 from __future__ import annotations
@@ -127,3 +130,29 @@ def test_clients_never_hold_a_partition_twice(script: list[tuple[str, int]], par
         held = sorted(p for c in clients.values() for p in c["owns"])
         assert held == list(range(partitions))
         assert machine.groups["g"].state == ConsumerGroupState.STABLE
+
+
+requests = st.lists(st.builds(
+    lambda member, epoch, owned, names, regex, instance: HeartbeatRequest(
+        "g", member, epoch, instance_id=instance, rebalance_timeout_ms=1000 if epoch == 0 else -1,
+        subscribed_topic_names=names, subscribed_topic_regex=regex,
+        owned=None if owned is None else ((uuid.UUID(int=7), tuple(owned)),)),
+    st.sampled_from(["", "a", "b", "c"]), st.integers(-3, 4),
+    st.none() | st.lists(st.integers(-1, 9), max_size=4), st.none() | st.just(("t",)),
+    st.none() | st.sampled_from(["t.*", "(", "x"]), st.none() | st.sampled_from(["i1", "i2"])),
+    max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(requests)
+def test_any_heartbeat_gets_an_answer_and_no_partition_is_assigned_twice(
+        reqs: list[HeartbeatRequest]) -> None:
+    machine = ConsumerGroupMachine()
+    image = {"t": (uuid.UUID(int=7), 6)}
+    for i, req in enumerate(reqs):
+        resp = machine.heartbeat(req, image, i * 100).response  # never raises: bad input is an error code
+        assert resp.error.value >= 0
+        group = machine.groups.get("g")
+        if group is not None:
+            owned = [(t, p) for m in group.members.values() for t, ps in m.assigned.items() for p in ps]
+            assert len(owned) == len(set(owned))
