@@ -61,7 +61,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "bench" / "results" / "replay.md"
 _T0 = time.monotonic()
 SIZES: Final = {"100B": 100, "1KB": 1024}
-DEFAULT_RECORDS: Final = {"100B": 1_500_000, "1KB": 300_000}
+DEFAULT_RECORDS: Final = {"100B": 500_000, "1KB": 200_000}
 MODES: Final = ("lone", "group")
 READY_TIMEOUT_S: Final = 60.0
 
@@ -403,7 +403,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--caches", default="warm,cold")
     ap.add_argument("--members", type=int, default=4, help="consumers in the group mode")
     ap.add_argument("--records", action="append", default=[], metavar="SIZE=N",
-                    help="records per topic, e.g. 1KB=300000 (defaults: 100B=1500000, 1KB=300000)")
+                    help="records per topic, e.g. 1KB=300000 (defaults: 100B=500000, 1KB=200000)")
     ap.add_argument("--quick", action="store_true", help="a tenth of the records")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each workload per broker (median)")
     ap.add_argument("--drop-caches", action="store_true",
