@@ -132,7 +132,7 @@ def create(bootstrap: str, topic: str, partitions: int) -> None:
 
 
 def read_all(broker: BenchBroker, topic: str, hws: list[int], members: int | None,
-             timeout_s: float) -> dict[str, Any]:
+             timeout_s: float, consumer_config: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
     """One run: ``members`` group members (None: one lone consumer) read the topic to its end."""
     ctx = mp.get_context("spawn")
     parts = len(hws)
@@ -141,9 +141,9 @@ def read_all(broker: BenchBroker, topic: str, hws: list[int], members: int | Non
     workers = []
     for index in range(members or 1):
         shared = (ctx.Array("q", [0] * parts, lock=False), ctx.Array("q", 2, lock=False),
-                  ctx.Array("q", 5, lock=False))
+                  ctx.Array("q", 6, lock=False))
         ready = ctx.Event()
-        spec = ConsumerSpec(broker.bootstrap, topic, parts, group, index)
+        spec = ConsumerSpec(broker.bootstrap, topic, parts, group, index, consumer_config)
         proc = ctx.Process(target=consumer_main, args=(spec, ready, go, stop, *shared, out), daemon=True)
         proc.start()
         workers.append((proc, ready, shared))
@@ -197,6 +197,7 @@ def read_all(broker: BenchBroker, topic: str, hws: list[int], members: int | Non
     received = sum(w[2][2][0] for w in workers)
     errors = sum(w[2][2][1] for w in workers)
     rewinds = sum(w[2][2][2] for w in workers)
+    stalls = sum(w[2][2][5] for w in workers)
     complete = all(n == hw for n, hw in zip(nexts, hws, strict=True))
     first_batches = sum(w[2][2][4] for w in workers)
     # Steady rate: the records after each consumer's first batch, over the time from the first
@@ -205,6 +206,7 @@ def read_all(broker: BenchBroker, topic: str, hws: list[int], members: int | Non
     elapsed = (max(lasts) - min(firsts)) / 1e9 if firsts and lasts else 0.0
     result: dict[str, Any] = {
         "records": sum(hws), "received": received, "order_errors": errors, "rewinds": rewinds,
+        "stalls": stalls,
         "complete": complete, "elapsed_s": round(elapsed, 3),
         "first_record_s": round((min(firsts) - began) / 1e9, 3) if firsts else None,
         "records_per_s": (sum(hws) - first_batches) / elapsed if complete and elapsed > 0 else None,
@@ -286,14 +288,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                     warm_up(broker, topic)
                                 name = f"{mode}-{size_name}-{parts}p-{cache}"
                                 members = args.members if mode == "group" else None
-                                res = read_all(broker, topic, hws, members, timeout_s)
+                                res = read_all(broker, topic, hws, members, timeout_s, args.consumer_set)
                                 res["mb_per_s"] = (res["records_per_s"] * size / 1e6
                                                    if res["records_per_s"] else None)
                                 results.setdefault(name, {}).setdefault(broker.name, []).append(res)
                                 rate = res["records_per_s"]
                                 cpu = res["broker_cpu_pct"] or 0
+                                stalls = res["stalls"]
                                 figures = (f"{rate:,.0f} records/s, {res['mb_per_s']:.0f} MB/s, broker CPU "
-                                           f"{cpu:.0f}%" if rate else res["status"].upper())
+                                           f"{cpu:.0f}%, {stalls} stalls" if rate else res["status"].upper())
                                 remark = f" [{'; '.join(res['notes'])}]" if res["notes"] else ""
                                 progress(f"{name} #{rep + 1} on {broker.name}: {figures}{remark}")
                 if not args.keep_topics:
@@ -314,7 +317,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 FIGURES: Final = (("records_per_s", "records/s", True), ("mb_per_s", "MB/s", True),
-                  ("first_record_s", "s", False), ("broker_cpu_pct", "% of a core", None))
+                  ("first_record_s", "s", False), ("broker_cpu_pct", "% of a core", None),
+                  ("stalls", "", None))
 
 
 def median(runs: list[dict[str, Any]], key: str) -> float | None:
@@ -367,7 +371,11 @@ def render(report: dict[str, Any]) -> str:
              "`first_record_s` is the time from the start signal to the first record.  Figures are "
              f"medians of {report['repeat']} interleaved run(s); every run checked that each partition "
              "was read to its high watermark, in order, without gaps.  `% of a core` is the broker's "
-             "CPU time over the run."
+             "CPU time over the run; `stalls` counts gaps of over 0.3 s between a consumer's batches "
+             "(librdkafka waits `fetch.queue.backoff.ms`, 1 s, whenever its queue reaches "
+             "`queued.max.messages.kbytes`, 64 MiB, which a broker faster than the consumer brings "
+             "about)."
+             + (f"  Extra consumer settings: {report['consumer_set']}." if report.get("consumer_set") else "")
              + (f"  `baseline` is Streamlog as of commit {report['baseline']}, run side by side."
                 if report.get("baseline") else ""), "",
              "| workload | figure | unit | " + " | ".join(others) + " | tansu | "
@@ -409,6 +417,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--drop-caches", action="store_true",
                     help="cold runs drop the whole page cache (root) instead of the topic's files")
     ap.add_argument("--keep-topics", action="store_true")
+    ap.add_argument("--consumer-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="one more librdkafka consumer setting, e.g. fetch.queue.backoff.ms=10")
     ap.add_argument("--baseline", metavar="COMMIT", help="also run Streamlog as of COMMIT (git archive of "
                     "its src/ into a temporary directory) as the broker 'baseline': before/after figures")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -429,6 +439,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             ap.error(f"--records {item!r}: want SIZE=N with SIZE one of {', '.join(SIZES)}")
         records[key] = int(value)
     args.records = records
+    pairs = [item.partition("=") for item in args.consumer_set]
+    if any(not key or not sep for key, sep, _ in pairs):
+        ap.error("--consumer-set wants KEY=VALUE")
+    args.consumer_set = tuple((key, value) for key, _, value in pairs)
     args.divide = 10 if args.quick else 1
     return args
 
@@ -447,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": time.monotonic() - began, "repeat": args.repeat, "members": args.members,
         "baseline": args.baseline,
         "client": f"{confluent_kafka.version()[0]} (librdkafka {confluent_kafka.libversion()[0]})",
-        "fetch_config": FETCH_CONFIG, **body,
+        "fetch_config": FETCH_CONFIG, "consumer_set": dict(args.consumer_set), **body,
         "machine": {k: info.get(k) for k in ("cpu_model", "cpu_cores", "memory_gib", "disk", "kernel",
                                               "python")},
     }

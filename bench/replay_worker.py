@@ -16,7 +16,7 @@ member already read from restarts at the committed offset: that is counted in ``
 as an error).  Progress goes to shared memory the parent polls: ``nexts[p]``, one past the highest
 offset read of partition p by this worker, and ``times`` (monotonic ns of the first and of the last
 record), ``counts`` (received, errors, rewinds, partitions assigned now, records in the first
-batch).  The parent sets ``stop`` once every partition has been read to its high watermark.
+batch, stalls).  The parent sets ``stop`` once every partition has been read to its high watermark.
 """
 
 from __future__ import annotations
@@ -33,6 +33,11 @@ FETCH_CONFIG: Final = {
     "max.partition.fetch.bytes": 10 * 1024 * 1024,  # 10 MB per partition
 }
 BATCH: Final = 10_000  # records per consume() call
+# A gap of this long between two batches of a catching-up consumer is a stall.  The usual one is
+# librdkafka's: once its local queue holds ``queued.max.messages.kbytes`` (64 MiB) it waits
+# ``fetch.queue.backoff.ms`` (1 s) before fetching that partition again, which a broker that
+# delivers faster than the application consumes brings about (librdkafka issues #1377, #2879).
+STALL_NS: Final = 300_000_000
 
 
 def fill(bootstrap: str, topic: str, partitions: int, count: int, size: int) -> list[int]:
@@ -75,6 +80,7 @@ class ConsumerSpec:
     partitions: int
     group: str | None  # None: a lone consumer that assigns every partition itself
     index: int
+    config: tuple[tuple[str, str], ...] = ()  # more consumer settings (``--consumer-set``)
 
 
 def consumer_main(spec: ConsumerSpec, ready: Any, go: Any, stop: Any, nexts: Any, times: Any,
@@ -98,7 +104,8 @@ def _consume(spec: ConsumerSpec, ready: Any, go: Any, stop: Any, nexts: Any, tim
                             "enable.auto.commit": spec.group is not None,
                             "auto.offset.reset": "earliest", "client.id": f"replay-{spec.index}",
                             "heartbeat.interval.ms": 1000, "session.timeout.ms": 10000,
-                            "partition.assignment.strategy": "range", **FETCH_CONFIG}
+                            "partition.assignment.strategy": "range", **FETCH_CONFIG,
+                            **dict(spec.config)}
     consumer = Consumer(conf)
     expected = [-1] * spec.partitions  # next offset expected per partition; -1: none read yet
 
@@ -132,6 +139,8 @@ def _consume(spec: ConsumerSpec, ready: Any, go: Any, stop: Any, nexts: Any, tim
             if not times[0]:
                 times[0] = now
                 counts[4] = len(batch)
+            elif now - times[1] > STALL_NS:
+                counts[5] += 1  # the consumer had nothing for a while (see STALL_NS)
             for msg in batch:  # the loop is the consumer's own cost: keep it lean
                 p = msg.partition()
                 o = msg.offset()

@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 def test_tiny_replay_run_reads_every_record_in_order(tmp_path: Path) -> None:
     out = tmp_path / "replay.md"
     cmd = [sys.executable, "-m", "bench.replay", "--brokers", "streamlog", "--sizes", "1KB",
-           "--partitions", "3", "--records", "1KB=3000", "--members", "2", "--out", str(out)]
+           "--partitions", "3", "--records", "1KB=3000", "--members", "2", "--out", str(out),
+           "--consumer-set", "fetch.queue.backoff.ms=10"]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "filled replay-1KB-3p" in done.stderr  # progress lines
@@ -35,6 +36,8 @@ def test_tiny_replay_run_reads_every_record_in_order(tmp_path: Path) -> None:
         assert run["complete"] and run["order_errors"] == 0, (name, run)
         assert run["records"] == 3000 and run["received"] >= 3000, (name, run)
         assert run["status"] in ("ok", "small"), (name, run)
+        assert run["stalls"] >= 0, (name, run)
+    assert data["consumer_set"] == {"fetch.queue.backoff.ms": "10"}
     text = out.read_text()
     for name in names:
         assert f"| {name} | records_per_s |" in text
