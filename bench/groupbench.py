@@ -11,7 +11,9 @@ in Streamlog).  Otherwise:
   (eager protocol, ``heartbeat.interval.ms`` = 1000, so A learns of the rebalance within a heartbeat).
   The rebalance time runs from t0 to the later of A's and B's new assignments, once they cover all
   partitions between them.  Each member polls on its own thread (librdkafka releases the GIL), so
-  assignment callbacks are timestamped when they happen.
+  assignment callbacks are timestamped when they happen.  Measured again with ``group.protocol=consumer``
+  (KIP-848) where the broker offers ConsumerGroupHeartbeat: there the members learn of the new
+  assignment on their next heartbeat, so the time is about the broker's heartbeat interval.
 
 ApiVersions v0 on the wire (all integers big-endian)::
 
@@ -37,6 +39,7 @@ from bench.brokers import BenchBroker
 from bench.metrics import Outcome, Sizing, skipped
 from bench.workloads import create_topic, delete_topic, topic_name
 
+CONSUMER_GROUP_HEARTBEAT: Final = 68
 GROUP_APIS: Final = {
     8: "OffsetCommit",
     9: "OffsetFetch",
@@ -79,7 +82,10 @@ def _read_exact(sock: socket.socket, size: int) -> bytes:
     return bytes(chunks)
 
 
-def _consumer_conf(bootstrap: str, group: str) -> dict[str, Any]:
+def _consumer_conf(bootstrap: str, group: str, protocol: str = "classic") -> dict[str, Any]:
+    if protocol == "consumer":  # KIP-848: the broker sets timeouts and assigns
+        return {"bootstrap.servers": bootstrap, "group.id": group, "group.protocol": "consumer",
+                "auto.offset.reset": "earliest", "enable.auto.commit": False, "log_level": 3}
     return {
         "bootstrap.servers": bootstrap,
         "group.id": group,
@@ -109,11 +115,12 @@ def first_record_ms(bootstrap: str, topic: str) -> float | None:
 class Member(threading.Thread):
     """One group member polling on its own thread; records (event, time, partitions) of rebalances."""
 
-    def __init__(self, bootstrap: str, group: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, group: str, topic: str, protocol: str = "classic") -> None:
         super().__init__(name=f"member-{group}", daemon=True)
-        self.conf = _consumer_conf(bootstrap, group)
+        self.conf = _consumer_conf(bootstrap, group, protocol)
         self.topic = topic
         self.events: list[tuple[str, float, int]] = []
+        self.owned = 0
         self.error = ""
         self.halt = threading.Event()
 
@@ -128,20 +135,27 @@ class Member(threading.Thread):
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
 
-    def _assigned(self, _consumer: Any, parts: list[Any]) -> None:
-        self.events.append(("assign", time.monotonic(), len(parts)))
+    # Events carry how many partitions the member holds after the callback: the consumer protocol's
+    # callbacks are incremental (only what is added or taken away), the eager protocol's whole.
+    def _assigned(self, consumer: Any, parts: list[Any]) -> None:
+        incremental = self.conf.get("group.protocol") == "consumer"
+        self.owned = (self.owned if incremental else 0) + len(parts)
+        self.events.append(("assign", time.monotonic(), self.owned))
 
     def _revoked(self, _consumer: Any, parts: list[Any]) -> None:
-        self.events.append(("revoke", time.monotonic(), len(parts)))
+        incremental = self.conf.get("group.protocol") == "consumer"
+        self.owned = self.owned - len(parts) if incremental else 0
+        self.events.append(("revoke", time.monotonic(), self.owned))
 
     def latest_assignment(self, after: float) -> tuple[float, int] | None:
-        found = [(t, n) for kind, t, n in self.events if kind == "assign" and t >= after]
+        """(time, partitions held) of the last assignment change at or after ``after``."""
+        found = [(t, n) for _kind, t, n in self.events if t >= after]
         return found[-1] if found else None
 
 
-def rebalance_ms(bootstrap: str, topic: str) -> tuple[float | None, str]:
+def rebalance_ms(bootstrap: str, topic: str, protocol: str = "classic") -> tuple[float | None, str]:
     group = f"bench-rebalance-{uuid.uuid4().hex[:8]}"
-    first, second = Member(bootstrap, group, topic), Member(bootstrap, group, topic)
+    first, second = Member(bootstrap, group, topic, protocol), Member(bootstrap, group, topic, protocol)
     try:
         first.start()
         deadline = time.monotonic() + WAIT_S
@@ -154,7 +168,7 @@ def rebalance_ms(bootstrap: str, topic: str) -> tuple[float | None, str]:
         deadline = began + WAIT_S
         while time.monotonic() < deadline:
             a, b = first.latest_assignment(began), second.latest_assignment(began)
-            if a is not None and b is not None and b[1] > 0 and a[1] + b[1] == PARTITIONS:
+            if a is not None and b is not None and b[1] > 0 and a[1] > 0 and a[1] + b[1] == PARTITIONS:
                 return (max(a[0], b[0]) - began) * 1000.0, ""
             time.sleep(0.005)
         return None, f"no rebalance within {WAIT_S:.0f}s {first.error} {second.error}".strip()
@@ -195,6 +209,14 @@ def consumer_groups(broker: BenchBroker, sizing: Sizing) -> Outcome:
         outcome.add("rebalance_on_join_ms", rebalance, "ms", False)
     if problem:
         outcome.notes.append(problem)
+    if CONSUMER_GROUP_HEARTBEAT in apis:  # KIP-848: bounded by the broker's heartbeat interval (5 s)
+        rebalance, problem = rebalance_ms(broker.bootstrap, topic, "consumer")
+        if rebalance is not None:
+            outcome.add("rebalance_on_join_consumer_protocol_ms", rebalance, "ms", False)
+        if problem:
+            outcome.notes.append(f"consumer protocol: {problem}")
+    else:
+        outcome.notes.append("no ConsumerGroupHeartbeat (KIP-848): consumer-protocol rebalance not measured")
     if not outcome.metrics:
         outcome.status = "error"
     problem = delete_topic(broker.bootstrap, topic) or ""

@@ -209,7 +209,7 @@ def workloads(sizing: Sizing) -> list[tuple[str, str, WorkloadFn]]:
         (
             "consumer-groups",
             "subscribe to first record in a fresh group (4 partitions); rebalance time when a "
-            "second member joins (eager, heartbeat 1 s)",
+            "second member joins (eager, heartbeat 1 s; and with group.protocol=consumer, KIP-848)",
             consumer_groups,
         ),
         (
