@@ -29,7 +29,7 @@ lines go to stderr (one per run, and every 5 s during a long one).  The report (
 goes to ``--out`` (default bench/results/replay.md, ignored by git; ``--out docs/bench/replay.md``
 replaces the committed one).
 
-    python -m bench.replay                          # default sizes, about 4 minutes on 2 cores
+    python -m bench.replay                          # default sizes, 2.5 to 4 minutes on 2 cores
     python -m bench.replay --repeat 3 --out docs/bench/replay.md
     python -m bench.replay --quick                  # a tenth of the records
     python -m bench.replay --baseline 1b53383       # also Streamlog as of that commit, side by side
