@@ -12,16 +12,13 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+from tests.support import handler_call
 
 from streamlog.broker.config import BrokerConfig
 from streamlog.broker.core import Broker
-from streamlog.broker.handlers import HANDLERS
-from streamlog.broker.handlers.base import RequestContext
 from streamlog.coordinator.group.consumer_protocol import encode_subscription
-from streamlog.protocol.codec import Msg, build_decoder
+from streamlog.protocol.codec import Msg
 from streamlog.protocol.errors import ErrorCode
-from streamlog.protocol.headers import response_header_flexible
-from streamlog.protocol.registry import SPECS, decode_request, encode_request, encode_response
 
 E = ErrorCode
 
@@ -38,22 +35,7 @@ def broker() -> Iterator[Broker]:
 
 
 def call(broker: Broker, key: int, version: int, body: Msg) -> Msg:
-    frame = encode_request(key, version, 7, "unit", body)
-    _header, request = decode_request(bytearray(frame[4:]))
-    ctx = RequestContext(key, version, 7, "unit", "10.1.2.3:5555", "127.0.0.1", 9092)
-
-    async def run() -> Msg | None:
-        return await HANDLERS[key](broker, ctx, request)
-
-    response = asyncio.run(run())
-    assert response is not None
-    wire = encode_response(key, version, 7, response)
-    spec = SPECS[key]
-    flexible = version in spec.flexible
-    pos = 8 + (1 if response_header_flexible(key, flexible) else 0)
-    decoded, end = build_decoder(spec.response, version, flexible)(wire, pos)
-    assert end == len(wire)
-    return decoded
+    return handler_call.call(broker, key, version, body, peer="10.1.2.3:5555")
 
 
 def join(

@@ -8,34 +8,12 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+from tests.support.handler_call import call
 
 from streamlog.broker.config import BrokerConfig
 from streamlog.broker.core import Broker
-from streamlog.broker.handlers import HANDLERS
-from streamlog.broker.handlers.base import RequestContext
-from streamlog.protocol.codec import Msg, build_decoder
+from streamlog.protocol.codec import Msg
 from streamlog.protocol.errors import ErrorCode
-from streamlog.protocol.headers import response_header_flexible
-from streamlog.protocol.registry import SPECS, decode_request, encode_request, encode_response
-
-
-def call(broker: Broker, key: int, version: int, body: Msg) -> Msg:
-    frame = encode_request(key, version, 7, "unit", body)
-    _header, request = decode_request(bytearray(frame[4:]))
-    ctx = RequestContext(key, version, 7, "unit", "peer", "127.0.0.1", 9092)
-
-    async def run() -> Msg | None:
-        return await HANDLERS[key](broker, ctx, request)
-
-    response = asyncio.run(run())
-    assert response is not None
-    wire = encode_response(key, version, 7, response)
-    spec = SPECS[key]
-    flexible = version in spec.flexible
-    pos = 8 + (1 if response_header_flexible(key, flexible) else 0)
-    decoded, end = build_decoder(spec.response, version, flexible)(wire, pos)
-    assert end == len(wire)
-    return decoded
 
 
 @pytest.fixture()

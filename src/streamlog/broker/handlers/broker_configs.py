@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from streamlog.broker import loggers
 from streamlog.broker.config import (
@@ -44,10 +44,10 @@ from streamlog.broker.handlers.config_base import (
     AlterOp,
     Ops,
     ResourceError,
+    apply_ops,
     check_broker_id,
     config_entry,
     keep,
-    list_op,
     synonym,
 )
 from streamlog.protocol.codec import Msg
@@ -96,27 +96,13 @@ def describe_loggers(broker: Broker, name: str, keys: list[str] | None) -> list[
             for logger, level in loggers.levels().items() if wanted(logger)]
 
 
+BROKER_LIST_NAMES: Final = frozenset(s.name for s in BROKER_SETTINGS if s.type == "LIST")
+
+
 # --- alter -----------------------------------------------------------------------------------------
 
 def incremental_broker(config: BrokerConfig, current: dict[str, str], ops: Ops) -> dict[str, str]:
-    out = dict(current)
-    for name, op, value in ops:
-        if op == AlterOp.DELETE:
-            out.pop(name, None)
-            continue
-        if op not in (AlterOp.SET, AlterOp.APPEND, AlterOp.SUBTRACT):
-            raise ResourceError(ErrorCode.INVALID_REQUEST, f"Unknown alter config operation {op} for {name}")
-        if value is None:
-            raise ResourceError(ErrorCode.INVALID_REQUEST, f"Null value not supported for : {name}")
-        if op == AlterOp.SET:
-            out[name] = value
-            continue
-        setting = BROKER_BY_NAME.get(name)
-        if setting is None or setting.type != "LIST":
-            raise ResourceError(ErrorCode.INVALID_CONFIG,
-                                f"Can't {AlterOp(op).name} to key {name} because its type is not LIST.")
-        out[name] = list_op(op, out.get(name, config.raw(name)), value)
-    return out
+    return apply_ops(current, ops, BROKER_LIST_NAMES, config.raw)
 
 
 def alter_broker(broker: Broker, name: str, build: Callable[[dict[str, str]], Mapping[str, str | None]],

@@ -10,7 +10,7 @@ resource name against this broker's id.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from enum import IntEnum
 
 from streamlog.broker.config import SOURCE_DEFAULT
@@ -112,6 +112,34 @@ def list_op(op: int, current: str, value: str) -> str:
         removed = set(split_list(value))
         items = [item for item in items if item not in removed]
     return ",".join(items)
+
+
+def apply_ops(current: Mapping[str, str], ops: Iterable[tuple[str, int, str | None]],
+              list_names: Collection[str], start: Callable[[str], str],
+              check_delete: Callable[[str], None] = lambda name: None) -> dict[str, str]:
+    """The override set after IncrementalAlterConfigs operations (name, op, value), for topics and
+    brokers alike.  ``list_names`` are the LIST configs (the only ones APPEND and SUBTRACT take);
+    ``start(name)`` is the value they start from when there is no override; ``check_delete`` may
+    refuse a DELETE.  Raises ResourceError for an unknown operation, a null value or a list operation
+    on a config that is not a LIST, with Kafka's messages."""
+    out = dict(current)
+    for name, op, value in ops:
+        if op == AlterOp.DELETE:
+            check_delete(name)
+            out.pop(name, None)
+            continue
+        if op not in (AlterOp.SET, AlterOp.APPEND, AlterOp.SUBTRACT):
+            raise ResourceError(ErrorCode.INVALID_REQUEST, f"Unknown alter config operation {op} for {name}")
+        if value is None:
+            raise ResourceError(ErrorCode.INVALID_REQUEST, f"Null value not supported for : {name}")
+        if op == AlterOp.SET:
+            out[name] = value
+            continue
+        if name not in list_names:
+            raise ResourceError(ErrorCode.INVALID_CONFIG,
+                                f"Can't {AlterOp(op).name} to key {name} because its type is not LIST.")
+        out[name] = list_op(op, out.get(name, start(name)), value)
+    return out
 
 
 def check_broker_id(node_id: int, name: str, *, allow_empty: bool) -> None:

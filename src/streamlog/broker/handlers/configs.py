@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from streamlog.broker.config import SOURCE_DYNAMIC_TOPIC, TOPIC_BY_NAME, BrokerConfig
 from streamlog.broker.handlers.base import RequestContext
@@ -40,9 +40,9 @@ from streamlog.broker.handlers.config_base import (
     Ops,
     ResourceError,
     ResourceType,
+    apply_ops,
     config_entry,
     keep,
-    list_op,
     synonym,
 )
 from streamlog.broker.topics import TopicError
@@ -116,6 +116,9 @@ async def handle_describe_configs(broker: Broker, ctx: RequestContext, body: Msg
             "results": [describe_resource(broker, res, synonyms, docs) for res in body["resources"]]}
 
 
+TOPIC_LIST_NAMES: Final = frozenset(s.name for s in TOPIC_BY_NAME.values() if s.type == "LIST")
+
+
 # --- altering ---------------------------------------------------------------------------------------
 
 
@@ -128,26 +131,11 @@ def apply_incremental(current: Mapping[str, str], effective: Mapping[str, str],
     config that is not a LIST, or a DELETE of a name that is no topic config (INVALID_CONFIG,
     "Unknown topic config name", as Kafka answers).  The result still needs validation.
     """
-    out = dict(current)
-    for name, op, value in ops:
-        if op == AlterOp.DELETE:
-            if name not in TOPIC_BY_NAME:  # Kafka's LogConfig.validateNames: nothing to revert
-                raise ResourceError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {name}")
-            out.pop(name, None)
-            continue
-        if op not in (AlterOp.SET, AlterOp.APPEND, AlterOp.SUBTRACT):
-            raise ResourceError(ErrorCode.INVALID_REQUEST, f"Unknown alter config operation {op} for {name}")
-        if value is None:
-            raise ResourceError(ErrorCode.INVALID_REQUEST, f"Null value not supported for : {name}")
-        if op == AlterOp.SET:
-            out[name] = value
-            continue
-        setting = TOPIC_BY_NAME.get(name)
-        if setting is None or setting.type != "LIST":
-            raise ResourceError(ErrorCode.INVALID_CONFIG,
-                                f"Can't {AlterOp(op).name} to key {name} because its type is not LIST.")
-        out[name] = list_op(op, out.get(name, effective.get(name, "")), value)
-    return out
+    def check_delete(name: str) -> None:
+        if name not in TOPIC_BY_NAME:  # Kafka's LogConfig.validateNames: nothing to revert
+            raise ResourceError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {name}")
+
+    return apply_ops(current, ops, TOPIC_LIST_NAMES, lambda name: effective.get(name, ""), check_delete)
 
 
 def check_unique_keys(names: list[str]) -> None:
