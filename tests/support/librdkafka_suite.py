@@ -12,8 +12,9 @@ Theory of operation:
   issues.
 * **The allow-list** (:data:`SKIPS_FILE`): one line per test not expected to pass, ``PATTERN  REASON``,
   PATTERN an exact name or an ``fnmatch`` glob; ``#`` starts a comment.  A number whose every broker test is
-  allow-listed is not run; otherwise the whole number runs and its allow-listed tests count as skipped
-  whatever they do (one that passes is reported as a candidate for removal).  A pattern that matches no
+  allow-listed is not run (unless ``--run-allowed``); otherwise the whole number runs and its
+  allow-listed tests count as skipped whatever they do (one that passes is reported as a candidate for
+  removal).  A pattern that matches no
   test is an error, so the list cannot go stale silently.
 * **A run.**  One ``test-runner`` process per number (in its own scratch directory: the runner writes
   ``test_report_*.json`` and stats files into its working directory, which links ``fixtures`` and
@@ -181,6 +182,8 @@ def run_number(
     """Run one test number; returns ({test name: (runner state, seconds)}, stdout with colours stripped)."""
     work = scratch / (number if scenario == "default" else f"{number}-{scenario}")
     work.mkdir(parents=True, exist_ok=True)
+    for stale in work.glob("test_report_*.json"):  # a --logs directory used before
+        stale.unlink()
     # tests open files relative to tests/ (./fixtures/..., ../src/statistics_schema.json)
     links = ((work / "fixtures", build_.tests_dir / "fixtures"), (scratch / "src", build_.root / "src"))
     for link, target in links:
@@ -246,10 +249,12 @@ def run_suite(
     skips_file: Path = SKIPS_FILE,
     progress: Callable[[Outcome], None] | None = None,
     logs: Path | None = None,
+    run_allowed: bool = False,
 ) -> Summary:
     """Run the chosen numbers (default: all) against the broker ``bootstrap(scenario)`` returns.
 
-    ``logs``: keep each number's runner output there (``NNNN/stdout.log``); default a temporary directory."""
+    ``logs``: keep each number's runner output there (``NNNN/stdout.log``); default a temporary directory.
+    ``run_allowed``: run numbers whose tests are all allow-listed too (to see which may leave the list)."""
     tests = [t for t in read_tests(build_) if not t.local]
     allowed = read_allow_list(skips_file, [t.name for t in read_tests(build_)])
     chosen = sorted({t.number for t in tests if not t.manual} if not numbers else set(numbers))
@@ -272,7 +277,7 @@ def run_suite(
             if test.number == number:
                 by_scenario.setdefault(test.scenario, []).append(test)
         for scenario, members in by_scenario.items():
-            if all(t.name in allowed for t in members) or scenario not in SCENARIOS:
+            if (all(t.name in allowed for t in members) and not run_allowed) or scenario not in SCENARIOS:
                 record(Outcome(t.name, Status.ALLOWED, allowed[t.name]) if t.name in allowed
                        else Outcome(t.name, Status.RUNNER_SKIPPED, f"scenario {scenario}") for t in members)
                 continue
@@ -338,6 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--source", type=Path,
                         help="librdkafka source tree (default: LIBRDKAFKA_SRC, else from npm)")
     parser.add_argument("--bootstrap", help="an external broker's HOST:PORT instead of starting Streamlog")
+    parser.add_argument("--run-allowed", action="store_true",
+                        help="run allow-listed tests too (they still count as skipped unless they pass)")
     parser.add_argument("--logs", type=Path, help="keep the runner's output in DIR/NNNN/ (default: not kept)")
     args = parser.parse_args(argv)
     try:
@@ -354,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             summary = run_suite(built, (lambda _s: external) if external else brokers.bootstrap, numbers,
                                 quick=args.quick, jobs=args.jobs, progress=_print_outcome,
-                                logs=args.logs)
+                                logs=args.logs, run_allowed=args.run_allowed)
         finally:
             brokers.stop()
     allowed_passed = summary.count(Status.ALLOWED_BUT_PASSED)
