@@ -231,3 +231,38 @@ def test_sessions_end_with_a_restart_and_topic_ids_do_not(tmp_path: Path) -> Non
             again = fetch(wire, 16, {tid: {0: 0}}, session_id=sid, epoch=0)
             assert again["error_code"] == 0 and again["session_id"] > 0
             assert values(partitions(again, 16)[(tid, 0)]) == [b"before"]
+
+
+@pytest.mark.parametrize("version", [12, 16])
+def test_max_bytes_bounds_the_whole_response(
+    bootstrap: str, topic_factory: TopicFactory, version: int
+) -> None:
+    """Only the first partition with data may go past ``max_bytes`` (by its first batch); later
+    partitions whose next batch does not fit in what is left return nothing (librdkafka test 0082 got
+    a 19 MB answer to a 1 MB fetch.max.bytes when every partition could return one whole batch)."""
+    topic = topic_factory.create(4)
+    big = b"x" * 30_000
+    with WireClient(bootstrap) as wire:
+        tid = topic_id(wire, topic)
+        for p in range(4):
+            assert produce(wire, 12, topic, p, big, big)["error_code"] == 0  # one ~60 KB batch each
+        ref: str | uuid.UUID = tid if version >= 13 else topic
+        key = "topic_id" if version >= 13 else "topic"
+        body = {"replica_id": -1, "max_wait_ms": 0, "min_bytes": 1, "max_bytes": 100_000,
+                "isolation_level": 0, "session_id": 0, "session_epoch": -1,
+                "topics": [{key: ref, "partitions": [
+                    {"partition": p, "current_leader_epoch": -1, "fetch_offset": 0, "log_start_offset": -1,
+                     "partition_max_bytes": 50_000} for p in range(4)]}],
+                "forgotten_topics_data": [], "rack_id": ""}
+        got = partitions(wire.call(1, version, body), version)
+        sizes = [len(got[(ref, p)]["records"]) for p in range(4)]
+        assert sizes[0] > 50_000  # the first batch, whole, although over partition_max_bytes
+        assert sizes[1:] == [0, 0, 0]  # 100 KB - 60 KB left: no room for another 60 KB batch
+        assert values(got[(ref, 0)]) == [big, big]
+        body["max_bytes"] = 200_000
+        for part in body["topics"][0]["partitions"]:
+            part["partition_max_bytes"] = 100_000
+        got = partitions(wire.call(1, version, body), version)
+        sizes = [len(got[(ref, p)]["records"]) for p in range(4)]
+        assert sizes[0] > 50_000 and sizes[1] > 50_000 and sizes[2] > 50_000 and sizes[3] == 0
+        assert sum(sizes) <= 200_000

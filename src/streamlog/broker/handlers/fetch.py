@@ -124,8 +124,11 @@ class _FetchState:
         if offset >= limit or (remaining <= 0 and not first):
             entry["records"] = b""
             return entry, 0
-        partition_max = int(req["partition_max_bytes"])
-        max_bytes = min(partition_max, remaining) if not first else partition_max
+        # As Kafka: every partition reads at most min(partition_max_bytes, what is left of max_bytes);
+        # only the first partition with data may exceed it, by its first batch (so a consumer never
+        # sticks on a batch larger than its limits).  A later partition whose next batch does not fit
+        # in what is left returns nothing this time.
+        max_bytes = min(int(req["partition_max_bytes"]), remaining)
         try:
             result = part.log.read(offset, max(max_bytes, 1), max_offset=limit)
         except OffsetOutOfRange:
@@ -135,6 +138,9 @@ class _FetchState:
             entry["error_code"] = int(ErrorCode.KAFKA_STORAGE_ERROR)
             return entry, 0
         data = result.data
+        if not first and len(data) > max_bytes:  # its first batch alone is larger than what is left
+            entry["records"] = b""
+            return entry, 0
         if part.topic in CONVERTERS:  # an internal topic: its records in Kafka's formats
             data = kafka_view(part.topic, data)
         entry["records"] = data
