@@ -134,7 +134,9 @@ class ConsumerGroupService:
         for group in list(self.machine.groups.values()):
             self._append(consumer_persist.group_tombstones(group), self._clock.now_ms())
         self.stop()
+        configs = self.machine.group_configs
         self.machine = ConsumerCoordinator(self.machine.config)
+        self.machine.group_configs = configs
 
     # --- effects -----------------------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ from streamlog.broker.dynamic_config import load_stored
 from streamlog.broker.fail_stop import FailStop
 from streamlog.broker.fetch_sessions import FetchSessionCache
 from streamlog.broker.flush_policy import FlushPolicy, FlushWait
+from streamlog.broker.group_configs import load_stored as load_group_configs
 from streamlog.broker.group_service import OFFSETS_LOG, GroupService
 from streamlog.broker.log_cleaner import LogCleanerService
 from streamlog.broker.purgatory import Purgatory
@@ -129,6 +130,7 @@ class Broker:
                                   int(config.get("streamlog.storage.min.free.bytes")))
             groups = GroupService.open(config, clock, purgatory, flush, logs.logdir, stamp)
             groups.consumer.topics = topics  # KIP-848 groups resolve subscriptions against the topics
+            load_group_configs(config, metadata, groups.consumer.machine)  # KIP-848 per-group configs
             undo.append(groups.close_logs)
             txn = TxnService.open(config, clock, topics, flush, groups, logs.logdir, stamp)
             undo.append(txn.close_logs)

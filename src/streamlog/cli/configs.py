@@ -1,10 +1,11 @@
-"""``streamlog configs``: describe and alter the configs of topics, brokers and broker loggers.
+"""``streamlog configs``: describe and alter the configs of topics, brokers, broker loggers and groups.
 
 Theory of operation: the counterpart of ``kafka-configs.sh --describe/--alter`` (and of rpk's
-``cluster config get/set``).  An entity is a type (``topics``, ``brokers``, ``broker-loggers``, with
-kafka-configs.sh's names) and a name: a topic, a broker id, or ``--entity-default`` for the
-cluster-wide broker default (resource name "").  Without ``--entity-name``, brokers and broker
-loggers mean every broker in the metadata.
+``cluster config get/set``).  An entity is a type (``topics``, ``brokers``, ``broker-loggers``,
+``groups``, with kafka-configs.sh's names) and a name: a topic, a broker id, a group id (KIP-848
+per-group configs: ``consumer.session.timeout.ms``, ``consumer.heartbeat.interval.ms``), or
+``--entity-default`` for the cluster-wide broker default (resource name "").  Without
+``--entity-name``, brokers and broker loggers mean every broker in the metadata.
 
 confluent-kafka's AdminClient can name neither the cluster default nor the BROKER_LOGGER resource,
 so this command sends DescribeConfigs v4 and IncrementalAlterConfigs v1 itself (``cli/wire.py``):
@@ -40,10 +41,12 @@ from streamlog.cli.common import (
 from streamlog.cli.output import table
 from streamlog.cli.wire import check_plaintext, first_address, raw_call
 
-TOPIC, BROKER, BROKER_LOGGER = 2, 4, 8
+TOPIC, BROKER, BROKER_LOGGER, GROUP = 2, 4, 8, 32
 ENTITY_TYPES: Final = {"topics": TOPIC, "topic": TOPIC, "brokers": BROKER, "broker": BROKER,
-                       "broker-loggers": BROKER_LOGGER, "broker-logger": BROKER_LOGGER}
-CANONICAL: Final = {TOPIC: "topics", BROKER: "brokers", BROKER_LOGGER: "broker-loggers"}
+                       "broker-loggers": BROKER_LOGGER, "broker-logger": BROKER_LOGGER,
+                       "groups": GROUP, "group": GROUP}
+CANONICAL: Final = {TOPIC: "topics", BROKER: "brokers", BROKER_LOGGER: "broker-loggers", GROUP: "groups"}
+NAMED: Final = {TOPIC: "topics", GROUP: "groups"}  # entity types that need --entity-name
 SOURCES: Final = {0: "UNKNOWN", 1: "DYNAMIC_TOPIC_CONFIG", 2: "DYNAMIC_BROKER_CONFIG",
                   3: "DYNAMIC_DEFAULT_BROKER_CONFIG", 4: "STATIC_BROKER_CONFIG", 5: "DEFAULT_CONFIG",
                   6: "DYNAMIC_BROKER_LOGGER_CONFIG", 7: "CLIENT_METRICS_CONFIG", 8: "GROUP_CONFIG"}
@@ -62,8 +65,8 @@ class Entity:
     name: str  # "" = the cluster-wide broker default
 
     def label(self) -> str:
-        if self.rtype == TOPIC:
-            return f"topic {self.name}"
+        if self.rtype in NAMED:
+            return f"{NAMED[self.rtype][:-1]} {self.name}"
         if not self.name:
             return "the cluster-wide broker default"
         return f"broker {self.name}" + (" loggers" if self.rtype == BROKER_LOGGER else "")
@@ -74,7 +77,7 @@ def entity_type(text: str) -> int:
         return ENTITY_TYPES[text.strip().lower()]
     except KeyError:
         raise argparse.ArgumentTypeError(
-            f"unknown entity type {text!r}; expected topics, brokers or broker-loggers") from None
+            f"unknown entity type {text!r}; expected topics, brokers, broker-loggers or groups") from None
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -88,7 +91,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                "  streamlog configs describe --entity-type brokers --entity-name 1 --all\n"
                "  streamlog configs describe --entity-type brokers --entity-default\n"
                "  streamlog configs describe --entity-type broker-loggers --format json\n"
-               "  streamlog configs describe --entity-type topics --entity-name orders",
+               "  streamlog configs describe --entity-type topics --entity-name orders\n"
+               "  streamlog configs describe --entity-type groups --entity-name billing --all",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     describe.add_argument("--all", action="store_true", help="every config, not only those that are set")
     describe.add_argument("--format", choices=("text", "json"), default="text",
@@ -102,7 +106,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                "  streamlog configs alter --entity-type brokers --entity-name 1 "
                "--delete-config message.max.bytes\n"
                "  streamlog configs alter --entity-type broker-loggers --entity-name 1 "
-               "--config streamlog.broker.topics=DEBUG",
+               "--config streamlog.broker.topics=DEBUG\n"
+               "  streamlog configs alter --entity-type groups --entity-name billing "
+               "--config consumer.heartbeat.interval.ms=3000",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     alter.add_argument("--config", "--add-config", dest="configs", metavar="KEY=VALUE", type=key_value,
                        action="append", default=[], help="set a config (repeatable)")
@@ -112,9 +118,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     alter.set_defaults(handler=alter_configs, validate=_validate_alter)
     for sub in (describe, alter):
         sub.add_argument("--entity-type", required=True, type=entity_type, metavar="TYPE",
-                         help="topics, brokers or broker-loggers")
+                         help="topics, brokers, broker-loggers or groups")
         which = sub.add_mutually_exclusive_group()
-        which.add_argument("--entity-name", metavar="NAME", help="topic name or broker id")
+        which.add_argument("--entity-name", metavar="NAME", help="topic name, broker id or group id")
         which.add_argument("--entity-default", action="store_true",
                            help="the cluster-wide broker default (brokers only)")
         add_bootstrap_argument(sub)
@@ -131,9 +137,9 @@ def _validate_alter(args: argparse.Namespace) -> str | None:
 def _check_entity(args: argparse.Namespace) -> str | None:
     if args.entity_default and args.entity_type != BROKER:
         return "--entity-default is for --entity-type brokers only"
-    if args.entity_type == TOPIC and args.entity_name is None:
-        return "topics need --entity-name"
-    if args.entity_type != TOPIC and args.entity_name is not None and not args.entity_name.isdigit():
+    if args.entity_type in NAMED and args.entity_name is None:
+        return f"{NAMED[args.entity_type]} need --entity-name"
+    if args.entity_type not in NAMED and args.entity_name is not None and not args.entity_name.isdigit():
         return f"a broker is named by its id, not {args.entity_name!r}"
     return None
 
@@ -144,6 +150,8 @@ def entities(cluster: Cluster, args: argparse.Namespace) -> list[Entity]:
     if args.entity_name is not None:
         if args.entity_type == TOPIC:
             cluster.require_topic(args.entity_name)
+        elif args.entity_type == GROUP:
+            pass  # a group may have configs before it exists, as in Kafka
         elif int(args.entity_name) not in cluster.metadata.brokers:
             raise CliError(f"unknown broker {args.entity_name}")
         return [Entity(args.entity_type, args.entity_name)]
@@ -152,7 +160,7 @@ def entities(cluster: Cluster, args: argparse.Namespace) -> list[Entity]:
 
 def address(cluster: Cluster, entity: Entity) -> tuple[str, int]:
     """Where a request about ``entity`` goes: the broker it names, else the first bootstrap address."""
-    if entity.rtype != TOPIC and entity.name:
+    if entity.rtype not in NAMED and entity.name:
         broker = cluster.metadata.brokers[int(entity.name)]
         return str(broker.host), int(broker.port)
     return first_address(cluster.bootstrap)

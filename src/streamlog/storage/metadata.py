@@ -1,5 +1,5 @@
-"""Durable cluster metadata: the cluster id, the topics (id, partition count, config overrides) and
-the dynamic broker configs.
+"""Durable cluster metadata: the cluster id, the topics (id, partition count, config overrides), the
+dynamic broker configs and the per-group configs (KIP-848).
 
 Theory of operation. The metadata is a log like any other: each change is one JSON record in its
 own record batch, appended to the partition log at `<data_dir>/__cluster_metadata-0` and fsynced
@@ -12,7 +12,8 @@ With `data_dir=None` the same code runs on a `MemoryPartitionLog`.
 Record format (one record per batch; timestamp = `now_ms` of the change):
 
     key    UTF-8  "cluster" for the cluster id, "topic/<name>" for a topic, "broker/<resource>" for
-                  a dynamic broker config set ("" the cluster-wide default, else a node id)
+                  a dynamic broker config set ("" the cluster-wide default, else a node id),
+                  "group/<group id>" for a group's configs
     value  UTF-8 JSON object, "v" = 1, "type" = the event name:
         ClusterIdCreated     {"cluster_id": str}             22-char base64url of 16 random bytes
         TopicCreated         {"name": str, "topic_id": str,  canonical 8-4-4-4-12 hex UUID
@@ -21,6 +22,8 @@ Record format (one record per batch; timestamp = `now_ms` of the change):
         TopicDeleted         {"name": str, "topic_id": str}
         BrokerConfigChanged  {"resource": str,              "" or a node id, as in the admin APIs
                               "configs": {str: str}}        the resource's full set of dynamic values
+        GroupConfigChanged   {"group": str,                 the group id (config resource GROUP)
+                              "configs": {str: str}}        the group's full set of configs
     Records with an unknown "v" or "type" are skipped with a warning (written by a newer version).
 """
 
@@ -95,8 +98,14 @@ class BrokerConfigChanged:
     configs: Mapping[str, str]
 
 
+@dataclass(frozen=True, slots=True)
+class GroupConfigChanged:
+    group: str  # a group id, as the GROUP config resource names it
+    configs: Mapping[str, str]
+
+
 Event = (ClusterIdCreated | TopicCreated | PartitionsAdded | TopicConfigChanged | TopicDeleted
-         | BrokerConfigChanged)
+         | BrokerConfigChanged | GroupConfigChanged)
 _TOPIC_EVENTS: dict[str, type[TopicCreated | PartitionsAdded | TopicConfigChanged]] = {
     "TopicCreated": TopicCreated,
     "PartitionsAdded": PartitionsAdded,
@@ -116,6 +125,9 @@ def encode_event(event: Event) -> tuple[bytes, bytes]:
     elif isinstance(event, BrokerConfigChanged):
         body.update(resource=event.resource, configs=dict(event.configs))
         key = f"broker/{event.resource}"
+    elif isinstance(event, GroupConfigChanged):
+        body.update(group=event.group, configs=dict(event.configs))
+        key = f"group/{event.group}"
     else:
         t = event.topic
         body.update(name=t.name, topic_id=str(t.topic_id), partitions=t.partitions, configs=dict(t.configs))
@@ -136,6 +148,9 @@ def decode_event(value: bytes) -> Event | None:
     if kind == "BrokerConfigChanged":
         values = {str(k): str(v) for k, v in body["configs"].items()}
         return BrokerConfigChanged(str(body["resource"]), MappingProxyType(values))
+    if kind == "GroupConfigChanged":
+        values = {str(k): str(v) for k, v in body["configs"].items()}
+        return GroupConfigChanged(str(body["group"]), MappingProxyType(values))
     cls = _TOPIC_EVENTS.get(kind)
     if cls is None:
         return None
@@ -175,6 +190,7 @@ class MetadataStore:
         self._by_id: dict[uuid.UUID, TopicMeta] = {}
         self._cluster_id: str | None = None
         self._broker_configs: dict[str, Mapping[str, str]] = {}
+        self._group_configs: dict[str, Mapping[str, str]] = {}
         self.skipped_records = 0  # records this version did not understand (written by a newer one?)
 
     @classmethod
@@ -219,6 +235,11 @@ class MetadataStore:
                 self._broker_configs[event.resource] = event.configs
             else:
                 self._broker_configs.pop(event.resource, None)
+        elif isinstance(event, GroupConfigChanged):
+            if event.configs:
+                self._group_configs[event.group] = event.configs
+            else:
+                self._group_configs.pop(event.group, None)
         elif isinstance(event, TopicDeleted):
             gone = self._topics.pop(event.name, None)
             if gone is not None:
@@ -258,6 +279,15 @@ class MetadataStore:
     def set_broker_configs(self, resource: str, configs: Mapping[str, str], now_ms: int) -> None:
         """Replace the dynamic configs of a broker resource (empty: none left)."""
         self._write(BrokerConfigChanged(resource, MappingProxyType(dict(configs))), now_ms)
+
+    @property
+    def group_configs(self) -> Mapping[str, Mapping[str, str]]:
+        """Per-group configs (config resource GROUP) by group id; groups without any are absent."""
+        return MappingProxyType(self._group_configs)
+
+    def set_group_configs(self, group: str, configs: Mapping[str, str], now_ms: int) -> None:
+        """Replace the configs of a group (empty: none left)."""
+        self._write(GroupConfigChanged(group, MappingProxyType(dict(configs))), now_ms)
 
     def topic_by_id(self, topic_id: uuid.UUID) -> TopicMeta | None:
         return self._by_id.get(topic_id)

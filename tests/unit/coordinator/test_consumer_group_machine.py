@@ -224,3 +224,16 @@ def test_readers_of_consumer_offsets_get_these_records_unchanged() -> None:
     h = Harness()
     h.hb("m1", 0)
     assert h.log and all(group_record(k, v) == (k, v) for k, v in h.log)
+
+
+def test_a_group_of_its_own_configs_gets_its_heartbeat_interval_and_session_timeout() -> None:
+    h = Harness()
+    h.machine.group_configs["g"] = ConsumerGroupConfig(session_timeout_ms=50_000, heartbeat_interval_ms=7_000)
+    r = h.hb("m1", 0)
+    assert r.heartbeat_interval_ms == 7_000
+    assert h.group.members["m1"].session_deadline == h.now + 50_000
+    del h.machine.group_configs["g"]  # its configs deleted: the broker's again, from the next heartbeat
+    h.now += 100
+    r = h.hb("m1", 1)
+    assert r.heartbeat_interval_ms == 5_000
+    assert h.group.members["m1"].session_deadline == h.now + 45_000

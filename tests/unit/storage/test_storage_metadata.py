@@ -163,3 +163,18 @@ def test_broker_configs_replayed(data_dir: Path | None, tmp_path: Path) -> None:
     again = MetadataStore.open(data_dir, now_ms=6)
     assert {k: dict(v) for k, v in again.broker_configs.items()} == expected
     again.close()
+
+
+def test_group_configs_replayed(tmp_path: Path) -> None:
+    store = MetadataStore.open(tmp_path, now_ms=1)
+    store.set_group_configs("billing", {"consumer.heartbeat.interval.ms": "3000"}, now_ms=2)
+    store.set_group_configs("gone", {"consumer.session.timeout.ms": "50000"}, now_ms=3)
+    store.set_group_configs("gone", {}, now_ms=4)  # every config of the group deleted
+    store.set_broker_configs("", {"log.retention.ms": "1000"}, now_ms=5)  # kept apart
+    expected = {"billing": {"consumer.heartbeat.interval.ms": "3000"}}
+    assert {k: dict(v) for k, v in store.group_configs.items()} == expected
+    store.close()
+    again = MetadataStore.open(tmp_path, now_ms=6)
+    assert {k: dict(v) for k, v in again.group_configs.items()} == expected
+    assert {k: dict(v) for k, v in again.broker_configs.items()} == {"": {"log.retention.ms": "1000"}}
+    again.close()

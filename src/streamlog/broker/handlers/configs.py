@@ -15,7 +15,8 @@ as a whole before anything changes, and apply it through ``TopicRegistry.set_ove
 running partitions pick it up at once.  ``validate_only`` stops after validation.
 
 BROKER and BROKER_LOGGER resources are described and altered in ``broker_configs.py`` (dynamic
-broker configs, log levels).  Other resource types (client metrics, groups) are INVALID_REQUEST.
+broker configs, log levels), GROUP resources in ``group_configs.py`` (KIP-848 per-group configs).
+Other resource types (client metrics) are INVALID_REQUEST.
 Every refused resource is logged (INFO) with its error.
 """
 
@@ -45,6 +46,7 @@ from streamlog.broker.handlers.config_base import (
     keep,
     synonym,
 )
+from streamlog.broker.handlers.group_configs import alter_group, describe_group, incremental_build
 from streamlog.broker.topics import TopicError
 from streamlog.protocol.codec import Msg
 from streamlog.protocol.errors import ErrorCode
@@ -100,6 +102,8 @@ def describe_resource(broker: Broker, res: Msg, include_synonyms: bool, include_
             out["configs"] = describe_broker(broker, name, keys, include_synonyms, include_documentation)
         elif rtype == ResourceType.BROKER_LOGGER:
             out["configs"] = describe_loggers(broker, name, keys)
+        elif rtype == ResourceType.GROUP:
+            out["configs"] = describe_group(broker, name, keys, include_synonyms, include_documentation)
         else:
             raise ResourceError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type: {rtype}")
     except ResourceError as exc:
@@ -197,6 +201,9 @@ def alter_resource(broker: Broker, res: Msg, incremental: bool, validate_only: b
                 return incremental_broker(broker.config, current, ops)
 
             alter_broker(broker, name, broker_ops if incremental else replace_all(ops), validate_only)
+        elif rtype == ResourceType.GROUP:
+            group_build = incremental_build(ops) if incremental else replace_all(ops)
+            alter_group(broker, name, group_build, validate_only)
         elif rtype == ResourceType.BROKER_LOGGER and incremental:
             alter_loggers(broker, name, ops, validate_only)
         elif rtype == ResourceType.BROKER_LOGGER:

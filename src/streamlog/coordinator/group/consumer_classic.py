@@ -136,7 +136,8 @@ class ConsumerCoordinator(ConsumerGroupMachine):
         return out
 
     def _session(self, group: ConsumerGroup, m: ConsumerMember, now_ms: int) -> ConsumerTimer:
-        timeout = m.classic.session_timeout_ms if m.classic is not None else self.config.session_timeout_ms
+        timeout = (m.classic.session_timeout_ms if m.classic is not None
+                   else self.config_of(group.group_id).session_timeout_ms)
         m.session_deadline = now_ms + timeout
         return ConsumerTimer(ConsumerTimerKind.SESSION, group.group_id, m.member_id, m.session_deadline)
 

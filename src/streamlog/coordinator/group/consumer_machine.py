@@ -135,6 +135,13 @@ class ConsumerGroupMachine:
     def __init__(self, config: ConsumerGroupConfig | None = None) -> None:
         self.config = config or ConsumerGroupConfig()
         self.groups: dict[str, ConsumerGroup] = {}
+        # Per-group configs (config resource GROUP, KIP-848): the broker settings with a group's own
+        # session timeout and heartbeat interval laid over them; set by the broker, read per heartbeat.
+        self.group_configs: dict[str, ConsumerGroupConfig] = {}
+
+    def config_of(self, group_id: str) -> ConsumerGroupConfig:
+        """The settings a group runs with: its own configs if it has any, else the broker's."""
+        return self.group_configs.get(group_id, self.config)
 
     # --- ConsumerGroupHeartbeat ------------------------------------------------------------------
 
@@ -203,7 +210,7 @@ class ConsumerGroupMachine:
         changed = before != (member.epoch, member.state, member.assigned, member.pending_revocation)
         if changed or joined:
             out.records.append(P.current_assignment(group, member))
-        member.session_deadline = now + self.config.session_timeout_ms
+        member.session_deadline = now + self.config_of(group.group_id).session_timeout_ms
         out.timers.append(ConsumerTimer(ConsumerTimerKind.SESSION, group.group_id, member.member_id,
                                         member.session_deadline))
         if member.state == MS.UNREVOKED_PARTITIONS:
@@ -216,7 +223,7 @@ class ConsumerGroupMachine:
         group.refresh_state()
         send = joined or req.owned is not None or before[2] != member.assigned
         return HeartbeatResponse(member_id=member.member_id, member_epoch=member.epoch,
-                                 heartbeat_interval_ms=self.config.heartbeat_interval_ms,
+                                 heartbeat_interval_ms=self.config_of(group.group_id).heartbeat_interval_ms,
                                  assignment=dict(member.assigned) if send else None)
 
     def _member(self, group: ConsumerGroup, req: HeartbeatRequest,
@@ -374,7 +381,7 @@ class ConsumerGroupMachine:
         timers = []
         for g in groups.values():
             for m in g.members.values():
-                m.session_deadline = now_ms + self.config.session_timeout_ms
+                m.session_deadline = now_ms + self.config_of(g.group_id).session_timeout_ms
                 timers.append(ConsumerTimer(ConsumerTimerKind.SESSION, g.group_id, m.member_id,
                                             m.session_deadline))
         return timers
