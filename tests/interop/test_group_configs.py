@@ -1,4 +1,5 @@
-"""Per-group configs (KIP-848, config resource GROUP) with confluent-kafka, the CLI and a heartbeat.
+"""Per-group configs (KIP-848, config resource GROUP) with confluent-kafka, the CLI and a heartbeat;
+``streamlog groups list`` with its TYPE column and ``--type`` filter.
 
 Theory of operation: the broker is this module's own (bounds lowered so the values stay small:
 heartbeat 100-15000 ms, default 250; session 1000-60000 ms, default 3000).  confluent-kafka's
@@ -6,7 +7,8 @@ AdminClient (librdkafka 2.16 maps ResourceType.GROUP to config resource 32) desc
 group's configs and meets Kafka's refusals (INVALID_CONFIG, with Kafka's messages); ``streamlog
 configs --entity-type groups`` sets and shows them; a consumer-protocol member (ConsumerGroupHeartbeat
 sent over a socket by ``cli/wire.py``'s codec) gets the group's heartbeat interval, and after a
-broker restart the configs are still set and still applied.
+broker restart the configs are still set and still applied.  ``groups list`` tells a consumer
+group (made by such a member) from a classic one (offsets committed through the AdminClient).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -151,3 +153,26 @@ def test_cli_mistakes(proc: BrokerProcess) -> None:
                   "--config", f"{HEARTBEAT}=20000", bootstrap=proc.bootstrap)
     line = one_error_line(refused)
     assert "INVALID_CONFIG" in line and "group.consumer.max.heartbeat.interval.ms" in line
+
+
+def test_groups_list_shows_and_filters_the_type(proc: BrokerProcess) -> None:
+    topic, consumer, classic = unique_name("gtype-t"), unique_name("gtype-new"), unique_name("gtype-old")
+    create_topic(proc.bootstrap, topic, 1)
+    join(proc.bootstrap, consumer, topic)
+    admin = AdminClient({"bootstrap.servers": proc.bootstrap})
+    offsets = ConsumerGroupTopicPartitions(classic, [TopicPartition(topic, 0, 0)])
+    admin.alter_consumer_group_offsets([offsets], request_timeout=TIMEOUT)[classic].result(timeout=TIMEOUT)
+
+    listed = [line.split() for line in ok(cli("groups", "list", bootstrap=proc.bootstrap)).splitlines()]
+    assert listed[0] == ["GROUP", "TYPE", "STATE"]
+    kinds = {row[0]: row[1] for row in listed[1:]}
+    assert (kinds[consumer], kinds[classic]) == ("Consumer", "Classic")
+    only = json.loads(ok(cli("groups", "list", "--type", "CONSUMER", "--format", "json",
+                             bootstrap=proc.bootstrap)))
+    assert {g["type"] for g in only} == {"consumer"} and consumer in {g["group"] for g in only}
+    both = ok(cli("groups", "list", "--type", "classic,consumer", bootstrap=proc.bootstrap))
+    assert consumer in both and classic in both
+    classic_only = ok(cli("groups", "list", "--type", "classic", bootstrap=proc.bootstrap))
+    assert classic in classic_only and consumer not in classic_only
+    bad = cli("groups", "list", "--type", "share", bootstrap=proc.bootstrap)
+    assert one_error_line(bad, 2) == "streamlog: error: unknown group type 'share' (known: classic, consumer)"

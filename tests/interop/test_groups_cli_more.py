@@ -133,13 +133,13 @@ def test_list_describe_all_and_delete(
     live.wait_for(lambda m: m.assignment == [0, 1], 30, "the whole assignment")
 
     listed = rows(cli(bootstrap, "list").stdout)
-    assert listed[0] == ["GROUP", "STATE"]
-    assert [idle, "Empty"] in listed and [busy, "Stable"] in listed
+    assert listed[0] == ["GROUP", "TYPE", "STATE"]
+    assert [idle, "Classic", "Empty"] in listed and [busy, "Classic", "Stable"] in listed
     assert listed[1:] == sorted(listed[1:])
-    assert rows(cli(bootstrap, "list", "--state", "Stable").stdout)[0] == ["GROUP", "STATE"]
-    assert [idle, "Empty"] not in rows(cli(bootstrap, "list", "--state", "Stable").stdout)
+    assert rows(cli(bootstrap, "list", "--state", "Stable").stdout)[0] == ["GROUP", "TYPE", "STATE"]
+    assert [idle, "Classic", "Empty"] not in rows(cli(bootstrap, "list", "--state", "Stable").stdout)
     both = rows(cli(bootstrap, "list", "--state", "stable,EMPTY").stdout)
-    assert [idle, "Empty"] in both and [busy, "Stable"] in both
+    assert [idle, "Classic", "Empty"] in both and [busy, "Classic", "Stable"] in both
     assert error_line(bootstrap, "list", "--state", "Bogus", code=2) == (
         "streamlog: error: unknown group state 'Bogus' (known: Unknown, PreparingRebalance, "
         "CompletingRebalance, Stable, Dead, Empty)"

@@ -24,6 +24,7 @@ kafka-consumer-groups.sh says "Consumer group 'NAME' does not exist."
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -61,7 +62,9 @@ from streamlog.cli.groups_view import (
     protocol_of,
     state_name,
     state_title,
+    type_title,
     wanted_states,
+    wanted_types,
 )
 from streamlog.cli.groups_wire import check_plaintext, consumer_epochs, delete_offsets
 from streamlog.cli.output import table
@@ -83,7 +86,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "list", help="list groups and their states",
         epilog="examples:\n"
                "  streamlog groups list\n"
-               "  streamlog groups list --state Stable,Empty",
+               "  streamlog groups list --state Stable,Empty\n"
+               "  streamlog groups list --type consumer --format json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     listing.add_argument(
         "--state",
@@ -93,6 +97,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="STATE",
         help="only groups in this state, e.g. Stable or Empty (repeatable, or comma-separated)",
     )
+    listing.add_argument(
+        "--type",
+        dest="types",
+        action="append",
+        default=[],
+        metavar="TYPE",
+        help="only groups of this type: classic or consumer (KIP-848) (repeatable, or comma-separated)",
+    )
+    listing.add_argument("--format", choices=("text", "json"), default="text",
+                         help="text table (default) or a JSON array of {group, type, state}")
     listing.set_defaults(handler=list_groups)
 
     describe = actions.add_parser(
@@ -302,15 +316,18 @@ def _existing(cluster: Cluster, partitions: Iterable[Partition]) -> list[Partiti
 
 
 def list_groups(args: argparse.Namespace) -> int:
-    states = wanted_states(args.states)
+    states, types = wanted_states(args.states), wanted_types(args.types)
     cluster = connect(bootstrap_of(args), properties=properties_of(args))
-    future = cluster.admin.list_consumer_groups(request_timeout=CONNECT_TIMEOUT_S, states=states)
+    future = cluster.admin.list_consumer_groups(request_timeout=CONNECT_TIMEOUT_S, states=states, types=types)
     try:
         result = future.result()
     except Exception as exc:
         raise CliError(f"cannot list groups: {kafka_message(exc)}") from None
-    rows = sorted((g.group_id, state_title(g.state)) for g in result.valid)
-    print(table(("GROUP", "STATE"), rows))
+    rows = sorted((g.group_id, type_title(g.type), state_title(g.state)) for g in result.valid)
+    if args.format == "json":
+        print(json.dumps([{"group": g, "type": t.lower(), "state": s} for g, t, s in rows], indent=2))
+    else:
+        print(table(("GROUP", "TYPE", "STATE"), rows))
     return 0
 
 

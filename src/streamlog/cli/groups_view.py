@@ -3,7 +3,8 @@
 Theory of operation: confluent-kafka reports a group's state as a ``ConsumerGroupState`` enum
 (``PREPARING_REBALANCING`` ...); the CLI shows and accepts Kafka's own spelling (``Stable``, ``Empty``,
 ``PreparingRebalance``, ``CompletingRebalance``, ``Dead``), matched without regard to case or
-underscores.  :func:`group_block` renders one group for ``describe``: a header line (state, assignor,
+underscores; a group's type (``groups list``) likewise: ``Classic`` or ``Consumer``.
+:func:`group_block` renders one group for ``describe``: a header line (state, assignor,
 member count, protocol: classic or consumer), a table of members and their assignments, and a table
 of partitions with the committed offset, the log end offset, the lag between them, and the member
 that owns each.  A consumer-protocol (KIP-848) group also shows its group and assignment epochs and
@@ -23,6 +24,24 @@ from streamlog.cli.output import table
 
 def state_name(state: Any) -> str:
     return str(getattr(state, "name", state)).upper()
+
+
+def type_title(kind: Any) -> str:
+    """Kafka's spelling of a group type (GroupType): Classic, Consumer, or Unknown."""
+    return str(getattr(kind, "name", kind) or "UNKNOWN").title()
+
+
+def wanted_types(names: Sequence[str]) -> set[Any]:
+    """The ConsumerGroupTypes named by ``--type`` (repeatable or comma-separated, any case)."""
+    from confluent_kafka import ConsumerGroupType
+
+    known = {t.name.lower(): t for t in ConsumerGroupType if t != ConsumerGroupType.UNKNOWN}
+    types = set()
+    for name in (n.strip() for text in names for n in text.split(",")):
+        if name.lower() not in known:
+            raise CliError(f"unknown group type {name!r} (known: classic, consumer)", 2)
+        types.add(known[name.lower()])
+    return types
 
 
 def state_title(state: Any) -> str:
