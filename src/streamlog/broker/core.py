@@ -54,7 +54,7 @@ from streamlog.broker.purgatory import Purgatory
 from streamlog.broker.resources import ResourceLimits
 from streamlog.broker.retention import RetentionService
 from streamlog.broker.topics import Partition, Topic, TopicRegistry
-from streamlog.broker.txn_log import TXN_LOG_CONFIGS
+from streamlog.broker.txn_log import TXN_LOG_CONFIGS, TXN_LOG_DIR
 from streamlog.broker.txn_service import TxnService
 from streamlog.storage.log import remove_tree_now
 from streamlog.storage.manager import LogManager
@@ -141,6 +141,7 @@ class Broker:
             cleaner = LogCleanerService(config, clock, topics, txn, logs.logdir, disk)
             cleaner.register_log("__cluster_metadata", metadata.log)
             cleaner.register_log(OFFSETS_LOG, groups.partition.log, groups.cleaner_config)
+            cleaner.register_log(TXN_LOG_DIR, txn.log_partition.log, TXN_LOG_CONFIGS)
             retention = RetentionService(config, clock, topics, cleaner, logs.logdir)
         except BaseException:
             for close in reversed(undo):

@@ -7,11 +7,13 @@ client ever sees it), or in memory.  Each coordinator change is one record in it
 the broker's group-commit flusher to fsync past it, so the coordinator's writes share fsyncs with
 everything else.  ``replay`` yields every (key, value) in order for the coordinator to load.
 
-Compaction: at open, when the log holds many more records than live keys, it is rewritten: the
-live records go to ``__transaction_state.compact``, which is closed (fsynced); the old directory is
-renamed to ``__transaction_state.delete`` and the new one into place.  A crash in between leaves
-either a complete ``.compact`` and no log (renamed into place at the next open) or an incomplete
-``.compact`` next to the log (deleted).
+Compaction: the broker registers the log with the log cleaner (``TXN_LOG_CONFIGS``, as
+``__consumer_offsets``), which keeps every record's offset, as Kafka's cleaner does: consumers read
+the log as the internal topic, so a position on it stays valid across compactions and restarts.
+(Earlier versions rewrote the log at open, numbering it from 0 again, through a
+``__transaction_state.compact`` directory; ``_finish_compaction`` still completes or discards such a
+rewrite left by a crash: a complete ``.compact`` and no log is renamed into place, an incomplete one
+next to the log is deleted.)
 """
 
 from __future__ import annotations
@@ -37,11 +39,10 @@ log = logging.getLogger(__name__)
 
 TXN_LOG_DIR = "__transaction_state"
 _CONFIG = LogConfig(segment_bytes=64 * 1024 * 1024)
-# How the log is kept, as topic configs (DescribeConfigs on the internal topic shows them): compacted,
-# by a rewrite at open (below).
+# How the log is kept, as topic configs (DescribeConfigs on the internal topic shows them; the log
+# cleaner compacts it by them).
 TXN_LOG_CONFIGS = {"cleanup.policy": "compact", "segment.bytes": str(_CONFIG.segment_bytes)}
 _READ_BYTES = 1024 * 1024
-_COMPACT_MIN_RECORDS = 10_000
 
 
 def _read(plog: Any) -> Iterator[tuple[bytes, bytes | None]]:
@@ -54,6 +55,8 @@ def _read(plog: Any) -> Iterator[tuple[bytes, bytes | None]]:
             for record in iter_records(result.data, pos):
                 if record.key is not None:
                     yield record.key, record.value
+        if result.next_offset <= offset:
+            break
         offset = result.next_offset
 
 
@@ -91,26 +94,6 @@ class TxnLog:
         for item in _read(self.plog):
             self.records += 1
             yield item
-
-    def maybe_compact(self, live: list[tuple[bytes, bytes]], now_ms: int) -> None:
-        """Rewrite the log as ``live`` if it is mostly superseded records (durable mode only)."""
-        if self._data_dir is None or self.records < max(_COMPACT_MIN_RECORDS, 4 * len(live)):
-            return
-        path = os.path.join(self._data_dir, TXN_LOG_DIR)
-        compact = path + ".compact"
-        shutil.rmtree(compact, ignore_errors=True)
-        fresh = PartitionLog.open(compact, _CONFIG, now_ms=now_ms)
-        for key, value in live:
-            fresh.append(bytearray(build_batch([NewRecord(key, value, now_ms)])), now_ms=now_ms)
-        fresh.close()
-        self.plog.close()
-        os.rename(path, path + ".delete")
-        os.rename(compact, path)
-        fsync_dir(self._data_dir)
-        shutil.rmtree(path + ".delete", ignore_errors=True)
-        log.info("__transaction_state compacted from %d to %d records", self.records, len(live))
-        self.records = len(live)
-        self.partition.log = PartitionLog.open(path, _CONFIG, now_ms=now_ms, logdir=self._logdir)
 
     def append(self, key: bytes, value: bytes | None, now_ms: int) -> int:
         """Append one record; returns the offset after it (pass to ``durable``)."""

@@ -136,10 +136,6 @@ class TxnService:
         skipped = self.coordinator.load(self.log.replay())
         if skipped:
             log.warning("__transaction_state: %d records not understood; skipped", skipped)
-        coord = self.coordinator
-        live = [(records.txn_key(m.transactional_id), records.txn_value(m)) for m in coord.txns.values()]
-        live.append((records.PRODUCER_IDS_KEY, records.producer_id_block_value(coord.pids.reserved_until)))
-        self.log.maybe_compact(live, stamp)
         log.info("transaction coordinator loaded %d transactional ids; next producer id %d",
                  len(self.coordinator.txns), self.coordinator.pids.next_id)
 

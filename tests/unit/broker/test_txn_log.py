@@ -1,4 +1,5 @@
-"""``__transaction_state``: replay after reopen, compaction, and recovery from an interrupted compaction."""
+"""``__transaction_state``: replay after reopen, compaction keeping offsets, and recovery from an
+interrupted rewrite left by an earlier version."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from pathlib import Path
 import pytest
 
 from streamlog.broker import txn_log
-from streamlog.broker.txn_log import TXN_LOG_DIR, TxnLog
+from streamlog.broker.txn_log import TXN_LOG_CONFIGS, TXN_LOG_DIR, TxnLog
 from streamlog.coordinator.txn import TxnCoordinator, records
+from streamlog.protocol.records.batch import iter_batches
+from streamlog.protocol.records.record import iter_records
+from streamlog.storage.cleaner import CleanerCheckpoints, CleanerConfig, clean_log
+from streamlog.storage.config import LogConfig
 
 
 def write(log: TxnLog, n: int) -> None:
@@ -18,27 +23,49 @@ def write(log: TxnLog, n: int) -> None:
     log.append(records.PRODUCER_IDS_KEY, records.producer_id_block_value(5000), 1)
 
 
-def test_replay_and_compaction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(txn_log, "_COMPACT_MIN_RECORDS", 50)
+def offsets(log: TxnLog) -> dict[int, bytes]:
+    """offset -> key of every record the log holds."""
+    plog, out, offset = log.plog, {}, log.plog.log_start_offset
+    while offset < plog.log_end_offset:
+        result = plog.read(offset, 1 << 20)
+        for pos, _header in iter_batches(result.data):
+            for record in iter_records(result.data, pos):
+                assert record.key is not None
+                out[record.offset] = record.key
+        offset = result.next_offset
+    return out
+
+
+def test_offsets_survive_reopen_and_cleaning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(txn_log, "_CONFIG", LogConfig(segment_bytes=2048))  # many closed segments
     log = TxnLog(tmp_path, 1)
-    write(log, 100)
+    write(log, 300)
+    end = log.plog.log_end_offset
     log.close()
 
+    # A reopen replays everything and rewrites nothing (the log cleaner compacts, keeping offsets).
     log = TxnLog(tmp_path, 1)
     coord = TxnCoordinator()
-    assert coord.load(log.replay()) == 100  # the unknown-version records are skipped, and counted
-    assert coord.pids.next_id == 5000 and log.records == 101
-    live = [(records.PRODUCER_IDS_KEY, records.producer_id_block_value(coord.pids.reserved_until))]
-    log.maybe_compact(live, 2)
-    assert log.records == 1
+    assert coord.load(log.replay()) == 300  # the unknown-version records are skipped, and counted
+    assert coord.pids.next_id == 5000 and log.records == 301 and log.plog.log_end_offset == end
+    before = offsets(log)
+    assert len(before) == 301
+
+    log.plog.flush()
+    result = clean_log(log.plog, CleanerConfig.from_topic_config(TXN_LOG_CONFIGS), CleanerCheckpoints(), 2)
+    assert result is not None and result.records_kept < result.records_read
+    after = offsets(log)
+    assert len(after) < len(before) and log.plog.log_end_offset == end
+    assert all(before[offset] == key for offset, key in after.items())  # same offsets, same keys
+    assert after[end - 1] == records.PRODUCER_IDS_KEY
     log.append(records.txn_key("after"), None, 3)
     log.close()
-    assert not os.path.exists(tmp_path / (TXN_LOG_DIR + ".delete"))
 
     log = TxnLog(tmp_path, 1)
     fresh = TxnCoordinator()
-    assert fresh.load(log.replay()) == 0
-    assert fresh.pids.next_id == 5000 and log.records == 2
+    fresh.load(log.replay())
+    assert fresh.pids.next_id == 5000 and log.plog.log_end_offset == end + 1
+    assert offsets(log)[end] == records.txn_key("after")
     log.close()
 
 
