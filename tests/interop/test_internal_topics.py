@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 from tests.interop.test_cli import cli
 from tests.support.cli_output import ok
 from tests.support.interop import Deadline, TopicFactory, unique_name
@@ -135,6 +135,34 @@ def test_describe_configs(bootstrap: str) -> None:
     for name in INTERNAL:
         assert described[name]["cleanup.policy"].value == "compact", name
         assert not described[name]["cleanup.policy"].is_default, name
+
+
+def test_alter_configs_refused_with_policy_violation(bootstrap: str) -> None:
+    """Kafka alters the internal topics' configs; Streamlog keeps them fixed and says so with
+    POLICY_VIOLATION (not UNKNOWN_TOPIC_OR_PARTITION), after the usual validation."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for name in INTERNAL:
+        for validate_only in (False, True):
+            resource = ConfigResource(ConfigResource.Type.TOPIC, name, set_config={"retention.ms": "60000"})
+            with pytest.raises(KafkaException) as raised:
+                admin.alter_configs([resource], validate_only=validate_only)[resource].result(timeout=30)
+            assert raised.value.args[0].code() == E.POLICY_VIOLATION, name
+            assert f"internal topic {name}" in raised.value.args[0].str()
+        entry = ConfigEntry("segment.bytes", "1048576", incremental_operation=AlterConfigOpType.SET)
+        resource = ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=[entry])
+        with pytest.raises(KafkaException) as raised:
+            admin.incremental_alter_configs([resource])[resource].result(timeout=30)
+        assert raised.value.args[0].code() == E.POLICY_VIOLATION, name
+        bad = ConfigEntry("segment.bytes", "not-a-number", incremental_operation=AlterConfigOpType.SET)
+        resource = ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=[bad])
+        with pytest.raises(KafkaException) as raised:
+            admin.incremental_alter_configs([resource])[resource].result(timeout=30)
+        assert raised.value.args[0].code() == E.INVALID_CONFIG, name  # validated first, as Kafka
+    described = {r.name: f.result(timeout=30) for r, f in admin.describe_configs(
+        [ConfigResource(ConfigResource.Type.TOPIC, name) for name in INTERNAL]).items()}
+    for name in INTERNAL:
+        assert described[name]["retention.ms"].is_default, "nothing was applied"
+        assert described[name]["segment.bytes"].value != "1048576"
 
 
 def test_topics_list_hides_them_unless_asked(bootstrap: str, topic_factory: TopicFactory) -> None:

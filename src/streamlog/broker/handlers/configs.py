@@ -12,7 +12,11 @@ AlterConfigs replaces the whole override set (a key not listed goes back to its 
 IncrementalAlterConfigs edits it key by key: SET, DELETE, and APPEND/SUBTRACT for LIST configs
 (``cleanup.policy``), which start from the current effective value.  Both validate the resulting set
 as a whole before anything changes, and apply it through ``TopicRegistry.set_overrides`` so the
-running partitions pick it up at once.  ``validate_only`` stops after validation.
+running partitions pick it up at once.  ``validate_only`` stops after validation.  The internal topics
+(``__consumer_offsets``, ``__transaction_state``), which Kafka lets AlterConfigs change, keep fixed
+configs here (they are the coordinators' own logs, their configs neither stored nor applied): a
+change to them is validated as any other, then refused with POLICY_VIOLATION, the error of a
+broker policy refusing a change in Kafka (also with ``validate_only``, as Kafka's policy).
 
 BROKER and BROKER_LOGGER resources are described and altered in ``broker_configs.py`` (dynamic
 broker configs, log levels), GROUP resources in ``group_configs.py`` (KIP-848 per-group configs).
@@ -152,7 +156,7 @@ def alter_topic(broker: Broker, name: str, build: Callable[[dict[str, str]], dic
     """Validate the override set ``build`` makes from the current one; store it unless validating."""
     if not name:
         raise ResourceError(ErrorCode.INVALID_REQUEST, "Default topic resources are not allowed.")
-    topic = broker.topics.get(name)
+    topic = broker.topics.readable_topic(name)  # an internal topic too
     if topic is None:
         raise ResourceError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Topic '{name}' does not exist.")
     wanted = build(dict(topic.overrides))
@@ -160,6 +164,10 @@ def alter_topic(broker: Broker, name: str, build: Callable[[dict[str, str]], dic
         clean = broker.topics.validate_configs(wanted)
     except TopicError as exc:
         raise ResourceError(exc.code, exc.message) from None
+    if topic.internal:  # Kafka alters them; here their configs are fixed (module doc)
+        raise ResourceError(ErrorCode.POLICY_VIOLATION,
+                            f"The configs of the internal topic {name} are fixed in Streamlog "
+                            "(one log of the broker's own); they cannot be altered.")
     if not validate_only:
         broker.topics.set_overrides(name, clean, broker.clock.now_ms())
 
