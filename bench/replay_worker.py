@@ -9,14 +9,24 @@ consumer (``group`` None) assigns every partition at ``OFFSET_BEGINNING``; a gro
 subscribes with the shared group id and reads what it is assigned (``auto.offset.reset=earliest``).
 Consumers take their partitions before the start signal, paused (group members join the group; the
 parent starts the clock once every partition is assigned), and resume them at the signal.
+librdkafka does not wake its broker thread when partitions are resumed: that thread looks at them
+again only when something happens on its connection or at its idle timeout, 1 s after it last
+did, so the first Fetch would come anywhere from 0 to 1 s after the resume depending on when the
+group's assignment happened to land, whichever the broker (seen with ``debug=fetch``: the Fetch
+goes out 1.00 s after the ListOffsets reply on Streamlog and tansu alike).  So right after the
+resume the worker asks for the topic's metadata, a request on that connection, which wakes the
+thread; the first record then comes one Metadata and one Fetch round trip after the signal.  The
+first ``consume`` asks for one record (a batch of ``BATCH`` would wait for a second Fetch when the
+first one brings fewer records) and stamps ``times[2]``; the rate starts at the batch after it.
 Each one checks order as it reads: per partition, every record's offset must be the one after the
 previous record's (the topic is neither compacted nor transactional, so offsets have no gaps); a
 jump or a step back is counted in ``errors`` (a group member that is given a partition another
 member already read from restarts at the committed offset: that is counted in ``rewinds``, not
 as an error).  Progress goes to shared memory the parent polls: ``nexts[p]``, one past the highest
-offset read of partition p by this worker, and ``times`` (monotonic ns of the first and of the last
-record), ``counts`` (received, errors, rewinds, partitions assigned now, records in the first
-batch, stalls).  The parent sets ``stop`` once every partition has been read to its high watermark.
+offset read of partition p by this worker, ``times`` (monotonic ns of the first batch after the
+first record, of the last record, and of the first record), and ``counts`` (received, errors,
+rewinds, partitions assigned now, records in the first record's and the first batch, stalls).
+The parent sets ``stop`` once every partition has been read to its high watermark.
 """
 
 from __future__ import annotations
@@ -127,18 +137,22 @@ def _consume(spec: ConsumerSpec, ready: Any, go: Any, stop: Any, nexts: Any, tim
         else:
             consumer.subscribe([spec.topic], on_assign=assigned, on_revoke=revoked)
         ready.set()
-        while not go.is_set() and not stop.is_set():
-            consumer.poll(0.05)  # joins the group; the parent waits until every partition is assigned
+        while not go.wait(0.05) and not stop.is_set():
+            consumer.poll(0)  # joins the group; the parent waits until every partition is assigned
         consumer.resume(consumer.assignment())
+        consumer.list_topics(spec.topic, timeout=10)  # wakes librdkafka's broker thread (see above)
         received = errors = rewinds = 0
         while not stop.is_set():
-            batch = consumer.consume(BATCH, 0.2)
+            batch = consumer.consume(BATCH if times[2] else 1, 0.2)
             if not batch:
                 continue
             now = time.monotonic_ns()
-            if not times[0]:
+            if not times[2]:
+                times[2] = now  # the first record
+                counts[4] = 1
+            elif not times[0]:
                 times[0] = now
-                counts[4] = len(batch)
+                counts[4] += len(batch)
             elif now - times[1] > STALL_NS:
                 counts[5] += 1  # the consumer had nothing for a while (see STALL_NS)
             for msg in batch:  # the loop is the consumer's own cost: keep it lean

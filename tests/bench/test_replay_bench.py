@@ -37,6 +37,7 @@ def test_tiny_replay_run_reads_every_record_in_order(tmp_path: Path) -> None:
         assert run["records"] == 3000 and run["received"] >= 3000, (name, run)
         assert run["status"] in ("ok", "small"), (name, run)
         assert run["stalls"] >= 0, (name, run)
+        assert run["first_record_s"] is not None, (name, run)  # every worker stamped its first record
     assert data["consumer_set"] == {"fetch.queue.backoff.ms": "10"}
     text = out.read_text()
     for name in names:
