@@ -17,7 +17,14 @@ from streamlog.coordinator.group.consumer_model import (
     HeartbeatRequest,
     HeartbeatResponse,
 )
-from streamlog.coordinator.group.consumer_records import decode_key, decode_value, is_consumer_key
+from streamlog.coordinator.group.consumer_records import (
+    RecordKind,
+    decode_key,
+    decode_value,
+    encode_key,
+    encode_value,
+    is_consumer_key,
+)
 from streamlog.coordinator.group.consumer_states import ConsumerGroupState, MemberState
 from streamlog.protocol.errors import ErrorCode as E
 
@@ -189,15 +196,16 @@ def test_records_are_kafkas_and_replay_rebuilds_the_group() -> None:
     h.hb("m3", 0)
     h.hb("m3", -1)
     kinds = {int.from_bytes(k[:2], "big") for k, _v in h.log}
-    assert kinds == {3, 4, 5, 6, 7, 8} and all(is_consumer_key(k) for k, _v in h.log)
+    assert kinds == {3, 5, 6, 7, 8} and all(is_consumer_key(k) for k, _v in h.log)  # no 4: as Kafka 4.1
     key = decode_key(h.log[0][0])
     assert key.group_id == "g"
     assert all(decode_value(decode_key(k).kind, v) is not None for k, v in h.log if v is not None)
     groups, skipped = consumer_persist.restore(h.log)
     assert skipped == 0
     g, orig = groups["g"], h.group
-    assert (g.epoch, g.assignment_epoch, g.target, g.subscribed_metadata, g.static) == (
-        orig.epoch, orig.assignment_epoch, orig.target, orig.subscribed_metadata, orig.static)
+    assert orig.metadata_hash != 0
+    assert (g.epoch, g.assignment_epoch, g.target, g.metadata_hash, g.static) == (
+        orig.epoch, orig.assignment_epoch, orig.target, orig.metadata_hash, orig.static)
     for mid, m in orig.members.items():
         r = g.members[mid]
         assert (r.epoch, r.previous_epoch, r.state, r.assigned, r.pending_revocation, r.instance_id,
@@ -237,3 +245,34 @@ def test_a_group_of_its_own_configs_gets_its_heartbeat_interval_and_session_time
     r = h.hb("m1", 1)
     assert r.heartbeat_interval_ms == 5_000
     assert h.group.members["m1"].session_deadline == h.now + 45_000
+
+
+def test_metadata_hash_replaces_the_partition_metadata_record_and_old_logs_migrate() -> None:
+    h = Harness()
+    h.hb("m1", 0)
+    epoch, value = h.group.epoch, h.log[0][1]
+    assert value is not None and decode_value(decode_key(h.log[0][0]).kind, value)["metadata_hash"] != 0
+    restarted = Harness()  # a restart: the same topics hash the same, so no new epoch
+    restarted.machine.restored(consumer_persist.restore(h.log)[0], restarted.now)
+    restarted.hb("m1", 1)
+    assert restarted.group.epoch == epoch and restarted.log == []
+
+    # A log of Kafka 4.0 (or Streamlog before 4.1's records): epoch without hash, record 4 with the topics.
+    topics = [{"topic_id": T1, "topic_name": "a", "num_partitions": 4, "partition_metadata": []}]
+    old = [(encode_key(RecordKind.GROUP_METADATA, "g"),
+            encode_value(RecordKind.GROUP_METADATA, {"epoch": 1})),
+           (encode_key(RecordKind.PARTITION_METADATA, "g"),
+            encode_value(RecordKind.PARTITION_METADATA, {"topics": topics}))]
+    old += [r for r in h.log if decode_key(r[0]).kind not in (RecordKind.GROUP_METADATA,)]
+    migrated = Harness()
+    migrated.machine.restored(consumer_persist.restore(old)[0], migrated.now)
+    migrated.hb("m1", 1)
+    assert migrated.group.epoch == 1  # the topics did not change: no rebalance
+    written = {decode_key(k).kind: v for k, v in migrated.log}
+    assert written[RecordKind.PARTITION_METADATA] is None  # tombstoned, as Kafka 4.1 does
+    hashed = written[RecordKind.GROUP_METADATA]
+    assert hashed is not None
+    expected = {"epoch": 1, "metadata_hash": h.group.metadata_hash}
+    assert decode_value(RecordKind.GROUP_METADATA, hashed) == expected
+    migrated.hb("m1", 1, image={"a": (T1, 6)})  # two partitions more: a new hash, a new epoch
+    assert migrated.group.epoch == 2 and migrated.group.metadata_hash not in (0, h.group.metadata_hash)

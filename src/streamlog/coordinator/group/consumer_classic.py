@@ -128,7 +128,7 @@ class ConsumerCoordinator(ConsumerGroupMachine):
         self._refresh_metadata(group, image, out.records)
         group.refresh_state()
         self.groups[group_id] = group
-        out.records += [P.group_metadata(group), P.partition_metadata(group), P.target_metadata(group)]
+        out.records += [P.group_metadata(group), P.target_metadata(group)]
         for m in group.members.values():
             out.records += [P.member_metadata(group, m), P.target_member(group, m.member_id),
                             P.current_assignment(group, m)]

@@ -309,10 +309,16 @@ class ConsumerGroupMachine:
         for m in group.members.values():
             topics |= resolve(m, image)
         current = {name: image[name] for name in sorted(topics)}
-        if current == group.subscribed_metadata:
-            return False
+        digest = P.metadata_hash(current)
         group.subscribed_metadata = current
-        records.append(P.partition_metadata(group))
+        if group.legacy_partition_metadata:  # Kafka 4.1: the pre-4.1 record goes, the hash is kept instead
+            records.append(P.partition_metadata_tombstone(group.group_id))
+            group.legacy_partition_metadata = False
+            if digest == group.metadata_hash:  # unchanged: the hash still needs writing, at the same epoch
+                records.append(P.group_metadata(group))
+        if digest == group.metadata_hash:
+            return False
+        group.metadata_hash = digest  # the caller bumps the epoch and writes it (group_metadata)
         return True
 
     def _assign(self, group: ConsumerGroup, image: TopicImage, records: list[LogRecord]) -> None:

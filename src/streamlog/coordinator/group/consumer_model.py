@@ -98,6 +98,8 @@ class ConsumerGroup:
     members: dict[str, ConsumerMember] = field(default_factory=dict)
     target: dict[str, Assignment] = field(default_factory=dict)
     subscribed_metadata: dict[str, tuple[uuid.UUID, int]] = field(default_factory=dict)
+    metadata_hash: int = 0  # of subscribed_metadata (Kafka 4.1's MetadataHash; 0: no topics)
+    legacy_partition_metadata: bool = False  # a pre-4.1 ConsumerGroupPartitionMetadata record to tombstone
     static: dict[str, str] = field(default_factory=dict)  # instance id -> member id
     state: ConsumerGroupState = ConsumerGroupState.EMPTY
     assignor: str = DEFAULT_ASSIGNORS[0]

@@ -3,15 +3,17 @@
 Theory of operation: the machine calls the writers below after each change; each returns the
 ``LogRecord`` for one record kind of ``consumer_records.py`` (or a member's three tombstones).
 ``restore`` folds replayed (key, value) pairs, last write per key wins, into ``ConsumerGroup``
-objects: group epoch, subscribed-topic metadata, members with their subscriptions, the target
-assignment with its epoch, and each member's current assignment, epoch and state.  Session
-deadlines are not persisted: the broker gives every restored member a fresh session timeout.
+objects: group epoch, subscribed-topic metadata hash (or, from an older log, the metadata itself),
+members with their subscriptions, the target assignment with its epoch, and each member's current
+assignment, epoch and state.  Session deadlines are not persisted: the broker gives every restored
+member a fresh session timeout.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from streamlog.coordinator.group.assignors import Assignment
@@ -45,16 +47,27 @@ def from_wire(items: Iterable[Any]) -> Assignment:
     return out
 
 
+def metadata_hash(topics: Mapping[str, tuple[uuid.UUID, int]]) -> int:
+    """A signed 64-bit hash of the subscribed topics' metadata (name, id, partition count), 0 for none.
+
+    Kafka 4.1 hashes the same facts (and racks, which a single node has none of) with its own
+    function; the value only has to change when they do, so Streamlog's is BLAKE2b (8 bytes) of a
+    canonical text and is not Kafka's number."""
+    if not topics:
+        return 0
+    text = "\n".join(f"{name} {tid} {n}" for name, (tid, n) in sorted(topics.items()))
+    value = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
+    return value or 1
+
+
 def group_metadata(g: ConsumerGroup) -> LogRecord:
     return LogRecord(encode_key(K.GROUP_METADATA, g.group_id),
-                     encode_value(K.GROUP_METADATA, {"epoch": g.epoch}))
+                     encode_value(K.GROUP_METADATA, {"epoch": g.epoch, "metadata_hash": g.metadata_hash}))
 
 
-def partition_metadata(g: ConsumerGroup) -> LogRecord:
-    topics = [{"topic_id": tid, "topic_name": name, "num_partitions": n, "partition_metadata": []}
-              for name, (tid, n) in sorted(g.subscribed_metadata.items())]
-    return LogRecord(encode_key(K.PARTITION_METADATA, g.group_id),
-                     encode_value(K.PARTITION_METADATA, {"topics": topics}))
+def partition_metadata_tombstone(group_id: str) -> LogRecord:
+    """Kafka 4.1 writes no ConsumerGroupPartitionMetadata, and deletes one left by an older version."""
+    return LogRecord(encode_key(K.PARTITION_METADATA, group_id), None)
 
 
 def member_metadata(g: ConsumerGroup, m: ConsumerMember) -> LogRecord:
@@ -96,8 +109,9 @@ def group_tombstones(g: ConsumerGroup) -> list[LogRecord]:
     out: list[LogRecord] = []
     for mid in set(g.members) | set(g.target):
         out += member_tombstones(g.group_id, mid)
-    out += [LogRecord(encode_key(kind, g.group_id), None)
-            for kind in (K.TARGET_METADATA, K.PARTITION_METADATA, K.GROUP_METADATA)]
+    kinds = (K.TARGET_METADATA, K.PARTITION_METADATA, K.GROUP_METADATA) if g.legacy_partition_metadata \
+        else (K.TARGET_METADATA, K.GROUP_METADATA)
+    out += [LogRecord(encode_key(kind, g.group_id), None) for kind in kinds]
     return out
 
 
@@ -114,14 +128,16 @@ def restore(log: Iterable[tuple[bytes, bytes | None]]) -> tuple[dict[str, Consum
     groups: dict[str, ConsumerGroup] = {}
     for ck, v in latest.items():  # group metadata first: a group exists only with its metadata record
         if ck.kind == K.GROUP_METADATA and v is not None:
-            groups[ck.group_id] = ConsumerGroup(ck.group_id, epoch=int(v["epoch"]))
+            groups[ck.group_id] = ConsumerGroup(ck.group_id, epoch=int(v["epoch"]),
+                                                metadata_hash=int(v.get("metadata_hash", 0)))
     for ck, v in latest.items():
         g = groups.get(ck.group_id)
         if g is None or v is None or ck.kind == K.GROUP_METADATA:
             continue
-        if ck.kind == K.PARTITION_METADATA:
+        if ck.kind == K.PARTITION_METADATA:  # written before Kafka 4.1: the metadata itself, no hash
             g.subscribed_metadata = {str(t["topic_name"]): (t["topic_id"], int(t["num_partitions"]))
                                      for t in v["topics"]}
+            g.legacy_partition_metadata = True
         elif ck.kind == K.TARGET_METADATA:
             g.assignment_epoch = int(v["assignment_epoch"])
         elif ck.kind == K.TARGET_MEMBER:
@@ -151,6 +167,8 @@ def restore(log: Iterable[tuple[bytes, bytes | None]]) -> tuple[dict[str, Consum
         m.assigned = from_wire(v["assigned_partitions"])
         m.pending_revocation = from_wire(v["partitions_pending_revocation"])
     for g in groups.values():
+        if g.legacy_partition_metadata and g.metadata_hash == 0:
+            g.metadata_hash = metadata_hash(g.subscribed_metadata)
         g.target = {mid: a for mid, a in g.target.items() if mid in g.members}
         for mid, m in g.members.items():
             if m.instance_id is not None:

@@ -9,9 +9,9 @@ data below (from Kafka's ``group-coordinator/src/main/resources/common/message/C
 and encoded by the protocol codec.
 
     key version  record (key fields)                       value
-    3   ConsumerGroupMetadata (group_id)                   epoch
+    3   ConsumerGroupMetadata (group_id)                   epoch, tag 0: metadata_hash int64 (=0)
     4   ConsumerGroupPartitionMetadata (group_id)          topics[] {topic_id, topic_name, num_partitions,
-                                                           partition_metadata[]}
+        (read only: Kafka 4.1 deprecated it)               partition_metadata[]}
     5   ConsumerGroupMemberMetadata (group_id, member_id)  instance_id?, rack_id?, client_id, client_host,
                                                            subscribed_topic_names, subscribed_topic_regex?,
                                                            rebalance_timeout_ms, server_assignor?,
@@ -24,6 +24,11 @@ and encoded by the protocol codec.
     8   ConsumerGroupCurrentMemberAssignment (group_id,    member_epoch, previous_member_epoch, state int8,
         member_id)                                         assigned_partitions[],
                                                            partitions_pending_revocation[]
+
+Kafka 4.1 (KIP-1101) tracks a group's subscribed-topic metadata as the ``MetadataHash`` of record 3
+instead of record 4: it no longer writes record 4 and tombstones one it finds.  Streamlog writes the
+same way and still reads both: a log written before (by Kafka 4.0 or an older Streamlog) has record
+4 and no hash (0), and is migrated on the group's next heartbeat (``consumer_machine.py``).
 
 Key versions 0-2 are the classic group's offset-commit and group-metadata records (``records.py``).
 ``is_consumer_key`` tells the two families apart: a key of this module starts with 0x00 and a
@@ -40,7 +45,7 @@ from typing import Any
 
 from streamlog.protocol.codec import Msg, decode, encode
 from streamlog.protocol.primitives import DecodeError
-from streamlog.protocol.schema import ARRAY, BYTES, INT8, INT32, STRING, UUID, arr, f, struct
+from streamlog.protocol.schema import ARRAY, BYTES, INT8, INT32, INT64, STRING, UUID, arr, f, struct
 
 KEY_VERSIONS = frozenset(range(3, 9))
 
@@ -68,7 +73,7 @@ KEYS = {
 }
 
 VALUES = {
-    RecordKind.GROUP_METADATA: (f("epoch", INT32),),
+    RecordKind.GROUP_METADATA: (f("epoch", INT32), f("metadata_hash", INT64, tag=0, default=0)),
     RecordKind.PARTITION_METADATA: (
         arr("topics", "0+", [
             f("topic_id", UUID), f("topic_name", STRING), f("num_partitions", INT32),
