@@ -10,6 +10,7 @@ of its own (:mod:`streamlog.cli.wire`):
     describe             FindCoordinator (key type 1) for the transactional id, then
                          DescribeTransactions at that coordinator
     describe-producers   DescribeProducers at the partition's leader
+    find-hanging         open transactions no coordinator will complete (``transactions_hanging``)
 
 Text output is a table (``describe`` one row, as Kafka's tool prints it); ``--format json`` prints
 one JSON object with Kafka's field names in snake_case.  A transactional id the coordinator does not
@@ -24,7 +25,7 @@ import json
 import time
 from typing import Any
 
-from streamlog.cli import wire
+from streamlog.cli import transactions_hanging, wire
 from streamlog.cli.common import (
     CliError,
     Cluster,
@@ -86,6 +87,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     producers.add_argument("--partition", required=True, type=non_negative_int)
     _common(producers)
     producers.set_defaults(handler=describe_producers)
+    transactions_hanging.add_parser(actions)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
