@@ -15,6 +15,7 @@ from streamlog.broker.core import Broker
 from streamlog.broker.handlers.base import Deferred, RequestContext
 from streamlog.broker.handlers.fetch import ParkedFetch, start_fetch
 from streamlog.protocol.codec import Msg
+from streamlog.protocol.errors import ErrorCode
 from streamlog.protocol.records.builder import NewRecord, build_batch
 from streamlog.protocol.registry import decode_request, encode_request
 
@@ -36,11 +37,12 @@ def advance(broker: Broker, ms: float) -> None:
 
 
 def fetch_body(max_wait_ms: int, min_bytes: int, partitions: tuple[int, ...] = (0, 1),
-               offset: int = 0) -> Msg:
+               offset: int = 0, offsets: dict[int, int] | None = None) -> Msg:
     body = {"replica_id": -1, "max_wait_ms": max_wait_ms, "min_bytes": min_bytes,
             "max_bytes": 1 << 20, "isolation_level": 0, "session_id": 0, "session_epoch": -1,
             "topics": [{"topic": "t", "partitions": [
-                {"partition": p, "current_leader_epoch": -1, "fetch_offset": offset,
+                {"partition": p, "current_leader_epoch": -1,
+                 "fetch_offset": (offsets or {}).get(p, offset),
                  "log_start_offset": -1, "partition_max_bytes": 1 << 20} for p in partitions]}],
             "forgotten_topics_data": [], "rack_id": ""}
     frame = encode_request(1, VERSION, 1, "unit", body)
@@ -71,6 +73,44 @@ def test_data_already_there_is_answered_at_once(broker: Broker) -> None:
         append(broker, 1)
         result = fetch(broker, fetch_body(500, 1))
         assert isinstance(result, dict) and records_of(result)[1] > 0
+
+    asyncio.run(main())
+
+
+def errors_of(answer: Msg) -> dict[int, int]:
+    return {p["partition_index"]: p["error_code"] for p in answer["responses"][0]["partitions"]}
+
+
+def test_an_error_on_one_partition_answers_at_once(broker: Broker) -> None:
+    """Kafka's ReplicaManager answers at once when reading any partition failed
+    (``errorReadingData``): the client learns of OFFSET_OUT_OF_RANGE without waiting out
+    max_wait_ms, though the other partition has nothing yet."""
+    async def main() -> None:
+        result = fetch(broker, fetch_body(5000, 1, offsets={1: 5}))
+        assert isinstance(result, dict), "parked, though partition 1 failed"
+        assert errors_of(result) == {0: 0, 1: int(ErrorCode.OFFSET_OUT_OF_RANGE)}
+        assert len(broker.purgatory) == 0
+
+    asyncio.run(main())
+
+
+def test_an_unknown_partition_beside_a_caught_up_one_answers_at_once(broker: Broker) -> None:
+    async def main() -> None:
+        result = fetch(broker, fetch_body(5000, 1, partitions=(0, 7)))
+        assert isinstance(result, dict), "parked, though partition 7 does not exist"
+        assert errors_of(result) == {0: 0, 7: int(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)}
+        assert len(broker.purgatory) == 0
+
+    asyncio.run(main())
+
+
+def test_a_caught_up_fetch_without_errors_still_parks(broker: Broker) -> None:
+    async def main() -> None:
+        append(broker, 1)
+        parked = fetch(broker, fetch_body(5000, 1, offsets={1: 1}))
+        assert isinstance(parked, ParkedFetch) and not parked.done
+        assert broker.purgatory.parked_on(("t", 1)) == 1
+        broker.purgatory.cancel_all()
 
     asyncio.run(main())
 

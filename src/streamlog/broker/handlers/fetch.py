@@ -3,7 +3,10 @@
 For each partition: check the leader epoch, check the offset is within [log start, log end], read
 whole batches (the batch holding ``fetch_offset`` first; at least one batch in the response even if
 it exceeds the limits, as KIP-74 requires) capped at the high watermark, or at the last stable
-offset under read_committed.  If fewer than ``min_bytes`` are ready, the request parks in the
+offset under read_committed.  If fewer than ``min_bytes`` are ready and no partition failed (an
+error on any partition answers at once, as Kafka's ReplicaManager does on ``errorReadingData``, so a
+client learns of OFFSET_OUT_OF_RANGE or a fenced epoch without waiting out ``max_wait_ms``; a
+request with no partition to read answers at once too), the request parks in the
 purgatory (``ParkedFetch``, a ``Deferred``: no task) under every partition it reads, until one of
 them moves (its high watermark, a failure, a deletion) or ``max_wait_ms`` passes.  A large read
 hints the next range of its file to the read-ahead thread (``broker/read_ahead.py``).  A partition
@@ -82,11 +85,14 @@ class _FetchState:
         self.version = version
         self.plan = plan
 
-    def collect(self) -> tuple[list[Msg], int, list[tuple[str, int]]]:
+    def collect(self) -> tuple[list[Msg], int, list[tuple[str, int]], bool]:
+        """What the partitions hold now: the response's topics, the bytes read, the partitions
+        read without error (those a parked fetch waits on), and whether any partition failed."""
         remaining = int(self.body.get("max_bytes", 0x7FFFFFFF))
         total = 0
         out: list[Msg] = []
         waiting: list[tuple[str, int]] = []
+        failed = False
         for topic in self.plan.topics:
             name = topic["topic"]
             parts_out = []
@@ -95,10 +101,12 @@ class _FetchState:
                 parts_out.append(entry)
                 if entry["error_code"] == 0:
                     waiting.append((name, req["partition"]))
+                else:
+                    failed = True
                 total += size
                 remaining -= size
             out.append({"topic": name, "partitions": parts_out})
-        return out, total, waiting
+        return out, total, waiting, failed
 
     def _partition(self, name: str, req: Msg, remaining: int, first: bool) -> tuple[Msg, int]:
         index = int(req["partition"])
@@ -161,8 +169,9 @@ def start_fetch(broker: Broker, ctx: RequestContext, body: Msg) -> Msg | Deferre
     state = _FetchState(broker, body, ctx.api_version, plan)
     clock = broker.clock
     deadline = clock.monotonic() + max(int(body["max_wait_ms"]), 0) / 1000.0
-    responses, total, waiting = state.collect()
-    if total >= max(int(body["min_bytes"]), 0) or deadline <= clock.monotonic() or not waiting:
+    responses, total, waiting, failed = state.collect()
+    if (total >= max(int(body["min_bytes"]), 0) or deadline <= clock.monotonic() or not waiting
+            or failed):
         return plan.respond(responses)
     return ParkedFetch(broker, state, max(int(body["min_bytes"]), 0), deadline, waiting)
 
@@ -177,8 +186,8 @@ class ParkedFetch(Deferred):
       (no response).
     * woken: a look is scheduled for the end of this turn of the loop (so partitions flushed in the
       same turn are seen together).  The look answers if ``min_bytes`` are ready, the deadline has
-      passed or no partition is left to wait on; otherwise -> parked again (under the partitions it
-      still reads, keeping its deadline).
+      passed, a partition failed or no partition is left to wait on; otherwise -> parked again
+      (under the partitions it still reads, keeping its deadline).
     * answered: ``finish`` (or ``fail``, if collecting raised) has been called, and it is released
       from the purgatory; nothing more happens.
     """
@@ -213,14 +222,14 @@ class ParkedFetch(Deferred):
             return
         purgatory = self._broker.purgatory
         try:
-            responses, total, waiting = self._state.collect()
+            responses, total, waiting, failed = self._state.collect()
         except Exception:
             log.exception("parked fetch failed; closing the connection")
             purgatory.release(self)
             self.fail()
             return
         if (expired or total >= self._min_bytes or self.deadline <= self._broker.clock.monotonic()
-                or not waiting):
+                or not waiting or failed):
             purgatory.release(self)
             self.finish(self._state.plan.respond(responses))
         elif waiting != self.waiting:
