@@ -145,14 +145,20 @@ def capture(clients: list[str], data_dir: Path) -> tuple[list[Connection], list[
 
 def main(argv: list[str] | None = None) -> int:
     from fuzz.clients import DRIVERS
-    from fuzz.corpus import write_corpus
+    from fuzz.corpus import add_synthetic, write_corpus
 
     parser = argparse.ArgumentParser(prog="python -m fuzz.capture", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=SEEDS, help=f"corpus root (default {SEEDS})")
     parser.add_argument("--clients", default=",".join(DRIVERS),
                         help=f"comma-separated clients to drive (default: {','.join(DRIVERS)})")
+    parser.add_argument("--synthetic-only", action="store_true",
+                        help="only add the synthetic request/response seeds to the corpus (no capture)")
     opts = parser.parse_args(argv)
+    if opts.synthetic_only:
+        added = add_synthetic(opts.out)
+        print(f"added {added['request'][0]} request and {added['response'][0]} response seeds")
+        return 0
     clients = [c.strip() for c in opts.clients.split(",") if c.strip()]
     unknown = [c for c in clients if c not in DRIVERS]
     if unknown:

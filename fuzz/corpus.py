@@ -73,7 +73,7 @@ class CorpusWriter:
     """Empties each target's directory (except the inputs of past findings, ``finding-*``), then
     writes seeds, one file per distinct content."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, keep: bool = False) -> None:
         self.root = root
         self._seen: dict[str, set[bytes]] = defaultdict(set)
         self.counts: dict[str, tuple[int, int]] = {}
@@ -81,7 +81,9 @@ class CorpusWriter:
             directory = root / target
             directory.mkdir(parents=True, exist_ok=True)
             for path in directory.iterdir():
-                if path.is_file() and not path.name.startswith("finding-"):  # findings' inputs stay
+                if keep and path.is_file():
+                    self._seen[target].add(path.read_bytes())
+                elif path.is_file() and not path.name.startswith("finding-"):  # findings' inputs stay
                     path.unlink()
             self.counts[target] = (0, 0)
 
@@ -235,9 +237,42 @@ def write_corpus(connections: list[Connection], data_dir: Path, root: Path) -> d
     return writer.counts
 
 
+# APIs no recorded client sends (or only some versions of): besides the default-valued message, a
+# filled one (``filled``) per version, so that fuzzing starts inside their arrays and nested structs.
+FILLED_APIS = frozenset({
+    34, 43, 45, 46,  # AlterReplicaLogDirs, ElectLeaders, Alter/ListPartitionReassignments
+    75, 68, 69,  # DescribeTopicPartitions, ConsumerGroupHeartbeat, ConsumerGroupDescribe
+    22, 24, 25, 26, 28,  # InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit
+    61, 65, 66,  # DescribeProducers, DescribeTransactions, ListTransactions
+})
+_FILLED_SCALARS: dict[str, Any] = {"int8": 1, "int16": 2, "int32": 3, "int64": 4, "float64": 0.5,
+                                   "bool": True, "string": "s1", "bytes": b"b1", "records": b""}
+
+
+def filled(fields: Iterable[Any], version: int) -> dict[str, Any]:
+    """A message with every field of ``version`` set to a non-default value: two elements in every
+    array, every nullable field present, every tagged field given (so it is written)."""
+    import uuid
+
+    out: dict[str, Any] = {}
+    for fld in fields:
+        if version not in fld.versions and version not in fld.tagged_versions:
+            continue
+        element = fld.element if fld.is_array else fld.type
+        if element == "struct":
+            value: Any = filled(fld.fields, version)
+        elif element == "uuid":
+            value = uuid.UUID(int=0x5EED)
+        else:
+            value = _FILLED_SCALARS[element]
+        out[fld.name] = [value, value] if fld.is_array else value
+    return out
+
+
 def _synthetic(writer: CorpusWriter, seen_requests: set[tuple[int, int]],
                seen_responses: set[tuple[int, int]]) -> None:
-    """Default-valued messages for every (key, version) no client used; varints; compressed data."""
+    """Default-valued messages for every (key, version) no client used (and filled ones of
+    ``FILLED_APIS``); varints; compressed data."""
     from streamlog.protocol.records.compression import Compression, compress, compress_snappy_xerial
     from streamlog.protocol.records.varint import write_varint
     from streamlog.protocol.registry import SPECS, encode_request, encode_response
@@ -251,6 +286,12 @@ def _synthetic(writer: CorpusWriter, seen_requests: set[tuple[int, int]],
                 frame = encode_response(spec.key, version, 1, {})
                 writer.write("response", f"synthetic-{spec.name}-v{version}",
                              _PAIR.pack(spec.key, version) + frame[4:])
+            if spec.key in FILLED_APIS:
+                frame = encode_request(spec.key, version, 1, "fuzz", filled(spec.request, version))
+                writer.write("request", f"synthetic-{spec.name}-v{version}-filled", frame[4:])
+                frame = encode_response(spec.key, version, 1, filled(spec.response, version))
+                writer.write("response", f"synthetic-{spec.name}-v{version}-filled",
+                             _PAIR.pack(spec.key, version) + frame[4:])
     for value in (0, -1, 1, 63, -64, 64, 300, (1 << 31) - 1, -(1 << 31), (1 << 63) - 1, -(1 << 63)):
         out = bytearray()
         write_varint(out, value)
@@ -263,6 +304,26 @@ def _synthetic(writer: CorpusWriter, seen_requests: set[tuple[int, int]],
     writer.write("compression", "synthetic-gzip-two-members",
                  bytes([Compression.GZIP]) + compress(Compression.GZIP, text)
                  + compress(Compression.GZIP, b"x"))
+
+
+def add_synthetic(root: Path) -> dict[str, tuple[int, int]]:
+    """Add the synthetic request and response seeds to a committed corpus without recapturing
+    (``python -m fuzz.capture --synthetic-only``): "seen" is what the recorded seeds' names say."""
+    from streamlog.protocol.registry import SPECS
+
+    writer = CorpusWriter(root, keep=True)
+    names = {spec.name: spec.key for spec in SPECS.values()}
+
+    def recorded(target: str) -> set[tuple[int, int]]:
+        out = set()
+        for path in (root / target).iterdir():
+            found = re.search(r"-([A-Za-z]+)-v(\d+)-", path.name)
+            if found and not path.name.startswith("synthetic-") and found.group(1) in names:
+                out.add((names[found.group(1)], int(found.group(2))))
+        return out
+
+    _synthetic(writer, recorded("request"), recorded("response"))
+    return writer.counts
 
 
 _STORAGE_MODES = {
@@ -301,4 +362,5 @@ def _storage(writer: CorpusWriter, data_dir: Path) -> None:
                  bytes([6 | 0x80]) + encode_checkpoint(CleanerCheckpoint(120, 1_700_000_000_000)))
 
 
-__all__ = ["CorpusWriter", "Frame", "requests_and_responses", "split_frames", "write_corpus"]
+__all__ = ["CorpusWriter", "Frame", "add_synthetic", "filled", "requests_and_responses", "split_frames",
+           "write_corpus"]
