@@ -1,4 +1,5 @@
-"""A consumer's position on ``__transaction_state`` stays valid across a broker restart.
+"""A consumer's position on ``__transaction_state`` (and ``__consumer_offsets``) stays valid across a
+broker restart.
 
 Theory of operation: Kafka's compaction never renumbers offsets, so a reader of an internal topic
 (Burrow-style tools, Kafka's formatters) may resume from where it stopped.  The data dir starts with
@@ -33,10 +34,10 @@ PRELOADED = 9_999  # with the first transaction's records, 10,000 or more at the
 
 
 def txn_id_of(key: bytes | None) -> str:
-    """The transactional id of a TransactionLogKey (version 0, then a string)."""
+    """The first string of a key: the transactional id of a TransactionLogKey, the group of an
+    OffsetCommitKey or GroupMetadataKey (all: an int16 version, then that string)."""
     assert key is not None
-    version, length = struct.unpack_from(">hh", key)
-    assert version == 0
+    _version, length = struct.unpack_from(">hh", key)
     return key[4:4 + length].decode()
 
 
@@ -66,30 +67,32 @@ def commit_one(bootstrap: str, topic: str, txn_id: str) -> None:
     producer.commit_transaction(30)
 
 
-def read(bootstrap: str, start: int, until: str | None) -> tuple[list[tuple[int, str]], int]:
-    """(offset, transactional id) of the records from ``start`` to the high watermark (and, if given,
-    past ``until``'s CompleteCommit), and the consumer's position then; fails on any consumer error, an
-    out-of-range position among them."""
+def read(bootstrap: str, start: int, until: str | None,
+         topic: str = TXN_TOPIC) -> tuple[list[tuple[int, str]], int]:
+    """(offset, transactional id or group) of the records of ``topic`` from ``start`` to the high
+    watermark (and, if given, past ``until``'s CompleteCommit, or a record of group ``until``), and the
+    consumer's position then; fails on any consumer error, an out-of-range position among them."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("txn-reader"),
                          "enable.auto.commit": False, "auto.offset.reset": "error"})
-    tp = TopicPartition(TXN_TOPIC, 0)
+    tp = TopicPartition(topic, 0)
     got: list[tuple[int, str]] = []
     try:
-        consumer.assign([TopicPartition(TXN_TOPIC, 0, start)])
+        consumer.assign([TopicPartition(topic, 0, start)])
         deadline, seen_until, position = Deadline(60), until is None, start
         while not deadline.expired():
             msg = consumer.poll(0.5)
             if msg is not None:
                 assert msg.error() is None, f"consumer error at position {position}: {msg.error()}"
                 txn_id = txn_id_of(msg.key())
-                seen_until = seen_until or (txn_id == until and completed(msg.value()))
+                done = txn_id == until and (topic != TXN_TOPIC or completed(msg.value()))
+                seen_until = seen_until or done
                 got.append((int(msg.offset() or 0), txn_id))
                 continue
             position = max(position, consumer.position([tp])[0].offset)  # idle: at the end?
             _low, high = consumer.get_watermark_offsets(tp, timeout=10, cached=False)
             if seen_until and position >= high:
                 return got, position
-        raise AssertionError(f"did not reach the end of {TXN_TOPIC} from {start} (at {position})")
+        raise AssertionError(f"did not reach the end of {topic} from {start} (at {position})")
     finally:
         consumer.close()
 
@@ -119,3 +122,33 @@ def test_position_on_transaction_state_survives_restart(tmp_path: Path) -> None:
     assert offsets and offsets[0] >= position, (position, offsets[:5])
     assert len(offsets) == len(set(offsets)), "a record read twice"
     assert {txn_id for _offset, txn_id in after} == {second_txn}, "read records from before the position"
+
+
+def commit_offset(bootstrap: str, topic: str, group: str, offset: int) -> None:
+    member = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        member.commit(offsets=[TopicPartition(topic, 0, offset)], asynchronous=False)
+    finally:
+        member.close()
+
+
+def test_position_on_consumer_offsets_survives_restart(tmp_path: Path) -> None:
+    """The same for ``__consumer_offsets`` (compacted by the log cleaner, never rewritten at start)."""
+    before_group, after_group = unique_name("before-restart"), unique_name("after-restart")
+    with BrokerProcess(data_dir=tmp_path / "data") as broker:
+        topic = unique_name("offsets-topic")
+        producer = Producer({"bootstrap.servers": broker.bootstrap})
+        producer.produce(topic, b"create", partition=0)
+        assert producer.flush(30) == 0
+        for offset in range(1, 51):  # 50 commits of one key: mostly superseded
+            commit_offset(broker.bootstrap, topic, before_group, offset)
+        seen, position = read(broker.bootstrap, 0, before_group, "__consumer_offsets")
+        assert sum(1 for _offset, group in seen if group == before_group) >= 50
+
+        broker.restart()
+        commit_offset(broker.bootstrap, topic, after_group, 1)
+        after, _end = read(broker.bootstrap, position, after_group, "__consumer_offsets")
+
+    offsets = [offset for offset, _group in after]
+    assert offsets and offsets[0] >= position and len(offsets) == len(set(offsets))
+    assert {group for _offset, group in after} == {after_group}, "read records from before the position"
