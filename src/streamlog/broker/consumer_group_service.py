@@ -63,22 +63,20 @@ Append = Callable[[Sequence[LogRecord], int], "asyncio.Future[None]"]
 TimerId = tuple[ConsumerTimerKind, str, str]
 
 
+def _within_bounds(cfg: BrokerConfig, suffix: str) -> int:
+    """``group.consumer.<suffix>``, checked against ``group.consumer.min/max.<suffix>``."""
+    value = int(cfg.get(f"group.consumer.{suffix}"))
+    lo, hi = int(cfg.get(f"group.consumer.min.{suffix}")), int(cfg.get(f"group.consumer.max.{suffix}"))
+    if not lo <= value <= hi:
+        raise ConfigError(f"group.consumer.{suffix} {value} must be between "
+                          f"group.consumer.min.{suffix} {lo} and group.consumer.max.{suffix} {hi}")
+    return value
+
+
 def consumer_config(cfg: BrokerConfig) -> ConsumerGroupConfig:
     """The consumer-group settings, checked against their bounds as Kafka checks them at start."""
-    session = int(cfg.get("group.consumer.session.timeout.ms"))
-    interval = int(cfg.get("group.consumer.heartbeat.interval.ms"))
-    lo, hi = (int(cfg.get("group.consumer.min.session.timeout.ms")),
-              int(cfg.get("group.consumer.max.session.timeout.ms")))
-    if not lo <= session <= hi:
-        raise ConfigError(f"group.consumer.session.timeout.ms {session} must be between "
-                          f"group.consumer.min.session.timeout.ms {lo} and "
-                          f"group.consumer.max.session.timeout.ms {hi}")
-    lo, hi = (int(cfg.get("group.consumer.min.heartbeat.interval.ms")),
-              int(cfg.get("group.consumer.max.heartbeat.interval.ms")))
-    if not lo <= interval <= hi:
-        raise ConfigError(f"group.consumer.heartbeat.interval.ms {interval} must be between "
-                          f"group.consumer.min.heartbeat.interval.ms {lo} and "
-                          f"group.consumer.max.heartbeat.interval.ms {hi}")
+    session = _within_bounds(cfg, "session.timeout.ms")
+    interval = _within_bounds(cfg, "heartbeat.interval.ms")
     if interval >= session:
         raise ConfigError("group.consumer.heartbeat.interval.ms must be below "
                           "group.consumer.session.timeout.ms")

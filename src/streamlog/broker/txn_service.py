@@ -124,7 +124,7 @@ class TxnService:
              groups: GroupService, logdir: LogDir | None, stamp: int) -> TxnService:
         """Open and replay ``__transaction_state`` (blocking; call off the event loop)."""
         service = cls(config, clock, topics, flush, groups, TxnLog(config.data_dir, stamp, logdir=logdir))
-        service._load(stamp)
+        service._load()
         return service
 
     @property
@@ -132,7 +132,7 @@ class TxnService:
         """``__transaction_state`` as a partition (for the flusher and fail-stop)."""
         return self.log.partition
 
-    def _load(self, stamp: int) -> None:
+    def _load(self) -> None:
         skipped = self.coordinator.load(self.log.replay())
         if skipped:
             log.warning("__transaction_state: %d records not understood; skipped", skipped)
